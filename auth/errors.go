@@ -1,0 +1,22 @@
+package auth
+
+import "errors"
+
+// Sentinel errors. Functions in this package wrap them with %w; check with errors.Is.
+var (
+	// ErrNoToken means the request carried no token at all.
+	ErrNoToken = errors.New("auth: no token")
+	// ErrInvalidToken means the token is malformed, forged, signed with another
+	// algorithm or key, or carries claims this server does not accept.
+	ErrInvalidToken = errors.New("auth: invalid token")
+	// ErrExpired means the token was valid but its exp time has passed.
+	ErrExpired = errors.New("auth: token expired")
+	// ErrForbidden means the token is valid but does not grant the requested
+	// action on the requested room.
+	ErrForbidden = errors.New("auth: forbidden")
+	// ErrWeakSecret means the signing secret is shorter than MinSecretLen bytes.
+	ErrWeakSecret = errors.New("auth: secret too short")
+	// ErrBadClaims means Issue was asked for a token it must not produce
+	// (empty room, no or unknown grants, non-positive ttl).
+	ErrBadClaims = errors.New("auth: bad claims")
+)

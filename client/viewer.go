@@ -1,0 +1,169 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+)
+
+// ViewerParams configures a measuring viewer.
+type ViewerParams struct {
+	Config
+}
+
+// Viewer receives a room's tracks and measures them: packets, bytes, sequence gaps (loss),
+// time to first packet and to first VP8 keyframe.
+type Viewer struct {
+	pc        *webrtc.PeerConnection
+	started   time.Time
+	connected chan struct{}
+	connOnce  sync.Once
+	closed    chan struct{}
+	closeOnce sync.Once
+	pcClosed  chan struct{}
+	pcOnce    sync.Once
+	wg        sync.WaitGroup
+
+	packets, bytes, lost atomic.Int64
+	videoPackets         atomic.Int64
+	audioPackets         atomic.Int64
+	firstPacket          atomic.Int64 // ns since started
+	firstKeyframe        atomic.Int64
+	mu                   sync.Mutex
+	tracks               []string
+}
+
+// NewViewer builds a peer connection with recvonly audio and video.
+func NewViewer(p ViewerParams) (*Viewer, error) {
+	api, err := NewAPI(p.Config)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	v := &Viewer{pc: pc, connected: make(chan struct{}), closed: make(chan struct{}), pcClosed: make(chan struct{})}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return nil, err
+		}
+	}
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			v.connOnce.Do(func() { close(v.connected) })
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateDisconnected:
+			v.pcOnce.Do(func() { close(v.pcClosed) })
+		}
+	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		v.mu.Lock()
+		v.tracks = append(v.tracks, t.Codec().MimeType)
+		v.mu.Unlock()
+		v.wg.Add(1)
+		go v.read(t)
+	})
+	return v, nil
+}
+
+// Connect negotiates through ex and waits for the connection.
+func (v *Viewer) Connect(ctx context.Context, ex Exchange) error {
+	v.started = time.Now()
+	o, err := offer(ctx, v.pc)
+	if err != nil {
+		return err
+	}
+	ans, err := ex(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
+		return fmt.Errorf("set answer: %w", err)
+	}
+	return waitConnected(ctx, v.pc, v.connected)
+}
+
+func (v *Viewer) read(t *webrtc.TrackRemote) {
+	defer v.wg.Done()
+	isVP8 := t.Codec().MimeType == webrtc.MimeTypeVP8
+	video := t.Kind() == webrtc.RTPCodecTypeVideo
+	var last uint16
+	first := true
+	var pkt rtp.Packet
+	buf := make([]byte, 1600)
+	var vp8 codecs.VP8Packet
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		if pkt.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		v.packets.Add(1)
+		v.bytes.Add(int64(n))
+		if video {
+			v.videoPackets.Add(1)
+		} else {
+			v.audioPackets.Add(1)
+		}
+		v.firstPacket.CompareAndSwap(0, int64(since(v.started)))
+		if !first {
+			if gap := pkt.SequenceNumber - last; gap > 1 && gap < 1000 {
+				v.lost.Add(int64(gap - 1))
+			}
+		}
+		if first || pkt.SequenceNumber-last < 0x8000 {
+			last = pkt.SequenceNumber
+		}
+		first = false
+		if isVP8 && v.firstKeyframe.Load() == 0 {
+			if payload, err := vp8.Unmarshal(pkt.Payload); err == nil && vp8.S == 1 && vp8.PID == 0 && len(payload) > 0 && payload[0]&0x01 == 0 {
+				v.firstKeyframe.CompareAndSwap(0, int64(since(v.started)))
+			}
+		}
+	}
+}
+
+// Stats is what a viewer measured.
+type Stats struct {
+	Packets, Bytes, Lost       int64
+	VideoPackets, AudioPackets int64
+	FirstPacket, FirstKeyframe time.Duration // since Connect started; 0 = not yet
+	Tracks                     []string
+}
+
+// Stats returns the measurements so far.
+func (v *Viewer) Stats() Stats {
+	v.mu.Lock()
+	tracks := append([]string(nil), v.tracks...)
+	v.mu.Unlock()
+	return Stats{
+		Packets: v.packets.Load(), Bytes: v.bytes.Load(), Lost: v.lost.Load(),
+		VideoPackets: v.videoPackets.Load(), AudioPackets: v.audioPackets.Load(),
+		FirstPacket: time.Duration(v.firstPacket.Load()), FirstKeyframe: time.Duration(v.firstKeyframe.Load()),
+		Tracks: tracks,
+	}
+}
+
+// Disconnected is closed when the server ended the connection (or it failed).
+func (v *Viewer) Disconnected() <-chan struct{} { return v.pcClosed }
+
+// PC exposes the peer connection.
+func (v *Viewer) PC() *webrtc.PeerConnection { return v.pc }
+
+// Close closes the connection and waits for the read goroutines.
+func (v *Viewer) Close() error {
+	v.closeOnce.Do(func() {
+		_ = v.pc.Close()
+		v.wg.Wait()
+	})
+	return nil
+}

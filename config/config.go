@@ -1,0 +1,293 @@
+// Package config holds relaycast's settings: one struct with documented
+// defaults, filled from flags and RELAYCAST_* environment variables and
+// checked by Validate.
+//
+// Precedence, lowest first: Default() < environment < flags given on the
+// command line. Every flag --some-name has the environment variable
+// RELAYCAST_SOME_NAME (see EnvVar).
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Config is everything `relaycast serve` can be told. The comment on each
+// field names its flag and default.
+type Config struct {
+	// HTTPAddr is the listen address of the HTTP server (pages, /ws, WHIP/WHEP,
+	// API, /metrics). --http, default ":8080".
+	HTTPAddr string
+	// DataDir holds local state: the generated auth secret, recordings.
+	// --data-dir, default "./data".
+	DataDir string
+	// AuthSecret is the HS256 token signing secret (at least 16 bytes). Empty
+	// means: use DataDir/auth-secret, generating it on first start.
+	// --auth-secret, default "".
+	AuthSecret string
+	// ICEUDPPort is the single UDP port all ICE traffic is multiplexed on.
+	// 0 picks a random port. --ice-udp-port, default 8189.
+	ICEUDPPort int
+	// ICETCPPort is the port for ICE over TCP (passive TCP candidates), for
+	// viewers behind UDP-blocking firewalls. 0 disables it. --ice-tcp-port, default 0.
+	ICETCPPort int
+	// PublicIP is the address advertised in ICE candidates instead of the
+	// host's own (1:1 NAT, e.g. a cloud VM's public IP). --public-ip, default "".
+	PublicIP string
+	// ICELoopback gathers only loopback candidates: for local demos and tests.
+	// --ice-loopback, default false.
+	ICELoopback bool
+	// ViewerAuth requires a token with the subscribe grant to watch.
+	// --viewer-auth, default false (anyone may watch).
+	ViewerAuth bool
+	// ICEServers are STUN/TURN URLs handed to clients (Link headers on
+	// WHIP/WHEP, the page config for the web UI). See ParseICEServer for the
+	// format. --ice-server (repeatable, or comma separated), default none.
+	ICEServers []string
+	// AllowedOrigins are extra origins ("https://shop.example.com") whose pages
+	// may open the WebSocket; the server's own origin is always allowed.
+	// --allowed-origins (comma separated), default none.
+	AllowedOrigins []string
+	// MaxConns caps peer connections (publishers + viewers) in total.
+	// 0 means no limit. --max-conns, default 2000.
+	MaxConns int
+	// MaxConnsPerIP caps peer connections from one client IP. 0 means no
+	// limit. --max-conns-per-ip, default 50.
+	MaxConnsPerIP int
+	// LogLevel is one of debug, info, warn, error. --log-level, default "info".
+	LogLevel string
+	// LogFormat is "text" or "json". --log-format, default "text".
+	LogFormat string
+	// PublicURL is the base URL printed in the ready links and used in
+	// absolute URLs (e.g. WHIP Location). Empty means derived from HTTPAddr,
+	// see BaseURL; Load fills it in. --public-url, default "".
+	PublicURL string
+}
+
+// Default returns the documented defaults.
+func Default() Config {
+	return Config{
+		HTTPAddr:      ":8080",
+		DataDir:       "./data",
+		ICEUDPPort:    8189,
+		MaxConns:      2000,
+		MaxConnsPerIP: 50,
+		LogLevel:      "info",
+		LogFormat:     "text",
+	}
+}
+
+// EnvPrefix starts every environment variable name.
+const EnvPrefix = "RELAYCAST_"
+
+// EnvVar returns the environment variable for a flag name:
+// "ice-udp-port" → "RELAYCAST_ICE_UDP_PORT".
+func EnvVar(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// setting ties a flag name to its field.
+type setting struct {
+	name  string
+	usage string
+	value flag.Value
+}
+
+// settings lists every setting with a fresh flag.Value pointing into c.
+func (c *Config) settings() []setting {
+	return []setting{
+		{"http", "HTTP listen `address` (pages, /ws, WHIP/WHEP, API, /metrics)", (*stringValue)(&c.HTTPAddr)},
+		{"data-dir", "`directory` for local state: the generated auth secret, recordings", (*stringValue)(&c.DataDir)},
+		{"auth-secret", "HS256 token signing `secret`, at least 16 bytes; empty = generate one and keep it in <data-dir>/auth-secret", (*stringValue)(&c.AuthSecret)},
+		{"ice-udp-port", "single UDP `port` for all ICE traffic (UDP mux); 0 = random", (*intValue)(&c.ICEUDPPort)},
+		{"ice-tcp-port", "TCP `port` for ICE over TCP (for UDP-blocked viewers); 0 = off", (*intValue)(&c.ICETCPPort)},
+		{"public-ip", "`IP` address advertised in ICE candidates (1:1 NAT, e.g. a cloud VM's public IP)", (*stringValue)(&c.PublicIP)},
+		{"ice-loopback", "gather only loopback ICE candidates (local demos and tests)", (*boolValue)(&c.ICELoopback)},
+		{"viewer-auth", "require a token with the subscribe grant to watch", (*boolValue)(&c.ViewerAuth)},
+		{"ice-server", "STUN/TURN `URL` given to clients, repeatable or comma separated: stun:host[:port] or turn[s]:[user:pass@]host[:port][?transport=udp|tcp]", &listValue{p: &c.ICEServers}},
+		{"allowed-origins", "comma separated extra `origins` allowed to open the WebSocket, e.g. https://shop.example.com", &listValue{p: &c.AllowedOrigins}},
+		{"max-conns", "`maximum` peer connections in total; 0 = no limit", (*intValue)(&c.MaxConns)},
+		{"max-conns-per-ip", "`maximum` peer connections per client IP; 0 = no limit", (*intValue)(&c.MaxConnsPerIP)},
+		{"log-level", "log `level`: debug, info, warn or error", (*stringValue)(&c.LogLevel)},
+		{"log-format", "log `format`: text or json", (*stringValue)(&c.LogFormat)},
+		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
+	}
+}
+
+// FlagNames lists every flag RegisterFlags defines, in order.
+func FlagNames() []string {
+	var c Config
+	var names []string
+	for _, s := range c.settings() {
+		names = append(names, s.name)
+	}
+	return names
+}
+
+// RegisterFlags defines one flag per setting on fs, writing into c. The
+// current values of c are the flags' defaults; each help text names the
+// flag's environment variable.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	for _, s := range c.settings() {
+		fs.Var(s.value, s.name, fmt.Sprintf("%s (env %s)", s.usage, EnvVar(s.name)))
+	}
+}
+
+// ApplyEnv sets every field whose RELAYCAST_* variable lookup finds (lookup is
+// os.LookupEnv in production). Lists are comma separated; booleans take
+// strconv.ParseBool values. Errors name the variable and wrap ErrInvalid.
+func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
+	var errs []error
+	for _, s := range c.settings() {
+		name := EnvVar(s.name)
+		v, ok := lookup(name)
+		if !ok {
+			continue
+		}
+		if err := s.value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s=%q: %v", ErrInvalid, name, v, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Load builds a Config from defaults, then the environment, then the flags in
+// args (parsed with fs, on which the flags are registered), fills in
+// PublicURL and validates the result. It returns flag.ErrHelp unchanged when
+// args ask for help.
+func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (Config, error) {
+	c := Default()
+	c.RegisterFlags(fs) // defaults shown in -help are the built-in ones
+	if lookup != nil {
+		if err := c.ApplyEnv(lookup); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrInvalid, fs.Arg(0))
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	c.PublicURL = c.BaseURL()
+	return c, nil
+}
+
+// BaseURL returns PublicURL without a trailing slash, or when it is empty
+// "http://HOST:PORT" derived from HTTPAddr, with "localhost" for an empty or
+// unspecified (0.0.0.0, ::) host.
+func (c Config) BaseURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return "http://localhost:8080"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// SlogLevel returns LogLevel as a slog.Level (info when unknown; Validate
+// rejects unknown levels).
+func (c Config) SlogLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// Validate checks every field and returns all problems joined, each naming
+// its flag and wrapping ErrInvalid.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(flagName, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: --%s: %s", ErrInvalid, flagName, fmt.Sprintf(format, args...)))
+	}
+
+	if host, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("http", "%q is not host:port (e.g. :8080 or 127.0.0.1:8080): %v", c.HTTPAddr, err)
+	} else {
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad("http", "port %q of %q is not a number in 0..65535", port, c.HTTPAddr)
+		}
+		if strings.ContainsAny(host, " /") {
+			bad("http", "bad host %q", host)
+		}
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data-dir", "must not be empty")
+	}
+	if c.AuthSecret != "" && len(c.AuthSecret) < 16 {
+		bad("auth-secret", "must be at least 16 bytes, got %d (leave empty to generate one)", len(c.AuthSecret))
+	}
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"ice-udp-port", c.ICEUDPPort}, {"ice-tcp-port", c.ICETCPPort}} {
+		if p.v < 0 || p.v > 65535 {
+			bad(p.name, "%d is not a port in 0..65535", p.v)
+		}
+	}
+	if c.PublicIP != "" && net.ParseIP(c.PublicIP) == nil {
+		bad("public-ip", "%q is not an IP address", c.PublicIP)
+	}
+	for _, s := range c.ICEServers {
+		if _, err := ParseICEServer(s); err != nil {
+			bad("ice-server", "%v", err)
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		if err := checkOrigin(o); err != nil {
+			bad("allowed-origins", "%v", err)
+		}
+	}
+	if c.MaxConns < 0 {
+		bad("max-conns", "must be >= 0 (0 = no limit), got %d", c.MaxConns)
+	}
+	if c.MaxConnsPerIP < 0 {
+		bad("max-conns-per-ip", "must be >= 0 (0 = no limit), got %d", c.MaxConnsPerIP)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log-level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log-format", "%q is not one of text, json", c.LogFormat)
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("public-url", "%q is not an http(s)://host[:port][/path] URL", c.PublicURL)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkOrigin accepts a browser origin: scheme://host[:port], nothing more.
+func checkOrigin(o string) error {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q is not an origin like https://shop.example.com", o)
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+// Package metrics exposes relaycast's counters to Prometheus (all names start with relaycast_,
+// in base units).
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/relaycast/relaycast/sfu"
+)
+
+// SFUSource is what the SFU collector reads on each scrape.
+type SFUSource interface {
+	Stats() sfu.Stats
+}
+
+// NewRegistry returns a registry with the Go runtime, process and SFU collectors.
+func NewRegistry(src SFUSource) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(&sfuCollector{src: src})
+	return reg
+}
+
+// Handler serves the registry in the Prometheus text format.
+func Handler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+type metric struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+	get  func(sfu.Stats) float64
+}
+
+func gauge(name, help string, get func(sfu.Stats) float64) metric {
+	return metric{prometheus.NewDesc("relaycast_"+name, help, nil, nil), prometheus.GaugeValue, get}
+}
+
+func counter(name, help string, get func(sfu.Stats) float64) metric {
+	return metric{prometheus.NewDesc("relaycast_"+name, help, nil, nil), prometheus.CounterValue, get}
+}
+
+var sfuMetrics = []metric{
+	gauge("rooms", "Live rooms.", func(s sfu.Stats) float64 { return float64(s.Rooms) }),
+	gauge("publishers", "Connected publishers.", func(s sfu.Stats) float64 { return float64(s.Publishers) }),
+	gauge("viewers", "Connected viewers.", func(s sfu.Stats) float64 { return float64(s.Viewers) }),
+	counter("rtp_packets_received_total", "RTP packets received from publishers.", func(s sfu.Stats) float64 { return float64(s.PacketsIn) }),
+	counter("rtp_received_bytes_total", "RTP bytes received from publishers.", func(s sfu.Stats) float64 { return float64(s.BytesIn) }),
+	counter("rtp_packets_sent_total", "RTP packets sent to viewers.", func(s sfu.Stats) float64 { return float64(s.PacketsOut) }),
+	counter("rtp_sent_bytes_total", "RTP bytes sent to viewers.", func(s sfu.Stats) float64 { return float64(s.BytesOut) }),
+	counter("nack_packets_total", "Packets viewers reported missing (NACK).", func(s sfu.Stats) float64 { return float64(s.NACKs) }),
+	counter("pli_received_total", "Keyframe requests (PLI/FIR) received from viewers.", func(s sfu.Stats) float64 { return float64(s.PLIsReceived) }),
+	counter("pli_sent_total", "Keyframe requests sent to publishers.", func(s sfu.Stats) float64 { return float64(s.PLIsSent) }),
+	counter("rtp_packets_dropped_total", "Packets dropped because a viewer's queue was full (slow viewer).", func(s sfu.Stats) float64 { return float64(s.Dropped) }),
+}
+
+type sfuCollector struct{ src SFUSource }
+
+func (c *sfuCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range sfuMetrics {
+		ch <- m.desc
+	}
+}
+
+func (c *sfuCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.src.Stats()
+	for _, m := range sfuMetrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.get(st))
+	}
+}

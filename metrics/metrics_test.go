@@ -1,0 +1,35 @@
+package metrics_test
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/relaycast/relaycast/metrics"
+	"github.com/relaycast/relaycast/sfu"
+)
+
+type fakeSource sfu.Stats
+
+func (f fakeSource) Stats() sfu.Stats { return sfu.Stats(f) }
+
+func TestExposition(t *testing.T) {
+	reg := metrics.NewRegistry(fakeSource{Rooms: 2, Viewers: 7, PacketsOut: 1234, Dropped: 5})
+	srv := httptest.NewServer(metrics.Handler(reg))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"relaycast_rooms 2", "relaycast_viewers 7", "relaycast_rtp_packets_sent_total 1234",
+		"relaycast_rtp_packets_dropped_total 5", "process_cpu_seconds_total", "go_goroutines",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics output lacks %q", want)
+		}
+	}
+}

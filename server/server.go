@@ -1,0 +1,220 @@
+// Package server wires relaycast together: config → SFU, signaling, web UI, metrics and health
+// endpoints on one HTTP listener. cmd/relaycast and the end-to-end tests both build on it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/netutil"
+
+	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/metrics"
+	"github.com/relaycast/relaycast/sfu"
+	"github.com/relaycast/relaycast/signaling"
+	"github.com/relaycast/relaycast/web"
+)
+
+// Params configures a Server.
+type Params struct {
+	Config config.Config
+	Logger *slog.Logger
+	// Stdout receives the ready links (default os.Stdout).
+	Stdout io.Writer
+	// DemoRoom is the room of the printed links (default "demo").
+	DemoRoom string
+}
+
+// Server is one relaycast node.
+type Server struct {
+	p       Params
+	cfg     config.Config
+	log     *slog.Logger
+	signer  *auth.Signer
+	sfu     *sfu.SFU
+	sig     *signaling.Server
+	handler http.Handler
+	httpSrv *http.Server
+	ln      net.Listener
+	ready   atomic.Bool
+	served  chan error
+}
+
+// New builds a server: it resolves the auth secret and opens the ICE sockets, but does not
+// listen for HTTP yet (Start does).
+func New(p Params) (*Server, error) {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.Stdout == nil {
+		p.Stdout = os.Stdout
+	}
+	if p.DemoRoom == "" {
+		p.DemoRoom = "demo"
+	}
+	cfg := p.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{p: p, cfg: cfg, log: p.Logger.With("component", "server"), served: make(chan error, 1)}
+
+	secret, generated, err := auth.ResolveSecret(cfg.AuthSecret, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("auth secret: %w", err)
+	}
+	if generated {
+		s.log.Info("generated a new auth secret", "dir", cfg.DataDir)
+	}
+	if s.signer, err = auth.NewSigner(secret); err != nil {
+		return nil, fmt.Errorf("auth secret: %w", err)
+	}
+	iceServers, err := cfg.ICEServerList()
+	if err != nil {
+		return nil, err
+	}
+	s.sfu, err = sfu.New(sfu.Config{
+		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
+		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sigICE := make([]signaling.ICEServer, 0, len(iceServers))
+	for _, x := range iceServers {
+		sigICE = append(sigICE, signaling.ICEServer{URL: x.URL, Username: x.Username, Credential: x.Credential})
+	}
+	s.sig = signaling.New(signaling.Params{
+		SFU: s.sfu, Auth: s.signer, Logger: p.Logger, ViewerAuth: cfg.ViewerAuth,
+		AllowedOrigins: cfg.AllowedOrigins, ICEServers: sigICE,
+		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
+	})
+
+	mux := http.NewServeMux()
+	s.sig.Register(mux)
+	mux.Handle("GET /metrics", metrics.Handler(metrics.NewRegistry(s.sfu)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.Handle("/", web.Handler())
+	s.handler = mux
+	return s, nil
+}
+
+// Handler is the server's whole HTTP surface.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Signer issues and checks tokens with the server's secret.
+func (s *Server) Signer() *auth.Signer { return s.signer }
+
+// SFU is the media server (for in-process tools and tests).
+func (s *Server) SFU() *sfu.SFU { return s.sfu }
+
+// Start listens on the configured HTTP address and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		s.closeMedia()
+		return fmt.Errorf("listen %s: %w", s.cfg.HTTPAddr, err)
+	}
+	// Bound concurrent HTTP connections so a flood cannot exhaust file descriptors.
+	limit := 4096
+	if s.cfg.MaxConns > 0 {
+		limit += 2 * s.cfg.MaxConns
+	}
+	s.ln = netutil.LimitListener(ln, limit)
+	s.httpSrv = &http.Server{
+		Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() { s.served <- s.httpSrv.Serve(s.ln) }()
+	s.ready.Store(true)
+	s.log.Info("listening", "http", ln.Addr().String(), "ice_udp", fmt.Sprint(s.sfu.UDPAddrs()))
+	return nil
+}
+
+// URL is the base URL clients on this machine reach the server at.
+func (s *Server) URL() string {
+	if s.cfg.PublicURL != "" && !strings.HasSuffix(s.cfg.HTTPAddr, ":0") {
+		return strings.TrimRight(s.cfg.PublicURL, "/")
+	}
+	_, port, _ := net.SplitHostPort(s.ln.Addr().String())
+	return "http://127.0.0.1:" + port
+}
+
+// Shutdown stops accepting, ends every session and room, and waits (bounded by ctx).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	var err error
+	if s.httpSrv != nil {
+		// Hijacked WebSockets are not tracked by http.Server: signaling closes them.
+		err = s.httpSrv.Shutdown(ctx)
+	}
+	s.closeMedia()
+	return err
+}
+
+func (s *Server) closeMedia() {
+	_ = s.sig.Close()
+	_ = s.sfu.Close()
+}
+
+// Run starts the server, prints the ready links and serves until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	if err := s.printLinks(); err != nil {
+		s.log.Warn("cannot print ready links", "err", err)
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-s.served:
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+func (s *Server) printLinks() error {
+	room := s.p.DemoRoom
+	tok, err := s.signer.Issue(room, []auth.Grant{auth.GrantPublish}, 24*time.Hour, "demo-seller")
+	if err != nil {
+		return err
+	}
+	base := s.URL()
+	_, err = fmt.Fprintf(s.p.Stdout, `
+relaycast is ready.
+  Go live:   %[1]s/broadcast/%[2]s?token=%[3]s
+  Watch:     %[1]s/watch/%[2]s
+  WHIP (OBS: Service "WHIP", Server below, Bearer Token = the token):
+             %[1]s/whip/%[2]s
+  WHEP:      %[1]s/whep/%[2]s
+  Token:     %[3]s   (valid 24h; make more with: relaycast token --room ROOM --publish)
+  Rooms:     %[1]s/   Metrics: %[1]s/metrics
+
+`, base, room, tok)
+	return err
+}

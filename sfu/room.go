@@ -1,0 +1,266 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// room is one broadcast: a publisher, its incoming tracks and the viewers.
+type room struct {
+	s     *SFU
+	name  string
+	owner string
+
+	mu          sync.Mutex
+	pub         *Publisher
+	tracks      []*upTrack
+	expected    int
+	live        bool
+	since       time.Time
+	subs        map[*Subscriber]struct{}
+	ended       bool
+	liveTimer   *time.Timer
+	lastViewers int
+}
+
+func (r *room) isLive() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.live && !r.ended
+}
+
+func (r *room) info() (RoomInfo, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.live || r.ended {
+		return RoomInfo{}, false
+	}
+	codecs := make([]string, 0, len(r.tracks))
+	for _, t := range r.tracks {
+		codecs = append(codecs, t.codec.MimeType)
+	}
+	return RoomInfo{Room: r.name, Since: r.since, Viewers: len(r.subs), Codecs: codecs}, true
+}
+
+// viewersChanged reports whether the viewer count differs from the last report, and records it.
+func (r *room) viewersChanged() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.subs) == r.lastViewers {
+		return false
+	}
+	r.lastViewers = len(r.subs)
+	return true
+}
+
+// addTrack is called from OnTrack for each incoming publisher track.
+func (r *room) addTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	u := &upTrack{room: r, remote: remote, codec: remote.Codec().RTPCodecCapability, kind: remote.Kind()}
+	u.codec.RTCPFeedback = nil
+	u.subs.Store(&[]*downTrack{})
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return
+	}
+	r.tracks = append(r.tracks, u)
+	n := len(r.tracks)
+	goLive := n >= r.expected
+	if !goLive && n == 1 {
+		r.liveTimer = time.AfterFunc(r.s.cfg.LiveGrace, r.goLive)
+	}
+	r.mu.Unlock()
+
+	r.s.wg.Add(2)
+	go u.readLoop()
+	go func() {
+		defer r.s.wg.Done()
+		drainRTCP(recv)
+	}()
+	if goLive {
+		r.goLive()
+	}
+}
+
+func (r *room) goLive() {
+	r.mu.Lock()
+	if r.live || r.ended || len(r.tracks) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	if r.liveTimer != nil {
+		r.liveTimer.Stop()
+	}
+	r.live = true
+	r.since = time.Now()
+	since := r.since
+	r.mu.Unlock()
+	r.s.log.Info("room live", "room", r.name, "tracks", len(r.tracks))
+	r.s.emit(Event{Kind: EventLive, Room: r.name, Live: true, Since: since})
+	r.s.emit(Event{Kind: EventStatus, Room: r.name, Live: true, Since: since})
+}
+
+// end stops the broadcast: the publisher and every viewer are closed. Idempotent.
+func (r *room) end(reason string) {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return
+	}
+	r.ended = true
+	if r.liveTimer != nil {
+		r.liveTimer.Stop()
+	}
+	subs := make([]*Subscriber, 0, len(r.subs))
+	for sub := range r.subs {
+		subs = append(subs, sub)
+	}
+	pub := r.pub
+	r.mu.Unlock()
+
+	r.s.removeRoom(r)
+	if pub != nil {
+		pub.closePC()
+	}
+	for _, sub := range subs {
+		sub.Close()
+	}
+	r.s.log.Info("room ended", "room", r.name, "reason", reason, "viewers", len(subs))
+	r.s.emit(Event{Kind: EventEnded, Room: r.name, Reason: reason})
+}
+
+func (r *room) addSub(sub *Subscriber) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ended {
+		return false
+	}
+	r.subs[sub] = struct{}{}
+	return true
+}
+
+func (r *room) removeSub(sub *Subscriber) {
+	r.mu.Lock()
+	delete(r.subs, sub)
+	r.mu.Unlock()
+}
+
+func (r *room) snapshotTracks() []*upTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*upTrack(nil), r.tracks...)
+}
+
+// upTrack is one incoming publisher track and the viewers' copies of it.
+type upTrack struct {
+	room   *room
+	remote *webrtc.TrackRemote
+	codec  webrtc.RTPCodecCapability
+	kind   webrtc.RTPCodecType
+
+	// subs is copy-on-write: the read loop loads it without locking.
+	subsMu sync.Mutex
+	subs   atomic.Pointer[[]*downTrack]
+
+	kfMu      sync.Mutex
+	kfLast    time.Time
+	kfPending bool
+}
+
+func (u *upTrack) attach(d *downTrack) {
+	u.subsMu.Lock()
+	old := *u.subs.Load()
+	next := make([]*downTrack, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, d)
+	u.subs.Store(&next)
+	u.subsMu.Unlock()
+}
+
+func (u *upTrack) detach(d *downTrack) {
+	u.subsMu.Lock()
+	old := *u.subs.Load()
+	next := make([]*downTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			next = append(next, x)
+		}
+	}
+	u.subs.Store(&next)
+	u.subsMu.Unlock()
+}
+
+// readLoop is the one goroutine reading this track. It hands each packet to every viewer's
+// bounded queue and never waits for a viewer.
+func (u *upTrack) readLoop() {
+	st := &u.room.s.stats
+	defer u.room.s.wg.Done()
+	for {
+		pkt, _, err := u.remote.ReadRTP()
+		if err != nil {
+			return
+		}
+		st.packetsIn.Add(1)
+		st.bytesIn.Add(uint64(pkt.MarshalSize()))
+		// Header extension IDs were negotiated with the publisher, not with the viewers.
+		pkt.Header.Extension = false
+		pkt.Header.Extensions = nil
+		for _, d := range *u.subs.Load() {
+			d.sub.enqueue(d, pkt)
+		}
+	}
+}
+
+// requestKeyframe asks the publisher for a keyframe, at most once per KeyframeInterval; requests
+// inside the interval are merged into one sent at its end, so no joining viewer waits a full GOP.
+func (u *upTrack) requestKeyframe() {
+	if u.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	interval := u.room.s.cfg.KeyframeInterval
+	u.kfMu.Lock()
+	defer u.kfMu.Unlock()
+	if u.kfPending {
+		return
+	}
+	wait := time.Until(u.kfLast.Add(interval))
+	if wait <= 0 {
+		u.kfLast = time.Now()
+		go u.sendPLI()
+		return
+	}
+	u.kfPending = true
+	time.AfterFunc(wait, func() {
+		u.kfMu.Lock()
+		u.kfPending = false
+		u.kfLast = time.Now()
+		u.kfMu.Unlock()
+		u.sendPLI()
+	})
+}
+
+func (u *upTrack) sendPLI() {
+	u.room.mu.Lock()
+	pub, ended := u.room.pub, u.room.ended
+	u.room.mu.Unlock()
+	if pub == nil || ended {
+		return
+	}
+	if err := pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(u.remote.SSRC())}}); err == nil {
+		u.room.s.stats.plisSent.Add(1)
+	}
+}
+
+// drainRTCP reads (and so feeds the interceptors with) a receiver's RTCP until it closes.
+func drainRTCP(recv *webrtc.RTPReceiver) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := recv.Read(buf); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,320 @@
+// Package sfu forwards one publisher's audio and video to many viewers per room (a selective
+// forwarding unit on Pion WebRTC). It knows nothing of signaling, recording or transcoding: callers
+// hand it SDP offers and get answers back, and observe rooms through events.
+package sfu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config configures an SFU. The zero value of every field but Logger has a documented default.
+type Config struct {
+	Logger *slog.Logger
+	// ICEUDPPort is the one UDP port all ICE traffic shares (UDP mux). 0 picks a free port.
+	ICEUDPPort int
+	// ICETCPPort enables ICE-TCP on that port when > 0.
+	ICETCPPort int
+	// PublicIP is advertised as host candidate address instead of the local ones (NAT 1:1).
+	PublicIP string
+	// Loopback restricts ICE to 127.0.0.1 (tests and local demos).
+	Loopback bool
+	// SubscriberQueue is the number of packets buffered per viewer before that viewer's packets
+	// are dropped (default 512).
+	SubscriberQueue int
+	// KeyframeInterval is the least time between two keyframe requests to one publisher track
+	// (default 300ms). Requests within the interval are merged into one sent at its end.
+	KeyframeInterval time.Duration
+	// LiveGrace: a publisher whose tracks did not all arrive goes live with the ones it has after
+	// this long (default 2s).
+	LiveGrace time.Duration
+	// ICEDisconnectedTimeout / ICEFailedTimeout bound how long a vanished peer is kept
+	// (defaults 4s / 10s).
+	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	// ConnectTimeout closes a peer connection that has not connected this long after its answer
+	// (default 15s), so abandoned offers hold no resources.
+	ConnectTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.SubscriberQueue <= 0 {
+		c.SubscriberQueue = 512
+	}
+	if c.KeyframeInterval <= 0 {
+		c.KeyframeInterval = 300 * time.Millisecond
+	}
+	if c.LiveGrace <= 0 {
+		c.LiveGrace = 2 * time.Second
+	}
+	if c.ICEDisconnectedTimeout <= 0 {
+		c.ICEDisconnectedTimeout = 4 * time.Second
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 15 * time.Second
+	}
+	if c.ICEFailedTimeout <= 0 {
+		c.ICEFailedTimeout = 10 * time.Second
+	}
+}
+
+// SFU owns the rooms, the shared ICE sockets and the two Pion APIs (one for publishers with full
+// receive-side feedback, one lean one for viewers).
+type SFU struct {
+	cfg    Config
+	log    *slog.Logger
+	pubAPI *webrtc.API
+	subAPI *webrtc.API
+	udpMux ice.UDPMux
+	tcpMux ice.TCPMux
+	udpLn  []net.PacketConn
+	tcpLn  net.Listener
+
+	stats counters
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	rooms    map[string]*room
+	watchers map[string]map[*watcher]struct{}
+	closed   bool
+}
+
+// New builds an SFU and opens its ICE sockets.
+func New(cfg Config) (*SFU, error) {
+	cfg.setDefaults()
+	s := &SFU{cfg: cfg, log: cfg.Logger.With("component", "sfu"), rooms: map[string]*room{}, watchers: map[string]map[*watcher]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, time.Second)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
+	if cfg.Loopback {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	if cfg.PublicIP != "" {
+		se.SetNAT1To1IPs([]string{cfg.PublicIP}, webrtc.ICECandidateTypeHost)
+	}
+	if err := s.listen(&se); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+
+	var err error
+	if s.pubAPI, err = newAPI(se, true); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	if s.subAPI, err = newAPI(se, false); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.tick()
+	return s, nil
+}
+
+func (s *SFU) listen(se *webrtc.SettingEngine) error {
+	if s.cfg.Loopback {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: s.cfg.ICEUDPPort})
+		if err != nil {
+			return fmt.Errorf("ice udp port %d: %w", s.cfg.ICEUDPPort, err)
+		}
+		s.udpLn = append(s.udpLn, conn)
+		s.udpMux = webrtc.NewICEUDPMux(nil, conn)
+	} else {
+		mux, err := ice.NewMultiUDPMuxFromPort(s.cfg.ICEUDPPort, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
+		if err != nil {
+			return fmt.Errorf("ice udp port %d: %w", s.cfg.ICEUDPPort, err)
+		}
+		s.udpMux = mux
+	}
+	se.SetICEUDPMux(s.udpMux)
+	if s.cfg.ICETCPPort > 0 {
+		ip := net.IPv4zero
+		if s.cfg.Loopback {
+			ip = net.IPv4(127, 0, 0, 1)
+		}
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: ip, Port: s.cfg.ICETCPPort})
+		if err != nil {
+			return fmt.Errorf("ice tcp port %d: %w", s.cfg.ICETCPPort, err)
+		}
+		s.tcpLn = ln
+		s.tcpMux = webrtc.NewICETCPMux(nil, ln, 64)
+		se.SetICETCPMux(s.tcpMux)
+	}
+	return nil
+}
+
+func (s *SFU) closeSockets() {
+	if s.udpMux != nil {
+		_ = s.udpMux.Close()
+	}
+	for _, c := range s.udpLn {
+		_ = c.Close()
+	}
+	if s.tcpMux != nil {
+		_ = s.tcpMux.Close()
+	}
+	if s.tcpLn != nil {
+		_ = s.tcpLn.Close()
+	}
+}
+
+func newAPI(se webrtc.SettingEngine, publisher bool) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m, publisher, publisher); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if publisher {
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(gen)
+		if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+			return nil, err
+		}
+		if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
+			return nil, err
+		}
+	} else {
+		resp, err := nack.NewResponderInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(resp)
+		if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+			return nil, err
+		}
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+}
+
+// UDPAddrs returns the local addresses of the ICE UDP socket(s).
+func (s *SFU) UDPAddrs() []net.Addr { return s.udpMux.GetListenAddresses() }
+
+// Close ends every room and releases the sockets; it waits for the SFU's goroutines.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.end("server shutting down")
+	}
+	s.cancel()
+	s.wg.Wait()
+	s.closeSockets()
+	return nil
+}
+
+// RoomInfo describes a live room.
+type RoomInfo struct {
+	Room    string    `json:"room"`
+	Since   time.Time `json:"live_since"`
+	Viewers int       `json:"viewers"`
+	Codecs  []string  `json:"codecs"`
+}
+
+// Rooms lists the live rooms, by name.
+func (s *SFU) Rooms() []RoomInfo {
+	s.mu.Lock()
+	rs := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rs = append(rs, r)
+	}
+	s.mu.Unlock()
+	out := make([]RoomInfo, 0, len(rs))
+	for _, r := range rs {
+		if info, ok := r.info(); ok {
+			out = append(out, info)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
+	return out
+}
+
+// Room returns the state of one live room.
+func (s *SFU) Room(name string) (RoomInfo, bool) {
+	s.mu.Lock()
+	r := s.rooms[name]
+	s.mu.Unlock()
+	if r == nil {
+		return RoomInfo{}, false
+	}
+	return r.info()
+}
+
+// EndRoom stops the broadcast in a room (an admin action). It reports whether a room was live.
+func (s *SFU) EndRoom(name, reason string) bool {
+	s.mu.Lock()
+	r := s.rooms[name]
+	s.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.end(reason)
+	return true
+}
+
+// tick publishes coalesced viewer counts once a second.
+func (s *SFU) tick() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		rs := make([]*room, 0, len(s.rooms))
+		for _, r := range s.rooms {
+			rs = append(rs, r)
+		}
+		s.mu.Unlock()
+		for _, r := range rs {
+			if info, ok := r.info(); ok && r.viewersChanged() {
+				s.emit(Event{Kind: EventStatus, Room: info.Room, Live: true, Viewers: info.Viewers, Since: info.Since})
+			}
+		}
+	}
+}
+
+func (s *SFU) removeRoom(r *room) {
+	s.mu.Lock()
+	if s.rooms[r.name] == r {
+		delete(s.rooms, r.name)
+	}
+	s.mu.Unlock()
+}
+
+var errNoTracks = errors.New("offer has no audio or video to receive")

@@ -1,0 +1,45 @@
+package sfu
+
+import "sync/atomic"
+
+type counters struct {
+	publishers, viewers                      atomic.Int64
+	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
+	nacks, plisReceived, plisSent            atomic.Uint64
+	dropped                                  atomic.Uint64
+}
+
+// Stats is a snapshot of the SFU's counters (totals since start, gauges for current values).
+type Stats struct {
+	Rooms        int    // gauge: live rooms
+	Publishers   int64  // gauge
+	Viewers      int64  // gauge
+	PacketsIn    uint64 // RTP packets received from publishers
+	BytesIn      uint64
+	PacketsOut   uint64 // RTP packets sent to viewers
+	BytesOut     uint64
+	NACKs        uint64 // NACK'ed packets reported by viewers
+	PLIsReceived uint64 // keyframe requests (PLI/FIR) from viewers
+	PLIsSent     uint64 // keyframe requests sent to publishers
+	Dropped      uint64 // packets dropped because a viewer's queue was full
+}
+
+// Stats returns the current counters. Safe to call concurrently.
+func (s *SFU) Stats() Stats {
+	s.mu.Lock()
+	n := 0
+	for _, r := range s.rooms {
+		if r.isLive() {
+			n++
+		}
+	}
+	s.mu.Unlock()
+	c := &s.stats
+	return Stats{
+		Rooms: n, Publishers: c.publishers.Load(), Viewers: c.viewers.Load(),
+		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
+		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
+		NACKs: c.nacks.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
+		Dropped: c.dropped.Load(),
+	}
+}

@@ -1,0 +1,238 @@
+package sfu
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// SubscribeParams describes a viewer's request.
+type SubscribeParams struct {
+	Room  string
+	Offer string // SDP offer with recvonly audio and video
+}
+
+// Subscriber is one viewer's peer connection.
+type Subscriber struct {
+	id    string
+	room  *room
+	pc    *webrtc.PeerConnection
+	downs []*downTrack
+	queue chan outPacket
+
+	once     sync.Once
+	done     chan struct{}
+	attachMu sync.Mutex
+	attached bool
+}
+
+type downTrack struct {
+	sub   *Subscriber
+	up    *upTrack
+	local *webrtc.TrackLocalStaticRTP
+}
+
+type outPacket struct {
+	d   *downTrack
+	pkt *rtp.Packet
+}
+
+// ID is a random identifier of this viewing session.
+func (sub *Subscriber) ID() string { return sub.id }
+
+// Room is the room's name.
+func (sub *Subscriber) Room() string { return sub.room.name }
+
+// Done is closed when the viewer is gone (it left, its connection failed, or the room ended).
+func (sub *Subscriber) Done() <-chan struct{} { return sub.done }
+
+// AddICECandidate adds a trickled remote candidate.
+func (sub *Subscriber) AddICECandidate(c webrtc.ICECandidateInit) error {
+	if err := sub.pc.AddICECandidate(c); err != nil {
+		return fmt.Errorf("%w: candidate: %v", ErrBadOffer, err)
+	}
+	return nil
+}
+
+// Close disconnects the viewer. Idempotent.
+func (sub *Subscriber) Close() error {
+	sub.once.Do(func() {
+		close(sub.done)
+		sub.attachMu.Lock()
+		if sub.attached {
+			for _, d := range sub.downs {
+				d.up.detach(d)
+			}
+			sub.room.s.stats.viewers.Add(-1)
+		}
+		sub.attached = false
+		sub.attachMu.Unlock()
+		sub.room.removeSub(sub)
+		_ = sub.pc.Close()
+	})
+	return nil
+}
+
+// enqueue hands a packet to this viewer without ever blocking: a viewer whose queue is full
+// loses the packet (and recovers with a keyframe), the others are unaffected.
+func (sub *Subscriber) enqueue(d *downTrack, pkt *rtp.Packet) {
+	select {
+	case sub.queue <- outPacket{d, pkt}:
+	default:
+		sub.room.s.stats.dropped.Add(1)
+	}
+}
+
+func (sub *Subscriber) writeLoop() {
+	st := &sub.room.s.stats
+	defer sub.room.s.wg.Done()
+	for {
+		select {
+		case <-sub.done:
+			return
+		case o := <-sub.queue:
+			if err := o.d.local.WriteRTP(o.pkt); err == nil {
+				st.packetsOut.Add(1)
+				st.bytesOut.Add(uint64(o.pkt.MarshalSize()))
+			}
+		}
+	}
+}
+
+// rtcpLoop reads a sender's RTCP (feeding the NACK responder) and forwards keyframe requests.
+func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
+	st := &sub.room.s.stats
+	defer sub.room.s.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				st.plisReceived.Add(1)
+				d.up.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					st.nacks.Add(uint64(len(pair.PacketList())))
+				}
+			}
+		}
+	}
+}
+
+// attach starts forwarding once the viewer's connection is up, and asks for a keyframe.
+func (sub *Subscriber) attach() {
+	sub.attachMu.Lock()
+	defer sub.attachMu.Unlock()
+	select {
+	case <-sub.done:
+		return
+	default:
+	}
+	if sub.attached {
+		return
+	}
+	sub.attached = true
+	sub.room.s.stats.viewers.Add(1)
+	for _, d := range sub.downs {
+		d.up.attach(d)
+		d.up.requestKeyframe()
+	}
+}
+
+// Subscribe adds a viewer to a live room from its SDP offer and returns the answer.
+func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, string, error) {
+	s.mu.Lock()
+	r := s.rooms[p.Room]
+	s.mu.Unlock()
+	if r == nil || !r.isLive() {
+		return nil, "", ErrRoomNotLive
+	}
+	pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", fmt.Errorf("new peer connection: %w", err)
+	}
+	sub := &Subscriber{id: newID(), room: r, pc: pc, queue: make(chan outPacket, s.cfg.SubscriberQueue), done: make(chan struct{})}
+	fail := func(err error) (*Subscriber, string, error) {
+		_ = pc.Close()
+		return nil, "", err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: p.Offer}); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrBadOffer, err))
+	}
+	type pair struct {
+		d *downTrack
+		s *webrtc.RTPSender
+	}
+	var senders []pair
+	for _, u := range r.snapshotTracks() {
+		local, err := webrtc.NewTrackLocalStaticRTP(u.codec, u.kind.String(), "relaycast-"+r.name)
+		if err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrUnsupported, err))
+		}
+		sender, err := pc.AddTrack(local)
+		if err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrUnsupported, err))
+		}
+		d := &downTrack{sub: sub, up: u, local: local}
+		sub.downs = append(sub.downs, d)
+		senders = append(senders, pair{d, sender})
+	}
+	if len(sub.downs) == 0 {
+		return fail(ErrRoomNotLive)
+	}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			sub.attach()
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			go sub.Close()
+		}
+	})
+	answer, err := negotiate(ctx, pc)
+	if err != nil {
+		return fail(err)
+	}
+	if !answerSends(pc) {
+		return fail(fmt.Errorf("%w: the offer has no recvonly audio/video this room can send", ErrUnsupported))
+	}
+	if !r.addSub(sub) {
+		return fail(ErrRoomNotLive)
+	}
+	time.AfterFunc(s.cfg.ConnectTimeout, func() {
+		sub.attachMu.Lock()
+		ok := sub.attached
+		sub.attachMu.Unlock()
+		if !ok {
+			_ = sub.Close()
+		}
+	})
+	s.wg.Add(1 + len(senders))
+	go sub.writeLoop()
+	for _, x := range senders {
+		go sub.rtcpLoop(x.d, x.s)
+	}
+	return sub, answer, nil
+}
+
+// answerSends reports whether at least one of our tracks made it into the answer.
+func answerSends(pc *webrtc.PeerConnection) bool {
+	for _, t := range pc.GetTransceivers() {
+		if t.Sender() != nil && t.Sender().Track() != nil && t.Mid() != "" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,174 @@
+// Package web serves relaycast's browser UI: the home page (rooms live now),
+// the broadcast page and the watch page. The pages are built from web/ui with
+// npm (`make web`) into web/dist and embedded into the binary. When the UI was
+// not built, every route answers 503 with a hint, so the Go code always
+// compiles and tests without Node.
+//
+// The pages talk to the server only through /ws (signaling/PROTOCOL.md) and
+// /api/rooms; this package serves files and nothing else.
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io"
+	"io/fs"
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+)
+
+//go:embed all:dist
+var dist embed.FS
+
+// NotBuiltMessage is the body of the 503 answered when web/dist holds no UI.
+const NotBuiltMessage = "web UI not built: run `make web`\n"
+
+var (
+	roomRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	// Build output names carry an esbuild content hash: name-HASH8.ext[.map].
+	hashedRE = regexp.MustCompile(`-[A-Z0-9]{8}\.[a-z0-9.]+$`)
+)
+
+// pages the handler serves, by file name in dist.
+const (
+	homePage      = "index.html"
+	broadcastPage = "broadcast.html"
+	watchPage     = "watch.html"
+)
+
+// Handler returns the UI handler. Mount it at "/" next to /ws and /api/:
+//
+//	GET /                  rooms live now
+//	GET /broadcast/{room}  broadcast page (?token=…&autostart=1)
+//	GET /watch/{room}      watch page (?token=… with viewer auth)
+//	GET /assets/…          bundled JS/CSS, content-hashed, cached for a year
+//
+// Other paths are 404; malformed room names are 400.
+func Handler() http.Handler {
+	sub, err := fs.Sub(dist, "dist")
+	if err != nil { // cannot happen: "dist" is a valid path
+		panic(err)
+	}
+	return newHandler(sub)
+}
+
+type page struct {
+	body []byte
+	etag string
+}
+
+type handler struct {
+	files fs.FS
+	pages map[string]page // nil when the UI was not built
+}
+
+func newHandler(files fs.FS) http.Handler {
+	h := &handler{files: files}
+	pages := make(map[string]page, 3)
+	for _, name := range []string{homePage, broadcastPage, watchPage} {
+		body, err := fs.ReadFile(files, name)
+		if err != nil {
+			pages = nil
+			break
+		}
+		sum := sha256.Sum256(body)
+		pages[name] = page{body: body, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+	}
+	h.pages = pages
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", h.servePage(homePage, false))
+	mux.HandleFunc("GET /broadcast/{room}", h.servePage(broadcastPage, true))
+	mux.HandleFunc("GET /watch/{room}", h.servePage(watchPage, true))
+	mux.HandleFunc("GET /assets/{file...}", h.serveAsset)
+	return mux
+}
+
+func (h *handler) built() bool { return h.pages != nil }
+
+func notBuilt(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Retry-After", "60")
+	http.Error(w, strings.TrimSuffix(NotBuiltMessage, "\n"), http.StatusServiceUnavailable)
+}
+
+// csp allows only same-origin scripts, styles and connections (including the
+// same-origin WebSocket), plus the inline data: favicon.
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"media-src 'self' blob: mediastream:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'"
+
+func (h *handler) servePage(name string, withRoom bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if withRoom && !roomRE.MatchString(r.PathValue("room")) {
+			http.Error(w, "bad room name: use 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit", http.StatusBadRequest)
+			return
+		}
+		if !h.built() {
+			notBuilt(w)
+			return
+		}
+		p := h.pages[name]
+		hd := w.Header()
+		hd.Set("Content-Type", "text/html; charset=utf-8")
+		hd.Set("Cache-Control", "no-cache")
+		hd.Set("ETag", p.etag)
+		hd.Set("X-Content-Type-Options", "nosniff")
+		// The page URL may carry a token: never leak it in a Referer.
+		hd.Set("Referrer-Policy", "no-referrer")
+		if name == broadcastPage {
+			// The broadcast page drives the camera: no framing, and it may use camera, mic and screen.
+			hd.Set("Content-Security-Policy", csp+"; frame-ancestors 'none'")
+			hd.Set("X-Frame-Options", "DENY")
+			hd.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+		} else {
+			// Watch and home pages may be embedded in a shop's site.
+			hd.Set("Content-Security-Policy", csp)
+		}
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(p.body))
+	}
+}
+
+func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request) {
+	if !h.built() {
+		notBuilt(w)
+		return
+	}
+	name := r.PathValue("file")
+	if name == "" || !fs.ValidPath(name) {
+		http.NotFound(w, r)
+		return
+	}
+	full := path.Join("assets", name)
+	f, err := h.files.Open(full)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil || info.IsDir() {
+		http.NotFound(w, r)
+		return
+	}
+	rs, ok := f.(io.ReadSeeker)
+	if !ok {
+		http.Error(w, "asset not seekable", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("X-Content-Type-Options", "nosniff")
+	if hashedRE.MatchString(name) {
+		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		hd.Set("Cache-Control", "no-cache")
+	}
+	if strings.HasSuffix(name, ".map") {
+		hd.Set("Content-Type", "application/json")
+	}
+	http.ServeContent(w, r, name, time.Time{}, rs)
+}
