@@ -54,6 +54,7 @@ var sfuMetrics = []metric{
 	counter("nack_packets_total", "Packets viewers reported missing (NACK).", func(s sfu.Stats) float64 { return float64(s.NACKs) }),
 	counter("pli_received_total", "Keyframe requests (PLI/FIR) received from viewers.", func(s sfu.Stats) float64 { return float64(s.PLIsReceived) }),
 	counter("pli_sent_total", "Keyframe requests sent to publishers.", func(s sfu.Stats) float64 { return float64(s.PLIsSent) }),
+	counter("sink_packets_dropped_total", "Packets dropped because an in-process sink (the recorder) fell behind.", func(s sfu.Stats) float64 { return float64(s.SinkDropped) }),
 	counter("rtp_packets_dropped_total", "Packets dropped because a viewer's queue was full (slow viewer).", func(s sfu.Stats) float64 { return float64(s.Dropped) }),
 }
 

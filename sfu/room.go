@@ -25,6 +25,7 @@ type room struct {
 	ended       bool
 	liveTimer   *time.Timer
 	lastViewers int
+	sinks       []*sinkFeed
 }
 
 func (r *room) isLive() bool {
@@ -67,6 +68,7 @@ func (r *room) addTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		r.mu.Unlock()
 		return
 	}
+	u.info = TrackInfo{Index: len(r.tracks), Kind: u.kind, Codec: u.codec, SSRC: uint32(remote.SSRC())}
 	r.tracks = append(r.tracks, u)
 	n := len(r.tracks)
 	goLive := n >= r.expected
@@ -100,6 +102,7 @@ func (r *room) goLive() {
 	since := r.since
 	r.mu.Unlock()
 	r.s.log.Info("room live", "room", r.name, "tracks", len(r.tracks))
+	r.startSink()
 	r.s.emit(Event{Kind: EventLive, Room: r.name, Live: true, Since: since})
 	r.s.emit(Event{Kind: EventStatus, Room: r.name, Live: true, Since: since})
 }
@@ -120,11 +123,15 @@ func (r *room) end(reason string) {
 		subs = append(subs, sub)
 	}
 	pub := r.pub
+	sinks := r.sinks
 	r.mu.Unlock()
 
 	r.s.removeRoom(r)
 	if pub != nil {
 		pub.closePC()
+	}
+	for _, f := range sinks {
+		f.stop()
 	}
 	for _, sub := range subs {
 		sub.Close()
@@ -161,6 +168,7 @@ type upTrack struct {
 	remote *webrtc.TrackRemote
 	codec  webrtc.RTPCodecCapability
 	kind   webrtc.RTPCodecType
+	info   TrackInfo
 
 	// subs is copy-on-write: the read loop loads it without locking.
 	subsMu sync.Mutex
@@ -210,7 +218,11 @@ func (u *upTrack) readLoop() {
 		pkt.Header.Extension = false
 		pkt.Header.Extensions = nil
 		for _, d := range *u.subs.Load() {
-			d.sub.enqueue(d, pkt)
+			if d.sub != nil {
+				d.sub.enqueue(d, pkt)
+			} else {
+				d.feed.enqueue(u.info, pkt)
+			}
 		}
 	}
 }

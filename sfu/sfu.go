@@ -45,6 +45,10 @@ type Config struct {
 	// ConnectTimeout closes a peer connection that has not connected this long after its answer
 	// (default 15s), so abandoned offers hold no resources.
 	ConnectTimeout time.Duration
+	// OnLive, when set, is called each time a room goes live (a publisher's tracks arrived). A
+	// non-nil Sink it returns receives the room's packets until the room ends. The recorder
+	// attaches this way.
+	OnLive func(LiveRoom) Sink
 }
 
 func (c *Config) setDefaults() {

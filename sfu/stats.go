@@ -6,7 +6,7 @@ type counters struct {
 	publishers, viewers                      atomic.Int64
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	nacks, plisReceived, plisSent            atomic.Uint64
-	dropped                                  atomic.Uint64
+	dropped, sinkDropped                     atomic.Uint64
 }
 
 // Stats is a snapshot of the SFU's counters (totals since start, gauges for current values).
@@ -22,6 +22,7 @@ type Stats struct {
 	PLIsReceived uint64 // keyframe requests (PLI/FIR) from viewers
 	PLIsSent     uint64 // keyframe requests sent to publishers
 	Dropped      uint64 // packets dropped because a viewer's queue was full
+	SinkDropped  uint64 // packets dropped because a sink (recorder) fell behind
 }
 
 // Stats returns the current counters. Safe to call concurrently.
@@ -40,6 +41,6 @@ func (s *SFU) Stats() Stats {
 		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		NACKs: c.nacks.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
-		Dropped: c.dropped.Load(),
+		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(),
 	}
 }

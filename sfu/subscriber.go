@@ -31,8 +31,10 @@ type Subscriber struct {
 	attached bool
 }
 
+// downTrack is one consumer's copy of an upTrack: a viewer's local track, or a sink's feed.
 type downTrack struct {
 	sub   *Subscriber
+	feed  *sinkFeed
 	up    *upTrack
 	local *webrtc.TrackLocalStaticRTP
 }

@@ -1,0 +1,141 @@
+package sfu
+
+import (
+	"sync"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// TrackInfo describes one incoming track of a live room.
+type TrackInfo struct {
+	Index int // position in LiveRoom.Tracks, stable for the room's life
+	Kind  webrtc.RTPCodecType
+	Codec webrtc.RTPCodecCapability
+	SSRC  uint32
+}
+
+// LiveRoom is what a sink's owner sees of a room that went live.
+type LiveRoom interface {
+	Name() string
+	Tracks() []TrackInfo
+	// RequestKeyframe asks the publisher for a keyframe on every video track (throttled).
+	RequestKeyframe()
+}
+
+// Sink receives every packet of a live room inside the server process, like a viewer that never
+// stalls the room (the recorder is one). WriteRTP is called from one goroutine per sink, in order
+// per track; the packet must not be modified or kept after the call returns. Close is called once
+// when the room ends.
+type Sink interface {
+	WriteRTP(track TrackInfo, pkt *rtp.Packet) error
+	Close() error
+}
+
+// sinkQueue is the number of packets buffered for a sink (~20 s of a 1.5 Mbps stream).
+const sinkQueue = 4096
+
+type sinkFeed struct {
+	room  *room
+	sink  Sink
+	queue chan sinkPacket
+	downs []*downTrack
+	done  chan struct{}
+	once  sync.Once
+}
+
+type sinkPacket struct {
+	info TrackInfo
+	pkt  *rtp.Packet
+}
+
+func (f *sinkFeed) enqueue(info TrackInfo, pkt *rtp.Packet) {
+	select {
+	case f.queue <- sinkPacket{info, pkt}:
+	default:
+		f.room.s.stats.sinkDropped.Add(1)
+	}
+}
+
+func (f *sinkFeed) run() {
+	defer f.room.s.wg.Done()
+	for {
+		select {
+		case sp := <-f.queue:
+			if err := f.sink.WriteRTP(sp.info, sp.pkt); err != nil {
+				f.room.s.log.Warn("sink write failed", "room", f.room.name, "err", err)
+			}
+		case <-f.done:
+			// Drain what was queued before the end, then close.
+			for {
+				select {
+				case sp := <-f.queue:
+					_ = f.sink.WriteRTP(sp.info, sp.pkt)
+				default:
+					if err := f.sink.Close(); err != nil {
+						f.room.s.log.Warn("sink close failed", "room", f.room.name, "err", err)
+					}
+					return
+				}
+			}
+		}
+	}
+}
+
+func (f *sinkFeed) stop() {
+	f.once.Do(func() {
+		for _, d := range f.downs {
+			d.up.detach(d)
+		}
+		close(f.done)
+	})
+}
+
+// Name is the room's name (LiveRoom).
+func (r *room) Name() string { return r.name }
+
+// Tracks lists the room's incoming tracks (LiveRoom).
+func (r *room) Tracks() []TrackInfo {
+	ups := r.snapshotTracks()
+	out := make([]TrackInfo, len(ups))
+	for i, u := range ups {
+		out[i] = u.info
+	}
+	return out
+}
+
+// RequestKeyframe asks for a keyframe on every video track (LiveRoom).
+func (r *room) RequestKeyframe() {
+	for _, u := range r.snapshotTracks() {
+		u.requestKeyframe()
+	}
+}
+
+// startSink asks the OnLive hook for a sink and feeds it until the room ends.
+func (r *room) startSink() {
+	hook := r.s.cfg.OnLive
+	if hook == nil {
+		return
+	}
+	sink := hook(r)
+	if sink == nil {
+		return
+	}
+	f := &sinkFeed{room: r, sink: sink, queue: make(chan sinkPacket, sinkQueue), done: make(chan struct{})}
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		_ = sink.Close()
+		return
+	}
+	r.sinks = append(r.sinks, f)
+	r.s.wg.Add(1)
+	r.mu.Unlock()
+	go f.run()
+	for _, u := range r.snapshotTracks() {
+		d := &downTrack{up: u, feed: f}
+		f.downs = append(f.downs, d)
+		u.attach(d)
+	}
+	r.RequestKeyframe()
+}
