@@ -40,7 +40,7 @@ type Config struct {
 	// this long (default 2s).
 	LiveGrace time.Duration
 	// ICEDisconnectedTimeout / ICEFailedTimeout bound how long a vanished peer is kept
-	// (defaults 4s / 10s).
+	// (defaults 3s / 5s).
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
 	// ConnectTimeout closes a peer connection that has not connected this long after its answer
 	// (default 15s), so abandoned offers hold no resources.
@@ -65,13 +65,13 @@ func (c *Config) setDefaults() {
 		c.LiveGrace = 2 * time.Second
 	}
 	if c.ICEDisconnectedTimeout <= 0 {
-		c.ICEDisconnectedTimeout = 4 * time.Second
+		c.ICEDisconnectedTimeout = 3 * time.Second
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 15 * time.Second
 	}
 	if c.ICEFailedTimeout <= 0 {
-		c.ICEFailedTimeout = 10 * time.Second
+		c.ICEFailedTimeout = 5 * time.Second
 	}
 }
 
