@@ -41,6 +41,14 @@ type message struct {
 	Reason    string                   `json:"reason,omitempty"`
 	Code      string                   `json:"code,omitempty"`
 	Message   string                   `json:"message,omitempty"`
+	// ICEServers (hello only) are the configured STUN/TURN servers in RTCIceServer shape.
+	ICEServers []rtcICEServer `json:"ice_servers,omitempty"`
+}
+
+type rtcICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 // ErrProtocol marks a message that breaks the protocol; the socket is closed with the reason.
@@ -204,7 +212,11 @@ func (c *wsConn) readLoop() {
 	c.conn.SetReadLimit(maxMessage)
 	_ = c.conn.SetReadDeadline(time.Now().Add(idleTimeout))
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(idleTimeout)) })
-	c.queue(message{Type: "hello", Version: protocolVersion})
+	hello := message{Type: "hello", Version: protocolVersion}
+	for _, x := range c.s.p.ICEServers {
+		hello.ICEServers = append(hello.ICEServers, rtcICEServer{URLs: []string{x.URL}, Username: x.Username, Credential: x.Credential})
+	}
+	c.queue(hello)
 	for {
 		kind, data, err := c.conn.ReadMessage()
 		if err != nil {
