@@ -1,0 +1,651 @@
+// Broadcast page: /broadcast/{room}?token=…[&autostart=1]
+// Captures camera (or screen) + microphone and publishes them over /ws.
+
+import {
+  Backoff,
+  ROOM_RE,
+  byId,
+  formatBitrate,
+  param,
+  plural,
+  roomFromPath,
+  setRichText,
+  setStatus,
+  toneForPeer,
+} from "./common";
+import {
+  MicMeter,
+  VIDEO_MAX_BITRATE,
+  VIDEO_MAX_FRAMERATE,
+  cameraConstraints,
+  describeMediaError,
+  fillDeviceSelect,
+  mediaSupported,
+  micConstraints,
+} from "./media";
+import { Signal, describeError, isRetryable, type ServerMessage } from "./signal";
+
+type State = "idle" | "connecting" | "live" | "error";
+type Source = "camera" | "screen";
+
+const room = roomFromPath("/broadcast/");
+const token = param("token");
+const autostart = param("autostart") === "1";
+
+// ---- elements ----
+const el = {
+  roomName: byId("room-name"),
+  notice: byId("notice"),
+  preview: byId<HTMLVideoElement>("preview"),
+  overlay: byId("preview-overlay"),
+  enableMedia: byId<HTMLButtonElement>("enable-media"),
+  liveBadge: byId("live-badge"),
+  viewerBadge: byId("viewer-badge"),
+  sending: byId("sending"),
+  sourceCamera: byId<HTMLInputElement>("source-camera"),
+  sourceScreen: byId<HTMLInputElement>("source-screen"),
+  cameraSelect: byId<HTMLSelectElement>("camera-select"),
+  micSelect: byId<HTMLSelectElement>("mic-select"),
+  goLive: byId<HTMLButtonElement>("go-live"),
+  stop: byId<HTMLButtonElement>("stop"),
+  error: byId("error"),
+  stState: byId("st-state"),
+  stViewers: byId("st-viewers"),
+  stWs: byId("st-ws"),
+  stPc: byId("st-pc"),
+  stIce: byId("st-ice"),
+  liveRegion: byId("live-region"),
+  meter: byId("mic-meter"),
+};
+
+// ---- state ----
+let state: State = "idle";
+let viewers = 0;
+let pc: RTCPeerConnection | null = null;
+let lastError = "";
+let errorLocked = false; // a fatal error is on screen; later errors only go to the console
+let wantLive = false;
+let sessionActive = false; // the server may hold a publish session for this socket
+let awaitingAnswer = false; // `publish` sent, no answer or error yet
+let retryTimer = 0;
+let disconnectTimer = 0;
+let stableTimer = 0;
+const backoff = new Backoff(1000, 15000);
+
+let source: Source = "camera";
+let videoTrack: MediaStreamTrack | null = null;
+let audioTrack: MediaStreamTrack | null = null;
+let videoSender: RTCRtpSender | null = null;
+let audioSender: RTCRtpSender | null = null;
+const localStream = new MediaStream();
+const meter = new MicMeter(el.meter);
+
+const signal = new Signal(
+  {
+    open: () => {
+      if (wantLive) void publish();
+    },
+    message: onMessage,
+    closed: (reason) => {
+      sessionActive = false;
+      if (wantLive) scheduleRetry(reason);
+      render();
+    },
+  },
+  () => render(),
+);
+
+// ---- automation hook ----
+declare global {
+  interface Window {
+    relaycast: unknown;
+  }
+}
+window.relaycast = {
+  get state(): State {
+    return state;
+  },
+  get viewers(): number {
+    return viewers;
+  },
+  get pc(): RTCPeerConnection | null {
+    return pc;
+  },
+  get error(): string {
+    return lastError;
+  },
+  start: () => goLive(),
+  stop: () => stopLive(),
+};
+
+// ---- UI ----
+function setState(next: State): void {
+  state = next;
+  document.body.dataset.state = next;
+  render();
+}
+
+function render(): void {
+  const live = state === "live";
+  el.liveBadge.textContent =
+    state === "live" ? "Live" : state === "connecting" ? "Connecting…" : state === "error" ? "Error" : "Offline";
+  el.liveBadge.classList.toggle("badge-live", live);
+  el.liveBadge.classList.toggle("badge-error", state === "error");
+  el.viewerBadge.hidden = !live;
+  el.viewerBadge.textContent = `${plural(viewers, "viewer", "viewers")}`;
+
+  el.goLive.disabled = wantLive;
+  el.stop.disabled = !wantLive;
+  el.goLive.textContent = state === "error" ? "Try again" : "Go live";
+
+  const stateText: Record<State, string> = {
+    idle: "Not live",
+    connecting: "Connecting…",
+    live: "Live",
+    error: "Stopped by an error",
+  };
+  setStatus(el.stState, stateText[state], live ? "ok" : state === "connecting" ? "warn" : state === "error" ? "bad" : "idle");
+  setStatus(el.stViewers, live ? String(viewers) : "—", live ? "ok" : "idle");
+  setStatus(el.stWs, signal.state, toneForPeer(signal.state));
+  setStatus(el.stPc, pc ? pc.connectionState : "none", pc ? toneForPeer(pc.connectionState) : "idle");
+  setStatus(el.stIce, pc ? pc.iceConnectionState : "none", pc ? toneForPeer(pc.iceConnectionState) : "idle");
+
+  const hasMedia = !!(videoTrack || audioTrack);
+  el.overlay.hidden = hasMedia;
+  el.cameraSelect.disabled = !hasMedia || source !== "camera";
+  el.micSelect.disabled = !hasMedia;
+}
+
+function announce(text: string): void {
+  el.liveRegion.textContent = text;
+}
+
+function showError(text: string, fatal: boolean): void {
+  console.warn("relaycast:", text);
+  if (errorLocked) return;
+  lastError = text;
+  errorLocked = fatal;
+  setRichText(el.error, text);
+  el.error.hidden = false;
+  if (fatal) el.error.scrollIntoView({ block: "nearest" });
+}
+
+function clearError(): void {
+  errorLocked = false;
+  lastError = "";
+  el.error.hidden = true;
+  el.error.textContent = "";
+}
+
+function showNotice(text: string): void {
+  setRichText(el.notice, text);
+  el.notice.hidden = !text;
+}
+
+// ---- media ----
+function setVideoTrack(track: MediaStreamTrack | null): void {
+  if (videoTrack && videoTrack !== track) {
+    videoTrack.onended = null;
+    videoTrack.stop();
+    localStream.removeTrack(videoTrack);
+  }
+  videoTrack = track;
+  if (track) {
+    track.contentHint = source === "screen" ? "detail" : "motion";
+    localStream.addTrack(track);
+    track.onended = () => {
+      if (videoTrack !== track) return;
+      if (source === "screen") {
+        announce("Screen sharing stopped; switching back to the camera.");
+        void switchSource("camera");
+      } else {
+        showError("The camera stopped (unplugged or taken by another app). Pick a camera to continue.", false);
+      }
+    };
+  }
+  if (videoSender) void videoSender.replaceTrack(track).catch((e) => console.warn("replaceTrack video", e));
+  updatePreview();
+  render();
+}
+
+function setAudioTrack(track: MediaStreamTrack | null): void {
+  if (audioTrack && audioTrack !== track) {
+    audioTrack.stop();
+    localStream.removeTrack(audioTrack);
+  }
+  audioTrack = track;
+  if (track) localStream.addTrack(track);
+  if (audioSender) void audioSender.replaceTrack(track).catch((e) => console.warn("replaceTrack audio", e));
+  meter.attach(track);
+  updatePreview();
+  render();
+}
+
+function updatePreview(): void {
+  // A <video> showing a stream without tracks delays the page's load event forever.
+  const want = localStream.getTracks().length ? localStream : null;
+  if (el.preview.srcObject !== want) el.preview.srcObject = want;
+}
+
+async function getScreen(): Promise<MediaStreamTrack> {
+  const s = await navigator.mediaDevices.getDisplayMedia({
+    video: { frameRate: { ideal: 30, max: 30 }, width: { max: 1920 }, height: { max: 1080 } },
+    audio: false,
+  });
+  const t = s.getVideoTracks()[0];
+  if (!t) throw new DOMException("no screen track", "NotFoundError");
+  return t;
+}
+
+/** Gets capture tracks if there are none yet. Throws a human message. */
+async function ensureMedia(): Promise<void> {
+  if (videoTrack || audioTrack) return;
+  const unsupported = mediaSupported();
+  if (unsupported) throw new Error(unsupported);
+
+  if (source === "screen") {
+    try {
+      setVideoTrack(await getScreen());
+    } catch (e) {
+      throw new Error(describeMediaError(e, "screen"));
+    }
+    try {
+      const a = await navigator.mediaDevices.getUserMedia({ audio: micConstraints(el.micSelect.value) });
+      setAudioTrack(a.getAudioTracks()[0] ?? null);
+    } catch (e) {
+      showNotice(describeMediaError(e, "microphone") + " Going live without sound.");
+    }
+  } else {
+    let stream: MediaStream | null = null;
+    let firstErr: unknown = null;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: cameraConstraints(el.cameraSelect.value),
+        audio: micConstraints(el.micSelect.value),
+      });
+    } catch (e) {
+      firstErr = e;
+    }
+    if (!stream && !(firstErr instanceof DOMException && firstErr.name === "NotAllowedError")) {
+      // Maybe only one of the two exists: try each alone.
+      for (const c of [{ video: cameraConstraints("") }, { audio: micConstraints("") }]) {
+        try {
+          stream = await navigator.mediaDevices.getUserMedia(c);
+          showNotice(
+            c.video ? "No microphone found: going live without sound." : "No camera found: going live with sound only.",
+          );
+          break;
+        } catch {
+          /* try the next */
+        }
+      }
+    }
+    if (!stream) throw new Error(describeMediaError(firstErr, "camera and microphone"));
+    setVideoTrack(stream.getVideoTracks()[0] ?? null);
+    setAudioTrack(stream.getAudioTracks()[0] ?? null);
+  }
+  await refreshDevices();
+}
+
+async function refreshDevices(): Promise<void> {
+  if (!navigator.mediaDevices?.enumerateDevices) return;
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  const camId = (source === "camera" && videoTrack?.getSettings().deviceId) || el.cameraSelect.value;
+  const micId = audioTrack?.getSettings().deviceId ?? el.micSelect.value;
+  fillDeviceSelect(el.cameraSelect, devices, "videoinput", "Camera", camId);
+  fillDeviceSelect(el.micSelect, devices, "audioinput", "Microphone", micId);
+  render();
+}
+
+async function switchSource(next: Source): Promise<void> {
+  el.sourceCamera.checked = next === "camera";
+  el.sourceScreen.checked = next === "screen";
+  if (next === source && videoTrack) return;
+  if (!videoTrack && !audioTrack) {
+    source = next; // nothing captured yet; applies on "Turn on camera" / "Go live"
+    render();
+    return;
+  }
+  try {
+    if (next === "screen") {
+      const t = await getScreen(); // keep the camera until the user picked a screen
+      source = "screen";
+      setVideoTrack(t);
+    } else {
+      source = "camera";
+      setVideoTrack(null); // release before reopening: some devices allow one open at a time
+      const s = await navigator.mediaDevices.getUserMedia({ video: cameraConstraints(el.cameraSelect.value) });
+      setVideoTrack(s.getVideoTracks()[0] ?? null);
+    }
+  } catch (e) {
+    showNotice(describeMediaError(e, next === "screen" ? "screen" : "camera"));
+    el.sourceCamera.checked = source === "camera";
+    el.sourceScreen.checked = source === "screen";
+  }
+  render();
+}
+
+async function changeCamera(): Promise<void> {
+  if (source !== "camera" || !(videoTrack || audioTrack)) return;
+  try {
+    setVideoTrack(null);
+    const s = await navigator.mediaDevices.getUserMedia({ video: cameraConstraints(el.cameraSelect.value) });
+    setVideoTrack(s.getVideoTracks()[0] ?? null);
+  } catch (e) {
+    showNotice(describeMediaError(e, "camera"));
+  }
+}
+
+async function changeMic(): Promise<void> {
+  if (!(videoTrack || audioTrack)) return;
+  try {
+    const s = await navigator.mediaDevices.getUserMedia({ audio: micConstraints(el.micSelect.value) });
+    setAudioTrack(s.getAudioTracks()[0] ?? null);
+  } catch (e) {
+    showNotice(describeMediaError(e, "microphone"));
+  }
+}
+
+// ---- publishing ----
+async function goLive(): Promise<void> {
+  if (wantLive) return;
+  clearError();
+  if (!ROOM_RE.test(room)) {
+    showError(`"${room}" is not a valid room name.`, true);
+    setState("error");
+    return;
+  }
+  wantLive = true;
+  backoff.reset();
+  meter.resume();
+  setState("connecting");
+  try {
+    await ensureMedia();
+  } catch (e) {
+    wantLive = false;
+    showError(e instanceof Error ? e.message : String(e), true);
+    setState("error");
+    return;
+  }
+  if (!wantLive) return; // stopped while waiting for permission
+  attempt();
+}
+
+function attempt(): void {
+  if (!wantLive) return;
+  setState("connecting");
+  if (signal.isOpen) void publish();
+  else if (signal.state === "closed") signal.connect();
+  // else: the socket is connecting; its open handler publishes.
+}
+
+async function publish(): Promise<void> {
+  closePC();
+  const myPc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: signal.iceServers });
+  pc = myPc;
+  if (videoTrack) {
+    videoSender = myPc.addTransceiver(videoTrack, {
+      direction: "sendonly",
+      streams: [localStream],
+      sendEncodings: [{ maxBitrate: VIDEO_MAX_BITRATE, maxFramerate: VIDEO_MAX_FRAMERATE }],
+    }).sender;
+  }
+  if (audioTrack) {
+    audioSender = myPc.addTransceiver(audioTrack, { direction: "sendonly", streams: [localStream] }).sender;
+  }
+
+  // Candidates found before `publish` is sent wait here, so the server sees the offer first.
+  const pending: (RTCIceCandidateInit | null)[] = [];
+  let offerSent = false;
+  myPc.onicecandidate = (ev) => {
+    if (pc !== myPc) return;
+    if (ev.candidate && !ev.candidate.candidate) return; // legacy end-of-generation marker
+    const c = ev.candidate ? ev.candidate.toJSON() : null;
+    if (offerSent) signal.send({ type: "candidate", candidate: c });
+    else pending.push(c);
+  };
+  myPc.onconnectionstatechange = () => onPeerState(myPc);
+  myPc.oniceconnectionstatechange = () => render();
+
+  try {
+    const offer = await myPc.createOffer();
+    await myPc.setLocalDescription(offer);
+  } catch (e) {
+    if (pc === myPc) scheduleRetry(`could not create an offer: ${e instanceof Error ? e.message : e}`);
+    return;
+  }
+  if (pc !== myPc || !wantLive) return;
+  const sent = signal.send({ type: "publish", room, sdp: myPc.localDescription?.sdp ?? "", ...(token ? { token } : {}) });
+  if (!sent) {
+    scheduleRetry("the connection to the server closed");
+    return;
+  }
+  sessionActive = true;
+  awaitingAnswer = true;
+  offerSent = true;
+  for (const c of pending) signal.send({ type: "candidate", candidate: c });
+  render();
+}
+
+async function applyAnswer(sdp: string): Promise<void> {
+  const myPc = pc;
+  if (!myPc || myPc.signalingState !== "have-local-offer") return;
+  try {
+    await myPc.setRemoteDescription({ type: "answer", sdp });
+  } catch (e) {
+    if (pc === myPc) scheduleRetry(`the server's answer was not usable: ${e instanceof Error ? e.message : e}`);
+    return;
+  }
+  if (videoSender) await ensureBitrate(videoSender);
+}
+
+/** Some browsers ignore sendEncodings in addTransceiver; set the cap again after negotiation. */
+async function ensureBitrate(sender: RTCRtpSender): Promise<void> {
+  try {
+    const p = sender.getParameters();
+    if (!p.encodings || p.encodings.length === 0) p.encodings = [{}];
+    let changed = false;
+    for (const enc of p.encodings) {
+      if (enc.maxBitrate !== VIDEO_MAX_BITRATE) {
+        enc.maxBitrate = VIDEO_MAX_BITRATE;
+        changed = true;
+      }
+    }
+    if (changed) await sender.setParameters(p);
+  } catch (e) {
+    console.warn("relaycast: could not cap the video bitrate", e);
+  }
+}
+
+function onPeerState(myPc: RTCPeerConnection): void {
+  if (pc !== myPc) return;
+  const s = myPc.connectionState;
+  window.clearTimeout(disconnectTimer);
+  disconnectTimer = 0;
+  if (s === "connected") {
+    if (state !== "live") announce("You are live.");
+    showNotice("");
+    if (!errorLocked) clearError();
+    setState("live");
+    window.clearTimeout(stableTimer);
+    stableTimer = window.setTimeout(() => backoff.reset(), 10_000);
+  } else if (s === "failed") {
+    scheduleRetry("the media connection failed");
+  } else if (s === "disconnected") {
+    disconnectTimer = window.setTimeout(() => {
+      if (pc === myPc && myPc.connectionState !== "connected") scheduleRetry("the media connection dropped");
+    }, 5000);
+  }
+  render();
+}
+
+function onMessage(msg: ServerMessage): void {
+  switch (msg.type) {
+    case "answer":
+      awaitingAnswer = false;
+      void applyAnswer(msg.sdp);
+      break;
+    case "status":
+      if (msg.room === room) {
+        viewers = msg.viewers ?? 0;
+        render();
+      }
+      break;
+    case "ended":
+      if (msg.room === room && sessionActive) {
+        wantLive = false;
+        teardownSession(false);
+        showNotice(`The broadcast was ended${msg.reason ? `: ${msg.reason}` : "."}`);
+        setState("idle");
+      }
+      break;
+    case "error":
+      onServerError(msg.code, msg.message);
+      break;
+    default:
+      break;
+  }
+}
+
+function onServerError(code: string, message: string | undefined): void {
+  if (!awaitingAnswer && code === "bad_request") {
+    // Not an answer to `publish`: a trickled candidate the server could not use. Harmless.
+    console.warn("relaycast: server rejected a message:", message);
+    return;
+  }
+  awaitingAnswer = false;
+  sessionActive = false; // a failed request leaves no session behind
+  const text = describeError(code, message, "publish").replace("ROOM", room);
+  if (!wantLive) {
+    console.warn("relaycast: server error while not live:", code, message);
+    return;
+  }
+  if (isRetryable(code)) {
+    showError(`${text} Retrying…`, false);
+    scheduleRetry(text);
+    return;
+  }
+  wantLive = false;
+  teardownSession(false);
+  showError(text, true);
+  setState("error");
+}
+
+function scheduleRetry(reason: string): void {
+  if (!wantLive || retryTimer) return;
+  teardownSession(true);
+  const delay = backoff.next();
+  setState("connecting");
+  showNotice(`${capitalize(reason)}. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+  retryTimer = window.setTimeout(() => {
+    retryTimer = 0;
+    attempt();
+  }, delay);
+}
+
+function teardownSession(sendStop: boolean): void {
+  if (sendStop && sessionActive && signal.isOpen) signal.send({ type: "stop" });
+  sessionActive = false;
+  awaitingAnswer = false;
+  closePC();
+}
+
+function closePC(): void {
+  window.clearTimeout(disconnectTimer);
+  window.clearTimeout(stableTimer);
+  disconnectTimer = stableTimer = 0;
+  const old = pc;
+  pc = null;
+  videoSender = audioSender = null;
+  if (old) {
+    old.onicecandidate = old.onconnectionstatechange = old.oniceconnectionstatechange = null;
+    old.close();
+  }
+  render();
+}
+
+function stopLive(): void {
+  wantLive = false;
+  window.clearTimeout(retryTimer);
+  retryTimer = 0;
+  teardownSession(true);
+  viewers = 0;
+  showNotice("");
+  el.sending.textContent = "";
+  announce("The broadcast stopped.");
+  setState("idle");
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+// ---- outgoing stats line ----
+let lastBytes = 0;
+let lastTs = 0;
+window.setInterval(async () => {
+  const myPc = pc;
+  if (!myPc || state !== "live") {
+    lastBytes = lastTs = 0;
+    if (state !== "live") el.sending.textContent = "";
+    return;
+  }
+  const stats = await myPc.getStats();
+  let bytes = 0;
+  let ts = 0;
+  let res = "";
+  let fps = 0;
+  stats.forEach((r) => {
+    if (r.type === "outbound-rtp" && r.kind === "video") {
+      bytes += r.bytesSent ?? 0;
+      ts = r.timestamp;
+      if (r.frameWidth) res = `${r.frameWidth}×${r.frameHeight}`;
+      if (r.framesPerSecond) fps = r.framesPerSecond;
+    }
+  });
+  if (lastTs && ts > lastTs) {
+    const rate = ((bytes - lastBytes) * 8 * 1000) / (ts - lastTs);
+    el.sending.textContent = ["Sending " + formatBitrate(rate), res, fps ? `${Math.round(fps)} fps` : ""]
+      .filter(Boolean)
+      .join(" · ");
+  }
+  lastBytes = bytes;
+  lastTs = ts;
+}, 1000);
+
+// ---- wire up ----
+el.roomName.textContent = room || "(no room)";
+document.title = `Broadcast ${room} · relaycast`;
+if (!token) {
+  showNotice(`This link has no token. Publishing needs ?token=… from \`relaycast token --room ${room} --publish\`.`);
+}
+const unsupported = mediaSupported();
+if (unsupported) {
+  showError(unsupported, true);
+  el.enableMedia.disabled = true;
+  el.goLive.disabled = true;
+}
+
+el.enableMedia.addEventListener("click", async () => {
+  meter.resume();
+  try {
+    await ensureMedia();
+  } catch (e) {
+    showError(e instanceof Error ? e.message : String(e), false);
+  }
+});
+el.goLive.addEventListener("click", () => void goLive());
+el.stop.addEventListener("click", () => stopLive());
+el.sourceCamera.addEventListener("change", () => void switchSource("camera"));
+el.sourceScreen.addEventListener("change", () => void switchSource("screen"));
+el.cameraSelect.addEventListener("change", () => void changeCamera());
+el.micSelect.addEventListener("change", () => void changeMic());
+navigator.mediaDevices?.addEventListener?.("devicechange", () => {
+  if (videoTrack || audioTrack) void refreshDevices();
+});
+window.addEventListener("pagehide", () => {
+  if (sessionActive) signal.send({ type: "stop" });
+});
+
+setState("idle");
+if (autostart && !unsupported) void goLive();

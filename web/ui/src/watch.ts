@@ -1,0 +1,415 @@
+// Watch page: /watch/{room}[?token=…]
+// Receives a room over /ws, waits for it when it is not live and resumes by itself.
+
+import { Backoff, ROOM_RE, byId, formatBitrate, param, plural, roomFromPath, setRichText } from "./common";
+import { Signal, describeError, isRetryable, type ServerMessage } from "./signal";
+import { StatsSampler, type ReceiveStats } from "./stats";
+
+type State = "waiting" | "connecting" | "playing" | "ended" | "error";
+
+const room = roomFromPath("/watch/");
+const token = param("token");
+
+const el = {
+  roomName: byId("room-name"),
+  stage: byId("stage"),
+  video: byId<HTMLVideoElement>("video"),
+  liveBadge: byId("live-badge"),
+  viewerBadge: byId("viewer-badge"),
+  overlay: byId("overlay"),
+  spinner: byId("spinner"),
+  overlayTitle: byId("overlay-title"),
+  overlayDetail: byId("overlay-detail"),
+  unmute: byId<HTMLButtonElement>("unmute"),
+  status: byId("status"),
+  mute: byId<HTMLButtonElement>("mute"),
+  statsToggle: byId<HTMLButtonElement>("stats-toggle"),
+  fullscreen: byId<HTMLButtonElement>("fullscreen"),
+  statsPanel: byId("stats-panel"),
+  s: {
+    bitrate: byId("s-bitrate"),
+    resolution: byId("s-resolution"),
+    fps: byId("s-fps"),
+    rtt: byId("s-rtt"),
+    lost: byId("s-lost"),
+    jitter: byId("s-jitter"),
+    frames: byId("s-frames"),
+    codecs: byId("s-codecs"),
+  },
+};
+
+let state: State = "connecting";
+let viewers = 0;
+let pc: RTCPeerConnection | null = null;
+let sampler = new StatsSampler();
+let framesDecoded = 0;
+let lastError = "";
+let sessionActive = false; // the server holds a watch session with a peer connection for us
+let awaitingAnswer = false; // `watch` sent, no answer, waiting or error yet
+let fatal = false;
+let retryTimer = 0;
+let disconnectTimer = 0;
+let stableTimer = 0;
+const backoff = new Backoff(1000, 15000);
+
+const signal = new Signal({
+  open: () => {
+    if (!fatal) void watch();
+  },
+  message: onMessage,
+  closed: (reason) => {
+    sessionActive = false;
+    scheduleRetry(reason);
+  },
+});
+
+// ---- automation hook ----
+declare global {
+  interface Window {
+    relaycast: unknown;
+  }
+}
+window.relaycast = {
+  get state(): State {
+    return state;
+  },
+  get pc(): RTCPeerConnection | null {
+    return pc;
+  },
+  get viewers(): number {
+    return viewers;
+  },
+  get error(): string {
+    return lastError;
+  },
+  /** Video frames decoded by the current peer connection (sampled from getStats twice a second). */
+  framesDecoded: (): number => framesDecoded,
+};
+
+// ---- UI ----
+function setState(next: State, detail = ""): void {
+  state = next;
+  document.body.dataset.state = next;
+  const overlay: Record<State, [string, boolean]> = {
+    connecting: ["Connecting…", true],
+    waiting: ["Waiting for the broadcast to start", true],
+    ended: ["Broadcast ended, waiting…", true],
+    error: ["Can't play this broadcast", false],
+    playing: ["", false],
+  };
+  const [title, spin] = overlay[next];
+  el.overlay.hidden = next === "playing";
+  el.overlayTitle.textContent = title;
+  setRichText(el.overlayDetail, detail);
+  el.spinner.hidden = !spin;
+  el.liveBadge.textContent = next === "playing" ? "Live" : next === "error" ? "Error" : next === "connecting" ? "Connecting" : "Offline";
+  el.liveBadge.classList.toggle("badge-live", next === "playing");
+  el.liveBadge.classList.toggle("badge-error", next === "error");
+  el.status.textContent =
+    next === "playing" ? "Playing live" : next === "error" ? detail || title : title;
+  renderViewers();
+}
+
+function renderViewers(): void {
+  el.viewerBadge.hidden = state !== "playing";
+  el.viewerBadge.textContent = plural(viewers, "viewer", "viewers");
+}
+
+// ---- watching ----
+async function watch(): Promise<void> {
+  closePC();
+  if (sessionActive) signal.send({ type: "stop" });
+  sessionActive = false;
+  setState("connecting");
+
+  const myPc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: signal.iceServers });
+  pc = myPc;
+  sampler = new StatsSampler();
+  framesDecoded = 0;
+  myPc.addTransceiver("audio", { direction: "recvonly" });
+  myPc.addTransceiver("video", { direction: "recvonly" });
+
+  const stream = new MediaStream();
+  let started = false;
+  myPc.ontrack = (ev) => {
+    if (pc !== myPc) return;
+    stream.addTrack(ev.track);
+    if (!started) {
+      started = true;
+      el.video.srcObject = stream;
+      void tryPlay();
+    }
+  };
+
+  const pending: (RTCIceCandidateInit | null)[] = [];
+  let offerSent = false;
+  myPc.onicecandidate = (ev) => {
+    if (pc !== myPc) return;
+    if (ev.candidate && !ev.candidate.candidate) return;
+    const c = ev.candidate ? ev.candidate.toJSON() : null;
+    if (offerSent) {
+      if (sessionActive) signal.send({ type: "candidate", candidate: c });
+    } else pending.push(c);
+  };
+  myPc.onconnectionstatechange = () => onPeerState(myPc);
+
+  try {
+    await myPc.setLocalDescription(await myPc.createOffer());
+  } catch (e) {
+    fail(`This browser could not create an offer: ${e instanceof Error ? e.message : e}`);
+    return;
+  }
+  if (pc !== myPc) return;
+  const sent = signal.send({ type: "watch", room, sdp: myPc.localDescription?.sdp ?? "", ...(token ? { token } : {}) });
+  if (!sent) {
+    scheduleRetry("the connection to the server closed");
+    return;
+  }
+  sessionActive = true;
+  awaitingAnswer = true;
+  offerSent = true;
+  for (const c of pending) signal.send({ type: "candidate", candidate: c });
+}
+
+async function tryPlay(): Promise<void> {
+  const v = el.video;
+  try {
+    v.muted = false;
+    await v.play();
+    el.unmute.hidden = true;
+  } catch (e) {
+    if (!(e instanceof DOMException) || e.name !== "NotAllowedError") return; // AbortError: a newer source
+    v.muted = true;
+    el.unmute.hidden = false;
+    try {
+      await v.play();
+    } catch {
+      /* nothing more to try; the Unmute click will call play() */
+    }
+  }
+  renderMute();
+}
+
+function onPeerState(myPc: RTCPeerConnection): void {
+  if (pc !== myPc) return;
+  const s = myPc.connectionState;
+  window.clearTimeout(disconnectTimer);
+  disconnectTimer = 0;
+  if (s === "connected") {
+    window.clearTimeout(stableTimer);
+    stableTimer = window.setTimeout(() => backoff.reset(), 10_000);
+    if (!el.video.paused && el.video.readyState >= 2) setState("playing");
+  } else if (s === "failed") {
+    scheduleRetry("the media connection failed");
+  } else if (s === "disconnected") {
+    disconnectTimer = window.setTimeout(() => {
+      if (pc === myPc && myPc.connectionState !== "connected") scheduleRetry("the media connection dropped");
+    }, 5000);
+  }
+}
+
+function onMessage(msg: ServerMessage): void {
+  switch (msg.type) {
+    case "answer": {
+      awaitingAnswer = false;
+      const myPc = pc;
+      if (!myPc || myPc.signalingState !== "have-local-offer") return;
+      myPc.setRemoteDescription({ type: "answer", sdp: msg.sdp }).catch((e) => {
+        if (pc === myPc) scheduleRetry(`the server's answer was not usable: ${e instanceof Error ? e.message : e}`);
+      });
+      break;
+    }
+    case "waiting":
+      // The server did not use our offer; it tells us with `live` when to send a new one.
+      awaitingAnswer = false;
+      sessionActive = false;
+      closePC();
+      backoff.reset();
+      setState("waiting", "This page starts playing by itself when the broadcast begins.");
+      break;
+    case "live":
+      if (msg.room === room && (state === "waiting" || state === "ended" || !pc)) {
+        window.clearTimeout(retryTimer);
+        retryTimer = 0;
+        void watch();
+      }
+      break;
+    case "ended":
+      if (msg.room !== room) break;
+      sessionActive = false; // the server closed our peer connection; it still tells us about `live`
+      closePC();
+      viewers = 0;
+      setState("ended", msg.reason ? `Reason: ${msg.reason}. It resumes here when the broadcast restarts.` : "It resumes here when the broadcast restarts.");
+      break;
+    case "status":
+      if (msg.room === room) {
+        viewers = msg.viewers ?? 0;
+        renderViewers();
+      }
+      break;
+    case "error": {
+      if (!awaitingAnswer && msg.code === "bad_request") {
+        // Not an answer to `watch`: a trickled candidate the server could not use. Harmless.
+        console.warn("relaycast: server rejected a message:", msg.message);
+        break;
+      }
+      awaitingAnswer = false;
+      sessionActive = false;
+      const text = describeError(msg.code, msg.message, "watch");
+      if (isRetryable(msg.code)) scheduleRetry(text);
+      else fail(text);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+function fail(text: string): void {
+  console.warn("relaycast:", text);
+  fatal = true;
+  lastError = text;
+  window.clearTimeout(retryTimer);
+  retryTimer = 0;
+  closePC();
+  setState("error", text);
+}
+
+function scheduleRetry(reason: string): void {
+  if (fatal || retryTimer) return;
+  closePC();
+  if (sessionActive && signal.isOpen) signal.send({ type: "stop" });
+  sessionActive = false;
+  const delay = backoff.next();
+  lastError = reason;
+  setState("connecting", `${reason.charAt(0).toUpperCase()}${reason.slice(1)}. Retrying in ${Math.ceil(delay / 1000)} s…`);
+  retryTimer = window.setTimeout(() => {
+    retryTimer = 0;
+    if (signal.isOpen) void watch();
+    else if (signal.state === "closed") signal.connect();
+  }, delay);
+}
+
+function closePC(): void {
+  window.clearTimeout(disconnectTimer);
+  window.clearTimeout(stableTimer);
+  disconnectTimer = stableTimer = 0;
+  const old = pc;
+  pc = null;
+  awaitingAnswer = false;
+  framesDecoded = 0;
+  if (old) {
+    old.ontrack = old.onicecandidate = old.onconnectionstatechange = null;
+    old.close();
+  }
+  el.video.srcObject = null;
+  el.unmute.hidden = true;
+}
+
+// ---- controls ----
+function renderMute(): void {
+  const muted = el.video.muted;
+  el.mute.textContent = muted ? "Unmute" : "Mute";
+  el.mute.setAttribute("aria-pressed", String(muted));
+  if (!muted) el.unmute.hidden = true;
+}
+
+function setMuted(muted: boolean): void {
+  el.video.muted = muted;
+  if (!muted) void el.video.play().catch(() => {});
+  renderMute();
+}
+
+function toggleFullscreen(): void {
+  if (document.fullscreenElement) {
+    void document.exitFullscreen();
+    return;
+  }
+  if (el.stage.requestFullscreen) {
+    el.stage.requestFullscreen().catch(() => {});
+    return;
+  }
+  // iOS Safari only lets the video element itself go fullscreen.
+  const v = el.video as HTMLVideoElement & { webkitEnterFullscreen?: () => void };
+  v.webkitEnterFullscreen?.();
+}
+
+function renderStats(s: ReceiveStats): void {
+  const lossPct = s.packetsLost + s.packetsReceived > 0 ? (100 * s.packetsLost) / (s.packetsLost + s.packetsReceived) : 0;
+  el.s.bitrate.textContent = formatBitrate(s.bitrate);
+  el.s.resolution.textContent = s.width ? `${s.width}×${s.height}` : "—";
+  el.s.fps.textContent = s.fps ? `${Math.round(s.fps)} fps` : "—";
+  el.s.rtt.textContent = s.rttMs === null ? "—" : `${Math.round(s.rttMs)} ms`;
+  el.s.lost.textContent = `${s.packetsLost} (${lossPct.toFixed(1)}%)`;
+  el.s.jitter.textContent = s.jitterBufferMs === null ? "—" : `${Math.round(s.jitterBufferMs)} ms`;
+  el.s.frames.textContent = String(s.framesDecoded);
+  el.s.codecs.textContent = s.codecs.length ? s.codecs.join(", ") : "—";
+}
+
+function clearStats(): void {
+  for (const dd of Object.values(el.s)) dd.textContent = "—";
+}
+
+let tick = 0;
+window.setInterval(async () => {
+  const myPc = pc;
+  tick++;
+  if (!myPc) {
+    if (!el.statsPanel.hidden) clearStats();
+    return;
+  }
+  try {
+    // Sample twice a second for framesDecoded(); the panel shows every other sample.
+    const s = await sampler.sample(myPc);
+    if (pc !== myPc) return;
+    framesDecoded = s.framesDecoded;
+    if (!el.statsPanel.hidden && tick % 2 === 0) renderStats(s);
+  } catch {
+    /* pc closed mid-call */
+  }
+}, 500);
+
+el.video.addEventListener("playing", () => {
+  if (pc && (state === "connecting" || state === "waiting" || state === "ended")) {
+    lastError = "";
+    setState("playing");
+  }
+});
+// Browsers pause a muted-autoplaying video that is unmuted without a user gesture:
+// fall back to muted playback (and the Unmute button) instead of a frozen picture.
+el.video.addEventListener("pause", () => {
+  if (pc && el.video.srcObject) void tryPlay();
+});
+el.video.addEventListener("volumechange", renderMute);
+el.video.addEventListener("dblclick", toggleFullscreen);
+el.unmute.addEventListener("click", () => setMuted(false));
+el.mute.addEventListener("click", () => setMuted(!el.video.muted));
+el.fullscreen.addEventListener("click", toggleFullscreen);
+document.addEventListener("fullscreenchange", () => {
+  el.fullscreen.textContent = document.fullscreenElement ? "Exit fullscreen" : "Fullscreen";
+});
+el.statsToggle.addEventListener("click", () => {
+  const open = el.statsPanel.hidden;
+  el.statsPanel.hidden = !open;
+  el.statsToggle.setAttribute("aria-expanded", String(open));
+});
+document.addEventListener("keydown", (ev) => {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const t = ev.target as HTMLElement | null;
+  if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return;
+  if (ev.key === "f") toggleFullscreen();
+  else if (ev.key === "m") setMuted(!el.video.muted);
+});
+
+// ---- start ----
+el.roomName.textContent = room || "(no room)";
+document.title = `${room} · live on relaycast`;
+renderMute();
+if (!ROOM_RE.test(room)) {
+  fail(`"${room}" is not a valid room name.`);
+} else if (typeof RTCPeerConnection === "undefined") {
+  fail("This browser does not support WebRTC.");
+} else {
+  setState("connecting");
+  signal.connect();
+}
