@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -62,4 +63,40 @@ func registerCodecs(m *webrtc.MediaEngine, withRTX, withTWCC bool) error {
 		PayloadType:        111,
 	}
 	return m.RegisterCodec(opus, webrtc.RTPCodecTypeAudio)
+}
+
+// startBitrateKbps is the start bitrate hinted to publishing browsers.
+const startBitrateKbps = 1200
+
+// withStartBitrate adds x-google-start-bitrate to every video codec of an answer. Chromium reads
+// it from the remote description and starts encoding at that rate (and a matching resolution)
+// instead of ~300 kbps; TWCC feedback governs from there. Other clients ignore the parameter.
+func withStartBitrate(sdp string) string {
+	lines := strings.Split(sdp, "\r\n")
+	video := map[string]bool{}
+	for _, l := range lines {
+		if pt, rest, ok := strings.Cut(strings.TrimPrefix(l, "a=rtpmap:"), " "); ok && strings.HasPrefix(l, "a=rtpmap:") {
+			name, _, _ := strings.Cut(rest, "/")
+			switch strings.ToUpper(name) {
+			case "VP8", "VP9", "H264", "AV1":
+				video[pt] = true
+			}
+		}
+	}
+	hasFmtp := map[string]bool{}
+	param := fmt.Sprintf("x-google-start-bitrate=%d", startBitrateKbps)
+	for i, l := range lines {
+		if pt, _, ok := strings.Cut(strings.TrimPrefix(l, "a=fmtp:"), " "); ok && strings.HasPrefix(l, "a=fmtp:") && video[pt] {
+			lines[i] = l + ";" + param
+			hasFmtp[pt] = true
+		}
+	}
+	out := make([]string, 0, len(lines)+len(video))
+	for _, l := range lines {
+		out = append(out, l)
+		if pt, _, ok := strings.Cut(strings.TrimPrefix(l, "a=rtpmap:"), " "); ok && strings.HasPrefix(l, "a=rtpmap:") && video[pt] && !hasFmtp[pt] {
+			out = append(out, "a=fmtp:"+pt+" "+param)
+		}
+	}
+	return strings.Join(out, "\r\n")
 }

@@ -142,6 +142,7 @@ func (s *SFU) startPublisher(ctx context.Context, r *room, offer string) (*Publi
 		pub.closePC()
 		return nil, "", err
 	}
+	answer = withStartBitrate(answer)
 	time.AfterFunc(s.cfg.ConnectTimeout, func() {
 		if !pub.connected.Load() {
 			r.end("publisher did not connect")
