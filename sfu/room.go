@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -177,6 +178,13 @@ type upTrack struct {
 	kfMu      sync.Mutex
 	kfLast    time.Time
 	kfPending bool
+
+	cache packetCache
+	// seqOffset renumbers the forwarded stream after dropped padding-only packets (bandwidth
+	// probes), so viewers see contiguous sequence numbers. Read loop only.
+	seqOffset uint16
+	lastSeq   uint16
+	started   bool
 }
 
 func (u *upTrack) attach(d *downTrack) {
@@ -214,9 +222,10 @@ func (u *upTrack) readLoop() {
 		}
 		st.packetsIn.Add(1)
 		st.bytesIn.Add(uint64(pkt.MarshalSize()))
-		// Header extension IDs were negotiated with the publisher, not with the viewers.
-		pkt.Header.Extension = false
-		pkt.Header.Extensions = nil
+		if !u.prepare(pkt) {
+			continue
+		}
+		u.cache.put(pkt)
 		for _, d := range *u.subs.Load() {
 			if d.sub != nil {
 				d.sub.enqueue(d, pkt)
@@ -225,6 +234,27 @@ func (u *upTrack) readLoop() {
 			}
 		}
 	}
+}
+
+// prepare turns a received packet into the one copy all consumers share: header extensions
+// (negotiated with the publisher, not the viewers) are removed, padding-only packets (bandwidth
+// probes) are dropped and the sequence numbers closed up behind them. It reports whether to
+// forward the packet.
+func (u *upTrack) prepare(pkt *rtp.Packet) bool {
+	pkt.Header.Extension = false
+	pkt.Header.Extensions = nil
+	inOrder := !u.started || pkt.SequenceNumber-u.lastSeq < 0x8000
+	if inOrder {
+		u.lastSeq, u.started = pkt.SequenceNumber, true
+	}
+	if len(pkt.Payload) == 0 {
+		if inOrder {
+			u.seqOffset++
+		}
+		return false
+	}
+	pkt.SequenceNumber -= u.seqOffset
+	return true
 }
 
 // requestKeyframe asks the publisher for a keyframe, at most once per KeyframeInterval; requests

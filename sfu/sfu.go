@@ -16,6 +16,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -202,14 +203,13 @@ func newAPI(se webrtc.SettingEngine, publisher bool) (*webrtc.API, error) {
 			return nil, err
 		}
 	} else {
-		resp, err := nack.NewResponderInterceptor()
+		// Viewers: sender reports only (for lip sync). NACKs are answered by the SFU from each
+		// track's shared packet cache, not by a per-viewer responder holding a copy of the stream.
+		snd, err := report.NewSenderInterceptor()
 		if err != nil {
 			return nil, err
 		}
-		reg.Add(resp)
-		if err := webrtc.ConfigureRTCPReports(reg); err != nil {
-			return nil, err
-		}
+		reg.Add(snd)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }

@@ -5,7 +5,7 @@ import "sync/atomic"
 type counters struct {
 	publishers, viewers                      atomic.Int64
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
-	nacks, plisReceived, plisSent            atomic.Uint64
+	nacks, resent, plisReceived, plisSent    atomic.Uint64
 	dropped, sinkDropped                     atomic.Uint64
 }
 
@@ -19,6 +19,7 @@ type Stats struct {
 	PacketsOut   uint64 // RTP packets sent to viewers
 	BytesOut     uint64
 	NACKs        uint64 // NACK'ed packets reported by viewers
+	Resent       uint64 // packets retransmitted to viewers from the shared cache
 	PLIsReceived uint64 // keyframe requests (PLI/FIR) from viewers
 	PLIsSent     uint64 // keyframe requests sent to publishers
 	Dropped      uint64 // packets dropped because a viewer's queue was full
@@ -40,7 +41,7 @@ func (s *SFU) Stats() Stats {
 		Rooms: n, Publishers: c.publishers.Load(), Viewers: c.viewers.Load(),
 		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
-		NACKs: c.nacks.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
+		NACKs: c.nacks.Load(), Resent: c.resent.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
 		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(),
 	}
 }

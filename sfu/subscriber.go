@@ -36,7 +36,8 @@ type downTrack struct {
 	sub   *Subscriber
 	feed  *sinkFeed
 	up    *upTrack
-	local *webrtc.TrackLocalStaticRTP
+	local *localTrack
+	guard resendGuard // the viewer's RTCP goroutine only
 }
 
 type outPacket struct {
@@ -98,15 +99,16 @@ func (sub *Subscriber) writeLoop() {
 		case <-sub.done:
 			return
 		case o := <-sub.queue:
-			if err := o.d.local.WriteRTP(o.pkt); err == nil {
+			if n, err := o.d.local.write(o.pkt); err == nil && n > 0 {
 				st.packetsOut.Add(1)
-				st.bytesOut.Add(uint64(o.pkt.MarshalSize()))
+				st.bytesOut.Add(uint64(n))
 			}
 		}
 	}
 }
 
-// rtcpLoop reads a sender's RTCP (feeding the NACK responder) and forwards keyframe requests.
+// rtcpLoop reads a sender's RTCP: keyframe requests go to the publisher (throttled), NACKed
+// packets are resent from the track's shared cache.
 func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
 	st := &sub.room.s.stats
 	defer sub.room.s.wg.Done()
@@ -126,8 +128,16 @@ func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
 				st.plisReceived.Add(1)
 				d.up.requestKeyframe()
 			case *rtcp.TransportLayerNack:
+				now := time.Now().UnixNano()
 				for _, pair := range p.Nacks {
-					st.nacks.Add(uint64(len(pair.PacketList())))
+					pair.Range(func(seq uint16) bool {
+						st.nacks.Add(1)
+						if pkt := d.up.cache.get(seq); pkt != nil && d.guard.allow(seq, now) {
+							sub.enqueue(d, pkt)
+							st.resent.Add(1)
+						}
+						return true
+					})
 				}
 			}
 		}
@@ -180,10 +190,7 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 	}
 	var senders []pair
 	for _, u := range r.snapshotTracks() {
-		local, err := webrtc.NewTrackLocalStaticRTP(u.codec, u.kind.String(), "relaycast-"+r.name)
-		if err != nil {
-			return fail(fmt.Errorf("%w: %v", ErrUnsupported, err))
-		}
+		local := newLocalTrack(u.codec, u.kind, u.kind.String(), "relaycast-"+r.name)
 		sender, err := pc.AddTrack(local)
 		if err != nil {
 			return fail(fmt.Errorf("%w: %v", ErrUnsupported, err))

@@ -1,0 +1,115 @@
+package sfu
+
+import (
+	"strings"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// localTrack is a viewer's outgoing copy of a publisher track: a lean webrtc.TrackLocal with one
+// binding and one writer goroutine (the viewer's), so writing takes no lock and allocates nothing.
+type localTrack struct {
+	id, streamID string
+	kind         webrtc.RTPCodecType
+	codec        webrtc.RTPCodecCapability
+
+	b   atomic.Pointer[binding]
+	hdr rtp.Header // scratch header, used only by the viewer's writer goroutine
+}
+
+type binding struct {
+	ssrc uint32
+	pt   uint8
+	w    webrtc.TrackLocalWriter
+}
+
+func newLocalTrack(codec webrtc.RTPCodecCapability, kind webrtc.RTPCodecType, id, streamID string) *localTrack {
+	return &localTrack{id: id, streamID: streamID, kind: kind, codec: codec}
+}
+
+// Bind picks the viewer's payload type for our codec (webrtc.TrackLocal).
+func (t *localTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	c, ok := matchCodec(t.codec, ctx.CodecParameters())
+	if !ok {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	t.b.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()})
+	return c, nil
+}
+
+// Unbind stops writing (webrtc.TrackLocal).
+func (t *localTrack) Unbind(webrtc.TrackLocalContext) error {
+	t.b.Store(nil)
+	return nil
+}
+
+func (t *localTrack) ID() string                { return t.id }
+func (t *localTrack) RID() string               { return "" }
+func (t *localTrack) StreamID() string          { return t.streamID }
+func (t *localTrack) Kind() webrtc.RTPCodecType { return t.kind }
+
+// write sends p with the viewer's SSRC and payload type. Only the viewer's writer calls it.
+func (t *localTrack) write(p *rtp.Packet) (int, error) {
+	b := t.b.Load()
+	if b == nil {
+		return 0, nil
+	}
+	t.hdr = p.Header
+	t.hdr.SSRC = b.ssrc
+	t.hdr.PayloadType = b.pt
+	return b.w.WriteRTP(&t.hdr, p.Payload)
+}
+
+// matchCodec finds our codec among the viewer's: same MIME type and, for H.264, the same
+// packetization mode and profile (VP9: profile-id); failing that, the same MIME type.
+func matchCodec(c webrtc.RTPCodecCapability, offered []webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool) {
+	var partial *webrtc.RTPCodecParameters
+	for i, o := range offered {
+		if !strings.EqualFold(o.MimeType, c.MimeType) || o.ClockRate != c.ClockRate {
+			continue
+		}
+		if fmtpCompatible(c.MimeType, c.SDPFmtpLine, o.SDPFmtpLine) {
+			return o, true
+		}
+		if partial == nil {
+			partial = &offered[i]
+		}
+	}
+	if partial != nil {
+		return *partial, true
+	}
+	return webrtc.RTPCodecParameters{}, false
+}
+
+func fmtpCompatible(mime, a, b string) bool {
+	pa, pb := parseFmtp(a), parseFmtp(b)
+	switch strings.ToLower(mime) {
+	case strings.ToLower(webrtc.MimeTypeH264):
+		pla, plb := pa["profile-level-id"], pb["profile-level-id"]
+		return pa["packetization-mode"] == pb["packetization-mode"] &&
+			len(pla) >= 4 && len(plb) >= 4 && strings.EqualFold(pla[:4], plb[:4])
+	case strings.ToLower(webrtc.MimeTypeVP9):
+		return defaultStr(pa["profile-id"], "0") == defaultStr(pb["profile-id"], "0")
+	}
+	return true
+}
+
+func parseFmtp(s string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range strings.Split(s, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if k != "" {
+			m[strings.ToLower(k)] = v
+		}
+	}
+	return m
+}
+
+func defaultStr(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
