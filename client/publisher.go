@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -186,6 +187,7 @@ func (p *Publisher) sendVideo(ctx context.Context) {
 		frame := make([]byte, size)
 		copy(frame, buf[:size])
 		markVP8(frame, key)
+		stampFrame(frame, time.Now())
 		if err := p.video.WriteSample(media.Sample{Data: frame, Duration: time.Second / fps}); err != nil {
 			return
 		}
@@ -209,6 +211,16 @@ func (p *Publisher) sendAudio(ctx context.Context) {
 		}
 	}
 }
+
+// stampFrame writes the send time (Unix ns, big endian) into bytes 10..17 of a frame, after the
+// VP8 header markVP8 writes, so a Viewer with OnLatency can measure publisher → viewer latency.
+func stampFrame(f []byte, t time.Time) {
+	if len(f) >= stampEnd {
+		binary.BigEndian.PutUint64(f[stampOff:stampEnd], uint64(t.UnixNano()))
+	}
+}
+
+const stampOff, stampEnd = 10, 18
 
 // markVP8 writes a VP8 frame tag: bit 0 of byte 0 is 0 for keyframes; keyframes carry the start
 // code and a 640x360 size so parsers that look at the header see a plausible keyframe.

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,10 @@ import (
 // ViewerParams configures a measuring viewer.
 type ViewerParams struct {
 	Config
+	// OnLatency, if set, is called from the read goroutine with the publisher → viewer latency of
+	// every video frame that carries a send-time stamp (the synthetic Publisher stamps each frame;
+	// both ends must share a clock, i.e. run on one machine). Keep it cheap.
+	OnLatency func(time.Duration)
 }
 
 // Viewer receives a room's tracks and measures them: packets, bytes, sequence gaps (loss),
@@ -37,6 +42,7 @@ type Viewer struct {
 	firstKeyframe        atomic.Int64
 	mu                   sync.Mutex
 	tracks               []string
+	onLatency            func(time.Duration)
 }
 
 // NewViewer builds a peer connection with recvonly audio and video.
@@ -49,7 +55,7 @@ func NewViewer(p ViewerParams) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Viewer{pc: pc, connected: make(chan struct{}), closed: make(chan struct{}), pcClosed: make(chan struct{})}
+	v := &Viewer{onLatency: p.OnLatency, pc: pc, connected: make(chan struct{}), closed: make(chan struct{}), pcClosed: make(chan struct{})}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return nil, err
@@ -124,6 +130,14 @@ func (v *Viewer) read(t *webrtc.TrackRemote) {
 			last = pkt.SequenceNumber
 		}
 		first = false
+		if isVP8 && v.onLatency != nil {
+			if payload, err := vp8.Unmarshal(pkt.Payload); err == nil && vp8.S == 1 && vp8.PID == 0 && len(payload) >= stampEnd {
+				sent := int64(binary.BigEndian.Uint64(payload[stampOff:stampEnd]))
+				if d := time.Duration(time.Now().UnixNano() - sent); d >= 0 && d < 10*time.Second {
+					v.onLatency(d)
+				}
+			}
+		}
 		if isVP8 && v.firstKeyframe.Load() == 0 {
 			if payload, err := vp8.Unmarshal(pkt.Payload); err == nil && vp8.S == 1 && vp8.PID == 0 && len(payload) > 0 && payload[0]&0x01 == 0 {
 				v.firstKeyframe.CompareAndSwap(0, int64(since(v.started)))

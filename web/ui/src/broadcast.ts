@@ -24,6 +24,7 @@ import {
   micConstraints,
 } from "./media";
 import { Signal, describeError, isRetryable, type ServerMessage } from "./signal";
+import { clockTrack } from "./clock";
 
 type State = "idle" | "connecting" | "live" | "error";
 type Source = "camera" | "screen";
@@ -31,6 +32,8 @@ type Source = "camera" | "screen";
 const room = roomFromPath("/broadcast/");
 const token = param("token");
 const autostart = param("autostart") === "1";
+// `&source=clock` (loadtest): publish a canvas painting the current time instead of the camera.
+const clockSource = param("source") === "clock";
 
 // ---- elements ----
 const el = {
@@ -242,6 +245,17 @@ async function ensureMedia(): Promise<void> {
   if (videoTrack || audioTrack) return;
   const unsupported = mediaSupported();
   if (unsupported) throw new Error(unsupported);
+
+  if (clockSource) {
+    setVideoTrack(clockTrack());
+    try {
+      const a = await navigator.mediaDevices.getUserMedia({ audio: micConstraints(el.micSelect.value) });
+      setAudioTrack(a.getAudioTracks()[0] ?? null);
+    } catch {
+      /* the clock needs no sound */
+    }
+    return;
+  }
 
   if (source === "screen") {
     try {

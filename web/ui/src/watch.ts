@@ -4,6 +4,7 @@
 import { Backoff, ROOM_RE, byId, formatBitrate, param, plural, roomFromPath, setRichText } from "./common";
 import { Signal, describeError, isRetryable, type ServerMessage } from "./signal";
 import { StatsSampler, type ReceiveStats } from "./stats";
+import { ClockReader } from "./clock";
 
 type State = "waiting" | "connecting" | "playing" | "ended" | "error";
 
@@ -84,7 +85,13 @@ window.relaycast = {
   },
   /** Video frames decoded by the current peer connection (sampled from getStats twice a second). */
   framesDecoded: (): number => framesDecoded,
+  /** Loadtest: glass-to-glass delays (ms) read from a `source=clock` broadcast since the last call. */
+  readClock: (): number[] => {
+    clockReader ??= new ClockReader(el.video);
+    return clockReader.drain();
+  },
 };
+let clockReader: ClockReader | null = null;
 
 // ---- UI ----
 function setState(next: State, detail = ""): void {

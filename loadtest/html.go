@@ -1,0 +1,204 @@
+package loadtest
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"strings"
+)
+
+// WriteHTML writes a self-contained HTML report (inline CSS and SVG charts, no scripts, no CDN).
+func (r *Report) WriteHTML(w io.Writer) error {
+	return htmlTmpl.Execute(w, r)
+}
+
+type series struct {
+	Name  string
+	Color string
+	Y     []float64
+}
+
+// svgChart draws a line chart of series over x (seconds) with a shaded hold window.
+func svgChart(title, unit string, x []float64, holdFrom float64, ss ...series) template.HTML {
+	const W, H, L, R, T, B = 720.0, 220.0, 56.0, 12.0, 28.0, 30.0
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="%s"><rect width="100%%" height="100%%" fill="#fff"/>`, W, H, W, H, template.HTMLEscapeString(title))
+	fmt.Fprintf(&b, `<text x="%.0f" y="18" font-size="13" font-weight="600">%s</text>`, L, template.HTMLEscapeString(title))
+	if len(x) == 0 {
+		b.WriteString(`<text x="56" y="110" font-size="12" fill="#888">no data</text></svg>`)
+		return template.HTML(b.String())
+	}
+	xmax := x[len(x)-1]
+	if xmax <= 0 {
+		xmax = 1
+	}
+	ymax := 0.0
+	for _, s := range ss {
+		for _, v := range s.Y {
+			if !math.IsNaN(v) {
+				ymax = max(ymax, v)
+			}
+		}
+	}
+	ymax = niceCeil(ymax)
+	px := func(v float64) float64 { return L + (W-L-R)*v/xmax }
+	py := func(v float64) float64 { return H - B - (H-T-B)*v/ymax }
+	if holdFrom >= 0 && holdFrom < xmax {
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="#eef6ee"/>`, px(holdFrom), T, px(xmax)-px(holdFrom), H-T-B)
+	}
+	for i := 0; i <= 4; i++ {
+		v := ymax * float64(i) / 4
+		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#ddd"/><text x="%.0f" y="%.1f" font-size="10" text-anchor="end">%s</text>`,
+			L, W-R, py(v), py(v), L-4, py(v)+3, fmtNum(v))
+	}
+	fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-size="10" text-anchor="middle">seconds (shaded: hold window)</text>`, (L+W)/2, H-4)
+	fmt.Fprintf(&b, `<text x="4" y="%.0f" font-size="10">%s</text>`, T-4, template.HTMLEscapeString(unit))
+	for i := 0; i <= 5; i++ {
+		v := xmax * float64(i) / 5
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" font-size="10" text-anchor="middle">%.0f</text>`, px(v), H-B+12, v)
+	}
+	for k, s := range ss {
+		var pts []string
+		for i, v := range s.Y {
+			if i < len(x) && !math.IsNaN(v) {
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(x[i]), py(v)))
+			}
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.6" points="%s"/>`, s.Color, strings.Join(pts, " "))
+		fmt.Fprintf(&b, `<rect x="%.0f" y="8" width="10" height="3" fill="%s"/><text x="%.0f" y="13" font-size="11">%s</text>`,
+			W-R-150*float64(len(ss)-k), s.Color, W-R-150*float64(len(ss)-k)+14, template.HTMLEscapeString(s.Name))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+func niceCeil(v float64) float64 {
+	if v <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if v <= m*p {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func fmtNum(v float64) string {
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%.3gG", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.3gk", v/1e3)
+	default:
+		return fmt.Sprintf("%.3g", v)
+	}
+}
+
+// Charts builds the report's charts.
+func (r *Report) Charts() []template.HTML {
+	x := make([]float64, len(r.Samples))
+	hold := -1.0
+	col := func(f func(Sample) float64) []float64 {
+		out := make([]float64, len(r.Samples))
+		for i, s := range r.Samples {
+			out[i] = f(s)
+		}
+		return out
+	}
+	for i, s := range r.Samples {
+		x[i] = s.T
+		if s.Phase == "hold" && hold < 0 {
+			hold = s.T
+		}
+	}
+	nan := func(f func(Sample) float64) func(Sample) float64 {
+		return func(s Sample) float64 {
+			if v := f(s); v > 0 {
+				return v
+			}
+			return math.NaN()
+		}
+	}
+	charts := []template.HTML{
+		svgChart("Viewers", "viewers", x, hold,
+			series{"synthetic", "#1f77b4", col(func(s Sample) float64 { return float64(s.Viewers) })},
+			series{"server (metrics)", "#2ca02c", col(func(s Sample) float64 { return s.ServerViewers })},
+			series{"browser", "#d62728", col(func(s Sample) float64 { return float64(s.BrowserViewers) })}),
+		svgChart("Server CPU", "cores", x, hold,
+			series{"/metrics", "#ff7f0e", col(func(s Sample) float64 { return s.CPUCores })},
+			series{"/proc", "#9467bd", col(func(s Sample) float64 { return s.ProcCPUCores })}),
+		svgChart("Forwarded bitrate", "bit/s", x, hold,
+			series{"server sent", "#1f77b4", col(func(s Sample) float64 { return s.ForwardedBps })},
+			series{"synthetic received", "#2ca02c", col(func(s Sample) float64 { return s.ReceivedBps })}),
+		svgChart("Loss (synthetic viewers)", "%", x, hold,
+			series{"loss", "#d62728", col(func(s Sample) float64 { return s.LossPct })}),
+		svgChart("Publisher → synthetic viewer latency", "ms", x, hold,
+			series{"p50", "#2ca02c", col(nan(func(s Sample) float64 { return s.LatencyP50 }))},
+			series{"p95", "#ff7f0e", col(nan(func(s Sample) float64 { return s.LatencyP95 }))},
+			series{"p99", "#d62728", col(nan(func(s Sample) float64 { return s.LatencyP99 }))}),
+		svgChart("Server RSS", "bytes", x, hold,
+			series{"rss", "#8c564b", col(func(s Sample) float64 { return s.RSSBytes })}),
+	}
+	if r.Browser != nil {
+		charts = append(charts,
+			svgChart("Browser glass-to-glass", "ms", x, hold,
+				series{"p50", "#2ca02c", col(nan(func(s Sample) float64 { return s.G2GP50 }))},
+				series{"p95", "#d62728", col(nan(func(s Sample) float64 { return s.G2GP95 }))}),
+			svgChart("Browser per-frame delays", "ms", x, hold,
+				series{"jitter buffer", "#1f77b4", col(nan(func(s Sample) float64 { return s.JitterBufferMs }))},
+				series{"processing", "#ff7f0e", col(nan(func(s Sample) float64 { return s.ProcessingMs }))}),
+			svgChart("Browser freezes (cumulative)", "freezes", x, hold,
+				series{"freezes", "#d62728", col(func(s Sample) float64 { return float64(s.Freezes) })}))
+	}
+	return charts
+}
+
+var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
+	"mb": func(v float64) string { return fmt.Sprintf("%.1f MB", v/1e6) },
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>relaycast loadtest {{.Params.Room}} {{.Started.Format "2006-01-02 15:04"}}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1500px}
+h1{font-size:20px}h2{font-size:16px;margin-top:28px}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f5f5f5}
+td:first-child,th:first-child{text-align:left}.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{border:1px solid #eee}
+code{background:#f5f5f5;padding:1px 4px}
+</style></head><body>
+<h1>relaycast loadtest — {{if .Pass}}<span class="pass">PASS</span>{{else}}<span class="fail">FAIL</span>{{end}}{{if .Interrupted}} (interrupted){{end}}</h1>
+<p>{{.Params.URL}} room <code>{{.Params.Room}}</code> · publisher {{.Params.Publisher}} · {{.Params.Viewers}} synthetic ({{.Params.Signaling}}) + {{.Params.BrowserViewers}} browser viewers · ramp {{.Params.Ramp}}/s · hold {{.HoldSeconds}} s · {{.Started.Format "2006-01-02 15:04:05 MST"}}</p>
+{{range .Notes}}<p class="fail">{{.}}</p>{{end}}
+<h2>Checks</h2>
+<table><tr><th>check</th><th>value</th><th>limit</th><th>unit</th><th>result</th></tr>
+{{range .Checks}}<tr><td>{{.Name}}</td><td>{{.Value}}</td><td>{{.Limit}}</td><td>{{.Unit}}</td><td>{{if .Pass}}<span class="pass">pass</span>{{else}}<span class="fail">fail</span> {{.Note}}{{end}}</td></tr>{{end}}
+</table>
+<h2>Server (hold window)</h2>
+<table><tr><th>CPU cores (/metrics)</th><th>CPU cores (/proc)</th><th>CPU max</th><th>RSS max</th><th>forwarded</th><th>packets sent</th><th>dropped</th><th>viewers / core</th><th>CPU ms / viewer·s</th></tr>
+{{with .Server}}<tr><td>{{.CPUCoresMean}}</td><td>{{.ProcCPUCoresMean}}</td><td>{{.CPUCoresMax}}</td><td>{{mb .RSSMaxBytes}}</td><td>{{.ForwardedMbps}} Mb/s</td><td>{{.PacketsSent}}</td><td>{{.PacketsDropped}}</td><td>{{.ViewersPerCore}}</td><td>{{.CPUMsPerViewerS}}</td></tr>{{end}}</table>
+<h2>Synthetic viewers</h2>
+{{with .Synthetic}}<p>{{.Connected}} of {{.Target}} joined, {{.Failed}} failed, {{.Disconnected}} dropped · hold window: {{.Packets}} packets, {{.Lost}} lost ({{.LossPct}} %) · {{.MbpsPerViewer}} Mb/s per viewer</p>
+<table><tr><th>ms</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>max</th></tr>
+<tr><td>join (offer → connected)</td><td>{{.Join.Count}}</td><td>{{.Join.P50}}</td><td>{{.Join.P90}}</td><td>{{.Join.P95}}</td><td>{{.Join.P99}}</td><td>{{.Join.Max}}</td></tr>
+<tr><td>first keyframe (offer → keyframe)</td><td>{{.FirstKeyframe.Count}}</td><td>{{.FirstKeyframe.P50}}</td><td>{{.FirstKeyframe.P90}}</td><td>{{.FirstKeyframe.P95}}</td><td>{{.FirstKeyframe.P99}}</td><td>{{.FirstKeyframe.Max}}</td></tr>
+<tr><td>publisher → viewer latency</td><td>{{.Latency.Count}}</td><td>{{.Latency.P50}}</td><td>{{.Latency.P90}}</td><td>{{.Latency.P95}}</td><td>{{.Latency.P99}}</td><td>{{.Latency.Max}}</td></tr></table>
+{{range .FirstErrors}}<p class="fail">{{.}}</p>{{end}}{{end}}
+{{with .Browser}}<h2>Browser viewers</h2>
+<p>{{.Playing}} of {{.Target}} playing · {{.Freezes}} freezes · video loss {{.LossPct}} %</p>
+<table><tr><th>ms</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>max</th></tr>
+<tr><td>glass-to-glass (clock)</td><td>{{.G2G.Count}}</td><td>{{.G2G.P50}}</td><td>{{.G2G.P90}}</td><td>{{.G2G.P95}}</td><td>{{.G2G.Max}}</td></tr>
+<tr><td>page load → first frame</td><td>{{.FirstFrame.Count}}</td><td>{{.FirstFrame.P50}}</td><td>{{.FirstFrame.P90}}</td><td>{{.FirstFrame.P95}}</td><td>{{.FirstFrame.Max}}</td></tr>
+<tr><td>jitter buffer / frame</td><td>{{.JitterBuffer.Count}}</td><td>{{.JitterBuffer.P50}}</td><td>{{.JitterBuffer.P90}}</td><td>{{.JitterBuffer.P95}}</td><td>{{.JitterBuffer.Max}}</td></tr>
+<tr><td>processing / frame</td><td>{{.Processing.Count}}</td><td>{{.Processing.P50}}</td><td>{{.Processing.P90}}</td><td>{{.Processing.P95}}</td><td>{{.Processing.Max}}</td></tr>
+<tr><td>jitter buffer + processing</td><td>{{.JBPlusProc.Count}}</td><td>{{.JBPlusProc.P50}}</td><td>{{.JBPlusProc.P90}}</td><td>{{.JBPlusProc.P95}}</td><td>{{.JBPlusProc.Max}}</td></tr></table>
+<table><tr><th>#</th><th>state</th><th>first frame ms</th><th>jb ms</th><th>proc ms</th><th>g2g p50</th><th>g2g p95</th><th>frames</th><th>dropped</th><th>freezes</th><th>freeze s</th><th>recv</th><th>lost</th><th>nack</th><th>pli</th><th>res</th><th>fps</th><th>Mb/s</th><th>error</th></tr>
+{{range .Viewers}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{.FirstFrameMs}}</td><td>{{.JitterBufferMs}}</td><td>{{.ProcessingMs}}</td><td>{{.G2G.P50}}</td><td>{{.G2G.P95}}</td><td>{{.FramesDecoded}}</td><td>{{.FramesDropped}}</td><td>{{.FreezeCount}}</td><td>{{.FreezesDurationS}}</td><td>{{.PacketsReceived}}</td><td>{{.PacketsLost}}</td><td>{{.NackCount}}</td><td>{{.PliCount}}</td><td>{{.Width}}×{{.Height}}</td><td>{{.FPS}}</td><td>{{.Mbps}}</td><td>{{.Error}}</td></tr>{{end}}
+</table>{{end}}
+<h2>Timeline</h2>
+<div class="charts">{{range .Charts}}{{.}}{{end}}</div>
+</body></html>
+`))

@@ -1,0 +1,130 @@
+package loadtest_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/loadtest"
+	"github.com/relaycast/relaycast/server"
+)
+
+func startServer(t *testing.T) (*server.Server, string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.ICEUDPPort = 0
+	cfg.ICELoopback = true
+	cfg.DataDir = t.TempDir()
+	cfg.AuthSecret = "test-secret-0123456789abcdef"
+	cfg.MaxConnsPerIP = 0
+	cfg.MaxConns = 0
+	srv, err := server.New(server.Params{Config: cfg, Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	tok, err := srv.Signer().Issue("lt", []auth.Grant{auth.GrantPublish}, time.Hour, "loadtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, tok
+}
+
+// chromiumProcs counts Chromium processes started by chromedp (temporary profiles).
+func chromiumProcs(t *testing.T) int {
+	t.Helper()
+	n := 0
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		b, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		if err == nil && strings.Contains(string(b), "chromedp-runner") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRunInProcess(t *testing.T) {
+	tests := []struct {
+		name      string
+		browser   bool
+		signaling string
+	}{
+		{"synthetic whep", false, loadtest.SignalingWHEP},
+		{"synthetic ws", false, loadtest.SignalingWS},
+		{"browser publisher and viewers", true, loadtest.SignalingWHEP},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.browser {
+				if testing.Short() {
+					t.Skip("headless Chromium: skipped with -short")
+				}
+				if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+					t.Skip("no /usr/bin/chromium")
+				}
+			}
+			srv, tok := startServer(t)
+			p := loadtest.Params{
+				URL: srv.URL(), Room: "lt", Token: tok, Viewers: 4, Duration: 3 * time.Second, Ramp: 20,
+				Warmup: time.Second, Signaling: tt.signaling, ServerPID: os.Getpid(),
+				Thresholds: loadtest.Thresholds{MaxLossPct: 5, MaxFirstKeyframeP95: 3 * time.Second},
+			}
+			if tt.browser {
+				p.Publisher, p.BrowserViewers, p.Warmup, p.Duration = loadtest.PublisherBrowser, 1, 3*time.Second, 4*time.Second
+				p.Thresholds.MaxG2GP95 = 2 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			rep, err := loadtest.Run(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range rep.Checks {
+				t.Log(c)
+			}
+			if !rep.Pass {
+				t.Errorf("run failed its thresholds: %+v\nnotes %v errors %v", rep.Checks, rep.Notes, rep.Synthetic.FirstErrors)
+			}
+			if rep.Synthetic.Packets == 0 || rep.Server.PacketsSent < float64(rep.Synthetic.Packets) {
+				t.Errorf("server sent %v packets in the hold window, viewers got %d", rep.Server.PacketsSent, rep.Synthetic.Packets)
+			}
+			if rep.Server.CPUCoresMean <= 0 || rep.Server.ProcCPUCoresMean <= 0 {
+				t.Errorf("server CPU not measured: %+v", rep.Server)
+			}
+			if !tt.browser && rep.Synthetic.Latency.Count == 0 {
+				t.Error("no publisher → viewer latency samples")
+			}
+			if len(rep.Samples) < 3 {
+				t.Errorf("%d samples", len(rep.Samples))
+			}
+			if tt.browser {
+				b := rep.Browser
+				if b == nil || b.Playing != 1 || b.FirstFrame.Count != 1 || b.Viewers[0].FramesDecoded == 0 {
+					t.Fatalf("browser summary = %+v", b)
+				}
+				t.Logf("g2g p50 %.0f ms, first frame %.0f ms, jb %.1f ms", b.G2G.P50, b.FirstFrame.P50, b.JitterBuffer.P50)
+				deadline := time.Now().Add(5 * time.Second)
+				for chromiumProcs(t) > 0 && time.Now().Before(deadline) {
+					time.Sleep(100 * time.Millisecond)
+				}
+				if n := chromiumProcs(t); n > 0 {
+					t.Errorf("%d Chromium processes left behind", n)
+				}
+			}
+		})
+	}
+}

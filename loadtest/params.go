@@ -1,0 +1,170 @@
+package loadtest
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Publisher kinds.
+const (
+	PublisherSynthetic = "synthetic" // Pion publisher in this process: VP8-shaped noise + Opus, frames stamped with send time
+	PublisherBrowser   = "browser"   // headless Chromium on /broadcast/{room}?source=clock: a painted clock
+	PublisherNone      = "none"      // someone else publishes; the harness only watches
+)
+
+// Signaling kinds for synthetic viewers.
+const (
+	SignalingWHEP = "whep"
+	SignalingWS   = "ws"
+)
+
+// Params configures one load run. Zero values take the documented defaults (see withDefaults).
+type Params struct {
+	URL   string // server base URL, e.g. http://127.0.0.1:8080 (required)
+	Room  string // room to publish to / watch (required)
+	Token string // publish token (required unless Publisher is none); also the viewers' token when ViewerToken is empty
+
+	ViewerToken string // token for viewers (only needed with --viewer-auth); default Token
+
+	Viewers        int           // synthetic viewers (Pion, in this process)
+	BrowserViewers int           // headless Chromium tabs on the watch page
+	Duration       time.Duration // hold time once every viewer joined (default 30s)
+	Ramp           float64       // viewers started per second; 0 = default 50/s
+	Warmup         time.Duration // publisher warm-up before viewers join (default 2s synthetic, 10s browser: BWE ramp)
+	Publisher      string        // synthetic (default) | browser | none
+	Bitrate        int           // synthetic publisher video bits/s (default 1.5 Mbps)
+	Signaling      string        // synthetic viewers: whep (default) | ws
+	MaxInFlight    int           // concurrent viewer joins (default 32)
+	JoinTimeout    time.Duration // per-viewer join timeout (default 20s)
+	Interval       time.Duration // sampling / progress interval (default 1s)
+
+	ChromiumPath   string // default /usr/bin/chromium
+	TabsPerBrowser int    // browser viewers per Chromium process (default 4)
+	ServerPID      int    // when the server is local: cross-check CPU/RSS with /proc/<pid>
+
+	Thresholds Thresholds
+
+	Progress io.Writer    // live progress lines (nil: none)
+	Logger   *slog.Logger // nil: discard
+}
+
+// Thresholds are pass/fail limits; a zero field is not checked.
+type Thresholds struct {
+	MaxLossPct          float64       // synthetic + browser video loss in the hold window, percent
+	MaxG2GP95           time.Duration // browser glass-to-glass p95 (needs --publisher browser)
+	MaxLatencyP99       time.Duration // synthetic publisher → viewer latency p99
+	MaxFirstKeyframeP95 time.Duration // synthetic viewers: offer sent → first keyframe, p95
+	MaxFirstFrameP95    time.Duration // browser viewers: page load → first decoded frame, p95
+	MaxJitterBufferP95  time.Duration // browser: per-frame jitter buffer + processing delay, p95 over viewers
+	MaxServerCPU        float64       // server cores in the hold window (mean)
+	MinConnectedPct     float64       // viewers that must have joined, percent (default 100)
+	MaxFreezes          int           // browser freezes in total, checked when CheckFreezes
+	CheckFreezes        bool
+}
+
+func (p Params) withDefaults() Params {
+	if p.Duration <= 0 {
+		p.Duration = 30 * time.Second
+	}
+	if p.Ramp <= 0 {
+		p.Ramp = 50
+	}
+	if p.Publisher == "" {
+		p.Publisher = PublisherSynthetic
+	}
+	if p.Warmup == 0 {
+		p.Warmup = 2 * time.Second
+		if p.Publisher == PublisherBrowser {
+			p.Warmup = 10 * time.Second
+		}
+	}
+	if p.Warmup < 0 {
+		p.Warmup = 0
+	}
+	if p.Bitrate <= 0 {
+		p.Bitrate = 1_500_000
+	}
+	if p.Signaling == "" {
+		p.Signaling = SignalingWHEP
+	}
+	if p.MaxInFlight <= 0 {
+		p.MaxInFlight = 32
+	}
+	if p.JoinTimeout <= 0 {
+		p.JoinTimeout = 20 * time.Second
+	}
+	if p.Interval <= 0 {
+		p.Interval = time.Second
+	}
+	if p.ChromiumPath == "" {
+		p.ChromiumPath = "/usr/bin/chromium"
+	}
+	if p.TabsPerBrowser <= 0 {
+		p.TabsPerBrowser = 4
+	}
+	if p.ViewerToken == "" {
+		p.ViewerToken = p.Token
+	}
+	if p.Thresholds.MinConnectedPct == 0 {
+		p.Thresholds.MinConnectedPct = 100
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	p.URL = strings.TrimRight(p.URL, "/")
+	return p
+}
+
+// Validate reports the first unusable parameter, wrapping ErrBadParams.
+func (p Params) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadParams, fmt.Sprintf(format, a...))
+	}
+	u, err := url.Parse(p.URL)
+	switch {
+	case p.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return bad("--url must be http(s)://HOST[:PORT], got %q", p.URL)
+	case p.Room == "":
+		return bad("--room is required")
+	case p.Publisher != PublisherSynthetic && p.Publisher != PublisherBrowser && p.Publisher != PublisherNone:
+		return bad("--publisher must be synthetic, browser or none, got %q", p.Publisher)
+	case p.Publisher != PublisherNone && p.Token == "":
+		return bad("--token (a publish token: relaycast token --room %s --publish) is required", p.Room)
+	case p.Viewers < 0 || p.BrowserViewers < 0:
+		return bad("viewer counts must be >= 0")
+	case p.Viewers == 0 && p.BrowserViewers == 0:
+		return bad("nothing to do: set --viewers and/or --browser-viewers")
+	case p.Viewers > 20000 || p.BrowserViewers > 64:
+		return bad("at most 20000 synthetic and 64 browser viewers per harness process")
+	case p.Signaling != SignalingWHEP && p.Signaling != SignalingWS:
+		return bad("--signaling must be whep or ws, got %q", p.Signaling)
+	case p.Duration > 24*time.Hour:
+		return bad("--duration at most 24h")
+	case p.Thresholds.MaxLossPct < 0 || p.Thresholds.MinConnectedPct < 0 || p.Thresholds.MinConnectedPct > 100:
+		return bad("percent thresholds must be within 0..100")
+	}
+	return nil
+}
+
+// ParseRamp parses "50/s", "50" or "0.5/s" (viewers per second).
+func ParseRamp(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "/s")), 64)
+	if err != nil || v <= 0 || v > 10000 {
+		return 0, fmt.Errorf("%w: ramp %q: want N/s with 0 < N <= 10000", ErrBadParams, s)
+	}
+	return v, nil
+}
+
+// ParsePercent parses "1%", "1" (both one percent) or "0.5%".
+func ParsePercent(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%")), 64)
+	if err != nil || v < 0 || v > 100 {
+		return 0, fmt.Errorf("%w: percentage %q: want e.g. 1%% (0..100)", ErrBadParams, s)
+	}
+	return v, nil
+}
