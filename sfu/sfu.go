@@ -17,6 +17,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -138,20 +139,26 @@ func New(cfg Config) (*SFU, error) {
 }
 
 func (s *SFU) listen(se *webrtc.SettingEngine) error {
+	// One UDP socket for all ICE traffic. Loopback mode binds 127.0.0.1; otherwise the wildcard
+	// address, and the mux enumerates the host's addresses for candidates. Sends go through a
+	// batchConn (sendmmsg).
+	ip := net.IPv4zero
 	if s.cfg.Loopback {
-		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: s.cfg.ICEUDPPort})
-		if err != nil {
-			return fmt.Errorf("ice udp port %d: %w", s.cfg.ICEUDPPort, err)
-		}
-		s.udpLn = append(s.udpLn, conn)
-		s.udpMux = webrtc.NewICEUDPMux(nil, conn)
-	} else {
-		mux, err := ice.NewMultiUDPMuxFromPort(s.cfg.ICEUDPPort, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
-		if err != nil {
-			return fmt.Errorf("ice udp port %d: %w", s.cfg.ICEUDPPort, err)
-		}
-		s.udpMux = mux
+		ip = net.IPv4(127, 0, 0, 1)
 	}
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip, Port: s.cfg.ICEUDPPort})
+	if err != nil {
+		return fmt.Errorf("ice udp port %d: %w", s.cfg.ICEUDPPort, err)
+	}
+	_ = conn.SetReadBuffer(8 << 20)
+	_ = conn.SetWriteBuffer(8 << 20)
+	bc := newBatchConn(conn)
+	s.udpLn = append(s.udpLn, bc)
+	stdNet, err := stdnet.NewNet()
+	if err != nil {
+		return err
+	}
+	s.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: bc, Net: stdNet})
 	se.SetICEUDPMux(s.udpMux)
 	if s.cfg.ICETCPPort > 0 {
 		ip := net.IPv4zero

@@ -1,0 +1,143 @@
+package sfu
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/ipv4"
+)
+
+// batchConn wraps the ICE UDP socket so that sends from all viewers are coalesced into
+// sendmmsg(2) calls: one syscall carries up to batchMax datagrams. A single flusher goroutine
+// drains a queue; when it is idle a packet goes out at once (no added delay), and under load the
+// packets that arrive while a batch is in the kernel form the next batch. Writes never block: when
+// the queue is full the datagram is dropped and counted, like a full socket buffer would.
+type batchConn struct {
+	*net.UDPConn
+	pc      *ipv4.PacketConn
+	queue   chan *outDatagram
+	free    sync.Pool
+	done    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+	dropped atomic.Uint64
+	batches atomic.Uint64
+	sent    atomic.Uint64
+}
+
+type outDatagram struct {
+	buf  []byte
+	n    int
+	addr net.UDPAddr
+	ip   [4]byte
+}
+
+const (
+	batchMax   = 64
+	batchQueue = 16384
+)
+
+func newBatchConn(c *net.UDPConn) *batchConn {
+	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), queue: make(chan *outDatagram, batchQueue), done: make(chan struct{})}
+	b.free.New = func() any { return &outDatagram{buf: make([]byte, 1500)} }
+	b.wg.Add(1)
+	go b.flush()
+	return b
+}
+
+// WriteTo queues a datagram (net.PacketConn).
+func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return b.UDPConn.WriteTo(p, addr)
+	}
+	return b.WriteToAddrPort(p, ua.AddrPort())
+}
+
+// ReadFromAddrPort reads without allocating (ice.AddrPortReaderWriter).
+func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	return b.UDPConn.ReadFromUDPAddrPort(p)
+}
+
+// WriteToAddrPort queues a datagram without allocating (ice.AddrPortReaderWriter).
+func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	if len(p) > 1500 || !addr.Addr().Is4() {
+		return b.UDPConn.WriteToUDPAddrPort(p, addr)
+	}
+	d := b.free.Get().(*outDatagram)
+	d.n = copy(d.buf, p)
+	d.ip = addr.Addr().As4()
+	d.addr.IP = d.ip[:]
+	d.addr.Port = int(addr.Port())
+	select {
+	case b.queue <- d:
+	case <-b.done:
+		b.free.Put(d)
+		return 0, net.ErrClosed
+	default:
+		b.free.Put(d)
+		b.dropped.Add(1)
+	}
+	return len(p), nil
+}
+
+func (b *batchConn) flush() {
+	defer b.wg.Done()
+	msgs := make([]ipv4.Message, batchMax)
+	held := make([]*outDatagram, 0, batchMax)
+	bufs := make([][1][]byte, batchMax)
+	for {
+		var d *outDatagram
+		select {
+		case d = <-b.queue:
+		case <-b.done:
+			return
+		}
+		held = append(held[:0], d)
+	fill:
+		for len(held) < batchMax {
+			select {
+			case d = <-b.queue:
+				held = append(held, d)
+			default:
+				break fill
+			}
+		}
+		for i, d := range held {
+			bufs[i][0] = d.buf[:d.n]
+			msgs[i] = ipv4.Message{Buffers: bufs[i][:], Addr: &d.addr}
+		}
+		b.send(msgs[:len(held)])
+		for _, d := range held {
+			b.free.Put(d)
+		}
+	}
+}
+
+// send writes msgs with as few sendmmsg calls as the kernel allows; a datagram the kernel refuses
+// is skipped (UDP gives no delivery guarantee anyway).
+func (b *batchConn) send(msgs []ipv4.Message) {
+	for len(msgs) > 0 {
+		n, err := b.pc.WriteBatch(msgs, 0)
+		b.batches.Add(1)
+		if n > 0 {
+			b.sent.Add(uint64(n))
+			msgs = msgs[n:]
+			continue
+		}
+		if err != nil {
+			msgs = msgs[1:]
+			b.dropped.Add(1)
+		}
+	}
+}
+
+// Close stops the flusher and closes the socket.
+func (b *batchConn) Close() error {
+	b.once.Do(func() { close(b.done) })
+	err := b.UDPConn.Close()
+	b.wg.Wait()
+	return err
+}
