@@ -56,6 +56,9 @@ var sfuMetrics = []metric{
 	counter("pli_received_total", "Keyframe requests (PLI/FIR) received from viewers.", func(s sfu.Stats) float64 { return float64(s.PLIsReceived) }),
 	counter("pli_sent_total", "Keyframe requests sent to publishers.", func(s sfu.Stats) float64 { return float64(s.PLIsSent) }),
 	counter("sink_packets_dropped_total", "Packets dropped because an in-process sink (the recorder) fell behind.", func(s sfu.Stats) float64 { return float64(s.SinkDropped) }),
+	counter("udp_send_dropped_total", "Datagrams dropped because the ICE socket's send queue was full.", func(s sfu.Stats) float64 { return float64(s.SendDropped) }),
+	counter("udp_sendmmsg_calls_total", "sendmmsg system calls (each carries a batch of datagrams).", func(s sfu.Stats) float64 { return float64(s.SendBatches) }),
+	counter("udp_datagrams_sent_total", "Datagrams sent through the batching ICE socket.", func(s sfu.Stats) float64 { return float64(s.Datagrams) }),
 	counter("rtp_packets_dropped_total", "Packets dropped because a viewer's queue was full (slow viewer).", func(s sfu.Stats) float64 { return float64(s.Dropped) }),
 }
 

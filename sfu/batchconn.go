@@ -3,6 +3,7 @@ package sfu
 import (
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -10,14 +11,15 @@ import (
 )
 
 // batchConn wraps the ICE UDP socket so that sends from all viewers are coalesced into
-// sendmmsg(2) calls: one syscall carries up to batchMax datagrams. A single flusher goroutine
-// drains a queue; when it is idle a packet goes out at once (no added delay), and under load the
-// packets that arrive while a batch is in the kernel form the next batch. Writes never block: when
-// the queue is full the datagram is dropped and counted, like a full socket buffer would.
+// sendmmsg(2) calls: one syscall carries up to batchMax datagrams. One flusher goroutine per CPU
+// drains its own queue; a destination always maps to the same flusher, so a viewer's packets
+// stay in order. When a flusher is idle a packet goes out at once (no added delay); under load
+// the packets that arrive while a batch is in the kernel form the next batch. Writes never
+// block: when a queue is full the datagram is dropped and counted, as a full socket buffer would.
 type batchConn struct {
 	*net.UDPConn
 	pc      *ipv4.PacketConn
-	queue   chan *outDatagram
+	queues  []chan *outDatagram
 	free    sync.Pool
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -36,14 +38,19 @@ type outDatagram struct {
 
 const (
 	batchMax   = 64
-	batchQueue = 16384
+	batchQueue = 32768
 )
 
 func newBatchConn(c *net.UDPConn) *batchConn {
-	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), queue: make(chan *outDatagram, batchQueue), done: make(chan struct{})}
+	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), done: make(chan struct{})}
 	b.free.New = func() any { return &outDatagram{buf: make([]byte, 1500)} }
-	b.wg.Add(1)
-	go b.flush()
+	n := runtime.GOMAXPROCS(0)
+	b.queues = make([]chan *outDatagram, n)
+	for i := range b.queues {
+		b.queues[i] = make(chan *outDatagram, batchQueue/n)
+		b.wg.Add(1)
+		go b.flush(b.queues[i])
+	}
 	return b
 }
 
@@ -71,8 +78,9 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	d.ip = addr.Addr().As4()
 	d.addr.IP = d.ip[:]
 	d.addr.Port = int(addr.Port())
+	q := b.queues[int(addr.Port())%len(b.queues)]
 	select {
-	case b.queue <- d:
+	case q <- d:
 	case <-b.done:
 		b.free.Put(d)
 		return 0, net.ErrClosed
@@ -83,7 +91,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	return len(p), nil
 }
 
-func (b *batchConn) flush() {
+func (b *batchConn) flush(queue chan *outDatagram) {
 	defer b.wg.Done()
 	msgs := make([]ipv4.Message, batchMax)
 	held := make([]*outDatagram, 0, batchMax)
@@ -91,7 +99,7 @@ func (b *batchConn) flush() {
 	for {
 		var d *outDatagram
 		select {
-		case d = <-b.queue:
+		case d = <-queue:
 		case <-b.done:
 			return
 		}
@@ -99,7 +107,7 @@ func (b *batchConn) flush() {
 	fill:
 		for len(held) < batchMax {
 			select {
-			case d = <-b.queue:
+			case d = <-queue:
 				held = append(held, d)
 			default:
 				break fill

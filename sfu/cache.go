@@ -30,7 +30,9 @@ func (c *packetCache) get(seq uint16) *rtp.Packet {
 }
 
 // resendGuard stops a viewer's repeated NACKs for one packet from multiplying retransmissions:
-// a sequence number is resent at most once per resendHoldoff. It also caps the resend rate.
+// a sequence number is resent at most once per resendHoldoff, and at most maxResendPerSec
+// packets a second (a quarter of a 1.5 Mbps video track), so a viewer on a bad link cannot
+// multiply its own load.
 // Used only by the viewer's RTCP goroutine for one track.
 type resendGuard struct {
 	seq         [64]uint16
@@ -41,7 +43,7 @@ type resendGuard struct {
 
 const (
 	resendHoldoff   = 100 * time.Millisecond
-	maxResendPerSec = 300
+	maxResendPerSec = 60
 )
 
 func (g *resendGuard) allow(seq uint16, now int64) bool {

@@ -24,6 +24,9 @@ type Stats struct {
 	PLIsSent     uint64 // keyframe requests sent to publishers
 	Dropped      uint64 // packets dropped because a viewer's queue was full
 	SinkDropped  uint64 // packets dropped because a sink (recorder) fell behind
+	SendDropped  uint64 // datagrams dropped because the UDP send queue was full
+	SendBatches  uint64 // sendmmsg calls
+	Datagrams    uint64 // datagrams sent through the batching socket
 }
 
 // Stats returns the current counters. Safe to call concurrently.
@@ -37,11 +40,19 @@ func (s *SFU) Stats() Stats {
 	}
 	s.mu.Unlock()
 	c := &s.stats
-	return Stats{
+	st := Stats{
 		Rooms: n, Publishers: c.publishers.Load(), Viewers: c.viewers.Load(),
 		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		NACKs: c.nacks.Load(), Resent: c.resent.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
 		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(),
 	}
+	for _, c := range s.udpLn {
+		if bc, ok := c.(*batchConn); ok {
+			st.SendDropped += bc.dropped.Load()
+			st.SendBatches += bc.batches.Load()
+			st.Datagrams += bc.sent.Load()
+		}
+	}
+	return st
 }
