@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,7 +187,12 @@ func (p *Publisher) sendVideo(ctx context.Context) {
 		}
 		frame := make([]byte, size)
 		copy(frame, buf[:size])
-		markVP8(frame, key)
+		if strings.EqualFold(p.p.VideoMime, webrtc.MimeTypeVP9) {
+			// A VP9 "show existing frame" header: enough for the RTP payloader, which parses it.
+			frame[0] = 0x88
+		} else {
+			markVP8(frame, key)
+		}
 		stampFrame(frame, time.Now())
 		if err := p.video.WriteSample(media.Sample{Data: frame, Duration: time.Second / fps}); err != nil {
 			return
