@@ -65,6 +65,7 @@ func usage(w io.Writer) {
 Usage:
   relaycast serve [flags]     run the server; every flag also reads RELAYCAST_<FLAG> from the environment
   relaycast token [flags]     print a signed access token (JWT) for a room
+  relaycast loadtest [flags]  measure what a server holds: synthetic + Chromium viewers, JSON/HTML report
   relaycast version           print the version
   relaycast help [command]    show this help, or a command's flags
 
@@ -72,8 +73,9 @@ Examples:
   relaycast serve --ice-loopback                 local demo on http://localhost:8080
   relaycast token --room shop --publish          token to broadcast to room "shop"
   relaycast token --admin                        admin token for every room
+  relaycast loadtest --url http://127.0.0.1:8080 --room shop --token T --viewers 300 --duration 1m
 
-Run 'relaycast help serve' or 'relaycast help token' for the flags.
+Run 'relaycast help serve' or 'relaycast help token' for the flags, 'relaycast loadtest -h' for the load test's.
 `)
 }
 
