@@ -27,6 +27,7 @@ func TestExposition(t *testing.T) {
 	for _, want := range []string{
 		"relaycast_rooms 2", "relaycast_viewers 7", "relaycast_rtp_packets_sent_total 1234",
 		"relaycast_rtp_packets_dropped_total 5", "process_cpu_seconds_total", "go_goroutines",
+		"relaycast_forward_latency_seconds_count 0",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics output lacks %q", want)

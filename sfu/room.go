@@ -226,9 +226,10 @@ func (u *upTrack) readLoop() {
 			continue
 		}
 		u.cache.put(pkt)
+		at := monoNow()
 		for _, d := range *u.subs.Load() {
 			if d.sub != nil {
-				d.sub.enqueue(d, pkt)
+				d.sub.enqueue(d, pkt, at)
 			} else {
 				d.feed.enqueue(u.info, pkt)
 			}

@@ -101,6 +101,9 @@ func TestMediaFlowsToViewers(t *testing.T) {
 			t.Errorf("room info = %+v, %v; want 3 viewers and 2 codecs", info, ok)
 		}
 		st := s.Stats()
+		if st.ForwardLatency.Count == 0 || st.ForwardLatency.Sum <= 0 {
+			t.Errorf("no forwarding latency samples: %+v", st.ForwardLatency)
+		}
 		if st.Rooms != 1 || st.Publishers != 1 || st.Viewers != 3 || st.PacketsOut == 0 || st.PacketsIn == 0 {
 			t.Errorf("stats = %+v", st)
 		}

@@ -7,6 +7,7 @@ type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	nacks, resent, plisReceived, plisSent    atomic.Uint64
 	dropped, sinkDropped                     atomic.Uint64
+	forwardLatency                           latencyHist
 }
 
 // Stats is a snapshot of the SFU's counters (totals since start, gauges for current values).
@@ -27,6 +28,9 @@ type Stats struct {
 	SendDropped  uint64 // datagrams dropped because the UDP send queue was full
 	SendBatches  uint64 // sendmmsg calls
 	Datagrams    uint64 // datagrams sent through the batching socket
+	// ForwardLatency: sampled time from reading a packet from the publisher to handing it to
+	// a viewer's socket.
+	ForwardLatency LatencyHistogram
 }
 
 // Stats returns the current counters. Safe to call concurrently.
@@ -46,6 +50,7 @@ func (s *SFU) Stats() Stats {
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		NACKs: c.nacks.Load(), Resent: c.resent.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
 		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(),
+		ForwardLatency: c.forwardLatency.snapshot(),
 	}
 	for _, c := range s.udpLn {
 		if bc, ok := c.(*batchConn); ok {

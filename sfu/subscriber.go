@@ -43,6 +43,7 @@ type downTrack struct {
 type outPacket struct {
 	d   *downTrack
 	pkt *rtp.Packet
+	at  int64 // monoNow() when the packet was read from the publisher; 0 for retransmissions
 }
 
 // ID is a random identifier of this viewing session.
@@ -83,9 +84,9 @@ func (sub *Subscriber) Close() error {
 
 // enqueue hands a packet to this viewer without ever blocking: a viewer whose queue is full
 // loses the packet (and recovers with a keyframe), the others are unaffected.
-func (sub *Subscriber) enqueue(d *downTrack, pkt *rtp.Packet) {
+func (sub *Subscriber) enqueue(d *downTrack, pkt *rtp.Packet, at int64) {
 	select {
-	case sub.queue <- outPacket{d, pkt}:
+	case sub.queue <- outPacket{d, pkt, at}:
 	default:
 		sub.room.s.stats.dropped.Add(1)
 	}
@@ -94,14 +95,18 @@ func (sub *Subscriber) enqueue(d *downTrack, pkt *rtp.Packet) {
 func (sub *Subscriber) writeLoop() {
 	st := &sub.room.s.stats
 	defer sub.room.s.wg.Done()
+	var n uint
 	for {
 		select {
 		case <-sub.done:
 			return
 		case o := <-sub.queue:
-			if n, err := o.d.local.write(o.pkt); err == nil && n > 0 {
+			if k, err := o.d.local.write(o.pkt); err == nil && k > 0 {
 				st.packetsOut.Add(1)
-				st.bytesOut.Add(uint64(n))
+				st.bytesOut.Add(uint64(k))
+			}
+			if n++; n%latencySampleEvery == 0 && o.at != 0 {
+				st.forwardLatency.observe(time.Duration(monoNow() - o.at))
 			}
 		}
 	}
@@ -133,7 +138,7 @@ func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
 					pair.Range(func(seq uint16) bool {
 						st.nacks.Add(1)
 						if pkt := d.up.cache.get(seq); pkt != nil && d.guard.allow(seq, now) {
-							sub.enqueue(d, pkt)
+							sub.enqueue(d, pkt, 0)
 							st.resent.Add(1)
 						}
 						return true
