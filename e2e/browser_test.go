@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"testing"
@@ -12,7 +11,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/relaycast/relaycast/auth"
-	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/server"
 )
 
@@ -73,24 +72,7 @@ func tab(t *testing.T, ctx context.Context) context.Context {
 
 func startServer(t *testing.T) *server.Server {
 	t.Helper()
-	cfg := config.Default()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.ICEUDPPort = 0
-	cfg.ICELoopback = true
-	cfg.DataDir = t.TempDir()
-	cfg.AuthSecret = "e2e-secret-0123456789abcdef"
-	srv, err := server.New(server.Params{Config: cfg, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	srv := testserver.Start(t, nil)
 	// The pages must have been built (make web); the test exercises them, not a placeholder.
 	resp, err := httpGet(srv.URL() + "/watch/x")
 	if err != nil || resp != 200 {

@@ -2,45 +2,21 @@ package loadtest_test
 
 import (
 	"context"
-	"io"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/relaycast/relaycast/auth"
-	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/loadtest"
 	"github.com/relaycast/relaycast/server"
 )
 
 func startServer(t *testing.T) (*server.Server, string) {
 	t.Helper()
-	cfg := config.Default()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.ICEUDPPort = 0
-	cfg.ICELoopback = true
-	cfg.DataDir = t.TempDir()
-	cfg.AuthSecret = "test-secret-0123456789abcdef"
-	cfg.MaxConnsPerIP = 0
-	cfg.MaxConns = 0
-	srv, err := server.New(server.Params{Config: cfg, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	tok, err := srv.Signer().Issue("lt", []auth.Grant{auth.GrantPublish}, time.Hour, "loadtest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, tok
+	srv := testserver.Start(t, nil)
+	return srv, testserver.Token(t, srv, "lt", auth.GrantPublish)
 }
 
 // chromiumProcs counts Chromium processes started by chromedp (temporary profiles).

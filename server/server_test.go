@@ -13,6 +13,7 @@ import (
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/client"
 	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/server"
 )
 
@@ -23,38 +24,13 @@ type testServer struct {
 
 func start(t *testing.T, mutate func(*config.Config)) *testServer {
 	t.Helper()
-	cfg := config.Default()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.ICEUDPPort = 0
-	cfg.ICELoopback = true
-	cfg.DataDir = t.TempDir()
-	cfg.AuthSecret = "test-secret-0123456789abcdef"
-	cfg.MaxConnsPerIP = 0
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := server.New(server.Params{Config: cfg, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	srv := testserver.Start(t, mutate)
 	return &testServer{Server: srv, url: srv.URL()}
 }
 
 func (s *testServer) token(t *testing.T, room string, g auth.Grant) string {
 	t.Helper()
-	tok, err := s.Signer().Issue(room, []auth.Grant{g}, time.Hour, "seller-"+room)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return testserver.Token(t, s.Server, room, g)
 }
 
 func ctxT(t *testing.T) context.Context {
