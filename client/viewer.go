@@ -20,6 +20,9 @@ type ViewerParams struct {
 	// every video frame that carries a send-time stamp (the synthetic Publisher stamps each frame;
 	// both ends must share a clock, i.e. run on one machine). Keep it cheap.
 	OnLatency func(time.Duration)
+	// TrackRecovery remembers every video sequence number received, so Stats can tell packets
+	// that never arrived (Missing) from ones that arrived late (retransmitted after a NACK).
+	TrackRecovery bool
 }
 
 // Viewer receives a room's tracks and measures them: packets, bytes, sequence gaps (loss),
@@ -43,6 +46,47 @@ type Viewer struct {
 	mu                   sync.Mutex
 	tracks               []string
 	onLatency            func(time.Duration)
+	recovery             *seqSet
+}
+
+// seqSet records unwrapped sequence numbers of one track.
+type seqSet struct {
+	mu       sync.Mutex
+	seen     map[int64]struct{}
+	min, max int64
+	started  bool
+}
+
+func (s *seqSet) add(seq uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ext int64
+	if !s.started {
+		ext, s.min, s.max, s.started = int64(seq), int64(seq), int64(seq), true
+	} else {
+		// Unwrap relative to the highest seen.
+		ext = s.max + int64(int16(seq-uint16(s.max)))
+	}
+	s.seen[ext] = struct{}{}
+	if ext > s.max {
+		s.max = ext
+	}
+	if ext < s.min {
+		s.min = ext
+	}
+}
+
+// missing counts sequence numbers never received between the first and max-tail.
+func (s *seqSet) missing(tail int64) (missing, span int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for q := s.min; q <= s.max-tail; q++ {
+		span++
+		if _, ok := s.seen[q]; !ok {
+			missing++
+		}
+	}
+	return missing, span
 }
 
 // NewViewer builds a peer connection with recvonly audio and video.
@@ -55,7 +99,11 @@ func NewViewer(p ViewerParams) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Viewer{onLatency: p.OnLatency, pc: pc, connected: make(chan struct{}), closed: make(chan struct{}), pcClosed: make(chan struct{})}
+	var rec *seqSet
+	if p.TrackRecovery {
+		rec = &seqSet{seen: map[int64]struct{}{}}
+	}
+	v := &Viewer{recovery: rec, onLatency: p.OnLatency, pc: pc, connected: make(chan struct{}), closed: make(chan struct{}), pcClosed: make(chan struct{})}
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return nil, err
@@ -117,6 +165,9 @@ func (v *Viewer) read(t *webrtc.TrackRemote) {
 		v.bytes.Add(int64(n))
 		if video {
 			v.videoPackets.Add(1)
+			if v.recovery != nil {
+				v.recovery.add(pkt.SequenceNumber)
+			}
 		} else {
 			v.audioPackets.Add(1)
 		}
@@ -180,4 +231,13 @@ func (v *Viewer) Close() error {
 		v.wg.Wait()
 	})
 	return nil
+}
+
+// Missing reports, with TrackRecovery, how many video packets between the first one and the
+// newest minus tail never arrived (not even retransmitted), out of span.
+func (v *Viewer) Missing(tail int64) (missing, span int64) {
+	if v.recovery == nil {
+		return 0, 0
+	}
+	return v.recovery.missing(tail)
 }
