@@ -15,8 +15,9 @@ type localTrack struct {
 	kind         webrtc.RTPCodecType
 	codec        webrtc.RTPCodecCapability
 
-	b   atomic.Pointer[binding]
-	hdr rtp.Header // scratch header, used only by the viewer's writer goroutine
+	b      atomic.Pointer[binding]
+	hdr    rtp.Header
+	rtxHdr rtp.Header
 }
 
 type binding struct {
@@ -51,15 +52,19 @@ func (t *localTrack) StreamID() string          { return t.streamID }
 func (t *localTrack) Kind() webrtc.RTPCodecType { return t.kind }
 
 // write sends p with the viewer's SSRC and payload type. Only the viewer's writer calls it.
-func (t *localTrack) write(p *rtp.Packet) (int, error) {
+func (t *localTrack) write(p *rtp.Packet) (int, error) { return t.send(&t.hdr, p) }
+
+func (t *localTrack) resend(p *rtp.Packet) (int, error) { return t.send(&t.rtxHdr, p) }
+
+func (t *localTrack) send(hdr *rtp.Header, p *rtp.Packet) (int, error) {
 	b := t.b.Load()
 	if b == nil {
 		return 0, nil
 	}
-	t.hdr = p.Header
-	t.hdr.SSRC = b.ssrc
-	t.hdr.PayloadType = b.pt
-	return b.w.WriteRTP(&t.hdr, p.Payload)
+	*hdr = p.Header
+	hdr.SSRC = b.ssrc
+	hdr.PayloadType = b.pt
+	return b.w.WriteRTP(hdr, p.Payload)
 }
 
 // matchCodec finds our codec among the viewer's: same MIME type and, for H.264, the same

@@ -88,7 +88,7 @@ func (r *lossyRelay) pump(from *net.UDPConn, route func([]byte) (*net.UDPConn, *
 	}
 }
 
-var hostCand = regexp.MustCompile(`(a=candidate:\S+ 1 udp \d+ 127\.0\.0\.1 )(\d+)( typ host)`)
+var hostCand = regexp.MustCompile(`(a=candidate:\S+ \d+ udp \d+ 127\.0\.0\.1 )(\d+)( typ host)`)
 
 // through rewrites the viewer's offer and the SFU's answer so that all traffic crosses the relay.
 func (r *lossyRelay) through(s *sfu.SFU) client.Exchange {
@@ -99,11 +99,13 @@ func (r *lossyRelay) through(s *sfu.SFU) client.Exchange {
 			r.mu.Unlock()
 		}
 		offer = keepFirstCandidate(hostCand.ReplaceAllString(offer, fmt.Sprintf("${1}%d${3}", r.b.LocalAddr().(*net.UDPAddr).Port)))
+
 		_, answer, err := s.Subscribe(ctx, sfu.SubscribeParams{Room: "lossy", Offer: offer})
 		if err != nil {
 			return "", err
 		}
-		return hostCand.ReplaceAllString(answer, fmt.Sprintf("${1}%d${3}", r.a.LocalAddr().(*net.UDPAddr).Port)), nil
+		answer = hostCand.ReplaceAllString(answer, fmt.Sprintf("${1}%d${3}", r.a.LocalAddr().(*net.UDPAddr).Port))
+		return answer, nil
 	}
 }
 
@@ -159,7 +161,13 @@ func TestLossyViewerRecoversAndOthersUnaffected(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, func() bool { return lossy.Stats().VideoPackets > 1500 && relay.dropped.Load() > 50 })
+	deadline := time.Now().Add(20 * time.Second)
+	for !(lossy.Stats().VideoPackets > 1500 && relay.dropped.Load() > 50) {
+		if time.Now().After(deadline) {
+			t.Fatalf("lossy viewer: %+v; clean: %+v; relay dropped %d passed %d; sfu %+v", lossy.Stats(), clean.Stats(), relay.dropped.Load(), relay.passed.Load(), s.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	// The newest 100 packets may still be waiting for their retransmission.
 	miss, span := lossy.Missing(100)

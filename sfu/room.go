@@ -179,6 +179,7 @@ type upTrack struct {
 	kfLast    time.Time
 	kfPending bool
 
+	fan   fanout // viewers, in writer groups
 	cache packetCache
 	// seqOffset renumbers the forwarded stream after dropped padding-only packets (bandwidth
 	// probes), so viewers see contiguous sequence numbers. Read loop only.
@@ -215,6 +216,7 @@ func (u *upTrack) detach(d *downTrack) {
 func (u *upTrack) readLoop() {
 	st := &u.room.s.stats
 	defer u.room.s.wg.Done()
+	defer u.stopAllGroups()
 	for {
 		pkt, _, err := u.remote.ReadRTP()
 		if err != nil {
@@ -226,13 +228,9 @@ func (u *upTrack) readLoop() {
 			continue
 		}
 		u.cache.put(pkt)
-		at := monoNow()
+		u.fanOut(pkt, monoNow())
 		for _, d := range *u.subs.Load() {
-			if d.sub != nil {
-				d.sub.enqueue(d, pkt, at)
-			} else {
-				d.feed.enqueue(u.info, pkt)
-			}
+			d.feed.enqueue(u.info, pkt)
 		}
 	}
 }

@@ -32,9 +32,6 @@ type Config struct {
 	PublicIP string
 	// Loopback restricts ICE to 127.0.0.1 (tests and local demos).
 	Loopback bool
-	// SubscriberQueue is the number of packets buffered per viewer before that viewer's packets
-	// are dropped (default 512).
-	SubscriberQueue int
 	// KeyframeInterval is the least time between two keyframe requests to one publisher track
 	// (default 300ms). Requests within the interval are merged into one sent at its end.
 	KeyframeInterval time.Duration
@@ -56,9 +53,6 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.SubscriberQueue <= 0 {
-		c.SubscriberQueue = 512
 	}
 	if c.KeyframeInterval <= 0 {
 		c.KeyframeInterval = 300 * time.Millisecond

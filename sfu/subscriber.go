@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -23,7 +22,6 @@ type Subscriber struct {
 	room  *room
 	pc    *webrtc.PeerConnection
 	downs []*downTrack
-	queue chan outPacket
 
 	once     sync.Once
 	done     chan struct{}
@@ -37,13 +35,8 @@ type downTrack struct {
 	feed  *sinkFeed
 	up    *upTrack
 	local *localTrack
+	group *group
 	guard resendGuard // the viewer's RTCP goroutine only
-}
-
-type outPacket struct {
-	d   *downTrack
-	pkt *rtp.Packet
-	at  int64 // monoNow() when the packet was read from the publisher; 0 for retransmissions
 }
 
 // ID is a random identifier of this viewing session.
@@ -70,7 +63,7 @@ func (sub *Subscriber) Close() error {
 		sub.attachMu.Lock()
 		if sub.attached {
 			for _, d := range sub.downs {
-				d.up.detach(d)
+				d.up.removeViewer(d)
 			}
 			sub.room.s.stats.viewers.Add(-1)
 		}
@@ -80,36 +73,6 @@ func (sub *Subscriber) Close() error {
 		_ = sub.pc.Close()
 	})
 	return nil
-}
-
-// enqueue hands a packet to this viewer without ever blocking: a viewer whose queue is full
-// loses the packet (and recovers with a keyframe), the others are unaffected.
-func (sub *Subscriber) enqueue(d *downTrack, pkt *rtp.Packet, at int64) {
-	select {
-	case sub.queue <- outPacket{d, pkt, at}:
-	default:
-		sub.room.s.stats.dropped.Add(1)
-	}
-}
-
-func (sub *Subscriber) writeLoop() {
-	st := &sub.room.s.stats
-	defer sub.room.s.wg.Done()
-	var n uint
-	for {
-		select {
-		case <-sub.done:
-			return
-		case o := <-sub.queue:
-			if k, err := o.d.local.write(o.pkt); err == nil && k > 0 {
-				st.packetsOut.Add(1)
-				st.bytesOut.Add(uint64(k))
-			}
-			if n++; n%latencySampleEvery == 0 && o.at != 0 {
-				st.forwardLatency.observe(time.Duration(monoNow() - o.at))
-			}
-		}
-	}
 }
 
 // rtcpLoop reads a sender's RTCP: keyframe requests go to the publisher (throttled), NACKed
@@ -138,8 +101,9 @@ func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
 					pair.Range(func(seq uint16) bool {
 						st.nacks.Add(1)
 						if pkt := d.up.cache.get(seq); pkt != nil && d.guard.allow(seq, now) {
-							sub.enqueue(d, pkt, 0)
-							st.resent.Add(1)
+							if _, err := d.local.resend(pkt); err == nil {
+								st.resent.Add(1)
+							}
 						}
 						return true
 					})
@@ -164,7 +128,7 @@ func (sub *Subscriber) attach() {
 	sub.attached = true
 	sub.room.s.stats.viewers.Add(1)
 	for _, d := range sub.downs {
-		d.up.attach(d)
+		d.up.addViewer(d)
 		d.up.requestKeyframe()
 	}
 }
@@ -181,7 +145,7 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	sub := &Subscriber{id: newID(), room: r, pc: pc, queue: make(chan outPacket, s.cfg.SubscriberQueue), done: make(chan struct{})}
+	sub := &Subscriber{id: newID(), room: r, pc: pc, done: make(chan struct{})}
 	fail := func(err error) (*Subscriber, string, error) {
 		_ = pc.Close()
 		return nil, "", err
@@ -233,8 +197,7 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 			_ = sub.Close()
 		}
 	})
-	s.wg.Add(1 + len(senders))
-	go sub.writeLoop()
+	s.wg.Add(len(senders))
 	for _, x := range senders {
 		go sub.rtcpLoop(x.d, x.s)
 	}
