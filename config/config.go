@@ -68,6 +68,8 @@ type Config struct {
 	// absolute URLs (e.g. WHIP Location). Empty means derived from HTTPAddr,
 	// see BaseURL; Load fills it in. --public-url, default "".
 	PublicURL string
+	// Archive: recording, queue, transcode and storage settings (see archive.go).
+	Archive
 }
 
 // Default returns the documented defaults.
@@ -80,6 +82,7 @@ func Default() Config {
 		MaxConnsPerIP: 50,
 		LogLevel:      "info",
 		LogFormat:     "text",
+		Archive:       DefaultArchive(),
 	}
 }
 
@@ -101,7 +104,7 @@ type setting struct {
 
 // settings lists every setting with a fresh flag.Value pointing into c.
 func (c *Config) settings() []setting {
-	return []setting{
+	return append([]setting{
 		{"http", "HTTP listen `address` (pages, /ws, WHIP/WHEP, API, /metrics)", (*stringValue)(&c.HTTPAddr)},
 		{"data-dir", "`directory` for local state: the generated auth secret, recordings", (*stringValue)(&c.DataDir)},
 		{"auth-secret", "HS256 token signing `secret`, at least 16 bytes; empty = generate one and keep it in <data-dir>/auth-secret", (*stringValue)(&c.AuthSecret)},
@@ -117,7 +120,7 @@ func (c *Config) settings() []setting {
 		{"log-level", "log `level`: debug, info, warn or error", (*stringValue)(&c.LogLevel)},
 		{"log-format", "log `format`: text or json", (*stringValue)(&c.LogFormat)},
 		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
-	}
+	}, c.Archive.settings()...)
 }
 
 // FlagNames lists every flag RegisterFlags defines, in order.
@@ -273,6 +276,7 @@ func (c Config) Validate() error {
 	default:
 		bad("log-format", "%q is not one of text, json", c.LogFormat)
 	}
+	c.Archive.validate(bad)
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

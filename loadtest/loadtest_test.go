@@ -87,6 +87,8 @@ func TestValidate(t *testing.T) {
 		{"no token, no publisher", func(p *Params) { p.Token, p.Publisher = "", PublisherNone }, false},
 		{"no viewers", func(p *Params) { p.Viewers = 0 }, true},
 		{"bad publisher", func(p *Params) { p.Publisher = "obs" }, true},
+		{"file publisher without files", func(p *Params) { p.Publisher = PublisherFile }, true},
+		{"file publisher", func(p *Params) { p.Publisher, p.VideoFile = PublisherFile, "v.ivf" }, false},
 		{"bad signaling", func(p *Params) { p.Signaling = "sip" }, true},
 		{"too many browsers", func(p *Params) { p.BrowserViewers = 65 }, true},
 	}

@@ -15,6 +15,7 @@ const (
 	PublisherSynthetic = "synthetic" // Pion publisher in this process: VP8-shaped noise + Opus, frames stamped with send time
 	PublisherBrowser   = "browser"   // headless Chromium on /broadcast/{room}?source=clock: a painted clock
 	PublisherNone      = "none"      // someone else publishes; the harness only watches
+	PublisherFile      = "file"      // Pion publisher in this process streaming real media files (IVF VP8 + Ogg Opus), looped
 )
 
 // Signaling kinds for synthetic viewers.
@@ -38,6 +39,8 @@ type Params struct {
 	Warmup         time.Duration // publisher warm-up before viewers join (default 2s synthetic, 10s browser: BWE ramp)
 	Publisher      string        // synthetic (default) | browser | none
 	Bitrate        int           // synthetic publisher video bits/s (default 1.5 Mbps)
+	VideoFile      string        // --publisher file: IVF (VP8) video
+	AudioFile      string        // --publisher file: Ogg Opus audio (one packet per page)
 	Signaling      string        // synthetic viewers: whep (default) | ws
 	MaxInFlight    int           // concurrent viewer joins (default 32)
 	JoinTimeout    time.Duration // per-viewer join timeout (default 20s)
@@ -131,8 +134,10 @@ func (p Params) Validate() error {
 		return bad("--url must be http(s)://HOST[:PORT], got %q", p.URL)
 	case p.Room == "":
 		return bad("--room is required")
-	case p.Publisher != PublisherSynthetic && p.Publisher != PublisherBrowser && p.Publisher != PublisherNone:
-		return bad("--publisher must be synthetic, browser or none, got %q", p.Publisher)
+	case p.Publisher != PublisherSynthetic && p.Publisher != PublisherBrowser && p.Publisher != PublisherNone && p.Publisher != PublisherFile:
+		return bad("--publisher must be synthetic, browser, file or none, got %q", p.Publisher)
+	case p.Publisher == PublisherFile && p.VideoFile == "" && p.AudioFile == "":
+		return bad("--publisher file needs --video-file and/or --audio-file")
 	case p.Publisher != PublisherNone && p.Token == "":
 		return bad("--token (a publish token: relaycast token --room %s --publish) is required", p.Room)
 	case p.Viewers < 0 || p.BrowserViewers < 0:

@@ -85,6 +85,17 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			cancel()
 			_ = pub.Close()
 		}()
+	case PublisherFile:
+		fpub, loc, err := publishFile(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			dctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_ = client.Delete(dctx, nil, loc, p.Token)
+			cancel()
+			_ = fpub.Close()
+		}()
 	case PublisherBrowser:
 		bpub, err := startBrowserPublisher(ctx, p)
 		if err != nil {

@@ -230,3 +230,20 @@ func publishSynthetic(ctx context.Context, p Params) (*client.Publisher, string,
 	}
 	return pub, loc, nil
 }
+
+// publishFile streams real media files (looped) over WHIP: decodable video, for runs where
+// viewers or the recorder need real frames. Its frames carry no send-time stamp.
+func publishFile(ctx context.Context, p Params) (*client.FilePublisher, string, error) {
+	pub, err := client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: p.VideoFile, Audio: p.AudioFile, Loop: true})
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrPublisher, err)
+	}
+	var loc string
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := pub.Connect(cctx, client.WHIP(nil, p.URL+"/whip/"+p.Room, p.Token, &loc)); err != nil {
+		_ = pub.Close()
+		return nil, "", fmt.Errorf("%w: %w", ErrPublisher, err)
+	}
+	return pub, loc, nil
+}

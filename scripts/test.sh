@@ -49,14 +49,55 @@ if [ -f web/ui/package.json ]; then
 fi
 
 # ---------------------------------------------------------------- 3. SERVICES
-# >>> Add service startup here (later issues): e.g. a throwaway redis-server on
-# >>> a free port and an S3-compatible server, exporting their addresses for the
-# >>> tests (RELAYCAST_TEST_REDIS=..., RELAYCAST_TEST_S3=...). Register the
-# >>> cleanup in cleanup() so they stop however the script exits.
+# Throwaway services for the archive tests, on free loopback ports, stopped by cleanup():
+#   redis-server (no persistence)  → RELAYCAST_TEST_REDIS=127.0.0.1:PORT
+#   versitygw S3 (posix backend)   → RELAYCAST_TEST_S3=http://127.0.0.1:PORT,
+#                                    RELAYCAST_TEST_S3_ACCESS / RELAYCAST_TEST_S3_SECRET
+# Tests that need them skip when the variables are unset, and fail when CI=true.
+svc_dir="$(mktemp -d)"
+svc_pids=()
 cleanup() {
-  :  # stop services started above
+  for pid in "${svc_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${svc_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$svc_dir"
 }
 trap cleanup EXIT
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$(( (RANDOM % 20000) + 20000 ))
+    port_in_use "$p" || { echo "$p"; return 0; }
+  done
+  echo "test.sh: no free port found" >&2; return 1
+}
+wait_port() { # port what
+  for _ in $(seq 1 100); do port_in_use "$1" && return 0; sleep 0.1; done
+  echo "test.sh: $2 did not start on port $1" >&2; return 1
+}
+
+step "starting redis-server and versitygw (S3)"
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+  --dir "$svc_dir" --logfile "$svc_dir/redis.log" &
+svc_pids+=($!)
+wait_port "$redis_port" redis-server
+export RELAYCAST_TEST_REDIS="127.0.0.1:$redis_port"
+
+versitygw_bin="$(go env GOPATH)/bin/versitygw"
+if [ ! -x "$versitygw_bin" ]; then
+  go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+fi
+s3_port=$(free_port)
+mkdir -p "$svc_dir/s3"
+export RELAYCAST_TEST_S3_ACCESS=relaycasttest RELAYCAST_TEST_S3_SECRET=relaycasttestsecret
+"$versitygw_bin" --port "127.0.0.1:$s3_port" --access "$RELAYCAST_TEST_S3_ACCESS" \
+  --secret "$RELAYCAST_TEST_S3_SECRET" posix "$svc_dir/s3" >"$svc_dir/versitygw.log" 2>&1 &
+svc_pids+=($!)
+wait_port "$s3_port" versitygw
+export RELAYCAST_TEST_S3="http://127.0.0.1:$s3_port"
+echo "redis: $RELAYCAST_TEST_REDIS  s3: $RELAYCAST_TEST_S3"
 # <<< end of services
 
 # ---------------------------------------------------------------- 4. vet + test

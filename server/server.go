@@ -33,6 +33,8 @@ type Params struct {
 	Stdout io.Writer
 	// DemoRoom is the room of the printed links (default "demo").
 	DemoRoom string
+	// archive tunes the archive pipeline's timings (tests in this package).
+	archive archiveParams
 }
 
 // Server is one relaycast node.
@@ -48,6 +50,7 @@ type Server struct {
 	ln      net.Listener
 	ready   atomic.Bool
 	served  chan error
+	archive *archive // nil when recording is off
 }
 
 // New builds a server: it resolves the auth secret and opens the ICE sockets, but does not
@@ -82,11 +85,21 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var onLive func(sfu.LiveRoom) sfu.Sink
+	if cfg.Record {
+		if s.archive, err = newArchive(cfg, p.Logger, s.signer, p.archive); err != nil {
+			return nil, fmt.Errorf("archive: %w", err)
+		}
+		onLive = s.archive.OnLive
+	}
 	s.sfu, err = sfu.New(sfu.Config{
 		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
-		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback,
+		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive,
 	})
 	if err != nil {
+		if s.archive != nil {
+			s.archive.Close()
+		}
 		return nil, err
 	}
 	sigICE := make([]signaling.ICEServer, 0, len(iceServers))
@@ -101,7 +114,12 @@ func New(p Params) (*Server, error) {
 
 	mux := http.NewServeMux()
 	s.sig.Register(mux)
-	mux.Handle("GET /metrics", metrics.Handler(metrics.NewRegistry(s.sfu)))
+	reg := metrics.NewRegistry(s.sfu)
+	if s.archive != nil {
+		s.archive.register(mux)
+		reg.MustRegister(newArchiveCollector(s.archive))
+	}
+	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.ready.Load() {
@@ -141,6 +159,9 @@ func (s *Server) Start() error {
 		Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if s.archive != nil {
+		s.httpSrv.RegisterOnShutdown(s.archive.endStreams)
+	}
 	go func() { s.served <- s.httpSrv.Serve(s.ln) }()
 	s.ready.Store(true)
 	s.log.Info("listening", "http", ln.Addr().String(), "ice_udp", fmt.Sprint(s.sfu.UDPAddrs()))
@@ -170,7 +191,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) closeMedia() {
 	_ = s.sig.Close()
-	_ = s.sfu.Close()
+	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
+	if s.archive != nil {
+		s.archive.Close()
+	}
 }
 
 // Run starts the server, prints the ready links and serves until ctx is done.

@@ -43,6 +43,8 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 		return runToken(rest, env, stdout, stderr)
 	case "loadtest":
 		return runLoadtest(rest, env, stdout, stderr)
+	case "worker":
+		return runWorker(rest, env, stdout, stderr)
 	case "version", "-version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return exitOK

@@ -1,0 +1,271 @@
+// Package catalog lists recordings and their archive status. SQLite (pure Go, modernc.org/sqlite)
+// is the default store; callers depend on the small interfaces they declare, so a server
+// database can replace it later.
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+)
+
+// Status of a recording.
+type Status string
+
+// Recording statuses, in order of a normal life.
+const (
+	StatusRecording  Status = "recording"
+	StatusProcessing Status = "processing"
+	StatusReady      Status = "ready"
+	StatusFailed     Status = "failed"
+)
+
+// Recording is one broadcast in the archive.
+type Recording struct {
+	ID          string     `json:"id"`
+	Room        string     `json:"room"`
+	Title       string     `json:"title"`
+	Description string     `json:"description"`
+	Seller      string     `json:"seller"`
+	StartedAt   time.Time  `json:"started_at"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	Duration    float64    `json:"duration"` // seconds
+	Status      Status     `json:"status"`
+	Progress    float64    `json:"progress"` // 0..100 while processing
+	Renditions  []string   `json:"renditions"`
+	HLSURL      string     `json:"hls_url,omitempty"`
+	PosterURL   string     `json:"poster_url,omitempty"`
+	Error       string     `json:"error,omitempty"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+}
+
+// SQLite is the catalog in one SQLite file.
+type SQLite struct {
+	db  *sql.DB
+	log *slog.Logger
+}
+
+// Params configures Open.
+type Params struct {
+	Path   string // database file; ":memory:" for tests
+	Logger *slog.Logger
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS recordings (
+	id TEXT PRIMARY KEY,
+	room TEXT NOT NULL,
+	title TEXT NOT NULL DEFAULT '',
+	description TEXT NOT NULL DEFAULT '',
+	seller TEXT NOT NULL DEFAULT '',
+	started_at INTEGER NOT NULL,
+	ended_at INTEGER,
+	duration REAL NOT NULL DEFAULT 0,
+	status TEXT NOT NULL,
+	progress REAL NOT NULL DEFAULT 0,
+	renditions TEXT NOT NULL DEFAULT '[]',
+	hls_url TEXT NOT NULL DEFAULT '',
+	poster_url TEXT NOT NULL DEFAULT '',
+	error TEXT NOT NULL DEFAULT '',
+	updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS recordings_started ON recordings(started_at DESC, id DESC);
+`
+
+// Open opens (creating if needed) the database.
+func Open(p Params) (*SQLite, error) {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	dsn := "file:" + p.Path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: open %s: %w", p.Path, err)
+	}
+	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
+	if _, err := db.Exec(schema); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("catalog: schema: %w", err)
+	}
+	return &SQLite{db: db, log: p.Logger.With("component", "catalog")}, nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+const cols = `id, room, title, description, seller, started_at, ended_at, duration, status, progress, renditions, hls_url, poster_url, error, updated_at`
+
+func scan(row interface{ Scan(...any) error }) (Recording, error) {
+	var r Recording
+	var started, updated int64
+	var ended sql.NullInt64
+	var rend string
+	err := row.Scan(&r.ID, &r.Room, &r.Title, &r.Description, &r.Seller, &started, &ended, &r.Duration,
+		&r.Status, &r.Progress, &rend, &r.HLSURL, &r.PosterURL, &r.Error, &updated)
+	if err != nil {
+		return r, err
+	}
+	r.StartedAt = time.UnixMilli(started).UTC()
+	r.UpdatedAt = time.UnixMilli(updated).UTC()
+	if ended.Valid {
+		t := time.UnixMilli(ended.Int64).UTC()
+		r.EndedAt = &t
+	}
+	_ = json.Unmarshal([]byte(rend), &r.Renditions)
+	if r.Renditions == nil {
+		r.Renditions = []string{}
+	}
+	return r, nil
+}
+
+// Put inserts or replaces a recording.
+func (s *SQLite) Put(ctx context.Context, r Recording) error {
+	if r.Renditions == nil {
+		r.Renditions = []string{}
+	}
+	rend, _ := json.Marshal(r.Renditions)
+	var ended any
+	if r.EndedAt != nil {
+		ended = r.EndedAt.UnixMilli()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO recordings (`+cols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.Room, r.Title, r.Description, r.Seller, r.StartedAt.UnixMilli(), ended, r.Duration, string(r.Status),
+		r.Progress, string(rend), r.HLSURL, r.PosterURL, r.Error, time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("catalog: put %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Get returns one recording or ErrNotFound.
+func (s *SQLite) Get(ctx context.Context, id string) (Recording, error) {
+	r, err := scan(s.db.QueryRowContext(ctx, `SELECT `+cols+` FROM recordings WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return r, fmt.Errorf("catalog: get %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Update reads a recording, applies fn and writes it back in one transaction. fn returning an
+// error aborts the update.
+func (s *SQLite) Update(ctx context.Context, id string, fn func(*Recording) error) (Recording, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Recording{}, fmt.Errorf("catalog: update %s: %w", id, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	r, err := scan(tx.QueryRowContext(ctx, `SELECT `+cols+` FROM recordings WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return r, fmt.Errorf("catalog: update %s: %w", id, err)
+	}
+	if err := fn(&r); err != nil {
+		return r, err
+	}
+	rend, _ := json.Marshal(r.Renditions)
+	var ended any
+	if r.EndedAt != nil {
+		ended = r.EndedAt.UnixMilli()
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE recordings SET title=?, description=?, seller=?, ended_at=?, duration=?, status=?,
+		progress=?, renditions=?, hls_url=?, poster_url=?, error=?, updated_at=? WHERE id=?`,
+		r.Title, r.Description, r.Seller, ended, r.Duration, string(r.Status), r.Progress, string(rend),
+		r.HLSURL, r.PosterURL, r.Error, time.Now().UnixMilli(), id)
+	if err != nil {
+		return r, fmt.Errorf("catalog: update %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return r, fmt.Errorf("catalog: update %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Delete removes a recording (ErrNotFound when absent).
+func (s *SQLite) Delete(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM recordings WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("catalog: delete %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return nil
+}
+
+// ListParams pages through recordings, newest first.
+type ListParams struct {
+	Limit  int    // default 20, at most 100
+	Cursor string // the NextCursor of the previous page
+	Room   string // only this room, when set
+	Status Status // only this status, when set
+}
+
+// Page is one page of List.
+type Page struct {
+	Recordings []Recording `json:"recordings"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+// List returns recordings newest first (keyset pagination on started_at, id).
+func (s *SQLite) List(ctx context.Context, p ListParams) (Page, error) {
+	if p.Limit <= 0 {
+		p.Limit = 20
+	}
+	if p.Limit > 100 {
+		p.Limit = 100
+	}
+	q := `SELECT ` + cols + ` FROM recordings WHERE 1=1`
+	var args []any
+	if p.Cursor != "" {
+		var ms int64
+		var id string
+		if _, err := fmt.Sscanf(p.Cursor, "%d:%s", &ms, &id); err != nil {
+			return Page{}, fmt.Errorf("catalog: bad cursor %q", p.Cursor)
+		}
+		q += ` AND (started_at < ? OR (started_at = ? AND id < ?))`
+		args = append(args, ms, ms, id)
+	}
+	if p.Room != "" {
+		q += ` AND room = ?`
+		args = append(args, p.Room)
+	}
+	if p.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, string(p.Status))
+	}
+	q += ` ORDER BY started_at DESC, id DESC LIMIT ?`
+	args = append(args, p.Limit+1)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("catalog: list: %w", err)
+	}
+	defer rows.Close()
+	page := Page{Recordings: []Recording{}}
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return Page{}, fmt.Errorf("catalog: list: %w", err)
+		}
+		page.Recordings = append(page.Recordings, r)
+	}
+	if err := rows.Err(); err != nil {
+		return Page{}, fmt.Errorf("catalog: list: %w", err)
+	}
+	if len(page.Recordings) > p.Limit {
+		last := page.Recordings[p.Limit-1]
+		page.Recordings = page.Recordings[:p.Limit]
+		page.NextCursor = fmt.Sprintf("%d:%s", last.StartedAt.UnixMilli(), last.ID)
+	}
+	return page, nil
+}

@@ -1,0 +1,164 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Archive holds the settings of recording and the VOD pipeline (recorder → queue → transcode →
+// storage → catalog). It is embedded in Config, so its fields read as cfg.RedisURL etc.
+type Archive struct {
+	// Record turns recording of every live room on. --record, default true.
+	Record bool
+	// RedisURL is the Redis of the job queue and event fan-out ("redis://[:pass@]host:port[/db]").
+	// Empty runs an in-process Redis-compatible server (miniredis): single node only, jobs are
+	// held in memory (the reconciler re-enqueues them after a restart). --redis-url, default "".
+	RedisURL string
+	// Workers is the number of transcode jobs serve runs at once in-process; 0 runs none (use
+	// `relaycast worker` elsewhere; needs --redis-url). --workers, default half the cores (min 1).
+	Workers int
+	// ChunkDuration is the length of recorded chunks (cut at the next keyframe), 2s..60s.
+	// --chunk-duration, default 10s.
+	ChunkDuration time.Duration
+	// Retention is how long raw chunks stay on disk after their recording is archived.
+	// 0 deletes them at once. --retention, default 24h.
+	Retention time.Duration
+	// StorageDir is the local VOD directory (served under /vod/) when S3Bucket is empty.
+	// --storage-dir, default <data-dir>/vod.
+	StorageDir string
+	// S3Bucket stores the VOD in S3 instead of StorageDir. Credentials come from the usual AWS
+	// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, instance role).
+	// --s3-bucket, default "".
+	S3Bucket string
+	// S3Prefix is prepended to every key. --s3-prefix, default "".
+	S3Prefix string
+	// S3Region. --s3-region, default "us-east-1".
+	S3Region string
+	// S3Endpoint is the base URL of an S3-compatible server (MinIO, versitygw, R2); empty = AWS.
+	// --s3-endpoint, default "".
+	S3Endpoint string
+	// S3PathStyle puts the bucket in the URL path (most S3-compatible servers). --s3-path-style.
+	S3PathStyle bool
+	// S3PublicURL is the base URL players fetch the VOD from (CDN); default the bucket's URL.
+	// --s3-public-url, default "".
+	S3PublicURL string
+	// FFmpeg is the ffmpeg binary. --ffmpeg, default "ffmpeg".
+	FFmpeg string
+	// ReconnectGrace: a publisher that goes live again in the same room within this time after
+	// the end continues the same recording (the archive grows; no new entry). 0 = never.
+	// --reconnect-grace, default 15s.
+	ReconnectGrace time.Duration
+}
+
+// DefaultWorkers is half the cores, at least 1 (ffmpeg is multi-threaded itself).
+func DefaultWorkers() int { return max(1, runtime.NumCPU()/2) }
+
+// DefaultArchive returns the documented archive defaults.
+func DefaultArchive() Archive {
+	return Archive{
+		Record:         true,
+		Workers:        DefaultWorkers(),
+		ChunkDuration:  10 * time.Second,
+		Retention:      24 * time.Hour,
+		S3Region:       "us-east-1",
+		FFmpeg:         "ffmpeg",
+		ReconnectGrace: 15 * time.Second,
+	}
+}
+
+// VODDir is StorageDir, or <DataDir>/vod when it is empty.
+func (c Config) VODDir() string {
+	if c.StorageDir != "" {
+		return c.StorageDir
+	}
+	return filepath.Join(c.DataDir, "vod")
+}
+
+// RecordingsDir is where raw recordings are written: <DataDir>/recordings.
+func (c Config) RecordingsDir() string { return filepath.Join(c.DataDir, "recordings") }
+
+func (a *Archive) settings() []setting {
+	return []setting{
+		{"record", "record every live room and archive it as HLS VOD", (*boolValue)(&a.Record)},
+		{"redis-url", "Redis `URL` of the job queue and events (redis://[:pass@]host:port[/db]); empty = in-process (single node)", (*stringValue)(&a.RedisURL)},
+		{"workers", "transcode jobs run at once in this process; 0 = none (run `relaycast worker` elsewhere)", (*intValue)(&a.Workers)},
+		{"chunk-duration", "`duration` of recorded chunks, 2s..60s (cut at the next keyframe)", (*durationValue)(&a.ChunkDuration)},
+		{"retention", "how long raw chunks stay on disk after archiving (`duration`, 0 = delete at once)", (*durationValue)(&a.Retention)},
+		{"storage-dir", "local VOD `directory`, served under /vod/ (default <data-dir>/vod); unused with --s3-bucket", (*stringValue)(&a.StorageDir)},
+		{"s3-bucket", "store the VOD in this S3 `bucket` (credentials from the AWS environment)", (*stringValue)(&a.S3Bucket)},
+		{"s3-prefix", "key `prefix` in the bucket", (*stringValue)(&a.S3Prefix)},
+		{"s3-region", "S3 `region`", (*stringValue)(&a.S3Region)},
+		{"s3-endpoint", "S3-compatible endpoint `URL` (MinIO, versitygw, R2); empty = AWS", (*stringValue)(&a.S3Endpoint)},
+		{"s3-path-style", "path-style S3 URLs (bucket in the path), for most S3-compatible servers", (*boolValue)(&a.S3PathStyle)},
+		{"s3-public-url", "base `URL` players fetch the VOD from (CDN); default the bucket URL", (*stringValue)(&a.S3PublicURL)},
+		{"ffmpeg", "ffmpeg `binary`", (*stringValue)(&a.FFmpeg)},
+		{"reconnect-grace", "a publisher back in the same room within this `duration` continues the same recording; 0 = never", (*durationValue)(&a.ReconnectGrace)},
+	}
+}
+
+func (a Archive) validate(bad func(flagName, format string, args ...any)) {
+	if a.RedisURL != "" {
+		u, err := url.Parse(a.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			bad("redis-url", "%q is not a redis://host:port URL", a.RedisURL)
+		}
+	}
+	if a.Workers < 0 {
+		bad("workers", "must be >= 0, got %d", a.Workers)
+	}
+	if a.Record && a.Workers == 0 && a.RedisURL == "" {
+		bad("workers", "0 needs --redis-url (workers elsewhere must share the queue)")
+	}
+	if a.ChunkDuration < 2*time.Second || a.ChunkDuration > 60*time.Second {
+		bad("chunk-duration", "%v is not in 2s..60s", a.ChunkDuration)
+	}
+	if a.ReconnectGrace < 0 || a.ReconnectGrace > time.Hour {
+		bad("reconnect-grace", "%v is not in 0..1h", a.ReconnectGrace)
+	}
+	if a.Retention < 0 {
+		bad("retention", "must be >= 0, got %v", a.Retention)
+	}
+	if a.S3Endpoint != "" {
+		u, err := url.Parse(a.S3Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("s3-endpoint", "%q is not an http(s) URL", a.S3Endpoint)
+		}
+	}
+	if a.S3PublicURL != "" {
+		u, err := url.Parse(a.S3PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("s3-public-url", "%q is not an http(s) URL", a.S3PublicURL)
+		}
+	}
+	if strings.Contains(a.S3Prefix, "..") || strings.HasPrefix(a.S3Prefix, "/") {
+		bad("s3-prefix", "%q must be relative and must not contain ..", a.S3Prefix)
+	}
+	if a.S3Bucket == "" && (a.S3Endpoint != "" || a.S3Prefix != "" || a.S3PublicURL != "") {
+		bad("s3-bucket", "needed with --s3-endpoint, --s3-prefix or --s3-public-url")
+	}
+	if strings.TrimSpace(a.FFmpeg) == "" {
+		bad("ffmpeg", "must not be empty")
+	}
+}
+
+type durationValue time.Duration
+
+func (v *durationValue) String() string {
+	if v == nil {
+		return "0s"
+	}
+	return time.Duration(*v).String()
+}
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("not a duration like 10s or 1h30m")
+	}
+	*v = durationValue(d)
+	return nil
+}

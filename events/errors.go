@@ -1,0 +1,6 @@
+package events
+
+import "errors"
+
+// ErrClosed is returned by Publish after Close.
+var ErrClosed = errors.New("events: closed")

@@ -1,0 +1,69 @@
+package recorder
+
+import (
+	"encoding/binary"
+	"os"
+)
+
+// ivfWriter writes VP8 frames to an IVF file with a 1/90000 time base, so frame timestamps are
+// the RTP timestamps relative to the chunk's first frame. Every frame is one write(2): a process
+// killed at any moment leaves a file ffmpeg reads up to the last whole frame.
+type ivfWriter struct {
+	f      *os.File
+	frames uint32
+	hdr    [12]byte
+}
+
+func newIVF(path string, width, height int) (*ivfWriter, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	h := make([]byte, 32)
+	copy(h[0:], "DKIF")
+	binary.LittleEndian.PutUint16(h[4:], 0)
+	binary.LittleEndian.PutUint16(h[6:], 32)
+	copy(h[8:], "VP80")
+	binary.LittleEndian.PutUint16(h[12:], uint16(width))
+	binary.LittleEndian.PutUint16(h[14:], uint16(height))
+	binary.LittleEndian.PutUint32(h[16:], 90000) // time base denominator
+	binary.LittleEndian.PutUint32(h[20:], 1)     // numerator
+	if _, err := f.Write(h); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return &ivfWriter{f: f}, nil
+}
+
+func (w *ivfWriter) write(frame []byte, pts int64) error {
+	buf := make([]byte, 12+len(frame))
+	binary.LittleEndian.PutUint32(buf[0:], uint32(len(frame)))
+	binary.LittleEndian.PutUint64(buf[4:], uint64(pts))
+	copy(buf[12:], frame)
+	if _, err := w.f.Write(buf); err != nil {
+		return err
+	}
+	w.frames++
+	return nil
+}
+
+func (w *ivfWriter) close() error {
+	var n [4]byte
+	binary.LittleEndian.PutUint32(n[:], w.frames)
+	_, err := w.f.WriteAt(n[:], 24)
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// vp8Key reports whether a VP8 frame is a keyframe and, if so, its size.
+func vp8Key(f []byte) (key bool, w, h int) {
+	if len(f) < 10 || f[0]&1 != 0 {
+		return false, 0, 0
+	}
+	if f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
+		return true, 0, 0
+	}
+	return true, int(binary.LittleEndian.Uint16(f[6:]) & 0x3fff), int(binary.LittleEndian.Uint16(f[8:]) & 0x3fff)
+}

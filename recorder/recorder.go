@@ -1,0 +1,167 @@
+// Package recorder turns the RTP of a live room into crash-safe chunk files plus a manifest on
+// disk. It attaches to a room like a subscriber (an sfu.Sink) and tells its owner through hooks
+// when a recording starts, a chunk is complete and a recording ends; it never transcodes.
+//
+// Timing: every track's RTP clock is anchored to the wall clock at its first packet, which puts
+// all tracks on one recording timeline (seconds from the first packet). Chunks are cut at video
+// keyframes (the recorder asks for one shortly before each chunk boundary); audio is held back
+// until video has passed it, so each chunk's audio starts where its video starts. Each chunk
+// records the offset of each track's first sample from the chunk start.
+package recorder
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/relaycast/relaycast/sfu"
+)
+
+// Hooks are called by the recorder, from the room's sink goroutine: keep them short (hand heavy
+// work to a goroutine you own).
+type Hooks struct {
+	Started func(Manifest)
+	Chunk   func(ChunkInfo) // a chunk is complete on disk
+	Ended   func(Manifest)  // the recording ended; every chunk was passed to Chunk before
+	Failed  func(m Manifest, err error)
+}
+
+// Params configures a Recorder.
+type Params struct {
+	Dir string // one sub-directory per recording
+	// ChunkDuration is the target length of a chunk (default 10 s). Chunks are cut at the first
+	// video keyframe after it.
+	ChunkDuration time.Duration
+	Logger        *slog.Logger
+	Hooks         Hooks
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+	// ReconnectGrace: a room that goes live again within this time after its recording ended
+	// continues that recording (same id, next chunk, timeline continuing without a gap).
+	// 0 = every broadcast is a new recording.
+	ReconnectGrace time.Duration
+}
+
+// Recorder records rooms.
+type Recorder struct {
+	p   Params
+	log *slog.Logger
+
+	mu    sync.Mutex
+	live  map[string]*Sink       // by recording id
+	ended map[string]endedRecord // by room: recent ends, for reconnects
+
+	failures atomic.Int64
+}
+
+// New checks the directory.
+func New(p Params) (*Recorder, error) {
+	if p.ChunkDuration <= 0 {
+		p.ChunkDuration = 10 * time.Second
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if err := os.MkdirAll(p.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	return &Recorder{p: p, log: p.Logger.With("component", "recorder"), live: map[string]*Sink{}, ended: map[string]endedRecord{}}, nil
+}
+
+// Dir is the recordings directory.
+func (r *Recorder) Dir() string { return r.p.Dir }
+
+// Failures counts recordings stopped by a disk error (for metrics).
+func (r *Recorder) Failures() int64 { return r.failures.Load() }
+
+// Live lists the ids of recordings being written now (the reconciler skips them).
+func (r *Recorder) Live() map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]bool, len(r.live))
+	for id := range r.live {
+		out[id] = true
+	}
+	return out
+}
+
+// Room is what the recorder needs of a live room.
+type Room interface {
+	Name() string
+	RequestKeyframe()
+}
+
+// NewID makes a recording id: sortable by time, unique across servers.
+func NewID(room string, t time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	clean := strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+			return c
+		}
+		return '_'
+	}, room)
+	if len(clean) > 32 {
+		clean = clean[:32]
+	}
+	return t.UTC().Format("20060102T150405Z") + "-" + clean + "-" + hex.EncodeToString(b[:])
+}
+
+type endedRecord struct {
+	m  Manifest
+	at time.Time
+}
+
+// Attach starts a recording of room and returns its sink (an sfu.Sink). The recording directory
+// is created at the first packet, so a room that never sends media leaves nothing behind. When
+// the room's previous recording ended less than ReconnectGrace ago, it is continued instead.
+func (r *Recorder) Attach(room Room) *Sink {
+	now := r.p.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.ended[room.Name()]; ok && r.p.ReconnectGrace > 0 && now.Sub(e.at) <= r.p.ReconnectGrace {
+		delete(r.ended, room.Name())
+		m := e.m
+		m.EndedAt = nil
+		m.Resumed++
+		s := &Sink{r: r, room: room, dir: filepath.Join(r.p.Dir, m.ID), m: m, resume: true,
+			tracks: map[int]*track{}, log: r.log.With("room", room.Name(), "recording", m.ID)}
+		r.live[m.ID] = s
+		return s
+	}
+	id := NewID(room.Name(), now)
+	s := &Sink{
+		r: r, room: room, dir: filepath.Join(r.p.Dir, id),
+		m:      Manifest{ID: id, Room: room.Name(), StartedAt: now.UTC()},
+		tracks: map[int]*track{},
+		log:    r.log.With("room", room.Name(), "recording", id),
+	}
+	r.live[id] = s
+	return s
+}
+
+func (r *Recorder) done(id string, ended *Manifest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.live, id)
+	if ended != nil && r.p.ReconnectGrace > 0 {
+		r.ended[ended.Room] = endedRecord{m: *ended, at: r.p.Now()}
+		for room, e := range r.ended { // forget old ones
+			if r.p.Now().Sub(e.at) > r.p.ReconnectGrace {
+				delete(r.ended, room)
+			}
+		}
+	}
+}
+
+var _ sfu.Sink = (*Sink)(nil)

@@ -1,0 +1,533 @@
+package recorder
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/relaycast/relaycast/sfu"
+)
+
+const (
+	videoMaxLate = 256 // packets the jitter buffer waits for a missing one (video)
+	audioMaxLate = 32  // (audio, ~0.6 s)
+	keyframeLead = 300 * time.Millisecond
+	audioHold    = time.Second // audio waits at most this long for video to catch up
+	// prevAudioWait is how long after a cut the previous chunk waits for its late audio.
+	prevAudioWait = 1500 * time.Millisecond
+)
+
+type track struct {
+	info      sfu.TrackInfo
+	video     bool
+	clock     float64
+	sb        *samplebuilder.SampleBuilder // video
+	jb        *reorder                     // audio
+	anchorTL  float64                      // timeline seconds of the first packet
+	anchorRTP uint32
+	unwrapped int64 // RTP units since anchorRTP of the last popped sample
+	last32    uint32
+	popped    bool
+}
+
+func (t *track) tl(ts uint32) (float64, int64) {
+	if !t.popped {
+		t.unwrapped, t.popped = int64(int32(ts-t.anchorRTP)), true
+	} else {
+		t.unwrapped += int64(int32(ts - t.last32))
+	}
+	t.last32 = ts
+	return t.anchorTL + float64(t.unwrapped)/t.clock, t.unwrapped
+}
+
+type audioSample struct {
+	data []byte
+	tl   float64
+	ts   int64 // unwrapped, 48 kHz
+}
+
+type chunk struct {
+	info       ChunkInfo
+	dir        string
+	ivf        *ivfWriter
+	ogg        *oggWriter
+	videoStart int64
+	audioStart int64
+	end        float64 // timeline end of the last sample written
+	keyAsked   time.Time
+}
+
+// Sink records one room; it implements sfu.Sink. WriteRTP and Close are called from one goroutine.
+type Sink struct {
+	r    *Recorder
+	room Room
+	dir  string
+	m    Manifest
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	resume   bool // continues an ended recording (m holds it)
+	rebased  bool
+	t0       time.Time
+	started  bool
+	hasVideo bool
+	failed   bool
+	closed   bool
+	tracks   map[int]*track
+	cur      *chunk
+	prev     *chunk // cut for video, still taking late audio from before the cut
+	audioQ   []audioSample
+	videoTL  float64 // timeline of the last video frame handled
+}
+
+// ID is the recording id.
+func (s *Sink) ID() string { return s.m.ID }
+
+// WriteRTP implements sfu.Sink.
+func (s *Sink) WriteRTP(info sfu.TrackInfo, pkt *rtp.Packet) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.failed {
+		return nil // recording stopped; the live stream goes on
+	}
+	if err := s.write(info, pkt); err != nil {
+		s.fail(err)
+	}
+	return nil
+}
+
+func (s *Sink) write(info sfu.TrackInfo, pkt *rtp.Packet) error {
+	now := s.r.p.Now()
+	if !s.started {
+		if err := s.start(now); err != nil {
+			return err
+		}
+	}
+	t, ok := s.tracks[info.Index]
+	if !ok {
+		var err error
+		if t, err = s.newTrack(info, pkt, now); err != nil {
+			return err
+		}
+	}
+	if t.clock == 0 {
+		return nil // codec not recorded
+	}
+	if t.video {
+		t.sb.Push(pkt.Clone())
+	} else {
+		t.jb.push(pkt.Clone())
+	}
+	return s.pop(t, false)
+}
+
+func (s *Sink) pop(t *track, flush bool) error {
+	if flush && t.video {
+		t.sb.Flush()
+	}
+	for {
+		if t.video {
+			smp := t.sb.Pop()
+			if smp == nil {
+				return nil
+			}
+			tl, ts := t.tl(smp.PacketTimestamp)
+			if err := s.video(smp.Data, tl, ts); err != nil {
+				return err
+			}
+			continue
+		}
+		p := t.jb.pop(flush)
+		if p == nil {
+			return nil
+		}
+		if len(p.Payload) == 0 {
+			continue
+		}
+		tl, ts := t.tl(p.Timestamp)
+		s.audioQ = append(s.audioQ, audioSample{data: p.Payload, tl: tl, ts: ts})
+		if err := s.flushAudio(false); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Sink) start(now time.Time) error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	s.t0, s.started = now, true
+	if s.resume {
+		_ = os.Remove(filepath.Join(s.dir, archivedFile)) // not archived in full any more
+		// The timeline goes on where the previous part ended: no gap in the archive.
+		s.t0 = now.Add(-time.Duration(s.m.End * float64(time.Second)))
+	} else {
+		s.m.StartedAt = now.UTC()
+	}
+	if lr, ok := s.room.(interface{ Tracks() []sfu.TrackInfo }); ok {
+		for _, ti := range lr.Tracks() {
+			if ti.Kind == webrtc.RTPCodecTypeVideo && isVP8(ti.Codec.MimeType) {
+				s.hasVideo = true
+			}
+		}
+	}
+	if err := writeJSON(filepath.Join(s.dir, manifestFile), s.m); err != nil {
+		return fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	s.log.Info("recording started", "resumed", s.resume, "chunk", s.m.Chunks)
+	if h := s.r.p.Hooks.Started; h != nil {
+		h(s.m)
+	}
+	return nil
+}
+
+func isVP8(mime string) bool  { return strings.EqualFold(mime, webrtc.MimeTypeVP8) }
+func isOpus(mime string) bool { return strings.EqualFold(mime, webrtc.MimeTypeOpus) }
+
+func (s *Sink) newTrack(info sfu.TrackInfo, pkt *rtp.Packet, now time.Time) (*track, error) {
+	t := &track{info: info, anchorRTP: pkt.Timestamp, anchorTL: now.Sub(s.t0).Seconds()}
+	switch {
+	case info.Kind == webrtc.RTPCodecTypeVideo && isVP8(info.Codec.MimeType):
+		t.video, t.clock = true, 90000
+		t.sb = samplebuilder.New(videoMaxLate, &codecs.VP8Packet{}, 90000)
+		s.hasVideo = true
+	case info.Kind == webrtc.RTPCodecTypeAudio && isOpus(info.Codec.MimeType):
+		t.clock = 48000
+		t.jb = newReorder(audioMaxLate)
+	default:
+		// Only VP8 + Opus are recorded for now; other tracks are ignored (logged once).
+		s.log.Warn("track codec not recorded", "kind", info.Kind.String(), "codec", info.Codec.MimeType)
+		t = &track{info: info} // clock 0: ignored
+		s.tracks[info.Index] = t
+		return t, nil
+	}
+	s.tracks[info.Index] = t
+	return t, nil
+}
+
+func (s *Sink) video(frame []byte, tl float64, ts int64) error {
+	key, w, h := vp8Key(frame)
+	c := s.cur
+	if key && w > 0 && s.m.Width == 0 {
+		s.m.Width, s.m.Height = w, h
+	}
+	switch {
+	case c == nil && !key:
+		return nil // wait for the first keyframe
+	case c == nil:
+		tl = s.rebase(tl)
+		if err := s.openChunk(s.m.Chunks, tl); err != nil {
+			return err
+		}
+	case key && tl >= c.info.Start+s.r.p.ChunkDuration.Seconds():
+		if err := s.cut(tl); err != nil {
+			return err
+		}
+	case tl >= c.info.Start+s.r.p.ChunkDuration.Seconds()-keyframeLead.Seconds() && time.Since(c.keyAsked) > time.Second:
+		c.keyAsked = time.Now()
+		s.room.RequestKeyframe()
+	}
+	if p := s.prev; p != nil && tl > s.cur.info.Start+prevAudioWait.Seconds() {
+		// The audio from before the cut never came (lost, or the track stopped).
+		if err := s.finishPrev(); err != nil {
+			return err
+		}
+	}
+	c = s.cur
+	if c.ivf == nil {
+		if !key {
+			return nil
+		}
+		var err error
+		if c.ivf, err = newIVF(filepath.Join(c.dir, videoFile), w, h); err != nil {
+			return fmt.Errorf("%w: %v", ErrDisk, err)
+		}
+		c.videoStart = ts
+		c.info.Video = &TrackFile{Path: filepath.Join(c.dir, videoFile), Codec: webrtc.MimeTypeVP8, Offset: tl - c.info.Start}
+		if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
+			return fmt.Errorf("%w: %v", ErrDisk, err)
+		}
+	}
+	if err := c.ivf.write(frame, ts-c.videoStart); err != nil {
+		return fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	c.end = max(c.end, tl+1.0/30)
+	s.videoTL = tl
+	return s.flushAudio(false)
+}
+
+// flushAudio writes the queued audio that video has passed (or that waited too long, or all when
+// force is set). Without video, audio drives the chunk cuts itself.
+func (s *Sink) flushAudio(force bool) error {
+	for len(s.audioQ) > 0 {
+		a := s.audioQ[0]
+		newest := s.audioQ[len(s.audioQ)-1].tl
+		if s.hasVideo && !force && a.tl > s.videoTL && newest-a.tl < audioHold.Seconds() {
+			return nil
+		}
+		s.audioQ = s.audioQ[1:]
+		if err := s.audio(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sink) audio(a audioSample) error {
+	c := s.cur
+	if !s.hasVideo {
+		switch {
+		case c == nil:
+			a.tl = s.rebase(a.tl)
+			if err := s.openChunk(s.m.Chunks, a.tl); err != nil {
+				return err
+			}
+		case a.tl >= c.info.Start+s.r.p.ChunkDuration.Seconds():
+			if err := s.cut(a.tl); err != nil {
+				return err
+			}
+		}
+		c = s.cur
+	}
+	if s.prev != nil {
+		if a.tl < c.info.Start {
+			c = s.prev // late audio of the previous chunk
+		} else if err := s.finishPrev(); err != nil {
+			return err
+		}
+	}
+	if c == nil || a.tl < c.info.Start-0.005 {
+		return nil // before the first keyframe: not part of the recording
+	}
+	if c.ogg == nil {
+		var err error
+		if c.ogg, err = newOgg(filepath.Join(c.dir, audioFile), uint32(c.info.Index+1)); err != nil {
+			return fmt.Errorf("%w: %v", ErrDisk, err)
+		}
+		c.audioStart = a.ts
+		c.info.Audio = &TrackFile{Path: filepath.Join(c.dir, audioFile), Codec: webrtc.MimeTypeOpus, Offset: max(0, a.tl-c.info.Start)}
+		if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
+			return fmt.Errorf("%w: %v", ErrDisk, err)
+		}
+	}
+	if err := c.ogg.write(a.data, a.ts-c.audioStart); err != nil {
+		return fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	if c == s.cur {
+		c.end = max(c.end, a.tl+float64(opusSamples(a.data))/48000)
+	}
+	return nil
+}
+
+// rebase, for a continued recording, moves the timeline so that the first chunk of this part
+// starts exactly where the previous part ended (however long the first keyframe took), and
+// returns t on the new timeline. For a new recording it returns t unchanged.
+func (s *Sink) rebase(t float64) float64 {
+	if !s.resume || s.rebased {
+		return t
+	}
+	s.rebased = true
+	d := s.m.End - t
+	for _, tr := range s.tracks {
+		tr.anchorTL += d
+	}
+	for i := range s.audioQ {
+		s.audioQ[i].tl += d
+	}
+	return t + d
+}
+
+func (s *Sink) openChunk(i int, start float64) error {
+	c := &chunk{dir: chunkDir(s.dir, i), info: ChunkInfo{RecordingID: s.m.ID, Index: i, Start: start}, end: start}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
+		return fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	s.m.Chunks = i + 1
+	if err := writeJSON(filepath.Join(s.dir, manifestFile), s.m); err != nil {
+		return fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	s.cur = c
+	return nil
+}
+
+// cut ends the current chunk at timeline t and opens the next one there. Queued audio before t
+// still belongs to the old chunk; audio from before t that is still in the jitter buffer goes
+// there too when it comes, so the old chunk is complete once audio has passed t.
+func (s *Sink) cut(t float64) error {
+	old := s.cur
+	for len(s.audioQ) > 0 && s.audioQ[0].tl < t {
+		a := s.audioQ[0]
+		s.audioQ = s.audioQ[1:]
+		if err := s.audio(a); err != nil {
+			return err
+		}
+	}
+	if err := s.finishPrev(); err != nil {
+		return err
+	}
+	if old.ivf != nil {
+		if err := old.ivf.close(); err != nil {
+			return fmt.Errorf("%w: %v", ErrDisk, err)
+		}
+		old.ivf = nil
+	}
+	old.end = t
+	if s.hasVideo && s.tracks != nil && s.hasAudioTrack() {
+		s.prev = old
+	} else if err := s.closeChunk(old, t); err != nil {
+		return err
+	}
+	return s.openChunk(old.info.Index+1, t)
+}
+
+func (s *Sink) hasAudioTrack() bool {
+	for _, t := range s.tracks {
+		if t.clock == 48000 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Sink) finishPrev() error {
+	p := s.prev
+	if p == nil {
+		return nil
+	}
+	s.prev = nil
+	return s.closeChunk(p, p.end)
+}
+
+func (s *Sink) closeChunk(c *chunk, end float64) error {
+	var errs []error
+	if c.ivf != nil {
+		errs = append(errs, c.ivf.close())
+	}
+	if c.ogg != nil {
+		errs = append(errs, c.ogg.close())
+	}
+	c.ivf, c.ogg = nil, nil
+	c.info.Duration = end - c.info.Start
+	c.info.Closed = true
+	c.info.Width, c.info.Height = s.m.Width, s.m.Height
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	if c.info.Video == nil && c.info.Audio == nil {
+		// Nothing was written (e.g. the room ended right after a cut): drop the chunk.
+		_ = os.RemoveAll(c.dir)
+		s.m.Chunks = c.info.Index
+		return nil
+	}
+	if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
+		return fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	s.log.Debug("chunk closed", "chunk", c.info.Index, "start", c.info.Start, "duration", c.info.Duration)
+	if h := s.r.p.Hooks.Chunk; h != nil {
+		h(c.info)
+	}
+	return nil
+}
+
+func (s *Sink) fail(err error) {
+	s.failed = true
+	s.r.failures.Add(1)
+	s.log.Error("recording stopped; the live stream goes on", "err", err)
+	for _, c := range []*chunk{s.prev, s.cur} {
+		if c == nil {
+			continue
+		}
+		if c.ivf != nil {
+			_ = c.ivf.close()
+		}
+		if c.ogg != nil {
+			_ = c.ogg.close()
+		}
+	}
+	if h := s.r.p.Hooks.Failed; h != nil {
+		h(s.m, err)
+	}
+}
+
+// Close ends the recording: flushes the jitter buffers, closes the last chunk and the manifest.
+// It is idempotent.
+func (s *Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if !s.started || s.failed {
+		if !s.started && !s.resume {
+			_ = os.RemoveAll(s.dir)
+		}
+		if s.resume && !s.failed {
+			// Reconnected but sent nothing: the recording stays ended as it was.
+			end := s.r.p.Now().UTC()
+			s.m.EndedAt = &end
+			s.m.Resumed--
+			s.r.done(s.m.ID, &s.m)
+			return nil
+		}
+		s.r.done(s.m.ID, nil)
+		return nil
+	}
+	err := s.finish()
+	if err != nil {
+		s.fail(err)
+		s.r.done(s.m.ID, nil)
+		return err
+	}
+	s.r.done(s.m.ID, &s.m)
+	return nil
+}
+
+func (s *Sink) finish() error {
+	for _, t := range s.tracks {
+		if t.clock == 0 {
+			continue
+		}
+		if err := s.pop(t, true); err != nil {
+			return err
+		}
+	}
+	if err := s.flushAudio(true); err != nil {
+		return err
+	}
+	if err := s.finishPrev(); err != nil {
+		return err
+	}
+	if s.cur != nil {
+		if err := s.closeChunk(s.cur, s.cur.end); err != nil {
+			return err
+		}
+		s.m.End = s.cur.info.Start + s.cur.info.Duration
+	}
+	end := s.r.p.Now().UTC()
+	s.m.EndedAt = &end
+	if err := writeJSON(filepath.Join(s.dir, manifestFile), s.m); err != nil {
+		return fmt.Errorf("%w: %v", ErrDisk, err)
+	}
+	s.log.Info("recording ended", "chunks", s.m.Chunks)
+	if h := s.r.p.Hooks.Ended; h != nil {
+		h(s.m)
+	}
+	return nil
+}

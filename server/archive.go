@@ -1,0 +1,628 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/catalog"
+	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/events"
+	"github.com/relaycast/relaycast/recorder"
+	"github.com/relaycast/relaycast/sfu"
+	"github.com/relaycast/relaycast/storage"
+	"github.com/relaycast/relaycast/transcode"
+)
+
+// Channels on Redis: transcode updates from workers, and events for SSE clients.
+const (
+	UpdatesChannel = "relaycast:updates"
+	EventsChannel  = "relaycast:events"
+)
+
+// archive is the recording → VOD pipeline of one node: recorder hooks upload raw chunks and
+// enqueue jobs, in-process workers transcode, worker updates flow back into the catalog and out
+// to SSE clients, and a reconciler re-enqueues whatever the disk has that the archive lacks.
+type archive struct {
+	cfg    config.Config
+	log    *slog.Logger
+	signer *auth.Signer
+
+	embedded *transcode.Embedded
+	redisOpt asynq.RedisConnOpt
+	rdb      redis.UniversalClient
+	store    storage.Storage
+	local    *storage.Local // nil with S3
+	cat      *catalog.SQLite
+	events   *events.Bus // SSE fan-out
+	updates  *events.Bus // transcode updates from every worker
+	queue    *transcode.Client
+	worker   *transcode.Worker
+	rec      *recorder.Recorder
+
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	jobs        chan archiveJob
+	jobAttempts int
+
+	mu       sync.Mutex
+	progress map[string]*recProgress
+
+	stats     archiveStats
+	closeOnce sync.Once
+}
+
+type recProgress struct {
+	total int // chunks, once the recording ended (0 before)
+	done  map[int]bool
+}
+
+type archiveStats struct {
+	chunksTranscoded atomic.Int64
+	jobFailures      atomic.Int64
+	uploadFailures   atomic.Int64
+	bytesUploaded    atomic.Int64
+	lastSpeed        atomic.Uint64 // float64 bits
+	ready            atomic.Int64
+	jobSeconds       prometheus.Histogram
+}
+
+type archiveJob struct {
+	chunk *recorder.ChunkInfo
+	end   *recorder.Manifest
+}
+
+// archiveParams lets tests shorten the timings.
+type archiveParams struct {
+	PollInterval      time.Duration // worker poll (default 1 s)
+	ReconcileInterval time.Duration // default 5 min
+	MaxRungs          int
+	Preset            string
+	JobAttempts       int // upload/enqueue attempts per job (default 6, ~30 s)
+}
+
+func newArchive(cfg config.Config, logger *slog.Logger, signer *auth.Signer, ap archiveParams) (a *archive, err error) {
+	a = &archive{cfg: cfg, log: logger.With("component", "archive"), signer: signer, progress: map[string]*recProgress{}}
+	a.stats.jobSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "relaycast_archive_chunk_job_seconds", Help: "Wall time of chunk transcode jobs (ffmpeg run), any worker.",
+		Buckets: []float64{1, 2, 4, 8, 15, 30, 60, 120},
+	})
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if ap.ReconcileInterval <= 0 {
+		ap.ReconcileInterval = 5 * time.Minute
+	}
+	if ap.JobAttempts <= 0 {
+		ap.JobAttempts = 6
+	}
+	a.jobAttempts = ap.JobAttempts
+
+	if cfg.RedisURL == "" {
+		if a.embedded, err = transcode.StartEmbedded(); err != nil {
+			return nil, err
+		}
+		a.redisOpt = asynq.RedisClientOpt{Addr: a.embedded.Addr()}
+		a.log.Info("using the in-process Redis (single node; set --redis-url for several)")
+	} else if a.redisOpt, err = transcode.RedisOpt(cfg.RedisURL); err != nil {
+		return nil, err
+	}
+	a.rdb = a.redisOpt.MakeRedisClient().(redis.UniversalClient)
+	pctx, pcancel := context.WithTimeout(a.ctx, 5*time.Second)
+	err = a.rdb.Ping(pctx).Err()
+	pcancel()
+	if err != nil {
+		return nil, fmt.Errorf("archive: redis: %w", err)
+	}
+
+	if a.store, a.local, err = openStorage(a.ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	if a.cat, err = catalog.Open(catalog.Params{Path: filepath.Join(cfg.DataDir, "catalog.db"), Logger: logger}); err != nil {
+		return nil, err
+	}
+	if a.events, err = events.New(events.Params{Redis: a.rdb, Channel: EventsChannel, Logger: logger}); err != nil {
+		return nil, err
+	}
+	if a.updates, err = events.New(events.Params{Redis: a.rdb, Channel: UpdatesChannel, Logger: logger, Buffer: 4096}); err != nil {
+		return nil, err
+	}
+	a.queue = transcode.NewClient(a.redisOpt)
+	if cfg.Workers > 0 {
+		h := transcode.NewHandler(transcode.HandlerParams{
+			Store: a.store, Logger: logger, FFmpeg: cfg.FFmpeg, Notify: PublishUpdates(a.updates),
+			MaxRungs: ap.MaxRungs, Preset: ap.Preset, Nice: true,
+		})
+		a.worker = transcode.NewWorker(transcode.WorkerParams{Redis: a.redisOpt, Handler: h, Logger: logger,
+			Concurrency: cfg.Workers, PollInterval: ap.PollInterval, ShutdownTimeout: 3 * time.Second})
+		if err := a.worker.Start(); err != nil {
+			a.worker = nil
+			return nil, fmt.Errorf("archive: worker: %w", err)
+		}
+	}
+	if a.rec, err = recorder.New(recorder.Params{
+		Dir: cfg.RecordingsDir(), ChunkDuration: cfg.ChunkDuration, Logger: logger, ReconnectGrace: cfg.ReconnectGrace,
+		Hooks: recorder.Hooks{Started: a.onStarted, Chunk: a.onChunk, Ended: a.onEnded, Failed: a.onFailed},
+	}); err != nil {
+		return nil, err
+	}
+	a.jobs = make(chan archiveJob, 4096)
+	a.wg.Add(3)
+	go a.runJobs()
+	go a.runUpdates()
+	go a.runMaintenance(ap.ReconcileInterval)
+	return a, nil
+}
+
+func openStorage(ctx context.Context, cfg config.Config) (storage.Storage, *storage.Local, error) {
+	if cfg.S3Bucket != "" {
+		s, err := storage.NewS3(ctx, storage.S3Params{Bucket: cfg.S3Bucket, Prefix: cfg.S3Prefix, Region: cfg.S3Region,
+			Endpoint: cfg.S3Endpoint, PathStyle: cfg.S3PathStyle, PublicURL: cfg.S3PublicURL})
+		return s, nil, err
+	}
+	l, err := storage.NewLocal(storage.LocalParams{Dir: cfg.VODDir(), BaseURL: "/vod/"})
+	return l, l, err
+}
+
+// PublishUpdates returns a transcode Notify hook that publishes updates on bus (used by serve's
+// in-process workers and by `relaycast worker`).
+func PublishUpdates(bus *events.Bus) func(context.Context, transcode.Update) {
+	return func(ctx context.Context, u transcode.Update) {
+		bus.PublishData(context.WithoutCancel(ctx), u.Kind, u.RecordingID, u)
+	}
+}
+
+// OnLive is the sfu.Config.OnLive hook: every live room is recorded (unless --record=false).
+func (a *archive) OnLive(room sfu.LiveRoom) sfu.Sink {
+	if !a.cfg.Record || a.rec == nil {
+		return nil
+	}
+	return a.rec.Attach(room)
+}
+
+// ---- recorder hooks (called from the room's sink goroutine: keep them short) ----
+
+func (a *archive) onStarted(m recorder.Manifest) {
+	if m.Resumed > 0 { // the publisher reconnected: the same recording goes on
+		if r, err := a.cat.Update(a.ctx, m.ID, func(r *catalog.Recording) error {
+			r.Status, r.EndedAt, r.Error = catalog.StatusRecording, nil, ""
+			return nil
+		}); err == nil {
+			a.publish("recording", r.ID, r)
+			return
+		}
+	}
+	r := catalog.Recording{ID: m.ID, Room: m.Room, Title: m.Room + " — " + m.StartedAt.Format("2006-01-02 15:04"),
+		StartedAt: m.StartedAt, Status: catalog.StatusRecording}
+	if err := a.cat.Put(a.ctx, r); err != nil {
+		a.log.Error("catalog", "err", err)
+	}
+	a.publishRecording(r.ID)
+}
+
+func (a *archive) onChunk(c recorder.ChunkInfo) { a.submit(archiveJob{chunk: &c}) }
+
+func (a *archive) onEnded(m recorder.Manifest) {
+	a.submit(archiveJob{end: &m})
+	if r, err := a.cat.Update(a.ctx, m.ID, func(r *catalog.Recording) error {
+		r.EndedAt = m.EndedAt
+		if m.EndedAt != nil {
+			r.Duration = m.EndedAt.Sub(m.StartedAt).Seconds()
+		}
+		if r.Status == catalog.StatusRecording {
+			r.Status = catalog.StatusProcessing
+		}
+		return nil
+	}); err == nil {
+		a.publish("recording", r.ID, r)
+	}
+}
+
+func (a *archive) onFailed(m recorder.Manifest, err error) {
+	a.setFailed(m.ID, "recording stopped: "+err.Error())
+}
+
+func (a *archive) submit(j archiveJob) {
+	select {
+	case a.jobs <- j:
+	default:
+		// The reconciler picks it up from disk later.
+		a.log.Error("archive job queue full; left for the reconciler")
+	}
+}
+
+// runJobs uploads raw chunks and enqueues their jobs, in order, retrying storage and Redis
+// errors with backoff (about 30 s in all) before giving up on that job: the files stay on disk
+// and the reconciler tries again.
+func (a *archive) runJobs() {
+	defer a.wg.Done()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case j := <-a.jobs:
+			var err error
+			for attempt, wait := 0, 500*time.Millisecond; ; attempt, wait = attempt+1, min(wait*2, 8*time.Second) {
+				if err = a.doJob(j); err == nil || attempt == a.jobAttempts-1 {
+					break
+				}
+				a.log.Warn("archive job failed; retrying", "attempt", attempt+1, "err", err)
+				select {
+				case <-a.ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
+			if err != nil {
+				a.stats.uploadFailures.Add(1)
+				id := ""
+				if j.chunk != nil {
+					id = j.chunk.RecordingID
+				} else {
+					id = j.end.ID
+				}
+				a.log.Error("archive job failed; raw files kept on disk for the reconciler", "recording", id, "err", err)
+				a.setFailed(id, err.Error())
+			}
+		}
+	}
+}
+
+func (a *archive) doJob(j archiveJob) error {
+	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
+	defer cancel()
+	if c := j.chunk; c != nil {
+		p := transcode.ChunkPayload{RecordingID: c.RecordingID, Index: c.Index, Start: c.Start, Duration: c.Duration,
+			Width: c.Width, Height: c.Height}
+		for _, tf := range []struct {
+			in  *recorder.TrackFile
+			out **transcode.Track
+		}{{c.Video, &p.Video}, {c.Audio, &p.Audio}} {
+			if tf.in == nil {
+				continue
+			}
+			key := transcode.RawKey(c.RecordingID, c.Index, filepath.Base(tf.in.Path))
+			if err := a.uploadFile(ctx, tf.in.Path, key); err != nil {
+				return err
+			}
+			*tf.out = &transcode.Track{Key: key, Codec: tf.in.Codec, Offset: tf.in.Offset}
+		}
+		return a.queue.EnqueueChunk(ctx, p)
+	}
+	m := j.end
+	b, _ := json.Marshal(transcode.End{Chunks: m.Chunks, Width: m.Width, Height: m.Height})
+	if err := a.store.Put(ctx, transcode.EndKey(m.ID), bytes.NewReader(b), int64(len(b))); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.prog(m.ID).total = m.Chunks
+	a.mu.Unlock()
+	return a.queue.EnqueueFinalize(ctx, m.ID, m.Chunks)
+}
+
+func (a *archive) uploadFile(ctx context.Context, path, key string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := a.store.Put(ctx, key, f, st.Size()); err != nil {
+		return err
+	}
+	a.stats.bytesUploaded.Add(st.Size())
+	return nil
+}
+
+func (a *archive) prog(id string) *recProgress {
+	p := a.progress[id]
+	if p == nil {
+		p = &recProgress{done: map[int]bool{}}
+		a.progress[id] = p
+	}
+	return p
+}
+
+// ---- updates from workers ----
+
+func (a *archive) runUpdates() {
+	defer a.wg.Done()
+	ch, cancel := a.updates.Subscribe()
+	defer cancel()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case e := <-ch:
+			var u transcode.Update
+			if err := json.Unmarshal(e.Data, &u); err != nil || u.RecordingID == "" {
+				continue
+			}
+			a.apply(u)
+		}
+	}
+}
+
+func (a *archive) apply(u transcode.Update) {
+	ctx := a.ctx
+	switch u.Kind {
+	case transcode.UpdateProgress, transcode.UpdateChunk:
+		a.mu.Lock()
+		p := a.prog(u.RecordingID)
+		if u.Kind == transcode.UpdateChunk {
+			p.done[u.Chunk] = true
+		}
+		overall := -1.0
+		if p.total > 0 {
+			frac := float64(len(p.done))
+			if u.Kind == transcode.UpdateProgress && !p.done[u.Chunk] {
+				frac += u.Progress / 100
+			}
+			overall = min(99, 100*frac/float64(p.total))
+		}
+		a.mu.Unlock()
+		if u.Kind == transcode.UpdateChunk {
+			a.stats.chunksTranscoded.Add(1)
+			a.stats.lastSpeed.Store(math.Float64bits(u.Speed))
+			if u.Took > 0 {
+				a.stats.jobSeconds.Observe(u.Took)
+			}
+			// The chunks done so far are playable (EVENT playlist) while the broadcast goes on.
+			_, _ = a.cat.Update(ctx, u.RecordingID, func(r *catalog.Recording) error {
+				if r.Status == catalog.StatusReady || r.HLSURL != "" {
+					return errNoChange
+				}
+				r.HLSURL = a.store.URL(transcode.LiveKey(u.RecordingID))
+				return nil
+			})
+		}
+		a.publish("progress", u.RecordingID, map[string]any{"id": u.RecordingID, "chunk": u.Chunk,
+			"chunk_progress": u.Progress, "progress": overall, "kind": u.Kind})
+	case transcode.UpdateReady:
+		live := a.rec.Live()[u.RecordingID] // resumed by a reconnect since: not done yet
+		r, err := a.cat.Update(ctx, u.RecordingID, func(r *catalog.Recording) error {
+			if r.Status == catalog.StatusReady && r.HLSURL == u.HLSURL && r.Duration == u.Duration {
+				return errNoChange
+			}
+			if !live {
+				r.Status, r.Progress, r.Error = catalog.StatusReady, 100, ""
+			}
+			r.Duration, r.Renditions, r.HLSURL, r.PosterURL = u.Duration, u.Renditions, u.HLSURL, u.PosterURL
+			return nil
+		})
+		if err != nil {
+			return // another node's recording, or already applied
+		}
+		if live {
+			a.publish("recording", r.ID, r)
+			return
+		}
+		a.stats.ready.Add(1)
+		a.mu.Lock()
+		delete(a.progress, u.RecordingID)
+		a.mu.Unlock()
+		if _, err := os.Stat(filepath.Join(a.rec.Dir(), u.RecordingID)); err == nil {
+			if err := recorder.MarkArchived(a.rec.Dir(), u.RecordingID); err != nil {
+				a.log.Warn("cannot mark archived", "err", err)
+			} else if a.cfg.Retention == 0 {
+				_, _ = recorder.RemoveRaw(a.rec.Dir(), 0, time.Now().Add(time.Second))
+			}
+		}
+		a.publish("recording", r.ID, r)
+	case transcode.UpdateFailed:
+		a.stats.jobFailures.Add(1)
+		a.mu.Lock()
+		delete(a.progress, u.RecordingID)
+		a.mu.Unlock()
+		a.setFailed(u.RecordingID, u.Error)
+	}
+}
+
+var errNoChange = errors.New("no change")
+
+func (a *archive) setFailed(id, msg string) {
+	r, err := a.cat.Update(a.ctx, id, func(r *catalog.Recording) error {
+		r.Status, r.Error = catalog.StatusFailed, msg
+		return nil
+	})
+	if err == nil {
+		a.publish("recording", id, r)
+	}
+}
+
+func (a *archive) publish(typ, id string, data any) {
+	if a.events != nil {
+		a.events.PublishData(a.ctx, typ, id, data)
+	}
+}
+
+func (a *archive) publishRecording(id string) {
+	if r, err := a.cat.Get(a.ctx, id); err == nil {
+		a.publish("recording", id, r)
+	}
+}
+
+// ---- reconciler and retention ----
+
+func (a *archive) runMaintenance(every time.Duration) {
+	defer a.wg.Done()
+	if err := a.Reconcile(a.ctx, 0); err != nil {
+		a.log.Warn("reconcile", "err", err)
+	}
+	t := time.NewTicker(min(every, time.Minute))
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case now := <-t.C:
+			if a.cfg.Retention > 0 {
+				if n, err := recorder.RemoveRaw(a.rec.Dir(), a.cfg.Retention, now); err != nil {
+					a.log.Warn("retention", "err", err)
+				} else if n > 0 {
+					a.log.Info("removed raw recordings past retention", "count", n)
+				}
+			}
+			if now.Sub(last) >= every {
+				last = now
+				// Recordings that ended recently are still being processed normally.
+				if err := a.Reconcile(a.ctx, every); err != nil {
+					a.log.Warn("reconcile", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// Reconcile re-enqueues every recording on disk that the archive does not have in full (the disk,
+// not the queue, is the source of truth: a wiped Redis or a killed server loses nothing). It
+// skips recordings being recorded and those that ended less than minAge ago; with minAge > 0
+// (periodic runs) also those marked failed.
+func (a *archive) Reconcile(ctx context.Context, minAge time.Duration) error {
+	pending, err := recorder.Scan(a.rec.Dir(), a.rec.Live())
+	for _, p := range pending {
+		m := p.Manifest
+		if m.EndedAt != nil && time.Since(*m.EndedAt) < minAge {
+			continue
+		}
+		if a.archivedInFull(ctx, m.ID, len(p.Chunks)) {
+			// Done, but the ready update was missed (server down at that moment).
+			if _, err := a.cat.Get(ctx, m.ID); err == nil {
+				_ = recorder.MarkArchived(a.rec.Dir(), m.ID)
+				continue
+			}
+		}
+		cur, err := a.cat.Get(ctx, m.ID)
+		if minAge > 0 && err == nil && cur.Status == catalog.StatusFailed {
+			continue // periodic runs leave failed recordings alone; a restart retries them
+		}
+		if errors.Is(err, catalog.ErrNotFound) {
+			_ = a.cat.Put(ctx, catalog.Recording{ID: m.ID, Room: m.Room, Title: m.Room + " — " + m.StartedAt.Format("2006-01-02 15:04"),
+				StartedAt: m.StartedAt, EndedAt: m.EndedAt, Status: catalog.StatusProcessing})
+		} else if err == nil {
+			_, _ = a.cat.Update(ctx, m.ID, func(r *catalog.Recording) error {
+				if r.Status == catalog.StatusReady {
+					return errNoChange
+				}
+				r.Status, r.Error, r.EndedAt = catalog.StatusProcessing, "", m.EndedAt
+				if m.EndedAt != nil {
+					r.Duration = m.EndedAt.Sub(m.StartedAt).Seconds()
+				}
+				return nil
+			})
+		}
+		a.log.Info("reconciling recording", "recording", m.ID, "chunks", len(p.Chunks), "interrupted", m.Interrupted)
+		for i := range p.Chunks {
+			c := p.Chunks[i]
+			if ok, _ := a.exists(ctx, transcode.ChunkDoneKey(m.ID, c.Index)); ok {
+				continue
+			}
+			if c.Width == 0 {
+				c.Width, c.Height = m.Width, m.Height
+			}
+			a.submit(archiveJob{chunk: &c})
+		}
+		mm := m
+		a.submit(archiveJob{end: &mm})
+		a.publishRecording(m.ID)
+	}
+	return err
+}
+
+// archivedInFull reports whether storage has the final playlists of all n chunks of a recording
+// (a recording continued after a reconnect has more chunks than its first finalization).
+func (a *archive) archivedInFull(ctx context.Context, id string, n int) bool {
+	if ok, _ := a.exists(ctx, transcode.MasterKey(id)); !ok {
+		return false
+	}
+	rc, err := a.store.Get(ctx, transcode.EndKey(id))
+	if err != nil {
+		return false
+	}
+	defer rc.Close()
+	var end transcode.End
+	if json.NewDecoder(rc).Decode(&end) != nil || end.Chunks != n {
+		return false
+	}
+	ok, _ := a.exists(ctx, transcode.ChunkDoneKey(id, n-1))
+	return ok || n == 0
+}
+
+func (a *archive) exists(ctx context.Context, key string) (bool, error) {
+	rc, err := a.store.Get(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_ = rc.Close()
+	return true, nil
+}
+
+// endStreams ends the open /api/events responses (on HTTP shutdown: they never go idle).
+func (a *archive) endStreams() {
+	if a.events != nil {
+		a.events.EndStreams()
+	}
+}
+
+// Close stops the pipeline: running transcode jobs get a few seconds to finish (the rest go
+// back to the queue), then every goroutine is waited for.
+func (a *archive) Close() { a.closeOnce.Do(a.close) }
+
+func (a *archive) close() {
+	if a.worker != nil {
+		_ = a.worker.Close()
+	}
+	// Give queued uploads a moment (the room sinks were closed before).
+	deadline := time.Now().Add(5 * time.Second)
+	for a.jobs != nil && len(a.jobs) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.cancel()
+	a.wg.Wait()
+	if a.queue != nil {
+		_ = a.queue.Close()
+	}
+	if a.updates != nil {
+		_ = a.updates.Close()
+	}
+	if a.events != nil {
+		_ = a.events.Close()
+	}
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+	if a.cat != nil {
+		_ = a.cat.Close()
+	}
+	if a.embedded != nil {
+		a.embedded.Close()
+	}
+}

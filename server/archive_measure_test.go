@@ -1,0 +1,61 @@
+package server
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/relaycast/relaycast/catalog"
+	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testmedia"
+)
+
+// TestMeasureVODDelay publishes a clip with the production defaults (10 s chunks, default
+// workers, full ladder) and reports how long after the end of the broadcast the VOD is ready:
+//
+//	RELAYCAST_MEASURE_VOD=30s RELAYCAST_MEASURE_SIZE=1280x720 go test -run TestMeasureVODDelay -v -timeout 20m ./server
+func TestMeasureVODDelay(t *testing.T) {
+	env := os.Getenv("RELAYCAST_MEASURE_VOD")
+	if env == "" {
+		t.Skip("set RELAYCAST_MEASURE_VOD=<broadcast length> to measure")
+	}
+	needTools(t)
+	d, err := time.ParseDuration(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := os.Getenv("RELAYCAST_MEASURE_SIZE")
+	if size == "" {
+		size = "1280x720"
+	}
+	dir := t.TempDir()
+	v, a, err := testmedia.Generate(testmedia.Params{Dir: dir, Duration: d, Size: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clipMu.Lock()
+	clipCache[d] = [2]string{v, a}
+	clipMu.Unlock()
+	cfg := config.Default()
+	cfg.HTTPAddr, cfg.ICEUDPPort, cfg.ICELoopback, cfg.DataDir = "127.0.0.1:0", 0, true, t.TempDir()
+	cfg.AuthSecret, cfg.MaxConnsPerIP = "test-secret-0123456789abcdef", 0
+	srv, err := New(Params{Config: cfg, Stdout: os.Stderr, Logger: testLogger(t), archive: archiveParams{PollInterval: 200 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(t.Context())
+	s := &archServer{Server: srv, url: srv.URL(), cfg: cfg}
+	events := sse(t, s.url)
+	pub, stop := publishFile(t, s, "measure", d)
+	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
+	<-pub.Done()
+	ended := stop()
+	r := waitStatus(t, events, rec.ID, catalog.StatusReady, d+5*time.Minute)
+	delay := time.Since(ended)
+	rep, _ := testmedia.Probe(s.url + r.HLSURL)
+	t.Logf("broadcast %v at %s, workers %d, chunks %v: VOD ready %.2f s after the end; duration %.2f s, renditions %v, A/V offset %.3f s",
+		d, size, cfg.Workers, cfg.ChunkDuration, delay.Seconds(), r.Duration, r.Renditions, rep.AVOffset)
+}

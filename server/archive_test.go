@@ -1,0 +1,527 @@
+package server
+
+import (
+	"bufio"
+
+	"context"
+	"encoding/json"
+	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/catalog"
+	"github.com/relaycast/relaycast/client"
+	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testmedia"
+	"github.com/relaycast/relaycast/recorder"
+	"github.com/relaycast/relaycast/storage"
+	"github.com/relaycast/relaycast/transcode"
+)
+
+func needTools(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s not installed", tool)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+}
+
+var (
+	clipMu    sync.Mutex
+	clipCache = map[time.Duration][2]string{}
+)
+
+// clip returns a VP8/Opus clip of d (made once per test binary).
+func clip(t *testing.T, d time.Duration) (video, audio string) {
+	t.Helper()
+	clipMu.Lock()
+	defer clipMu.Unlock()
+	if c, ok := clipCache[d]; ok {
+		return c[0], c[1]
+	}
+	dir, err := os.MkdirTemp("", "relaycast-clip-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, a, err := testmedia.Generate(testmedia.Params{Dir: dir, Duration: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clipCache[d] = [2]string{v, a}
+	return v, a
+}
+
+type archServer struct {
+	*Server
+	url string
+	cfg config.Config
+}
+
+func startArchive(t *testing.T, mutate func(*config.Config)) *archServer {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.ICEUDPPort = 0
+	cfg.ICELoopback = true
+	cfg.DataDir = t.TempDir()
+	cfg.AuthSecret = "test-secret-0123456789abcdef"
+	cfg.MaxConnsPerIP = 0
+	cfg.ChunkDuration = 4 * time.Second
+	cfg.Workers = 2
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv, err := New(Params{Config: cfg, Stdout: io.Discard, Logger: testLogger(t),
+		archive: archiveParams{PollInterval: 50 * time.Millisecond, MaxRungs: 2, Preset: "ultrafast"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return &archServer{Server: srv, url: srv.URL(), cfg: cfg}
+}
+
+func testLogger(t *testing.T) *slogLogger {
+	if os.Getenv("RELAYCAST_TEST_LOG") == "" {
+		return nil
+	}
+	return newTestLogger()
+}
+
+func (s *archServer) token(t *testing.T, room string, g auth.Grant) string {
+	t.Helper()
+	tok, err := s.Signer().Issue(room, []auth.Grant{g}, time.Hour, "seller-"+room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// publishFile publishes the clip over WHIP; it returns the publisher and a function that ends
+// the broadcast (WHIP DELETE) and returns when it did.
+func publishFile(t *testing.T, s *archServer, room string, d time.Duration) (*client.FilePublisher, func() time.Time) {
+	t.Helper()
+	return publishTo(t, s.url, s.Signer(), room, d)
+}
+
+func publishTo(t *testing.T, url string, signer *auth.Signer, room string, d time.Duration) (*client.FilePublisher, func() time.Time) {
+	t.Helper()
+	v, a := clip(t, d)
+	pub, err := client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: v, Audio: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	tok, err := signer.Issue(room, []auth.Grant{auth.GrantPublish}, time.Hour, "seller-"+room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loc string
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := pub.Connect(ctx, client.WHIP(nil, url+"/whip/"+room, tok, &loc)); err != nil {
+		t.Fatal(err)
+	}
+	return pub, func() time.Time {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := client.Delete(ctx, nil, loc, tok); err != nil {
+			t.Errorf("WHIP delete: %v", err)
+		}
+		_ = pub.Close()
+		return time.Now()
+	}
+}
+
+type sseEvent struct {
+	Type string          `json:"type"`
+	ID   string          `json:"id"`
+	Data json.RawMessage `json:"data"`
+}
+
+// sse subscribes to /api/events and returns a channel of events.
+func sse(t *testing.T, url string) <-chan sseEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/events", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan sseEvent, 1024)
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		defer res.Body.Close()
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var e sseEvent
+				if json.Unmarshal([]byte(data), &e) == nil {
+					select {
+					case ch <- e:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+// waitStatus reads events until recording (any id when id is "") reaches status.
+func waitStatus(t *testing.T, ch <-chan sseEvent, id string, status catalog.Status, timeout time.Duration) catalog.Recording {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-ch:
+			if e.Type != "recording" || (id != "" && e.ID != id) {
+				continue
+			}
+			var r catalog.Recording
+			_ = json.Unmarshal(e.Data, &r)
+			if r.Status == status {
+				return r
+			}
+			if r.Status == catalog.StatusFailed && status != catalog.StatusFailed {
+				t.Fatalf("recording failed: %s", r.Error)
+			}
+		case <-deadline:
+			t.Fatalf("recording %q not %s within %v", id, status, timeout)
+		}
+	}
+}
+
+func getJSON(t *testing.T, url, token string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if v != nil {
+		_ = json.NewDecoder(res.Body).Decode(v)
+	}
+	return res.StatusCode
+}
+
+func do(t *testing.T, method, url, token, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	return res.StatusCode
+}
+
+// checkArchive verifies a ready recording's HLS with ffprobe.
+func checkArchive(t *testing.T, s *archServer, r catalog.Recording, want float64) {
+	t.Helper()
+	checkHLS(t, s.url+r.HLSURL, r, want, 1)
+}
+
+// checkHLS probes every rendition of a ready recording; the duration must be within tol of want.
+func checkHLS(t *testing.T, master string, r catalog.Recording, want, tol float64) {
+	t.Helper()
+	if len(r.Renditions) == 0 || !strings.HasSuffix(r.HLSURL, "master.m3u8") || r.PosterURL == "" {
+		t.Fatalf("recording %+v", r)
+	}
+	for _, name := range r.Renditions {
+		pl := strings.TrimSuffix(master, "master.m3u8") + name + "/index.m3u8"
+		rep, err := testmedia.Probe(pl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %+v", name, rep)
+		if !rep.Video || !rep.Audio {
+			t.Errorf("%s: video %v audio %v", name, rep.Video, rep.Audio)
+		}
+		if math.Abs(rep.Duration-want) > tol {
+			t.Errorf("%s: duration %.2f s, want %.2f ± %.1f", name, rep.Duration, want, tol)
+		}
+		if math.Abs(rep.AVOffset) > 0.1 {
+			t.Errorf("%s: A/V start offset %.3f s", name, rep.AVOffset)
+		}
+		if rep.MaxVideoGap > 0.1 || rep.MaxAudioGap > 0.1 {
+			t.Errorf("%s: gaps: video %.3f s, audio %.3f s", name, rep.MaxVideoGap, rep.MaxAudioGap)
+		}
+	}
+}
+
+// TestArchiveEndToEnd: publish a real clip over WHIP; the recording becomes an HLS ladder in
+// storage, listed in the API, announced over SSE; edit and delete work with the right tokens.
+func TestArchiveEndToEnd(t *testing.T) {
+	needTools(t)
+	if testing.Short() {
+		t.Skip("transcodes video (skipped with -short)")
+	}
+	const dur = 12 * time.Second
+	s := startArchive(t, nil)
+	events := sse(t, s.url)
+	pub, stop := publishFile(t, s, "shop", dur)
+	started := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
+	select {
+	case <-pub.Done():
+	case <-time.After(dur + 10*time.Second):
+		t.Fatal("publisher did not finish")
+	}
+	ended := stop()
+	r := waitStatus(t, events, started.ID, catalog.StatusReady, 60*time.Second)
+	t.Logf("VOD ready %.2f s after the broadcast ended (%.0f s broadcast)", time.Since(ended).Seconds(), dur.Seconds())
+	checkArchive(t, s, r, dur.Seconds())
+
+	var page catalog.Page
+	if code := getJSON(t, s.url+"/api/recordings?limit=5", "", &page); code != 200 || len(page.Recordings) != 1 || page.Recordings[0].ID != r.ID {
+		t.Fatalf("list: %d %+v", code, page)
+	}
+	var got catalog.Recording
+	if code := getJSON(t, s.url+"/api/recordings/"+r.ID, "", &got); code != 200 || got.Status != catalog.StatusReady || got.Room != "shop" {
+		t.Fatalf("get: %d %+v", code, got)
+	}
+	if code := getJSON(t, s.url+"/api/recordings/nope", "", nil); code != 404 {
+		t.Fatalf("get unknown: %d", code)
+	}
+	patches := []struct {
+		name, token string
+		want        int
+	}{
+		{"no token", "", 401},
+		{"other room", s.token(t, "other", auth.GrantPublish), 403},
+		{"viewer", s.token(t, "shop", auth.GrantSubscribe), 403},
+		{"publisher", s.token(t, "shop", auth.GrantPublish), 200},
+		{"admin", s.token(t, auth.AnyRoom, auth.GrantAdmin), 200},
+	}
+	for _, p := range patches {
+		if code := do(t, http.MethodPatch, s.url+"/api/recordings/"+r.ID, p.token, `{"title":"Spring sale"}`); code != p.want {
+			t.Errorf("patch as %s: %d, want %d", p.name, code, p.want)
+		}
+	}
+	if getJSON(t, s.url+"/api/recordings/"+r.ID, "", &got); got.Title != "Spring sale" {
+		t.Errorf("title %q", got.Title)
+	}
+	if code := do(t, http.MethodDelete, s.url+"/api/recordings/"+r.ID, s.token(t, "shop", auth.GrantPublish), ""); code != 403 {
+		t.Errorf("delete as publisher: %d", code)
+	}
+	if code := do(t, http.MethodDelete, s.url+"/api/recordings/"+r.ID, s.token(t, auth.AnyRoom, auth.GrantAdmin), ""); code != 204 {
+		t.Fatalf("delete as admin: %d", code)
+	}
+	if code := getJSON(t, s.url+r.HLSURL, "", nil); code != 404 {
+		t.Errorf("master after delete: %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(s.cfg.RecordingsDir(), r.ID)); !os.IsNotExist(err) {
+		t.Errorf("raw recording kept after delete: %v", err)
+	}
+	// Metrics carry the pipeline's numbers.
+	res, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	for _, m := range []string{"relaycast_archive_queue_tasks{state=\"completed\"}", "relaycast_archive_chunks_transcoded_total 3", "relaycast_archive_recordings_ready_total 1", "relaycast_archive_chunk_job_seconds_count 3"} {
+		if !strings.Contains(string(b), m) {
+			t.Errorf("metrics lack %s", m)
+		}
+	}
+}
+
+// TestArchiveS3: the same pipeline with S3 (versitygw) as storage.
+func TestArchiveS3(t *testing.T) {
+	needTools(t)
+	if testing.Short() {
+		t.Skip("transcodes video (skipped with -short)")
+	}
+	ep := os.Getenv("RELAYCAST_TEST_S3")
+	if ep == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("RELAYCAST_TEST_S3 is not set (scripts/test.sh starts versitygw)")
+		}
+		t.Skip("RELAYCAST_TEST_S3 not set")
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", os.Getenv("RELAYCAST_TEST_S3_ACCESS"))
+	t.Setenv("AWS_SECRET_ACCESS_KEY", os.Getenv("RELAYCAST_TEST_S3_SECRET"))
+	bucket := fmt.Sprintf("arch%d", time.Now().UnixNano())
+	st, err := storage.NewS3(context.Background(), storage.S3Params{Bucket: bucket, Endpoint: ep, PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	s := startArchive(t, func(c *config.Config) {
+		c.S3Bucket, c.S3Endpoint, c.S3PathStyle, c.S3Prefix = bucket, ep, true, "vod"
+		c.S3PublicURL = "https://cdn.example.com/"
+	})
+	events := sse(t, s.url)
+	pub, stop := publishFile(t, s, "shop", 8*time.Second)
+	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
+	<-pub.Done()
+	stop()
+	r := waitStatus(t, events, rec.ID, catalog.StatusReady, 60*time.Second)
+	if want := "https://cdn.example.com/vod/rec/" + r.ID + "/master.m3u8"; r.HLSURL != want {
+		t.Fatalf("HLS URL %q, want %q", r.HLSURL, want)
+	}
+	// Mirror the recording's objects and probe them locally.
+	local := t.TempDir()
+	out, err := st.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("vod/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw int
+	for _, o := range out.Contents {
+		key := strings.TrimPrefix(aws.ToString(o.Key), "vod/")
+		if strings.HasPrefix(key, "raw/") {
+			raw++
+		}
+		rc, err := s.archive.store.Get(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(local, key)
+		_ = os.MkdirAll(filepath.Dir(dst), 0o755)
+		b, _ := io.ReadAll(rc)
+		_ = rc.Close()
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if raw != 0 {
+		t.Errorf("%d raw objects left in the bucket", raw)
+	}
+	r.HLSURL = "/master.m3u8"
+	checkHLS(t, filepath.Join(local, transcode.MasterKey(r.ID)), r, 8, 1)
+}
+
+// TestArchiveStorageDown: S3 unreachable → the uploads are retried, then the recording is marked
+// failed with a clear error, and nothing is deleted locally.
+func TestArchiveStorageDown(t *testing.T) {
+	needTools(t)
+	if testing.Short() {
+		t.Skip("waits for retries (skipped with -short)")
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	cfg := config.Default()
+	cfg.HTTPAddr, cfg.ICEUDPPort, cfg.ICELoopback, cfg.DataDir = "127.0.0.1:0", 0, true, t.TempDir()
+	cfg.AuthSecret, cfg.ChunkDuration, cfg.Workers = "test-secret-0123456789abcdef", 4*time.Second, 1
+	cfg.S3Bucket, cfg.S3Endpoint, cfg.S3PathStyle = "b", "http://127.0.0.1:1", true
+	srv, err := New(Params{Config: cfg, Stdout: io.Discard, archive: archiveParams{PollInterval: 50 * time.Millisecond, JobAttempts: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	s := &archServer{Server: srv, url: srv.URL(), cfg: cfg}
+	events := sse(t, s.url)
+	_, stop := publishFile(t, s, "shop", 6*time.Second)
+	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
+	r := waitStatus(t, events, rec.ID, catalog.StatusFailed, 60*time.Second)
+	stop()
+	t.Logf("failure: %s", r.Error)
+	if !strings.Contains(r.Error, "storage") || !strings.Contains(r.Error, "127.0.0.1:1") {
+		t.Errorf("error %q does not say what failed", r.Error)
+	}
+	files, _ := filepath.Glob(filepath.Join(cfg.RecordingsDir(), rec.ID, "c*", "video.ivf"))
+	if len(files) == 0 {
+		t.Fatal("raw chunks deleted locally")
+	}
+	// The disk still holds it for the reconciler.
+	if p, err := recorder.Scan(cfg.RecordingsDir(), nil); err != nil || len(p) != 1 {
+		t.Fatalf("scan: %v %v", p, err)
+	}
+}
+
+// TestShutdownWithOpenEventStream: an open /api/events stream does not hold up shutdown.
+func TestShutdownWithOpenEventStream(t *testing.T) {
+	cfg := config.Default()
+	cfg.HTTPAddr, cfg.ICEUDPPort, cfg.ICELoopback, cfg.DataDir = "127.0.0.1:0", 0, true, t.TempDir()
+	cfg.AuthSecret = "test-secret-0123456789abcdef"
+	srv, err := New(Params{Config: cfg, Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(srv.URL() + "/api/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if d := time.Since(began); d > 3*time.Second {
+		t.Fatalf("shutdown took %v", d)
+	}
+}
+
+// TestArchiveReconnect: a publisher that reconnects within --reconnect-grace continues the same
+// recording; the archive holds both parts, without the pause, as one VOD.
+func TestArchiveReconnect(t *testing.T) {
+	needTools(t)
+	if testing.Short() {
+		t.Skip("transcodes video (skipped with -short)")
+	}
+	s := startArchive(t, func(c *config.Config) { c.ReconnectGrace = 10 * time.Second })
+	events := sse(t, s.url)
+	pub, stop := publishFile(t, s, "shop", 6*time.Second)
+	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
+	<-pub.Done()
+	stop()
+	time.Sleep(2 * time.Second)
+	pub2, stop2 := publishFile(t, s, "shop", 4*time.Second)
+	<-pub2.Done()
+	stop2()
+	r := waitStatus(t, events, rec.ID, catalog.StatusReady, 60*time.Second)
+	for r.Duration < 8 { // the first part may have become ready on its own before the reconnect
+		r = waitStatus(t, events, rec.ID, catalog.StatusReady, 60*time.Second)
+	}
+	var page catalog.Page
+	if getJSON(t, s.url+"/api/recordings", "", &page); len(page.Recordings) != 1 {
+		t.Fatalf("%d recordings, want 1", len(page.Recordings))
+	}
+	checkArchive(t, s, r, 10)
+}

@@ -1,0 +1,16 @@
+package transcode
+
+import "errors"
+
+var (
+	// ErrBadPayload marks a task whose payload cannot be decoded (never retried).
+	ErrBadPayload = errors.New("transcode: bad task payload")
+	// ErrSourceMissing marks a chunk whose raw files are gone from storage (never retried).
+	ErrSourceMissing = errors.New("transcode: chunk source missing")
+	// ErrFFmpeg wraps a failed ffmpeg run (retried with backoff).
+	ErrFFmpeg = errors.New("transcode: ffmpeg failed")
+	// ErrBadMedia marks a chunk ffmpeg cannot decode (never retried: the input will not change).
+	ErrBadMedia = errors.New("transcode: undecodable media")
+	// ErrStorage wraps a failed storage read or write (retried with backoff).
+	ErrStorage = errors.New("transcode: storage")
+)

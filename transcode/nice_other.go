@@ -1,0 +1,5 @@
+//go:build !unix
+
+package transcode
+
+func lowerPriority(int) {}
