@@ -187,10 +187,14 @@ func (p *Publisher) sendVideo(ctx context.Context) {
 		}
 		frame := make([]byte, size)
 		copy(frame, buf[:size])
-		if strings.EqualFold(p.p.VideoMime, webrtc.MimeTypeVP9) {
+		switch {
+		case strings.EqualFold(p.p.VideoMime, webrtc.MimeTypeVP9):
 			// A VP9 "show existing frame" header: enough for the RTP payloader, which parses it.
 			frame[0] = 0x88
-		} else {
+		case strings.EqualFold(p.p.VideoMime, webrtc.MimeTypeAV1):
+			// One OBU_FRAME without a size field (it runs to the end): the payloader parses OBUs.
+			frame[0] = 6 << 3
+		default:
 			markVP8(frame, key)
 		}
 		stampFrame(frame, time.Now())

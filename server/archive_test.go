@@ -464,7 +464,10 @@ func TestArchiveStorageDown(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("raw chunks deleted locally")
 	}
-	// The disk still holds it for the reconciler.
+	// The disk still holds it for the reconciler (scanned once this server has let go of it).
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
 	if p, err := recorder.Scan(cfg.RecordingsDir(), nil); err != nil || len(p) != 1 {
 		t.Fatalf("scan: %v %v", p, err)
 	}

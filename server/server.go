@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,8 +50,11 @@ type Server struct {
 	httpSrv *http.Server
 	ln      net.Listener
 	ready   atomic.Bool
-	served  chan error
-	archive *archive // nil when recording is off
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+	served       chan error
+	archive      *archive // nil when recording is off
 }
 
 // New builds a server: it resolves the auth secret and opens the ICE sockets, but does not
@@ -178,15 +182,17 @@ func (s *Server) URL() string {
 }
 
 // Shutdown stops accepting, ends every session and room, and waits (bounded by ctx).
+// It is idempotent: later calls return the first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.ready.Store(false)
-	var err error
-	if s.httpSrv != nil {
-		// Hijacked WebSockets are not tracked by http.Server: signaling closes them.
-		err = s.httpSrv.Shutdown(ctx)
-	}
-	s.closeMedia()
-	return err
+	s.shutdownOnce.Do(func() {
+		s.ready.Store(false)
+		if s.httpSrv != nil {
+			// Hijacked WebSockets are not tracked by http.Server: signaling closes them.
+			s.shutdownErr = s.httpSrv.Shutdown(ctx)
+		}
+		s.closeMedia()
+	})
+	return s.shutdownErr
 }
 
 func (s *Server) closeMedia() {
