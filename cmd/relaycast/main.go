@@ -67,6 +67,7 @@ func usage(w io.Writer) {
 Usage:
   relaycast serve [flags]     run the server; every flag also reads RELAYCAST_<FLAG> from the environment
   relaycast token [flags]     print a signed access token (JWT) for a room
+  relaycast worker [flags]    run transcode workers only, against the same Redis and storage as the servers
   relaycast loadtest [flags]  measure what a server holds: synthetic + Chromium viewers, JSON/HTML report
   relaycast version           print the version
   relaycast help [command]    show this help, or a command's flags
