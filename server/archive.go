@@ -42,6 +42,9 @@ type archive struct {
 	log    *slog.Logger
 	signer *auth.Signer
 
+	sellerMu sync.Mutex
+	sellers  map[string]string // room → publisher subject of its current broadcast
+
 	embedded *transcode.Embedded
 	redisOpt asynq.RedisConnOpt
 	rdb      redis.UniversalClient
@@ -97,7 +100,7 @@ type archiveParams struct {
 }
 
 func newArchive(cfg config.Config, logger *slog.Logger, signer *auth.Signer, ap archiveParams) (a *archive, err error) {
-	a = &archive{cfg: cfg, log: logger.With("component", "archive"), signer: signer, progress: map[string]*recProgress{}}
+	a = &archive{cfg: cfg, log: logger.With("component", "archive"), signer: signer, progress: map[string]*recProgress{}, sellers: map[string]string{}}
 	a.stats.jobSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "relaycast_archive_chunk_job_seconds", Help: "Wall time of chunk transcode jobs (ffmpeg run), any worker.",
 		Buckets: []float64{1, 2, 4, 8, 15, 30, 60, 120},
@@ -198,7 +201,17 @@ func (a *archive) OnLive(room sfu.LiveRoom) sfu.Sink {
 	if !a.cfg.Record || a.rec == nil {
 		return nil
 	}
+	a.sellerMu.Lock()
+	a.sellers[room.Name()] = room.Publisher()
+	a.sellerMu.Unlock()
 	return a.rec.Attach(room)
+}
+
+// seller is the publisher of the room's current broadcast, as OnLive saw it.
+func (a *archive) seller(room string) string {
+	a.sellerMu.Lock()
+	defer a.sellerMu.Unlock()
+	return a.sellers[room]
 }
 
 // ---- recorder hooks (called from the room's sink goroutine: keep them short) ----
@@ -214,7 +227,7 @@ func (a *archive) onStarted(m recorder.Manifest) {
 		}
 	}
 	r := catalog.Recording{ID: m.ID, Room: m.Room, Title: m.Room + " — " + m.StartedAt.Format("2006-01-02 15:04"),
-		StartedAt: m.StartedAt, Status: catalog.StatusRecording}
+		Seller: a.seller(m.Room), StartedAt: m.StartedAt, Status: catalog.StatusRecording}
 	if err := a.cat.Put(a.ctx, r); err != nil {
 		a.log.Error("catalog", "err", err)
 	}

@@ -311,6 +311,9 @@ func TestArchiveEndToEnd(t *testing.T) {
 	if code := getJSON(t, s.url+"/api/recordings/"+r.ID, "", &got); code != 200 || got.Status != catalog.StatusReady || got.Room != "shop" {
 		t.Fatalf("get: %d %+v", code, got)
 	}
+	if got.Seller != "seller-shop" {
+		t.Errorf("seller = %q, want the publish token's subject", got.Seller)
+	}
 	if code := getJSON(t, s.url+"/api/recordings/nope", "", nil); code != 404 {
 		t.Fatalf("get unknown: %d", code)
 	}

@@ -20,6 +20,8 @@ type PublishParams struct {
 	// the same non-empty Owner as the live publisher takes the room over (a reconnecting seller);
 	// any other publish to a live room fails with ErrRoomBusy.
 	Owner string
+	// Subject names the broadcaster for records (the token's subject; may be empty).
+	Subject string
 }
 
 // Publisher is a live broadcast's incoming peer connection.
@@ -66,7 +68,7 @@ func (p *Publisher) closePC() {
 
 // Publish starts a broadcast from an SDP offer and returns the answer (with all candidates).
 func (s *SFU) Publish(ctx context.Context, p PublishParams) (*Publisher, string, error) {
-	r := &room{s: s, name: p.Room, owner: p.Owner, subs: map[*Subscriber]struct{}{}}
+	r := &room{s: s, name: p.Room, owner: p.Owner, subject: p.Subject, subs: map[*Subscriber]struct{}{}}
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
 		if s.closed {

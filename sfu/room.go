@@ -13,8 +13,9 @@ import (
 // room is one broadcast: a publisher, its incoming tracks and the viewers.
 type room struct {
 	s     *SFU
-	name  string
-	owner string
+	name    string
+	owner   string
+	subject string
 
 	mu          sync.Mutex
 	pub         *Publisher

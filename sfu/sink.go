@@ -18,6 +18,8 @@ type TrackInfo struct {
 // LiveRoom is what a sink's owner sees of a room that went live.
 type LiveRoom interface {
 	Name() string
+	// Publisher is who broadcasts (the publish token's subject; empty when it has none).
+	Publisher() string
 	Tracks() []TrackInfo
 	// RequestKeyframe asks the publisher for a keyframe on every video track (throttled).
 	RequestKeyframe()
@@ -93,6 +95,9 @@ func (f *sinkFeed) stop() {
 
 // Name is the room's name (LiveRoom).
 func (r *room) Name() string { return r.name }
+
+// Publisher is the broadcaster's token subject (LiveRoom).
+func (r *room) Publisher() string { return r.subject }
 
 // Tracks lists the room's incoming tracks (LiveRoom).
 func (r *room) Tracks() []TrackInfo {

@@ -117,7 +117,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, publish boo
 	var answer string
 	if publish {
 		var p *sfu.Publisher
-		p, answer, err = s.p.SFU.Publish(ctx, sfu.PublishParams{Room: room, Offer: string(body), Owner: owner(claims, token)})
+		p, answer, err = s.p.SFU.Publish(ctx, sfu.PublishParams{Room: room, Offer: string(body), Owner: owner(claims, token), Subject: claims.Subject})
 		if err == nil {
 			sess = p
 		}

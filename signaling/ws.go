@@ -288,7 +288,7 @@ func (c *wsConn) publish(m message) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.p.NegotiateTimeout)
 	defer cancel()
-	pub, answer, err := c.s.p.SFU.Publish(ctx, sfu.PublishParams{Room: m.Room, Offer: m.SDP, Owner: owner(claims, token)})
+	pub, answer, err := c.s.p.SFU.Publish(ctx, sfu.PublishParams{Room: m.Room, Offer: m.SDP, Owner: owner(claims, token), Subject: claims.Subject})
 	if err != nil {
 		c.errorMsg(err)
 		return
