@@ -12,7 +12,7 @@ import (
 
 // room is one broadcast: a publisher, its incoming tracks and the viewers.
 type room struct {
-	s     *SFU
+	s       *SFU
 	name    string
 	owner   string
 	subject string
