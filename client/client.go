@@ -144,6 +144,23 @@ func Delete(ctx context.Context, hc *http.Client, location, token string) error 
 	return nil
 }
 
+// negotiate offers on pc, exchanges the offer through ex, applies the answer and waits until
+// connected is closed.
+func negotiate(ctx context.Context, pc *webrtc.PeerConnection, ex Exchange, connected <-chan struct{}) error {
+	o, err := offer(ctx, pc)
+	if err != nil {
+		return err
+	}
+	ans, err := ex(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
+		return fmt.Errorf("set answer: %w", err)
+	}
+	return waitConnected(ctx, pc, connected)
+}
+
 func waitConnected(ctx context.Context, pc *webrtc.PeerConnection, connected <-chan struct{}) error {
 	select {
 	case <-connected:

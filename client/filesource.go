@@ -151,18 +151,7 @@ func (fp *FilePublisher) readRTCP(s *webrtc.RTPSender) {
 
 // Connect negotiates through ex, waits for the connection and starts sending.
 func (fp *FilePublisher) Connect(ctx context.Context, ex Exchange) error {
-	o, err := offer(ctx, fp.pc)
-	if err != nil {
-		return err
-	}
-	ans, err := ex(ctx, o)
-	if err != nil {
-		return err
-	}
-	if err := fp.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
-		return fmt.Errorf("set answer: %w", err)
-	}
-	if err := waitConnected(ctx, fp.pc, fp.connected); err != nil {
+	if err := negotiate(ctx, fp.pc, ex, fp.connected); err != nil {
 		return err
 	}
 	sctx, cancel := context.WithCancel(context.Background())

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,18 +126,7 @@ func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
 
 // Connect negotiates through ex, waits for the connection and starts sending media.
 func (p *Publisher) Connect(ctx context.Context, ex Exchange) error {
-	o, err := offer(ctx, p.pc)
-	if err != nil {
-		return err
-	}
-	ans, err := ex(ctx, o)
-	if err != nil {
-		return err
-	}
-	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
-		return fmt.Errorf("set answer: %w", err)
-	}
-	if err := waitConnected(ctx, p.pc, p.connected); err != nil {
+	if err := negotiate(ctx, p.pc, ex, p.connected); err != nil {
 		return err
 	}
 	sctx, cancel := context.WithCancel(context.Background())

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,18 +129,7 @@ func NewViewer(p ViewerParams) (*Viewer, error) {
 // Connect negotiates through ex and waits for the connection.
 func (v *Viewer) Connect(ctx context.Context, ex Exchange) error {
 	v.started = time.Now()
-	o, err := offer(ctx, v.pc)
-	if err != nil {
-		return err
-	}
-	ans, err := ex(ctx, o)
-	if err != nil {
-		return err
-	}
-	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans}); err != nil {
-		return fmt.Errorf("set answer: %w", err)
-	}
-	return waitConnected(ctx, v.pc, v.connected)
+	return negotiate(ctx, v.pc, ex, v.connected)
 }
 
 func (v *Viewer) read(t *webrtc.TrackRemote) {

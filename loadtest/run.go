@@ -74,8 +74,8 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 
 	// --- publisher ---
 	switch p.Publisher {
-	case PublisherSynthetic:
-		pub, loc, err := publishSynthetic(ctx, p)
+	case PublisherSynthetic, PublisherFile:
+		pub, loc, err := publishPion(ctx, p)
 		if err != nil {
 			return nil, err
 		}
@@ -84,17 +84,6 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			_ = client.Delete(dctx, nil, loc, p.Token)
 			cancel()
 			_ = pub.Close()
-		}()
-	case PublisherFile:
-		fpub, loc, err := publishFile(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			dctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			_ = client.Delete(dctx, nil, loc, p.Token)
-			cancel()
-			_ = fpub.Close()
 		}()
 	case PublisherBrowser:
 		bpub, err := startBrowserPublisher(ctx, p)

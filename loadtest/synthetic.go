@@ -215,26 +215,23 @@ func (s *synthPool) closeViewer(sv *synthViewer) {
 	_ = sv.v.Close()
 }
 
-// publishSynthetic starts the in-process publisher over WHIP.
-func publishSynthetic(ctx context.Context, p Params) (*client.Publisher, string, error) {
-	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}, Bitrate: p.Bitrate})
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", ErrPublisher, err)
-	}
-	var loc string
-	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := pub.Connect(cctx, client.WHIP(nil, p.URL+"/whip/"+p.Room, p.Token, &loc)); err != nil {
-		_ = pub.Close()
-		return nil, "", fmt.Errorf("%w: %w", ErrPublisher, err)
-	}
-	return pub, loc, nil
+// pionPublisher is the in-process publisher: synthetic frames or real files.
+type pionPublisher interface {
+	Connect(ctx context.Context, ex client.Exchange) error
+	Close() error
 }
 
-// publishFile streams real media files (looped) over WHIP: decodable video, for runs where
-// viewers or the recorder need real frames. Its frames carry no send-time stamp.
-func publishFile(ctx context.Context, p Params) (*client.FilePublisher, string, error) {
-	pub, err := client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: p.VideoFile, Audio: p.AudioFile, Loop: true})
+// publishPion starts the in-process publisher over WHIP: synthetic (VP8-shaped noise stamped
+// with its send time) or, for --publisher file, real media files looped (decodable video, no
+// send-time stamps).
+func publishPion(ctx context.Context, p Params) (pionPublisher, string, error) {
+	var pub pionPublisher
+	var err error
+	if p.Publisher == PublisherFile {
+		pub, err = client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: p.VideoFile, Audio: p.AudioFile, Loop: true})
+	} else {
+		pub, err = client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}, Bitrate: p.Bitrate})
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrPublisher, err)
 	}
