@@ -182,6 +182,13 @@ func (p *Publisher) sendVideo(ctx context.Context) {
 		case strings.EqualFold(p.p.VideoMime, webrtc.MimeTypeAV1):
 			// One OBU_FRAME without a size field (it runs to the end): the payloader parses OBUs.
 			frame[0] = 6 << 3
+		case strings.EqualFold(p.p.VideoMime, webrtc.MimeTypeH264):
+			// One NAL unit: an IDR slice for keyframes, a non-IDR slice otherwise (the payloader
+			// drops some NAL types, so the header must not be left to chance).
+			frame[0] = 0x41
+			if key {
+				frame[0] = 0x65
+			}
 		default:
 			markVP8(frame, key)
 		}
