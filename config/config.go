@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -68,6 +69,10 @@ type Config struct {
 	// absolute URLs (e.g. WHIP Location). Empty means derived from HTTPAddr,
 	// see BaseURL; Load fills it in. --public-url, default "".
 	PublicURL string
+	// TLSCert / TLSKey are PEM files; with both set the server speaks HTTPS (browsers only give
+	// camera and microphone access on https:// pages, or on localhost). --tls-cert, --tls-key,
+	// default "" (plain HTTP; put a TLS-terminating proxy in front instead if you prefer).
+	TLSCert, TLSKey string
 	// Archive: recording, queue, transcode and storage settings (see archive.go).
 	Archive
 }
@@ -120,6 +125,8 @@ func (c *Config) settings() []setting {
 		{"log-level", "log `level`: debug, info, warn or error", (*stringValue)(&c.LogLevel)},
 		{"log-format", "log `format`: text or json", (*stringValue)(&c.LogFormat)},
 		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
+		{"tls-cert", "PEM certificate `file`: serve HTTPS (with --tls-key); browsers allow camera access only on https:// pages or localhost", (*stringValue)(&c.TLSCert)},
+		{"tls-key", "PEM private key `file` for --tls-cert", (*stringValue)(&c.TLSKey)},
 	}, c.Archive.settings()...)
 }
 
@@ -202,7 +209,15 @@ func (c Config) BaseURL() string {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return c.Scheme() + "://" + net.JoinHostPort(host, port)
+}
+
+// Scheme is "https" when TLS is configured, else "http".
+func (c Config) Scheme() string {
+	if c.TLSCert != "" {
+		return "https"
+	}
+	return "http"
 }
 
 // SlogLevel returns LogLevel as a slog.Level (info when unknown; Validate
@@ -223,6 +238,16 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: --%s: %s", ErrInvalid, flagName, fmt.Sprintf(format, args...)))
 	}
 
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls-cert", "--tls-cert and --tls-key go together")
+	}
+	for _, f := range []struct{ flag, path string }{{"tls-cert", c.TLSCert}, {"tls-key", c.TLSKey}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				bad(f.flag, "%v", err)
+			}
+		}
+	}
 	if host, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("http", "%q is not host:port (e.g. :8080 or 127.0.0.1:8080): %v", c.HTTPAddr, err)
 	} else {

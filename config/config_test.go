@@ -173,6 +173,8 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown flag", nil, []string{"--nope"}, "nope"},
 		{"positional arg", nil, []string{"extra"}, "extra"},
 		{"invalid after parse", nil, []string{"--ice-tcp-port", "70000"}, "--ice-tcp-port"},
+		{"tls cert without key", nil, []string{"--tls-cert", "/etc/hostname"}, "--tls-cert"},
+		{"tls files missing", nil, []string{"--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, "nonexistent"},
 		{"bad env overridden by flag still fails", map[string]string{"RELAYCAST_MAX_CONNS": "x"}, []string{"--max-conns", "5"}, "RELAYCAST_MAX_CONNS"},
 	}
 	for _, tt := range tests {

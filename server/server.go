@@ -166,7 +166,11 @@ func (s *Server) Start() error {
 	if s.archive != nil {
 		s.httpSrv.RegisterOnShutdown(s.archive.endStreams)
 	}
-	go func() { s.served <- s.httpSrv.Serve(s.ln) }()
+	if s.cfg.TLSCert != "" {
+		go func() { s.served <- s.httpSrv.ServeTLS(s.ln, s.cfg.TLSCert, s.cfg.TLSKey) }()
+	} else {
+		go func() { s.served <- s.httpSrv.Serve(s.ln) }()
+	}
 	s.ready.Store(true)
 	s.log.Info("listening", "http", ln.Addr().String(), "ice_udp", fmt.Sprint(s.sfu.UDPAddrs()))
 	return nil
@@ -178,7 +182,7 @@ func (s *Server) URL() string {
 		return strings.TrimRight(s.cfg.PublicURL, "/")
 	}
 	_, port, _ := net.SplitHostPort(s.ln.Addr().String())
-	return "http://127.0.0.1:" + port
+	return s.cfg.Scheme() + "://127.0.0.1:" + port
 }
 
 // Shutdown stops accepting, ends every session and room, and waits (bounded by ctx).
