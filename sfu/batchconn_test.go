@@ -41,6 +41,10 @@ func TestBatchConnDeliversEveryDatagram(t *testing.T) {
 			t.Fatalf("from %v", from)
 		}
 	}
+	// The counters are updated after sendmmsg returns, possibly after the reader saw the data.
+	for deadline := time.Now().Add(2 * time.Second); bc.sent.Load() < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if b, s := bc.batches.Load(), bc.sent.Load(); s != n || b > n {
 		t.Errorf("sent %d in %d sendmmsg calls", s, b)
 	}
