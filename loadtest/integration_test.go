@@ -3,11 +3,13 @@ package loadtest_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/internal/testmedia"
 	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/loadtest"
 	"github.com/relaycast/relaycast/server"
@@ -37,11 +39,13 @@ func TestRunInProcess(t *testing.T) {
 	tests := []struct {
 		name      string
 		browser   bool
+		file      bool
 		signaling string
 	}{
-		{"synthetic whep", false, loadtest.SignalingWHEP},
-		{"synthetic ws", false, loadtest.SignalingWS},
-		{"browser publisher and viewers", true, loadtest.SignalingWHEP},
+		{"synthetic whep", false, false, loadtest.SignalingWHEP},
+		{"synthetic ws", false, false, loadtest.SignalingWS},
+		{"file publisher", false, true, loadtest.SignalingWHEP},
+		{"browser publisher and viewers", true, false, loadtest.SignalingWHEP},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +67,19 @@ func TestRunInProcess(t *testing.T) {
 				p.Publisher, p.BrowserViewers, p.Warmup, p.Duration = loadtest.PublisherBrowser, 1, 3*time.Second, 4*time.Second
 				p.Thresholds.MaxG2GP95 = 2 * time.Second
 			}
+			if tt.file {
+				if _, err := exec.LookPath("ffmpeg"); err != nil {
+					if os.Getenv("CI") != "" {
+						t.Fatal("ffmpeg missing (scripts/test.sh installs it)")
+					}
+					t.Skip("no ffmpeg")
+				}
+				video, audio, err := testmedia.Generate(testmedia.Params{Dir: t.TempDir(), Duration: 3 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.Publisher, p.VideoFile, p.AudioFile = loadtest.PublisherFile, video, audio
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
 			rep, err := loadtest.Run(ctx, p)
@@ -81,7 +98,7 @@ func TestRunInProcess(t *testing.T) {
 			if rep.Server.CPUCoresMean <= 0 || rep.Server.ProcCPUCoresMean <= 0 {
 				t.Errorf("server CPU not measured: %+v", rep.Server)
 			}
-			if !tt.browser && rep.Synthetic.Latency.Count == 0 {
+			if !tt.browser && !tt.file && rep.Synthetic.Latency.Count == 0 {
 				t.Error("no publisher → viewer latency samples")
 			}
 			if len(rep.Samples) < 3 {
