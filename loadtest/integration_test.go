@@ -92,7 +92,8 @@ func TestRunInProcess(t *testing.T) {
 			if !rep.Pass {
 				t.Errorf("run failed its thresholds: %+v\nnotes %v errors %v", rep.Checks, rep.Notes, rep.Synthetic.FirstErrors)
 			}
-			if rep.Synthetic.Packets == 0 || rep.Server.PacketsSent < float64(rep.Synthetic.Packets) {
+			// The two counts close the hold window a few ms apart: allow 2 % either way.
+			if rep.Synthetic.Packets == 0 || rep.Server.PacketsSent < 0.98*float64(rep.Synthetic.Packets) {
 				t.Errorf("server sent %v packets in the hold window, viewers got %d", rep.Server.PacketsSent, rep.Synthetic.Packets)
 			}
 			if rep.Server.CPUCoresMean <= 0 || rep.Server.ProcCPUCoresMean <= 0 {
