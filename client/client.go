@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -171,3 +172,25 @@ func waitConnected(ctx context.Context, pc *webrtc.PeerConnection, connected <-c
 }
 
 func since(t time.Time) time.Duration { return time.Since(t) }
+
+// readKeyframeRequests drains a sender's RTCP (feeding the interceptors) and calls onPLI for
+// every keyframe request (PLI or FIR), until the sender closes.
+func readKeyframeRequests(s *webrtc.RTPSender, onPLI func()) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := s.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pk := range pkts {
+			switch pk.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				onPLI()
+			}
+		}
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
@@ -130,23 +129,9 @@ func (fp *FilePublisher) Duration() time.Duration {
 }
 
 func (fp *FilePublisher) readRTCP(s *webrtc.RTPSender) {
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := s.Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, pk := range pkts {
-			switch pk.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				fp.plis.Add(1)
-			}
-		}
-	}
+	readKeyframeRequests(s, func() {
+		fp.plis.Add(1)
+	})
 }
 
 // Connect negotiates through ex, waits for the connection and starts sending.

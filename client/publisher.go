@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -104,24 +103,10 @@ func (p *Publisher) PLIs() int64 { return p.plis.Load() }
 func (p *Publisher) Failed() <-chan struct{} { return p.failed }
 
 func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := s.Read(buf)
-		if err != nil {
-			return
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, pk := range pkts {
-			switch pk.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				p.plis.Add(1)
-				p.forceKey.Store(true)
-			}
-		}
-	}
+	readKeyframeRequests(s, func() {
+		p.plis.Add(1)
+		p.forceKey.Store(true)
+	})
 }
 
 // Connect negotiates through ex, waits for the connection and starts sending media.

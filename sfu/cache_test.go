@@ -74,32 +74,9 @@ func TestPrepareDropsPaddingAndRenumbers(t *testing.T) {
 
 // A viewer's NACK is answered from the shared cache.
 func TestNACKAnsweredFromCache(t *testing.T) {
-	s, err := New(Config{Loopback: true, LiveGrace: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := liveRoom(t, "nack")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	if err := pub.Connect(ctx, func(ctx context.Context, offer string) (string, error) {
-		_, a, err := s.Publish(ctx, PublishParams{Room: "nack", Offer: offer})
-		return a, err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, ok := s.Room("nack"); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("not live")
-		}
-	}
 	v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}})
 	if err != nil {
 		t.Fatal(err)
