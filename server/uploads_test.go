@@ -367,18 +367,19 @@ func s3Config(t *testing.T) (*storage.S3, func(*config.Config)) {
 	return st, func(c *config.Config) { c.S3Bucket, c.S3Endpoint, c.S3PathStyle, c.S3Prefix = bucket, ep, true, "vod" }
 }
 
-// mirror copies every object of the bucket under prefix (store keys) into a local directory.
-func mirror(t *testing.T, st *storage.S3, prefix string) (dir string, keys []string) {
+// mirror copies the objects of bucket under vod/ + prefix (listed with st's client, read through
+// get, the archive's store) into a local directory; it returns it and the store keys.
+func mirror(t *testing.T, st *storage.S3, get storage.Storage, bucket, prefix string) (dir string, keys []string) {
 	t.Helper()
 	dir = t.TempDir()
-	out, err := st.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucketOf(st)), Prefix: aws.String("vod/" + prefix)})
+	out, err := st.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("vod/" + prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range out.Contents {
 		key := strings.TrimPrefix(aws.ToString(o.Key), "vod/")
 		keys = append(keys, key)
-		rc, err := st.Get(context.Background(), key)
+		rc, err := get.Get(context.Background(), key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -391,12 +392,6 @@ func mirror(t *testing.T, st *storage.S3, prefix string) (dir string, keys []str
 		}
 	}
 	return dir, keys
-}
-
-func bucketOf(st *storage.S3) string {
-	u := st.URL("x") // Endpoint/Bucket/vod/x
-	parts := strings.Split(strings.TrimSuffix(u, "/vod/x"), "/")
-	return parts[len(parts)-1]
 }
 
 // TestUploadS3: presigned S3 uploads, one PUT and multipart (5 MiB parts), become ready VODs;
@@ -428,7 +423,7 @@ func TestUploadS3(t *testing.T) {
 				t.Errorf("part URL %q is not a presigned S3 URL", up.Parts[0].URL)
 			}
 			r := waitStatus(t, events, id, catalog.StatusReady, 120*time.Second)
-			local, keys := mirror(t, st, "")
+			local, keys := mirror(t, st, s.archive.store, s.cfg.S3Bucket, "")
 			for _, k := range keys {
 				if strings.HasPrefix(k, "raw/"+id+"/") {
 					t.Errorf("%s left in the bucket", k)
@@ -461,7 +456,7 @@ func TestUploadS3(t *testing.T) {
 		if _, err := st.ListParts(context.Background(), u.Key, u.MultipartID); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("multipart upload not aborted: %v", err)
 		}
-		if _, keys := mirror(t, st, "raw/"+up.ID+"/"); len(keys) != 0 {
+		if _, keys := mirror(t, st, s.archive.store, s.cfg.S3Bucket, "raw/"+up.ID+"/"); len(keys) != 0 {
 			t.Errorf("left in the bucket: %v", keys)
 		}
 	})
