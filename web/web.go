@@ -39,6 +39,7 @@ const (
 	homePage      = "index.html"
 	broadcastPage = "broadcast.html"
 	watchPage     = "watch.html"
+	uploadPage    = "upload.html"
 )
 
 // Handler returns the UI handler. Mount it at "/" next to /ws and /api/:
@@ -46,6 +47,7 @@ const (
 //	GET /                  rooms live now
 //	GET /broadcast/{room}  broadcast page (?token=…&autostart=1)
 //	GET /watch/{room}      watch page (?token=… with viewer auth)
+//	GET /upload            upload page (?token=…&room=…)
 //	GET /assets/…          bundled JS/CSS, content-hashed, cached for a year
 //
 // Other paths are 404; malformed room names are 400.
@@ -70,7 +72,7 @@ type handler struct {
 func newHandler(files fs.FS) http.Handler {
 	h := &handler{files: files}
 	pages := make(map[string]page, 3)
-	for _, name := range []string{homePage, broadcastPage, watchPage} {
+	for _, name := range []string{homePage, broadcastPage, watchPage, uploadPage} {
 		body, err := fs.ReadFile(files, name)
 		if err != nil {
 			pages = nil
@@ -85,6 +87,7 @@ func newHandler(files fs.FS) http.Handler {
 	mux.HandleFunc("GET /{$}", h.servePage(homePage, false))
 	mux.HandleFunc("GET /broadcast/{room}", h.servePage(broadcastPage, true))
 	mux.HandleFunc("GET /watch/{room}", h.servePage(watchPage, true))
+	mux.HandleFunc("GET /upload", h.servePage(uploadPage, false))
 	mux.HandleFunc("GET /assets/{file...}", h.serveAsset)
 	return mux
 }
@@ -129,9 +132,18 @@ func (h *handler) servePage(name string, withRoom bool) http.HandlerFunc {
 			// Watch and home pages may be embedded in a shop's site.
 			hd.Set("Content-Security-Policy", csp)
 		}
+		if name == uploadPage {
+			// The upload page takes a token (no framing) and PUTs files straight to the storage:
+			// presigned S3 URLs are on another origin (https, or a local S3 on http://localhost).
+			hd.Set("Content-Security-Policy", uploadCSP)
+			hd.Set("X-Frame-Options", "DENY")
+		}
 		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(p.body))
 	}
 }
+
+var uploadCSP = strings.Replace(csp, "connect-src 'self'", "connect-src 'self' https: http://localhost:* http://127.0.0.1:*", 1) +
+	"; frame-ancestors 'none'"
 
 func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request) {
 	if !h.built() {

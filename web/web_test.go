@@ -15,6 +15,7 @@ func builtFS() fstest.MapFS {
 		"index.html":              {Data: []byte("<!doctype html><title>home</title>")},
 		"broadcast.html":          {Data: []byte("<!doctype html><title>broadcast</title>")},
 		"watch.html":              {Data: []byte("<!doctype html><title>watch</title>")},
+		"upload.html":             {Data: []byte("<!doctype html><title>upload</title>")},
 		"assets/app-ABCDEF12.js":  {Data: []byte("console.log(1)")},
 		"assets/app-ABCDEF12.css": {Data: []byte("body{}")},
 		"assets/plain.txt":        {Data: []byte("plain")},
