@@ -31,7 +31,7 @@ import (
 // presigned S3 URLs (one PutObject, or a multipart upload with a presigned UploadPart per part),
 // or, with local storage, relaycast's own short-lived HMAC-signed URLs (handlePart). Pending
 // uploads are rows in the catalog database; complete checks what arrived, assembles it into
-// raw/ID/source.EXT, creates the recording and enqueues its transcode. Uploads not completed
+// raw/ID/source, creates the recording and enqueues its transcode. Uploads not completed
 // before they expire are removed from storage by cleanUploads (multipart uploads aborted).
 //
 //	POST /api/uploads                      {"room","title","filename","size","content_type"}
@@ -153,7 +153,7 @@ func (a *archive) handleCreateUpload(w http.ResponseWriter, r *http.Request) {
 	u := catalog.Upload{ID: recorder.NewID(body.Room, now), Room: body.Room, Title: title, Seller: claims.Subject,
 		Filename: body.Filename, ContentType: body.ContentType, Size: body.Size, PartSize: a.cfg.UploadPartSize,
 		CreatedAt: now, ExpiresAt: now.Add(a.cfg.UploadTTL).Truncate(time.Millisecond)}
-	u.Key = transcode.SourceKey(u.ID, ext)
+	u.Key = transcode.SourceKey(u.ID)
 	res := uploadResponse{ID: u.ID, ExpiresAt: u.ExpiresAt, PartSize: u.PartSize, CompleteURL: "/api/uploads/" + u.ID + "/complete"}
 	ctx := r.Context()
 	var err error
@@ -493,6 +493,7 @@ func (a *archive) enqueueFile(ctx context.Context, id, key string) error {
 
 func (a *archive) runUploadCleaner() {
 	defer a.wg.Done()
+	a.recoverFiles(a.ctx)
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -555,4 +556,37 @@ func humanBytes(n int64) string {
 		v, u = v/1024, u+1
 	}
 	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", v), "0"), ".") + " " + units[u]
+}
+
+// recoverFiles re-enqueues the transcode of uploaded and imported files still "processing" at
+// start-up: the in-process queue (no --redis-url) forgets its tasks on a restart. The TaskID
+// makes this a no-op for tasks the queue still has. A source that never arrived in storage
+// (the server stopped during an import's download) fails the recording once no download can
+// still be running for it.
+func (a *archive) recoverFiles(ctx context.Context) {
+	cursor := ""
+	for {
+		page, err := a.cat.List(ctx, catalog.ListParams{Limit: 100, Cursor: cursor, Status: catalog.StatusProcessing})
+		if err != nil {
+			a.log.Warn("recover uploads", "err", err)
+			return
+		}
+		for _, r := range page.Recordings {
+			if r.Source != catalog.SourceUpload && r.Source != catalog.SourceImport {
+				continue
+			}
+			src, _ := a.exists(ctx, transcode.SourceKey(r.ID))
+			done, _ := a.exists(ctx, transcode.ChunkDoneKey(r.ID, 0))
+			switch {
+			case src || done:
+				a.log.Info("re-enqueueing the transcode of a file", "recording", r.ID)
+				_ = a.enqueueFile(ctx, r.ID, transcode.SourceKey(r.ID))
+			case time.Since(r.StartedAt) > a.cfg.ImportTimeout+time.Minute:
+				a.setFailed(r.ID, "interrupted: the server stopped before the file was stored; upload or import it again")
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			return
+		}
+	}
 }

@@ -461,3 +461,40 @@ func TestUploadS3(t *testing.T) {
 		}
 	})
 }
+
+// TestUploadRecovery: after a restart with the in-process queue (its tasks gone), uploaded files
+// still "processing" are transcoded again; an import whose download never finished fails.
+func TestUploadRecovery(t *testing.T) {
+	needTools(t)
+	if testing.Short() {
+		t.Skip("transcodes video (skipped with -short)")
+	}
+	s := startArchive(t, nil)
+	events := sse(t, s.url)
+	ctx := context.Background()
+	file := mediaFile(t, testmedia.FileParams{Path: filepath.Join(t.TempDir(), "a.mp4"), Duration: 2 * time.Second})
+	f, _ := os.Open(file)
+	defer f.Close()
+	if err := s.archive.store.Put(ctx, transcode.SourceKey("up1"), f, -1); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []catalog.Recording{
+		{ID: "up1", Room: "shop", Title: "kept", StartedAt: time.Now(), Status: catalog.StatusProcessing, Source: catalog.SourceUpload},
+		{ID: "im1", Room: "shop", Title: "lost", StartedAt: time.Now().Add(-2 * time.Hour), Status: catalog.StatusProcessing, Source: catalog.SourceImport},
+		{ID: "im2", Room: "shop", Title: "maybe downloading elsewhere", StartedAt: time.Now(), Status: catalog.StatusProcessing, Source: catalog.SourceImport},
+	} {
+		if err := s.archive.cat.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.archive.recoverFiles(ctx)
+	r := waitStatus(t, events, "im1", catalog.StatusFailed, 10*time.Second)
+	if !strings.Contains(r.Error, "interrupted") {
+		t.Errorf("error %q", r.Error)
+	}
+	r = waitStatus(t, events, "up1", catalog.StatusReady, 60*time.Second)
+	probeRenditions(t, s.url+r.HLSURL, r, 2, true)
+	if got, _ := s.archive.cat.Get(ctx, "im2"); got.Status != catalog.StatusProcessing {
+		t.Errorf("a young import was touched: %+v", got)
+	}
+}
