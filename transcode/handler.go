@@ -64,8 +64,8 @@ type HandlerParams struct {
 	FFmpeg string // default "ffmpeg" on PATH
 	// FFprobe probes uploaded files; default "ffprobe" next to FFmpeg (or on PATH).
 	FFprobe string
-	TmpDir string // default os.TempDir()
-	Preset string // x264 preset, default "veryfast"
+	TmpDir  string // default os.TempDir()
+	Preset  string // x264 preset, default "veryfast"
 	// MaxRungs caps the ladder (0 = every standard height up to the source).
 	MaxRungs int
 	// KeepRaw keeps raw chunks in storage after the recording is ready.
