@@ -62,16 +62,16 @@ type HandlerParams struct {
 	// Notify receives status updates (may be nil). It must not block for long.
 	Notify func(context.Context, Update)
 	FFmpeg string // default "ffmpeg" on PATH
-	// FFprobe probes uploaded files; default "ffprobe" next to FFmpeg (or on PATH).
-	FFprobe string
-	TmpDir  string // default os.TempDir()
-	Preset  string // x264 preset, default "veryfast"
+	TmpDir string // default os.TempDir()
+	Preset string // x264 preset, default "veryfast"
 	// MaxRungs caps the ladder (0 = every standard height up to the source).
 	MaxRungs int
 	// KeepRaw keeps raw chunks in storage after the recording is ready.
 	KeepRaw bool
 	// Nice lowers ffmpeg's CPU priority (in-process workers: live media comes first).
 	Nice bool
+	// FFprobe probes uploaded files; default "ffprobe" next to FFmpeg (or on PATH).
+	FFprobe string
 }
 
 // Handler runs chunk and finalize tasks. It is an asynq.Handler.
