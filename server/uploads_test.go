@@ -285,6 +285,21 @@ func TestUploadRejects(t *testing.T) {
 		if code1 != 200 {
 			t.Fatal(code1)
 		}
+		// Resume: the upload lists the part that arrived, with fresh URLs.
+		var again uploadStart
+		var listed struct {
+			Parts []etagPart `json:"parts"`
+		}
+		if code, msg := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, &again); code != 200 || len(again.Parts) != 3 {
+			t.Fatalf("resume: %d %q", code, msg)
+		}
+		api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, &listed)
+		if listed.Parts[0].ETag != etag1 || listed.Parts[1].ETag != "" {
+			t.Errorf("resume lists %+v, want part 1 with %s only", listed.Parts, etag1)
+		}
+		if code, _ := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, s.token(t, "other", auth.GrantPublish), nil, nil); code != 403 {
+			t.Errorf("resume with another room's token: %d", code)
+		}
 		parts := []etagPart{{1, etag1}, {2, `"x"`}, {3, `"y"`}}
 		if code, msg := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != 400 || !strings.Contains(msg, "part 2 is missing") {
 			t.Errorf("complete with missing parts: %d %q", code, msg)
@@ -306,6 +321,9 @@ func TestUploadRejects(t *testing.T) {
 		}
 		if code, _ := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != http.StatusGone {
 			t.Errorf("complete after expiry: %d", code)
+		}
+		if code, _ := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, nil); code != http.StatusGone {
+			t.Errorf("resume after expiry: %d", code)
 		}
 		if n := s.archive.cleanUploads(context.Background()); n != 1 {
 			t.Errorf("cleaner removed %d uploads", n)
@@ -443,6 +461,13 @@ func TestUploadS3(t *testing.T) {
 		parts := []etagPart{{1, etag}, {2, `"nope"`}}
 		if code, msg := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != 400 || !strings.Contains(msg, "part 2 is missing") {
 			t.Errorf("complete without part 2: %d %q", code, msg)
+		}
+		var listed struct {
+			Parts []etagPart `json:"parts"`
+		}
+		if code, msg := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, &listed); code != 200 || len(listed.Parts) != 2 ||
+			strings.Trim(listed.Parts[0].ETag, `"`) != strings.Trim(etag, `"`) || listed.Parts[1].ETag != "" {
+			t.Errorf("resume: %d %q %+v", code, msg, listed.Parts)
 		}
 		u, err := s.archive.cat.GetUpload(context.Background(), up.ID)
 		if err != nil || u.MultipartID == "" {
