@@ -554,10 +554,10 @@ func (a *archive) enqueueFile(ctx context.Context, id, key string) error {
 
 func (a *archive) runUploadCleaner() {
 	defer a.wg.Done()
-	a.recoverFiles(a.ctx)
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
+		a.recoverFiles(a.ctx)
 		a.cleanUploads(a.ctx)
 		select {
 		case <-a.ctx.Done():
@@ -619,11 +619,12 @@ func humanBytes(n int64) string {
 	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", v), "0"), ".") + " " + units[u]
 }
 
-// recoverFiles re-enqueues the transcode of uploaded and imported files still "processing" at
-// start-up: the in-process queue (no --redis-url) forgets its tasks on a restart. The TaskID
-// makes this a no-op for tasks the queue still has. A source that never arrived in storage
-// (the server stopped during an import's download) fails the recording once no download can
-// still be running for it.
+// recoverFiles (at start-up, then every minute) re-enqueues the work of uploaded and imported
+// files still "processing": the in-process queue (no --redis-url) forgets its tasks on a
+// restart. The TaskIDs make this a no-op for tasks the queue still has. A file transcoded
+// whose "ready" was missed is finalized again; a source that never arrived in storage (the
+// server stopped during an import's download) fails the recording once no download can still
+// be running for it.
 func (a *archive) recoverFiles(ctx context.Context) {
 	cursor := ""
 	for {
@@ -639,8 +640,11 @@ func (a *archive) recoverFiles(ctx context.Context) {
 			src, _ := a.exists(ctx, transcode.SourceKey(r.ID))
 			done, _ := a.exists(ctx, transcode.ChunkDoneKey(r.ID, 0))
 			switch {
-			case src || done:
-				a.log.Info("re-enqueueing the transcode of a file", "recording", r.ID)
+			case done:
+				if err := a.queue.EnqueueFinalize(ctx, r.ID, 1); err != nil {
+					a.log.Warn("recover uploads", "recording", r.ID, "err", err)
+				}
+			case src:
 				_ = a.enqueueFile(ctx, r.ID, transcode.SourceKey(r.ID))
 			case time.Since(r.StartedAt) > a.cfg.ImportTimeout+time.Minute:
 				a.setFailed(r.ID, "interrupted: the server stopped before the file was stored; upload or import it again")

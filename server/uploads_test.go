@@ -512,13 +512,41 @@ func TestUploadRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.archive.recoverFiles(ctx)
-	r := waitStatus(t, events, "im1", catalog.StatusFailed, 10*time.Second)
-	if !strings.Contains(r.Error, "interrupted") {
-		t.Errorf("error %q", r.Error)
+	// A file transcoded whose "ready" was missed: its chunk is done, only the finalize is left.
+	src := mediaFile(t, testmedia.FileParams{Path: filepath.Join(t.TempDir(), "b.mp4"), Duration: 2 * time.Second})
+	h := transcode.NewHandler(transcode.HandlerParams{Store: s.archive.store, Preset: "ultrafast", MaxRungs: 1})
+	g, _ := os.Open(src)
+	defer g.Close()
+	if err := s.archive.store.Put(ctx, transcode.SourceKey("up2"), g, -1); err != nil {
+		t.Fatal(err)
 	}
-	r = waitStatus(t, events, "up1", catalog.StatusReady, 60*time.Second)
-	probeRenditions(t, s.url+r.HLSURL, r, 2, true)
+	if err := h.File(ctx, transcode.FilePayload{RecordingID: "up2", Key: transcode.SourceKey("up2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.archive.cat.Put(ctx, catalog.Recording{ID: "up2", Room: "shop", StartedAt: time.Now(), Status: catalog.StatusProcessing, Source: catalog.SourceUpload}); err != nil {
+		t.Fatal(err)
+	}
+	s.archive.recoverFiles(ctx)
+	if r, _ := s.archive.cat.Get(ctx, "im1"); r.Status != catalog.StatusFailed || !strings.Contains(r.Error, "interrupted") {
+		t.Errorf("lost import: %+v", r)
+	}
+	ready := map[string]catalog.Recording{}
+	deadline := time.After(90 * time.Second)
+	for len(ready) < 2 {
+		select {
+		case e := <-events:
+			var r catalog.Recording
+			if e.Type == "recording" && json.Unmarshal(e.Data, &r) == nil && r.Status == catalog.StatusReady {
+				ready[r.ID] = r
+			}
+		case <-deadline:
+			t.Fatalf("ready: %v", ready)
+		}
+	}
+	if len(ready["up2"].Renditions) != 1 {
+		t.Errorf("finalized again: %+v", ready["up2"])
+	}
+	probeRenditions(t, s.url+ready["up1"].HLSURL, ready["up1"], 2, true)
 	if got, _ := s.archive.cat.Get(ctx, "im2"); got.Status != catalog.StatusProcessing {
 		t.Errorf("a young import was touched: %+v", got)
 	}
