@@ -149,6 +149,10 @@ func (a *archive) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if a.ctx.Err() != nil {
+		writeErr(w, http.StatusServiceUnavailable, "the server is shutting down")
+		return
+	}
 	// The download outlives the request: it runs under the archive's context.
 	ctx, cancel := context.WithTimeout(a.ctx, a.cfg.ImportTimeout)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
