@@ -7,6 +7,7 @@ const (
 	naluIDR = 5
 	naluSPS = 7
 	naluPPS = 8
+	naluAUD = 9
 )
 
 var startCode = []byte{0, 0, 0, 1}
@@ -22,7 +23,14 @@ type h264Format struct {
 
 func (f *h264Format) frame(au []byte) ([]byte, bool, int, int) {
 	var idr, hasSPS, hasPPS bool
+	insert := -1 // where missing parameter sets go: after an access unit delimiter
 	for _, n := range splitAnnexB(au) {
+		if typ := n[0] & 0x1f; typ != naluAUD && insert < 0 {
+			insert = cap(au) - cap(n) - 3 // n is a sub-slice of au, after a start code
+			for insert > 0 && au[insert-1] == 0 {
+				insert--
+			}
+		}
 		switch n[0] & 0x1f {
 		case naluIDR:
 			idr = true
@@ -44,13 +52,14 @@ func (f *h264Format) frame(au []byte) ([]byte, bool, int, int) {
 	}
 	if !hasSPS || !hasPPS {
 		out := make([]byte, 0, len(f.sps)+len(f.pps)+8+len(au))
+		out = append(out, au[:max(insert, 0)]...)
 		if !hasSPS {
 			out = append(append(out, startCode...), f.sps...)
 		}
 		if !hasPPS {
 			out = append(append(out, startCode...), f.pps...)
 		}
-		au = append(out, au...)
+		au = append(out, au[max(insert, 0):]...)
 	}
 	return au, true, f.w, f.h
 }

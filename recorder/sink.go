@@ -145,6 +145,11 @@ func (s *Sink) pop(t *track, flush bool) error {
 			if smp == nil {
 				return nil
 			}
+			if t.popped && int32(smp.PacketTimestamp-t.last32) <= 0 {
+				// Not after the previous frame: the sample builder can hand out the rest of a
+				// reordered last frame again when flushed. IVF timestamps must increase.
+				continue
+			}
 			tl, ts := t.tl(smp.PacketTimestamp)
 			if err := s.video(t, smp.Data, tl, ts); err != nil {
 				return err
