@@ -104,8 +104,8 @@ func av1SeqSize(p []byte) (w, h int, reduced bool, err error) {
 		decoderModel := false
 		delayLen := 0
 		if timing {
-			r.bits(32) // num_units_in_display_tick
-			r.bits(32) // time_scale
+			r.bits(32)   // num_units_in_display_tick
+			r.bits(32)   // time_scale
 			if r.bit() { // equal_picture_interval
 				r.uvlc()
 			}
