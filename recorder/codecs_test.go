@@ -76,6 +76,7 @@ func TestCodecs(t *testing.T) {
 				t.Run("parameter sets restored", func(t *testing.T) { checkParamSets(t, vc, samples) })
 			}
 			t.Run("recording", func(t *testing.T) { checkCodecRecording(t, tc.mime, tc.ffprobe, samples) })
+			t.Run("crash", func(t *testing.T) { checkCodecCrash(t, tc.mime, samples) })
 		})
 	}
 }
@@ -233,5 +234,31 @@ func checkCodecRecording(t *testing.T, mime, ffprobe string, samples []testmedia
 	}
 	if math.Abs(total-12) > 0.2 {
 		t.Errorf("total %.3f s, want 12", total)
+	}
+}
+
+// checkCodecCrash: the process dies mid-chunk (no Close, as after SIGKILL); the open chunk's file
+// decodes without an error up to what was sent.
+func checkCodecCrash(t *testing.T, mime string, samples []testmedia.Sample) {
+	clk := &clock{now: time.Now()}
+	r, err := New(Params{Dir: t.TempDir(), ChunkDuration: 4 * time.Second, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vinfo := sfu.TrackInfo{Index: 0, Kind: webrtc.RTPCodecTypeVideo, Codec: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}, SSRC: 1}
+	s := r.Attach(&fakeRoom{name: "shop", tracks: []sfu.TrackInfo{vinfo, audioInfo}})
+	feed(t, s, clk, samples, feedOpts{video: vinfo, until: 9500 * time.Millisecond})
+	p, err := Scan(r.Dir(), nil)
+	if err != nil || len(p) != 1 || len(p[0].Chunks) != 3 {
+		t.Fatalf("scan: %+v %v", p, err)
+	}
+	last := p[0].Chunks[2]
+	dec, err := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-i", last.Video.Path, "-f", "null", "-").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(dec)) > 0 {
+		t.Errorf("open chunk: decode: %v %s", err, dec)
+	}
+	_, vd := probeDur(t, last.Video.Path)
+	if lost := 9.5 - (last.Start + vd); lost > 0.5 {
+		t.Errorf("recorded up to %.2f s of 9.5 s", last.Start+vd)
 	}
 }
