@@ -34,7 +34,7 @@ var videoCodecs = []videoCodec{
 	{webrtc.MimeTypeVP8, "VP80", func() rtp.Depacketizer { return &codecs.VP8Packet{} }, func() videoFormat { return vp8Format{} }},
 	{webrtc.MimeTypeVP9, "VP90", func() rtp.Depacketizer { return &codecs.VP9Packet{} }, func() videoFormat { return vp9Format{} }},
 	// H264Packet without IsAVC emits Annex-B (start codes), one access unit per sample.
-	{webrtc.MimeTypeH264, "H264", func() rtp.Depacketizer { return &codecs.H264Packet{} }, func() videoFormat { return &h264Format{} }},
+	{webrtc.MimeTypeH264, "H264", func() rtp.Depacketizer { return &h264Depacketizer{} }, func() videoFormat { return &h264Format{} }},
 	// AV1Depacketizer emits the OBUs of a temporal unit with size fields (low-overhead format).
 	{webrtc.MimeTypeAV1, "AV01", func() rtp.Depacketizer { return &codecs.AV1Depacketizer{} }, func() videoFormat { return &av1Format{} }},
 }
@@ -66,4 +66,18 @@ func (vp9Format) frame(f []byte) ([]byte, bool, int, int) {
 		return f, false, 0, 0
 	}
 	return f, true, int(h.Width()), int(h.Height())
+}
+
+// h264Depacketizer is codecs.H264Packet that forgets a fragmented NAL unit whose end was lost:
+// H264Packet keeps FU-A fragments until the end bit and would put them in front of the next
+// fragmented unit. A new FU-A start begins afresh.
+type h264Depacketizer struct {
+	codecs.H264Packet
+}
+
+func (d *h264Depacketizer) Unmarshal(payload []byte) ([]byte, error) {
+	if len(payload) >= 2 && payload[0]&0x1f == 28 && payload[1]&0x80 != 0 {
+		d.H264Packet = codecs.H264Packet{}
+	}
+	return d.H264Packet.Unmarshal(payload)
 }

@@ -262,3 +262,30 @@ func checkCodecCrash(t *testing.T, mime string, samples []testmedia.Sample) {
 		t.Errorf("recorded up to %.2f s of 9.5 s", last.Start+vd)
 	}
 }
+
+// TestH264LostFragmentEnd: a fragmented NAL unit whose last packet was lost does not leak into
+// the next frame.
+func TestH264LostFragmentEnd(t *testing.T) {
+	d := &h264Depacketizer{}
+	// FU-A (type 28) of an IDR (type 5): start and middle arrive, the end is lost.
+	for _, p := range [][]byte{{0x7c, 0x85, 1, 2}, {0x7c, 0x05, 3, 4}} {
+		if _, err := d.Unmarshal(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The next frame: a fragmented non-IDR slice, whole.
+	var out []byte
+	for _, p := range [][]byte{{0x5c, 0x81, 9, 8}, {0x5c, 0x41, 7}} {
+		b, err := d.Unmarshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	if want := []byte{0, 0, 0, 1, 0x41, 9, 8, 7}; !bytes.Equal(out, want) {
+		t.Fatalf("got % x, want % x", out, want)
+	}
+	if !d.IsPartitionHead([]byte{0x5c, 0x81, 9}) || d.IsPartitionHead([]byte{0x5c, 0x01, 9}) {
+		t.Fatal("partition heads")
+	}
+}
