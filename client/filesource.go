@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,17 +15,24 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 )
 
-// FilePublisherParams configures a publisher of real media files: VP8 in IVF and Opus in Ogg
-// with one packet per page (ffmpeg -c:a libopus -page_duration 20000). Make a test clip with:
+// FilePublisherParams configures a publisher of real media files: video in IVF (VP8, VP9, AV1 or
+// H.264, by the file's fourcc) or a raw H.264 Annex-B stream (.h264, .264), and Opus in Ogg with
+// one packet per page (ffmpeg -c:a libopus -page_duration 20000). The video must have no
+// B-frames (as every WebRTC sender). Make a test clip with:
 //
 //	ffmpeg -f lavfi -i testsrc2=size=640x360:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 30 \
 //	  -map 0:v -c:v libvpx -deadline realtime -b:v 1M -g 30 video.ivf \
 //	  -map 1:a -c:a libopus -page_duration 20000 audio.ogg
+//
+// with -c:v libvpx-vp9 -lag-in-frames 0 (VP9, .ivf), -c:v libsvtav1 (AV1, .ivf) or
+// -c:v libx264 -tune zerolatency video.h264 (H.264) for the other codecs.
 type FilePublisherParams struct {
 	Config
-	Video string // IVF file (VP8); empty = no video
-	Audio string // Ogg Opus file; empty = no audio
-	Loop  bool   // start over at the end instead of finishing
+	Video string // IVF file or H.264 Annex-B file; empty = no video
+	// VideoFPS is the frame rate of an Annex-B file, which carries no timestamps (default 30).
+	VideoFPS int
+	Audio    string // Ogg Opus file; empty = no audio
+	Loop     bool   // start over at the end instead of finishing
 }
 
 // FilePublisher publishes files in real time, audio and video paced by one clock so they stay in
@@ -37,6 +43,7 @@ type FilePublisher struct {
 	video     *webrtc.TrackLocalStaticSample
 	audio     *webrtc.TrackLocalStaticSample
 	vs, as    []fileSample
+	vcodec    webrtc.RTPCodecCapability
 	connected chan struct{}
 	connOnce  sync.Once
 	done      chan struct{}
@@ -56,7 +63,7 @@ func NewFilePublisher(p FilePublisherParams) (*FilePublisher, error) {
 	fp := &FilePublisher{p: p, connected: make(chan struct{}), done: make(chan struct{})}
 	var err error
 	if p.Video != "" {
-		if fp.vs, err = readIVF(p.Video); err != nil {
+		if fp.vcodec, fp.vs, err = readVideo(p.Video, p.VideoFPS); err != nil {
 			return nil, err
 		}
 	}
@@ -80,8 +87,8 @@ func NewFilePublisher(p FilePublisherParams) (*FilePublisher, error) {
 			fp.connOnce.Do(func() { close(fp.connected) })
 		}
 	})
-	add := func(mime, id string) (*webrtc.TrackLocalStaticSample, error) {
-		t, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, id, "file")
+	add := func(c webrtc.RTPCodecCapability, id string) (*webrtc.TrackLocalStaticSample, error) {
+		t, err := webrtc.NewTrackLocalStaticSample(c, id, "file")
 		if err != nil {
 			return nil, err
 		}
@@ -89,23 +96,32 @@ func NewFilePublisher(p FilePublisherParams) (*FilePublisher, error) {
 		if err != nil {
 			return nil, err
 		}
+		if c.ClockRate == 90000 {
+			// Offer the file's codec only: the server must take it (no silent switch to VP8).
+			if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{{RTPCodecCapability: c}}); err != nil {
+				return nil, err
+			}
+		}
 		go fp.readRTCP(tr.Sender())
 		return t, nil
 	}
 	if len(fp.vs) > 0 {
-		if fp.video, err = add(webrtc.MimeTypeVP8, "video"); err != nil {
+		if fp.video, err = add(fp.vcodec, "video"); err != nil {
 			_ = fp.pc.Close()
 			return nil, err
 		}
 	}
 	if len(fp.as) > 0 {
-		if fp.audio, err = add(webrtc.MimeTypeOpus, "audio"); err != nil {
+		if fp.audio, err = add(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio"); err != nil {
 			_ = fp.pc.Close()
 			return nil, err
 		}
 	}
 	return fp, nil
 }
+
+// VideoCodec is the codec of the video file (empty MIME type without video).
+func (fp *FilePublisher) VideoCodec() webrtc.RTPCodecCapability { return fp.vcodec }
 
 // PC is the peer connection.
 func (fp *FilePublisher) PC() *webrtc.PeerConnection { return fp.pc }
@@ -207,32 +223,6 @@ func (fp *FilePublisher) Close() error {
 		_ = fp.pc.Close()
 	})
 	return nil
-}
-
-// readIVF reads every frame of an IVF file with its time.
-func readIVF(path string) ([]fileSample, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) < 32 || string(b[:4]) != "DKIF" {
-		return nil, fmt.Errorf("client: %s is not an IVF file", path)
-	}
-	den, num := binary.LittleEndian.Uint32(b[16:]), binary.LittleEndian.Uint32(b[20:])
-	if den == 0 || num == 0 {
-		return nil, fmt.Errorf("client: %s: bad IVF time base", path)
-	}
-	var out []fileSample
-	for off := int(binary.LittleEndian.Uint16(b[6:])); off+12 <= len(b); {
-		size := int(binary.LittleEndian.Uint32(b[off:]))
-		pts := binary.LittleEndian.Uint64(b[off+4:])
-		if off+12+size > len(b) {
-			break
-		}
-		out = append(out, fileSample{data: b[off+12 : off+12+size], at: time.Duration(float64(pts) * float64(num) / float64(den) * float64(time.Second))})
-		off += 12 + size
-	}
-	return out, nil
 }
 
 // readOgg reads an Ogg Opus file with one packet per page, 20 ms per packet.

@@ -39,13 +39,14 @@ func TestRunInProcess(t *testing.T) {
 	tests := []struct {
 		name      string
 		browser   bool
-		file      bool
+		file      string // video codec of the file publisher
 		signaling string
 	}{
-		{"synthetic whep", false, false, loadtest.SignalingWHEP},
-		{"synthetic ws", false, false, loadtest.SignalingWS},
-		{"file publisher", false, true, loadtest.SignalingWHEP},
-		{"browser publisher and viewers", true, false, loadtest.SignalingWHEP},
+		{"synthetic whep", false, "", loadtest.SignalingWHEP},
+		{"synthetic ws", false, "", loadtest.SignalingWS},
+		{"file publisher", false, testmedia.CodecVP8, loadtest.SignalingWHEP},
+		{"file publisher h264", false, testmedia.CodecH264, loadtest.SignalingWHEP},
+		{"browser publisher and viewers", true, "", loadtest.SignalingWHEP},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,16 +68,20 @@ func TestRunInProcess(t *testing.T) {
 				p.Publisher, p.BrowserViewers, p.Warmup, p.Duration = loadtest.PublisherBrowser, 1, 3*time.Second, 4*time.Second
 				p.Thresholds.MaxG2GP95 = 2 * time.Second
 			}
-			if tt.file {
+			if tt.file != "" {
 				if _, err := exec.LookPath("ffmpeg"); err != nil {
 					if os.Getenv("CI") != "" {
 						t.Fatal("ffmpeg missing (scripts/test.sh installs it)")
 					}
 					t.Skip("no ffmpeg")
 				}
-				video, audio, err := testmedia.Generate(testmedia.Params{Dir: t.TempDir(), Duration: 3 * time.Second})
+				video, audio, err := testmedia.Generate(testmedia.Params{Dir: t.TempDir(), Duration: 3 * time.Second, Codec: tt.file})
 				if err != nil {
 					t.Fatal(err)
+				}
+				if tt.file == testmedia.CodecH264 {
+					// The raw stream an encoder writes; the viewers' first-keyframe probe reads VP8 only.
+					video, p.Thresholds.MaxFirstKeyframeP95 = testmedia.AnnexB(video), 0
 				}
 				p.Publisher, p.VideoFile, p.AudioFile = loadtest.PublisherFile, video, audio
 			}
@@ -99,7 +104,7 @@ func TestRunInProcess(t *testing.T) {
 			if rep.Server.CPUCoresMean <= 0 || rep.Server.ProcCPUCoresMean <= 0 {
 				t.Errorf("server CPU not measured: %+v", rep.Server)
 			}
-			if !tt.browser && !tt.file && rep.Synthetic.Latency.Count == 0 {
+			if !tt.browser && tt.file == "" && rep.Synthetic.Latency.Count == 0 {
 				t.Error("no publisher → viewer latency samples")
 			}
 			if len(rep.Samples) < 3 {

@@ -15,7 +15,7 @@ const (
 	PublisherSynthetic = "synthetic" // Pion publisher in this process: VP8-shaped noise + Opus, frames stamped with send time
 	PublisherBrowser   = "browser"   // headless Chromium on /broadcast/{room}?source=clock: a painted clock
 	PublisherNone      = "none"      // someone else publishes; the harness only watches
-	PublisherFile      = "file"      // Pion publisher in this process streaming real media files (IVF VP8 + Ogg Opus), looped
+	PublisherFile      = "file"      // Pion publisher in this process streaming real media files (IVF VP8/VP9/AV1/H.264 or raw H.264 + Ogg Opus), looped
 )
 
 // Signaling kinds for synthetic viewers.
@@ -39,7 +39,7 @@ type Params struct {
 	Warmup         time.Duration // publisher warm-up before viewers join (default 2s synthetic, 10s browser: BWE ramp)
 	Publisher      string        // synthetic (default) | browser | none
 	Bitrate        int           // synthetic publisher video bits/s (default 1.5 Mbps)
-	VideoFile      string        // --publisher file: IVF (VP8) video
+	VideoFile      string        // --publisher file: IVF video (VP8, VP9, AV1, H.264) or H.264 Annex-B (.h264, 30 fps)
 	AudioFile      string        // --publisher file: Ogg Opus audio (one packet per page)
 	Signaling      string        // synthetic viewers: whep (default) | ws
 	MaxInFlight    int           // concurrent viewer joins (default 32)

@@ -5,8 +5,9 @@ import (
 	"os"
 )
 
-// ivfWriter writes VP8 frames to an IVF file with a 1/90000 time base, so frame timestamps are
-// the RTP timestamps relative to the chunk's first frame. Every frame is one write(2): a process
+// ivfWriter writes video frames (VP8, VP9, AV1 or H.264, named by the fourcc) to an IVF file
+// with a 1/90000 time base, so frame timestamps are the RTP timestamps relative to the chunk's
+// first frame. Every frame is one write(2): a process
 // killed at any moment leaves a file ffmpeg reads up to the last whole frame.
 type ivfWriter struct {
 	f      *os.File
@@ -14,7 +15,7 @@ type ivfWriter struct {
 	hdr    [12]byte
 }
 
-func newIVF(path string, width, height int) (*ivfWriter, error) {
+func newIVF(path, fourcc string, width, height int) (*ivfWriter, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
@@ -23,7 +24,7 @@ func newIVF(path string, width, height int) (*ivfWriter, error) {
 	copy(h[0:], "DKIF")
 	binary.LittleEndian.PutUint16(h[4:], 0)
 	binary.LittleEndian.PutUint16(h[6:], 32)
-	copy(h[8:], "VP80")
+	copy(h[8:], fourcc)
 	binary.LittleEndian.PutUint16(h[12:], uint16(width))
 	binary.LittleEndian.PutUint16(h[14:], uint16(height))
 	binary.LittleEndian.PutUint32(h[16:], 90000) // time base denominator

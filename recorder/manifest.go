@@ -16,7 +16,8 @@ import (
 //
 //	recording.json           Manifest, rewritten (atomically) at start, on every chunk and at the end
 //	c000000/chunk.json       ChunkInfo, written when the chunk opens and again when it closes
-//	c000000/video.ivf        VP8, 90 kHz timestamps from the chunk's first frame
+//	c000000/video.ivf        VP8, VP9, AV1 or H.264 (Annex-B access units) in IVF, 90 kHz
+//	                         timestamps from the chunk's first frame (a keyframe); codec in chunk.json
 //	c000000/audio.ogg        Opus, granules from the RTP timestamps
 //	archived                 marker: the archive has it all (raw files may be deleted)
 const (

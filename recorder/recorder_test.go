@@ -78,6 +78,7 @@ type feedOpts struct {
 	audioLag time.Duration // audio packets arrive this much later than video
 	hookAt   time.Duration // call hook once when the feed reaches this time
 	hook     func()
+	video    sfu.TrackInfo // the video track (default videoInfo: VP8)
 }
 
 type clock struct {
@@ -91,7 +92,11 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 // feed packetizes the samples as a WebRTC sender would and writes them to the sink at their time.
 func feed(t *testing.T, s *Sink, clk *clock, samples []testmedia.Sample, o feedOpts) {
 	t.Helper()
-	vp := rtp.NewPacketizer(1200, 96, videoInfo.SSRC, &codecs.VP8Payloader{}, rtp.NewRandomSequencer(), 90000)
+	vinfo := o.video
+	if vinfo.Codec.MimeType == "" {
+		vinfo = videoInfo
+	}
+	vp := rtp.NewPacketizer(1200, 96, vinfo.SSRC, payloader(vinfo.Codec.MimeType), rtp.NewRandomSequencer(), 90000)
 	ap := rtp.NewPacketizer(1200, 111, audioInfo.SSRC, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), 48000)
 	t0 := clk.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -107,7 +112,7 @@ func feed(t *testing.T, s *Sink, clk *clock, samples []testmedia.Sample, o feedO
 		info, pz, base, rate := audioInfo, ap, uint32(aBase), 48000.0
 		at := smp.At + o.audioLag
 		if smp.Video {
-			info, pz, base, rate, at = videoInfo, vp, vBase, 90000, smp.At
+			info, pz, base, rate, at = vinfo, vp, vBase, 90000, smp.At
 		}
 		pkts := pz.Packetize(smp.Data, 0)
 		for _, p := range pkts {
@@ -126,6 +131,19 @@ func feed(t *testing.T, s *Sink, clk *clock, samples []testmedia.Sample, o feedO
 			}
 		}
 	}
+}
+
+// payloader is what a WebRTC sender packetizes the codec with.
+func payloader(mime string) rtp.Payloader {
+	switch mime {
+	case webrtc.MimeTypeVP9:
+		return &codecs.VP9Payloader{}
+	case webrtc.MimeTypeH264:
+		return &codecs.H264Payloader{}
+	case webrtc.MimeTypeAV1:
+		return &codecs.AV1Payloader{}
+	}
+	return &codecs.VP8Payloader{}
 }
 
 type hookLog struct {
@@ -410,10 +428,10 @@ func TestUnsupportedCodec(t *testing.T) {
 	var h hookLog
 	clk := &clock{now: time.Now()}
 	r, _ := newRec(t, &h, clk)
-	h264 := sfu.TrackInfo{Index: 0, Kind: webrtc.RTPCodecTypeVideo, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000}, SSRC: 9}
-	s := r.Attach(&fakeRoom{name: "h", tracks: []sfu.TrackInfo{h264}})
+	h265 := sfu.TrackInfo{Index: 0, Kind: webrtc.RTPCodecTypeVideo, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000}, SSRC: 9}
+	s := r.Attach(&fakeRoom{name: "h", tracks: []sfu.TrackInfo{h265}})
 	for i := range 10 {
-		if err := s.WriteRTP(h264, &rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(i), Timestamp: uint32(i * 3000), SSRC: 9}, Payload: []byte{0x65, 1, 2}}); err != nil {
+		if err := s.WriteRTP(h265, &rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(i), Timestamp: uint32(i * 3000), SSRC: 9}, Payload: []byte{0x65, 1, 2}}); err != nil {
 			t.Fatal(err)
 		}
 	}

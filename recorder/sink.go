@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
@@ -32,6 +31,8 @@ type track struct {
 	video     bool
 	clock     float64
 	sb        *samplebuilder.SampleBuilder // video
+	codec     videoCodec                   // video
+	vf        videoFormat                  // video
 	jb        *reorder                     // audio
 	anchorTL  float64                      // timeline seconds of the first packet
 	anchorRTP uint32
@@ -144,8 +145,13 @@ func (s *Sink) pop(t *track, flush bool) error {
 			if smp == nil {
 				return nil
 			}
+			if t.popped && int32(smp.PacketTimestamp-t.last32) <= 0 {
+				// Not after the previous frame: the sample builder can hand out the rest of a
+				// reordered last frame again when flushed. IVF timestamps must increase.
+				continue
+			}
 			tl, ts := t.tl(smp.PacketTimestamp)
-			if err := s.video(smp.Data, tl, ts); err != nil {
+			if err := s.video(t, smp.Data, tl, ts); err != nil {
 				return err
 			}
 			continue
@@ -179,7 +185,7 @@ func (s *Sink) start(now time.Time) error {
 	}
 	if lr, ok := s.room.(interface{ Tracks() []sfu.TrackInfo }); ok {
 		for _, ti := range lr.Tracks() {
-			if ti.Kind == webrtc.RTPCodecTypeVideo && isVP8(ti.Codec.MimeType) {
+			if _, ok := videoCodecFor(ti.Codec.MimeType); ok && ti.Kind == webrtc.RTPCodecTypeVideo {
 				s.hasVideo = true
 			}
 		}
@@ -194,22 +200,22 @@ func (s *Sink) start(now time.Time) error {
 	return nil
 }
 
-func isVP8(mime string) bool  { return strings.EqualFold(mime, webrtc.MimeTypeVP8) }
 func isOpus(mime string) bool { return strings.EqualFold(mime, webrtc.MimeTypeOpus) }
 
 func (s *Sink) newTrack(info sfu.TrackInfo, pkt *rtp.Packet, now time.Time) (*track, error) {
 	t := &track{info: info, anchorRTP: pkt.Timestamp, anchorTL: now.Sub(s.t0).Seconds()}
+	vc, isVideo := videoCodecFor(info.Codec.MimeType)
 	switch {
-	case info.Kind == webrtc.RTPCodecTypeVideo && isVP8(info.Codec.MimeType):
-		t.video, t.clock = true, 90000
-		t.sb = samplebuilder.New(videoMaxLate, &codecs.VP8Packet{}, 90000)
+	case info.Kind == webrtc.RTPCodecTypeVideo && isVideo && !s.videoTrack():
+		t.video, t.clock, t.codec, t.vf = true, 90000, vc, vc.format()
+		t.sb = samplebuilder.New(videoMaxLate, vc.depack(), 90000)
 		s.hasVideo = true
-	case info.Kind == webrtc.RTPCodecTypeAudio && isOpus(info.Codec.MimeType):
+	case info.Kind == webrtc.RTPCodecTypeAudio && isOpus(info.Codec.MimeType) && !s.hasAudioTrack():
 		t.clock = 48000
 		t.jb = newReorder(audioMaxLate)
 	default:
-		// Only VP8 + Opus are recorded for now; other tracks are ignored (logged once).
-		s.log.Warn("track codec not recorded", "kind", info.Kind.String(), "codec", info.Codec.MimeType)
+		// Other codecs, and further tracks of a kind already recorded, are ignored (logged once).
+		s.log.Warn("track not recorded", "kind", info.Kind.String(), "codec", info.Codec.MimeType)
 		t = &track{info: info} // clock 0: ignored
 		s.tracks[info.Index] = t
 		return t, nil
@@ -218,8 +224,18 @@ func (s *Sink) newTrack(info sfu.TrackInfo, pkt *rtp.Packet, now time.Time) (*tr
 	return t, nil
 }
 
-func (s *Sink) video(frame []byte, tl float64, ts int64) error {
-	key, w, h := vp8Key(frame)
+// videoTrack reports whether a video track is recorded already (one per recording).
+func (s *Sink) videoTrack() bool {
+	for _, t := range s.tracks {
+		if t.video {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Sink) video(t *track, frame []byte, tl float64, ts int64) error {
+	frame, key, w, h := t.vf.frame(frame)
 	c := s.cur
 	if key && w > 0 && s.m.Width == 0 {
 		s.m.Width, s.m.Height = w, h
@@ -252,11 +268,11 @@ func (s *Sink) video(frame []byte, tl float64, ts int64) error {
 			return nil
 		}
 		var err error
-		if c.ivf, err = newIVF(filepath.Join(c.dir, videoFile), w, h); err != nil {
+		if c.ivf, err = newIVF(filepath.Join(c.dir, videoFile), t.codec.fourcc, w, h); err != nil {
 			return fmt.Errorf("%w: %v", ErrDisk, err)
 		}
 		c.videoStart = ts
-		c.info.Video = &TrackFile{Path: filepath.Join(c.dir, videoFile), Codec: webrtc.MimeTypeVP8, Offset: tl - c.info.Start}
+		c.info.Video = &TrackFile{Path: filepath.Join(c.dir, videoFile), Codec: t.codec.mime, Offset: tl - c.info.Start}
 		if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
 			return fmt.Errorf("%w: %v", ErrDisk, err)
 		}

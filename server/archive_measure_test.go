@@ -14,6 +14,9 @@ import (
 // workers, full ladder) and reports how long after the end of the broadcast the VOD is ready:
 //
 //	RELAYCAST_MEASURE_VOD=30s RELAYCAST_MEASURE_SIZE=1280x720 go test -run TestMeasureVODDelay -v -timeout 20m ./server
+//
+// RELAYCAST_MEASURE_CODEC=h264|vp9|av1 publishes that codec instead of VP8 (H.264 as a raw
+// Annex-B stream).
 func TestMeasureVODDelay(t *testing.T) {
 	env := os.Getenv("RELAYCAST_MEASURE_VOD")
 	if env == "" {
@@ -29,9 +32,13 @@ func TestMeasureVODDelay(t *testing.T) {
 		size = "1280x720"
 	}
 	dir := t.TempDir()
-	v, a, err := testmedia.Generate(testmedia.Params{Dir: dir, Duration: d, Size: size})
+	codec := os.Getenv("RELAYCAST_MEASURE_CODEC")
+	v, a, err := testmedia.Generate(testmedia.Params{Dir: dir, Duration: d, Size: size, Codec: codec})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if codec == testmedia.CodecH264 {
+		v = testmedia.AnnexB(v)
 	}
 	clipMu.Lock()
 	clipCache[d] = [2]string{v, a}
@@ -56,6 +63,6 @@ func TestMeasureVODDelay(t *testing.T) {
 	r := waitStatus(t, events, rec.ID, catalog.StatusReady, d+5*time.Minute)
 	delay := time.Since(ended)
 	rep, _ := testmedia.Probe(s.url + r.HLSURL)
-	t.Logf("broadcast %v at %s, workers %d, chunks %v: VOD ready %.2f s after the end; duration %.2f s, renditions %v, A/V offset %.3f s",
-		d, size, cfg.Workers, cfg.ChunkDuration, delay.Seconds(), r.Duration, r.Renditions, rep.AVOffset)
+	t.Logf("broadcast %v %s at %s, workers %d, chunks %v: VOD ready %.2f s after the end; duration %.2f s, renditions %v, A/V offset %.3f s",
+		d, codec, size, cfg.Workers, cfg.ChunkDuration, delay.Seconds(), r.Duration, r.Renditions, rep.AVOffset)
 }

@@ -128,6 +128,13 @@ func publishFile(t *testing.T, s *archServer, room string, d time.Duration) (*cl
 func publishTo(t *testing.T, url string, signer *auth.Signer, room string, d time.Duration) (*client.FilePublisher, func() time.Time) {
 	t.Helper()
 	v, a := clip(t, d)
+	return publishFiles(t, url, signer, room, v, a)
+}
+
+// publishFiles publishes a video file (IVF of any codec, or H.264 Annex-B) and an Ogg Opus file
+// over WHIP, as publishTo does.
+func publishFiles(t *testing.T, url string, signer *auth.Signer, room, v, a string) (*client.FilePublisher, func() time.Time) {
+	t.Helper()
 	pub, err := client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: v, Audio: a})
 	if err != nil {
 		t.Fatal(err)

@@ -187,6 +187,9 @@ func (h *Handler) Chunk(ctx context.Context, p ChunkPayload) error {
 	if p.Video == nil && p.Audio == nil {
 		return fmt.Errorf("%w: chunk has no tracks", ErrSourceMissing)
 	}
+	if p.Video != nil && !knownVideo(p.Video.Codec) {
+		return fmt.Errorf("%w: video codec %q is not transcoded", ErrBadMedia, p.Video.Codec)
+	}
 	dir, err := os.MkdirTemp(h.p.TmpDir, tmpPrefix+"*")
 	if err != nil {
 		return err

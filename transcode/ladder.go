@@ -3,7 +3,27 @@ package transcode
 import (
 	"fmt"
 	"math"
+	"path/filepath"
+	"strings"
 )
+
+// videoCodecs are the recorded video codecs ffmpeg reads (MIME types as in Track.Codec): VP8,
+// VP9, AV1 (libdav1d) and H.264, each from IVF.
+var videoCodecs = []string{"video/VP8", "video/VP9", "video/AV1", "video/H264"}
+
+// knownVideo reports whether a track's codec is one the handler transcodes (empty: VP8, as
+// payloads written before the codec was recorded).
+func knownVideo(codec string) bool {
+	if codec == "" {
+		return true
+	}
+	for _, c := range videoCodecs {
+		if strings.EqualFold(c, codec) {
+			return true
+		}
+	}
+	return false
+}
 
 // Rung is one rendition of the ladder.
 type Rung struct {
@@ -78,7 +98,12 @@ func ffmpegArgs(p ChunkPayload, videoFile, audioFile string, ladder []Rung, out 
 	vin, ain := -1, -1
 	n := 0
 	if videoFile != "" {
-		args = append(args, "-itsoffset", ffloat(p.Video.Offset), "-i", videoFile)
+		args = append(args, "-itsoffset", ffloat(p.Video.Offset))
+		if strings.EqualFold(filepath.Ext(videoFile), ".ivf") {
+			// Every recorded codec is in IVF (named by its fourcc) with 90 kHz frame timestamps.
+			args = append(args, "-f", "ivf")
+		}
+		args = append(args, "-i", videoFile)
 		vin = n
 		n++
 	}

@@ -4,7 +4,8 @@
 //
 // Storage layout of a recording ID (keys relative to the store):
 //
-//	raw/ID/c000003/video.ivf, audio.ogg   raw chunk, uploaded by the server (deleted when ready)
+//	raw/ID/c000003/video.ivf, audio.ogg   raw chunk, uploaded by the server (deleted when ready);
+//	                                      video.ivf holds VP8, VP9, AV1 or H.264 (Track.Codec)
 //	raw/ID/source                         an uploaded or imported file (deleted when ready)
 //	rec/ID/end.json                       written by the server when the broadcast ended
 //	rec/ID/chunks/000003.json             a chunk's HLS segments, written last (= chunk done)
@@ -38,7 +39,7 @@ const (
 // Track is one raw media file of a chunk.
 type Track struct {
 	Key    string  `json:"key"`    // storage key of the raw file
-	Codec  string  `json:"codec"`  // MIME type, e.g. video/VP8, audio/opus
+	Codec  string  `json:"codec"`  // MIME type: video/VP8, video/VP9, video/AV1, video/H264, audio/opus
 	Offset float64 `json:"offset"` // seconds from the chunk start to the track's first sample
 }
 

@@ -399,3 +399,20 @@ func TestUndecodableChunk(t *testing.T) {
 		t.Fatalf("got %v, want ErrBadMedia + SkipRetry", err)
 	}
 }
+
+// TestUnknownVideoCodec: a chunk in a codec the handler does not transcode fails for good at
+// once, naming the codec, before anything is downloaded.
+func TestUnknownVideoCodec(t *testing.T) {
+	st, _ := storage.NewLocal(storage.LocalParams{Dir: t.TempDir()})
+	h := NewHandler(HandlerParams{Store: st})
+	task, _ := NewChunkTask(ChunkPayload{RecordingID: "h265", Video: &Track{Key: RawKey("h265", 0, "video.ivf"), Codec: "video/H265"}})
+	err := h.ProcessTask(context.Background(), task)
+	if !errors.Is(err, ErrBadMedia) || !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "video/H265") {
+		t.Fatalf("got %v, want ErrBadMedia + SkipRetry naming the codec", err)
+	}
+	for _, c := range []string{"", "video/VP8", "video/vp9", "video/AV1", "video/H264"} {
+		if !knownVideo(c) {
+			t.Errorf("%q not transcoded", c)
+		}
+	}
+}
