@@ -44,6 +44,9 @@ type Config struct {
 	// ConnectTimeout closes a peer connection that has not connected this long after its answer
 	// (default 15s), so abandoned offers hold no resources.
 	ConnectTimeout time.Duration
+	// SimulcastStartBitrate is the bandwidth estimate (bits/s) a new viewer of a simulcast room
+	// starts from, before its REMB or receiver reports say more (default 1.2 Mbps).
+	SimulcastStartBitrate int
 	// OnLive, when set, is called each time a room goes live (a publisher's tracks arrived). A
 	// non-nil Sink it returns receives the room's packets until the room ends. The recorder
 	// attaches this way.
@@ -56,6 +59,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeyframeInterval <= 0 {
 		c.KeyframeInterval = 300 * time.Millisecond
+	}
+	if c.SimulcastStartBitrate <= 0 {
+		c.SimulcastStartBitrate = 1_200_000
 	}
 	if c.LiveGrace <= 0 {
 		c.LiveGrace = 2 * time.Second
@@ -201,6 +207,10 @@ func newAPI(se webrtc.SettingEngine, publisher bool) (*webrtc.API, error) {
 			return nil, err
 		}
 		if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
+			return nil, err
+		}
+		// mid / rid / repaired-rid header extensions: RID-based simulcast from publishers.
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 			return nil, err
 		}
 	} else {

@@ -7,6 +7,7 @@ type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	nacks, resent, plisReceived, plisSent    atomic.Uint64
 	dropped, sinkDropped                     atomic.Uint64
+	layerSwitches                            atomic.Uint64
 	forwardLatency                           latencyHist
 }
 
@@ -25,6 +26,8 @@ type Stats struct {
 	PLIsSent     uint64 // keyframe requests sent to publishers
 	Dropped      uint64 // packets dropped because a viewer's queue was full
 	SinkDropped  uint64 // packets dropped because a sink (recorder) fell behind
+	// LayerSwitches counts simulcast layer switches made for viewers (at keyframes).
+	LayerSwitches uint64
 	SendDropped  uint64 // datagrams dropped because the UDP send queue was full
 	SendBatches  uint64 // sendmmsg calls
 	Datagrams    uint64 // datagrams sent through the batching socket
@@ -49,7 +52,7 @@ func (s *SFU) Stats() Stats {
 		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		NACKs: c.nacks.Load(), Resent: c.resent.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
-		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(),
+		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(), LayerSwitches: c.layerSwitches.Load(),
 		ForwardLatency: c.forwardLatency.snapshot(),
 	}
 	for _, c := range s.udpLn {

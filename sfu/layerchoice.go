@@ -1,0 +1,296 @@
+package sfu
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pion/rtcp"
+)
+
+// Quality is a viewer's choice of simulcast layer.
+type Quality string
+
+// The qualities a viewer may ask for. Auto follows the viewer's bandwidth estimate; the others
+// pin a layer (falling back to the nearest sending layer while the chosen one is stopped).
+const (
+	QualityAuto   Quality = "auto"
+	QualityHigh   Quality = "high"
+	QualityMedium Quality = "medium"
+	QualityLow    Quality = "low"
+)
+
+// ParseQuality checks a quality name ("" means auto).
+func ParseQuality(s string) (Quality, error) {
+	switch q := Quality(s); q {
+	case "":
+		return QualityAuto, nil
+	case QualityAuto, QualityHigh, QualityMedium, QualityLow:
+		return q, nil
+	}
+	return "", fmt.Errorf("%w: %q (want auto, high, medium or low)", ErrBadQuality, s)
+}
+
+// LayerState is what a viewer of a simulcast room is sent.
+type LayerState struct {
+	Quality   Quality  // the viewer's choice
+	Layer     string   // the layer being sent: "high", "medium", "low"; "" while none (yet)
+	AudioOnly bool     // the estimate is below the lowest layer: video paused until it recovers
+	Layers    []string // the layers the publisher is sending now, lowest first
+}
+
+func (a LayerState) equal(b LayerState) bool {
+	return a.Quality == b.Quality && a.Layer == b.Layer && a.AudioOnly == b.AudioOnly && slices.Equal(a.Layers, b.Layers)
+}
+
+// Layer choice (Auto). Per viewer and cheap: it runs when the viewer's RTCP brings a receiver
+// report or a REMB (about once a second) and when the publisher's set of sending layers changes;
+// there is no per-viewer timer, pacer or probe traffic.
+//
+//   - The estimate is the viewer's REMB when it sent one in the last remembFresh; otherwise a
+//     loss-based estimate from the receiver reports' fraction lost (GCC's loss controller: above
+//     10 % loss the estimate drops to the sending rate × (1 − loss/2), below 2 % it grows 5 % per
+//     report).
+//   - A layer "needs" its measured bitrate plus audioBudget. Down-switch when the estimate falls
+//     below downFactor × the current layer's need (to the best layer that fits; none fits: audio
+//     only). Up-switch one layer at a time when the estimate exceeds upFactor × the next layer's
+//     need for upHold, or — probing, since REMB and loss cannot show capacity that is not being
+//     used — after a clean spell of probeBackoff since the last switch; a probe that is followed
+//     by a down-switch within probeWindow doubles the backoff (up to maxBackoff).
+const (
+	audioBudget  = 64_000.0
+	minLayerRate = 100_000.0
+	downFactor   = 0.85
+	upFactor     = 1.15
+	upHold       = 2 * time.Second
+	rembFresh    = 3 * time.Second
+	probeBackoff = 5 * time.Second
+	maxBackoff   = 60 * time.Second
+	probeWindow  = 10 * time.Second
+	lossHigh     = 0.10
+	lossLow      = 0.02
+)
+
+// bandwidth is one viewer's estimate and switching history. Guarded by the simView's mu.
+type bandwidth struct {
+	est        float64
+	remb       float64
+	rembAt     int64
+	loss       float64
+	lossAt     int64
+	upSince    int64
+	lastSwitch int64
+	probeAt    int64
+	backoff    time.Duration
+}
+
+func (b *bandwidth) rembValid(now int64) bool { return b.rembAt != 0 && now-b.rembAt < int64(rembFresh) }
+
+// estimate is the current figure (bits/s).
+func (b *bandwidth) estimate(now int64) float64 {
+	if b.rembValid(now) {
+		return b.remb
+	}
+	return b.est
+}
+
+// clean: nothing says the current rate is too much.
+func (b *bandwidth) clean(now int64, need float64) bool {
+	if b.rembValid(now) {
+		return b.remb >= need
+	}
+	return b.lossAt != 0 && b.loss < lossLow
+}
+
+// onRTCP feeds a viewer's RTCP packets (from its video sender) into the estimate and chooses again
+// when they carried a report.
+func (v *simView) onRTCP(pkts []rtcp.Packet) {
+	ssrc := uint32(0)
+	if b := v.local.b.Load(); b != nil {
+		ssrc = b.ssrc
+	}
+	now := monoNow()
+	got := false
+	v.mu.Lock()
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			v.bw.remb, v.bw.rembAt = float64(p.Bitrate), now
+			got = true
+		case *rtcp.ReceiverReport:
+			for _, r := range p.Reports {
+				if r.SSRC == ssrc {
+					v.onLoss(float64(r.FractionLost)/256, now)
+					got = true
+				}
+			}
+		}
+	}
+	v.mu.Unlock()
+	if got {
+		v.evaluate(now)
+	}
+}
+
+// onLoss updates the loss-based estimate. mu held.
+func (v *simView) onLoss(f float64, now int64) {
+	b := &v.bw
+	b.loss, b.lossAt = f, now
+	sending := audioBudget
+	if v.cur != nil {
+		sending = v.need(v.cur)
+	}
+	switch {
+	case f > lossHigh:
+		b.est = sending * (1 - f/2)
+	case f < lossLow:
+		b.est = max(b.est, sending) * 1.05
+		if top := v.sim.highestActive(); top != nil && b.est > 2*v.need(top) {
+			b.est = 2 * v.need(top)
+		}
+	}
+}
+
+func (v *simView) need(l *upTrack) float64 {
+	return max(v.sim.rate(l), minLayerRate) + audioBudget
+}
+
+// SetQuality changes the viewer's choice; the switch happens at the next keyframe.
+func (v *simView) setQuality(q Quality) {
+	v.mu.Lock()
+	v.pref = q
+	v.bw.upSince = 0
+	v.mu.Unlock()
+	v.evaluate(monoNow())
+}
+
+// evaluate chooses the layer to send and reports a change of state to the viewer.
+func (v *simView) evaluate(now int64) {
+	v.mu.Lock()
+	if v.closed || !v.running {
+		v.mu.Unlock()
+		return
+	}
+	active := v.sim.activeLayers()
+	if len(active) > 0 {
+		if v.pref != QualityAuto && v.pref != "" {
+			v.choose(manualLayer(active, v.pref, v.sim), now)
+		} else {
+			v.autoChoose(active, now)
+		}
+	}
+	report, st := v.changedLocked()
+	v.mu.Unlock()
+	if report != nil {
+		report(st)
+	}
+}
+
+// manualLayer maps a chosen quality to a sending layer: the layer of that name if it is sending,
+// else the nearest lower one, else the nearest higher one.
+func manualLayer(active []*upTrack, q Quality, s *simulcast) *upTrack {
+	want := -1
+	for i, l := range active {
+		name := s.layerName(l)
+		if name == string(q) {
+			return l
+		}
+		if nameRank(name) < nameRank(string(q)) {
+			want = i
+		}
+	}
+	if want >= 0 {
+		return active[want]
+	}
+	return active[0]
+}
+
+func nameRank(n string) int {
+	switch Quality(n) {
+	case QualityLow:
+		return 0
+	case QualityMedium:
+		return 1
+	}
+	return 2
+}
+
+// autoChoose applies the rules above. mu held.
+func (v *simView) autoChoose(active []*upTrack, now int64) {
+	b := &v.bw
+	est := b.estimate(now)
+	cur := -1
+	ref := v.target
+	if ref == nil {
+		ref = v.cur
+	}
+	for i, l := range active {
+		if l == ref {
+			cur = i
+		}
+	}
+	fits := func(max int) int {
+		for i := max; i >= 0; i-- {
+			if v.need(active[i]) <= est {
+				return i
+			}
+		}
+		return -1
+	}
+	switchTo := func(i int) {
+		b.upSince = 0
+		b.lastSwitch = now
+		if i < 0 {
+			v.choose(nil, now)
+			return
+		}
+		v.choose(active[i], now)
+	}
+	switch {
+	case ref == nil && !v.audioOnly:
+		// First choice (or the current layer stopped): the best that fits, at least the lowest.
+		switchTo(max(fits(len(active)-1), 0))
+	case cur < 0 && ref != nil:
+		// The layer being sent (or switched to) stopped: the best sending one that fits.
+		switchTo(max(fits(len(active)-1), 0))
+	case cur >= 0 && est < downFactor*v.need(active[cur]):
+		next := fits(cur - 1)
+		if next < 0 && est >= downFactor*v.need(active[0]) {
+			next = 0
+		}
+		if b.probeAt != 0 && now-b.probeAt < int64(probeWindow) {
+			b.backoff = min(2*max(b.backoff, probeBackoff), maxBackoff)
+		}
+		b.probeAt = 0
+		switchTo(next)
+	case cur < len(active)-1:
+		next := active[cur+1]
+		sending := audioBudget
+		if cur >= 0 {
+			sending = v.need(active[cur])
+		}
+		if est >= upFactor*v.need(next) {
+			if b.upSince == 0 {
+				b.upSince = now
+			}
+			if now-b.upSince >= int64(upHold) {
+				switchTo(cur + 1)
+			}
+			return
+		}
+		b.upSince = 0
+		if b.probeAt != 0 && now-b.probeAt > int64(probeWindow) {
+			b.probeAt, b.backoff = 0, 0 // the last probe held
+		}
+		backoff := max(b.backoff, probeBackoff)
+		if b.clean(now, sending) && now-b.lastSwitch >= int64(backoff) {
+			switchTo(cur + 1)
+			b.probeAt = now
+		}
+	default:
+		b.upSince = 0
+		if b.probeAt != 0 && now-b.probeAt > int64(probeWindow) {
+			b.probeAt, b.backoff = 0, 0 // the probe held
+		}
+	}
+}
