@@ -151,9 +151,16 @@ func (v *simView) onLoss(f float64, now int64) {
 	}
 }
 
+// need is what sending layer l takes: its measured bitrate (a nominal one until measured) plus audio.
 func (v *simView) need(l *upTrack) float64 {
-	return max(v.sim.rate(l), minLayerRate) + audioBudget
+	r := v.sim.rate(l)
+	if r == 0 {
+		r = nominalRate[v.sim.layerName(l)]
+	}
+	return max(r, minLayerRate) + audioBudget
 }
+
+var nominalRate = map[string]float64{"low": 150_000, "medium": 500_000, "high": 1_500_000}
 
 // SetQuality changes the viewer's choice; the switch happens at the next keyframe.
 func (v *simView) setQuality(q Quality) {

@@ -176,14 +176,21 @@ func (s *simulcast) monitor() {
 			b := u.stats.bytes.Load()
 			r := float64(b-lastBytes[u]) * 8 / dt
 			lastBytes[u] = b
-			// A smoothed rate over about a second; a key frame burst does not make it jump.
-			if old, ok := s.rates[u]; ok {
-				r = 0.8*old + 0.2*r
-			}
-			s.rates[u] = r
+			on := false
 			if at := u.stats.lastAt.Load(); at != 0 && now-at < int64(layerIdle) {
 				active = append(active, u)
+				on = true
 			}
+			// A smoothed rate over about a second, so a keyframe burst does not make it jump; a
+			// stopped layer keeps the rate it had, for when it comes back.
+			if old, ok := s.rates[u]; ok {
+				if !on || r == 0 {
+					r = old
+				} else {
+					r = 0.8*old + 0.2*r
+				}
+			}
+			s.rates[u] = r
 		}
 		changed := len(active) != len(s.active)
 		for i := 0; !changed && i < len(active); i++ {
