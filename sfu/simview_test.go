@@ -1,0 +1,211 @@
+package sfu
+
+import (
+	"testing"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// captureWriter is a viewer socket that marshals each packet like Pion's writer does and keeps
+// the last one.
+type captureWriter struct {
+	buf  []byte
+	last rtp.Packet
+	keep bool
+}
+
+func (c *captureWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	n, err := h.MarshalTo(c.buf)
+	if err != nil {
+		return 0, err
+	}
+	n += copy(c.buf[n:], payload)
+	if c.keep {
+		if err := c.last.Unmarshal(append([]byte(nil), c.buf[:n]...)); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// vp8Packet builds a VP8 packet with a 15-bit picture ID and TL0PICIDX.
+func vp8Packet(seq uint16, ts uint32, pic uint16, tl0 uint8, key bool, size int) *rtp.Packet {
+	p := make([]byte, 5+size)
+	p[0] = 0x90 // X, S, partition 0
+	p[1] = 0xC0 // I, L
+	p[2] = 0x80 | byte(pic>>8)
+	p[3] = byte(pic)
+	p[4] = tl0
+	if !key {
+		p[5] = 0x01
+	}
+	return &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: ts, SSRC: 5}, Payload: p}
+}
+
+// newTestView is a simulcast viewer of two layers with a capturing socket, outside any room's
+// goroutines: writes and NACKs are driven by the caller.
+func newTestView(w *captureWriter) (*simView, *upTrack, *upTrack) {
+	r := &room{s: &SFU{}, done: make(chan struct{})}
+	sim := &simulcast{room: r, order: []string{"q", "f"}, codec: codecVP8, views: map[*simView]struct{}{}, rates: map[*upTrack]float64{}}
+	lo := &upTrack{room: r, rid: "q", sim: sim, kind: webrtc.RTPCodecTypeVideo}
+	hi := &upTrack{room: r, rid: "f", sim: sim, kind: webrtc.RTPCodecTypeVideo}
+	sim.addLayer(lo)
+	sim.addLayer(hi)
+	lt := newLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, webrtc.RTPCodecTypeVideo, "v", "s")
+	lt.b.Store(&binding{ssrc: 1, pt: 96, w: w})
+	v := &simView{sim: sim, local: lt, codec: codecVP8, clock: 90000, members: map[*upTrack]*downTrack{}, running: true}
+	return v, lo, hi
+}
+
+// A switch to the other layer happens at its keyframe and continues sequence numbers,
+// timestamps, picture IDs and TL0PICIDX; a NACK for a packet sent before the switch is answered
+// from the old layer's cache with the old segment's numbering.
+func TestSimViewSwitchAndResend(t *testing.T) {
+	w := &captureWriter{buf: make([]byte, 1500), keep: true}
+	v, lo, hi := newTestView(w)
+
+	v.target = lo
+	var sent []rtp.Packet
+	write := func(l *upTrack, p *rtp.Packet) bool {
+		l.cache.put(p)
+		n, err := v.write(l, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			sent = append(sent, w.last)
+		}
+		return n > 0
+	}
+	if write(lo, vp8Packet(100, 1000, 7000, 3, false, 50)) {
+		t.Fatal("a delta frame started the stream")
+	}
+	for i := uint16(0); i < 5; i++ {
+		if !write(lo, vp8Packet(101+i, 1000+3000*uint32(i), 7001+i, 4+uint8(i), i == 0, 50)) {
+			t.Fatalf("packet %d of the first layer not written", i)
+		}
+	}
+	// Switch to hi: its delta frames are skipped, lo goes on until hi's keyframe.
+	v.target = hi
+	if write(hi, vp8Packet(5000, 777000, 30000, 200, false, 80)) {
+		t.Fatal("switched at a delta frame")
+	}
+	if !write(lo, vp8Packet(106, 16000, 7006, 9, false, 50)) {
+		t.Fatal("the old layer stopped before the switch")
+	}
+	if !write(hi, vp8Packet(5001, 780000, 30001, 201, true, 80)) {
+		t.Fatal("the keyframe did not switch")
+	}
+	if write(lo, vp8Packet(107, 19000, 7007, 10, false, 50)) {
+		t.Fatal("the old layer is still written after the switch")
+	}
+	write(hi, vp8Packet(5002, 783000, 30002, 202, false, 80))
+
+	for i := 1; i < len(sent); i++ {
+		a, b := sent[i-1], sent[i]
+		if b.SequenceNumber != a.SequenceNumber+1 {
+			t.Errorf("packet %d: sequence %d after %d", i, b.SequenceNumber, a.SequenceNumber)
+		}
+		if int32(b.Timestamp-a.Timestamp) < 0 {
+			t.Errorf("packet %d: timestamp %d after %d", i, b.Timestamp, a.Timestamp)
+		}
+		da, _ := parseVP8(a.Payload)
+		db, _ := parseVP8(b.Payload)
+		if pa, pb := da.picture(a.Payload), db.picture(b.Payload); pb != (pa+1)&0x7fff {
+			t.Errorf("packet %d: picture ID %d after %d", i, pb, pa)
+		}
+		if ta, tb := a.Payload[da.tl0], b.Payload[db.tl0]; tb != ta+1 {
+			t.Errorf("packet %d: TL0PICIDX %d after %d", i, tb, ta)
+		}
+		if b.SSRC != 1 || b.PayloadType != 96 {
+			t.Errorf("packet %d: ssrc %d pt %d", i, b.SSRC, b.PayloadType)
+		}
+	}
+	// NACK the last packet of the old layer (sent[5]) and the first of the new one (sent[6]).
+	for _, want := range []rtp.Packet{sent[5], sent[6]} {
+		w.last = rtp.Packet{}
+		if n, err := v.resend(want.SequenceNumber); err != nil || n == 0 {
+			t.Fatalf("resend %d: %d, %v", want.SequenceNumber, n, err)
+		}
+		if w.last.SequenceNumber != want.SequenceNumber || w.last.Timestamp != want.Timestamp || string(w.last.Payload) != string(want.Payload) {
+			t.Errorf("resent %d/%d, want %d/%d with the same payload", w.last.SequenceNumber, w.last.Timestamp, want.SequenceNumber, want.Timestamp)
+		}
+	}
+	if n, _ := v.resend(sent[len(sent)-1].SequenceNumber + 1); n != 0 {
+		t.Error("resent a packet that was never sent")
+	}
+}
+
+func TestKeyframeDetection(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		codec codecKind
+		p     []byte
+		want  bool
+	}{
+		{"vp8 key", codecVP8, vp8Packet(1, 1, 1, 1, true, 4).Payload, true},
+		{"vp8 delta", codecVP8, vp8Packet(1, 1, 1, 1, false, 4).Payload, false},
+		{"vp8 key, not first packet", codecVP8, []byte{0x00, 0x00}, false},
+		{"vp8 short descriptor key", codecVP8, []byte{0x10, 0x00, 0x00}, true},
+		{"h264 stap-a sps", codecH264, []byte{24, 0, 4, 0x67, 1, 2, 3}, true},
+		{"h264 fu-a idr start", codecH264, []byte{28, 0x85, 1}, true},
+		{"h264 fu-a idr middle", codecH264, []byte{28, 0x05, 1}, false},
+		{"h264 non-idr", codecH264, []byte{0x41, 1}, false},
+		{"vp9 key start", codecVP9, []byte{0x08, 0}, true},
+		{"vp9 inter", codecVP9, []byte{0x48, 0}, false},
+		{"av1 new sequence", codecAV1, []byte{0x18, 0}, true},
+		{"av1 continuation", codecAV1, []byte{0x88, 0}, false},
+		{"empty", codecVP8, nil, false},
+		{"truncated descriptor", codecVP8, []byte{0x90}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := isKeyframeStart(tc.codec, tc.p); got != tc.want {
+				t.Errorf("isKeyframeStart = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkSimulcastWrite is one viewer's per-packet write after a layer switch: sequence number,
+// timestamp, picture ID and TL0PICIDX rewritten (a payload copy into the viewer's scratch buffer).
+// BenchmarkPlainWrite is the same packet to a viewer of a room without simulcast.
+func BenchmarkSimulcastWrite(b *testing.B) {
+	w := &captureWriter{buf: make([]byte, 1500)}
+	v, lo, hi := newTestView(w)
+	v.target = lo
+	_, _ = v.write(lo, vp8Packet(100, 1000, 10, 1, true, 1100))
+	v.target = hi
+	_, _ = v.write(hi, vp8Packet(9000, 50000, 20000, 50, true, 1100))
+	if v.cur != hi || v.seg.identity() {
+		b.Fatal("no switch")
+	}
+	p := vp8Packet(9001, 53000, 20001, 51, false, 1100)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p.Payload)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.SequenceNumber++
+		if _, err := v.write(hi, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPlainWrite(b *testing.B) {
+	w := &captureWriter{buf: make([]byte, 1500)}
+	lt := newLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, webrtc.RTPCodecTypeVideo, "v", "s")
+	lt.b.Store(&binding{ssrc: 1, pt: 96, w: w})
+	p := vp8Packet(9001, 53000, 20001, 51, false, 1100)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p.Payload)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.SequenceNumber++
+		if _, err := lt.write(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
