@@ -35,7 +35,7 @@ type simLayer struct {
 
 // simulcastVideo holds the layers and the header-extension IDs negotiated for mid and rid.
 type simulcastVideo struct {
-	layers      []*simLayer
+	layers    []*simLayer
 	sender    *webrtc.RTPSender
 	tr        *webrtc.RTPTransceiver
 	midID     uint8

@@ -84,7 +84,9 @@ type bandwidth struct {
 	backoff    time.Duration
 }
 
-func (b *bandwidth) rembValid(now int64) bool { return b.rembAt != 0 && now-b.rembAt < int64(rembFresh) }
+func (b *bandwidth) rembValid(now int64) bool {
+	return b.rembAt != 0 && now-b.rembAt < int64(rembFresh)
+}
 
 // estimate is the current figure (bits/s).
 func (b *bandwidth) estimate(now int64) float64 {
