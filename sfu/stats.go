@@ -26,14 +26,14 @@ type Stats struct {
 	PLIsSent     uint64 // keyframe requests sent to publishers
 	Dropped      uint64 // packets dropped because a viewer's queue was full
 	SinkDropped  uint64 // packets dropped because a sink (recorder) fell behind
-	// LayerSwitches counts simulcast layer switches made for viewers (at keyframes).
-	LayerSwitches uint64
-	SendDropped   uint64 // datagrams dropped because the UDP send queue was full
-	SendBatches   uint64 // sendmmsg calls
-	Datagrams     uint64 // datagrams sent through the batching socket
+	SendDropped  uint64 // datagrams dropped because the UDP send queue was full
+	SendBatches  uint64 // sendmmsg calls
+	Datagrams    uint64 // datagrams sent through the batching socket
 	// ForwardLatency: sampled time from reading a packet from the publisher to handing it to
 	// a viewer's socket.
 	ForwardLatency LatencyHistogram
+	// LayerSwitches counts simulcast layer switches made for viewers (at keyframes).
+	LayerSwitches uint64
 }
 
 // Stats returns the current counters. Safe to call concurrently.
