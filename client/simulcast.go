@@ -185,10 +185,10 @@ func (p *Publisher) sendSimulcast(ctx context.Context) {
 			copy(frame, noise)
 			if sv.vp8 {
 				markVP8Size(frame, key, l.w, l.h)
+				stampFrame(frame, now)
 			} else {
 				frame = h264Frame(frame, key)
 			}
-			stampFrame(frame, now)
 			for _, pkt := range l.pz.Packetize(frame, 90000/fps) {
 				pkt.Header.Extension = true
 				pkt.Header.ExtensionProfile = 0xBEDE

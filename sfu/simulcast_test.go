@@ -97,6 +97,7 @@ func newRecViewer(t *testing.T, s *sfu.SFU, room string, q sfu.Quality) *recView
 func (v *recViewer) read(tr *webrtc.TrackRemote) {
 	defer v.wg.Done()
 	video := tr.Kind() == webrtc.RTPCodecTypeVideo
+	h264 := tr.Codec().MimeType == webrtc.MimeTypeH264
 	if video {
 		v.mu.Lock()
 		v.videoSSRC = uint32(tr.SSRC())
@@ -108,9 +109,15 @@ func (v *recViewer) read(tr *webrtc.TrackRemote) {
 			return
 		}
 		v.mu.Lock()
-		if video {
+		switch {
+		case video && h264:
+			// Keyframe starts: the SPS (alone or first in a STAP-A) that precedes each IDR frame.
+			pl := p.Payload
+			v.video = append(v.video, vp8Pkt{seq: p.SequenceNumber, ts: p.Timestamp, pic: -1, tl0: -1,
+				keyStart: len(pl) > 3 && (pl[0]&0x1f == 7 || pl[0]&0x1f == 24 && pl[3]&0x1f == 7)})
+		case video:
 			v.video = append(v.video, parseTestVP8(p))
-		} else {
+		default:
 			v.audio++
 		}
 		v.mu.Unlock()
@@ -404,6 +411,46 @@ func TestSimulcast(t *testing.T) {
 		})
 		if st := s.Stats(); st.LayerSwitches == 0 {
 			t.Errorf("no layer switches counted: %+v", st)
+		}
+	})
+	checkGoroutines(t, before)
+}
+
+// H.264 simulcast: a switch continues sequence numbers and timestamps and starts at an SPS/IDR.
+func TestSimulcastH264(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for several seconds")
+	}
+	before := runtime.NumGoroutine()
+	t.Run("h264", func(t *testing.T) {
+		s := newSFU(t)
+		publish(t, s, "sim264", client.PublisherParams{Simulcast: true, VideoMime: webrtc.MimeTypeH264})
+		v := newRecViewer(t, s, "sim264", sfu.QualityHigh)
+		waitFor(t, 10*time.Second, func() bool { st, _ := v.sub.Layer(); p, _ := v.snapshot(); return st.Layer == "high" && len(p) > 100 })
+		if err := v.sub.SetQuality(sfu.QualityLow); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, func() bool { st, _ := v.sub.Layer(); return st.Layer == "low" })
+		n, _ := v.snapshot()
+		waitFor(t, 10*time.Second, func() bool { p, _ := v.snapshot(); return len(p) > len(n)+30 })
+		pkts, _ := v.snapshot()
+		keys := 0
+		for i, p := range pkts {
+			if p.keyStart {
+				keys++
+			}
+			if i == 0 {
+				continue
+			}
+			if p.seq != pkts[i-1].seq+1 {
+				t.Errorf("sequence %d after %d", p.seq, pkts[i-1].seq)
+			}
+			if d := int32(p.ts - pkts[i-1].ts); d < 0 || d > 90000 {
+				t.Errorf("timestamp step %d at sequence %d", d, p.seq)
+			}
+		}
+		if keys < 2 || !pkts[0].keyStart {
+			t.Errorf("%d keyframe starts (first packet a keyframe: %v); want the stream and the switch to start at one", keys, pkts[0].keyStart)
 		}
 	})
 	checkGoroutines(t, before)
