@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/client"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
@@ -25,7 +26,14 @@ type layerMsg struct {
 	AudioOnly *bool    `json:"audio_only"`
 }
 
-// A viewer of a simulcast room is told its layer over /ws, switches with a `quality` message, and
+// allowAll grants everything (the tokens themselves are tested in auth and server).
+type allowAll struct{}
+
+func (allowAll) Authorize(_, room string, g auth.Grant) (auth.Claims, error) {
+	return auth.Claims{Room: room, Grants: []auth.Grant{g}, Subject: "test"}, nil
+}
+
+// A simulcast publisher over WHIP goes live with three layers. A viewer of the room is told its layer over /ws, switches with a `quality` message, and
 // gets `bad_request` for an unknown quality; WHEP takes ?quality= and refuses a bad one.
 func TestQualityMessages(t *testing.T) {
 	if testing.Short() {
@@ -36,7 +44,7 @@ func TestQualityMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	sig := signaling.New(signaling.Params{SFU: s})
+	sig := signaling.New(signaling.Params{SFU: s, Auth: allowAll{}})
 	mux := http.NewServeMux()
 	sig.Register(mux)
 	hs := httptest.NewServer(mux)
@@ -50,10 +58,8 @@ func TestQualityMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if err := pub.Connect(ctx, func(ctx context.Context, offer string) (string, error) {
-		_, a, err := s.Publish(ctx, sfu.PublishParams{Room: "sc", Offer: offer, Owner: "o"})
-		return a, err
-	}); err != nil {
+	// The simulcast offer goes through WHIP, as OBS would send it.
+	if err := pub.Connect(ctx, client.WHIP(nil, hs.URL+"/whip/sc", "any-token", nil)); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -113,7 +119,7 @@ func TestQualityMessages(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	m := next("layer", func(m layerMsg) bool { return m.Layer != nil && *m.Layer == "high" })
+	m := next("layer", func(m layerMsg) bool { return m.Layer != nil && *m.Layer == "high" && len(m.Layers) == 3 })
 	if m.Quality != "high" || len(m.Layers) != 3 || m.AudioOnly == nil || *m.AudioOnly {
 		t.Errorf("layer message %+v", m)
 	}
