@@ -157,12 +157,17 @@ func (v *simView) onLoss(f float64, now int64) {
 func (v *simView) need(l *upTrack) float64 {
 	r := v.sim.rate(l)
 	if r == 0 {
-		r = nominalRate[v.sim.layerName(l)]
+		switch Quality(v.sim.layerName(l)) {
+		case QualityLow:
+			r = 150_000
+		case QualityMedium:
+			r = 500_000
+		default:
+			r = 1_500_000
+		}
 	}
 	return max(r, minLayerRate) + audioBudget
 }
-
-var nominalRate = map[string]float64{"low": 150_000, "medium": 500_000, "high": 1_500_000}
 
 // SetQuality changes the viewer's choice; the switch happens at the next keyframe.
 func (v *simView) setQuality(q Quality) {

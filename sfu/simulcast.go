@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,21 +43,21 @@ const (
 	monitorEvery = 250 * time.Millisecond
 )
 
-// ridRank orders the usual RID names (lowest quality first); unknown names rank by offer order.
-var ridRank = map[string]int{
-	"q": 0, "h": 1, "f": 2,
-	"l": 0, "m": 1,
-	"low": 0, "mid": 1, "medium": 1, "high": 2, "hi": 2, "lo": 0,
-	"0": 0, "1": 1, "2": 2,
-}
-
+// rankOf orders the usual RID names, lowest quality first (q/h/f, l/m/h, low/mid/high, 0/1/2);
+// unknown names rank by their position in the offer.
 func rankOf(rid string, order []string) int {
-	rid = strings.ToLower(rid)
-	if rid == "h" && containsFold(order, "m") && !containsFold(order, "f") {
-		return 2 // l/m/h naming
-	}
-	if r, ok := ridRank[rid]; ok {
-		return r
+	switch strings.ToLower(rid) {
+	case "q", "l", "lo", "low", "0":
+		return 0
+	case "m", "mid", "medium", "1":
+		return 1
+	case "h":
+		if containsFold(order, "m") && !containsFold(order, "f") {
+			return 2 // l/m/h naming
+		}
+		return 1
+	case "f", "hi", "high", "2":
+		return 2
 	}
 	for i, o := range order {
 		if strings.EqualFold(o, rid) {
@@ -115,19 +116,28 @@ func (s *simulcast) rate(u *upTrack) float64 {
 	return s.rates[u]
 }
 
-// layerName is the viewer-facing name of a layer: high, medium, low by rank among the layers the
-// publisher announced (two layers: high and low).
+// layerName is the viewer-facing name of a layer: high, medium, low by its position among the
+// layers the publisher announced (two layers: low and high; one: high).
 func (s *simulcast) layerName(u *upTrack) string {
 	if u == nil {
 		return ""
 	}
-	n := len(s.order)
 	s.mu.Lock()
-	if n < len(s.layers) {
-		n = len(s.layers)
+	defer s.mu.Unlock()
+	ranks := make([]int, 0, 3)
+	add := func(r int) {
+		if !slices.Contains(ranks, r) {
+			ranks = append(ranks, r)
+		}
 	}
-	s.mu.Unlock()
-	return nameForRank(u.rank, n)
+	for _, rid := range s.order {
+		add(rankOf(rid, s.order))
+	}
+	for _, l := range s.layers {
+		add(l.rank)
+	}
+	slices.Sort(ranks)
+	return nameForRank(slices.Index(ranks, u.rank), len(ranks))
 }
 
 func nameForRank(rank, n int) string {

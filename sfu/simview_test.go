@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -206,6 +207,55 @@ func BenchmarkPlainWrite(b *testing.B) {
 		p.SequenceNumber++
 		if _, err := lt.write(p); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestRankOf(t *testing.T) {
+	for _, tc := range []struct {
+		rid   string
+		order []string
+		want  int
+	}{
+		{"q", []string{"q", "h", "f"}, 0}, {"h", []string{"q", "h", "f"}, 1}, {"f", []string{"q", "h", "f"}, 2},
+		{"l", []string{"l", "m", "h"}, 0}, {"m", []string{"l", "m", "h"}, 1}, {"h", []string{"l", "m", "h"}, 2},
+		{"LOW", nil, 0}, {"high", nil, 2}, {"1", nil, 1},
+		{"b", []string{"a", "b", "c"}, 1}, {"zz", []string{"a"}, 0},
+	} {
+		if got := rankOf(tc.rid, tc.order); got != tc.want {
+			t.Errorf("rankOf(%q, %v) = %d, want %d", tc.rid, tc.order, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		rank, n int
+		want    string
+	}{{0, 3, "low"}, {1, 3, "medium"}, {2, 3, "high"}, {0, 2, "low"}, {1, 2, "high"}, {2, 2, "high"}, {0, 1, "high"}} {
+		if got := nameForRank(tc.rank, tc.n); got != tc.want {
+			t.Errorf("nameForRank(%d, %d) = %s, want %s", tc.rank, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestLayerNames(t *testing.T) {
+	for _, tc := range []struct {
+		order []string
+		want  string
+	}{
+		{[]string{"q", "h", "f"}, "low medium high"},
+		{[]string{"h", "f"}, "low high"},
+		{[]string{"f"}, "high"},
+		{[]string{"l", "m", "h"}, "low medium high"},
+	} {
+		r := &room{s: &SFU{}}
+		sim := &simulcast{room: r, order: tc.order, rates: map[*upTrack]float64{}}
+		var names []string
+		for _, rid := range tc.order {
+			u := &upTrack{rid: rid, sim: sim}
+			sim.addLayer(u)
+			names = append(names, sim.layerName(u))
+		}
+		if got := strings.Join(names, " "); got != tc.want {
+			t.Errorf("layers %v named %q, want %q", tc.order, got, tc.want)
 		}
 	}
 }
