@@ -49,8 +49,8 @@ func (a LayerState) equal(b LayerState) bool {
 //
 //   - The estimate is the viewer's REMB when it sent one in the last remembFresh; otherwise a
 //     loss-based estimate from the receiver reports' fraction lost (GCC's loss controller: above
-//     10 % loss the estimate drops to the sending rate × (1 − loss/2), below 2 % it grows 5 % per
-//     report).
+//     10 % loss each report multiplies the estimate (at most the sending rate) by 1 − loss/2,
+//     below 2 % it grows 5 % per report, in between it holds).
 //   - A layer "needs" its measured bitrate plus audioBudget. Down-switch when the estimate falls
 //     below downFactor × the current layer's need (to the best layer that fits; none fits: audio
 //     only). Up-switch one layer at a time when the estimate exceeds upFactor × the next layer's
@@ -144,7 +144,7 @@ func (v *simView) onLoss(f float64, now int64) {
 	}
 	switch {
 	case f > lossHigh:
-		b.est = sending * (1 - f/2)
+		b.est = min(b.est, sending) * (1 - f/2)
 	case f < lossLow:
 		b.est = max(b.est, sending) * 1.05
 		if top := v.sim.highestActive(); top != nil && b.est > 2*v.need(top) {

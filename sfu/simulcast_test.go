@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 	"testing"
@@ -40,6 +41,12 @@ type recViewer struct {
 }
 
 func newRecViewer(t *testing.T, s *sfu.SFU, room string, q sfu.Quality) *recViewer {
+	t.Helper()
+	return newRecViewerVia(t, s, room, q, nil)
+}
+
+// newRecViewerVia connects through relay (nil: directly).
+func newRecViewerVia(t *testing.T, s *sfu.SFU, room string, q sfu.Quality, relay *lossyRelay) *recViewer {
 	t.Helper()
 	api, err := client.NewAPI(client.Config{Loopback: true})
 	if err != nil {
@@ -78,9 +85,16 @@ func newRecViewer(t *testing.T, s *sfu.SFU, room string, q sfu.Quality) *recView
 	<-gathered
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sub, answer, err := s.Subscribe(ctx, sfu.SubscribeParams{Room: room, Offer: pc.LocalDescription().SDP, Quality: q})
+	offerSDP := pc.LocalDescription().SDP
+	if relay != nil {
+		offerSDP = relay.viewerOffer(offerSDP)
+	}
+	sub, answer, err := s.Subscribe(ctx, sfu.SubscribeParams{Room: room, Offer: offerSDP, Quality: q})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if relay != nil {
+		answer = relay.serverAnswer(answer)
 	}
 	v.sub = sub
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
@@ -454,4 +468,49 @@ func TestSimulcastH264(t *testing.T) {
 		}
 	})
 	checkGoroutines(t, before)
+}
+
+// A viewer on Auto whose path loses a quarter of its packets is moved down by the loss-based
+// estimate (its receiver reports), while a viewer on a clean path stays where it is.
+func TestSimulcastLossMovesViewerDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for several seconds")
+	}
+	s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: time.Second, SimulcastStartBitrate: 5_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	publish(t, s, "simloss", client.PublisherParams{Simulcast: true})
+	time.Sleep(1500 * time.Millisecond) // layer rates measured
+	relay := newLossyRelay(t, s.UDPAddrs()[0].(*net.UDPAddr), 0)
+	lossy := newRecViewerVia(t, s, "simloss", sfu.QualityAuto, relay)
+	clean := newRecViewer(t, s, "simloss", sfu.QualityAuto)
+	waitWidth(t, lossy, 1280, "lossy viewer before the loss")
+	waitWidth(t, clean, 1280, "clean viewer")
+	relay.mu.Lock()
+	relay.loss = 0.25
+	relay.mu.Unlock()
+	waitFor(t, 20*time.Second, func() bool { st, _ := lossy.sub.Layer(); return st.Layer != "high" })
+	st, _ := lossy.sub.Layer()
+	t.Logf("lossy viewer moved to %+v; relay dropped %d packets", st, relay.dropped.Load())
+	if st, _ := clean.sub.Layer(); st.Layer != "high" || st.AudioOnly {
+		t.Errorf("clean viewer moved too: %+v", st)
+	}
+}
+
+// viewerOffer rewrites a viewer's offer so the SFU sends to the relay (for viewers the test
+// connects itself).
+func (r *lossyRelay) viewerOffer(offer string) string {
+	if m := hostCand.FindStringSubmatch(offer); m != nil {
+		r.mu.Lock()
+		r.viewer, _ = net.ResolveUDPAddr("udp4", "127.0.0.1:"+m[2])
+		r.mu.Unlock()
+	}
+	return keepFirstCandidate(hostCand.ReplaceAllString(offer, fmt.Sprintf("${1}%d${3}", r.b.LocalAddr().(*net.UDPAddr).Port)))
+}
+
+// serverAnswer rewrites the SFU's answer so the viewer sends to the relay.
+func (r *lossyRelay) serverAnswer(answer string) string {
+	return hostCand.ReplaceAllString(answer, fmt.Sprintf("${1}%d${3}", r.a.LocalAddr().(*net.UDPAddr).Port))
 }
