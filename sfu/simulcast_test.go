@@ -278,7 +278,7 @@ func TestSimulcast(t *testing.T) {
 	before := runtime.NumGoroutine()
 	t.Run("layers", func(t *testing.T) {
 		sink := &recordingSink{widths: map[int]int{}}
-		s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 2 * time.Second, SimulcastStartBitrate: 1_200_000,
+		s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 2 * time.Second, SimulcastStartBitrate: 800_000,
 			OnLive: func(lr sfu.LiveRoom) sfu.Sink {
 				sink.mu.Lock()
 				sink.tracks = lr.Tracks()
@@ -303,7 +303,7 @@ func TestSimulcast(t *testing.T) {
 		low := newRecViewer(t, s, "sim", sfu.QualityLow)
 
 		t.Run("default layer", func(t *testing.T) {
-			// 1.2 Mbps start estimate: the 1.5 Mbps top layer does not fit, the 500 kbps one does.
+			// 800 kbps start estimate: the 1.5 Mbps top layer does not fit, the 500 kbps one does.
 			waitWidth(t, auto, 640, "auto viewer")
 			waitWidth(t, manual, 1280, "viewer on high")
 			waitWidth(t, low, 320, "viewer on low")
@@ -314,6 +314,7 @@ func TestSimulcast(t *testing.T) {
 		})
 
 		t.Run("manual switch", func(t *testing.T) {
+			plis := pub.LayerPLIs("q")
 			for _, step := range []struct {
 				q     sfu.Quality
 				width int
@@ -323,6 +324,9 @@ func TestSimulcast(t *testing.T) {
 				}
 				waitWidth(t, manual, step.width, "switch to "+string(step.q))
 				waitFor(t, 5*time.Second, func() bool { st, _ := manual.sub.Layer(); return st.Layer == string(step.q) })
+			}
+			if pub.LayerPLIs("q") == plis {
+				t.Error("switching to low sent no keyframe request to the low layer")
 			}
 			pkts, _ := manual.snapshot()
 			if got := fmt.Sprint(checkContinuity(t, "manual", pkts)); got != "[1280 320 1280 640 1280]" {

@@ -259,3 +259,46 @@ func TestLayerNames(t *testing.T) {
 		}
 	}
 }
+
+// Any payload through a switched viewer's rewrite: no panic, the payload keeps its length, and
+// outside the VP8 descriptor's picture ID and TL0PICIDX bytes nothing changes.
+func FuzzSimulcastRewrite(f *testing.F) {
+	f.Add(vp8Packet(1, 1, 100, 1, false, 20).Payload)
+	f.Add([]byte{0x90, 0x80, 0x05})
+	f.Add([]byte{0x90, 0x80})
+	f.Add([]byte{0x80, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		if len(payload) > 1400 {
+			return
+		}
+		w := &captureWriter{buf: make([]byte, 1500), keep: true}
+		v, lo, hi := newTestView(w)
+		v.target = lo
+		_, _ = v.write(lo, vp8Packet(100, 1000, 10, 1, true, 20))
+		v.target = hi
+		_, _ = v.write(hi, vp8Packet(9000, 50000, 20000, 50, true, 20))
+		in := append([]byte(nil), payload...)
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 9001, Timestamp: 53000}, Payload: payload}
+		n, err := v.write(hi, p)
+		if err != nil || n == 0 {
+			t.Fatalf("write: %d, %v", n, err)
+		}
+		if string(payload) != string(in) {
+			t.Fatal("the shared packet was modified")
+		}
+		out := w.last.Payload
+		if len(out) != len(in) {
+			t.Fatalf("payload length %d → %d", len(in), len(out))
+		}
+		d, ok := parseVP8(in)
+		for i := range in {
+			if ok && (i == d.pic || (d.pic15 && i == d.pic+1) || i == d.tl0) {
+				continue
+			}
+			if in[i] != out[i] {
+				t.Fatalf("byte %d changed: %x → %x", i, in[i], out[i])
+			}
+		}
+	})
+}
