@@ -105,6 +105,13 @@ func TestSimulcastBroadcastAndQualityMenu(t *testing.T) {
 	if high2 <= low {
 		t.Errorf("frame width back on high = %d, on low = %d: want it to rise", high2, low)
 	}
+	// Chromium estimates its bandwidth from the abs-send-time the SFU writes and sends REMB.
+	for deadline := time.Now().Add(20 * time.Second); srv.SFU().Stats().REMBs == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch page sent no REMB")
+		}
+	}
+	t.Logf("REMBs from the watch page: %d", srv.SFU().Stats().REMBs)
 	if _, err := chromedp.Run(watchTab, chromedp.Evaluate[string](pickQuality("auto"))); err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ const (
 	downFactor   = 0.85
 	upFactor     = 1.15
 	upHold       = 2 * time.Second
-	rembFresh    = 3 * time.Second
+	rembFresh    = 3 * time.Second // browsers send REMB every ~250 ms while receiving
 	probeBackoff = 5 * time.Second
 	maxBackoff   = 60 * time.Second
 	probeWindow  = 10 * time.Second
@@ -73,15 +73,17 @@ const (
 
 // bandwidth is one viewer's estimate and switching history. Guarded by the simView's mu.
 type bandwidth struct {
-	est        float64
-	remb       float64
-	rembAt     int64
-	loss       float64
-	lossAt     int64
-	upSince    int64
-	lastSwitch int64
-	probeAt    int64
-	backoff    time.Duration
+	est         float64
+	remb        float64
+	rembAt      int64
+	rembFalling bool // the last REMB was lower than the one before: the receiver saw congestion
+	loss        float64
+	lossAt      int64
+	upSince     int64
+	lastSwitch  int64
+	lastUp      int64
+	probeAt     int64
+	backoff     time.Duration
 }
 
 func (b *bandwidth) rembValid(now int64) bool {
@@ -117,7 +119,11 @@ func (v *simView) onRTCP(pkts []rtcp.Packet) {
 	for _, p := range pkts {
 		switch p := p.(type) {
 		case *rtcp.ReceiverEstimatedMaximumBitrate:
-			v.bw.remb, v.bw.rembAt = float64(p.Bitrate), now
+			b := &v.bw
+			r := float64(p.Bitrate)
+			b.rembFalling = b.rembValid(now) && r < 0.97*b.remb
+			b.remb, b.rembAt = r, now
+			v.sim.room.s.stats.rembs.Add(1)
 			got = true
 		case *rtcp.ReceiverReport:
 			for _, r := range p.Reports {
@@ -200,6 +206,16 @@ func (v *simView) evaluate(now int64) {
 	}
 }
 
+// catchingUp: a REMB below the layer just switched up to is the receiver's estimator still
+// following the higher rate (it grows about 8 % a second), not congestion, as long as it is not
+// falling and still covers the layer below. Within probeWindow of an up-switch that does not move
+// the viewer down. mu held.
+func (v *simView) catchingUp(active []*upTrack, cur int, now int64) bool {
+	b := &v.bw
+	return b.rembValid(now) && !b.rembFalling && b.lastUp != 0 && now-b.lastUp < int64(probeWindow) &&
+		cur > 0 && b.remb >= downFactor*v.need(active[cur-1])
+}
+
 // manualLayer maps a chosen quality to a sending layer: the layer of that name if it is sending,
 // else the nearest lower one, else the nearest higher one.
 func manualLayer(active []*upTrack, q Quality, s *simulcast) *upTrack {
@@ -252,6 +268,9 @@ func (v *simView) autoChoose(active []*upTrack, now int64) {
 		return -1
 	}
 	switchTo := func(i int) {
+		if i > cur {
+			b.lastUp = now
+		}
 		b.upSince = 0
 		b.lastSwitch = now
 		if i < 0 {
@@ -267,7 +286,7 @@ func (v *simView) autoChoose(active []*upTrack, now int64) {
 	case cur < 0 && ref != nil:
 		// The layer being sent (or switched to) stopped: the best sending one that fits.
 		switchTo(max(fits(len(active)-1), 0))
-	case cur >= 0 && est < downFactor*v.need(active[cur]):
+	case cur >= 0 && est < downFactor*v.need(active[cur]) && !v.catchingUp(active, cur, now):
 		next := fits(cur - 1)
 		if next < 0 && est >= downFactor*v.need(active[0]) {
 			next = 0

@@ -42,6 +42,9 @@ type simView struct {
 
 	scratch rtp.Packet
 	buf     [1500]byte
+	absID   uint8 // negotiated abs-send-time extension ID (0: none)
+	ext     [1]rtp.Extension
+	abs     [3]byte
 
 	pref     Quality
 	bw       bandwidth
@@ -135,11 +138,20 @@ func (v *simView) send(g *segment, p *rtp.Packet, resend bool) (int, error) {
 	if v.codec == codecVP8 {
 		d, vp8ok = parseVP8(p.Payload)
 	}
-	if !g.identity() {
+	now := monoNow()
+	if !g.identity() || v.absID != 0 {
 		v.scratch.Header = p.Header
 		v.scratch.SequenceNumber += g.seqOff
 		v.scratch.Timestamp += g.tsOff
 		v.scratch.Payload = p.Payload
+		if v.absID != 0 {
+			// abs-send-time: 6.18 fixed-point seconds, 24 bits (any epoch: receivers use differences).
+			t := uint64(now) << 18 / 1e9
+			v.abs[0], v.abs[1], v.abs[2] = byte(t>>16), byte(t>>8), byte(t)
+			v.scratch.Header.Extension = false
+			v.scratch.Header.Extensions = v.ext[:0]
+			_ = v.scratch.Header.SetExtension(v.absID, v.abs[:])
+		}
 		if vp8ok && (g.picOff != 0 || g.tl0Off != 0) && len(p.Payload) <= len(v.buf) {
 			b := v.buf[:copy(v.buf[:], p.Payload)]
 			if d.pic >= 0 {
@@ -158,7 +170,7 @@ func (v *simView) send(g *segment, p *rtp.Packet, resend bool) (int, error) {
 	n, err := v.local.write(out)
 	if !v.started || int16(out.SequenceNumber-v.lastSeq) > 0 {
 		v.lastSeq, v.lastTS = out.SequenceNumber, out.Timestamp
-		v.lastAt = monoNow()
+		v.lastAt = now
 		if vp8ok && d.pic >= 0 {
 			v.lastPic, v.hasPic = d.picture(out.Payload), true
 			if d.tl0 >= 0 {

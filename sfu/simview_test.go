@@ -3,6 +3,7 @@ package sfu
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -173,9 +174,15 @@ func TestKeyframeDetection(t *testing.T) {
 // BenchmarkSimulcastWrite is one viewer's per-packet write after a layer switch: sequence number,
 // timestamp, picture ID and TL0PICIDX rewritten (a payload copy into the viewer's scratch buffer).
 // BenchmarkPlainWrite is the same packet to a viewer of a room without simulcast.
-func BenchmarkSimulcastWrite(b *testing.B) {
+func BenchmarkSimulcastWrite(b *testing.B) { benchSimulcastWrite(b, 0) }
+
+// BenchmarkSimulcastWriteAbsSendTime adds the abs-send-time header extension (browser viewers).
+func BenchmarkSimulcastWriteAbsSendTime(b *testing.B) { benchSimulcastWrite(b, 3) }
+
+func benchSimulcastWrite(b *testing.B, absID uint8) {
 	w := &captureWriter{buf: make([]byte, 1500)}
 	v, lo, hi := newTestView(w)
+	v.absID = absID
 	v.target = lo
 	_, _ = v.write(lo, vp8Packet(100, 1000, 10, 1, true, 1100))
 	v.target = hi
@@ -301,4 +308,94 @@ func FuzzSimulcastRewrite(f *testing.F) {
 			}
 		}
 	})
+}
+
+// With abs-send-time negotiated every packet carries it (so browsers can estimate and send REMB),
+// including packets of a viewer that never switched.
+func TestSimViewAbsSendTime(t *testing.T) {
+	w := &captureWriter{buf: make([]byte, 1500), keep: true}
+	v, lo, _ := newTestView(w)
+	v.absID = 3
+	v.target = lo
+	p := vp8Packet(100, 1000, 10, 1, true, 30)
+	if n, err := v.write(lo, p); err != nil || n == 0 {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if ext := w.last.GetExtension(3); len(ext) != 3 {
+		t.Errorf("abs-send-time extension = %x", ext)
+	}
+	if w.last.SequenceNumber != 100 || string(w.last.Payload) != string(p.Payload) || p.Extension {
+		t.Errorf("packet changed: seq %d, shared packet extension %v", w.last.SequenceNumber, p.Extension)
+	}
+}
+
+// Auto with a browser's REMB: a clean REMB probes one layer up after probeBackoff; a REMB still
+// catching up with the new rate (rising, and covering the layer below) keeps the viewer there; a
+// falling REMB below the layer's need moves it down, and the failed probe doubles the backoff.
+func TestAutoChoiceWithREMB(t *testing.T) {
+	w := &captureWriter{buf: make([]byte, 1500)}
+	v, lo, hi := newTestView(w)
+	for _, l := range []*upTrack{lo, hi} {
+		l.kind = webrtc.RTPCodecTypeVideo
+		l.subs.Store(&[]*downTrack{})
+	}
+	defer func() { lo.stopAllGroups(); hi.stopAllGroups(); v.sim.room.s.wg.Wait() }()
+	v.sim.active = []*upTrack{lo, hi}
+	v.sim.rates[lo], v.sim.rates[hi] = 150_000, 1_500_000
+	v.bw.est = 300_000
+	sec := int64(time.Second)
+	now := 100 * sec
+	remb := func(bps float64) {
+		b := &v.bw
+		b.rembFalling = b.rembValid(now) && bps < 0.97*b.remb
+		b.remb, b.rembAt = bps, now
+		v.evaluate(now)
+	}
+	v.evaluate(now)
+	if v.target != lo {
+		t.Fatalf("start: target %v, want the low layer (300 kbps estimate)", v.target)
+	}
+	v.cur, v.target = lo, nil // its keyframe arrived
+	for i := 0; i < 4; i++ {
+		now += sec
+		remb(400_000)
+		if v.target != nil {
+			t.Fatalf("probed up after %d s", i+1)
+		}
+	}
+	now += 2 * sec
+	remb(420_000)
+	if v.target != hi {
+		t.Fatalf("no probe up after a clean spell: target %v", v.target)
+	}
+	v.cur, v.target = hi, nil
+	for i := 0; i < 3; i++ {
+		now += sec / 4
+		remb(450_000 + float64(i)*30_000) // rising, far below the top layer's need
+		if v.cur != hi || v.target != nil {
+			t.Fatal("moved down while the REMB was still catching up")
+		}
+	}
+	now += sec / 4
+	remb(400_000) // falling: congestion
+	if v.target != lo {
+		t.Fatalf("a falling REMB below the layer's need did not move the viewer down (target %v)", v.target)
+	}
+	if v.bw.backoff != 2*probeBackoff {
+		t.Errorf("backoff after a failed probe = %s, want %s", v.bw.backoff, 2*probeBackoff)
+	}
+	// Starved: below the lowest layer plus audio → audio only; recovery after upHold.
+	v.cur, v.target = lo, nil
+	now += sec
+	remb(50_000)
+	if !v.audioOnly || v.cur != nil {
+		t.Fatalf("REMB 50 kbps: audioOnly %v cur %v", v.audioOnly, v.cur)
+	}
+	now += sec
+	remb(2_000_000)
+	now += int64(upHold)
+	remb(2_000_000)
+	if v.target != lo {
+		t.Fatalf("no recovery from audio only: target %v", v.target)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -238,6 +239,17 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 			_ = sub.Close()
 		}
 	})
+	for _, x := range senders {
+		if x.d.view != nil {
+			for _, e := range x.s.GetParameters().HeaderExtensions {
+				if e.URI == sdp.ABSSendTimeURI && e.ID > 0 && e.ID < 15 {
+					x.d.view.mu.Lock()
+					x.d.view.absID = uint8(e.ID)
+					x.d.view.mu.Unlock()
+				}
+			}
+		}
+	}
 	s.wg.Add(len(senders))
 	for _, x := range senders {
 		go sub.rtcpLoop(x.d, x.s)
