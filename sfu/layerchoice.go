@@ -44,8 +44,8 @@ func (a LayerState) equal(b LayerState) bool {
 }
 
 // Layer choice (Auto). Per viewer and cheap: it runs when the viewer's RTCP brings a receiver
-// report or a REMB (about once a second) and when the publisher's set of sending layers changes;
-// there is no per-viewer timer, pacer or probe traffic.
+// report or a REMB (at most every evalEvery unless it shows congestion) and when the publisher's
+// set of sending layers changes; there is no per-viewer timer, pacer or probe traffic.
 //
 //   - The estimate is the viewer's REMB when it sent one in the last remembFresh; otherwise a
 //     loss-based estimate from the receiver reports' fraction lost (GCC's loss controller: above
@@ -69,6 +69,7 @@ const (
 	probeWindow  = 10 * time.Second
 	lossHigh     = 0.10
 	lossLow      = 0.02
+	evalEvery    = 500 * time.Millisecond
 )
 
 // bandwidth is one viewer's estimate and switching history. Guarded by the simView's mu.
@@ -82,6 +83,7 @@ type bandwidth struct {
 	upSince     int64
 	lastSwitch  int64
 	lastUp      int64
+	evalAt      int64 // last choice made for an RTCP report
 	probeAt     int64
 	backoff     time.Duration
 }
@@ -115,6 +117,7 @@ func (v *simView) onRTCP(pkts []rtcp.Packet) {
 	}
 	now := monoNow()
 	got := false
+	urgent := false
 	v.mu.Lock()
 	for _, p := range pkts {
 		switch p := p.(type) {
@@ -122,6 +125,7 @@ func (v *simView) onRTCP(pkts []rtcp.Packet) {
 			b := &v.bw
 			r := float64(p.Bitrate)
 			b.rembFalling = b.rembValid(now) && r < 0.97*b.remb
+			urgent = urgent || b.rembFalling
 			b.remb, b.rembAt = r, now
 			v.sim.room.s.stats.rembs.Add(1)
 			got = true
@@ -130,9 +134,17 @@ func (v *simView) onRTCP(pkts []rtcp.Packet) {
 				if r.SSRC == ssrc {
 					v.onLoss(float64(r.FractionLost)/256, now)
 					got = true
+					urgent = urgent || float64(r.FractionLost)/256 > lossHigh
 				}
 			}
 		}
+	}
+	// Browsers send REMB about four times a second: choose at most every evalEvery unless the
+	// report says congestion.
+	if got && (urgent || now-v.bw.evalAt >= int64(evalEvery)) {
+		v.bw.evalAt = now
+	} else {
+		got = false
 	}
 	v.mu.Unlock()
 	if got {
