@@ -47,7 +47,7 @@ func (a LayerState) equal(b LayerState) bool {
 // report or a REMB (at most every evalEvery unless it shows congestion) and when the publisher's
 // set of sending layers changes; there is no per-viewer timer, pacer or probe traffic.
 //
-//   - The estimate is the viewer's REMB when it sent one in the last remembFresh; otherwise a
+//   - The estimate is the viewer's REMB when it sent one in the last rembFresh; otherwise a
 //     loss-based estimate from the receiver reports' fraction lost (GCC's loss controller: above
 //     10 % loss each report multiplies the estimate (at most the sending rate) by 1 − loss/2,
 //     below 2 % it grows 5 % per report, in between it holds).
@@ -56,7 +56,8 @@ func (a LayerState) equal(b LayerState) bool {
 //     only). Up-switch one layer at a time when the estimate exceeds upFactor × the next layer's
 //     need for upHold, or — probing, since REMB and loss cannot show capacity that is not being
 //     used — after a clean spell of probeBackoff since the last switch; a probe that is followed
-//     by a down-switch within probeWindow doubles the backoff (up to maxBackoff).
+//     by a down-switch within probeWindow doubles the backoff (up to maxBackoff). A REMB that
+//     is still catching up after an up-switch does not count as a reason to go down (catchingUp).
 const (
 	audioBudget  = 64_000.0
 	minLayerRate = 100_000.0
