@@ -22,6 +22,9 @@ type PublisherParams struct {
 	NoAudio   bool
 	// Bitrate of the video in bits/s (default 1.5 Mbps); 30 frames/s, a keyframe every 2 s and on PLI.
 	Bitrate int
+	// Simulcast sends the video as three RID layers q, h, f (VP8 or H.264; see SimulcastRIDs);
+	// Bitrate is the top layer's.
+	Simulcast bool
 }
 
 // Publisher sends synthetic VP8-shaped frames (a real keyframe header so viewers can find
@@ -38,6 +41,7 @@ type Publisher struct {
 
 	plis      atomic.Int64
 	forceKey  atomic.Bool
+	sim       *simulcastVideo
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -68,7 +72,13 @@ func NewPublisher(p PublisherParams) (*Publisher, error) {
 			pub.failOnce.Do(func() { close(pub.failed) })
 		}
 	})
-	if !p.NoVideo {
+	if !p.NoVideo && p.Simulcast {
+		if err := pub.addSimulcastVideo(); err != nil {
+			_ = pc.Close()
+			return nil, err
+		}
+	}
+	if !p.NoVideo && !p.Simulcast {
 		pub.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: p.VideoMime}, "video", "synthetic")
 		if err != nil {
 			return nil, err
@@ -119,6 +129,10 @@ func (p *Publisher) Connect(ctx context.Context, ex Exchange) error {
 	if p.video != nil {
 		p.wg.Add(1)
 		go p.sendVideo(sctx)
+	}
+	if p.sim != nil {
+		p.wg.Add(1)
+		go p.sendSimulcast(sctx)
 	}
 	if p.audio != nil {
 		p.wg.Add(1)

@@ -13,6 +13,8 @@ var (
 	ErrBadOffer = errors.New("invalid SDP offer")
 	// ErrUnsupported: the offer carries no track or codec the SFU can take.
 	ErrUnsupported = errors.New("no supported track or codec in offer")
+	// ErrBadQuality: a simulcast quality other than auto, high, medium or low.
+	ErrBadQuality = errors.New("invalid quality")
 	// ErrClosed: the SFU, room or session is closed.
 	ErrClosed = errors.New("closed")
 )

@@ -143,7 +143,14 @@ func (g *group) run() {
 		case it := <-g.queue:
 			var pkts, bytes uint64
 			for _, d := range *g.members.Load() {
-				if k, err := d.local.write(it.pkt); err == nil && k > 0 {
+				var k int
+				var err error
+				if d.view != nil {
+					k, err = d.view.write(g.up, it.pkt) // a simulcast layer: rewritten per viewer
+				} else {
+					k, err = d.local.write(it.pkt)
+				}
+				if err == nil && k > 0 {
 					pkts++
 					bytes += uint64(k)
 				}

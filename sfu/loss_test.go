@@ -45,9 +45,9 @@ func newLossyRelay(t *testing.T, server *net.UDPAddr, loss float64) *lossyRelay 
 	rng := rand.New(rand.NewSource(1))
 	go r.pump(b, func(p []byte) (*net.UDPConn, *net.UDPAddr, bool) {
 		r.mu.Lock()
-		to := r.viewer
+		to, loss := r.viewer, r.loss
 		r.mu.Unlock()
-		if isRTP(p) && rng.Float64() < r.loss {
+		if isRTP(p) && rng.Float64() < loss {
 			r.dropped.Add(1)
 			return nil, nil, false
 		}

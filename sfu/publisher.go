@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -68,7 +70,8 @@ func (p *Publisher) closePC() {
 
 // Publish starts a broadcast from an SDP offer and returns the answer (with all candidates).
 func (s *SFU) Publish(ctx context.Context, p PublishParams) (*Publisher, string, error) {
-	r := &room{s: s, name: p.Room, owner: p.Owner, subject: p.Subject, subs: map[*Subscriber]struct{}{}}
+	r := &room{s: s, name: p.Room, owner: p.Owner, subject: p.Subject, subs: map[*Subscriber]struct{}{},
+		sims: map[*webrtc.RTPReceiver]*simulcast{}, done: make(chan struct{})}
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
 		if s.closed {
@@ -111,11 +114,12 @@ func (s *SFU) startPublisher(ctx context.Context, r *room, offer string) (*Publi
 		pub.closePC()
 		return nil, "", fmt.Errorf("%w: %v", ErrBadOffer, err)
 	}
+	rids := offerRIDs(offer)
 	expected := 0
 	for _, t := range pc.GetTransceivers() {
 		if t.Direction() == webrtc.RTPTransceiverDirectionRecvonly || t.Direction() == webrtc.RTPTransceiverDirectionSendrecv {
 			if len(t.Receiver().GetParameters().Codecs) > 0 {
-				expected++
+				expected += max(1, len(rids[t.Mid()]))
 			}
 		}
 	}
@@ -125,6 +129,7 @@ func (s *SFU) startPublisher(ctx context.Context, r *room, offer string) (*Publi
 	}
 	r.mu.Lock()
 	r.expected = expected
+	r.rids = rids
 	r.mu.Unlock()
 
 	pc.OnTrack(r.addTrack)
@@ -176,4 +181,25 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// offerRIDs lists, per mid, the simulcast RIDs (a=rid:<id> send) an offer announces.
+func offerRIDs(offer string) map[string][]string {
+	out := map[string][]string{}
+	var sd sdp.SessionDescription
+	if sd.UnmarshalString(offer) != nil {
+		return out
+	}
+	for _, m := range sd.MediaDescriptions {
+		mid, _ := m.Attribute("mid")
+		for _, a := range m.Attributes {
+			if a.Key != "rid" {
+				continue
+			}
+			if f := strings.Fields(a.Value); len(f) >= 2 && f[1] == "send" {
+				out[mid] = append(out[mid], f[0])
+			}
+		}
+	}
+	return out
 }

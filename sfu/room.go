@@ -19,8 +19,12 @@ type room struct {
 
 	mu          sync.Mutex
 	pub         *Publisher
-	tracks      []*upTrack
-	expected    int
+	tracks      []*upTrack // one per published track; for simulcast, the layer sinks get
+	expected    int        // tracks (simulcast: layers) the offer announced
+	arrived     int
+	rids        map[string][]string // simulcast RIDs announced per mid
+	sims        map[*webrtc.RTPReceiver]*simulcast
+	done        chan struct{} // closed when the room ends
 	live        bool
 	since       time.Time
 	subs        map[*Subscriber]struct{}
@@ -60,19 +64,44 @@ func (r *room) viewersChanged() bool {
 	return true
 }
 
-// addTrack is called from OnTrack for each incoming publisher track.
+// addTrack is called from OnTrack for each incoming publisher track (each layer of a simulcast
+// track: Pion reports every RID as a track of its own).
 func (r *room) addTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-	u := &upTrack{room: r, remote: remote, codec: remote.Codec().RTPCodecCapability, kind: remote.Kind()}
+	u := &upTrack{room: r, remote: remote, codec: remote.Codec().RTPCodecCapability, kind: remote.Kind(), rid: remote.RID()}
 	u.codec.RTCPFeedback = nil
 	u.subs.Store(&[]*downTrack{})
+	var order []string
+	if u.rid != "" {
+		order = r.ridOrder(recv)
+	}
 	r.mu.Lock()
 	if r.ended {
 		r.mu.Unlock()
 		return
 	}
-	u.info = TrackInfo{Index: len(r.tracks), Kind: u.kind, Codec: u.codec, SSRC: uint32(remote.SSRC())}
-	r.tracks = append(r.tracks, u)
-	n := len(r.tracks)
+	startMonitor := false
+	if u.rid == "" {
+		u.info = TrackInfo{Index: len(r.tracks), Kind: u.kind, Codec: u.codec, SSRC: uint32(remote.SSRC())}
+		r.tracks = append(r.tracks, u)
+	} else {
+		sim := r.sims[recv]
+		if sim == nil {
+			sim = &simulcast{room: r, slot: len(r.tracks), order: order, codec: kindOfCodec(u.codec.MimeType),
+				views: map[*simView]struct{}{}, rates: map[*upTrack]float64{}}
+			r.sims[recv] = sim
+			r.tracks = append(r.tracks, u)
+			startMonitor = true
+		}
+		u.sim = sim
+		u.info = TrackInfo{Index: sim.slot, Kind: u.kind, Codec: u.codec, SSRC: uint32(remote.SSRC())}
+		sim.addLayer(u)
+		// Until the room is live, the slot (what sinks such as the recorder get) is the best layer.
+		if !r.live && r.tracks[sim.slot].rank < u.rank {
+			r.tracks[sim.slot] = u
+		}
+	}
+	r.arrived++
+	n := r.arrived
 	goLive := n >= r.expected
 	if !goLive && n == 1 {
 		r.liveTimer = time.AfterFunc(r.s.cfg.LiveGrace, r.goLive)
@@ -83,8 +112,12 @@ func (r *room) addTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	go u.readLoop()
 	go func() {
 		defer r.s.wg.Done()
-		drainRTCP(recv)
+		drainRTCP(recv, u.rid)
 	}()
+	if startMonitor {
+		r.s.wg.Add(1)
+		go u.sim.monitor()
+	}
 	if goLive {
 		r.goLive()
 	}
@@ -117,6 +150,7 @@ func (r *room) end(reason string) {
 		return
 	}
 	r.ended = true
+	close(r.done)
 	if r.liveTimer != nil {
 		r.liveTimer.Stop()
 	}
@@ -171,6 +205,10 @@ type upTrack struct {
 	codec  webrtc.RTPCodecCapability
 	kind   webrtc.RTPCodecType
 	info   TrackInfo
+	rid    string     // simulcast layer ID ("" for a plain track)
+	rank   int        // simulcast: position among the layers, lowest quality first
+	sim    *simulcast // simulcast: the track's layers; nil for a plain track
+	stats  layerStats
 
 	// subs is copy-on-write: the read loop loads it without locking.
 	subsMu sync.Mutex
@@ -223,13 +261,17 @@ func (u *upTrack) readLoop() {
 		if err != nil {
 			return
 		}
+		size := uint64(pkt.MarshalSize())
 		st.packetsIn.Add(1)
-		st.bytesIn.Add(uint64(pkt.MarshalSize()))
+		st.bytesIn.Add(size)
 		if !u.prepare(pkt) {
 			continue
 		}
+		now := monoNow()
+		u.stats.bytes.Add(size)
+		u.stats.lastAt.Store(now)
 		u.cache.put(pkt)
-		u.fanOut(pkt, monoNow())
+		u.fanOut(pkt, now)
 		for _, d := range *u.subs.Load() {
 			d.feed.enqueue(u.info, pkt)
 		}
@@ -298,11 +340,34 @@ func (u *upTrack) sendPLI() {
 }
 
 // drainRTCP reads (and so feeds the interceptors with) a receiver's RTCP until it closes.
-func drainRTCP(recv *webrtc.RTPReceiver) {
+func drainRTCP(recv *webrtc.RTPReceiver, rid string) {
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := recv.Read(buf); err != nil {
+		var err error
+		if rid != "" {
+			_, _, err = recv.ReadSimulcast(buf, rid)
+		} else {
+			_, _, err = recv.Read(buf)
+		}
+		if err != nil {
 			return
 		}
 	}
+}
+
+// ridOrder is the list of RIDs the offer announced for recv's transceiver.
+func (r *room) ridOrder(recv *webrtc.RTPReceiver) []string {
+	r.mu.Lock()
+	pub := r.pub
+	rids := r.rids
+	r.mu.Unlock()
+	if pub == nil {
+		return nil
+	}
+	for _, t := range pub.pc.GetTransceivers() {
+		if t.Receiver() == recv {
+			return rids[t.Mid()]
+		}
+	}
+	return nil
 }

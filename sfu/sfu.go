@@ -17,6 +17,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	// ConnectTimeout closes a peer connection that has not connected this long after its answer
 	// (default 15s), so abandoned offers hold no resources.
 	ConnectTimeout time.Duration
+	// SimulcastStartBitrate is the bandwidth estimate (bits/s) a new viewer of a simulcast room
+	// starts from, before its REMB or receiver reports say more (default 1.2 Mbps).
+	SimulcastStartBitrate int
 	// OnLive, when set, is called each time a room goes live (a publisher's tracks arrived). A
 	// non-nil Sink it returns receives the room's packets until the room ends. The recorder
 	// attaches this way.
@@ -56,6 +60,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeyframeInterval <= 0 {
 		c.KeyframeInterval = 300 * time.Millisecond
+	}
+	if c.SimulcastStartBitrate <= 0 {
+		c.SimulcastStartBitrate = 1_200_000
 	}
 	if c.LiveGrace <= 0 {
 		c.LiveGrace = 2 * time.Second
@@ -203,6 +210,10 @@ func newAPI(se webrtc.SettingEngine, publisher bool) (*webrtc.API, error) {
 		if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
 			return nil, err
 		}
+		// mid / rid / repaired-rid header extensions: RID-based simulcast from publishers.
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+			return nil, err
+		}
 	} else {
 		// Viewers: sender reports only (for lip sync). NACKs are answered by the SFU from each
 		// track's shared packet cache, not by a per-viewer responder holding a copy of the stream.
@@ -211,6 +222,11 @@ func newAPI(se webrtc.SettingEngine, publisher bool) (*webrtc.API, error) {
 			return nil, err
 		}
 		reg.Add(snd)
+		// abs-send-time on simulcast viewers' video lets a browser run its receive-side bandwidth
+		// estimator and send REMB, which drives the viewer's layer choice.
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.ABSSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }

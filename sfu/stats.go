@@ -7,6 +7,7 @@ type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	nacks, resent, plisReceived, plisSent    atomic.Uint64
 	dropped, sinkDropped                     atomic.Uint64
+	layerSwitches, rembs                     atomic.Uint64
 	forwardLatency                           latencyHist
 }
 
@@ -31,6 +32,10 @@ type Stats struct {
 	// ForwardLatency: sampled time from reading a packet from the publisher to handing it to
 	// a viewer's socket.
 	ForwardLatency LatencyHistogram
+	// LayerSwitches counts simulcast layer switches made for viewers (at keyframes).
+	LayerSwitches uint64
+	// REMBs counts receiver bandwidth estimates (REMB) from viewers of simulcast rooms.
+	REMBs uint64
 }
 
 // Stats returns the current counters. Safe to call concurrently.
@@ -49,7 +54,7 @@ func (s *SFU) Stats() Stats {
 		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		NACKs: c.nacks.Load(), Resent: c.resent.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
-		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(),
+		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(), LayerSwitches: c.layerSwitches.Load(), REMBs: c.rembs.Load(),
 		ForwardLatency: c.forwardLatency.snapshot(),
 	}
 	for _, c := range s.udpLn {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -14,6 +15,12 @@ import (
 type SubscribeParams struct {
 	Room  string
 	Offer string // SDP offer with recvonly audio and video
+	// Quality is the viewer's simulcast layer choice ("" = auto). Rooms without simulcast ignore it.
+	Quality Quality
+	// OnLayer, when set, is called when what a viewer of a simulcast room is sent changes (a layer
+	// switch, audio-only and back, layers starting or stopping). It is called from SFU goroutines
+	// and must not block.
+	OnLayer func(LayerState)
 }
 
 // Subscriber is one viewer's peer connection.
@@ -22,6 +29,7 @@ type Subscriber struct {
 	room  *room
 	pc    *webrtc.PeerConnection
 	downs []*downTrack
+	view  *simView // the video of a simulcast room; nil otherwise
 
 	once     sync.Once
 	done     chan struct{}
@@ -37,6 +45,7 @@ type downTrack struct {
 	local *localTrack
 	group *group
 	guard resendGuard // the viewer's RTCP goroutine only
+	view  *simView    // simulcast: the viewer's layer choice and stream rewriting
 }
 
 // ID is a random identifier of this viewing session.
@@ -63,6 +72,10 @@ func (sub *Subscriber) Close() error {
 		sub.attachMu.Lock()
 		if sub.attached {
 			for _, d := range sub.downs {
+				if d.view != nil {
+					d.view.close()
+					continue
+				}
 				d.up.removeViewer(d)
 			}
 			sub.room.s.stats.viewers.Add(-1)
@@ -94,12 +107,24 @@ func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				st.plisReceived.Add(1)
+				if d.view != nil {
+					d.view.requestKeyframe()
+					continue
+				}
 				d.up.requestKeyframe()
 			case *rtcp.TransportLayerNack:
 				now := time.Now().UnixNano()
 				for _, pair := range p.Nacks {
 					pair.Range(func(seq uint16) bool {
 						st.nacks.Add(1)
+						if d.view != nil {
+							if d.guard.allow(seq, now) {
+								if k, err := d.view.resend(seq); err == nil && k > 0 {
+									st.resent.Add(1)
+								}
+							}
+							return true
+						}
 						if pkt := d.up.cache.get(seq); pkt != nil && d.guard.allow(seq, now) {
 							if _, err := d.local.resend(pkt); err == nil {
 								st.resent.Add(1)
@@ -109,6 +134,9 @@ func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
 					})
 				}
 			}
+		}
+		if d.view != nil {
+			d.view.onRTCP(pkts)
 		}
 	}
 }
@@ -128,6 +156,10 @@ func (sub *Subscriber) attach() {
 	sub.attached = true
 	sub.room.s.stats.viewers.Add(1)
 	for _, d := range sub.downs {
+		if d.view != nil {
+			d.view.start()
+			continue
+		}
 		d.up.addViewer(d)
 		d.up.requestKeyframe()
 	}
@@ -165,6 +197,16 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 			return fail(fmt.Errorf("%w: %v", ErrUnsupported, err))
 		}
 		d := &downTrack{sub: sub, up: u, local: local}
+		if u.sim != nil {
+			q, err := ParseQuality(string(p.Quality))
+			if err != nil {
+				return fail(err)
+			}
+			d.view = &simView{sub: sub, sim: u.sim, local: local, codec: u.sim.codec, clock: float64(u.codec.ClockRate),
+				members: map[*upTrack]*downTrack{}, pref: q, onLayer: p.OnLayer,
+				bw: bandwidth{est: float64(s.cfg.SimulcastStartBitrate)}}
+			sub.view = d.view
+		}
 		sub.downs = append(sub.downs, d)
 		senders = append(senders, pair{d, sender})
 	}
@@ -197,6 +239,17 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 			_ = sub.Close()
 		}
 	})
+	for _, x := range senders {
+		if x.d.view != nil {
+			for _, e := range x.s.GetParameters().HeaderExtensions {
+				if e.URI == sdp.ABSSendTimeURI && e.ID > 0 && e.ID < 15 {
+					x.d.view.mu.Lock()
+					x.d.view.absID = uint8(e.ID)
+					x.d.view.mu.Unlock()
+				}
+			}
+		}
+	}
 	s.wg.Add(len(senders))
 	for _, x := range senders {
 		go sub.rtcpLoop(x.d, x.s)
@@ -212,4 +265,25 @@ func answerSends(pc *webrtc.PeerConnection) bool {
 		}
 	}
 	return false
+}
+
+// SetQuality changes the viewer's simulcast layer choice; the switch happens at the next keyframe
+// of the layer. Rooms without simulcast accept and ignore it.
+func (sub *Subscriber) SetQuality(q Quality) error {
+	q, err := ParseQuality(string(q))
+	if err != nil {
+		return err
+	}
+	if sub.view != nil {
+		sub.view.setQuality(q)
+	}
+	return nil
+}
+
+// Layer reports what the viewer is sent of a simulcast room; ok is false without simulcast.
+func (sub *Subscriber) Layer() (st LayerState, ok bool) {
+	if sub.view == nil {
+		return LayerState{}, false
+	}
+	return sub.view.State(), true
 }

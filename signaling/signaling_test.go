@@ -43,6 +43,11 @@ func TestDecodeMessage(t *testing.T) {
 		{"wrong field type", `{"type":123}`, true, nil},
 		{"bad room", `{"type":"watch","room":"../etc"}`, false, errBadRoom},
 		{"publish without sdp", `{"type":"publish","room":"r"}`, false, sfu.ErrBadOffer},
+		{"quality", `{"type":"quality","quality":"low"}`, false, nil},
+		{"watch with quality", `{"type":"watch","room":"r","quality":"high"}`, false, nil},
+		{"unknown quality", `{"type":"quality","quality":"ultra"}`, false, sfu.ErrBadQuality},
+		{"quality missing", `{"type":"quality"}`, false, sfu.ErrBadQuality},
+		{"watch with bad quality", `{"type":"watch","room":"r","quality":"4k"}`, false, sfu.ErrBadQuality},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeMessage([]byte(tc.in))
@@ -66,7 +71,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"publish","room":"r","sdp":"v=0","token":"x"}`, `{"type":"watch","room":"r"}`,
 		`{"type":"candidate","candidate":{"candidate":"c","sdpMid":"0","sdpMLineIndex":0}}`,
-		`{"type":"stop"}`, `{"type":"ping"}`, `{}`, `[]`, `null`, `{"type":"watch","room":"` + strings.Repeat("a", 70) + `"}`,
+		`{"type":"stop"}`, `{"type":"ping"}`, `{"type":"quality","quality":"auto"}`, `{}`, `[]`, `null`, `{"type":"watch","room":"` + strings.Repeat("a", 70) + `"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -79,6 +84,10 @@ func FuzzDecodeMessage(f *testing.F) {
 		case "publish", "watch":
 			if !ValidRoom(m.Room) {
 				t.Fatalf("accepted %q with bad room %q", data, m.Room)
+			}
+		case "quality":
+			if _, err := sfu.ParseQuality(m.Quality); err != nil || m.Quality == "" {
+				t.Fatalf("accepted quality %q", m.Quality)
 			}
 		case "candidate", "stop", "ping":
 		default:

@@ -123,7 +123,13 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, publish boo
 		}
 	} else {
 		var sub *sfu.Subscriber
-		sub, answer, err = s.p.SFU.Subscribe(ctx, sfu.SubscribeParams{Room: room, Offer: string(body)})
+		var q sfu.Quality
+		if q, err = sfu.ParseQuality(r.URL.Query().Get("quality")); err != nil {
+			release()
+			s.fail(w, err)
+			return
+		}
+		sub, answer, err = s.p.SFU.Subscribe(ctx, sfu.SubscribeParams{Room: room, Offer: string(body), Quality: q})
 		if err == nil {
 			sess = sub
 		}

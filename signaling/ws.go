@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -43,6 +44,11 @@ type message struct {
 	Message   string                   `json:"message,omitempty"`
 	// ICEServers (hello only) are the configured STUN/TURN servers in RTCIceServer shape.
 	ICEServers []rtcICEServer `json:"ice_servers,omitempty"`
+	// Simulcast: the viewer's choice (watch, quality, layer) and what it is sent (layer).
+	Quality   string   `json:"quality,omitempty"`
+	Layer     *string  `json:"layer,omitempty"`
+	Layers    []string `json:"layers,omitempty"`
+	AudioOnly *bool    `json:"audio_only,omitempty"`
 }
 
 type rtcICEServer struct {
@@ -72,6 +78,15 @@ func DecodeMessage(data []byte) (message, error) {
 		if m.Type == "publish" && m.SDP == "" {
 			return m, fmt.Errorf("%w: publish needs an sdp offer", sfu.ErrBadOffer)
 		}
+		if m.Type == "watch" {
+			if _, err := sfu.ParseQuality(m.Quality); err != nil {
+				return m, err
+			}
+		}
+	case "quality":
+		if _, err := sfu.ParseQuality(m.Quality); err != nil || m.Quality == "" {
+			return m, fmt.Errorf("%w: quality needs one of auto, high, medium, low", sfu.ErrBadQuality)
+		}
 	case "candidate", "stop", "ping":
 	case "":
 		return m, fmt.Errorf("%w: missing type", ErrProtocol)
@@ -96,6 +111,7 @@ type wsConn struct {
 	room        string
 	unwatch     func()
 	watchDone   chan struct{}
+	quality     sfu.Quality // the viewer's simulcast choice, kept across watch sessions
 }
 
 func (s *Server) checkOrigin(r *http.Request) bool {
@@ -264,6 +280,8 @@ func (c *wsConn) handle(m message) {
 		if err := sess.AddICECandidate(*m.Candidate); err != nil {
 			c.errorMsg(err)
 		}
+	case "quality":
+		c.setQuality(sfu.Quality(m.Quality))
 	case "publish":
 		c.publish(m)
 	case "watch":
@@ -315,9 +333,26 @@ func (c *wsConn) watch(m message) {
 		}
 		return
 	}
+	c.mu.Lock()
+	if m.Quality != "" {
+		c.quality = sfu.Quality(m.Quality)
+	}
+	q := c.quality
+	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.p.NegotiateTimeout)
 	defer cancel()
-	sub, answer, err := c.s.p.SFU.Subscribe(ctx, sfu.SubscribeParams{Room: m.Room, Offer: m.SDP})
+	var self atomic.Pointer[sfu.Subscriber]
+	onLayer := func(st sfu.LayerState) {
+		sub := self.Load()
+		c.mu.Lock()
+		current := sub != nil && c.sess == session(sub)
+		c.mu.Unlock()
+		if current {
+			c.queue(layerMsg(st))
+		}
+	}
+	sub, answer, err := c.s.p.SFU.Subscribe(ctx, sfu.SubscribeParams{Room: m.Room, Offer: m.SDP, Quality: q, OnLayer: onLayer})
+	self.Store(sub)
 	if errors.Is(err, sfu.ErrRoomNotLive) {
 		c.queue(message{Type: "waiting", Room: m.Room})
 		return
@@ -330,9 +365,34 @@ func (c *wsConn) watch(m message) {
 	c.sess, c.sessPublish = sub, false
 	c.mu.Unlock()
 	c.queue(message{Type: "answer", SDP: answer})
+	if st, ok := sub.Layer(); ok {
+		c.queue(layerMsg(st))
+	}
 	if info, ok := c.s.p.SFU.Room(m.Room); ok {
 		c.queue(statusMsg(info))
 	}
+}
+
+// setQuality applies a viewer's simulcast choice to its session (and to later ones).
+func (c *wsConn) setQuality(q sfu.Quality) {
+	c.mu.Lock()
+	c.quality = q
+	sess, publish := c.sess, c.sessPublish
+	c.mu.Unlock()
+	if sub, ok := sess.(*sfu.Subscriber); ok && !publish {
+		if err := sub.SetQuality(q); err != nil {
+			c.errorMsg(err)
+			return
+		}
+		if st, ok := sub.Layer(); ok {
+			c.queue(layerMsg(st))
+		}
+	}
+}
+
+func layerMsg(st sfu.LayerState) message {
+	layer, audioOnly := st.Layer, st.AudioOnly
+	return message{Type: "layer", Quality: string(st.Quality), Layer: &layer, Layers: st.Layers, AudioOnly: &audioOnly}
 }
 
 func statusMsg(info sfu.RoomInfo) message {

@@ -25,6 +25,7 @@ import {
 } from "./media";
 import { Signal, describeError, isRetryable, type ServerMessage } from "./signal";
 import { clockTrack } from "./clock";
+import { simulcastEncodings } from "./quality";
 
 type State = "idle" | "connecting" | "live" | "error";
 type Source = "camera" | "screen";
@@ -34,6 +35,9 @@ const token = param("token");
 const autostart = param("autostart") === "1";
 // `&source=clock` (loadtest): publish a canvas painting the current time instead of the camera.
 const clockSource = param("source") === "clock";
+// Simulcast (three layers when the capture is at least 640 px wide) unless `&simulcast=0`; the
+// loadtest's clock source stays one full-resolution layer so its strip stays readable.
+const simulcast = param("simulcast") !== "0" && !clockSource;
 
 // ---- elements ----
 const el = {
@@ -80,6 +84,7 @@ let videoTrack: MediaStreamTrack | null = null;
 let audioTrack: MediaStreamTrack | null = null;
 let videoSender: RTCRtpSender | null = null;
 let audioSender: RTCRtpSender | null = null;
+let videoEncodings: RTCRtpEncodingParameters[] = [];
 const localStream = new MediaStream();
 const meter = new MicMeter(el.meter);
 
@@ -116,6 +121,10 @@ window.relaycast = {
   },
   get error(): string {
     return lastError;
+  },
+  /** The video encodings sent: their rids (empty strings for one plain encoding). */
+  get layers(): string[] {
+    return videoEncodings.map((e) => e.rid ?? "");
   },
   start: () => goLive(),
   stop: () => stopLive(),
@@ -398,10 +407,12 @@ async function publish(): Promise<void> {
   const myPc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: signal.iceServers });
   pc = myPc;
   if (videoTrack) {
+    const width = simulcast ? (videoTrack.getSettings().width ?? 0) : 0;
+    videoEncodings = simulcastEncodings(width, VIDEO_MAX_BITRATE, VIDEO_MAX_FRAMERATE);
     videoSender = myPc.addTransceiver(videoTrack, {
       direction: "sendonly",
       streams: [localStream],
-      sendEncodings: [{ maxBitrate: VIDEO_MAX_BITRATE, maxFramerate: VIDEO_MAX_FRAMERATE }],
+      sendEncodings: videoEncodings,
     }).sender;
   }
   if (audioTrack) {
@@ -453,18 +464,21 @@ async function applyAnswer(sdp: string): Promise<void> {
   if (videoSender) await ensureBitrate(videoSender);
 }
 
-/** Some browsers ignore sendEncodings in addTransceiver; set the cap again after negotiation. */
+/** Some browsers ignore sendEncodings in addTransceiver; set the caps again after negotiation. */
 async function ensureBitrate(sender: RTCRtpSender): Promise<void> {
   try {
     const p = sender.getParameters();
     if (!p.encodings || p.encodings.length === 0) p.encodings = [{}];
     let changed = false;
-    for (const enc of p.encodings) {
-      if (enc.maxBitrate !== VIDEO_MAX_BITRATE) {
-        enc.maxBitrate = VIDEO_MAX_BITRATE;
+    p.encodings.forEach((enc, i) => {
+      // Simulcast: each layer its own cap (matched by rid); one encoding: the page's cap.
+      const want = videoEncodings.find((e) => e.rid && e.rid === enc.rid) ?? (i === 0 ? videoEncodings[0] : undefined);
+      const cap = want?.maxBitrate ?? VIDEO_MAX_BITRATE;
+      if (enc.maxBitrate !== cap) {
+        enc.maxBitrate = cap;
         changed = true;
       }
-    }
+    });
     if (changed) await sender.setParameters(p);
   } catch (e) {
     console.warn("relaycast: could not cap the video bitrate", e);
@@ -609,14 +623,22 @@ window.setInterval(async () => {
   let ts = 0;
   let res = "";
   let fps = 0;
+  let resWidth = 0;
+  let layers = 0;
   stats.forEach((r) => {
     if (r.type === "outbound-rtp" && r.kind === "video") {
       bytes += r.bytesSent ?? 0;
       ts = r.timestamp;
-      if (r.frameWidth) res = `${r.frameWidth}×${r.frameHeight}`;
-      if (r.framesPerSecond) fps = r.framesPerSecond;
+      if (r.frameWidth) layers++;
+      // Simulcast: show the largest layer being sent.
+      if (r.frameWidth && r.frameWidth > resWidth) {
+        resWidth = r.frameWidth;
+        res = `${r.frameWidth}×${r.frameHeight}`;
+      }
+      if (r.framesPerSecond) fps = Math.max(fps, r.framesPerSecond);
     }
   });
+  if (layers > 1) res += ` · ${layers} layers`;
   if (lastTs && ts > lastTs) {
     const rate = ((bytes - lastBytes) * 8 * 1000) / (ts - lastTs);
     el.sending.textContent = ["Sending " + formatBitrate(rate), res, fps ? `${Math.round(fps)} fps` : ""]

@@ -5,11 +5,15 @@ import { Backoff, ROOM_RE, byId, formatBitrate, param, plural, roomFromPath, set
 import { Signal, describeError, isRetryable, type ServerMessage } from "./signal";
 import { StatsSampler, type ReceiveStats } from "./stats";
 import { ClockReader } from "./clock";
+import { QUALITIES, injectQualityStyles, isLayerMessage, qualityLabel, type LayerMessage, type Quality } from "./quality";
 
 type State = "waiting" | "connecting" | "playing" | "ended" | "error";
 
 const room = roomFromPath("/watch/");
 const token = param("token");
+// The viewer's simulcast choice; `?quality=low` preselects it.
+let quality: Quality = (QUALITIES as string[]).includes(param("quality") ?? "") ? (param("quality") as Quality) : "auto";
+let layer: LayerMessage | null = null; // what the server says it sends (simulcast rooms only)
 
 const el = {
   roomName: byId("room-name"),
@@ -83,6 +87,18 @@ window.relaycast = {
   get error(): string {
     return lastError;
   },
+  /** Simulcast: the layer being received ("high" | "medium" | "low"; "" without simulcast or while none). */
+  get layer(): string {
+    return layer?.layer ?? "";
+  },
+  get quality(): Quality {
+    return quality;
+  },
+  get audioOnly(): boolean {
+    return layer?.audio_only ?? false;
+  },
+  /** Picks a quality as the menu does. */
+  setQuality: (q: Quality) => chooseQuality(q),
   /** Video frames decoded by the current peer connection (sampled from getStats twice a second). */
   framesDecoded: (): number => framesDecoded,
   /** Loadtest: glass-to-glass delays (ms) read from a `source=clock` broadcast since the last call. */
@@ -167,7 +183,14 @@ async function watch(): Promise<void> {
     return;
   }
   if (pc !== myPc) return;
-  const sent = signal.send({ type: "watch", room, sdp: myPc.localDescription?.sdp ?? "", ...(token ? { token } : {}) });
+  const watchMsg = {
+    type: "watch" as const,
+    room,
+    sdp: myPc.localDescription?.sdp ?? "",
+    ...(token ? { token } : {}),
+    ...(quality !== "auto" ? { quality } : {}),
+  };
+  const sent = signal.send(watchMsg);
   if (!sent) {
     scheduleRetry("the connection to the server closed");
     return;
@@ -256,6 +279,7 @@ function onMessage(msg: ServerMessage): void {
       break;
     case "error": {
       if (!awaitingAnswer && msg.code === "bad_request") {
+        // Not an answer to `watch`: a trickled candidate (or a quality) the server could not use.
         // Not an answer to `watch`: a trickled candidate the server could not use. Harmless.
         console.warn("relaycast: server rejected a message:", msg.message);
         break;
@@ -267,9 +291,76 @@ function onMessage(msg: ServerMessage): void {
       else fail(text);
       break;
     }
-    default:
+    default: {
+      const m = msg as { type: string };
+      if (isLayerMessage(m)) {
+        layer = m;
+        renderQuality();
+      }
       break;
+    }
   }
+}
+
+// ---- simulcast quality ----
+const quality$ = buildQualityMenu();
+
+function buildQualityMenu() {
+  injectQualityStyles();
+  const box = document.createElement("label");
+  box.className = "quality";
+  box.hidden = true;
+  const text = document.createElement("span");
+  text.className = "quality-label";
+  text.textContent = "Quality";
+  const select = document.createElement("select");
+  select.className = "select";
+  select.id = "quality";
+  for (const q of QUALITIES) select.append(new Option(qualityLabel(q), q, false, q === quality));
+  select.addEventListener("change", () => chooseQuality(select.value as Quality));
+  box.append(text, select);
+  document.querySelector(".toolbar-actions")?.prepend(box);
+
+  const badge = document.createElement("span");
+  badge.className = "badge badge-audio-only";
+  badge.id = "audio-only-badge";
+  badge.textContent = "Audio only";
+  badge.hidden = true;
+  document.querySelector(".stage-badges")?.append(badge);
+
+  const note = document.createElement("p");
+  note.className = "stage-audio-only";
+  note.setAttribute("role", "status");
+  note.textContent = "The connection is too slow for video: playing sound only. Video comes back when it improves.";
+  note.hidden = true;
+  el.stage.append(note);
+  return { box, select, badge, note };
+}
+
+function chooseQuality(q: Quality): void {
+  if (!QUALITIES.includes(q)) return;
+  quality = q;
+  if (sessionActive) signal.send({ type: "quality", quality: q } as unknown as Parameters<typeof signal.send>[0]);
+  renderQuality();
+}
+
+function renderQuality(): void {
+  const { box, select, badge, note } = quality$;
+  box.hidden = !layer;
+  const showing = layer?.layer ?? "";
+  for (const opt of Array.from(select.options)) {
+    const q = opt.value as Quality;
+    let label = qualityLabel(q);
+    if (q === "auto" && showing) label += ` (${qualityLabel(showing)})`;
+    else if (q === quality && showing && showing !== q) label += ` (showing ${qualityLabel(showing)})`;
+    opt.textContent = label;
+  }
+  if (select.value !== quality) select.value = quality;
+  box.dataset.layer = showing;
+  box.title = showing ? `Receiving the ${showing} layer` : "";
+  const audioOnly = !!layer?.audio_only;
+  badge.hidden = !audioOnly;
+  note.hidden = !audioOnly;
 }
 
 function fail(text: string): void {
@@ -311,6 +402,8 @@ function closePC(): void {
   }
   el.video.srcObject = null;
   el.unmute.hidden = true;
+  layer = null;
+  renderQuality();
 }
 
 // ---- controls ----
