@@ -13,7 +13,7 @@ while IFS= read -r file; do
   while IFS= read -r target; do
     found=1
     echo "==> fuzz $pkg $target ($fuzztime)"
-    if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg"; then
+    if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" -fuzzminimizetime=2s "$pkg"; then
       echo "FAIL: fuzz $pkg $target" >&2
       status=1
     fi
