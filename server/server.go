@@ -55,6 +55,7 @@ type Server struct {
 	shutdownErr  error
 	served       chan error
 	archive      *archive // nil when recording is off
+	closeAdmin   func()
 }
 
 // New builds a server: it resolves the auth secret and opens the ICE sockets, but does not
@@ -123,6 +124,7 @@ func New(p Params) (*Server, error) {
 		s.archive.register(mux)
 		reg.MustRegister(newArchiveCollector(s.archive))
 	}
+	s.closeAdmin = registerAdmin(mux, p.Logger, s.signer, s.sfu, s.archive)
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -202,6 +204,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeMedia() {
 	_ = s.sig.Close()
 	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
+	if s.closeAdmin != nil {
+		s.closeAdmin()
+	}
 	if s.archive != nil {
 		s.archive.Close()
 	}
