@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -134,9 +135,29 @@ func New(p Params) (*Server, error) {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", web.NewHandler(web.Params{MediaOrigins: mediaOrigins(cfg)}))
 	s.handler = mux
 	return s, nil
+}
+
+// mediaOrigins is the origin the VOD is served from when it is not this server (S3 or a CDN),
+// for the pages' Content-Security-Policy.
+func mediaOrigins(cfg config.Config) []string {
+	if !cfg.Record || cfg.S3Bucket == "" {
+		return nil
+	}
+	base := cfg.S3PublicURL
+	if base == "" {
+		base = cfg.S3Endpoint
+	}
+	if base == "" {
+		base = "https://" + cfg.S3Bucket + ".s3." + cfg.S3Region + ".amazonaws.com"
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	return []string{u.Scheme + "://" + u.Host}
 }
 
 // Handler is the server's whole HTTP surface.
