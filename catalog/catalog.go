@@ -26,6 +26,20 @@ const (
 	StatusFailed     Status = "failed"
 )
 
+// Source of a recording.
+const (
+	SourceLive   = "live"   // recorded from a broadcast
+	SourceUpload = "upload" // a file uploaded by a seller
+	SourceImport = "import" // fetched from a URL by an admin
+)
+
+// Subtitle is one WebVTT track of a recording.
+type Subtitle struct {
+	Lang  string `json:"lang"`
+	Label string `json:"label"`
+	URL   string `json:"url"`
+}
+
 // Recording is one broadcast in the archive.
 type Recording struct {
 	ID          string     `json:"id"`
@@ -42,6 +56,8 @@ type Recording struct {
 	HLSURL      string     `json:"hls_url,omitempty"`
 	PosterURL   string     `json:"poster_url,omitempty"`
 	Error       string     `json:"error,omitempty"`
+	Source      string     `json:"source"`    // SourceLive, SourceUpload or SourceImport
+	Subtitles   []Subtitle `json:"subtitles"` // never nil in JSON
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
@@ -78,6 +94,43 @@ CREATE TABLE IF NOT EXISTS recordings (
 CREATE INDEX IF NOT EXISTS recordings_started ON recordings(started_at DESC, id DESC);
 `
 
+// migrations add the columns of later versions to an existing database (ALTER TABLE ADD COLUMN
+// with a default keeps every row valid; a data dir of an older version keeps working).
+var migrations = []struct{ column, ddl string }{
+	{"source", `ALTER TABLE recordings ADD COLUMN source TEXT NOT NULL DEFAULT 'live'`},
+	{"subtitles", `ALTER TABLE recordings ADD COLUMN subtitles TEXT NOT NULL DEFAULT '[]'`},
+}
+
+func migrate(db *sql.DB) error {
+	rows, err := db.Query(`SELECT name FROM pragma_table_info('recordings')`)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			_ = rows.Close()
+			return err
+		}
+		have[name] = true
+	}
+	_ = rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, m := range migrations {
+		if have[m.column] {
+			continue
+		}
+		if _, err := db.Exec(m.ddl); err != nil {
+			return fmt.Errorf("add column %s: %w", m.column, err)
+		}
+	}
+	_, err = db.Exec(uploadsSchema)
+	return err
+}
+
 // Open opens (creating if needed) the database.
 func Open(p Params) (*SQLite, error) {
 	if p.Logger == nil {
@@ -93,21 +146,25 @@ func Open(p Params) (*SQLite, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("catalog: schema: %w", err)
 	}
+	if err := migrate(db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("catalog: migrate: %w", err)
+	}
 	return &SQLite{db: db, log: p.Logger.With("component", "catalog")}, nil
 }
 
 // Close closes the database.
 func (s *SQLite) Close() error { return s.db.Close() }
 
-const cols = `id, room, title, description, seller, started_at, ended_at, duration, status, progress, renditions, hls_url, poster_url, error, updated_at`
+const cols = `id, room, title, description, seller, started_at, ended_at, duration, status, progress, renditions, hls_url, poster_url, error, updated_at, source, subtitles`
 
 func scan(row interface{ Scan(...any) error }) (Recording, error) {
 	var r Recording
 	var started, updated int64
 	var ended sql.NullInt64
-	var rend string
+	var rend, subs string
 	err := row.Scan(&r.ID, &r.Room, &r.Title, &r.Description, &r.Seller, &started, &ended, &r.Duration,
-		&r.Status, &r.Progress, &rend, &r.HLSURL, &r.PosterURL, &r.Error, &updated)
+		&r.Status, &r.Progress, &rend, &r.HLSURL, &r.PosterURL, &r.Error, &updated, &r.Source, &subs)
 	if err != nil {
 		return r, err
 	}
@@ -121,22 +178,39 @@ func scan(row interface{ Scan(...any) error }) (Recording, error) {
 	if r.Renditions == nil {
 		r.Renditions = []string{}
 	}
+	_ = json.Unmarshal([]byte(subs), &r.Subtitles)
+	if r.Subtitles == nil {
+		r.Subtitles = []Subtitle{}
+	}
 	return r, nil
+}
+
+// lists encodes the JSON columns, filling in the defaults.
+func (r *Recording) lists() (rend, subs string) {
+	if r.Renditions == nil {
+		r.Renditions = []string{}
+	}
+	if r.Subtitles == nil {
+		r.Subtitles = []Subtitle{}
+	}
+	if r.Source == "" {
+		r.Source = SourceLive
+	}
+	b, _ := json.Marshal(r.Renditions)
+	c, _ := json.Marshal(r.Subtitles)
+	return string(b), string(c)
 }
 
 // Put inserts or replaces a recording.
 func (s *SQLite) Put(ctx context.Context, r Recording) error {
-	if r.Renditions == nil {
-		r.Renditions = []string{}
-	}
-	rend, _ := json.Marshal(r.Renditions)
+	rend, subs := r.lists()
 	var ended any
 	if r.EndedAt != nil {
 		ended = r.EndedAt.UnixMilli()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO recordings (`+cols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO recordings (`+cols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Room, r.Title, r.Description, r.Seller, r.StartedAt.UnixMilli(), ended, r.Duration, string(r.Status),
-		r.Progress, string(rend), r.HLSURL, r.PosterURL, r.Error, time.Now().UnixMilli())
+		r.Progress, rend, r.HLSURL, r.PosterURL, r.Error, time.Now().UnixMilli(), r.Source, subs)
 	if err != nil {
 		return fmt.Errorf("catalog: put %s: %w", r.ID, err)
 	}
@@ -173,15 +247,15 @@ func (s *SQLite) Update(ctx context.Context, id string, fn func(*Recording) erro
 	if err := fn(&r); err != nil {
 		return r, err
 	}
-	rend, _ := json.Marshal(r.Renditions)
+	rend, subs := r.lists()
 	var ended any
 	if r.EndedAt != nil {
 		ended = r.EndedAt.UnixMilli()
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE recordings SET title=?, description=?, seller=?, ended_at=?, duration=?, status=?,
-		progress=?, renditions=?, hls_url=?, poster_url=?, error=?, updated_at=? WHERE id=?`,
-		r.Title, r.Description, r.Seller, ended, r.Duration, string(r.Status), r.Progress, string(rend),
-		r.HLSURL, r.PosterURL, r.Error, time.Now().UnixMilli(), id)
+		progress=?, renditions=?, hls_url=?, poster_url=?, error=?, updated_at=?, source=?, subtitles=? WHERE id=?`,
+		r.Title, r.Description, r.Seller, ended, r.Duration, string(r.Status), r.Progress, rend,
+		r.HLSURL, r.PosterURL, r.Error, time.Now().UnixMilli(), r.Source, subs, id)
 	if err != nil {
 		return r, fmt.Errorf("catalog: update %s: %w", id, err)
 	}
@@ -209,6 +283,7 @@ type ListParams struct {
 	Cursor string // the NextCursor of the previous page
 	Room   string // only this room, when set
 	Status Status // only this status, when set
+	Query  string // only titles containing this text (case-insensitive), when set
 }
 
 // Page is one page of List.
@@ -243,6 +318,12 @@ func (s *SQLite) List(ctx context.Context, p ListParams) (Page, error) {
 	if p.Status != "" {
 		q += ` AND status = ?`
 		args = append(args, string(p.Status))
+	}
+	if p.Query != "" {
+		// instr on lower(): a literal substring match (no LIKE wildcards to escape); lower()
+		// folds ASCII, which covers the usual titles.
+		q += ` AND instr(lower(title), lower(?)) > 0`
+		args = append(args, p.Query)
 	}
 	q += ` ORDER BY started_at DESC, id DESC LIMIT ?`
 	args = append(args, p.Limit+1)

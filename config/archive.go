@@ -52,6 +52,22 @@ type Archive struct {
 	// the end continues the same recording (the archive grows; no new entry). 0 = never.
 	// --reconnect-grace, default 15s.
 	ReconnectGrace time.Duration
+	// UploadMaxBytes caps one direct upload (POST /api/uploads). --upload-max-bytes, default 4GiB.
+	UploadMaxBytes int64
+	// UploadPartSize is the part size of direct uploads: bigger files go in parts (S3 multipart).
+	// At least 5MiB with S3 (its minimum), 64KiB with local storage; at most 10000 parts per
+	// upload. --upload-part-size, default 32MiB.
+	UploadPartSize int64
+	// UploadTTL is how long an upload's URLs stay valid; unfinished uploads are removed from
+	// storage after it. 1m..24h. --upload-ttl, default 1h.
+	UploadTTL time.Duration
+	// ImportMaxBytes caps a file fetched by URL import. --import-max-bytes, default 4GiB.
+	ImportMaxBytes int64
+	// ImportTimeout bounds the whole download of a URL import. --import-timeout, default 30m.
+	ImportTimeout time.Duration
+	// ImportAllowLoopback lets URL imports fetch from loopback addresses (127.0.0.0/8, ::1).
+	// TEST ONLY: it has no flag; private, link-local and other internal addresses stay refused.
+	ImportAllowLoopback bool
 }
 
 // DefaultWorkers is half the cores, at least 1 (ffmpeg is multi-threaded itself).
@@ -67,6 +83,11 @@ func DefaultArchive() Archive {
 		S3Region:       "us-east-1",
 		FFmpeg:         "ffmpeg",
 		ReconnectGrace: 15 * time.Second,
+		UploadMaxBytes: 4 << 30,
+		UploadPartSize: 32 << 20,
+		UploadTTL:      time.Hour,
+		ImportMaxBytes: 4 << 30,
+		ImportTimeout:  30 * time.Minute,
 	}
 }
 
@@ -97,6 +118,11 @@ func (a *Archive) settings() []setting {
 		{"s3-public-url", "base `URL` players fetch the VOD from (CDN); default the bucket URL", (*stringValue)(&a.S3PublicURL)},
 		{"ffmpeg", "ffmpeg `binary`", (*stringValue)(&a.FFmpeg)},
 		{"reconnect-grace", "a publisher back in the same room within this `duration` continues the same recording; 0 = never", (*durationValue)(&a.ReconnectGrace)},
+		{"upload-max-bytes", "largest direct upload (`size`: bytes, or with KiB/MiB/GiB/TiB)", (*bytesValue)(&a.UploadMaxBytes)},
+		{"upload-part-size", "part `size` of direct uploads (bigger files go in parts); >= 5MiB with S3", (*bytesValue)(&a.UploadPartSize)},
+		{"upload-ttl", "how long upload URLs stay valid (`duration`, 1m..24h); unfinished uploads are removed after it", (*durationValue)(&a.UploadTTL)},
+		{"import-max-bytes", "largest file a URL import fetches (`size`)", (*bytesValue)(&a.ImportMaxBytes)},
+		{"import-timeout", "time limit of a URL import's download (`duration`)", (*durationValue)(&a.ImportTimeout)},
 	}
 }
 
@@ -142,6 +168,27 @@ func (a Archive) validate(bad func(flagName, format string, args ...any)) {
 	}
 	if strings.TrimSpace(a.FFmpeg) == "" {
 		bad("ffmpeg", "must not be empty")
+	}
+	if a.UploadMaxBytes < 1 {
+		bad("upload-max-bytes", "must be positive, got %d", a.UploadMaxBytes)
+	}
+	minPart := int64(64 << 10)
+	if a.S3Bucket != "" {
+		minPart = 5 << 20 // S3's smallest part but the last
+	}
+	if a.UploadPartSize < minPart || a.UploadPartSize > 5<<30 {
+		bad("upload-part-size", "%s is not in %s..5GiB", formatBytes(a.UploadPartSize), formatBytes(minPart))
+	} else if a.UploadMaxBytes > 0 && (a.UploadMaxBytes+a.UploadPartSize-1)/a.UploadPartSize > 10000 {
+		bad("upload-part-size", "%s makes more than 10000 parts of a %s upload; raise it", formatBytes(a.UploadPartSize), formatBytes(a.UploadMaxBytes))
+	}
+	if a.UploadTTL < time.Minute || a.UploadTTL > 24*time.Hour {
+		bad("upload-ttl", "%v is not in 1m..24h", a.UploadTTL)
+	}
+	if a.ImportMaxBytes < 1 {
+		bad("import-max-bytes", "must be positive, got %d", a.ImportMaxBytes)
+	}
+	if a.ImportTimeout < time.Second || a.ImportTimeout > 24*time.Hour {
+		bad("import-timeout", "%v is not in 1s..24h", a.ImportTimeout)
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -82,4 +83,55 @@ func (v *listValue) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// bytesValue is a size in bytes: "1048576", "64KiB", "32MiB", "4GiB", "1TiB" (also KB/MB/GB/TB
+// and K/M/G/T, all powers of 1024).
+type bytesValue int64
+
+var byteUnits = []struct {
+	suffixes []string
+	mult     int64
+}{
+	{[]string{"TIB", "TB", "T"}, 1 << 40}, {[]string{"GIB", "GB", "G"}, 1 << 30},
+	{[]string{"MIB", "MB", "M"}, 1 << 20}, {[]string{"KIB", "KB", "K"}, 1 << 10}, {[]string{"B", ""}, 1},
+}
+
+func (v *bytesValue) String() string {
+	if v == nil {
+		return "0"
+	}
+	return formatBytes(int64(*v))
+}
+
+func (v *bytesValue) Set(s string) error {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	for _, unit := range byteUnits {
+		for _, suf := range unit.suffixes {
+			num, ok := strings.CutSuffix(u, suf)
+			if !ok {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err != nil || n < 0 || n > (1<<62)/unit.mult {
+				return errors.New("not a size like 1048576, 64KiB, 32MiB or 4GiB")
+			}
+			*v = bytesValue(n * unit.mult)
+			return nil
+		}
+	}
+	return errors.New("not a size like 1048576, 64KiB, 32MiB or 4GiB")
+}
+
+// formatBytes writes n with the largest binary unit that divides it ("4GiB", "1000").
+func formatBytes(n int64) string {
+	for _, unit := range []struct {
+		s string
+		m int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%unit.m == 0 {
+			return fmt.Sprintf("%d%s", n/unit.m, unit.s)
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }

@@ -68,6 +68,7 @@ type archive struct {
 
 	stats     archiveStats
 	closeOnce sync.Once
+	up        uploads // direct uploads and URL imports (uploads.go)
 }
 
 type recProgress struct {
@@ -175,6 +176,9 @@ func newArchive(cfg config.Config, logger *slog.Logger, signer *auth.Signer, ap 
 	go a.runJobs()
 	go a.runUpdates()
 	go a.runMaintenance(ap.ReconcileInterval)
+	if err := a.initUploads(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 

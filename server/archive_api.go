@@ -17,7 +17,7 @@ import (
 
 // register mounts the archive API:
 //
-//	GET    /api/recordings            newest first; ?limit=20&cursor=…&room=…&status=…
+//	GET    /api/recordings            newest first; ?limit=20&cursor=…&room=…&status=…&q=title text
 //	GET    /api/recordings/{id}
 //	PATCH  /api/recordings/{id}       {"title": …, "description": …}; publisher of the room or admin
 //	DELETE /api/recordings/{id}       admin; removes the files too
@@ -45,6 +45,7 @@ func (a *archive) register(mux *http.ServeMux) {
 	if a.local != nil {
 		mux.Handle("GET /vod/", http.StripPrefix("/vod", a.local.Handler()))
 	}
+	a.registerUploads(mux) // uploads.go, imports.go, subtitles.go
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -61,7 +62,7 @@ func writeErr(w http.ResponseWriter, code int, msg string) {
 func (a *archive) handleList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	page, err := a.cat.List(r.Context(), catalog.ListParams{Limit: limit, Cursor: q.Get("cursor"), Room: q.Get("room"), Status: catalog.Status(q.Get("status"))})
+	page, err := a.cat.List(r.Context(), catalog.ListParams{Limit: limit, Cursor: q.Get("cursor"), Room: q.Get("room"), Status: catalog.Status(q.Get("status")), Query: q.Get("q")})
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
@@ -84,17 +85,23 @@ func (a *archive) handleGet(w http.ResponseWriter, r *http.Request) {
 
 // authorize checks the request's token for grant g on room, writing the error response.
 func (a *archive) authorize(w http.ResponseWriter, r *http.Request, room string, g auth.Grant) bool {
-	_, err := a.signer.Authorize(auth.TokenFromRequest(r), room, g)
+	_, ok := a.claims(w, r, room, g)
+	return ok
+}
+
+// claims is authorize that also returns the token's claims.
+func (a *archive) claims(w http.ResponseWriter, r *http.Request, room string, g auth.Grant) (auth.Claims, bool) {
+	c, err := a.signer.Authorize(auth.TokenFromRequest(r), room, g)
 	switch {
 	case err == nil:
-		return true
+		return c, true
 	case errors.Is(err, auth.ErrForbidden):
 		writeErr(w, http.StatusForbidden, err.Error())
 	default:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="relaycast"`)
 		writeErr(w, http.StatusUnauthorized, err.Error())
 	}
-	return false
+	return c, false
 }
 
 func (a *archive) handlePatch(w http.ResponseWriter, r *http.Request) {

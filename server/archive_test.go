@@ -398,27 +398,11 @@ func TestArchiveS3(t *testing.T) {
 		t.Fatalf("HLS URL %q, want %q", r.HLSURL, want)
 	}
 	// Mirror the recording's objects and probe them locally.
-	local := t.TempDir()
-	out, err := st.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("vod/")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	local, keys := mirror(t, st, s.archive.store, bucket, "")
 	var raw int
-	for _, o := range out.Contents {
-		key := strings.TrimPrefix(aws.ToString(o.Key), "vod/")
+	for _, key := range keys {
 		if strings.HasPrefix(key, "raw/") {
 			raw++
-		}
-		rc, err := s.archive.store.Get(context.Background(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dst := filepath.Join(local, key)
-		_ = os.MkdirAll(filepath.Dir(dst), 0o755)
-		b, _ := io.ReadAll(rc)
-		_ = rc.Close()
-		if err := os.WriteFile(dst, b, 0o644); err != nil {
-			t.Fatal(err)
 		}
 	}
 	if raw != 0 {

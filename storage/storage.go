@@ -38,6 +38,8 @@ func ContentType(key string) string {
 		return "image/jpeg"
 	case ".json":
 		return "application/json"
+	case ".vtt":
+		return "text/vtt; charset=utf-8"
 	case ".ivf", ".ogg":
 		return "application/octet-stream"
 	}
@@ -48,10 +50,11 @@ func ContentType(key string) string {
 }
 
 // CacheControl is the Cache-Control header for key: playlists may change while a recording is
-// processed (short), segments and posters never change once written (immutable).
+// processed and subtitles may be replaced (short), segments and posters never change once
+// written (immutable).
 func CacheControl(key string) string {
 	switch strings.ToLower(path.Ext(key)) {
-	case ".m3u8", ".json":
+	case ".m3u8", ".json", ".vtt":
 		return "public, max-age=2"
 	default:
 		return "public, max-age=31536000, immutable"

@@ -11,6 +11,8 @@ var (
 	ErrFFmpeg = errors.New("transcode: ffmpeg failed")
 	// ErrBadMedia marks a chunk ffmpeg cannot decode (never retried: the input will not change).
 	ErrBadMedia = errors.New("transcode: undecodable media")
+	// ErrNotVideo marks an uploaded or imported file ffprobe cannot read as video (never retried).
+	ErrNotVideo = errors.New("not a video file")
 	// ErrStorage wraps a failed storage read or write (retried with backoff).
 	ErrStorage = errors.New("transcode: storage")
 )

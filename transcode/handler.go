@@ -62,6 +62,8 @@ type HandlerParams struct {
 	// Notify receives status updates (may be nil). It must not block for long.
 	Notify func(context.Context, Update)
 	FFmpeg string // default "ffmpeg" on PATH
+	// FFprobe probes uploaded files; default "ffprobe" next to FFmpeg (or on PATH).
+	FFprobe string
 	TmpDir string // default os.TempDir()
 	Preset string // x264 preset, default "veryfast"
 	// MaxRungs caps the ladder (0 = every standard height up to the source).
@@ -85,6 +87,12 @@ func NewHandler(p HandlerParams) *Handler {
 	}
 	if p.FFmpeg == "" {
 		p.FFmpeg = "ffmpeg"
+	}
+	if p.FFprobe == "" {
+		p.FFprobe = "ffprobe"
+		if dir := filepath.Dir(p.FFmpeg); strings.ContainsRune(p.FFmpeg, filepath.Separator) {
+			p.FFprobe = filepath.Join(dir, "ffprobe")
+		}
 	}
 	if p.TmpDir == "" {
 		p.TmpDir = os.TempDir()
@@ -133,6 +141,16 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return fmt.Errorf("%w: %v: %w", ErrBadPayload, err, asynq.SkipRetry)
 		}
 		_, err := h.TryFinalize(ctx, p.RecordingID)
+		return err
+	case TypeFile:
+		var p FilePayload
+		if err := json.Unmarshal(t.Payload(), &p); err != nil || p.RecordingID == "" || p.Key == "" {
+			return fmt.Errorf("%w: %v: %w", ErrBadPayload, err, asynq.SkipRetry)
+		}
+		err := h.File(ctx, p)
+		if errors.Is(err, ErrSourceMissing) || errors.Is(err, ErrBadMedia) || errors.Is(err, ErrNotVideo) {
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
 		return err
 	}
 	return fmt.Errorf("%w: unknown type %q: %w", ErrBadPayload, t.Type(), asynq.SkipRetry)
@@ -188,6 +206,13 @@ func (h *Handler) Chunk(ctx context.Context, p ChunkPayload) error {
 			return err
 		}
 	}
+	return h.encode(ctx, p, dir, videoFile, audioFile)
+}
+
+// encode runs ffmpeg on a chunk's local files (in the scratch directory dir), uploads the
+// segments and the poster, marks the chunk done and finalizes when it was the last.
+func (h *Handler) encode(ctx context.Context, p ChunkPayload, dir, videoFile, audioFile string) error {
+	log := h.log.With("recording", p.RecordingID, "chunk", p.Index)
 	ladder := Ladder(p.Width, p.Height, h.p.MaxRungs)
 	if videoFile == "" {
 		ladder = []Rung{{Name: "audio"}}
@@ -248,7 +273,7 @@ func (h *Handler) Chunk(ctx context.Context, p ChunkPayload) error {
 	if _, err := h.writeLive(ctx, p.RecordingID); err != nil {
 		log.Warn("live playlist", "err", err)
 	}
-	_, err = h.TryFinalize(ctx, p.RecordingID)
+	_, err := h.TryFinalize(ctx, p.RecordingID)
 	return err
 }
 
@@ -398,5 +423,6 @@ func (h *Handler) notifyFailed(ctx context.Context, t *asynq.Task, err error) {
 	if json.Unmarshal(t.Payload(), &p) != nil || p.RecordingID == "" {
 		return
 	}
-	h.p.Notify(ctx, Update{RecordingID: p.RecordingID, Kind: UpdateFailed, Chunk: p.Index, Error: err.Error()})
+	msg := strings.TrimSuffix(err.Error(), ": "+asynq.SkipRetry.Error())
+	h.p.Notify(ctx, Update{RecordingID: p.RecordingID, Kind: UpdateFailed, Chunk: p.Index, Error: msg})
 }

@@ -107,7 +107,7 @@ func ffmpegArgs(p ChunkPayload, videoFile, audioFile string, ladder []Rung, out 
 		}
 		if ain >= 0 {
 			// aresample async: packets lost in the recording become silence, not a timestamp gap.
-			args = append(args, "-map", fmt.Sprintf("%d:a", ain), "-af", "aresample=async=1", "-c:a", "aac", "-b:a", fmt.Sprintf("%dk", AudioKbps), "-ac", "2", "-ar", "48000")
+			args = append(args, "-map", fmt.Sprintf("%d:a:0", ain), "-af", "aresample=async=1", "-c:a", "aac", "-b:a", fmt.Sprintf("%dk", AudioKbps), "-ac", "2", "-ar", "48000")
 		}
 		if p.Duration > 0 {
 			args = append(args, "-t", ffloat(p.Duration))

@@ -75,6 +75,15 @@ func (c *Client) EnqueueFinalize(ctx context.Context, id string, n int) error {
 	return c.enqueue(ctx, t)
 }
 
+// EnqueueFile enqueues the transcode of an uploaded or imported file (duplicates ignored).
+func (c *Client) EnqueueFile(ctx context.Context, p FilePayload) error {
+	t, err := NewFileTask(p)
+	if err != nil {
+		return err
+	}
+	return c.enqueue(ctx, t)
+}
+
 func (c *Client) enqueue(ctx context.Context, t *asynq.Task) error {
 	_, err := c.c.EnqueueContext(ctx, t)
 	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {

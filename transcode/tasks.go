@@ -5,6 +5,7 @@
 // Storage layout of a recording ID (keys relative to the store):
 //
 //	raw/ID/c000003/video.ivf, audio.ogg   raw chunk, uploaded by the server (deleted when ready)
+//	raw/ID/source.mp4                     an uploaded or imported file (deleted when ready)
 //	rec/ID/end.json                       written by the server when the broadcast ended
 //	rec/ID/chunks/000003.json             a chunk's HLS segments, written last (= chunk done)
 //	rec/ID/720p/c000003_000.ts            MPEG-TS segments (H.264 + AAC, 2 s GOP)
@@ -25,6 +26,7 @@ import (
 const (
 	TypeChunk    = "relaycast:chunk"    // transcode one chunk
 	TypeFinalize = "relaycast:finalize" // stitch the final playlists once every chunk is done
+	TypeFile     = "relaycast:file"     // transcode a whole uploaded or imported file
 )
 
 // Queue names: finalize jobs jump ahead of chunk jobs.
@@ -56,6 +58,13 @@ type ChunkPayload struct {
 type FinalizePayload struct {
 	RecordingID string `json:"recording_id"`
 	Chunks      int    `json:"chunks"` // part of the task id: a resumed recording is finalized again
+}
+
+// FilePayload is the payload of TypeFile: a whole source file (any container ffmpeg reads)
+// becomes the recording's only chunk, so it gets the same ladder, layout and playlists.
+type FilePayload struct {
+	RecordingID string `json:"recording_id"`
+	Key         string `json:"key"` // storage key of the source, SourceKey
 }
 
 // End is rec/ID/end.json: the broadcast is over and had Chunks chunks.
@@ -96,6 +105,23 @@ func NewFinalizeTask(p FinalizePayload) (*asynq.Task, error) {
 	return asynq.NewTask(TypeFinalize, b, asynq.TaskID(fmt.Sprintf("finalize:%s:%d", p.RecordingID, p.Chunks)), asynq.Queue(QueueFinalize),
 		asynq.MaxRetry(maxRetry), asynq.Timeout(5*time.Minute), asynq.Retention(taskRetention)), nil
 }
+
+// FileTaskID identifies a file's task across servers.
+func FileTaskID(recordingID string) string { return "file:" + recordingID }
+
+// NewFileTask builds the task that transcodes an uploaded or imported file.
+func NewFileTask(p FilePayload) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return asynq.NewTask(TypeFile, b, asynq.TaskID(FileTaskID(p.RecordingID)), asynq.Queue(QueueChunks),
+		asynq.MaxRetry(maxRetry), asynq.Timeout(6*time.Hour), asynq.Retention(taskRetention)), nil
+}
+
+// SourceKey is the storage key of an uploaded or imported file; ext (".mp4", may be empty)
+// only helps a person reading the bucket: ffmpeg probes the content.
+func SourceKey(recordingID, ext string) string { return "raw/" + recordingID + "/source" + ext }
 
 func chunkName(i int) string { return fmt.Sprintf("c%06d", i) }
 

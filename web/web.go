@@ -44,6 +44,7 @@ const (
 	watchPage     = "watch.html"
 	vodPage       = "vod.html"
 	adminPage     = "admin.html"
+	uploadPage    = "upload.html"
 )
 
 // Handler returns the UI handler. Mount it at "/" next to /ws and /api/:
@@ -53,6 +54,7 @@ const (
 //	GET /watch/{room}      watch page (?token=… with viewer auth)
 //	GET /v/{id}            VOD player of a recording
 //	GET /admin             admin page
+//	GET /upload            upload page (?token=…&room=…)
 //	GET /assets/…          bundled JS/CSS, content-hashed, cached for a year
 //
 // Other paths are 404; malformed room names and recording ids are 400.
@@ -90,8 +92,8 @@ type handler struct {
 
 func newHandler(files fs.FS) http.Handler {
 	h := &handler{files: files, csp: buildCSP(nil)}
-	pages := make(map[string]page, 5)
-	for _, name := range []string{homePage, broadcastPage, watchPage, vodPage, adminPage} {
+	pages := make(map[string]page, 6)
+	for _, name := range []string{homePage, broadcastPage, watchPage, vodPage, adminPage, uploadPage} {
 		body, err := fs.ReadFile(files, name)
 		if err != nil {
 			pages = nil
@@ -108,6 +110,7 @@ func newHandler(files fs.FS) http.Handler {
 	mux.HandleFunc("GET /watch/{room}", h.servePage(watchPage, true))
 	mux.HandleFunc("GET /v/{id}", h.servePage(vodPage, false))
 	mux.HandleFunc("GET /admin", h.servePage(adminPage, false))
+	mux.HandleFunc("GET /upload", h.servePage(uploadPage, false))
 	mux.HandleFunc("GET /assets/{file...}", h.serveAsset)
 	h.Handler = mux
 	return h
@@ -169,8 +172,19 @@ func (h *handler) servePage(name string, withRoom bool) http.HandlerFunc {
 			// Watch, library and player pages may be embedded in a shop's site.
 			hd.Set("Content-Security-Policy", h.csp)
 		}
+		if name == uploadPage {
+			// The upload page takes a token (no framing) and PUTs files straight to the storage:
+			// presigned S3 URLs are on another origin (https, or a local S3 on http://localhost).
+			hd.Set("Content-Security-Policy", uploadCSP(h.csp))
+			hd.Set("X-Frame-Options", "DENY")
+		}
 		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(p.body))
 	}
+}
+
+func uploadCSP(csp string) string {
+	return strings.Replace(csp, "connect-src 'self'", "connect-src 'self' https: http://localhost:* http://127.0.0.1:*", 1) +
+		"; frame-ancestors 'none'"
 }
 
 func (h *handler) serveAsset(w http.ResponseWriter, r *http.Request) {

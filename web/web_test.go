@@ -17,6 +17,7 @@ func builtFS() fstest.MapFS {
 		"watch.html":              {Data: []byte("<!doctype html><title>watch</title>")},
 		"vod.html":                {Data: []byte("<!doctype html><title>vod</title>")},
 		"admin.html":              {Data: []byte("<!doctype html><title>admin</title>")},
+		"upload.html":             {Data: []byte("<!doctype html><title>upload</title>")},
 		"assets/app-ABCDEF12.js":  {Data: []byte("console.log(1)")},
 		"assets/app-ABCDEF12.css": {Data: []byte("body{}")},
 		"assets/plain.txt":        {Data: []byte("plain")},

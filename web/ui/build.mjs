@@ -27,6 +27,9 @@ const entries = {
   watch: "src/watch.ts",
   app: "src/styles/app.css",
 };
+// The upload page: its script and its own stylesheet (next to app.css).
+entries.upload = "src/upload.ts";
+entries["upload-css"] = "src/styles/upload.css";
 
 const result = await esbuild.build({
   absWorkingDir: here,
@@ -69,6 +72,15 @@ for (const [page, script] of Object.entries(pages)) {
   const left = html.match(/\{\{[^}]*\}\}/);
   if (left) throw new Error(`${page}: unreplaced placeholder ${left[0]}`);
   await writeFile(path.join(dist, page), html);
+}
+
+// upload.html: app.css, upload.css and the upload script.
+{
+  let html = await readFile(path.join(here, "static", "upload.html"), "utf8");
+  html = html.replaceAll("{{css}}", urlFor("app")).replaceAll("{{upload-css}}", urlFor("upload-css")).replaceAll("{{js}}", urlFor("upload"));
+  const left = html.match(/\{\{[^}]*\}\}/);
+  if (left) throw new Error(`upload.html: unreplaced placeholder ${left[0]}`);
+  await writeFile(path.join(dist, "upload.html"), html);
 }
 
 console.log(`built ${Object.keys(pages).length} pages and ${Object.keys(result.metafile.outputs).length} assets into ${path.relative(process.cwd(), dist) || dist}`);

@@ -153,7 +153,8 @@ const qualityMenu = new RadioMenu(
       const cur = hls && hls.currentLevel >= 0 ? hls.levels[hls.currentLevel] : undefined;
       return `Quality Auto${cur ? ` (${levelName(cur.height, cur.bitrate)})` : ""}`;
     }
-    return `Quality ${it.label}`;
+    const l = hls?.levels[Number(it.value)];
+    return `Quality ${l ? levelName(l.height, l.bitrate) : it.label}`;
   },
   (v) => {
     if (!hls) return;
