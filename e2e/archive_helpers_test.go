@@ -157,22 +157,7 @@ func navigate(t *testing.T, ctx context.Context, url string) {
 
 // ---- screenshots ----
 
-var (
-	shotDirOnce sync.Once
-	shotDir     string
-)
-
-// screenshotDir is $RELAYCAST_SCREENSHOTS, or a temporary directory kept after the run (logged).
-func screenshotDir(t *testing.T) string {
-	shotDirOnce.Do(func() {
-		shotDir = os.Getenv("RELAYCAST_SCREENSHOTS")
-		if shotDir == "" {
-			shotDir, _ = os.MkdirTemp("", "relaycast-screenshots-")
-		}
-		_ = os.MkdirAll(shotDir, 0o755)
-	})
-	return shotDir
-}
+// Screenshots go to screenshotDir(t) (upload_test.go): $RELAYCAST_SCREENSHOTS or a temporary directory.
 
 // screenshots saves full-page PNGs of the current page at desktop (1280) and phone (390) widths
 // as NAME-1280.png and NAME-390.png. Failing to save is logged, never fatal.

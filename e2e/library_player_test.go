@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -169,9 +170,10 @@ func TestLibraryAndPlayer(t *testing.T) {
 	}
 }
 
-// TestPlayerEditsTitle: the room's seller edits title and description inline; a wrong token is
-// refused with a clear message.
-func TestPlayerEditsTitle(t *testing.T) {
+// TestPlayerEditAndSubtitles: the room's seller edits title and description inline (a wrong token
+// is refused with a clear message); a WebVTT file added to the recording shows in the subtitles
+// menu and its cues display.
+func TestPlayerEditAndSubtitles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium and transcodes")
 	}
@@ -179,10 +181,38 @@ func TestPlayerEditsTitle(t *testing.T) {
 	srv := startServer(t)
 	recordClip(t, srv, "shop", 3*time.Second)
 	rec := waitRecording(t, srv, "shop", catalog.StatusReady, 120*time.Second)
+	vtt := "WEBVTT\n\n00:00:00.000 --> 00:00:10.000\nWelcome to the shop\n"
+	req, _ := http.NewRequest(http.MethodPut, srv.URL()+"/api/recordings/"+rec.ID+"/subtitles/en?label=English", strings.NewReader(vtt))
+	req.Header.Set("Authorization", "Bearer "+adminToken(t, srv))
+	req.Header.Set("Content-Type", "text/vtt")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT subtitles: %d", res.StatusCode)
+	}
 	ctx := browser(t)
 	pl := tab(t, ctx)
 	navigate(t, pl, srv.URL()+"/v/"+rec.ID)
 	waitJS(t, pl, 20*time.Second, `window.relaycast.state === "ready"`, "the player")
+
+	// Subtitles: the menu offers Off and English; English shows its cue.
+	waitJS(t, pl, 5*time.Second, `!document.getElementById("subs-btn").closest(".menu-wrap").hidden && document.querySelectorAll("#subs-menu [role=menuitemradio]").length === 2`, "the subtitles menu with English")
+	focus(t, pl, "#subs-btn")
+	press(t, pl, kb.Enter)
+	press(t, pl, kb.ArrowDown)
+	press(t, pl, kb.Enter)
+	waitJS(t, pl, 10*time.Second, `(() => { const tt = window.relaycast.video.textTracks[0]; return tt && tt.mode === "showing" && tt.cues && tt.cues.length === 1 && tt.cues[0].text === "Welcome to the shop"; })()`, "English subtitles showing with their cue")
+	if b := evalJS[string](t, pl, `document.getElementById("subs-btn").textContent`); b != "Subtitles English" {
+		t.Errorf("subtitles button says %q", b)
+	}
+	press(t, pl, "k")
+	waitJS(t, pl, 10*time.Second, `window.relaycast.state === "playing" && window.relaycast.video.currentTime > 0.5`, "playback with subtitles")
+	screenshots(t, pl, "player-subtitles")
+	press(t, pl, "k")
+
 	focus(t, pl, "#edit-btn")
 	press(t, pl, kb.Enter)
 	waitJS(t, pl, 5*time.Second, `document.activeElement.id === "edit-title" && !document.getElementById("edit-token-field").hidden`, "the edit form, asking for a token")
