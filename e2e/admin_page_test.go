@@ -74,6 +74,12 @@ func TestAdminPage(t *testing.T) {
 	if err := os.WriteFile(raw, []byte(strings.Repeat("not a video ", 1000)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The player of a recording nothing has processed yet says so, and waits.
+	ctx := browser(t)
+	vod := tab(t, ctx)
+	navigate(t, vod, srv.URL()+"/v/"+rec.ID)
+	waitJS(t, vod, 10*time.Second, `window.relaycast.state === "waiting" && document.getElementById("overlay-title").textContent === "Processing…"`, "the player to wait for processing")
+
 	wcfg := cfg
 	wcfg.Workers = 1
 	wctx, wcancel := context.WithCancel(context.Background())
@@ -88,7 +94,7 @@ func TestAdminPage(t *testing.T) {
 	defer stopLive()
 	waitRecording(t, srv, "market", catalog.StatusRecording, 20*time.Second)
 
-	ctx := browser(t)
+	waitJS(t, vod, 10*time.Second, `window.relaycast.state === "failed" && document.body.innerText.includes("Processing failed")`, "the player to show the failure")
 	pg := tab(t, ctx)
 	navigate(t, pg, srv.URL()+"/admin")
 	if f := evalJS[string](t, pg, `document.activeElement.id`); f != "token" {
@@ -122,6 +128,8 @@ func TestAdminPage(t *testing.T) {
 	waitJS(t, pg, 120*time.Second, `document.querySelector('#recs tr[data-id="`+rec.ID+`"]').dataset.status === "ready"`, "the retried recording to become ready")
 	waitJS(t, pg, 10*time.Second, `document.querySelectorAll('#jobs tr').length === 0 && !document.getElementById("jobs-empty").hidden`, "the failed job to be gone")
 	waitRecording(t, srv, "shop", catalog.StatusReady, 5*time.Second)
+	// The open player got the news over /api/events and loads the final playlist.
+	waitJS(t, vod, 20*time.Second, `window.relaycast.src.endsWith("master.m3u8") && window.relaycast.state === "ready"`, "the waiting player to load the ready recording")
 
 	// End the live broadcast: a confirm dialog, Cancel first (nothing happens), then confirm.
 	endSel := `#rooms tr[data-room="market"] button.btn-danger`

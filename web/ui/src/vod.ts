@@ -489,8 +489,11 @@ async function load(): Promise<void> {
       if (r.id === id) apply(r);
     },
     progress: (p) => {
-      if (p.id !== id || !rec || rec.status !== "processing" || src) return;
-      overlayDetail.textContent = p.progress >= 0 ? `${Math.round(p.progress)}% done.` : "Working on it…";
+      if (p.id !== id || !rec || src || (rec.status !== "processing" && rec.status !== "recording")) return;
+      if (rec.status === "processing") overlayDetail.textContent = p.progress >= 0 ? `${Math.round(p.progress)}% done.` : "Working on it…";
+      // A chunk finished: the playlist of the parts done so far exists now (the server announces
+      // it with the next recording event only), so fetch the recording once for its hls_url.
+      if ((p as { kind?: string }).kind === "chunk") void refetch();
     },
     deleted: (d) => {
       if (d !== id) return;
@@ -501,6 +504,20 @@ async function load(): Promise<void> {
       showOverlay("This recording was deleted", "", { back: true });
     },
   });
+}
+
+let refetching = false;
+async function refetch(): Promise<void> {
+  if (refetching) return;
+  refetching = true;
+  try {
+    const r = await api<Recording>(`/api/recordings/${encodeURIComponent(id)}`);
+    if (r.hls_url && !src) apply(r);
+  } catch {
+    /* the next event tries again */
+  } finally {
+    refetching = false;
+  }
 }
 
 // ---------------------------------------------------------------- editing
