@@ -68,6 +68,18 @@ func TestLibraryAndPlayer(t *testing.T) {
 	darkScreenshot(t, lib, "library")
 	tabThrough(t, lib, "library")
 
+	// Pagination: one per page, "Load more" (keyboard) fetches the next with the cursor and puts
+	// focus on the first new card.
+	pg := tab(t, ctx)
+	navigate(t, pg, srv.URL()+"/?limit=1")
+	waitJS(t, pg, 10*time.Second, `window.relaycast.ids.length === 1 && !document.getElementById("load-more").hidden`, "one card and Load more")
+	focus(t, pg, "#load-more")
+	press(t, pg, kb.Enter)
+	waitJS(t, pg, 10*time.Second, `window.relaycast.ids.length === 2 && document.getElementById("load-more").hidden && document.activeElement.closest(".rec-card") === document.querySelectorAll(".rec-card")[1]`, "the second page, focus on its card")
+	if ids := evalJS[[]string](t, pg, `window.relaycast.ids`); ids[1] != rec.ID {
+		t.Errorf("pages out of order: %v (want %s second, newest first)", ids, rec.ID)
+	}
+
 	// Search by title, keyboard only: type into the search box, Enter.
 	focus(t, lib, "#q")
 	if err := chromedp.Do(lib, chromedp.KeyEvent("studio"), chromedp.KeyEvent(kb.Enter)); err != nil {

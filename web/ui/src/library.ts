@@ -26,7 +26,8 @@ import {
 import { ROOM_RE, byId, plural } from "./common";
 
 const ROOMS_REFRESH_MS = 10000;
-const PAGE_SIZE = 24;
+// Recordings per page; ?limit=N (1..100) changes it (handy on slow links, and for tests).
+const PAGE_SIZE = Math.max(1, Math.min(100, Number(new URLSearchParams(location.search).get("limit")) || 24));
 
 // ---------------------------------------------------------------- live rooms
 
