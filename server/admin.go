@@ -17,6 +17,7 @@ import (
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/recorder"
+	"github.com/relaycast/relaycast/signaling"
 	"github.com/relaycast/relaycast/transcode"
 )
 
@@ -109,8 +110,8 @@ func authError(w http.ResponseWriter, err error) bool {
 
 func (ad *adminAPI) handleEndRoom(w http.ResponseWriter, r *http.Request) {
 	room := r.PathValue("room")
-	if room == "" || len(room) > 64 {
-		writeErr(w, http.StatusBadRequest, "bad room name")
+	if !signaling.ValidRoom(room) {
+		writeErr(w, http.StatusBadRequest, "bad room name: use 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit")
 		return
 	}
 	if !ad.authorize(w, r, room, auth.GrantPublish) {

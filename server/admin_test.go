@@ -135,6 +135,9 @@ func TestAdminEndRoom(t *testing.T) {
 			t.Errorf("end as %s: %d, want %d", c.name, code, c.want)
 		}
 	}
+	if code := do(t, http.MethodDelete, s.url+"/api/rooms/has.dot", s.token(t, auth.AnyRoom, auth.GrantAdmin), ""); code != 400 {
+		t.Errorf("end a malformed room: %d", code)
+	}
 	if _, ok := s.SFU().Room("shop"); !ok {
 		t.Fatal("room shop not live")
 	}
