@@ -55,6 +55,11 @@ func TestLibraryAndPlayer(t *testing.T) {
 	waitJS(t, lib, 120*time.Second, `(() => { const c = document.querySelector('.rec-card'); return c && c.dataset.status === "ready" && !!c.querySelector('.rec-poster img') && !!c.querySelector('.rec-duration'); })()`, "the card to become ready with poster and duration")
 	waitJS(t, lib, 20*time.Second, `!document.querySelector('#rooms a[data-room="shop"]')`, "the room to leave Live now")
 	rec := waitRecording(t, srv, "shop", catalog.StatusReady, 5*time.Second)
+	if pct := evalJS[float64](t, lib, `window.relaycast.progressSeen[`+strconv.Quote(rec.ID)+`] ?? -1`); pct <= 0 {
+		t.Errorf("no processing progress %% was shown from /api/events (max %v)", pct)
+	} else {
+		t.Logf("the card showed up to %.0f%% processing progress before ready", pct)
+	}
 	if got := evalJS[string](t, lib, `document.querySelector('.rec-card .rec-title a').getAttribute('href')`); got != "/v/"+rec.ID {
 		t.Errorf("card links to %q", got)
 	}

@@ -327,7 +327,11 @@ function onProgress(p: ProgressData): void {
   if (!c || c.rec.status === "ready" || c.rec.status === "failed") return;
   if (c.rec.status === "recording") return; // chunks done while live: stay "Live"
   setProgress(c, typeof p.progress === "number" ? p.progress : -1);
+  if (typeof p.progress === "number" && p.progress > (progressSeen[p.id] ?? -1)) progressSeen[p.id] = p.progress;
 }
+
+// The highest progress % shown per recording (for tests).
+const progressSeen: Record<string, number> = {};
 
 subscribe(
   "",
@@ -366,6 +370,9 @@ Object.defineProperty(window, "relaycast", {
     },
     get loading() {
       return loading;
+    },
+    get progressSeen() {
+      return { ...progressSeen };
     },
   }),
 });
