@@ -1,8 +1,11 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,7 +59,7 @@ func TestUploadPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium and transcodes video")
 	}
-	srv := testserver.Start(t, func(c *config.Config) { c.Workers = 1 })
+	srv := testserver.Start(t, func(c *config.Config) { c.Workers, c.UploadMaxBytes, c.UploadPartSize = 1, 64<<20, 64<<10 })
 	if code, err := httpGet(srv.URL() + "/upload"); err != nil || code != 200 {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("upload page not served (status %d, %v): is the web UI built?", code, err)
@@ -81,6 +84,15 @@ func TestUploadPage(t *testing.T) {
 	// The token left the address bar; the form kept it.
 	waitJS(t, ctx, 5*time.Second, `!location.search.includes("token") && document.getElementById("upload-token").value.length > 20`, "the token to move into the form")
 
+	// An earlier attempt (another tab, before a reload) sent the first 3 parts: the page resumes
+	// it and sends only the rest.
+	id := presend(t, srv.URL(), tok, clip, 3)
+	st, _ := os.Stat(clip)
+	key := fmt.Sprintf("relaycast-upload:e2e:%s:%d:%d", filepath.Base(clip), st.Size(), st.ModTime().UnixMilli())
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`localStorage.setItem(%q, %q), true`, key, id))); err != nil {
+		t.Fatal(err)
+	}
+
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.ID("upload-title-input"), "Spring sale"),
 		chromedp.SetUploadFiles(chromedp.ID("upload-file"), []string{clip}),
@@ -89,9 +101,14 @@ func TestUploadPage(t *testing.T) {
 	}
 	waitJS(t, ctx, 30*time.Second, `window.relaycast.uploads.length === 1 && window.relaycast.uploads[0].sent >= 100`, "the upload progress to reach 100 %")
 	waitJS(t, ctx, 120*time.Second, `window.relaycast.uploads[0].state === "ready"`, "the upload to be ready")
-	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.relaycast.uploads[0].id`))
-	if err != nil || id == "" {
-		t.Fatalf("no recording id: %v", err)
+	if got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.relaycast.uploads[0].id`)); err != nil || got != id {
+		t.Fatalf("recording id %q (%v), want the resumed upload %s", got, err, id)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.relaycast.uploads[0].resumed`)); err != nil || n != 3 {
+		t.Errorf("%d parts skipped (%v), want 3", n, err)
+	}
+	if left, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`Object.keys(localStorage).filter(k => k.startsWith("relaycast-upload:")).length`)); left != 0 {
+		t.Errorf("%d upload sessions left in localStorage after completing", left)
 	}
 	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(".upload-item a").getAttribute("href")`))
 	if err != nil || href != "/v/"+id {
@@ -122,4 +139,46 @@ func TestUploadPage(t *testing.T) {
 	shots := screenshotDir(t)
 	screenshot(t, ctx, shots, "upload-desktop.png", 1280)
 	screenshot(t, ctx, shots, "upload-phone.png", 390)
+}
+
+// presend starts an upload of file through the API and sends its first n parts, as an
+// interrupted earlier attempt would have; it returns the upload id.
+func presend(t *testing.T, base, token, file string, n int) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"room": "e2e", "title": "Spring sale", "filename": filepath.Base(file), "size": len(data), "content_type": "video/mp4"})
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/uploads", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up struct {
+		ID       string `json:"id"`
+		PartSize int    `json:"part_size"`
+		Parts    []struct {
+			URL string `json:"url"`
+		} `json:"parts"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&up)
+	_ = res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusCreated || len(up.Parts) <= n {
+		t.Fatalf("start upload: %d %v (%d parts)", res.StatusCode, err, len(up.Parts))
+	}
+	for i := 0; i < n; i++ {
+		part := data[i*up.PartSize : (i+1)*up.PartSize]
+		req, _ := http.NewRequest(http.MethodPut, base+up.Parts[i].URL, bytes.NewReader(part))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("part %d: %d", i+1, res.StatusCode)
+		}
+	}
+	return up.ID
 }

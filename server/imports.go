@@ -149,6 +149,10 @@ func (a *archive) handleImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if a.ctx.Err() != nil {
+		writeErr(w, http.StatusServiceUnavailable, "the server is shutting down")
+		return
+	}
 	// The download outlives the request: it runs under the archive's context.
 	ctx, cancel := context.WithTimeout(a.ctx, a.cfg.ImportTimeout)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -188,12 +192,8 @@ func (a *archive) handleImport(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, fmt.Sprintf("the URL answered with %s, not a video file", res.Header.Get("Content-Type")))
 		return
 	}
-	ext := strings.ToLower(path.Ext(res.Request.URL.Path))
-	if !videoExts[ext] {
-		ext = ""
-	}
 	id := recorder.NewID(body.Room, a.now())
-	key := transcode.SourceKey(id, ext)
+	key := transcode.SourceKey(id)
 	rec := catalog.Recording{ID: id, Room: body.Room, Title: title, Seller: claims.Subject, StartedAt: a.now(),
 		Status: catalog.StatusProcessing, Source: catalog.SourceImport}
 	if err := a.cat.Put(r.Context(), rec); err != nil {

@@ -31,10 +31,11 @@ import (
 // presigned S3 URLs (one PutObject, or a multipart upload with a presigned UploadPart per part),
 // or, with local storage, relaycast's own short-lived HMAC-signed URLs (handlePart). Pending
 // uploads are rows in the catalog database; complete checks what arrived, assembles it into
-// raw/ID/source.EXT, creates the recording and enqueues its transcode. Uploads not completed
+// raw/ID/source, creates the recording and enqueues its transcode. Uploads not completed
 // before they expire are removed from storage by cleanUploads (multipart uploads aborted).
 //
 //	POST /api/uploads                      {"room","title","filename","size","content_type"}
+//	GET  /api/uploads/{id}                 resume: the same answer, received parts with "etag"
 //	PUT  /api/uploads/{id}/parts/{n}?…     local storage only: the part's bytes
 //	POST /api/uploads/{id}/complete        {"parts":[{"number","etag"}]}
 //	POST /api/imports                      imports.go
@@ -80,6 +81,7 @@ func (a *archive) initUploads() error {
 
 func (a *archive) registerUploads(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/uploads", a.handleCreateUpload)
+	mux.HandleFunc("GET /api/uploads/{id}", a.handleGetUpload)
 	mux.HandleFunc("PUT /api/uploads/{id}/parts/{n}", a.handlePart)
 	mux.HandleFunc("POST /api/uploads/{id}/complete", a.handleComplete)
 	mux.HandleFunc("POST /api/imports", a.handleImport)
@@ -153,30 +155,15 @@ func (a *archive) handleCreateUpload(w http.ResponseWriter, r *http.Request) {
 	u := catalog.Upload{ID: recorder.NewID(body.Room, now), Room: body.Room, Title: title, Seller: claims.Subject,
 		Filename: body.Filename, ContentType: body.ContentType, Size: body.Size, PartSize: a.cfg.UploadPartSize,
 		CreatedAt: now, ExpiresAt: now.Add(a.cfg.UploadTTL).Truncate(time.Millisecond)}
-	u.Key = transcode.SourceKey(u.ID, ext)
+	u.Key = transcode.SourceKey(u.ID)
 	res := uploadResponse{ID: u.ID, ExpiresAt: u.ExpiresAt, PartSize: u.PartSize, CompleteURL: "/api/uploads/" + u.ID + "/complete"}
 	ctx := r.Context()
 	var err error
-	switch n := u.Parts(); {
-	case a.up.s3 == nil:
-		for i := 1; i <= n; i++ {
-			res.Parts = append(res.Parts, uploadPart{Number: i, URL: a.partURL(u.ID, i, u.ExpiresAt)})
-		}
-	case n == 1:
-		var url string
-		if url, err = a.up.s3.PresignPut(ctx, u.Key, u.Size, a.cfg.UploadTTL); err == nil {
-			res.Parts = append(res.Parts, uploadPart{Number: 1, URL: url})
-		}
-	default:
-		if u.MultipartID, err = a.up.s3.CreateMultipart(ctx, u.Key); err != nil {
-			break
-		}
-		for i := 1; i <= n && err == nil; i++ {
-			var url string
-			if url, err = a.up.s3.PresignPart(ctx, u.Key, u.MultipartID, int32(i), u.PartLen(i), a.cfg.UploadTTL); err == nil {
-				res.Parts = append(res.Parts, uploadPart{Number: i, URL: url})
-			}
-		}
+	if a.up.s3 != nil && u.Parts() > 1 {
+		u.MultipartID, err = a.up.s3.CreateMultipart(ctx, u.Key)
+	}
+	if err == nil {
+		res.Parts, err = a.partURLs(ctx, u)
 	}
 	if err == nil {
 		err = a.cat.PutUpload(ctx, u)
@@ -188,6 +175,67 @@ func (a *archive) handleCreateUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("upload started", "upload", u.ID, "room", u.Room, "size", u.Size, "parts", len(res.Parts))
 	writeJSON(w, http.StatusCreated, res)
+}
+
+// partURLs signs the URLs of every part of u, valid until it expires.
+func (a *archive) partURLs(ctx context.Context, u catalog.Upload) ([]uploadPart, error) {
+	var parts []uploadPart
+	ttl := max(time.Second, u.ExpiresAt.Sub(a.now()))
+	for i := 1; i <= u.Parts(); i++ {
+		var url string
+		var err error
+		switch {
+		case a.up.s3 == nil:
+			url = a.partURL(u.ID, i, u.ExpiresAt)
+		case u.MultipartID == "":
+			url, err = a.up.s3.PresignPut(ctx, u.Key, u.Size, ttl)
+		default:
+			url, err = a.up.s3.PresignPart(ctx, u.Key, u.MultipartID, int32(i), u.PartLen(i), ttl)
+		}
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, uploadPart{Number: i, URL: url})
+	}
+	return parts, nil
+}
+
+// handleGetUpload resumes an upload: the same answer as POST /api/uploads (URLs signed again),
+// where the parts that arrived carry their "etag" and need not be sent again.
+func (a *archive) handleGetUpload(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	u, err := a.cat.GetUpload(ctx, r.PathValue("id"))
+	if errors.Is(err, catalog.ErrNotFound) {
+		writeErr(w, http.StatusNotFound, "no such upload (unknown, expired and removed, or completed)")
+		return
+	}
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if !a.authorize(w, r, u.Room, auth.GrantPublish) {
+		return
+	}
+	if a.now().After(u.ExpiresAt) {
+		writeErr(w, http.StatusGone, "upload expired; start it again")
+		return
+	}
+	res := uploadResponse{ID: u.ID, ExpiresAt: u.ExpiresAt, PartSize: u.PartSize, CompleteURL: "/api/uploads/" + u.ID + "/complete"}
+	if res.Parts, err = a.partURLs(ctx, u); err != nil {
+		writeErr(w, http.StatusBadGateway, "storage: "+err.Error())
+		return
+	}
+	have, err := a.receivedParts(ctx, u)
+	if err != nil {
+		writeErr(w, http.StatusBadGateway, "storage: "+err.Error())
+		return
+	}
+	for i, h := range have {
+		if h.ETag != "" && h.Size == u.PartLen(i+1) {
+			res.Parts[i].ETag = h.ETag
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func extList() string {
@@ -385,18 +433,12 @@ func checkParts(u catalog.Upload, sent []uploadPart, have []storage.Part) error 
 
 // assemble verifies the parts and makes the source object u.Key out of them.
 func (a *archive) assemble(ctx context.Context, u catalog.Upload, sent []uploadPart) error {
-	n := u.Parts()
-	have := make([]storage.Part, n)
+	have, err := a.receivedParts(ctx, u)
+	if err != nil {
+		return err
+	}
 	switch {
 	case a.up.s3 == nil:
-		for i := range have {
-			st, err := os.Stat(a.partFile(u.ID, i+1))
-			if err != nil {
-				continue
-			}
-			etag, _ := os.ReadFile(a.partFile(u.ID, i+1) + ".etag")
-			have[i] = storage.Part{Number: int32(i + 1), ETag: string(etag), Size: st.Size()}
-		}
 		if err := checkParts(u, sent, have); err != nil {
 			return err
 		}
@@ -416,15 +458,6 @@ func (a *archive) assemble(ctx context.Context, u catalog.Upload, sent []uploadP
 		}
 		return nil
 	default:
-		parts, err := a.up.s3.ListParts(ctx, u.Key, u.MultipartID)
-		if err != nil {
-			return err
-		}
-		for _, p := range parts {
-			if p.Number >= 1 && int(p.Number) <= n {
-				have[p.Number-1] = p
-			}
-		}
 		if err := checkParts(u, sent, have); err != nil {
 			return err
 		}
@@ -437,6 +470,34 @@ func (a *archive) assemble(ctx context.Context, u catalog.Upload, sent []uploadP
 		}
 		return nil
 	}
+}
+
+// receivedParts lists the parts that arrived, by number (ETag "" = not yet). A single presigned
+// PUT is not listed: its object appears whole or not at all.
+func (a *archive) receivedParts(ctx context.Context, u catalog.Upload) ([]storage.Part, error) {
+	have := make([]storage.Part, u.Parts())
+	switch {
+	case a.up.s3 == nil:
+		for i := range have {
+			st, err := os.Stat(a.partFile(u.ID, i+1))
+			if err != nil {
+				continue
+			}
+			etag, _ := os.ReadFile(a.partFile(u.ID, i+1) + ".etag")
+			have[i] = storage.Part{Number: int32(i + 1), ETag: string(etag), Size: st.Size()}
+		}
+	case u.MultipartID != "":
+		parts, err := a.up.s3.ListParts(ctx, u.Key, u.MultipartID)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			if p.Number >= 1 && int(p.Number) <= len(have) {
+				have[p.Number-1] = p
+			}
+		}
+	}
+	return have, nil
 }
 
 // sentETag: with one presigned PUT the client's ETag is taken as is (S3 checked the signed size).
@@ -496,6 +557,7 @@ func (a *archive) runUploadCleaner() {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
+		a.recoverFiles(a.ctx)
 		a.cleanUploads(a.ctx)
 		select {
 		case <-a.ctx.Done():
@@ -555,4 +617,41 @@ func humanBytes(n int64) string {
 		v, u = v/1024, u+1
 	}
 	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", v), "0"), ".") + " " + units[u]
+}
+
+// recoverFiles (at start-up, then every minute) re-enqueues the work of uploaded and imported
+// files still "processing": the in-process queue (no --redis-url) forgets its tasks on a
+// restart. The TaskIDs make this a no-op for tasks the queue still has. A file transcoded
+// whose "ready" was missed is finalized again; a source that never arrived in storage (the
+// server stopped during an import's download) fails the recording once no download can still
+// be running for it.
+func (a *archive) recoverFiles(ctx context.Context) {
+	cursor := ""
+	for {
+		page, err := a.cat.List(ctx, catalog.ListParams{Limit: 100, Cursor: cursor, Status: catalog.StatusProcessing})
+		if err != nil {
+			a.log.Warn("recover uploads", "err", err)
+			return
+		}
+		for _, r := range page.Recordings {
+			if r.Source != catalog.SourceUpload && r.Source != catalog.SourceImport {
+				continue
+			}
+			src, _ := a.exists(ctx, transcode.SourceKey(r.ID))
+			done, _ := a.exists(ctx, transcode.ChunkDoneKey(r.ID, 0))
+			switch {
+			case done:
+				if err := a.queue.EnqueueFinalize(ctx, r.ID, 1); err != nil {
+					a.log.Warn("recover uploads", "recording", r.ID, "err", err)
+				}
+			case src:
+				_ = a.enqueueFile(ctx, r.ID, transcode.SourceKey(r.ID))
+			case time.Since(r.StartedAt) > a.cfg.ImportTimeout+time.Minute:
+				a.setFailed(r.ID, "interrupted: the server stopped before the file was stored; upload or import it again")
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			return
+		}
+	}
 }

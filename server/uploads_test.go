@@ -285,6 +285,21 @@ func TestUploadRejects(t *testing.T) {
 		if code1 != 200 {
 			t.Fatal(code1)
 		}
+		// Resume: the upload lists the part that arrived, with fresh URLs.
+		var again uploadStart
+		var listed struct {
+			Parts []etagPart `json:"parts"`
+		}
+		if code, msg := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, &again); code != 200 || len(again.Parts) != 3 {
+			t.Fatalf("resume: %d %q", code, msg)
+		}
+		api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, &listed)
+		if listed.Parts[0].ETag != etag1 || listed.Parts[1].ETag != "" {
+			t.Errorf("resume lists %+v, want part 1 with %s only", listed.Parts, etag1)
+		}
+		if code, _ := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, s.token(t, "other", auth.GrantPublish), nil, nil); code != 403 {
+			t.Errorf("resume with another room's token: %d", code)
+		}
 		parts := []etagPart{{1, etag1}, {2, `"x"`}, {3, `"y"`}}
 		if code, msg := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != 400 || !strings.Contains(msg, "part 2 is missing") {
 			t.Errorf("complete with missing parts: %d %q", code, msg)
@@ -306,6 +321,9 @@ func TestUploadRejects(t *testing.T) {
 		}
 		if code, _ := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != http.StatusGone {
 			t.Errorf("complete after expiry: %d", code)
+		}
+		if code, _ := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, nil); code != http.StatusGone {
+			t.Errorf("resume after expiry: %d", code)
 		}
 		if n := s.archive.cleanUploads(context.Background()); n != 1 {
 			t.Errorf("cleaner removed %d uploads", n)
@@ -444,6 +462,13 @@ func TestUploadS3(t *testing.T) {
 		if code, msg := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != 400 || !strings.Contains(msg, "part 2 is missing") {
 			t.Errorf("complete without part 2: %d %q", code, msg)
 		}
+		var listed struct {
+			Parts []etagPart `json:"parts"`
+		}
+		if code, msg := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, &listed); code != 200 || len(listed.Parts) != 2 ||
+			strings.Trim(listed.Parts[0].ETag, `"`) != strings.Trim(etag, `"`) || listed.Parts[1].ETag != "" {
+			t.Errorf("resume: %d %q %+v", code, msg, listed.Parts)
+		}
 		u, err := s.archive.cat.GetUpload(context.Background(), up.ID)
 		if err != nil || u.MultipartID == "" {
 			t.Fatalf("%+v %v", u, err)
@@ -460,4 +485,69 @@ func TestUploadS3(t *testing.T) {
 			t.Errorf("left in the bucket: %v", keys)
 		}
 	})
+}
+
+// TestUploadRecovery: after a restart with the in-process queue (its tasks gone), uploaded files
+// still "processing" are transcoded again; an import whose download never finished fails.
+func TestUploadRecovery(t *testing.T) {
+	needTools(t)
+	if testing.Short() {
+		t.Skip("transcodes video (skipped with -short)")
+	}
+	s := startArchive(t, nil)
+	events := sse(t, s.url)
+	ctx := context.Background()
+	file := mediaFile(t, testmedia.FileParams{Path: filepath.Join(t.TempDir(), "a.mp4"), Duration: 2 * time.Second})
+	f, _ := os.Open(file)
+	defer f.Close()
+	if err := s.archive.store.Put(ctx, transcode.SourceKey("up1"), f, -1); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []catalog.Recording{
+		{ID: "up1", Room: "shop", Title: "kept", StartedAt: time.Now(), Status: catalog.StatusProcessing, Source: catalog.SourceUpload},
+		{ID: "im1", Room: "shop", Title: "lost", StartedAt: time.Now().Add(-2 * time.Hour), Status: catalog.StatusProcessing, Source: catalog.SourceImport},
+		{ID: "im2", Room: "shop", Title: "maybe downloading elsewhere", StartedAt: time.Now(), Status: catalog.StatusProcessing, Source: catalog.SourceImport},
+	} {
+		if err := s.archive.cat.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A file transcoded whose "ready" was missed: its chunk is done, only the finalize is left.
+	src := mediaFile(t, testmedia.FileParams{Path: filepath.Join(t.TempDir(), "b.mp4"), Duration: 2 * time.Second})
+	h := transcode.NewHandler(transcode.HandlerParams{Store: s.archive.store, Preset: "ultrafast", MaxRungs: 1})
+	g, _ := os.Open(src)
+	defer g.Close()
+	if err := s.archive.store.Put(ctx, transcode.SourceKey("up2"), g, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.File(ctx, transcode.FilePayload{RecordingID: "up2", Key: transcode.SourceKey("up2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.archive.cat.Put(ctx, catalog.Recording{ID: "up2", Room: "shop", StartedAt: time.Now(), Status: catalog.StatusProcessing, Source: catalog.SourceUpload}); err != nil {
+		t.Fatal(err)
+	}
+	s.archive.recoverFiles(ctx)
+	if r, _ := s.archive.cat.Get(ctx, "im1"); r.Status != catalog.StatusFailed || !strings.Contains(r.Error, "interrupted") {
+		t.Errorf("lost import: %+v", r)
+	}
+	ready := map[string]catalog.Recording{}
+	deadline := time.After(90 * time.Second)
+	for len(ready) < 2 {
+		select {
+		case e := <-events:
+			var r catalog.Recording
+			if e.Type == "recording" && json.Unmarshal(e.Data, &r) == nil && r.Status == catalog.StatusReady {
+				ready[r.ID] = r
+			}
+		case <-deadline:
+			t.Fatalf("ready: %v", ready)
+		}
+	}
+	if len(ready["up2"].Renditions) != 1 {
+		t.Errorf("finalized again: %+v", ready["up2"])
+	}
+	probeRenditions(t, s.url+ready["up1"].HLSURL, ready["up1"], 2, true)
+	if got, _ := s.archive.cat.Get(ctx, "im2"); got.Status != catalog.StatusProcessing {
+		t.Errorf("a young import was touched: %+v", got)
+	}
 }

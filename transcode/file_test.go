@@ -54,10 +54,10 @@ func TestFileTask(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := "up-" + strings.ReplaceAll(tt.name, " ", "-")
-			putFile(t, st, SourceKey(id, tt.ext), src)
+			putFile(t, st, SourceKey(id), src)
 			rec := &recorded{}
 			h := NewHandler(HandlerParams{Store: st, Notify: rec.notify, Preset: "ultrafast", MaxRungs: 2})
-			task, _ := NewFileTask(FilePayload{RecordingID: id, Key: SourceKey(id, tt.ext)})
+			task, _ := NewFileTask(FilePayload{RecordingID: id, Key: SourceKey(id)})
 			if err := h.ProcessTask(context.Background(), task); err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +79,7 @@ func TestFileTask(t *testing.T) {
 					t.Errorf("%s: video %v audio %v", r, v, a)
 				}
 			}
-			if _, err := os.Stat(filepath.Join(dir, SourceKey(id, tt.ext))); !os.IsNotExist(err) {
+			if _, err := os.Stat(filepath.Join(dir, SourceKey(id))); !os.IsNotExist(err) {
 				t.Errorf("source kept after ready: %v", err)
 			}
 			// Again (a re-delivered task): nothing is encoded, ready is reported once more.
@@ -118,9 +118,9 @@ func TestFileTaskBadInput(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			st, _ := storage.NewLocal(storage.LocalParams{Dir: dir})
-			putFile(t, st, SourceKey("bad", ".mp4"), file)
+			putFile(t, st, SourceKey("bad"), file)
 			h := NewHandler(HandlerParams{Store: st, Preset: "ultrafast"})
-			task, _ := NewFileTask(FilePayload{RecordingID: "bad", Key: SourceKey("bad", ".mp4")})
+			task, _ := NewFileTask(FilePayload{RecordingID: "bad", Key: SourceKey("bad")})
 			err := h.ProcessTask(context.Background(), task)
 			if !errors.Is(err, asynq.SkipRetry) || !errors.Is(err, ErrNotVideo) {
 				t.Fatalf("error %v, want ErrNotVideo + SkipRetry", err)

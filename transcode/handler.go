@@ -62,8 +62,6 @@ type HandlerParams struct {
 	// Notify receives status updates (may be nil). It must not block for long.
 	Notify func(context.Context, Update)
 	FFmpeg string // default "ffmpeg" on PATH
-	// FFprobe probes uploaded files; default "ffprobe" next to FFmpeg (or on PATH).
-	FFprobe string
 	TmpDir string // default os.TempDir()
 	Preset string // x264 preset, default "veryfast"
 	// MaxRungs caps the ladder (0 = every standard height up to the source).
@@ -72,6 +70,8 @@ type HandlerParams struct {
 	KeepRaw bool
 	// Nice lowers ffmpeg's CPU priority (in-process workers: live media comes first).
 	Nice bool
+	// FFprobe probes uploaded files; default "ffprobe" next to FFmpeg (or on PATH).
+	FFprobe string
 }
 
 // Handler runs chunk and finalize tasks. It is an asynq.Handler.

@@ -5,7 +5,7 @@
 // Storage layout of a recording ID (keys relative to the store):
 //
 //	raw/ID/c000003/video.ivf, audio.ogg   raw chunk, uploaded by the server (deleted when ready)
-//	raw/ID/source.mp4                     an uploaded or imported file (deleted when ready)
+//	raw/ID/source                         an uploaded or imported file (deleted when ready)
 //	rec/ID/end.json                       written by the server when the broadcast ended
 //	rec/ID/chunks/000003.json             a chunk's HLS segments, written last (= chunk done)
 //	rec/ID/720p/c000003_000.ts            MPEG-TS segments (H.264 + AAC, 2 s GOP)
@@ -119,9 +119,10 @@ func NewFileTask(p FilePayload) (*asynq.Task, error) {
 		asynq.MaxRetry(maxRetry), asynq.Timeout(6*time.Hour), asynq.Retention(taskRetention)), nil
 }
 
-// SourceKey is the storage key of an uploaded or imported file; ext (".mp4", may be empty)
-// only helps a person reading the bucket: ffmpeg probes the content.
-func SourceKey(recordingID, ext string) string { return "raw/" + recordingID + "/source" + ext }
+// SourceKey is the storage key of an uploaded or imported file. It has no extension (ffmpeg
+// probes the content), so the key follows from the recording id alone (recovery after a lost
+// queue needs nothing else).
+func SourceKey(recordingID string) string { return "raw/" + recordingID + "/source" }
 
 func chunkName(i int) string { return fmt.Sprintf("c%06d", i) }
 

@@ -7,6 +7,7 @@ import { ROOM_RE, byId, param } from "./common";
 interface Part {
   number: number;
   url: string;
+  etag?: string; // set when resuming: the part arrived already
 }
 
 interface UploadStart {
@@ -33,6 +34,7 @@ interface Item {
   state: State;
   progress: number; // 0..100 of the current phase
   sent: number; // 0..100 of the bytes uploaded
+  resumed: number; // parts an earlier attempt had sent already
   id?: string;
   error?: string;
 }
@@ -95,13 +97,13 @@ function errorText(status: number, body: string, what: string): string {
   return `${what}: HTTP ${status}`;
 }
 
-async function api<T>(method: string, url: string, token: string, body: unknown): Promise<T> {
+async function api<T>(method: string, url: string, token: string, body?: unknown): Promise<T> {
   let res: Response;
   try {
     res = await fetch(url, {
       method,
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
-      body: JSON.stringify(body),
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
     throw new ApiError("cannot reach the server; check your connection");
@@ -136,12 +138,20 @@ function putPart(url: string, blob: Blob, onProgress: (sent: number) => void): P
   });
 }
 
-async function sendParts(file: File, up: UploadStart, onProgress: (sent: number) => void): Promise<{ number: number; etag: string }[]> {
+async function sendParts(file: File, up: UploadStart, onProgress: (sent: number) => void, onSkip: () => void): Promise<{ number: number; etag: string }[]> {
   const done: { number: number; etag: string }[] = [];
   let before = 0;
   for (const p of up.parts) {
     const from = (p.number - 1) * up.part_size;
     const blob = file.slice(from, Math.min(file.size, from + up.part_size));
+    if (p.etag) {
+      // Resumed upload: this part is on the server already.
+      done.push({ number: p.number, etag: p.etag });
+      before += blob.size;
+      onSkip();
+      onProgress(before);
+      continue;
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         const etag = await putPart(p.url, blob, (sent) => onProgress(before + sent));
@@ -300,8 +310,36 @@ function follow(item: Item): void {
 
 // ---- the form ----
 
-async function uploadOne(item: Item, file: File, token: string, room: string, title: string): Promise<void> {
-  set(item, { state: "uploading", progress: 0 });
+// Resuming: the id of an unfinished upload of the same file (name, size, date) to the same room
+// is kept in localStorage; picking the file again after a reload or a lost connection continues
+// it, sending only the parts the server does not have (GET /api/uploads/{id}).
+const SESSION_PREFIX = "relaycast-upload:";
+
+function sessionKey(room: string, f: File): string {
+  return `${SESSION_PREFIX}${room}:${f.name}:${f.size}:${f.lastModified}`;
+}
+
+function session(key: string, id?: string | null): string | null {
+  try {
+    if (id === undefined) return localStorage.getItem(key);
+    if (id === null) localStorage.removeItem(key);
+    else localStorage.setItem(key, id);
+  } catch {
+    /* storage disabled: uploads simply do not resume */
+  }
+  return null;
+}
+
+async function startOrResume(file: File, token: string, room: string, title: string): Promise<UploadStart> {
+  const key = sessionKey(room, file);
+  const saved = session(key);
+  if (saved) {
+    try {
+      return await api<UploadStart>("GET", `/api/uploads/${encodeURIComponent(saved)}`, token);
+    } catch {
+      session(key, null); // expired or completed: start over
+    }
+  }
   const up = await api<UploadStart>("POST", "/api/uploads", token, {
     room,
     title: title || file.name.replace(/\.[^.]+$/, ""),
@@ -309,6 +347,13 @@ async function uploadOne(item: Item, file: File, token: string, room: string, ti
     size: file.size,
     content_type: file.type,
   });
+  session(key, up.id);
+  return up;
+}
+
+async function uploadOne(item: Item, file: File, token: string, room: string, title: string): Promise<void> {
+  set(item, { state: "uploading", progress: 0 });
+  const up = await startOrResume(file, token, room, title);
   item.id = up.id;
   let last = 0;
   const parts = await sendParts(file, up, (sent) => {
@@ -316,9 +361,16 @@ async function uploadOne(item: Item, file: File, token: string, room: string, ti
     if (now - last < 100 && sent < file.size) return;
     last = now;
     set(item, { progress: (100 * sent) / file.size, sent: (100 * sent) / file.size });
-  });
+  }, () => item.resumed++);
   set(item, { progress: 100, sent: 100 });
-  const done = await api<{ recording_id: string }>("POST", up.complete_url, token, { parts });
+  let done: { recording_id: string };
+  try {
+    done = await api<{ recording_id: string }>("POST", up.complete_url, token, { parts });
+  } catch (e) {
+    session(sessionKey(room, file), null); // the server refused these parts: start over next time
+    throw e;
+  }
+  session(sessionKey(room, file), null);
   item.id = done.recording_id;
   set(item, { state: "processing", progress: 0 });
   follow(item);
@@ -347,7 +399,7 @@ form.addEventListener("submit", (ev) => {
   }
   const title = titleInput.value.trim();
   const items = files.map((f) => {
-    const item: Item = { name: f.name, size: f.size, state: "waiting", progress: 0, sent: 0 };
+    const item: Item = { name: f.name, size: f.size, state: "waiting", progress: 0, sent: 0, resumed: 0 };
     page.uploads.push(item);
     addRow(item);
     return item;
