@@ -13,6 +13,7 @@ import (
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
+	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testserver"
 )
 
@@ -267,4 +268,51 @@ func TestPlayerEditAndSubtitles(t *testing.T) {
 	if u := evalJS[string](t, pl, `location.href`); strings.Contains(u, "token") {
 		t.Errorf("token in the URL: %s", u)
 	}
+}
+
+// TestPlayerWhileRecording: with short chunks, a broadcast's first chunks are transcoded while it
+// is live; its player plays the playlist of the parts done so far (live.m3u8) and switches to
+// the final playlist when /api/events says the recording is ready.
+func TestPlayerWhileRecording(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium and transcodes")
+	}
+	needFFmpeg(t)
+	srv := testserver.Start(t, func(c *config.Config) { c.ChunkDuration = 2 * time.Second })
+	if code, err := httpGet(srv.URL() + "/v/x"); err != nil || code != 200 {
+		t.Skipf("web UI not built (%d %v)", code, err)
+	}
+	pub, stop := publish(t, srv, "shop", 14*time.Second)
+	defer stop()
+	deadline := time.Now().Add(20 * time.Second)
+	var rec catalog.Recording
+	for rec.HLSURL == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("no playlist while recording")
+		}
+		time.Sleep(200 * time.Millisecond)
+		for _, r := range recordings(t, srv) {
+			if r.Room == "shop" && r.Status == catalog.StatusRecording {
+				rec = r
+			}
+		}
+	}
+	ctx := browser(t)
+	pl := tab(t, ctx)
+	navigate(t, pl, srv.URL()+"/v/"+rec.ID)
+	waitJS(t, pl, 20*time.Second, `window.relaycast.src.endsWith("live.m3u8") && window.relaycast.recording.status === "recording"`, "the player to load the live playlist")
+	if !strings.Contains(evalJS[string](t, pl, `document.getElementById("notice").textContent`), "still live") {
+		t.Error("no notice that the broadcast is still live")
+	}
+	press(t, pl, "k")
+	waitJS(t, pl, 20*time.Second, `window.relaycast.video.currentTime > 0.5 && window.relaycast.video.getVideoPlaybackQuality().totalVideoFrames > 10`, "playback of the parts done so far")
+	screenshots(t, pl, "player-recording")
+	select {
+	case <-pub.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("publisher did not finish")
+	}
+	stop()
+	waitJS(t, pl, 120*time.Second, `window.relaycast.recording.status === "ready" && window.relaycast.src.endsWith("master.m3u8")`, "the switch to the final playlist")
+	waitJS(t, pl, 20*time.Second, `window.relaycast.video.duration > 12`, "the full length")
 }

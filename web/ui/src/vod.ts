@@ -79,8 +79,9 @@ function hideOverlay(): void {
   overlay.hidden = true;
 }
 
-function showNotice(text: string, tone: "info" | "error" = "info"): void {
+function showNotice(text: string, tone: "info" | "error" = "info", link?: { href: string; label: string }): void {
   notice.textContent = text;
+  if (link) notice.append(" ", el("a", { href: link.href, textContent: link.label }));
   notice.className = tone === "error" ? "alert alert-error" : "alert";
   notice.hidden = !text;
 }
@@ -445,11 +446,14 @@ function apply(r: Recording): void {
     case "processing":
       if (r.hls_url) {
         attach(r.hls_url);
-        showNotice(
-          r.status === "recording"
-            ? "This broadcast is still live: you are watching what is archived so far."
-            : "Still processing: you are watching the parts that are ready. The full version loads by itself.",
-        );
+        if (r.status === "recording") {
+          showNotice("This broadcast is still live: you are watching what is archived so far.", "info", {
+            href: `/watch/${encodeURIComponent(r.room)}`,
+            label: "Watch it live",
+          });
+        } else {
+          showNotice("Still processing: you are watching the parts that are ready. The full version loads by itself.");
+        }
       } else if (!src) {
         setState("waiting");
         showOverlay(r.status === "recording" ? "Recording in progress" : "Processing…", "The video appears here as soon as its first part is ready.", { spin: true });
