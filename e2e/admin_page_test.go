@@ -3,8 +3,10 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,24 +24,41 @@ import (
 	"github.com/relaycast/relaycast/transcode"
 )
 
-// adminRedisDB is the Redis database of this test (others use their own numbers; it is flushed).
-const adminRedisDB = 12
-
-func testRedisURL(t *testing.T, db int) string {
+// ownRedis starts a redis-server of this test on a free port (no persistence) and stops it at
+// the end. Not the shared test Redis: its pub/sub channels are not per database, so the events of
+// this server would reach the servers of other packages' tests running at the same time.
+func ownRedis(t *testing.T) string {
 	t.Helper()
-	addr := os.Getenv("RELAYCAST_TEST_REDIS")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("RELAYCAST_TEST_REDIS is not set (scripts/test.sh starts redis-server)")
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server not installed (scripts/test.sh installs it)")
 		}
-		t.Skip("RELAYCAST_TEST_REDIS not set")
+		t.Skip("redis-server not installed")
 	}
-	rc := redis.NewClient(&redis.Options{Addr: addr, DB: db})
-	defer rc.Close()
-	if err := rc.FlushDB(context.Background()).Err(); err != nil {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("redis://%s/%d", addr, db)
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", t.TempDir(), "--loglevel", "warning")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	rc := redis.NewClient(&redis.Options{Addr: addr})
+	defer rc.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for rc.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s did not answer", addr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "redis://" + addr + "/0"
 }
 
 // TestAdminPage: a recording whose raw chunk in storage is corrupt fails for real in a separate
@@ -52,7 +71,7 @@ func TestAdminPage(t *testing.T) {
 		t.Skip("starts Chromium and transcodes")
 	}
 	needFFmpeg(t)
-	rurl := testRedisURL(t, adminRedisDB)
+	rurl := ownRedis(t)
 	var cfg config.Config
 	// No workers in the server: jobs wait in Redis until the test starts one.
 	srv := testserver.Start(t, func(c *config.Config) {
@@ -157,6 +176,18 @@ func TestAdminPage(t *testing.T) {
 		if st := live.PC().ConnectionState().String(); st == "connected" {
 			t.Errorf("publisher still %s after End broadcast", st)
 		}
+	}
+
+	// Delete the ready recording: confirm, the row goes, the API forgets it.
+	delSel := `#recs tr[data-id="` + rec.ID + `"] button[aria-label^="Delete"]`
+	focus(t, pg, delSel)
+	press(t, pg, kb.Enter)
+	waitJS(t, pg, 5*time.Second, `document.getElementById("confirm").open && document.getElementById("confirm-title").textContent.startsWith("Delete")`, "the delete confirmation")
+	focus(t, pg, "#confirm-ok")
+	press(t, pg, kb.Enter)
+	waitJS(t, pg, 15*time.Second, `!document.querySelector('#recs tr[data-id="`+rec.ID+`"]')`, "the deleted recording's row to go")
+	if code, err := httpGet(srv.URL() + "/api/recordings/" + rec.ID); err != nil || code != http.StatusNotFound {
+		t.Errorf("deleted recording: %d %v", code, err)
 	}
 
 	// asynqmon with the cookie the page got.
