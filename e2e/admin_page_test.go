@@ -63,8 +63,8 @@ func ownRedis(t *testing.T) string {
 
 // TestAdminPage: a recording whose raw chunk in storage is corrupt fails for real in a separate
 // worker (ffmpeg cannot read it). On /admin, signed in with an admin token (keyboard only), the
-// failed job shows with ffmpeg's error; Retry restarts the recording from the recorder's intact
-// copy on disk and it becomes ready. "End broadcast" (confirmed in a dialog) ends a live room on
+// failed job shows with ffmpeg's error; "Run again" runs it on the same input and it fails again;
+// Retry restarts the recording from the recorder's intact copy on disk and it becomes ready. "End broadcast" (confirmed in a dialog) ends a live room on
 // the server. The admin cookie opens asynqmon at /admin/queues.
 func TestAdminPage(t *testing.T) {
 	if testing.Short() {
@@ -139,6 +139,13 @@ func TestAdminPage(t *testing.T) {
 	screenshots(t, pg, "admin")
 	darkScreenshot(t, pg, "admin")
 	tabThrough(t, pg, "admin")
+
+	// "Run again" runs the same job on the same corrupt input: the recording is processed again
+	// and fails again, the job is back in the failed list.
+	focus(t, pg, `#jobs tr button`)
+	press(t, pg, kb.Enter)
+	waitJS(t, pg, 10*time.Second, `(() => { const r = document.querySelector('#recs tr[data-id="`+rec.ID+`"]'); return r && r.dataset.status === "processing"; })()`, "Run again to put the recording back to processing")
+	waitJS(t, pg, 60*time.Second, `document.querySelector('#recs tr[data-id="`+rec.ID+`"]').dataset.status === "failed" && document.querySelectorAll('#jobs tr').length === 1`, "the job to fail again on the same input")
 
 	// Retry, keyboard only: focus the button, Enter.
 	focus(t, pg, `#recs tr[data-id="`+rec.ID+`"] button.btn-primary`)
