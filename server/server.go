@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -55,6 +56,7 @@ type Server struct {
 	shutdownErr  error
 	served       chan error
 	archive      *archive // nil when recording is off
+	closeAdmin   func()
 }
 
 // New builds a server: it resolves the auth secret and opens the ICE sockets, but does not
@@ -123,6 +125,7 @@ func New(p Params) (*Server, error) {
 		s.archive.register(mux)
 		reg.MustRegister(newArchiveCollector(s.archive))
 	}
+	s.closeAdmin = registerAdmin(mux, p.Logger, s.signer, s.sfu, s.archive)
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -132,9 +135,29 @@ func New(p Params) (*Server, error) {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", web.NewHandler(web.Params{MediaOrigins: mediaOrigins(cfg)}))
 	s.handler = mux
 	return s, nil
+}
+
+// mediaOrigins is the origin the VOD is served from when it is not this server (S3 or a CDN),
+// for the pages' Content-Security-Policy.
+func mediaOrigins(cfg config.Config) []string {
+	if !cfg.Record || cfg.S3Bucket == "" {
+		return nil
+	}
+	base := cfg.S3PublicURL
+	if base == "" {
+		base = cfg.S3Endpoint
+	}
+	if base == "" {
+		base = "https://" + cfg.S3Bucket + ".s3." + cfg.S3Region + ".amazonaws.com"
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	return []string{u.Scheme + "://" + u.Host}
 }
 
 // Handler is the server's whole HTTP surface.
@@ -202,6 +225,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeMedia() {
 	_ = s.sig.Close()
 	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
+	if s.closeAdmin != nil {
+		s.closeAdmin()
+	}
 	if s.archive != nil {
 		s.archive.Close()
 	}

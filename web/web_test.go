@@ -15,6 +15,8 @@ func builtFS() fstest.MapFS {
 		"index.html":              {Data: []byte("<!doctype html><title>home</title>")},
 		"broadcast.html":          {Data: []byte("<!doctype html><title>broadcast</title>")},
 		"watch.html":              {Data: []byte("<!doctype html><title>watch</title>")},
+		"vod.html":                {Data: []byte("<!doctype html><title>vod</title>")},
+		"admin.html":              {Data: []byte("<!doctype html><title>admin</title>")},
 		"upload.html":             {Data: []byte("<!doctype html><title>upload</title>")},
 		"assets/app-ABCDEF12.js":  {Data: []byte("console.log(1)")},
 		"assets/app-ABCDEF12.css": {Data: []byte("body{}")},
@@ -74,6 +76,11 @@ func TestRouting(t *testing.T) {
 		{"broadcast without room", "GET", "/broadcast/", 404, "", "", ""},
 		{"watch nested", "GET", "/watch/a/b", 404, "", "", ""},
 		{"post not allowed", "POST", "/watch/shop1", 405, "", "", ""},
+		{"vod", "GET", "/v/20261125T101500Z-shop-0a1b2c3d", 200, "<title>vod</title>", "no-cache", "text/html"},
+		{"vod upload id", "GET", "/v/up_abc.1", 200, "<title>vod</title>", "no-cache", "text/html"},
+		{"vod bad id", "GET", "/v/..%2Fx", 400, "", "", ""},
+		{"vod nested", "GET", "/v/a/b", 404, "", "", ""},
+		{"admin", "GET", "/admin", 200, "<title>admin</title>", "no-cache", "text/html"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,6 +179,27 @@ func TestPageHeaders(t *testing.T) {
 	if got := res.Header.Get("Content-Security-Policy"); strings.Contains(got, "frame-ancestors") {
 		t.Errorf("watch CSP %q should allow embedding", got)
 	}
+	res = get(t, h, "GET", "/admin", nil)
+	if got := res.Header.Get("Content-Security-Policy"); !strings.Contains(got, "frame-ancestors 'none'") || res.Header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("admin page may be framed: CSP %q", got)
+	}
+}
+
+// TestMediaOrigins: the VOD's S3/CDN origin is allowed for media, images and fetches, and
+// nothing that could break out of the header is.
+func TestMediaOrigins(t *testing.T) {
+	csp := buildCSP([]string{"https://cdn.example.com/", "https://x; script-src *", " "})
+	for _, dir := range []string{"img-src 'self' data: https://cdn.example.com;", "media-src 'self' blob: mediastream: https://cdn.example.com;", "connect-src 'self' https://cdn.example.com;"} {
+		if !strings.Contains(csp, dir) {
+			t.Errorf("CSP %q lacks %q", csp, dir)
+		}
+	}
+	if strings.Contains(csp, "script-src *") || !strings.Contains(csp, "script-src 'self';") {
+		t.Errorf("CSP %q let an injected directive through", csp)
+	}
+	if got := buildCSP(nil); strings.Contains(got, "cdn") || !strings.Contains(got, "connect-src 'self';") {
+		t.Errorf("default CSP %q", got)
+	}
 }
 
 // TestEmbedded checks the real embedded dist: whether or not `make web` ran,
@@ -182,7 +210,7 @@ func TestEmbedded(t *testing.T) {
 	if first != http.StatusOK && first != http.StatusServiceUnavailable {
 		t.Fatalf("GET / = %d, want 200 or 503", first)
 	}
-	for _, target := range []string{"/broadcast/shop1", "/watch/shop1"} {
+	for _, target := range []string{"/broadcast/shop1", "/watch/shop1", "/v/x", "/admin"} {
 		if got := get(t, h, "GET", target, nil).StatusCode; got != first {
 			t.Errorf("GET %s = %d, but GET / = %d", target, got, first)
 		}

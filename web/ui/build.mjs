@@ -20,7 +20,9 @@ for (const name of await readdir(dist)) {
 await writeFile(path.join(dist, ".gitkeep"), "");
 
 const entries = {
-  home: "src/home.ts",
+  library: "src/library.ts",
+  vod: "src/vod.ts",
+  admin: "src/admin.ts",
   broadcast: "src/broadcast.ts",
   watch: "src/watch.ts",
   app: "src/styles/app.css",
@@ -57,7 +59,13 @@ const urlFor = (key) => {
   return url;
 };
 
-const pages = { "index.html": "home", "broadcast.html": "broadcast", "watch.html": "watch" };
+const pages = {
+  "index.html": "library",
+  "broadcast.html": "broadcast",
+  "watch.html": "watch",
+  "vod.html": "vod",
+  "admin.html": "admin",
+};
 for (const [page, script] of Object.entries(pages)) {
   let html = await readFile(path.join(here, "static", page), "utf8");
   html = html.replaceAll("{{css}}", urlFor("app")).replaceAll("{{js}}", urlFor(script));
