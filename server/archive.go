@@ -28,11 +28,21 @@ import (
 	"github.com/relaycast/relaycast/transcode"
 )
 
-// Channels on Redis: transcode updates from workers, and events for SSE clients.
+// Channels on Redis: transcode updates from workers, and events for SSE clients. Redis pub/sub
+// ignores database numbers, so a deployment on database N > 0 uses "<channel>:dbN" (see
+// channelFor): two deployments sharing one Redis server on different databases stay apart.
 const (
 	UpdatesChannel = "relaycast:updates"
 	EventsChannel  = "relaycast:events"
 )
+
+// channelFor is the pub/sub channel name of base for the Redis database opt selects.
+func channelFor(base string, opt asynq.RedisConnOpt) string {
+	if o, ok := opt.(asynq.RedisClientOpt); ok && o.DB != 0 {
+		return fmt.Sprintf("%s:db%d", base, o.DB)
+	}
+	return base
+}
 
 // archive is the recording → VOD pipeline of one node: recorder hooks upload raw chunks and
 // enqueue jobs, in-process workers transcode, worker updates flow back into the catalog and out
@@ -146,10 +156,10 @@ func newArchive(cfg config.Config, logger *slog.Logger, signer *auth.Signer, ap 
 	if a.cat, err = catalog.Open(catalog.Params{Path: filepath.Join(cfg.DataDir, "catalog.db"), Logger: logger}); err != nil {
 		return nil, err
 	}
-	if a.events, err = events.New(events.Params{Redis: a.rdb, Channel: EventsChannel, Logger: logger}); err != nil {
+	if a.events, err = events.New(events.Params{Redis: a.rdb, Channel: channelFor(EventsChannel, a.redisOpt), Logger: logger}); err != nil {
 		return nil, err
 	}
-	if a.updates, err = events.New(events.Params{Redis: a.rdb, Channel: UpdatesChannel, Logger: logger, Buffer: 4096}); err != nil {
+	if a.updates, err = events.New(events.Params{Redis: a.rdb, Channel: channelFor(UpdatesChannel, a.redisOpt), Logger: logger, Buffer: 4096}); err != nil {
 		return nil, err
 	}
 	a.queue = transcode.NewClient(a.redisOpt)

@@ -46,7 +46,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	bus, err := events.New(events.Params{Redis: rdb, Channel: UpdatesChannel, Logger: logger})
+	bus, err := events.New(events.Params{Redis: rdb, Channel: channelFor(UpdatesChannel, opt), Logger: logger})
 	if err != nil {
 		return err
 	}
