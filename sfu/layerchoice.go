@@ -52,8 +52,8 @@ func (a LayerState) equal(b LayerState) bool {
 //     10 % loss each report multiplies the estimate (at most the sending rate) by 1 − loss/2,
 //     below 2 % it grows 5 % per report, in between it holds).
 //   - A layer "needs" its measured bitrate plus audioBudget. Down-switch when the estimate falls
-//     below downFactor × the current layer's need (to the best layer that fits; none fits: audio
-//     only). Up-switch one layer at a time when the estimate exceeds upFactor × the next layer's
+//     below downFactor × the current layer's need (to the best layer that fits; none fits: the
+//     lowest, and from the lowest audio only). Up-switch one layer at a time when the estimate exceeds upFactor × the next layer's
 //     need for upHold, or — probing, since REMB and loss cannot show capacity that is not being
 //     used — after a clean spell of probeBackoff since the last switch; a probe that is followed
 //     by a down-switch within probeWindow doubles the backoff (up to maxBackoff). A REMB that
@@ -301,7 +301,10 @@ func (v *simView) autoChoose(active []*upTrack, now int64) {
 		switchTo(max(fits(len(active)-1), 0))
 	case cur >= 0 && est < downFactor*v.need(active[cur]) && !v.catchingUp(active, cur, now):
 		next := fits(cur - 1)
-		if next < 0 && est >= downFactor*v.need(active[0]) {
+		// Audio only is reached from the lowest layer alone: a viewer on a higher layer goes
+		// down to the lowest first, so one low estimate (a receiver's REMB that still lags a
+		// manual switch, a burst of loss) never takes the picture away at once.
+		if next < 0 && (cur > 0 || est >= downFactor*v.need(active[0])) {
 			next = 0
 		}
 		if b.probeAt != 0 && now-b.probeAt < int64(probeWindow) {

@@ -202,6 +202,9 @@ func (h *Handler) Chunk(ctx context.Context, p ChunkPayload) error {
 		if err := h.download(ctx, p.Video.Key, videoFile); err != nil {
 			return err
 		}
+		if err := checkIVF(videoFile); err != nil {
+			return err
+		}
 	}
 	if p.Audio != nil {
 		audioFile = filepath.Join(dir, "in-audio"+filepath.Ext(p.Audio.Key))
@@ -319,11 +322,27 @@ func (h *Handler) runFFmpeg(ctx context.Context, args []string, p ChunkPayload) 
 	return nil
 }
 
+// checkIVF refuses a raw video chunk that is not an IVF file before ffmpeg sees it: the input
+// is read with an explicit "-f ivf", which makes ffmpeg treat any bytes as a stream of an
+// unknown codec and fail with a message that does not say the data is bad.
+func checkIVF(file string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	hdr := make([]byte, 4)
+	if _, err := io.ReadFull(f, hdr); err != nil || string(hdr) != "DKIF" {
+		return fmt.Errorf("%w: video chunk: Invalid data found: not an IVF file (starts with %q)", ErrBadMedia, hdr)
+	}
+	return nil
+}
+
 // badMedia reports whether ffmpeg's errors say the input cannot be decoded (as opposed to a
 // crash, a kill or a full disk, which are worth retrying).
 func badMedia(stderr string) bool {
 	for _, s := range []string{"Invalid data found", "Error while decoding", "Failed to decode", "does not contain any stream",
-		"Output file is empty", "Nothing was written", "Corrupt", "Invalid frame"} {
+		"Output file is empty", "Nothing was written", "Corrupt", "Invalid frame", "Decoder (codec none) not found"} {
 		if strings.Contains(stderr, s) {
 			return true
 		}
