@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,42 +24,12 @@ import (
 	"github.com/relaycast/relaycast/server"
 )
 
-func needFFmpeg(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not installed", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-}
+func needFFmpeg(t *testing.T) { t.Helper(); testmedia.NeedFFmpeg(t) }
 
-var (
-	clipMu    sync.Mutex
-	clipCache = map[time.Duration][2]string{}
-)
+// clips are the VP8/Opus clips of this test binary, made once per duration.
+var clips testmedia.Clips
 
-// clip returns a VP8/Opus clip of d, made once per test binary.
-func clip(t *testing.T, d time.Duration) (video, audio string) {
-	t.Helper()
-	clipMu.Lock()
-	defer clipMu.Unlock()
-	if c, ok := clipCache[d]; ok {
-		return c[0], c[1]
-	}
-	dir, err := os.MkdirTemp("", "relaycast-e2e-clip-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, a, err := testmedia.Generate(testmedia.Params{Dir: dir, Duration: d})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clipCache[d] = [2]string{v, a}
-	return v, a
-}
+func clip(t *testing.T, d time.Duration) (video, audio string) { t.Helper(); return clips.Get(t, d) }
 
 // publish sends a clip of d into room over WHIP (a real recording); stop ends the broadcast.
 func publish(t *testing.T, srv *server.Server, room string, d time.Duration) (pub *client.FilePublisher, stop func()) {

@@ -40,9 +40,7 @@ func TestMeasureVODDelay(t *testing.T) {
 	if codec == testmedia.CodecH264 {
 		v = testmedia.AnnexB(v)
 	}
-	clipMu.Lock()
-	clipCache[d] = [2]string{v, a}
-	clipMu.Unlock()
+	clips.Put(d, v, a)
 	cfg := config.Default()
 	cfg.HTTPAddr, cfg.ICEUDPPort, cfg.ICELoopback, cfg.DataDir = "127.0.0.1:0", 0, true, t.TempDir()
 	cfg.AuthSecret, cfg.MaxConnsPerIP = "test-secret-0123456789abcdef", 0

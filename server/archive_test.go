@@ -6,18 +6,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"io"
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
@@ -29,42 +28,12 @@ import (
 	"github.com/relaycast/relaycast/transcode"
 )
 
-func needTools(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not installed", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-}
+func needTools(t *testing.T) { t.Helper(); testmedia.NeedFFmpeg(t) }
 
-var (
-	clipMu    sync.Mutex
-	clipCache = map[time.Duration][2]string{}
-)
+// clips are the VP8/Opus clips of this test binary, made once per duration.
+var clips testmedia.Clips
 
-// clip returns a VP8/Opus clip of d (made once per test binary).
-func clip(t *testing.T, d time.Duration) (video, audio string) {
-	t.Helper()
-	clipMu.Lock()
-	defer clipMu.Unlock()
-	if c, ok := clipCache[d]; ok {
-		return c[0], c[1]
-	}
-	dir, err := os.MkdirTemp("", "relaycast-clip-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, a, err := testmedia.Generate(testmedia.Params{Dir: dir, Duration: d})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clipCache[d] = [2]string{v, a}
-	return v, a
-}
+func clip(t *testing.T, d time.Duration) (video, audio string) { t.Helper(); return clips.Get(t, d) }
 
 type archServer struct {
 	*Server

@@ -200,26 +200,37 @@ func (a *archive) partURLs(ctx context.Context, u catalog.Upload) ([]uploadPart,
 	return parts, nil
 }
 
+// pendingUpload loads the upload named in the path for its room's publisher (or an admin),
+// writing the error answer (404, 401/403, 410 expired) when there is none to go on with.
+func (a *archive) pendingUpload(w http.ResponseWriter, r *http.Request) (catalog.Upload, bool) {
+	u, err := a.cat.GetUpload(r.Context(), r.PathValue("id"))
+	if errors.Is(err, catalog.ErrNotFound) {
+		writeErr(w, http.StatusNotFound, "no such upload (unknown, expired and removed, or completed)")
+		return u, false
+	}
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error())
+		return u, false
+	}
+	if !a.authorize(w, r, u.Room, auth.GrantPublish) {
+		return u, false
+	}
+	if a.now().After(u.ExpiresAt) {
+		writeErr(w, http.StatusGone, "upload expired; start it again")
+		return u, false
+	}
+	return u, true
+}
+
 // handleGetUpload resumes an upload: the same answer as POST /api/uploads (URLs signed again),
 // where the parts that arrived carry their "etag" and need not be sent again.
 func (a *archive) handleGetUpload(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	u, err := a.cat.GetUpload(ctx, r.PathValue("id"))
-	if errors.Is(err, catalog.ErrNotFound) {
-		writeErr(w, http.StatusNotFound, "no such upload (unknown, expired and removed, or completed)")
+	u, ok := a.pendingUpload(w, r)
+	if !ok {
 		return
 	}
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if !a.authorize(w, r, u.Room, auth.GrantPublish) {
-		return
-	}
-	if a.now().After(u.ExpiresAt) {
-		writeErr(w, http.StatusGone, "upload expired; start it again")
-		return
-	}
+	var err error
 	res := uploadResponse{ID: u.ID, ExpiresAt: u.ExpiresAt, PartSize: u.PartSize, CompleteURL: "/api/uploads/" + u.ID + "/complete"}
 	if res.Parts, err = a.partURLs(ctx, u); err != nil {
 		writeErr(w, http.StatusBadGateway, "storage: "+err.Error())
@@ -354,20 +365,8 @@ func partsErr(format string, args ...any) error { return errParts{fmt.Sprintf(fo
 
 func (a *archive) handleComplete(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	u, err := a.cat.GetUpload(ctx, r.PathValue("id"))
-	if errors.Is(err, catalog.ErrNotFound) {
-		writeErr(w, http.StatusNotFound, "no such upload (unknown, expired and removed, or completed)")
-		return
-	}
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if !a.authorize(w, r, u.Room, auth.GrantPublish) {
-		return
-	}
-	if a.now().After(u.ExpiresAt) {
-		writeErr(w, http.StatusGone, "upload expired; start it again")
+	u, ok := a.pendingUpload(w, r)
+	if !ok {
 		return
 	}
 	var body struct {
