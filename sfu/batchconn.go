@@ -142,6 +142,15 @@ func (b *batchConn) send(msgs []ipv4.Message) {
 	}
 }
 
+// queued is the number of datagrams waiting for a flusher.
+func (b *batchConn) queued() int {
+	n := 0
+	for _, q := range b.queues {
+		n += len(q)
+	}
+	return n
+}
+
 // Close stops the flusher and closes the socket.
 func (b *batchConn) Close() error {
 	b.once.Do(func() { close(b.done) })

@@ -1,0 +1,177 @@
+package sfu
+
+import (
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// benchSocket is a batching socket whose datagrams go to a loopback receiver drained by a
+// goroutine (so the kernel accepts them), as in the server.
+func benchSocket(b *testing.B) (*batchConn, netip.AddrPort) {
+	b.Helper()
+	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = send.SetWriteBuffer(8 << 20)
+	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = recv.SetReadBuffer(8 << 20)
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := recv.ReadFromUDPAddrPort(buf); err != nil {
+				return
+			}
+		}
+	}()
+	bc := newBatchConn(send)
+	b.Cleanup(func() { _ = bc.Close(); _ = recv.Close() })
+	return bc, recv.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// plainWriter is the last step of a viewer's send path without encryption: marshal the packet
+// into the batching socket's queue.
+type plainWriter struct {
+	bc   *batchConn
+	addr netip.AddrPort
+	buf  []byte
+}
+
+func (w *plainWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	n, err := h.MarshalTo(w.buf)
+	if err != nil {
+		return 0, err
+	}
+	n += copy(w.buf[n:], payload)
+	return w.bc.WriteToAddrPort(w.buf[:n], w.addr)
+}
+
+func (w *plainWriter) Write(b []byte) (int, error) { return w.bc.WriteToAddrPort(b, w.addr) }
+
+func benchPacket(seq uint16) *rtp.Packet {
+	return &rtp.Packet{
+		Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: 1234, Marker: seq%8 == 0},
+		Payload: make([]byte, 1100),
+	}
+}
+
+// benchTrack builds an upTrack (no Pion receiver) with viewers whose writers are made by mk.
+func benchTrack(b *testing.B, viewers int, mk func(i int) webrtc.TrackLocalWriter) *upTrack {
+	b.Helper()
+	s := &SFU{}
+	r := &room{s: s, name: "bench"}
+	u := &upTrack{room: r, kind: webrtc.RTPCodecTypeVideo, codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}
+	u.subs.Store(&[]*downTrack{})
+	for i := 0; i < viewers; i++ {
+		lt := newLocalTrack(u.codec, u.kind, "video", "bench")
+		lt.b.Store(&binding{ssrc: uint32(1000 + i), pt: 96, w: mk(i)})
+		u.addViewer(&downTrack{up: u, local: lt})
+	}
+	b.Cleanup(func() { u.stopAllGroups(); s.wg.Wait() })
+	return u
+}
+
+// BenchmarkFanout: one op is one publisher packet going through the read loop's work (prepare,
+// cache, hand-off to the writer groups), every group writer's per-viewer write and the batching
+// socket's queue, for `viewers` viewers. The ring of packets is allocated up front, like the
+// packets Pion hands the read loop, so allocs/op counts only the fan-out path. The producer
+// waits while a group queue is half full (the real read loop never waits; it drops instead).
+func BenchmarkFanout(b *testing.B) {
+	for _, viewers := range []int{1, 32, 256} {
+		b.Run(strconv.Itoa(viewers)+"viewers", func(b *testing.B) {
+			bc, addr := benchSocket(b)
+			u := benchTrack(b, viewers, func(int) webrtc.TrackLocalWriter {
+				return &plainWriter{bc: bc, addr: addr, buf: make([]byte, 1500)}
+			})
+			ring := make([]*rtp.Packet, 2048)
+			for i := range ring {
+				ring[i] = benchPacket(uint16(i))
+			}
+			st := &u.room.s.stats
+			for i := 0; i < 8; i++ { // warm the datagram pool
+				runFanout(b, u, ring, 0)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := st.packetsOut.Load() + st.dropped.Load()
+			runFanout(b, u, ring, b.N)
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*viewers), "ns/viewer-packet")
+			if got := st.packetsOut.Load() + st.dropped.Load() - start; got != uint64(b.N*viewers) {
+				b.Fatalf("%d of %d viewer-packets accounted for", got, b.N*viewers)
+			}
+		})
+	}
+}
+
+// runFanout feeds n packets (warm-up when n == 0: one lap of the ring) and waits until every
+// group has written them.
+func runFanout(b *testing.B, u *upTrack, ring []*rtp.Packet, n int) {
+	if n == 0 {
+		n = len(ring)
+	}
+	st := &u.room.s.stats
+	want := st.packetsOut.Load() + st.dropped.Load()
+	viewers := 0
+	for _, g := range u.fan.load() {
+		viewers += len(*g.members.Load())
+	}
+	for i := 0; i < n; i++ {
+		p := ring[i&(len(ring)-1)]
+		for _, g := range u.fan.load() {
+			for len(g.queue) > groupQueue/2 {
+				runtime.Gosched()
+			}
+		}
+		if u.prepare(p) {
+			u.cache.put(p)
+			u.fanOut(p, monoNow())
+		}
+	}
+	want += uint64(n * viewers)
+	for deadline := time.Now().Add(time.Minute); st.packetsOut.Load()+st.dropped.Load() < want; {
+		if time.Now().After(deadline) {
+			b.Fatalf("writers stuck: %d of %d", st.packetsOut.Load()+st.dropped.Load(), want)
+		}
+		runtime.Gosched()
+	}
+}
+
+// BenchmarkViewerWrite is the per-viewer step alone: header rewrite, marshal, batch queue.
+func BenchmarkViewerWrite(b *testing.B) {
+	bc, addr := benchSocket(b)
+	lt := newLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, webrtc.RTPCodecTypeVideo, "v", "s")
+	lt.b.Store(&binding{ssrc: 1, pt: 96, w: &plainWriter{bc: bc, addr: addr, buf: make([]byte, 1500)}})
+	p := benchPacket(1)
+	for i := 0; i < 1024; i++ { // warm the datagram pool
+		_, _ = lt.write(p)
+	}
+	for bc.queued() > 0 {
+		runtime.Gosched()
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(p.MarshalSize()))
+	for i := 0; i < b.N; i++ {
+		p.SequenceNumber = uint16(i)
+		if _, err := lt.write(p); err != nil {
+			b.Fatal(err)
+		}
+		if i%64 == 0 {
+			// Let the flushers keep up so the benchmark measures queueing, not dropping.
+			for bc.queued() > 256 {
+				runtime.Gosched()
+			}
+		}
+	}
+}
+
