@@ -174,4 +174,3 @@ func BenchmarkViewerWrite(b *testing.B) {
 		}
 	}
 }
-

@@ -15,7 +15,6 @@ type inPacket struct {
 	buf [1500]byte
 }
 
-
 // readPacket reads and parses the next packet of a publisher track. A packet that does not
 // parse is skipped (counted by the caller as nothing: it never reached the fan-out).
 func readPacket(t *webrtc.TrackRemote) (*rtp.Packet, error) {
