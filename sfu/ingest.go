@@ -24,10 +24,14 @@ func readPacket(t *webrtc.TrackRemote) (*rtp.Packet, error) {
 		if err != nil {
 			return nil, err
 		}
-		in.pkt.Extensions = in.ext[:0]
-		if err := in.pkt.Unmarshal(in.buf[:n]); err != nil {
-			continue
+		if in.parse(n) {
+			return &in.pkt, nil
 		}
-		return &in.pkt, nil
 	}
+}
+
+// parse parses the first n bytes of the buffer; false if they are not an RTP packet.
+func (in *inPacket) parse(n int) bool {
+	in.pkt.Extensions = in.ext[:0]
+	return in.pkt.Unmarshal(in.buf[:n]) == nil
 }

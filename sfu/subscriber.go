@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -78,7 +77,6 @@ func (sub *Subscriber) Close() error {
 // rtcpLoop reads a sender's RTCP: keyframe requests go to the publisher (throttled), NACKed
 // packets are resent from the track's shared cache.
 func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
-	st := &sub.room.s.stats
 	defer sub.room.s.wg.Done()
 	buf := make([]byte, 1500)
 	for {
@@ -86,30 +84,7 @@ func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				st.plisReceived.Add(1)
-				d.up.requestKeyframe()
-			case *rtcp.TransportLayerNack:
-				now := time.Now().UnixNano()
-				for _, pair := range p.Nacks {
-					pair.Range(func(seq uint16) bool {
-						st.nacks.Add(1)
-						if pkt := d.up.cache.get(seq); pkt != nil && d.guard.allow(seq, now) {
-							if _, err := d.local.resend(pkt); err == nil {
-								st.resent.Add(1)
-							}
-						}
-						return true
-					})
-				}
-			}
-		}
+		sub.handleRTCP(d, buf[:n])
 	}
 }
 
