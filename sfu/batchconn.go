@@ -73,8 +73,21 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	if len(p) > 1500 || !addr.Addr().Is4() {
 		return b.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
-	d := b.free.Get().(*outDatagram)
+	d := b.datagram()
 	d.n = copy(d.buf, p)
+	return len(p), b.enqueue(d, addr)
+}
+
+// datagram returns an empty datagram buffer (1,500 bytes) for enqueue; the direct send path
+// encrypts into it, saving a copy.
+func (b *batchConn) datagram() *outDatagram { return b.free.Get().(*outDatagram) }
+
+// release returns a datagram that will not be enqueued.
+func (b *batchConn) release(d *outDatagram) { b.free.Put(d) }
+
+// enqueue hands d (its first d.n bytes) to the flusher of addr, an IPv4 address; the batchConn
+// owns d afterwards. A full queue drops the datagram (counted).
+func (b *batchConn) enqueue(d *outDatagram, addr netip.AddrPort) error {
 	d.ip = addr.Addr().As4()
 	d.addr.IP = d.ip[:]
 	d.addr.Port = int(addr.Port())
@@ -83,12 +96,12 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	case q <- d:
 	case <-b.done:
 		b.free.Put(d)
-		return 0, net.ErrClosed
+		return net.ErrClosed
 	default:
 		b.free.Put(d)
 		b.dropped.Add(1)
 	}
-	return len(p), nil
+	return nil
 }
 
 func (b *batchConn) flush(queue chan *outDatagram) {

@@ -5,10 +5,12 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -90,9 +92,7 @@ func BenchmarkFanout(b *testing.B) {
 	for _, viewers := range []int{1, 32, 256} {
 		b.Run(strconv.Itoa(viewers)+"viewers", func(b *testing.B) {
 			bc, addr := benchSocket(b)
-			u := benchTrack(b, viewers, func(int) webrtc.TrackLocalWriter {
-				return &plainWriter{bc: bc, addr: addr, buf: make([]byte, 1500)}
-			})
+			u := benchTrack(b, viewers, func(int) webrtc.TrackLocalWriter { return directBenchWriter(b, bc, addr) })
 			ring := make([]*rtp.Packet, 2048)
 			for i := range ring {
 				ring[i] = benchPacket(uint16(i))
@@ -147,11 +147,33 @@ func runFanout(b *testing.B, u *upTrack, ring []*rtp.Packet, n int) {
 	}
 }
 
-// BenchmarkViewerWrite is the per-viewer step alone: header rewrite, marshal, batch queue.
+// directBenchWriter is the direct send path's writer (SRTP AEAD-AES-128-GCM) to addr.
+func directBenchWriter(b *testing.B, bc *batchConn, addr netip.AddrPort) *directWriter {
+	ctx, err := srtp.CreateContext(make([]byte, 16), make([]byte, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &directWriter{conn: bc, dst: &atomic.Pointer[netip.AddrPort]{}, ctx: ctx}
+	w.dst.Store(&addr)
+	return w
+}
+
+// BenchmarkViewerWrite is the per-viewer step alone: header rewrite, marshal, SRTP encryption
+// (plain: none) and the batch queue.
 func BenchmarkViewerWrite(b *testing.B) {
-	bc, addr := benchSocket(b)
+	b.Run("direct", func(b *testing.B) {
+		bc, addr := benchSocket(b)
+		benchViewerWrite(b, bc, directBenchWriter(b, bc, addr))
+	})
+	b.Run("plain", func(b *testing.B) {
+		bc, addr := benchSocket(b)
+		benchViewerWrite(b, bc, &plainWriter{bc: bc, addr: addr, buf: make([]byte, 1500)})
+	})
+}
+
+func benchViewerWrite(b *testing.B, bc *batchConn, w webrtc.TrackLocalWriter) {
 	lt := newLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, webrtc.RTPCodecTypeVideo, "v", "s")
-	lt.b.Store(&binding{ssrc: 1, pt: 96, w: &plainWriter{bc: bc, addr: addr, buf: make([]byte, 1500)}})
+	lt.b.Store(&binding{ssrc: 1, pt: 96, w: w})
 	p := benchPacket(1)
 	for i := 0; i < 1024; i++ { // warm the datagram pool
 		_, _ = lt.write(p)

@@ -44,6 +44,10 @@ type Config struct {
 	// ConnectTimeout closes a peer connection that has not connected this long after its answer
 	// (default 15s), so abandoned offers hold no resources.
 	ConnectTimeout time.Duration
+	// PionSend keeps viewers on Pion's own send path (interceptors, SRTP session, ICE
+	// connection per packet) instead of the SFU's direct one (direct.go). For comparison and as
+	// a fallback; default false.
+	PionSend bool
 	// OnLive, when set, is called each time a room goes live (a publisher's tracks arrived). A
 	// non-nil Sink it returns receives the room's packets until the room ends. The recorder
 	// attaches this way.
@@ -78,6 +82,8 @@ type SFU struct {
 	log    *slog.Logger
 	pubAPI *webrtc.API
 	subAPI *webrtc.API
+	subSE  webrtc.SettingEngine // direct send path: per-viewer APIs (viewerAPI)
+	subME  *webrtc.MediaEngine
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 	udpLn  []net.PacketConn
@@ -124,6 +130,10 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	if s.subAPI, err = newAPI(se, false); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	if err := s.prepareDirect(se); err != nil {
 		s.closeSockets()
 		return nil, err
 	}

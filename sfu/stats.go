@@ -7,6 +7,7 @@ type counters struct {
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	nacks, resent, plisReceived, plisSent    atomic.Uint64
 	dropped, sinkDropped                     atomic.Uint64
+	direct                                   atomic.Uint64
 	forwardLatency                           latencyHist
 }
 
@@ -28,6 +29,7 @@ type Stats struct {
 	SendDropped  uint64 // datagrams dropped because the UDP send queue was full
 	SendBatches  uint64 // sendmmsg calls
 	Datagrams    uint64 // datagrams sent through the batching socket
+	DirectSend   uint64 // viewers whose packets the SFU encrypted and sent itself (direct.go)
 	// ForwardLatency: sampled time from reading a packet from the publisher to handing it to
 	// a viewer's socket.
 	ForwardLatency LatencyHistogram
@@ -49,7 +51,7 @@ func (s *SFU) Stats() Stats {
 		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		NACKs: c.nacks.Load(), Resent: c.resent.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
-		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(),
+		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(), DirectSend: c.direct.Load(),
 		ForwardLatency: c.forwardLatency.snapshot(),
 	}
 	for _, c := range s.udpLn {

@@ -26,6 +26,7 @@ type Subscriber struct {
 	done     chan struct{}
 	attachMu sync.Mutex
 	attached bool
+	send     sendState // direct.go
 }
 
 // downTrack is one consumer's copy of an upTrack: a viewer's local track, or a sink's feed.
@@ -102,6 +103,7 @@ func (sub *Subscriber) attach() {
 	}
 	sub.attached = true
 	sub.room.s.stats.viewers.Add(1)
+	sub.startSending()
 	for _, d := range sub.downs {
 		d.up.addViewer(d)
 		d.up.requestKeyframe()
@@ -116,11 +118,13 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 	if r == nil || !r.isLive() {
 		return nil, "", ErrRoomNotLive
 	}
-	pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
+	api, keys := s.viewerAPI(p.Offer)
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
 	sub := &Subscriber{id: newID(), room: r, pc: pc, done: make(chan struct{})}
+	sub.send.keys = keys
 	fail := func(err error) (*Subscriber, string, error) {
 		_ = pc.Close()
 		return nil, "", err
