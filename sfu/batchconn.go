@@ -24,6 +24,7 @@ type batchConn struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+	closed  atomic.Bool
 	dropped atomic.Uint64
 	batches atomic.Uint64
 	sent    atomic.Uint64
@@ -91,12 +92,12 @@ func (b *batchConn) enqueue(d *outDatagram, addr netip.AddrPort) error {
 	d.ip = addr.Addr().As4()
 	d.addr.IP = d.ip[:]
 	d.addr.Port = int(addr.Port())
-	q := b.queues[int(addr.Port())%len(b.queues)]
-	select {
-	case q <- d:
-	case <-b.done:
+	if b.closed.Load() {
 		b.free.Put(d)
 		return net.ErrClosed
+	}
+	select { // a two-way select compiles to a non-blocking send (no selectgo)
+	case b.queues[int(addr.Port())%len(b.queues)] <- d:
 	default:
 		b.free.Put(d)
 		b.dropped.Add(1)
@@ -166,7 +167,7 @@ func (b *batchConn) queued() int {
 
 // Close stops the flusher and closes the socket.
 func (b *batchConn) Close() error {
-	b.once.Do(func() { close(b.done) })
+	b.once.Do(func() { b.closed.Store(true); close(b.done) })
 	err := b.UDPConn.Close()
 	b.wg.Wait()
 	return err

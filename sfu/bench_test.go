@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+	"github.com/relaycast/relaycast/client"
 )
 
 // benchSocket is a batching socket whose datagrams go to a loopback receiver drained by a
@@ -194,5 +196,72 @@ func benchViewerWrite(b *testing.B, bc *batchConn, w webrtc.TrackLocalWriter) {
 				runtime.Gosched()
 			}
 		}
+	}
+}
+
+// BenchmarkSendPath compares the two per-viewer send paths on a real viewer connection (a Pion
+// peer in-process): "pion" writes through Pion's interceptors, SRTP session, endpoint mux, ICE
+// connection and candidate pair; "direct" encrypts and queues itself (direct.go). One op is one
+// packet written for one viewer, up to the batching socket's queue (whose flushers and the
+// kernel cost the same for both and are excluded: the timer stops while they drain).
+func BenchmarkSendPath(b *testing.B) {
+	for _, mode := range []string{"pion", "direct"} {
+		b.Run(mode, func(b *testing.B) {
+			s, r := liveRoomWith(b, "bench", Config{PionSend: mode == "pion"})
+			v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = v.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := v.Connect(ctx, func(ctx context.Context, offer string) (string, error) {
+				_, a, err := s.Subscribe(ctx, SubscribeParams{Room: "bench", Offer: offer})
+				return a, err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			for deadline := time.Now().Add(10 * time.Second); v.Stats().VideoPackets < 10; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					b.Fatal("no video")
+				}
+			}
+			var d *downTrack
+			r.mu.Lock()
+			for sub := range r.subs {
+				for _, x := range sub.downs {
+					// The benchmark is now the only writer of the viewer's tracks (and the only
+					// caller of localTrack.write: valgrind --toggle-collect can count just that).
+					x.up.removeViewer(x)
+					if x.up.kind == webrtc.RTPCodecTypeVideo {
+						d = x
+					}
+				}
+			}
+			r.mu.Unlock()
+			if direct := s.Stats().DirectSend == 1; direct != (mode == "direct") {
+				b.Fatalf("mode %s but direct = %v", mode, direct)
+			}
+			bc := s.batch()
+			p := benchPacket(1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			// Only the writes are timed (in bursts of 256), not the waits for the flushers.
+			var inWrites time.Duration
+			for i := 0; i < b.N; {
+				start := time.Now()
+				for end := min(i+256, b.N); i < end; i++ {
+					p.SequenceNumber = uint16(i)
+					if _, err := d.local.write(p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				inWrites += time.Since(start)
+				for bc.queued() > 0 {
+					time.Sleep(50 * time.Microsecond)
+				}
+			}
+			b.ReportMetric(float64(inWrites.Nanoseconds())/float64(b.N), "ns/write")
+		})
 	}
 }
