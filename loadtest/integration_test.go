@@ -41,11 +41,13 @@ func TestRunInProcess(t *testing.T) {
 		browser   bool
 		file      bool
 		signaling string
+		lean      bool
 	}{
-		{"synthetic whep", false, false, loadtest.SignalingWHEP},
-		{"synthetic ws", false, false, loadtest.SignalingWS},
-		{"file publisher", false, true, loadtest.SignalingWHEP},
-		{"browser publisher and viewers", true, false, loadtest.SignalingWHEP},
+		{"synthetic whep", false, false, loadtest.SignalingWHEP, false},
+		{"lean synthetic whep", false, false, loadtest.SignalingWHEP, true},
+		{"synthetic ws", false, false, loadtest.SignalingWS, false},
+		{"file publisher", false, true, loadtest.SignalingWHEP, false},
+		{"browser publisher and viewers", true, false, loadtest.SignalingWHEP, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +64,9 @@ func TestRunInProcess(t *testing.T) {
 				URL: srv.URL(), Room: "lt", Token: tok, Viewers: 4, Duration: 3 * time.Second, Ramp: 20,
 				Warmup: time.Second, Signaling: tt.signaling, ServerPID: os.Getpid(),
 				Thresholds: loadtest.Thresholds{MaxLossPct: 5, MaxFirstKeyframeP95: 3 * time.Second},
+			}
+			if tt.lean {
+				p.ViewerKind = loadtest.ViewerLean
 			}
 			if tt.browser {
 				p.Publisher, p.BrowserViewers, p.Warmup, p.Duration = loadtest.PublisherBrowser, 1, 3*time.Second, 4*time.Second

@@ -13,13 +13,14 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
+	"github.com/relaycast/relaycast/internal/srtpkeys"
 )
 
 // The direct send path. Pion writes a viewer's packet through its interceptor chain, its SRTP
 // session, the DTLS/SRTP endpoint mux, the ICE connection and the candidate pair before it
 // reaches the socket (≈ 25 % of the SFU's CPU at load, see docs/PERFORMANCE.md). Once a viewer
 // is connected, the SFU instead encrypts the packet itself, with the keys of the viewer's DTLS
-// handshake (keyCapture), straight into a datagram of the batching socket addressed to the
+// handshake (srtpkeys.Capture), straight into a datagram of the batching socket addressed to the
 // viewer's selected ICE candidate. Pion keeps everything else: ICE (consent, keepalives), DTLS,
 // receiving and decrypting the viewer's RTCP, and encrypting the RTCP the SFU sends (sender
 // reports, which the SFU now writes itself for every viewer: srLoop). Pion never sends RTP on
@@ -31,7 +32,7 @@ import (
 
 // sendState is a viewer's direct-path state (Subscriber.send).
 type sendState struct {
-	keys *keyCapture                    // nil: Pion's send path (Config.PionSend)
+	keys *srtpkeys.Capture              // nil: Pion's send path (Config.PionSend)
 	dst  atomic.Pointer[netip.AddrPort] // the selected candidate's address; nil: not UDP
 }
 
@@ -39,14 +40,14 @@ type sendState struct {
 // (sharing the media engine and sockets) whose DTLS observers see only this viewer's handshake.
 // An offer that insists on being the DTLS server (a=setup:passive; RFC 8842 wants actpass) gets
 // Pion's send path: the SFU would not send the ServerHello it learns the keys from.
-func (s *SFU) viewerAPI(offer string) (*webrtc.API, *keyCapture) {
+func (s *SFU) viewerAPI(offer string) (*webrtc.API, *srtpkeys.Capture) {
 	if s.cfg.PionSend || strings.Contains(offer, "a=setup:passive") {
 		return s.subAPI, nil
 	}
-	k := &keyCapture{}
+	k := &srtpkeys.Capture{}
 	se := s.subSE
 	se.SetDTLSKeyLogWriter(k)
-	se.SetDTLSServerHelloMessageHook(k.serverHello)
+	se.SetDTLSServerHelloMessageHook(k.ServerHello)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(s.subME), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se)), k
 }
 
@@ -100,7 +101,7 @@ func (sub *Subscriber) goDirect() error {
 	}
 	writers := make([]*directWriter, len(sub.downs))
 	for i, d := range sub.downs {
-		ctx, err := st.keys.localSRTP()
+		ctx, err := st.keys.Context(true)
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package sfu
+package srtpkeys
 
 import (
 	"bytes"
@@ -47,7 +47,7 @@ func checkKeyCapture(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPPr
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &keyCapture{}
+	k := &Capture{}
 	common := func() *dtls.Config {
 		return &dtls.Config{
 			Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true,
@@ -57,13 +57,17 @@ func checkKeyCapture(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPPr
 	}
 	scfg := common()
 	scfg.KeyLogWriter = k
-	scfg.ServerHelloMessageHook = k.serverHello
+	scfg.ServerHelloMessageHook = k.ServerHello
 	server, err := dtls.Server(sc, cc.LocalAddr(), scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer server.Close()
-	client, err := dtls.Client(cc, sc.LocalAddr(), common())
+	// The client side learns the same keys from its key log and the ServerHello datagram.
+	kc := &Capture{}
+	ccfg := common()
+	ccfg.KeyLogWriter = kc
+	client, err := dtls.Client(&helloSniffer{UDPConn: cc, k: kc}, sc.LocalAddr(), ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,9 +94,12 @@ func checkKeyCapture(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPPr
 	if !bytes.Equal(got, want) {
 		t.Fatalf("exported keys differ:\n got %x\nwant %x", got, want)
 	}
+	if got, err := kc.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", nil, 88); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("client-side capture: %x, %v; want %x", got, err, want)
+	}
 
 	// What the server encrypts with localSRTP, the client decrypts with its remote keys.
-	enc, err := k.localSRTP()
+	enc, err := k.Context(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +108,10 @@ func checkKeyCapture(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPPr
 		t.Fatal(err)
 	}
 	dec, err := srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec2, err := kc.Context(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,5 +131,22 @@ func checkKeyCapture(t *testing.T, suite dtls.CipherSuiteID, profile dtls.SRTPPr
 		if !bytes.Equal(plain[12:], p.Payload) {
 			t.Fatalf("packet %d decrypted to %x", i, plain)
 		}
+		if plain2, err := dec2.DecryptRTP(nil, out, nil); err != nil || !bytes.Equal(plain2, plain) {
+			t.Fatalf("client-side capture: packet %d: %v", i, err)
+		}
 	}
+}
+
+// helloSniffer shows every datagram the client reads to the capture.
+type helloSniffer struct {
+	*net.UDPConn
+	k *Capture
+}
+
+func (h *helloSniffer) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, a, err := h.UDPConn.ReadFrom(p)
+	if err == nil {
+		h.k.ServerHelloDatagram(p[:n])
+	}
+	return n, a, err
 }
