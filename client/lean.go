@@ -5,8 +5,10 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pion/dtls/v3/pkg/protocol/handshake"
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -29,8 +31,9 @@ import (
 // leanConn is the lean viewer's socket as Pion's ICE sees it (ice.AddrPortReaderWriter).
 type leanConn struct {
 	*net.UDPConn
-	v    *Viewer
-	keys *srtpkeys.Capture
+	v          *Viewer
+	keys       *srtpkeys.Capture
+	dtlsServer atomic.Bool // this viewer was the DTLS server
 
 	// Only the mux's read goroutine touches these.
 	ctx     *srtp.Context
@@ -78,6 +81,11 @@ func leanAPI(cfg Config, c *leanConn) (*webrtc.API, ice.UDPMux, error) {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
 	se.SetDTLSKeyLogWriter(c.keys)
+	// When the server answers as DTLS client, this viewer sends the ServerHello.
+	se.SetDTLSServerHelloMessageHook(func(m handshake.MessageServerHello) handshake.Message {
+		c.dtlsServer.Store(true)
+		return c.keys.ServerHello(m)
+	})
 	n, err := stdnet.NewNet()
 	if err != nil {
 		return nil, nil, err
@@ -174,7 +182,7 @@ func (c *leanConn) onRTP(p []byte) {
 // decrypt returns the payload of an SRTP packet, or nil (keys not known yet, or it fails).
 func (c *leanConn) decrypt(p []byte) []byte {
 	if c.ctx == nil {
-		ctx, err := c.keys.Context(true)
+		ctx, err := c.keys.Context(!c.dtlsServer.Load()) // the server's packets
 		if err != nil {
 			return nil
 		}

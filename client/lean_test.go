@@ -13,7 +13,13 @@ import (
 // The lean viewer measures what the full one does (packets of both tracks, no loss, the first
 // keyframe, publisher → viewer latency) while Pion on its side never sees the media.
 func TestLeanViewerMeasuresLikeTheFullOne(t *testing.T) {
-	s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 500 * time.Millisecond})
+	for _, pionSend := range []bool{false, true} { // the SFU as DTLS server, and as client
+		t.Run(map[bool]string{false: "direct", true: "pion"}[pionSend], func(t *testing.T) { testLeanViewer(t, pionSend) })
+	}
+}
+
+func testLeanViewer(t *testing.T, pionSend bool) {
+	s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 500 * time.Millisecond, PionSend: pionSend})
 	if err != nil {
 		t.Fatal(err)
 	}
