@@ -22,6 +22,9 @@ type ViewerParams struct {
 	// TrackRecovery remembers every video sequence number received, so Stats can tell packets
 	// that never arrived (Missing) from ones that arrived late (retransmitted after a NACK).
 	TrackRecovery bool
+	// Lean counts SRTP packets below Pion instead of receiving tracks through it (lean.go): far
+	// cheaper for the load generator, the same for the server. No NACKs or receiver reports.
+	Lean bool
 }
 
 // Viewer receives a room's tracks and measures them: packets, bytes, sequence gaps (loss),
@@ -46,6 +49,7 @@ type Viewer struct {
 	tracks               []string
 	onLatency            func(time.Duration)
 	recovery             *seqSet
+	lean                 *leanCloser
 }
 
 // seqSet records unwrapped sequence numbers of one track.
@@ -90,19 +94,33 @@ func (s *seqSet) missing(tail int64) (missing, span int64) {
 
 // NewViewer builds a peer connection with recvonly audio and video.
 func NewViewer(p ViewerParams) (*Viewer, error) {
+	var rec *seqSet
+	if p.TrackRecovery {
+		rec = &seqSet{seen: map[int64]struct{}{}}
+	}
+	v := &Viewer{recovery: rec, onLatency: p.OnLatency, connected: make(chan struct{}), closed: make(chan struct{}), pcClosed: make(chan struct{})}
 	api, err := NewAPI(p.Config)
+	if p.Lean {
+		var c *leanConn
+		if c, err = newLeanConn(v, p.Loopback); err != nil {
+			return nil, err
+		}
+		v.lean = &leanCloser{conn: c}
+		api, v.lean.mux, err = leanAPI(p.Config, c)
+		if err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
+		v.lean.close()
 		return nil, err
 	}
-	var rec *seqSet
-	if p.TrackRecovery {
-		rec = &seqSet{seen: map[int64]struct{}{}}
-	}
-	v := &Viewer{recovery: rec, onLatency: p.OnLatency, pc: pc, connected: make(chan struct{}), closed: make(chan struct{}), pcClosed: make(chan struct{})}
+	v.pc = pc
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return nil, err
@@ -217,6 +235,7 @@ func (v *Viewer) Close() error {
 	v.closeOnce.Do(func() {
 		_ = v.pc.Close()
 		v.wg.Wait()
+		v.lean.close()
 	})
 	return nil
 }

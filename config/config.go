@@ -44,6 +44,11 @@ type Config struct {
 	// ICELoopback gathers only loopback candidates: for local demos and tests.
 	// --ice-loopback, default false.
 	ICELoopback bool
+	// PionSend sends viewers' packets through Pion's own per-packet path (interceptors, SRTP
+	// session, ICE connection) instead of the SFU's direct one (the SFU encrypts and sends
+	// straight to the viewer's socket address; docs/PERFORMANCE.md). For comparison runs.
+	// --pion-send, default false.
+	PionSend bool
 	// ViewerAuth requires a token with the subscribe grant to watch.
 	// --viewer-auth, default false (anyone may watch).
 	ViewerAuth bool
@@ -117,6 +122,7 @@ func (c *Config) settings() []setting {
 		{"ice-tcp-port", "TCP `port` for ICE over TCP (for UDP-blocked viewers); 0 = off", (*intValue)(&c.ICETCPPort)},
 		{"public-ip", "`IP` address advertised in ICE candidates (1:1 NAT, e.g. a cloud VM's public IP)", (*stringValue)(&c.PublicIP)},
 		{"ice-loopback", "gather only loopback ICE candidates (local demos and tests)", (*boolValue)(&c.ICELoopback)},
+		{"pion-send", "send viewers' packets through Pion's per-packet path instead of the SFU's direct SRTP path (comparison runs)", (*boolValue)(&c.PionSend)},
 		{"viewer-auth", "require a token with the subscribe grant to watch", (*boolValue)(&c.ViewerAuth)},
 		{"ice-server", "STUN/TURN `URL` given to clients, repeatable or comma separated: stun:host[:port] or turn[s]:[user:pass@]host[:port][?transport=udp|tcp]", &listValue{p: &c.ICEServers}},
 		{"allowed-origins", "comma separated extra `origins` allowed to open the WebSocket, e.g. https://shop.example.com", &listValue{p: &c.AllowedOrigins}},

@@ -41,12 +41,14 @@ func TestRunInProcess(t *testing.T) {
 		browser   bool
 		file      string // video codec of the file publisher
 		signaling string
+		lean      bool
 	}{
-		{"synthetic whep", false, "", loadtest.SignalingWHEP},
-		{"synthetic ws", false, "", loadtest.SignalingWS},
-		{"file publisher", false, testmedia.CodecVP8, loadtest.SignalingWHEP},
-		{"file publisher h264", false, testmedia.CodecH264, loadtest.SignalingWHEP},
-		{"browser publisher and viewers", true, "", loadtest.SignalingWHEP},
+		{"synthetic whep", false, "", loadtest.SignalingWHEP, false},
+		{"lean synthetic whep", false, "", loadtest.SignalingWHEP, true},
+		{"synthetic ws", false, "", loadtest.SignalingWS, false},
+		{"file publisher", false, testmedia.CodecVP8, loadtest.SignalingWHEP, false},
+		{"file publisher h264", false, testmedia.CodecH264, loadtest.SignalingWHEP, false},
+		{"browser publisher and viewers", true, "", loadtest.SignalingWHEP, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +65,9 @@ func TestRunInProcess(t *testing.T) {
 				URL: srv.URL(), Room: "lt", Token: tok, Viewers: 4, Duration: 3 * time.Second, Ramp: 20,
 				Warmup: time.Second, Signaling: tt.signaling, ServerPID: os.Getpid(),
 				Thresholds: loadtest.Thresholds{MaxLossPct: 5, MaxFirstKeyframeP95: 3 * time.Second},
+			}
+			if tt.lean {
+				p.ViewerKind = loadtest.ViewerLean
 			}
 			if tt.browser {
 				p.Publisher, p.BrowserViewers, p.Warmup, p.Duration = loadtest.PublisherBrowser, 1, 3*time.Second, 4*time.Second

@@ -18,6 +18,13 @@ const (
 	PublisherFile      = "file"      // Pion publisher in this process streaming real media files (IVF VP8/VP9/AV1/H.264 or raw H.264 + Ogg Opus), looped
 )
 
+// Synthetic viewer kinds: full Pion viewers, or lean ones that count SRTP below Pion (far
+// cheaper for the generator; the server does the same work for both, minus their RTCP).
+const (
+	ViewerFull = "full"
+	ViewerLean = "lean"
+)
+
 // Signaling kinds for synthetic viewers.
 const (
 	SignalingWHEP = "whep"
@@ -42,6 +49,7 @@ type Params struct {
 	VideoFile      string        // --publisher file: IVF video (VP8, VP9, AV1, H.264) or H.264 Annex-B (.h264, 30 fps)
 	AudioFile      string        // --publisher file: Ogg Opus audio (one packet per page)
 	Signaling      string        // synthetic viewers: whep (default) | ws
+	ViewerKind     string        // synthetic viewers: full (default: Pion receives and decrypts everything) | lean (client.ViewerParams.Lean)
 	MaxInFlight    int           // concurrent viewer joins (default 32)
 	JoinTimeout    time.Duration // per-viewer join timeout (default 20s)
 	Interval       time.Duration // sampling / progress interval (default 1s)
@@ -94,6 +102,9 @@ func (p Params) withDefaults() Params {
 	}
 	if p.Signaling == "" {
 		p.Signaling = SignalingWHEP
+	}
+	if p.ViewerKind == "" {
+		p.ViewerKind = ViewerFull
 	}
 	if p.MaxInFlight <= 0 {
 		p.MaxInFlight = 32
@@ -148,6 +159,8 @@ func (p Params) Validate() error {
 		return bad("at most 20000 synthetic and 64 browser viewers per harness process")
 	case p.Signaling != SignalingWHEP && p.Signaling != SignalingWS:
 		return bad("--signaling must be whep or ws, got %q", p.Signaling)
+	case p.ViewerKind != ViewerFull && p.ViewerKind != ViewerLean:
+		return bad("--viewer must be full or lean, got %q", p.ViewerKind)
 	case p.Duration > 24*time.Hour:
 		return bad("--duration at most 24h")
 	case p.Thresholds.MaxLossPct < 0 || p.Thresholds.MinConnectedPct < 0 || p.Thresholds.MinConnectedPct > 100:

@@ -94,7 +94,7 @@ func (s *synthPool) start(ctx context.Context) {
 }
 
 func (s *synthPool) join1(ctx context.Context) {
-	v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}, OnLatency: s.latency.Record})
+	v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}, OnLatency: s.latency.Record, Lean: s.p.ViewerKind == ViewerLean})
 	if err != nil {
 		s.fail(err)
 		return

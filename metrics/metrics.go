@@ -59,6 +59,7 @@ var sfuMetrics = []metric{
 	counter("udp_send_dropped_total", "Datagrams dropped because the ICE socket's send queue was full.", func(s sfu.Stats) float64 { return float64(s.SendDropped) }),
 	counter("udp_sendmmsg_calls_total", "sendmmsg system calls (each carries a batch of datagrams).", func(s sfu.Stats) float64 { return float64(s.SendBatches) }),
 	counter("udp_datagrams_sent_total", "Datagrams sent through the batching ICE socket.", func(s sfu.Stats) float64 { return float64(s.Datagrams) }),
+	counter("direct_send_viewers_total", "Viewers whose packets the SFU encrypted and sent itself (the direct send path).", func(s sfu.Stats) float64 { return float64(s.DirectSend) }),
 	counter("rtp_packets_dropped_total", "Packets dropped because a viewer's queue was full (slow viewer).", func(s sfu.Stats) float64 { return float64(s.Dropped) }),
 }
 

@@ -24,6 +24,7 @@ type batchConn struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+	closed  atomic.Bool
 	dropped atomic.Uint64
 	batches atomic.Uint64
 	sent    atomic.Uint64
@@ -73,22 +74,35 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	if len(p) > 1500 || !addr.Addr().Is4() {
 		return b.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
-	d := b.free.Get().(*outDatagram)
+	d := b.datagram()
 	d.n = copy(d.buf, p)
+	return len(p), b.enqueue(d, addr)
+}
+
+// datagram returns an empty datagram buffer (1,500 bytes) for enqueue; the direct send path
+// encrypts into it, saving a copy.
+func (b *batchConn) datagram() *outDatagram { return b.free.Get().(*outDatagram) }
+
+// release returns a datagram that will not be enqueued.
+func (b *batchConn) release(d *outDatagram) { b.free.Put(d) }
+
+// enqueue hands d (its first d.n bytes) to the flusher of addr, an IPv4 address; the batchConn
+// owns d afterwards. A full queue drops the datagram (counted).
+func (b *batchConn) enqueue(d *outDatagram, addr netip.AddrPort) error {
 	d.ip = addr.Addr().As4()
 	d.addr.IP = d.ip[:]
 	d.addr.Port = int(addr.Port())
-	q := b.queues[int(addr.Port())%len(b.queues)]
-	select {
-	case q <- d:
-	case <-b.done:
+	if b.closed.Load() {
 		b.free.Put(d)
-		return 0, net.ErrClosed
+		return net.ErrClosed
+	}
+	select { // a two-way select compiles to a non-blocking send (no selectgo)
+	case b.queues[int(addr.Port())%len(b.queues)] <- d:
 	default:
 		b.free.Put(d)
 		b.dropped.Add(1)
 	}
-	return len(p), nil
+	return nil
 }
 
 func (b *batchConn) flush(queue chan *outDatagram) {
@@ -142,9 +156,18 @@ func (b *batchConn) send(msgs []ipv4.Message) {
 	}
 }
 
+// queued is the number of datagrams waiting for a flusher.
+func (b *batchConn) queued() int {
+	n := 0
+	for _, q := range b.queues {
+		n += len(q)
+	}
+	return n
+}
+
 // Close stops the flusher and closes the socket.
 func (b *batchConn) Close() error {
-	b.once.Do(func() { close(b.done) })
+	b.once.Do(func() { b.closed.Store(true); close(b.done) })
 	err := b.UDPConn.Close()
 	b.wg.Wait()
 	return err

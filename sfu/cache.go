@@ -46,11 +46,16 @@ const (
 	maxResendPerSec = 60
 )
 
-func (g *resendGuard) allow(seq uint16, now int64) bool {
+// exhausted reports whether this second's resend budget is spent.
+func (g *resendGuard) exhausted(now int64) bool {
 	if now-g.windowStart > int64(time.Second) {
 		g.windowStart, g.inWindow = now, 0
 	}
-	if g.inWindow >= maxResendPerSec {
+	return g.inWindow >= maxResendPerSec
+}
+
+func (g *resendGuard) allow(seq uint16, now int64) bool {
+	if g.exhausted(now) {
 		return false
 	}
 	i := seq & 63

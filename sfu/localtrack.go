@@ -18,6 +18,11 @@ type localTrack struct {
 	b      atomic.Pointer[binding]
 	hdr    rtp.Header
 	rtxHdr rtp.Header
+
+	// What was sent, for the sender reports the SFU writes itself (srLoop).
+	sentPackets, sentOctets atomic.Uint32
+	lastTS                  atomic.Uint32 // RTP timestamp of the newest packet written
+	lastAt                  atomic.Int64  // monoNow() when it was written
 }
 
 type binding struct {
@@ -52,8 +57,16 @@ func (t *localTrack) StreamID() string          { return t.streamID }
 func (t *localTrack) Kind() webrtc.RTPCodecType { return t.kind }
 
 // write sends p with the viewer's SSRC and payload type. Only the viewer's writer calls it.
-func (t *localTrack) write(p *rtp.Packet) (int, error) { return t.send(&t.hdr, p) }
+func (t *localTrack) write(p *rtp.Packet) (int, error) {
+	n, err := t.send(&t.hdr, p)
+	if err == nil && n > 0 {
+		t.lastTS.Store(p.Timestamp)
+		t.lastAt.Store(monoNow())
+	}
+	return n, err
+}
 
+// resend retransmits p (a NACK answer). Only the viewer's RTCP goroutine calls it.
 func (t *localTrack) resend(p *rtp.Packet) (int, error) { return t.send(&t.rtxHdr, p) }
 
 func (t *localTrack) send(hdr *rtp.Header, p *rtp.Packet) (int, error) {
@@ -64,7 +77,25 @@ func (t *localTrack) send(hdr *rtp.Header, p *rtp.Packet) (int, error) {
 	*hdr = p.Header
 	hdr.SSRC = b.ssrc
 	hdr.PayloadType = b.pt
-	return b.w.WriteRTP(hdr, p.Payload)
+	// The payload excludes the publisher's padding, so the copy has none.
+	hdr.Padding, hdr.PaddingSize = false, 0
+	n, err := b.w.WriteRTP(hdr, p.Payload)
+	if err == nil && n > 0 {
+		t.sentPackets.Add(1)
+		t.sentOctets.Add(uint32(len(p.Payload)))
+	}
+	return n, err
+}
+
+// useWriter replaces the binding's writer (the direct send path); false if the track is not
+// bound (the viewer's answer did not include it).
+func (t *localTrack) useWriter(w webrtc.TrackLocalWriter) bool {
+	b := t.b.Load()
+	if b == nil {
+		return false
+	}
+	t.b.Store(&binding{ssrc: b.ssrc, pt: b.pt, w: w})
+	return true
 }
 
 // matchCodec finds our codec among the viewer's: same MIME type and, for H.264, the same

@@ -25,6 +25,7 @@ type lossyRelay struct {
 	mu              sync.Mutex
 	loss            float64
 	dropped, passed atomic.Int64
+	mute            atomic.Bool // drop everything from the viewer
 	wg              sync.WaitGroup
 }
 
@@ -41,7 +42,7 @@ func newLossyRelay(t *testing.T, server *net.UDPAddr, loss float64) *lossyRelay 
 	}
 	r := &lossyRelay{a: a, b: b, server: server, loss: loss}
 	r.wg.Add(2)
-	go r.pump(a, func([]byte) (*net.UDPConn, *net.UDPAddr, bool) { return b, r.server, true })
+	go r.pump(a, func([]byte) (*net.UDPConn, *net.UDPAddr, bool) { return b, r.server, !r.mute.Load() })
 	rng := rand.New(rand.NewSource(1))
 	go r.pump(b, func(p []byte) (*net.UDPConn, *net.UDPAddr, bool) {
 		r.mu.Lock()

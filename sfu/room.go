@@ -257,7 +257,7 @@ func (u *upTrack) readLoop() {
 	defer u.room.s.wg.Done()
 	defer u.stopAllGroups()
 	for {
-		pkt, _, err := u.remote.ReadRTP()
+		pkt, err := readPacket(u.remote)
 		if err != nil {
 			return
 		}

@@ -48,6 +48,10 @@ type Config struct {
 	// SimulcastStartBitrate is the bandwidth estimate (bits/s) a new viewer of a simulcast room
 	// starts from, before its REMB or receiver reports say more (default 1.2 Mbps).
 	SimulcastStartBitrate int
+	// PionSend keeps viewers on Pion's own send path (interceptors, SRTP session, ICE
+	// connection per packet) instead of the SFU's direct one (direct.go). For comparison and as
+	// a fallback; default false.
+	PionSend bool
 	// OnLive, when set, is called each time a room goes live (a publisher's tracks arrived). A
 	// non-nil Sink it returns receives the room's packets until the room ends. The recorder
 	// attaches this way.
@@ -85,6 +89,8 @@ type SFU struct {
 	log    *slog.Logger
 	pubAPI *webrtc.API
 	subAPI *webrtc.API
+	subSE  webrtc.SettingEngine // direct send path: per-viewer APIs (viewerAPI)
+	subME  *webrtc.MediaEngine
 	udpMux ice.UDPMux
 	tcpMux ice.TCPMux
 	udpLn  []net.PacketConn
@@ -131,6 +137,10 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	if s.subAPI, err = newAPI(se, false); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	if err := s.prepareDirect(se); err != nil {
 		s.closeSockets()
 		return nil, err
 	}

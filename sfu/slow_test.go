@@ -63,7 +63,14 @@ func TestStalledWriterDoesNotAffectOthers(t *testing.T) {
 // liveRoom starts an SFU with a synthetic publisher in room and returns them once it is live.
 func liveRoom(t *testing.T, room string) (*SFU, *room) {
 	t.Helper()
-	s, err := New(Config{Loopback: true, LiveGrace: 500 * time.Millisecond})
+	return liveRoomWith(t, room, Config{})
+}
+
+// liveRoomWith is liveRoom with more settings (Loopback and LiveGrace are set here).
+func liveRoomWith(t testing.TB, room string, cfg Config) (*SFU, *room) {
+	t.Helper()
+	cfg.Loopback, cfg.LiveGrace = true, 500*time.Millisecond
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

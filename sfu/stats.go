@@ -8,6 +8,7 @@ type counters struct {
 	nacks, resent, plisReceived, plisSent    atomic.Uint64
 	dropped, sinkDropped                     atomic.Uint64
 	layerSwitches, rembs                     atomic.Uint64
+	direct                                   atomic.Uint64
 	forwardLatency                           latencyHist
 }
 
@@ -29,6 +30,7 @@ type Stats struct {
 	SendDropped  uint64 // datagrams dropped because the UDP send queue was full
 	SendBatches  uint64 // sendmmsg calls
 	Datagrams    uint64 // datagrams sent through the batching socket
+	DirectSend   uint64 // viewers whose packets the SFU encrypted and sent itself (direct.go)
 	// ForwardLatency: sampled time from reading a packet from the publisher to handing it to
 	// a viewer's socket.
 	ForwardLatency LatencyHistogram
@@ -55,6 +57,7 @@ func (s *SFU) Stats() Stats {
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		NACKs: c.nacks.Load(), Resent: c.resent.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
 		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(), LayerSwitches: c.layerSwitches.Load(), REMBs: c.rembs.Load(),
+		DirectSend:     c.direct.Load(),
 		ForwardLatency: c.forwardLatency.snapshot(),
 	}
 	for _, c := range s.udpLn {

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -35,6 +34,7 @@ type Subscriber struct {
 	done     chan struct{}
 	attachMu sync.Mutex
 	attached bool
+	send     sendState // direct.go
 }
 
 // downTrack is one consumer's copy of an upTrack: a viewer's local track, or a sink's feed.
@@ -91,7 +91,6 @@ func (sub *Subscriber) Close() error {
 // rtcpLoop reads a sender's RTCP: keyframe requests go to the publisher (throttled), NACKed
 // packets are resent from the track's shared cache.
 func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
-	st := &sub.room.s.stats
 	defer sub.room.s.wg.Done()
 	buf := make([]byte, 1500)
 	for {
@@ -99,45 +98,7 @@ func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p := p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				st.plisReceived.Add(1)
-				if d.view != nil {
-					d.view.requestKeyframe()
-					continue
-				}
-				d.up.requestKeyframe()
-			case *rtcp.TransportLayerNack:
-				now := time.Now().UnixNano()
-				for _, pair := range p.Nacks {
-					pair.Range(func(seq uint16) bool {
-						st.nacks.Add(1)
-						if d.view != nil {
-							if d.guard.allow(seq, now) {
-								if k, err := d.view.resend(seq); err == nil && k > 0 {
-									st.resent.Add(1)
-								}
-							}
-							return true
-						}
-						if pkt := d.up.cache.get(seq); pkt != nil && d.guard.allow(seq, now) {
-							if _, err := d.local.resend(pkt); err == nil {
-								st.resent.Add(1)
-							}
-						}
-						return true
-					})
-				}
-			}
-		}
-		if d.view != nil {
-			d.view.onRTCP(pkts)
-		}
+		sub.handleRTCP(d, buf[:n])
 	}
 }
 
@@ -155,6 +116,7 @@ func (sub *Subscriber) attach() {
 	}
 	sub.attached = true
 	sub.room.s.stats.viewers.Add(1)
+	sub.startSending()
 	for _, d := range sub.downs {
 		if d.view != nil {
 			d.view.start()
@@ -173,11 +135,13 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 	if r == nil || !r.isLive() {
 		return nil, "", ErrRoomNotLive
 	}
-	pc, err := s.subAPI.NewPeerConnection(webrtc.Configuration{})
+	api, keys := s.viewerAPI(p.Offer)
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
 	sub := &Subscriber{id: newID(), room: r, pc: pc, done: make(chan struct{})}
+	sub.send.keys = keys
 	fail := func(err error) (*Subscriber, string, error) {
 		_ = pc.Close()
 		return nil, "", err

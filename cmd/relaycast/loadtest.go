@@ -39,6 +39,7 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.StringVar(&p.AudioFile, "audio-file", "", "with --publisher file: Opus audio in Ogg, one packet per page (ffmpeg ... -c:a libopus -page_duration 20000 out.ogg)")
 	fs.IntVar(&p.Bitrate, "bitrate", 1_500_000, "synthetic publisher video bits/s")
 	fs.StringVar(&p.Signaling, "signaling", "whep", "synthetic viewers join via whep or ws")
+	fs.StringVar(&p.ViewerKind, "viewer", "full", "synthetic viewer: full (Pion receives and decrypts every packet) or lean (counts SRTP headers below Pion, decrypts only frame starts until it has what it measures: one box generates far more viewers)")
 	fs.IntVar(&p.MaxInFlight, "max-in-flight", 32, "concurrent viewer joins")
 	fs.StringVar(&p.ChromiumPath, "chromium", "/usr/bin/chromium", "Chromium executable")
 	fs.IntVar(&p.TabsPerBrowser, "tabs-per-browser", 4, "browser viewers per Chromium process")

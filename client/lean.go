@@ -1,0 +1,237 @@
+package client
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/dtls/v3/pkg/protocol/handshake"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/transport/v5/stdnet"
+	"github.com/pion/webrtc/v4"
+	"github.com/relaycast/relaycast/internal/srtpkeys"
+)
+
+// The lean viewer (ViewerParams.Lean) is for load generation: ICE and DTLS run through Pion as
+// for the full viewer, but the media never reaches Pion. The viewer's own UDP socket sits under
+// Pion's ICE (a one-socket UDP mux) and takes every SRTP packet out of the stream before Pion
+// sees it: the cleartext RTP header gives the packet and loss counts; only the first packet of
+// each video frame is decrypted (with the keys learned from the DTLS handshake, srtpkeys), and
+// only as long as it is needed: to find the first keyframe, and for the latency stamp when
+// OnLatency is set. No SRTP decryption of the rest, no interceptors (no NACKs, receiver reports
+// or TWCC feedback: the lean viewer never asks for retransmissions), no jitter buffers, no track
+// goroutines. What the server does for a lean viewer is what it does for any viewer.
+
+// leanConn is the lean viewer's socket as Pion's ICE sees it (ice.AddrPortReaderWriter).
+type leanConn struct {
+	*net.UDPConn
+	v          *Viewer
+	keys       *srtpkeys.Capture
+	dtlsServer atomic.Bool // this viewer was the DTLS server
+
+	// Only the mux's read goroutine touches these.
+	ctx     *srtp.Context
+	codecs  map[uint8]webrtc.RTPCodecParameters // payload type → the viewer's receive codec
+	kinds   map[uint8]webrtc.RTPCodecType
+	streams map[uint32]*leanStream
+	hdr     rtp.Header
+	plain   []byte
+	desc    codecs.VP8Packet
+}
+
+type leanStream struct {
+	last      uint16
+	started   bool
+	newFrame  bool // the previous packet ended a frame (marker)
+	video, v8 bool
+}
+
+func newLeanConn(v *Viewer, loopback bool) (*leanConn, error) {
+	ip := net.IPv4zero
+	if loopback {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadBuffer(1 << 20)
+	return &leanConn{UDPConn: c, v: v, keys: &srtpkeys.Capture{}, streams: map[uint32]*leanStream{}, plain: make([]byte, 1500)}, nil
+}
+
+// leanAPI is the Pion API of one lean viewer: no interceptors, ICE on its own socket, DTLS
+// observed for the keys.
+func leanAPI(cfg Config, c *leanConn) (*webrtc.API, ice.UDPMux, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if cfg.Loopback {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	se.SetDTLSKeyLogWriter(c.keys)
+	// When the server answers as DTLS client, this viewer sends the ServerHello.
+	se.SetDTLSServerHelloMessageHook(func(m handshake.MessageServerHello) handshake.Message {
+		c.dtlsServer.Store(true)
+		return c.keys.ServerHello(m)
+	})
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: c, Net: n})
+	se.SetICEUDPMux(mux)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)), mux, nil
+}
+
+// ReadFromAddrPort hands Pion everything but SRTP (STUN, DTLS, SRTCP); SRTP is counted here.
+func (c *leanConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	for {
+		n, addr, err := c.UDPConn.ReadFromUDPAddrPort(b)
+		if err != nil {
+			return n, addr, err
+		}
+		p := b[:n]
+		// RFC 7983: 128–191 is RTP or RTCP; RFC 5761: RTCP packet types are 192–223.
+		if n >= 12 && p[0] >= 128 && p[0] <= 191 && (p[1] < 192 || p[1] > 223) {
+			c.onRTP(p)
+			continue
+		}
+		if n > 13 && p[0] == 22 {
+			c.keys.ServerHelloDatagram(p)
+		}
+		return n, addr, nil
+	}
+}
+
+// WriteToAddrPort implements ice.AddrPortReaderWriter.
+func (c *leanConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	return c.UDPConn.WriteToUDPAddrPort(b, addr)
+}
+
+func (c *leanConn) onRTP(p []byte) {
+	v := c.v
+	pt := p[1] & 0x7f
+	marker := p[1]&0x80 != 0
+	seq := binary.BigEndian.Uint16(p[2:4])
+	ssrc := binary.BigEndian.Uint32(p[8:12])
+	s := c.streams[ssrc]
+	if s == nil {
+		kind, mime := c.kind(pt)
+		s = &leanStream{video: kind == webrtc.RTPCodecTypeVideo, v8: mime == webrtc.MimeTypeVP8, newFrame: true}
+		c.streams[ssrc] = s
+		v.mu.Lock()
+		v.tracks = append(v.tracks, mime)
+		v.mu.Unlock()
+	}
+	v.packets.Add(1)
+	v.bytes.Add(int64(len(p)))
+	if s.video {
+		v.videoPackets.Add(1)
+		if v.recovery != nil {
+			v.recovery.add(seq)
+		}
+	} else {
+		v.audioPackets.Add(1)
+	}
+	v.firstPacket.CompareAndSwap(0, int64(since(v.started)))
+	if s.started {
+		if gap := seq - s.last; gap > 1 && gap < 1000 {
+			v.lost.Add(int64(gap - 1))
+		}
+	}
+	if !s.started || seq-s.last < 0x8000 {
+		s.last = seq
+	}
+	s.started = true
+	first := s.newFrame
+	s.newFrame = marker
+	if !first || !s.v8 || (v.firstKeyframe.Load() != 0 && v.onLatency == nil) {
+		return
+	}
+	payload := c.decrypt(p)
+	if payload == nil {
+		return
+	}
+	data, err := c.desc.Unmarshal(payload)
+	if err != nil || c.desc.S != 1 || c.desc.PID != 0 || len(data) == 0 {
+		return
+	}
+	if data[0]&0x01 == 0 {
+		v.firstKeyframe.CompareAndSwap(0, int64(since(v.started)))
+	}
+	if v.onLatency != nil && len(data) >= stampEnd {
+		sent := int64(binary.BigEndian.Uint64(data[stampOff:stampEnd]))
+		if d := time.Duration(time.Now().UnixNano() - sent); d >= 0 && d < 10*time.Second {
+			v.onLatency(d)
+		}
+	}
+}
+
+// decrypt returns the payload of an SRTP packet, or nil (keys not known yet, or it fails).
+func (c *leanConn) decrypt(p []byte) []byte {
+	if c.ctx == nil {
+		ctx, err := c.keys.Context(!c.dtlsServer.Load()) // the server's packets
+		if err != nil {
+			return nil
+		}
+		c.ctx = ctx
+	}
+	out, err := c.ctx.DecryptRTP(c.plain[:0], p, &c.hdr)
+	if err != nil || len(out) < c.hdr.MarshalSize() {
+		return nil
+	}
+	out = out[c.hdr.MarshalSize():]
+	if c.hdr.Padding && len(out) > 0 {
+		if pad := int(out[len(out)-1]); pad <= len(out) {
+			out = out[:len(out)-pad]
+		}
+	}
+	return out
+}
+
+// kind finds a payload type among the viewer's negotiated receive codecs: its kind and MIME type.
+func (c *leanConn) kind(pt uint8) (webrtc.RTPCodecType, string) {
+	if c.kinds == nil {
+		c.kinds, c.codecs = map[uint8]webrtc.RTPCodecType{}, map[uint8]webrtc.RTPCodecParameters{}
+		for _, t := range c.v.pc.GetTransceivers() {
+			for _, codec := range t.Receiver().GetParameters().Codecs {
+				c.kinds[uint8(codec.PayloadType)] = t.Kind()
+				c.codecs[uint8(codec.PayloadType)] = codec
+			}
+		}
+	}
+	k, ok := c.kinds[pt]
+	if !ok {
+		return webrtc.RTPCodecTypeAudio, "unknown"
+	}
+	return k, c.codecs[pt].MimeType
+}
+
+// leanClose releases the lean viewer's mux and socket.
+type leanCloser struct {
+	once sync.Once
+	mux  ice.UDPMux
+	conn *leanConn
+}
+
+func (l *leanCloser) close() {
+	if l == nil {
+		return
+	}
+	l.once.Do(func() {
+		_ = l.mux.Close()
+		_ = l.conn.Close()
+	})
+}

@@ -1,0 +1,275 @@
+package sfu
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+	"github.com/relaycast/relaycast/client"
+)
+
+// benchSocket is a batching socket whose datagrams go to a loopback receiver drained by a
+// goroutine (so the kernel accepts them), as in the server.
+func benchSocket(b *testing.B) (*batchConn, netip.AddrPort) {
+	b.Helper()
+	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = send.SetWriteBuffer(8 << 20)
+	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = recv.SetReadBuffer(8 << 20)
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := recv.ReadFromUDPAddrPort(buf); err != nil {
+				return
+			}
+		}
+	}()
+	bc := newBatchConn(send)
+	b.Cleanup(func() { _ = bc.Close(); _ = recv.Close() })
+	return bc, recv.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// plainWriter is the last step of a viewer's send path without encryption: marshal the packet
+// into the batching socket's queue.
+type plainWriter struct {
+	bc   *batchConn
+	addr netip.AddrPort
+	buf  []byte
+}
+
+func (w *plainWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	n, err := h.MarshalTo(w.buf)
+	if err != nil {
+		return 0, err
+	}
+	n += copy(w.buf[n:], payload)
+	return w.bc.WriteToAddrPort(w.buf[:n], w.addr)
+}
+
+func (w *plainWriter) Write(b []byte) (int, error) { return w.bc.WriteToAddrPort(b, w.addr) }
+
+func benchPacket(seq uint16) *rtp.Packet {
+	return &rtp.Packet{
+		Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: 1234, Marker: seq%8 == 0},
+		Payload: make([]byte, 1100),
+	}
+}
+
+// benchTrack builds an upTrack (no Pion receiver) with viewers whose writers are made by mk.
+func benchTrack(b *testing.B, viewers int, mk func(i int) webrtc.TrackLocalWriter) *upTrack {
+	b.Helper()
+	s := &SFU{}
+	r := &room{s: s, name: "bench"}
+	u := &upTrack{room: r, kind: webrtc.RTPCodecTypeVideo, codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}
+	u.subs.Store(&[]*downTrack{})
+	for i := 0; i < viewers; i++ {
+		lt := newLocalTrack(u.codec, u.kind, "video", "bench")
+		lt.b.Store(&binding{ssrc: uint32(1000 + i), pt: 96, w: mk(i)})
+		u.addViewer(&downTrack{up: u, local: lt})
+	}
+	b.Cleanup(func() { u.stopAllGroups(); s.wg.Wait() })
+	return u
+}
+
+// BenchmarkFanout: one op is one publisher packet going through the read loop's work (prepare,
+// cache, hand-off to the writer groups), every group writer's per-viewer write and the batching
+// socket's queue, for `viewers` viewers. The ring of packets is allocated up front, like the
+// packets Pion hands the read loop, so allocs/op counts only the fan-out path. The producer
+// waits while a group queue holds more than 4 packets or the socket's queue a quarter full (the real read
+// loop never waits; it drops instead), so ns/op includes sending every datagram on loopback.
+func BenchmarkFanout(b *testing.B) {
+	for _, viewers := range []int{1, 32, 256} {
+		b.Run(strconv.Itoa(viewers)+"viewers", func(b *testing.B) {
+			bc, addr := benchSocket(b)
+			u := benchTrack(b, viewers, func(int) webrtc.TrackLocalWriter { return directBenchWriter(b, bc, addr) })
+			ring := make([]*rtp.Packet, 2048)
+			for i := range ring {
+				ring[i] = benchPacket(uint16(i))
+			}
+			st := &u.room.s.stats
+			for i := 0; i < 8; i++ { // warm the datagram pool
+				runFanout(b, bc, u, ring, 0)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := st.packetsOut.Load() + st.dropped.Load()
+			drops0 := bc.dropped.Load()
+			runFanout(b, bc, u, ring, b.N)
+			b.StopTimer()
+			// Datagrams the socket's queue dropped because the kernel (loopback) could not keep up.
+			b.ReportMetric(float64(bc.dropped.Load()-drops0)/float64(b.N*viewers), "queue-drops/viewer-packet")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*viewers), "ns/viewer-packet")
+			if got := st.packetsOut.Load() + st.dropped.Load() - start; got != uint64(b.N*viewers) {
+				b.Fatalf("%d of %d viewer-packets accounted for", got, b.N*viewers)
+			}
+		})
+	}
+}
+
+// runFanout feeds n packets (warm-up when n == 0: one lap of the ring) and waits until every
+// group has written them.
+func runFanout(b *testing.B, bc *batchConn, u *upTrack, ring []*rtp.Packet, n int) {
+	if n == 0 {
+		n = len(ring)
+	}
+	st := &u.room.s.stats
+	want := st.packetsOut.Load() + st.dropped.Load()
+	viewers := 0
+	for _, g := range u.fan.load() {
+		viewers += len(*g.members.Load())
+	}
+	for i := 0; i < n; i++ {
+		p := ring[i&(len(ring)-1)]
+		for _, g := range u.fan.load() {
+			for len(g.queue) > 4 {
+				runtime.Gosched()
+			}
+		}
+		// Nor let the socket's queue overflow: the datagrams are really sent.
+		for bc.queued() > batchQueue/4 {
+			runtime.Gosched()
+		}
+		if u.prepare(p) {
+			u.cache.put(p)
+			u.fanOut(p, monoNow())
+		}
+	}
+	want += uint64(n * viewers)
+	for deadline := time.Now().Add(time.Minute); st.packetsOut.Load()+st.dropped.Load() < want; {
+		if time.Now().After(deadline) {
+			b.Fatalf("writers stuck: %d of %d", st.packetsOut.Load()+st.dropped.Load(), want)
+		}
+		runtime.Gosched()
+	}
+}
+
+// directBenchWriter is the direct send path's writer (SRTP AEAD-AES-128-GCM) to addr.
+func directBenchWriter(b *testing.B, bc *batchConn, addr netip.AddrPort) *directWriter {
+	ctx, err := srtp.CreateContext(make([]byte, 16), make([]byte, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := &directWriter{conn: bc, dst: &atomic.Pointer[netip.AddrPort]{}, ctx: ctx}
+	w.dst.Store(&addr)
+	return w
+}
+
+// BenchmarkViewerWrite is the per-viewer step alone: header rewrite, marshal, SRTP encryption
+// (plain: none) and the batch queue.
+func BenchmarkViewerWrite(b *testing.B) {
+	b.Run("direct", func(b *testing.B) {
+		bc, addr := benchSocket(b)
+		benchViewerWrite(b, bc, directBenchWriter(b, bc, addr))
+	})
+	b.Run("plain", func(b *testing.B) {
+		bc, addr := benchSocket(b)
+		benchViewerWrite(b, bc, &plainWriter{bc: bc, addr: addr, buf: make([]byte, 1500)})
+	})
+}
+
+func benchViewerWrite(b *testing.B, bc *batchConn, w webrtc.TrackLocalWriter) {
+	lt := newLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, webrtc.RTPCodecTypeVideo, "v", "s")
+	lt.b.Store(&binding{ssrc: 1, pt: 96, w: w})
+	p := benchPacket(1)
+	for i := 0; i < 1024; i++ { // warm the datagram pool
+		_, _ = lt.write(p)
+	}
+	for bc.queued() > 0 {
+		runtime.Gosched()
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(p.MarshalSize()))
+	for i := 0; i < b.N; i++ {
+		p.SequenceNumber = uint16(i)
+		if _, err := lt.write(p); err != nil {
+			b.Fatal(err)
+		}
+		if i%64 == 0 {
+			// Let the flushers keep up so the benchmark measures queueing, not dropping.
+			for bc.queued() > 256 {
+				runtime.Gosched()
+			}
+		}
+	}
+}
+
+// BenchmarkSendPath compares the two per-viewer send paths on a real viewer connection (a Pion
+// peer in-process): "pion" writes through Pion's interceptors, SRTP session, endpoint mux, ICE
+// connection and candidate pair; "direct" encrypts and queues itself (direct.go). One op is one
+// packet written for one viewer, up to the batching socket's queue (whose flushers and the
+// kernel cost the same for both and are excluded: the timer stops while they drain).
+func BenchmarkSendPath(b *testing.B) {
+	for _, mode := range []string{"pion", "direct"} {
+		b.Run(mode, func(b *testing.B) {
+			s, r := liveRoomWith(b, "bench", Config{PionSend: mode == "pion"})
+			v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = v.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := v.Connect(ctx, func(ctx context.Context, offer string) (string, error) {
+				_, a, err := s.Subscribe(ctx, SubscribeParams{Room: "bench", Offer: offer})
+				return a, err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			for deadline := time.Now().Add(10 * time.Second); v.Stats().VideoPackets < 10; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					b.Fatal("no video")
+				}
+			}
+			var d *downTrack
+			r.mu.Lock()
+			for sub := range r.subs {
+				for _, x := range sub.downs {
+					// The benchmark is now the only writer of the viewer's tracks (and the only
+					// caller of localTrack.write: valgrind --toggle-collect can count just that).
+					x.up.removeViewer(x)
+					if x.up.kind == webrtc.RTPCodecTypeVideo {
+						d = x
+					}
+				}
+			}
+			r.mu.Unlock()
+			if direct := s.Stats().DirectSend == 1; direct != (mode == "direct") {
+				b.Fatalf("mode %s but direct = %v", mode, direct)
+			}
+			bc := s.batch()
+			p := benchPacket(1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			// Only the writes are timed (in bursts of 256), not the waits for the flushers.
+			var inWrites time.Duration
+			for i := 0; i < b.N; {
+				start := time.Now()
+				for end := min(i+256, b.N); i < end; i++ {
+					p.SequenceNumber = uint16(i)
+					if _, err := d.local.write(p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				inWrites += time.Since(start)
+				for bc.queued() > 0 {
+					time.Sleep(50 * time.Microsecond)
+				}
+			}
+			b.ReportMetric(float64(inWrites.Nanoseconds())/float64(b.N), "ns/write")
+		})
+	}
+}

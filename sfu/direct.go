@@ -1,0 +1,263 @@
+package sfu
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+	"github.com/relaycast/relaycast/internal/srtpkeys"
+)
+
+// The direct send path. Pion writes a viewer's packet through its interceptor chain, its SRTP
+// session, the DTLS/SRTP endpoint mux, the ICE connection and the candidate pair before it
+// reaches the socket (≈ 25 % of the SFU's CPU at load, see docs/PERFORMANCE.md). Once a viewer
+// is connected, the SFU instead encrypts the packet itself, with the keys of the viewer's DTLS
+// handshake (srtpkeys.Capture), straight into a datagram of the batching socket addressed to the
+// viewer's selected ICE candidate. Pion keeps everything else: ICE (consent, keepalives), DTLS,
+// receiving and decrypting the viewer's RTCP, and encrypting the RTCP the SFU sends (sender
+// reports, which the SFU now writes itself for every viewer: srLoop). Pion never sends RTP on
+// these SSRCs, so the SFU's SRTP context is the only one for them (its rollover counters follow
+// the sequence numbers as Pion's would).
+//
+// A viewer whose keys could not be learned (the SFU ended up DTLS client, an unknown cipher
+// suite) or whose selected pair is not UDP over IPv4 stays on Pion's writer.
+
+// sendState is a viewer's direct-path state (Subscriber.send).
+type sendState struct {
+	keys *srtpkeys.Capture              // nil: Pion's send path (Config.PionSend)
+	dst  atomic.Pointer[netip.AddrPort] // the selected candidate's address; nil: not UDP
+}
+
+// viewerAPI returns the Pion API for a new viewer connection: with the direct path, a fresh API
+// (sharing the media engine and sockets) whose DTLS observers see only this viewer's handshake.
+// An offer that insists on being the DTLS server (a=setup:passive; RFC 8842 wants actpass) gets
+// Pion's send path: the SFU would not send the ServerHello it learns the keys from.
+func (s *SFU) viewerAPI(offer string) (*webrtc.API, *srtpkeys.Capture) {
+	if s.cfg.PionSend || strings.Contains(offer, "a=setup:passive") {
+		return s.subAPI, nil
+	}
+	k := &srtpkeys.Capture{}
+	se := s.subSE
+	se.SetDTLSKeyLogWriter(k)
+	se.SetDTLSServerHelloMessageHook(k.ServerHello)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(s.subME), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se)), k
+}
+
+// prepareDirect keeps what viewerAPI needs: the viewers' setting engine (the SFU answers as DTLS
+// server, so it sends the ServerHello) and media engine. Viewers on the direct path have no
+// interceptors: NACKs are answered from the shared cache, sender reports come from srLoop.
+func (s *SFU) prepareDirect(se webrtc.SettingEngine) error {
+	if s.cfg.PionSend {
+		return nil
+	}
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		return err
+	}
+	s.subSE = se
+	s.subME = &webrtc.MediaEngine{}
+	return registerCodecs(s.subME, false, false)
+}
+
+// startSending switches the viewer's tracks to the direct path when possible and starts its
+// sender reports. Called once, when the connection is up, before the tracks join the fan-out.
+func (sub *Subscriber) startSending() {
+	s := sub.room.s
+	if sub.send.keys == nil {
+		return // Pion's send path, with its sender-report interceptor
+	}
+	s.wg.Add(1)
+	go sub.srLoop()
+	if err := sub.goDirect(); err != nil {
+		s.log.Debug("viewer stays on Pion's send path", "room", sub.room.name, "id", sub.id, "err", err)
+		return
+	}
+	s.stats.direct.Add(1)
+}
+
+var errNotDirect = errors.New("no direct send path")
+
+func (sub *Subscriber) goDirect() error {
+	st := &sub.send
+	bc := sub.room.s.batch()
+	if st.keys == nil || bc == nil {
+		return errNotDirect
+	}
+	ice := sub.pc.SCTP().Transport().ICETransport()
+	pair, err := ice.GetSelectedCandidatePair()
+	if err != nil {
+		return err
+	}
+	addr, ok := udpAddr(pair)
+	if !ok {
+		return errNotDirect
+	}
+	writers := make([]*directWriter, len(sub.downs))
+	for i, d := range sub.downs {
+		ctx, err := st.keys.Context(true)
+		if err != nil {
+			return err
+		}
+		b := d.local.b.Load()
+		if b == nil {
+			continue
+		}
+		writers[i] = &directWriter{conn: bc, dst: &st.dst, ctx: ctx, fallback: b.w}
+	}
+	st.dst.Store(&addr)
+	ice.OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
+		if a, ok := udpAddr(p); ok {
+			st.dst.Store(&a)
+		} else {
+			st.dst.Store(nil)
+		}
+	})
+	for i, d := range sub.downs {
+		if writers[i] != nil {
+			d.local.useWriter(writers[i])
+		}
+	}
+	return nil
+}
+
+// batch is the batching UDP socket of the ICE mux.
+func (s *SFU) batch() *batchConn {
+	for _, c := range s.udpLn {
+		if bc, ok := c.(*batchConn); ok {
+			return bc
+		}
+	}
+	return nil
+}
+
+// udpAddr is the remote address of a UDP/IPv4 candidate pair.
+func udpAddr(p *webrtc.ICECandidatePair) (netip.AddrPort, bool) {
+	if p == nil || p.Local == nil || p.Remote == nil ||
+		p.Local.Protocol != webrtc.ICEProtocolUDP || p.Remote.Protocol != webrtc.ICEProtocolUDP {
+		return netip.AddrPort{}, false
+	}
+	ip, err := netip.ParseAddr(p.Remote.Address)
+	if err != nil || !ip.Unmap().Is4() {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ip.Unmap(), p.Remote.Port), true
+}
+
+// directWriter encrypts a viewer's track into the batching socket. The track's writer group and
+// the viewer's RTCP goroutine (retransmissions) share it.
+type directWriter struct {
+	conn     *batchConn
+	dst      *atomic.Pointer[netip.AddrPort]
+	fallback webrtc.TrackLocalWriter // Pion's writer, if the pair stops being UDP
+
+	mu  sync.Mutex
+	ctx *srtp.Context
+	hdr rtp.Header
+}
+
+// srtpOverhead is the most SRTP adds to a packet (AEAD tag; a ROC if ever sent in-band).
+const srtpOverhead = 16 + 4
+
+var errTooLarge = errors.New("packet too large for a datagram")
+
+// WriteRTP implements webrtc.TrackLocalWriter.
+func (w *directWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	addr := w.dst.Load()
+	if addr == nil {
+		return w.fallback.WriteRTP(h, payload)
+	}
+	d := w.conn.datagram()
+	n, err := h.MarshalTo(d.buf)
+	if err != nil || n+len(payload)+srtpOverhead > len(d.buf) {
+		w.conn.release(d)
+		return 0, errTooLarge
+	}
+	n += copy(d.buf[n:], payload)
+	w.mu.Lock()
+	out, err := w.ctx.EncryptRTP(d.buf[:n], d.buf[:n], &w.hdr)
+	w.mu.Unlock()
+	if err != nil {
+		w.conn.release(d)
+		return 0, err
+	}
+	d.n = len(out)
+	if err := w.conn.enqueue(d, *addr); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Write implements webrtc.TrackLocalWriter (a marshalled packet; not used by the SFU itself).
+func (w *directWriter) Write(b []byte) (int, error) {
+	var p rtp.Packet
+	if err := p.Unmarshal(b); err != nil {
+		return 0, err
+	}
+	return w.WriteRTP(&p.Header, p.Payload)
+}
+
+// srInterval is how often a viewer gets sender reports (as Pion's report interceptor).
+const srInterval = time.Second
+
+// srLoop sends the viewer a sender report per track each srInterval, so it can map RTP
+// timestamps to wall-clock time (lip sync) and see what was sent.
+func (sub *Subscriber) srLoop() {
+	s := sub.room.s
+	defer s.wg.Done()
+	t := time.NewTicker(srInterval)
+	defer t.Stop()
+	pkts := make([]rtcp.Packet, 0, len(sub.downs))
+	for {
+		select {
+		case <-sub.done:
+			return
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		pkts = pkts[:0]
+		now := time.Now()
+		for _, d := range sub.downs {
+			if sr := d.senderReport(now, monoNow()); sr != nil {
+				pkts = append(pkts, sr)
+			}
+		}
+		if len(pkts) > 0 {
+			_ = sub.pc.WriteRTCP(pkts)
+		}
+	}
+}
+
+// senderReport describes what was sent on d; nil before the first packet.
+func (d *downTrack) senderReport(now time.Time, mono int64) *rtcp.SenderReport {
+	lt := d.local
+	b := lt.b.Load()
+	if b == nil || lt.sentPackets.Load() == 0 || lt.lastAt.Load() == 0 {
+		return nil
+	}
+	elapsed := max(mono-lt.lastAt.Load(), 0)
+	rtpTime := lt.lastTS.Load() + uint32(uint64(elapsed)*uint64(d.up.codec.ClockRate)/uint64(time.Second))
+	return &rtcp.SenderReport{
+		SSRC:        b.ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     rtpTime,
+		PacketCount: lt.sentPackets.Load(),
+		OctetCount:  lt.sentOctets.Load(),
+	}
+}
+
+// ntpTime is t in the 64-bit NTP format (seconds since 1900, 32.32 fixed point).
+func ntpTime(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800 // 1900 → 1970
+	ns := uint64(t.UnixNano())
+	secs := ns/uint64(time.Second) + ntpEpochOffset
+	frac := (ns % uint64(time.Second)) << 32 / uint64(time.Second)
+	return secs<<32 | frac
+}
