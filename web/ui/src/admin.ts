@@ -63,7 +63,16 @@ function confirmAction(title: string, text: string, ok: string): Promise<boolean
   confirmDlg.returnValue = "";
   confirmDlg.showModal();
   byId<HTMLButtonElement>("confirm-cancel").focus();
-  return new Promise((resolve) => confirmDlg.addEventListener("close", () => resolve(confirmDlg.returnValue === "ok"), { once: true }));
+  // "close" is dispatched as a task: the close of a previous confirmation can still be on its
+  // way when this one opens. Such a stale event finds the dialog open again and is ignored.
+  return new Promise((resolve) => {
+    const onClose = (): void => {
+      if (confirmDlg.open) return;
+      confirmDlg.removeEventListener("close", onClose);
+      resolve(confirmDlg.returnValue === "ok");
+    };
+    confirmDlg.addEventListener("close", onClose);
+  });
 }
 
 async function adminCall<T>(path: string, init: RequestInit = {}): Promise<T> {
