@@ -118,6 +118,15 @@ func TestAdminEndRoom(t *testing.T) {
 	needTools(t)
 	s := startArchive(t, func(c *config.Config) { c.Record = false })
 	pub, _ := publishFile(t, s, "shop", 30*time.Second)
+	// The room is live once the publisher's tracks arrive, a moment after the WHIP answer.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, ok := s.SFU().Room("shop"); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("room shop did not go live")
+		}
+	}
 	for _, c := range []struct {
 		name, token string
 		want        int

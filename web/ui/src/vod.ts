@@ -507,7 +507,20 @@ async function load(): Promise<void> {
       setState("notfound");
       showOverlay("This recording was deleted", "", { back: true });
     },
+  }, (open) => {
+    // Events sent before the stream opened (or while it reconnected) are not replayed: look
+    // once more when it opens, so a recording that failed or finished meanwhile is not missed.
+    if (open) void resync();
   });
+}
+
+async function resync(): Promise<void> {
+  try {
+    const r = await api<Recording>(`/api/recordings/${encodeURIComponent(id)}`);
+    if (!rec || r.status !== rec.status || r.hls_url !== rec.hls_url) apply(r);
+  } catch {
+    // the next event or reconnect tries again
+  }
 }
 
 let refetching = false;
