@@ -460,10 +460,17 @@ function apply(r: Recording): void {
       }
       break;
     case "failed":
-      if (!src) {
-        setState("failed");
-        showOverlay("Processing failed", r.error ?? "", { back: true });
+      // Also when parts done before the failure were already playing (a later chunk may be
+      // transcoded before the one that failed): the recording is incomplete, so say so.
+      if (src) {
+        hls?.destroy();
+        hls = null;
+        video.removeAttribute("src");
+        video.load();
+        src = "";
       }
+      setState("failed");
+      showOverlay("Processing failed", r.error ?? "", { back: true });
       break;
   }
 }
