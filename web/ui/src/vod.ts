@@ -436,6 +436,7 @@ function apply(r: Recording): void {
   rec = r;
   renderInfo(r);
   renderSubtitles(r);
+  renderSubsList(r);
   if (editForm.hidden) fillEdit(r);
   switch (r.status) {
     case "ready":
@@ -581,11 +582,14 @@ editBtn.addEventListener("click", () => {
   editError.hidden = true;
   view.hidden = true;
   editForm.hidden = false;
+  subsForm.hidden = false;
+  subsError.hidden = true;
   editTitle.focus();
 });
 
 function closeEdit(): void {
   editForm.hidden = true;
+  subsForm.hidden = true;
   view.hidden = false;
   editBtn.focus();
 }
@@ -636,6 +640,122 @@ editForm.addEventListener("submit", async (ev) => {
       editToken.focus();
     }
   }
+});
+
+// ---------------------------------------------------------------- subtitles (same token as the editor)
+
+const subsForm = byId<HTMLFormElement>("subs-form");
+const subsList = byId("subs-list");
+const subsNone = byId("subs-none");
+const subsFile = byId<HTMLInputElement>("subs-file");
+const subsLang = byId<HTMLInputElement>("subs-lang");
+const subsLabel = byId<HTMLInputElement>("subs-label");
+const subsError = byId("subs-error");
+const subsUpload = byId<HTMLButtonElement>("subs-upload");
+
+// Same rule as the server (server/subtitles.go langRE): "en", "pt-BR", "zh-Hant".
+const LANG_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$/;
+
+function renderSubsList(r: Recording): void {
+  const subs = (r.subtitles ?? []).filter((s) => s && s.lang);
+  subsList.textContent = "";
+  for (const s of subs) {
+    const name = s.label && s.label !== s.lang ? `${s.label} (${s.lang})` : s.lang;
+    const rm = el("button", { type: "button", className: "btn btn-sm", textContent: "Remove" });
+    rm.setAttribute("aria-label", `Remove subtitles ${name}`);
+    rm.dataset.lang = s.lang;
+    rm.addEventListener("click", () => void removeSubtitle(s.lang, name));
+    const li = el("li");
+    li.dataset.lang = s.lang;
+    li.append(el("span", { textContent: name }), rm);
+    subsList.append(li);
+  }
+  subsList.hidden = subs.length === 0;
+  subsNone.hidden = subs.length > 0;
+}
+
+function subsFail(msg: string, focus?: HTMLElement): void {
+  subsError.textContent = msg;
+  subsError.hidden = false;
+  focus?.focus();
+}
+
+/** The token to use, or "" after saying that one is needed. */
+function subsToken(): string {
+  const token = editToken.value.trim() || currentToken();
+  if (!token) {
+    editTokenField.hidden = false;
+    subsFail("Enter the room's publish token or an admin token (in the form above) first.", editToken);
+  }
+  return token;
+}
+
+function subsAPIError(e: unknown, what: string): void {
+  const denied = e instanceof APIError && (e.status === 401 || e.status === 403);
+  if (denied) editTokenField.hidden = false;
+  subsFail(
+    denied ? `Not allowed: ${errorText(e)}. Use the publish token of room “${rec?.room ?? ""}” or an admin token.` : `Could not ${what}: ${errorText(e)}.`,
+    denied ? editToken : undefined,
+  );
+}
+
+subsForm.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if (!rec) return;
+  subsError.hidden = true;
+  for (const f of [subsFile, subsLang]) f.removeAttribute("aria-invalid");
+  const file = subsFile.files?.[0];
+  if (!file) {
+    subsFile.setAttribute("aria-invalid", "true");
+    return subsFail("Choose a WebVTT (.vtt) file.", subsFile);
+  }
+  const lang = subsLang.value.trim();
+  if (!LANG_RE.test(lang)) {
+    subsLang.setAttribute("aria-invalid", "true");
+    return subsFail("Language: use a tag like en, de or pt-BR.", subsLang);
+  }
+  const token = subsToken();
+  if (!token) return;
+  const label = subsLabel.value.trim();
+  subsUpload.disabled = true;
+  try {
+    const q = label ? `?label=${encodeURIComponent(label)}` : "";
+    const r = await api<Recording>(`/api/recordings/${encodeURIComponent(rec.id)}/subtitles/${encodeURIComponent(lang)}${q}`, {
+      method: "PUT",
+      token,
+      headers: { "Content-Type": "text/vtt" },
+      body: file,
+    });
+    if (editToken.value.trim()) storeToken(TOKEN_KEY, editToken.value.trim());
+    apply(r);
+    subsForm.reset();
+    showNotice(`Subtitles ${label || lang} added.`);
+  } catch (e) {
+    subsAPIError(e, "upload the subtitles");
+  } finally {
+    subsUpload.disabled = false;
+  }
+});
+
+async function removeSubtitle(lang: string, name: string): Promise<void> {
+  if (!rec) return;
+  subsError.hidden = true;
+  const token = subsToken();
+  if (!token) return;
+  try {
+    await api<void>(`/api/recordings/${encodeURIComponent(rec.id)}/subtitles/${encodeURIComponent(lang)}`, { method: "DELETE", token });
+    if (editToken.value.trim()) storeToken(TOKEN_KEY, editToken.value.trim());
+    const r = { ...rec, subtitles: (rec.subtitles ?? []).filter((s) => s.lang !== lang) };
+    apply(r);
+    subsFile.focus();
+    showNotice(`Subtitles ${name} removed.`);
+  } catch (e) {
+    subsAPIError(e, "remove the subtitles");
+  }
+}
+
+subsForm.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape") closeEdit();
 });
 
 // ---------------------------------------------------------------- automation hook
