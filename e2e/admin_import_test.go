@@ -66,6 +66,7 @@ func TestAdminImport(t *testing.T) {
 		t.Errorf("refused imports made %d recordings", n)
 	}
 	screenshots(t, pg, "admin-import-error")
+	tabThrough(t, pg, "admin with the import form")
 
 	// A server that may fetch from loopback imports a real clip.
 	srv := testserver.Start(t, func(c *config.Config) { c.Workers, c.ImportAllowLoopback = 1, true })
