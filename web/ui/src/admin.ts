@@ -1,6 +1,7 @@
 // Admin page (/admin): admin token entry (sessionStorage; POST /api/session sets the HttpOnly
 // cookie asynqmon at /admin/queues needs), live rooms with "End broadcast", recordings with
-// Retry (failed) and Delete (confirmed), failed jobs with their error and "Run again".
+// Retry (failed) and Delete (confirmed), failed jobs with their error and "Run again", and a form
+// that starts a URL import (POST /api/imports).
 
 import {
   ADMIN_TOKEN_KEY,
@@ -202,6 +203,44 @@ async function loadRooms(): Promise<void> {
   byId("rooms-empty").hidden = rooms.length > 0;
 }
 byId("rooms-refresh").addEventListener("click", () => void loadRooms());
+
+// ---------------------------------------------------------------- import from URL
+
+const importForm = byId<HTMLFormElement>("import-form");
+const importURL = byId<HTMLInputElement>("import-url");
+const importError = byId("import-error");
+const importResult = byId("import-result");
+const importSubmit = byId<HTMLButtonElement>("import-submit");
+
+importForm.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  showError(importError, "");
+  importResult.hidden = true;
+  const url = importURL.value.trim();
+  if (!url) {
+    showError(importError, "Enter the URL of a video file (http or https).");
+    importURL.setAttribute("aria-invalid", "true");
+    importURL.focus();
+    return;
+  }
+  importURL.removeAttribute("aria-invalid");
+  importSubmit.disabled = true;
+  try {
+    const body = JSON.stringify({ url, title: byId<HTMLInputElement>("import-title-input").value.trim(), room: byId<HTMLInputElement>("import-room").value.trim() });
+    const res = await adminCall<{ recording_id: string }>("/api/imports", { method: "POST", body });
+    const id = res.recording_id;
+    importResult.replaceChildren("Importing… ", el("a", { href: `/v/${encodeURIComponent(id)}`, textContent: `/v/${id}` }));
+    importResult.hidden = false;
+    importForm.reset();
+    announce("Import started: the recording appears in the list below and is processed like an upload.");
+  } catch (e) {
+    showError(importError, `Import refused: ${errorText(e)}`);
+    importURL.setAttribute("aria-invalid", "true");
+    importURL.focus();
+  } finally {
+    importSubmit.disabled = false;
+  }
+});
 
 // ---------------------------------------------------------------- recordings
 
