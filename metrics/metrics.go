@@ -61,6 +61,8 @@ var sfuMetrics = []metric{
 	counter("udp_datagrams_sent_total", "Datagrams sent through the batching ICE socket.", func(s sfu.Stats) float64 { return float64(s.Datagrams) }),
 	counter("direct_send_viewers_total", "Viewers whose packets the SFU encrypted and sent itself (the direct send path).", func(s sfu.Stats) float64 { return float64(s.DirectSend) }),
 	counter("rtp_packets_dropped_total", "Packets dropped because a viewer's queue was full (slow viewer).", func(s sfu.Stats) float64 { return float64(s.Dropped) }),
+	counter("simulcast_layer_switches_total", "Simulcast layer switches made for viewers (at keyframes).", func(s sfu.Stats) float64 { return float64(s.LayerSwitches) }),
+	counter("remb_received_total", "REMB bandwidth estimates received from viewers of simulcast rooms.", func(s sfu.Stats) float64 { return float64(s.REMBs) }),
 }
 
 type sfuCollector struct{ src SFUSource }

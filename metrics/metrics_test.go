@@ -15,7 +15,7 @@ type fakeSource sfu.Stats
 func (f fakeSource) Stats() sfu.Stats { return sfu.Stats(f) }
 
 func TestExposition(t *testing.T) {
-	reg := metrics.NewRegistry(fakeSource{Rooms: 2, Viewers: 7, PacketsOut: 1234, Dropped: 5})
+	reg := metrics.NewRegistry(fakeSource{Rooms: 2, Viewers: 7, PacketsOut: 1234, Dropped: 5, LayerSwitches: 3, REMBs: 40})
 	srv := httptest.NewServer(metrics.Handler(reg))
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL)
@@ -28,6 +28,7 @@ func TestExposition(t *testing.T) {
 		"relaycast_rooms 2", "relaycast_viewers 7", "relaycast_rtp_packets_sent_total 1234",
 		"relaycast_rtp_packets_dropped_total 5", "process_cpu_seconds_total", "go_goroutines",
 		"relaycast_forward_latency_seconds_count 0",
+		"relaycast_simulcast_layer_switches_total 3", "relaycast_remb_received_total 40",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics output lacks %q", want)
