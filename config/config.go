@@ -49,6 +49,10 @@ type Config struct {
 	// straight to the viewer's socket address; docs/PERFORMANCE.md). For comparison runs.
 	// --pion-send, default false.
 	PionSend bool
+	// NoGSO sends every datagram to viewers as its own message instead of handing a viewer's
+	// back-to-back packets to the kernel as one UDP GSO message (docs/PERFORMANCE.md). For
+	// comparison runs. --no-gso, default false.
+	NoGSO bool
 	// ViewerAuth requires a token with the subscribe grant to watch.
 	// --viewer-auth, default false (anyone may watch).
 	ViewerAuth bool
@@ -123,6 +127,7 @@ func (c *Config) settings() []setting {
 		{"public-ip", "`IP` address advertised in ICE candidates (1:1 NAT, e.g. a cloud VM's public IP)", (*stringValue)(&c.PublicIP)},
 		{"ice-loopback", "gather only loopback ICE candidates (local demos and tests)", (*boolValue)(&c.ICELoopback)},
 		{"pion-send", "send viewers' packets through Pion's per-packet path instead of the SFU's direct SRTP path (comparison runs)", (*boolValue)(&c.PionSend)},
+		{"no-gso", "send each datagram to viewers as its own message instead of one UDP GSO message per run of a viewer's back-to-back packets (comparison runs)", (*boolValue)(&c.NoGSO)},
 		{"viewer-auth", "require a token with the subscribe grant to watch", (*boolValue)(&c.ViewerAuth)},
 		{"ice-server", "STUN/TURN `URL` given to clients, repeatable or comma separated: stun:host[:port] or turn[s]:[user:pass@]host[:port][?transport=udp|tcp]", &listValue{p: &c.ICEServers}},
 		{"allowed-origins", "comma separated extra `origins` allowed to open the WebSocket, e.g. https://shop.example.com", &listValue{p: &c.AllowedOrigins}},

@@ -58,7 +58,15 @@ var sfuMetrics = []metric{
 	counter("sink_packets_dropped_total", "Packets dropped because an in-process sink (the recorder) fell behind.", func(s sfu.Stats) float64 { return float64(s.SinkDropped) }),
 	counter("udp_send_dropped_total", "Datagrams dropped because the ICE socket's send queue was full.", func(s sfu.Stats) float64 { return float64(s.SendDropped) }),
 	counter("udp_sendmmsg_calls_total", "sendmmsg system calls (each carries a batch of datagrams).", func(s sfu.Stats) float64 { return float64(s.SendBatches) }),
-	counter("udp_datagrams_sent_total", "Datagrams sent through the batching ICE socket.", func(s sfu.Stats) float64 { return float64(s.Datagrams) }),
+	counter("udp_datagrams_sent_total", "Datagrams sent through the batching ICE socket (each segment of a GSO message counts).", func(s sfu.Stats) float64 { return float64(s.Datagrams) }),
+	counter("udp_messages_sent_total", "Messages sent through the batching ICE socket (sendmmsg entries): one per datagram, or one per UDP GSO message of several datagrams.", func(s sfu.Stats) float64 { return float64(s.SendMessages) }),
+	gauge("udp_gso_enabled", "1 when viewers' back-to-back packets are sent as UDP GSO messages (kernel support, not --no-gso).", func(s sfu.Stats) float64 {
+		if s.GSO {
+			return 1
+		}
+		return 0
+	}),
+	counter("udp_gso_refused_total", "UDP GSO messages the kernel refused (sent again datagram by datagram; GSO is then off).", func(s sfu.Stats) float64 { return float64(s.GSORefused) }),
 	counter("direct_send_viewers_total", "Viewers whose packets the SFU encrypted and sent itself (the direct send path).", func(s sfu.Stats) float64 { return float64(s.DirectSend) }),
 	counter("rtp_packets_dropped_total", "Packets dropped because a viewer's queue was full (slow viewer).", func(s sfu.Stats) float64 { return float64(s.Dropped) }),
 	counter("simulcast_layer_switches_total", "Simulcast layer switches made for viewers (at keyframes).", func(s sfu.Stats) float64 { return float64(s.LayerSwitches) }),

@@ -101,6 +101,7 @@ func New(p Params) (*Server, error) {
 	s.sfu, err = sfu.New(sfu.Config{
 		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
 		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive, PionSend: cfg.PionSend,
+		NoGSO: cfg.NoGSO,
 	})
 	if err != nil {
 		if s.archive != nil {

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
@@ -11,28 +12,51 @@ import (
 )
 
 // batchConn wraps the ICE UDP socket so that sends from all viewers are coalesced into
-// sendmmsg(2) calls: one syscall carries up to batchMax datagrams. One flusher goroutine per CPU
+// sendmmsg(2) calls: one syscall carries up to batchMax messages. One flusher goroutine per CPU
 // drains its own queue; a destination always maps to the same flusher, so a viewer's packets
 // stay in order. When a flusher is idle a packet goes out at once (no added delay); under load
 // the packets that arrive while a batch is in the kernel form the next batch. Writes never
 // block: when a queue is full the datagram is dropped and counted, as a full socket buffer would.
+//
+// With UDP GSO (gso.go) a queued message may carry a run of datagrams for one destination — all
+// of one size but the last, which may be shorter — that the kernel takes through its UDP/IP stack
+// as one packet and cuts into datagrams only at the end. If the kernel refuses such a message,
+// GSO is switched off for good and the message, like every run still queued, is sent one
+// datagram at a time.
 type batchConn struct {
 	*net.UDPConn
-	pc      *ipv4.PacketConn
-	queues  []chan *outDatagram
-	free    sync.Pool
-	done    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
-	closed  atomic.Bool
-	dropped atomic.Uint64
-	batches atomic.Uint64
-	sent    atomic.Uint64
+	pc       *ipv4.PacketConn
+	queues   []flushQueue
+	free     sync.Pool                         // 1,500-byte datagrams
+	runs     [runClasses]sync.Pool             // GSO run buffers: 2, 4, …, maxGSOSegs slots of 1,500 bytes
+	gso      atomic.Bool                       // GSO messages may be queued and sent
+	log      *slog.Logger                      // nil: silent
+	write    func([]ipv4.Message) (int, error) // sendmmsg; tests replace it to simulate refusals
+	done     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+	closed   atomic.Bool
+	dropped  atomic.Uint64 // datagrams
+	batches  atomic.Uint64 // sendmmsg calls
+	sent     atomic.Uint64 // datagrams (GSO segments counted one by one)
+	messages atomic.Uint64 // messages sent (a GSO run is one)
+	gsoOff   atomic.Uint64 // GSO messages the kernel refused
 }
 
+// flushQueue is one flusher's queue. bytes (the capacity of the queued buffers) bounds its
+// memory as the channel's length bounded it when every message was one 1,500-byte datagram.
+type flushQueue struct {
+	ch    chan *outDatagram
+	bytes atomic.Int64
+}
+
+// outDatagram is a queued message: one datagram, or a GSO run of segs datagrams of seg bytes
+// (the last may be shorter) laid end to end in buf[:n].
 type outDatagram struct {
 	buf  []byte
 	n    int
+	seg  int
+	segs int
 	addr net.UDPAddr
 	ip   [4]byte
 }
@@ -40,17 +64,51 @@ type outDatagram struct {
 const (
 	batchMax   = 64
 	batchQueue = 32768
+	slotSize   = 1500
+	// maxGSOSegs is the most datagrams in one GSO message: the kernel takes 64 (newer ones 128)
+	// and 65,507 bytes; 32 full-size datagrams are 48,000. A writer group's batch is no longer.
+	maxGSOSegs = 32
+	runClasses = 5 // run buffers of 2, 4, 8, 16, 32 slots
+	// gsoCmsgRoom holds a UDP_SEGMENT control message (24 bytes on 64-bit Linux).
+	gsoCmsgRoom = 32
 )
 
-func newBatchConn(c *net.UDPConn) *batchConn {
-	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), done: make(chan struct{})}
-	b.free.New = func() any { return &outDatagram{buf: make([]byte, 1500)} }
-	n := runtime.GOMAXPROCS(0)
-	b.queues = make([]chan *outDatagram, n)
+// batchOptions configure a batchConn.
+type batchOptions struct {
+	gso bool // use UDP GSO if the kernel has it
+	log *slog.Logger
+}
+
+func newBatchConn(c *net.UDPConn, opt batchOptions) *batchConn {
+	b := makeBatchConn(c, opt)
+	b.start()
+	return b
+}
+
+// start starts the flushers.
+func (b *batchConn) start() {
 	for i := range b.queues {
-		b.queues[i] = make(chan *outDatagram, batchQueue/n)
 		b.wg.Add(1)
-		go b.flush(b.queues[i])
+		go b.flush(&b.queues[i])
+	}
+}
+
+// makeBatchConn builds a batchConn without starting its flushers.
+func makeBatchConn(c *net.UDPConn, opt batchOptions) *batchConn {
+	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), done: make(chan struct{}), log: opt.log}
+	b.write = func(ms []ipv4.Message) (int, error) { return b.pc.WriteBatch(ms, 0) }
+	b.free.New = func() any { return &outDatagram{buf: make([]byte, slotSize)} }
+	for i := range b.runs {
+		slots := 2 << i
+		b.runs[i].New = func() any { return &outDatagram{buf: make([]byte, slots*slotSize)} }
+	}
+	if opt.gso && gsoSupported(c) {
+		b.gso.Store(true)
+	}
+	n := runtime.GOMAXPROCS(0)
+	b.queues = make([]flushQueue, n)
+	for i := range b.queues {
+		b.queues[i].ch = make(chan *outDatagram, batchQueue/n)
 	}
 	return b
 }
@@ -71,7 +129,7 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 
 // WriteToAddrPort queues a datagram without allocating (ice.AddrPortReaderWriter).
 func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
-	if len(p) > 1500 || !addr.Addr().Is4() {
+	if len(p) > slotSize || !addr.Addr().Is4() {
 		return b.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
 	d := b.datagram()
@@ -81,39 +139,88 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 
 // datagram returns an empty datagram buffer (1,500 bytes) for enqueue; the direct send path
 // encrypts into it, saving a copy.
-func (b *batchConn) datagram() *outDatagram { return b.free.Get().(*outDatagram) }
+func (b *batchConn) datagram() *outDatagram {
+	d := b.free.Get().(*outDatagram)
+	d.n, d.seg, d.segs = 0, 0, 1
+	return d
+}
 
-// release returns a datagram that will not be enqueued.
-func (b *batchConn) release(d *outDatagram) { b.free.Put(d) }
+// runDatagram returns an empty buffer for a GSO run of up to `want` datagrams (rounded up to a
+// power of two, at most maxGSOSegs).
+func (b *batchConn) runDatagram(want int) *outDatagram {
+	c := 0
+	for c < runClasses-1 && 2<<c < want {
+		c++
+	}
+	d := b.runs[c].Get().(*outDatagram)
+	d.n, d.seg, d.segs = 0, 0, 0
+	return d
+}
 
-// enqueue hands d (its first d.n bytes) to the flusher of addr, an IPv4 address; the batchConn
-// owns d afterwards. A full queue drops the datagram (counted).
+// release returns a message that will not be (or has been) sent.
+func (b *batchConn) release(d *outDatagram) {
+	if len(d.buf) == slotSize {
+		b.free.Put(d)
+		return
+	}
+	for c := range b.runs {
+		if len(d.buf) == (2<<c)*slotSize {
+			b.runs[c].Put(d)
+			return
+		}
+	}
+}
+
+// gsoOn reports whether GSO runs may be queued.
+func (b *batchConn) gsoOn() bool { return b.gso.Load() }
+
+// enqueue hands d (its first d.n bytes: one datagram, or a GSO run of d.segs) to the flusher of
+// addr, an IPv4 address; the batchConn owns d afterwards. A full queue drops the message
+// (its datagrams are counted).
 func (b *batchConn) enqueue(d *outDatagram, addr netip.AddrPort) error {
 	d.ip = addr.Addr().As4()
 	d.addr.IP = d.ip[:]
 	d.addr.Port = int(addr.Port())
 	if b.closed.Load() {
-		b.free.Put(d)
+		b.release(d)
 		return net.ErrClosed
 	}
+	q := &b.queues[int(addr.Port())%len(b.queues)]
+	size := int64(len(d.buf))
+	if q.bytes.Add(size) > int64(cap(q.ch)*slotSize) {
+		q.bytes.Add(-size)
+		b.dropped.Add(uint64(d.segs))
+		b.release(d)
+		return nil
+	}
 	select { // a two-way select compiles to a non-blocking send (no selectgo)
-	case b.queues[int(addr.Port())%len(b.queues)] <- d:
+	case q.ch <- d:
 	default:
-		b.free.Put(d)
-		b.dropped.Add(1)
+		q.bytes.Add(-size)
+		b.dropped.Add(uint64(d.segs))
+		b.release(d)
 	}
 	return nil
 }
 
-func (b *batchConn) flush(queue chan *outDatagram) {
+// flusher is one flusher goroutine's scratch space.
+type flusher struct {
+	b     *batchConn
+	msgs  []ipv4.Message
+	owner []*outDatagram // the message each of msgs comes from
+	bufs  [][1][]byte
+	oobs  [][gsoCmsgRoom]byte
+}
+
+func (b *batchConn) flush(q *flushQueue) {
 	defer b.wg.Done()
-	msgs := make([]ipv4.Message, batchMax)
+	f := &flusher{b: b, msgs: make([]ipv4.Message, 0, batchMax), owner: make([]*outDatagram, 0, batchMax),
+		bufs: make([][1][]byte, batchMax), oobs: make([][gsoCmsgRoom]byte, batchMax)}
 	held := make([]*outDatagram, 0, batchMax)
-	bufs := make([][1][]byte, batchMax)
 	for {
 		var d *outDatagram
 		select {
-		case d = <-queue:
+		case d = <-q.ch:
 		case <-b.done:
 			return
 		}
@@ -121,46 +228,117 @@ func (b *batchConn) flush(queue chan *outDatagram) {
 	fill:
 		for len(held) < batchMax {
 			select {
-			case d = <-queue:
+			case d = <-q.ch:
 				held = append(held, d)
 			default:
 				break fill
 			}
 		}
-		for i, d := range held {
-			bufs[i][0] = d.buf[:d.n]
-			msgs[i] = ipv4.Message{Buffers: bufs[i][:], Addr: &d.addr}
-		}
-		b.send(msgs[:len(held)])
 		for _, d := range held {
-			b.free.Put(d)
+			f.add(d, d.segs > 1 && b.gso.Load())
 		}
+		f.send()
+		var size int64
+		for _, d := range held {
+			size += int64(len(d.buf))
+			b.release(d)
+		}
+		q.bytes.Add(-size)
 	}
 }
 
-// send writes msgs with as few sendmmsg calls as the kernel allows; a datagram the kernel refuses
-// is skipped (UDP gives no delivery guarantee anyway).
-func (b *batchConn) send(msgs []ipv4.Message) {
+// add appends d to the pending sendmmsg: as one message (a GSO run when gso), or one message per
+// datagram. A full batch is sent first.
+func (f *flusher) add(d *outDatagram, gso bool) {
+	if gso {
+		f.push(d, d.buf[:d.n], d.seg)
+		return
+	}
+	if d.segs <= 1 {
+		f.push(d, d.buf[:d.n], 0)
+		return
+	}
+	for off := 0; off < d.n; off += d.seg {
+		f.push(d, d.buf[off:min(off+d.seg, d.n)], 0)
+	}
+}
+
+// push appends one message (a GSO run of seg-byte segments when seg > 0).
+func (f *flusher) push(d *outDatagram, p []byte, seg int) {
+	if len(f.msgs) == cap(f.msgs) {
+		f.send()
+	}
+	i := len(f.msgs)
+	f.bufs[i][0] = p
+	m := ipv4.Message{Buffers: f.bufs[i][:], Addr: &d.addr}
+	if seg > 0 {
+		m.OOB = putGSOCmsg(f.oobs[i][:], uint16(seg))
+	}
+	f.msgs = append(f.msgs, m)
+	f.owner = append(f.owner, d)
+}
+
+// send writes the pending messages with as few sendmmsg calls as the kernel allows. A datagram
+// the kernel refuses is skipped (UDP gives no delivery guarantee anyway); a GSO run it refuses is
+// sent again one datagram at a time, and a refusal that says the kernel cannot do GSO on this
+// socket (gsoRefused) switches GSO off.
+func (f *flusher) send() {
+	b := f.b
+	msgs, owner := f.msgs, f.owner
+	f.msgs, f.owner = f.msgs[:0], f.owner[:0]
 	for len(msgs) > 0 {
-		n, err := b.pc.WriteBatch(msgs, 0)
+		n, err := b.write(msgs)
 		b.batches.Add(1)
 		if n > 0 {
-			b.sent.Add(uint64(n))
-			msgs = msgs[n:]
+			segs := 0
+			for i := range n {
+				if msgs[i].OOB != nil {
+					segs += owner[i].segs
+				} else {
+					segs++
+				}
+			}
+			b.sent.Add(uint64(segs))
+			b.messages.Add(uint64(n))
+			msgs, owner = msgs[n:], owner[n:]
 			continue
 		}
-		if err != nil {
-			msgs = msgs[1:]
+		if msgs[0].OOB == nil {
 			b.dropped.Add(1)
+			msgs, owner = msgs[1:], owner[1:]
+			continue
 		}
+		// A GSO run was refused: send it datagram by datagram, and if GSO is off now, the runs
+		// behind it too, through a scratch flusher (this one's slices are in use).
+		b.gsoOff.Add(1)
+		if gsoRefused(err) && b.gso.Swap(false) && b.log != nil {
+			b.log.Warn("UDP GSO refused by the kernel: sending one datagram per packet from now on", "err", err)
+		}
+		g := &flusher{b: b, msgs: make([]ipv4.Message, 0, batchMax), owner: make([]*outDatagram, 0, batchMax),
+			bufs: make([][1][]byte, batchMax), oobs: make([][gsoCmsgRoom]byte, batchMax)}
+		g.add(owner[0], false)
+		if b.gso.Load() {
+			g.send()
+			msgs, owner = msgs[1:], owner[1:]
+			continue
+		}
+		for i := 1; i < len(msgs); i++ {
+			if msgs[i].OOB != nil {
+				g.add(owner[i], false)
+			} else {
+				g.push(owner[i], msgs[i].Buffers[0], 0)
+			}
+		}
+		g.send()
+		return
 	}
 }
 
-// queued is the number of datagrams waiting for a flusher.
+// queued is the number of messages waiting for a flusher.
 func (b *batchConn) queued() int {
 	n := 0
-	for _, q := range b.queues {
-		n += len(q)
+	for i := range b.queues {
+		n += len(b.queues[i].ch)
 	}
 	return n
 }

@@ -13,7 +13,7 @@ func TestBatchConnDeliversEveryDatagram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc := newBatchConn(send)
+	bc := newBatchConn(send, batchOptions{gso: true})
 	defer bc.Close()
 	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

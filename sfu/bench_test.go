@@ -38,7 +38,7 @@ func benchSocket(b *testing.B) (*batchConn, netip.AddrPort) {
 			}
 		}
 	}()
-	bc := newBatchConn(send)
+	bc := newBatchConn(send, batchOptions{gso: true})
 	b.Cleanup(func() { _ = bc.Close(); _ = recv.Close() })
 	return bc, recv.LocalAddr().(*net.UDPAddr).AddrPort()
 }

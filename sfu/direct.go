@@ -152,6 +152,13 @@ func udpAddr(p *webrtc.ICECandidatePair) (netip.AddrPort, bool) {
 
 // directWriter encrypts a viewer's track into the batching socket. The track's writer group and
 // the viewer's RTCP goroutine (retransmissions) share it.
+//
+// GSO runs: a writer group that has several packets for its viewers writes them viewer by viewer
+// and announces how many (begin); the writer then encrypts the viewer's consecutive packets end
+// to end into one buffer while the kernel can send them as one UDP GSO message — every datagram
+// of a run has the size of the first, except the last, which may be shorter — and queues the run
+// once: when a packet does not fit (larger than the first: it starts the next run), after a
+// shorter one, at maxGSOSegs, or when the batch ends (end). No buffer is held between batches.
 type directWriter struct {
 	conn     *batchConn
 	dst      *atomic.Pointer[netip.AddrPort]
@@ -160,6 +167,13 @@ type directWriter struct {
 	mu  sync.Mutex
 	ctx *srtp.Context
 	hdr rtp.Header
+
+	// The GSO run being gathered (guarded by mu).
+	run      *outDatagram
+	runAddr  netip.AddrPort
+	runPlain int  // plaintext size of the run's first packet
+	runOpen  bool // more datagrams may join (false after a shorter one)
+	left     int  // packets of the writer group's batch not written yet (a hint)
 }
 
 // srtpOverhead is the most SRTP adds to a packet (AEAD tag; a ROC if ever sent in-band).
@@ -167,31 +181,138 @@ const srtpOverhead = 16 + 4
 
 var errTooLarge = errors.New("packet too large for a datagram")
 
-// WriteRTP implements webrtc.TrackLocalWriter.
+// begin announces that the writer group is about to write n packets of one batch.
+func (w *directWriter) begin(n int) {
+	w.mu.Lock()
+	w.left = n
+	w.mu.Unlock()
+}
+
+// end queues what was gathered of the batch.
+func (w *directWriter) end() {
+	w.mu.Lock()
+	w.left = 0
+	w.flushLocked()
+	w.mu.Unlock()
+}
+
+// flushLocked queues the run being gathered, if any.
+func (w *directWriter) flushLocked() {
+	if d := w.run; d != nil {
+		w.run = nil
+		_ = w.conn.enqueue(d, w.runAddr)
+	}
+}
+
+// WriteRTP implements webrtc.TrackLocalWriter: the writer group's path (packets may be gathered
+// into a GSO run).
 func (w *directWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	return w.write(h, payload, true)
+}
+
+// writeNow sends a packet on its own, after what was gathered (retransmissions).
+func (w *directWriter) writeNow(h *rtp.Header, payload []byte) (int, error) {
+	return w.write(h, payload, false)
+}
+
+func (w *directWriter) write(h *rtp.Header, payload []byte, gather bool) (int, error) {
 	addr := w.dst.Load()
 	if addr == nil {
+		w.mu.Lock()
+		w.flushLocked()
+		w.mu.Unlock()
 		return w.fallback.WriteRTP(h, payload)
 	}
-	d := w.conn.datagram()
-	n, err := h.MarshalTo(d.buf)
-	if err != nil || n+len(payload)+srtpOverhead > len(d.buf) {
-		w.conn.release(d)
+	size := h.MarshalSize() + len(payload)
+	if size+srtpOverhead > slotSize {
 		return 0, errTooLarge
 	}
-	n += copy(d.buf[n:], payload)
 	w.mu.Lock()
-	out, err := w.ctx.EncryptRTP(d.buf[:n], d.buf[:n], &w.hdr)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	left := w.left
+	if gather && left > 0 {
+		w.left--
+	}
+	gather = gather && left > 1 && w.conn.gsoOn() // more packets of the batch follow
+	if r := w.run; r != nil {
+		if gather || left == 1 { // the batch's last packet may still join the run
+			if w.runOpen && *addr == w.runAddr && r.segs < maxGSOSegs && size <= w.runPlain &&
+				r.n+size+srtpOverhead <= len(r.buf) && w.conn.gsoOn() {
+				return size, w.appendLocked(h, payload, size, left <= 1)
+			}
+		}
+		w.flushLocked()
+	}
+	var d *outDatagram
+	if gather {
+		d = w.conn.runDatagram(left)
+	} else {
+		d = w.conn.datagram()
+	}
+	m, err := w.sealAt(d, 0, h, payload, size)
 	if err != nil {
 		w.conn.release(d)
 		return 0, err
 	}
-	d.n = len(out)
+	d.n, d.seg, d.segs = m, m, 1
+	if gather {
+		w.run, w.runAddr, w.runPlain, w.runOpen = d, *addr, size, true
+		return size, nil
+	}
 	if err := w.conn.enqueue(d, *addr); err != nil {
 		return 0, err
 	}
-	return n, nil
+	return size, nil
+}
+
+// appendLocked encrypts a packet (size bytes in clear, no larger than the run's first) at the end
+// of the run; last: the batch has no more packets, queue the run.
+func (w *directWriter) appendLocked(h *rtp.Header, payload []byte, size int, last bool) error {
+	r := w.run
+	m, err := w.sealAt(r, r.n, h, payload, size)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m == r.seg:
+	case m < r.seg:
+		w.runOpen = false // a shorter datagram ends a GSO run
+	default:
+		// Longer than the first although not larger in clear (a cipher whose overhead varies):
+		// it cannot be a segment of this run; send it on its own after the run.
+		d := w.conn.datagram()
+		d.n = copy(d.buf, r.buf[r.n:r.n+m])
+		w.flushLocked()
+		return w.conn.enqueue(d, w.runAddr)
+	}
+	r.n += m
+	r.segs++
+	if last || !w.runOpen || r.segs == maxGSOSegs {
+		w.flushLocked()
+	}
+	return nil
+}
+
+// sealAt marshals and encrypts a packet (size bytes in clear) into d.buf at off, in place, and
+// returns the encrypted length.
+func (w *directWriter) sealAt(d *outDatagram, off int, h *rtp.Header, payload []byte, size int) (int, error) {
+	buf := d.buf[off : off+size : min(off+size+srtpOverhead, len(d.buf))]
+	n, err := h.MarshalTo(buf)
+	if err != nil || n+len(payload) != size {
+		return 0, errTooLarge
+	}
+	copy(buf[n:], payload)
+	out, err := w.ctx.EncryptRTP(buf, buf, &w.hdr)
+	if err != nil {
+		return 0, err
+	}
+	if len(out) > cap(buf) {
+		return 0, errTooLarge
+	}
+	if &out[0] != &buf[0] { // not encrypted in place (it should be: the room is there)
+		copy(buf[:len(out)], out)
+	}
+	return len(out), nil
 }
 
 // Write implements webrtc.TrackLocalWriter (a marshalled packet; not used by the SFU itself).

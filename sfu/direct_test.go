@@ -56,6 +56,8 @@ func TestDirectSendPath(t *testing.T) {
 	if st := v.Stats(); st.Lost != 0 {
 		t.Errorf("viewer lost %d packets", st.Lost)
 	}
+	st := s.Stats()
+	t.Logf("GSO %v: %d datagrams in %d messages", st.GSO, st.Datagrams, st.SendMessages)
 	ssrcs := map[uint32]bool{}
 	for _, r := range v.PC().GetReceivers() {
 		if tr := r.Track(); tr != nil {

@@ -132,17 +132,42 @@ func (u *upTrack) fanOut(pkt *rtp.Packet, at int64) {
 	}
 }
 
+// groupBatch is the most packets a writer group takes from its queue at once.
+const groupBatch = maxGSOSegs
+
+// run is a writer group's goroutine. When it wakes for a packet it also takes what is already
+// queued behind it (up to groupBatch; it never waits for more) and writes the batch viewer by
+// viewer, so that a viewer's consecutive packets can leave as one GSO message (direct.go). A
+// publisher sends a frame's packets back to back and the group is busy with its viewers while
+// the read loop queues the next ones, so batches form by themselves; a lone packet goes out
+// alone, as before.
 func (g *group) run() {
 	st := &g.up.room.s.stats
 	defer g.up.room.s.wg.Done()
+	batch := make([]fanItem, 0, groupBatch)
 	var n uint
 	for {
 		select {
 		case <-g.done:
 			return
 		case it := <-g.queue:
-			var pkts, bytes uint64
-			for _, d := range *g.members.Load() {
+			batch = append(batch[:0], it)
+		}
+	fill:
+		for len(batch) < groupBatch {
+			select {
+			case it := <-g.queue:
+				batch = append(batch, it)
+			default:
+				break fill
+			}
+		}
+		var pkts, bytes uint64
+		for _, d := range *g.members.Load() {
+			if len(batch) > 1 {
+				d.local.beginBatch(len(batch))
+			}
+			for _, it := range batch {
 				var k int
 				var err error
 				if d.view != nil {
@@ -155,11 +180,20 @@ func (g *group) run() {
 					bytes += uint64(k)
 				}
 			}
-			st.packetsOut.Add(pkts)
-			st.bytesOut.Add(bytes)
-			// The last member's latency is the group's worst.
-			if n++; n%latencySampleEvery == 0 && pkts > 0 {
-				st.forwardLatency.observe(time.Duration(monoNow() - it.at))
+			if len(batch) > 1 {
+				d.local.endBatch()
+			}
+		}
+		st.packetsOut.Add(pkts)
+		st.bytesOut.Add(bytes)
+		// One packet in latencySampleEvery is timed, from its arrival to now: the batch has been
+		// handed to the last member, which makes now an upper bound for every packet of it.
+		if pkts > 0 {
+			now := monoNow()
+			for _, it := range batch {
+				if n++; n%latencySampleEvery == 0 {
+					st.forwardLatency.observe(time.Duration(now - it.at))
+				}
 			}
 		}
 	}

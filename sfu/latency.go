@@ -5,17 +5,21 @@ import (
 	"time"
 )
 
-// LatencyBuckets are the upper bounds of the forwarding-latency histogram (packet read from the
-// publisher → handed to the viewer's socket).
-var LatencyBuckets = []time.Duration{
+// latencyBounds: 1 ms steps up to the 5 ms target, so that a p99 of 3 ms is told from one of 10.
+var latencyBounds = [...]time.Duration{
 	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
-	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond, 4 * time.Millisecond,
+	5 * time.Millisecond, 7500 * time.Microsecond, 10 * time.Millisecond,
 	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
 }
 
+// LatencyBuckets are the upper bounds of the forwarding-latency histogram (packet read from the
+// publisher → handed to the viewer's socket).
+var LatencyBuckets = latencyBounds[:]
+
 // latencyHist counts sampled forwarding latencies; lock-free, shared by all writers.
 type latencyHist struct {
-	buckets [12]atomic.Uint64 // len(LatencyBuckets)+1 (+Inf)
+	buckets [len(latencyBounds) + 1]atomic.Uint64 // +Inf last
 	sumNs   atomic.Uint64
 	count   atomic.Uint64
 }

@@ -58,7 +58,7 @@ func (t *localTrack) Kind() webrtc.RTPCodecType { return t.kind }
 
 // write sends p with the viewer's SSRC and payload type. Only the viewer's writer calls it.
 func (t *localTrack) write(p *rtp.Packet) (int, error) {
-	n, err := t.send(&t.hdr, p)
+	n, err := t.send(&t.hdr, p, false)
 	if err == nil && n > 0 {
 		t.lastTS.Store(p.Timestamp)
 		t.lastAt.Store(monoNow())
@@ -67,9 +67,32 @@ func (t *localTrack) write(p *rtp.Packet) (int, error) {
 }
 
 // resend retransmits p (a NACK answer). Only the viewer's RTCP goroutine calls it.
-func (t *localTrack) resend(p *rtp.Packet) (int, error) { return t.send(&t.rtxHdr, p) }
+func (t *localTrack) resend(p *rtp.Packet) (int, error) { return t.send(&t.rtxHdr, p, true) }
 
-func (t *localTrack) send(hdr *rtp.Header, p *rtp.Packet) (int, error) {
+// beginBatch tells the viewer's direct writer that the writer group is about to write n (> 1)
+// packets to it, which it may send as one GSO message; endBatch follows them.
+func (t *localTrack) beginBatch(n int) {
+	if w := t.direct(); w != nil {
+		w.begin(n)
+	}
+}
+
+// endBatch queues what the direct writer gathered since beginBatch.
+func (t *localTrack) endBatch() {
+	if w := t.direct(); w != nil {
+		w.end()
+	}
+}
+
+func (t *localTrack) direct() *directWriter {
+	if b := t.b.Load(); b != nil {
+		w, _ := b.w.(*directWriter)
+		return w
+	}
+	return nil
+}
+
+func (t *localTrack) send(hdr *rtp.Header, p *rtp.Packet, resend bool) (int, error) {
 	b := t.b.Load()
 	if b == nil {
 		return 0, nil
@@ -79,7 +102,13 @@ func (t *localTrack) send(hdr *rtp.Header, p *rtp.Packet) (int, error) {
 	hdr.PayloadType = b.pt
 	// The payload excludes the publisher's padding, so the copy has none.
 	hdr.Padding, hdr.PaddingSize = false, 0
-	n, err := b.w.WriteRTP(hdr, p.Payload)
+	var n int
+	var err error
+	if w, ok := b.w.(*directWriter); ok && resend {
+		n, err = w.writeNow(hdr, p.Payload) // after, not inside, a GSO run being gathered
+	} else {
+		n, err = b.w.WriteRTP(hdr, p.Payload)
+	}
 	if err == nil && n > 0 {
 		t.sentPackets.Add(1)
 		t.sentOctets.Add(uint32(len(p.Payload)))

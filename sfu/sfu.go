@@ -52,6 +52,10 @@ type Config struct {
 	// connection per packet) instead of the SFU's direct one (direct.go). For comparison and as
 	// a fallback; default false.
 	PionSend bool
+	// NoGSO sends every datagram as its own message. By default a viewer's consecutive packets
+	// of one writer-group batch go to the kernel as one UDP GSO message when the kernel has
+	// UDP_SEGMENT (direct send path only; see docs/PERFORMANCE.md). For comparison runs.
+	NoGSO bool
 	// OnLive, when set, is called each time a room goes live (a publisher's tracks arrived). A
 	// non-nil Sink it returns receives the room's packets until the room ends. The recorder
 	// attaches this way.
@@ -163,7 +167,7 @@ func (s *SFU) listen(se *webrtc.SettingEngine) error {
 	}
 	_ = conn.SetReadBuffer(8 << 20)
 	_ = conn.SetWriteBuffer(8 << 20)
-	bc := newBatchConn(conn)
+	bc := newBatchConn(conn, batchOptions{gso: !s.cfg.NoGSO, log: s.log})
 	s.udpLn = append(s.udpLn, bc)
 	stdNet, err := stdnet.NewNet()
 	if err != nil {

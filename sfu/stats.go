@@ -29,7 +29,10 @@ type Stats struct {
 	SinkDropped  uint64 // packets dropped because a sink (recorder) fell behind
 	SendDropped  uint64 // datagrams dropped because the UDP send queue was full
 	SendBatches  uint64 // sendmmsg calls
-	Datagrams    uint64 // datagrams sent through the batching socket
+	Datagrams    uint64 // datagrams sent through the batching socket (each GSO segment counts)
+	SendMessages uint64 // messages sent (sendmmsg entries): a GSO message carries several datagrams
+	GSO          bool   // the batching socket sends UDP GSO messages (Config.NoGSO, kernel support)
+	GSORefused   uint64 // GSO messages the kernel refused (sent again datagram by datagram)
 	DirectSend   uint64 // viewers whose packets the SFU encrypted and sent itself (direct.go)
 	// ForwardLatency: sampled time from reading a packet from the publisher to handing it to
 	// a viewer's socket.
@@ -65,6 +68,9 @@ func (s *SFU) Stats() Stats {
 			st.SendDropped += bc.dropped.Load()
 			st.SendBatches += bc.batches.Load()
 			st.Datagrams += bc.sent.Load()
+			st.SendMessages += bc.messages.Load()
+			st.GSO = st.GSO || bc.gsoOn()
+			st.GSORefused += bc.gsoOff.Load()
 		}
 	}
 	return st
