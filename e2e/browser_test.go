@@ -139,6 +139,10 @@ func TestBroadcastPageToWatchPage(t *testing.T) {
 	}
 	waitJS(t, pubTab, 10*time.Second, `window.relaycast.viewers === 1`, "the broadcaster to see 1 viewer")
 	t.Logf("watch page load → first presented frame: %.0f ms; video %d px wide", firstFrame, w)
+	// The watch page is the only viewer: what the batching socket sent as UDP GSO messages
+	// (datagrams > messages) went to Chromium.
+	st := srv.SFU().Stats()
+	t.Logf("SFU: %d viewer(s) on the direct send path; UDP GSO %v: %d datagrams in %d messages", st.DirectSend, st.GSO, st.Datagrams, st.SendMessages)
 
 	// The publisher's bandwidth estimate and send rate, from its own getStats (TWCC feedback from
 	// the SFU is what lets the browser's estimate grow).

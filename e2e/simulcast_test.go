@@ -111,7 +111,8 @@ func TestSimulcastBroadcastAndQualityMenu(t *testing.T) {
 			t.Fatal("the watch page sent no REMB")
 		}
 	}
-	t.Logf("REMBs from the watch page: %d", srv.SFU().Stats().REMBs)
+	st := srv.SFU().Stats()
+	t.Logf("REMBs from the watch page: %d; UDP GSO %v: %d datagrams in %d messages", st.REMBs, st.GSO, st.Datagrams, st.SendMessages)
 	if _, err := chromedp.Run(watchTab, chromedp.Evaluate[string](pickQuality("auto"))); err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,11 @@
 # Paired A/B capacity run used for docs/PERFORMANCE.md: starts a server (direct send path, or
 # --pion-send), runs the load test with lean (or full) viewers, and prints server CPU per
 # viewer-second, user/sys CPU per datagram and forwarding latency over the hold window.
-# usage: loadtest/ab.sh BIN MODE(direct|pion) VIEWERS DURATION_S PORT OUT [KIND=lean|full]
+# usage: loadtest/ab.sh BIN MODE(direct|direct-nogso|pion) VIEWERS DURATION_S PORT OUT [KIND=lean|full]
+# (direct-nogso: the direct send path without UDP GSO, --no-gso)
 BIN=$1; MODE=$2; N=$3; DUR=$4; PORT=$5; OUT=$6; KIND=${7:-lean}
 D=$(mktemp -d)
-EXTRA=""; [ "$MODE" = pion ] && EXTRA=--pion-send
+EXTRA=""; [ "$MODE" = pion ] && EXTRA=--pion-send; [ "$MODE" = direct-nogso ] && EXTRA=--no-gso
 $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 --record=false --data-dir $D --log-level warn $EXTRA >$D/server.log 2>&1 &
 SP=$!
 for i in $(seq 50); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && break; sleep 0.2; done
@@ -32,16 +33,17 @@ def met(f):
     return m
 m0,m1=met(o+'.m0'),met(o+'.m1')
 dg=m1.get('relaycast_udp_datagrams_sent_total',0)-m0.get('relaycast_udp_datagrams_sent_total',0)
+msgs=m1.get('relaycast_udp_messages_sent_total',0)-m0.get('relaycast_udp_messages_sent_total',0)
 # latency histogram delta
 b=[(float(re.search(r'le="([^"]+)"',k).group(1)),m1[k]-m0.get(k,0)) for k in m1 if k.startswith('relaycast_forward_latency_seconds_bucket')]
 b.sort(); tot=b[-1][1] if b else 0
 def q(p):
     for le,c in b:
-        if tot and c>=p*tot: return le
+        if tot and c>=p*tot: return '%gms'%(le*1000)
 lat='p50<=%s p99<=%s n=%d'%(q(.5),q(.99),tot)
 ut=(u1-u0)/100; st=(s1-s0)/100
 gen=(int(open(o+'.gen1').read())-int(open(o+'.gen0').read()))/100/(DUR-4)
 print("generator: %.3f cores for %d %s viewers" % (gen, N, KIND))
-print("%s: cpu %.2f ms/viewer-s (cores %.3f), user %.2fs sys %.2fs over %.0f datagrams: user %.2f us/dgram sys %.2f us/dgram; loss %.3f%%; kf p95 %s ms; fwd latency %s; sendq drops %d"%(
-  o, s['cpu_ms_per_viewer_s'], s['proc_cpu_cores_mean'], ut, st, dg, 1e6*ut/max(dg,1), 1e6*st/max(dg,1), y.get('loss_pct',-1), y.get('first_keyframe_ms',{}).get('p95','?'), lat, s['packets_dropped']))
+print("%s: cpu %.2f ms/viewer-s (cores %.3f), user %.2fs sys %.2fs over %.0f datagrams: user %.2f us/dgram sys %.2f us/dgram; loss %.3f%%; kf p95 %s ms; fwd latency %s; sendq drops %d; %.2f datagrams/message"%(
+  o, s['cpu_ms_per_viewer_s'], s['proc_cpu_cores_mean'], ut, st, dg, 1e6*ut/max(dg,1), 1e6*st/max(dg,1), y.get('loss_pct',-1), y.get('first_keyframe_ms',{}).get('p95','?'), lat, s['packets_dropped'], dg/msgs if msgs else float('nan')))
 PY

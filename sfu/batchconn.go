@@ -28,7 +28,7 @@ type batchConn struct {
 	pc       *ipv4.PacketConn
 	queues   []flushQueue
 	free     sync.Pool                         // 1,500-byte datagrams
-	runs     [runClasses]sync.Pool             // GSO run buffers: 2, 4, …, maxGSOSegs slots of 1,500 bytes
+	runs     [len(runSlots)]sync.Pool          // GSO run buffers of runSlots[i] slots of 1,500 bytes
 	gso      atomic.Bool                       // GSO messages may be queued and sent
 	log      *slog.Logger                      // nil: silent
 	write    func([]ipv4.Message) (int, error) // sendmmsg; tests replace it to simulate refusals
@@ -68,10 +68,12 @@ const (
 	// maxGSOSegs is the most datagrams in one GSO message: the kernel takes 64 (newer ones 128)
 	// and 65,507 bytes; 32 full-size datagrams are 48,000. A writer group's batch is no longer.
 	maxGSOSegs = 32
-	runClasses = 5 // run buffers of 2, 4, 8, 16, 32 slots
 	// gsoCmsgRoom holds a UDP_SEGMENT control message (24 bytes on 64-bit Linux).
 	gsoCmsgRoom = 32
 )
+
+// runSlots are the sizes of GSO run buffers, in datagrams of up to slotSize bytes.
+var runSlots = [...]int{2, 3, 4, 6, 8, 12, 16, 24, maxGSOSegs}
 
 // batchOptions configure a batchConn.
 type batchOptions struct {
@@ -98,8 +100,7 @@ func makeBatchConn(c *net.UDPConn, opt batchOptions) *batchConn {
 	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), done: make(chan struct{}), log: opt.log}
 	b.write = func(ms []ipv4.Message) (int, error) { return b.pc.WriteBatch(ms, 0) }
 	b.free.New = func() any { return &outDatagram{buf: make([]byte, slotSize)} }
-	for i := range b.runs {
-		slots := 2 << i
+	for i, slots := range runSlots {
 		b.runs[i].New = func() any { return &outDatagram{buf: make([]byte, slots*slotSize)} }
 	}
 	if opt.gso && gsoSupported(c) {
@@ -146,10 +147,10 @@ func (b *batchConn) datagram() *outDatagram {
 }
 
 // runDatagram returns an empty buffer for a GSO run of up to `want` datagrams (rounded up to a
-// power of two, at most maxGSOSegs).
+// size of runSlots, at most maxGSOSegs).
 func (b *batchConn) runDatagram(want int) *outDatagram {
 	c := 0
-	for c < runClasses-1 && 2<<c < want {
+	for c < len(runSlots)-1 && runSlots[c] < want {
 		c++
 	}
 	d := b.runs[c].Get().(*outDatagram)
@@ -163,8 +164,8 @@ func (b *batchConn) release(d *outDatagram) {
 		b.free.Put(d)
 		return
 	}
-	for c := range b.runs {
-		if len(d.buf) == (2<<c)*slotSize {
+	for c, slots := range runSlots {
+		if len(d.buf) == slots*slotSize {
 			b.runs[c].Put(d)
 			return
 		}
@@ -332,6 +333,15 @@ func (f *flusher) send() {
 		g.send()
 		return
 	}
+}
+
+// queuedBytes is the size of the buffers waiting for a flusher (what bounds the queues).
+func (b *batchConn) queuedBytes() int64 {
+	var n int64
+	for i := range b.queues {
+		n += b.queues[i].bytes.Load()
+	}
+	return n
 }
 
 // queued is the number of messages waiting for a flusher.

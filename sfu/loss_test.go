@@ -174,8 +174,9 @@ func TestLossyViewerRecoversAndOthersUnaffected(t *testing.T) {
 	miss, span := lossy.Missing(100)
 	cmiss, cspan := clean.Missing(100)
 	rate := float64(relay.dropped.Load()) / float64(relay.dropped.Load()+relay.passed.Load())
-	t.Logf("relay dropped %.1f%% of the lossy viewer's RTP; still missing after NACK: %d of %d (%.2f%%); clean viewer missing %d of %d; SFU resent %d",
-		100*rate, miss, span, 100*float64(miss)/float64(span), cmiss, cspan, s.Stats().Resent)
+	st := s.Stats()
+	t.Logf("relay dropped %.1f%% of the lossy viewer's RTP; still missing after NACK: %d of %d (%.2f%%); clean viewer missing %d of %d; SFU resent %d; UDP GSO %v: %d datagrams in %d messages",
+		100*rate, miss, span, 100*float64(miss)/float64(span), cmiss, cspan, st.Resent, st.GSO, st.Datagrams, st.SendMessages)
 	if rate < 0.03 {
 		t.Fatalf("relay dropped only %.1f%%", 100*rate)
 	}
