@@ -176,6 +176,12 @@ type directWriter struct {
 	left     int  // packets of the writer group's batch not written yet (a hint)
 }
 
+// gsoMaxSegment is the largest datagram sent as part of a GSO run. The kernel refuses a GSO
+// message whose segments do not fit the route's MTU (where it would fragment a lone datagram),
+// and a refusal turns GSO off for good; 1,400 bytes leave room for tunnels. WebRTC senders keep
+// RTP packets near 1,200 bytes.
+const gsoMaxSegment = 1400
+
 // srtpOverhead is the most SRTP adds to a packet (AEAD tag; a ROC if ever sent in-band).
 const srtpOverhead = 16 + 4
 
@@ -233,7 +239,8 @@ func (w *directWriter) write(h *rtp.Header, payload []byte, gather bool) (int, e
 	if gather && left > 0 {
 		w.left--
 	}
-	gather = gather && left > 1 && w.conn.gsoOn() // more packets of the batch follow
+	// More packets of the batch follow, and the datagram is small enough for any path's MTU.
+	gather = gather && left > 1 && size+srtpOverhead <= gsoMaxSegment && w.conn.gsoOn()
 	if r := w.run; r != nil {
 		if gather || left == 1 { // the batch's last packet may still join the run
 			if w.runOpen && *addr == w.runAddr && r.segs < maxGSOSegs && size <= w.runPlain &&

@@ -92,6 +92,7 @@ func TestDirectWriterGathersGSORuns(t *testing.T) {
 		{"audio", false, 3, []int{120, 120, 97}, []int{3}},
 		{"at most maxGSOSegs", false, 40, rep(40, 1000), []int{32, 8}},
 		{"lone packet", false, 0, []int{1000}, []int{1}},
+		{"too large for a run", false, 3, []int{1400, 1400, 1400}, []int{1, 1, 1}},
 		{"batch cut short (simulcast viewer skipping)", false, 4, []int{1000}, []int{1}},
 		{"retransmission inside a batch", false, 4, []int{1000, 1000, resend, 1000, 1000}, []int{2, 1, 2}},
 		{"GSO off", true, 3, []int{1000, 1000, 1000}, []int{1, 1, 1}},
