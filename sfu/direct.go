@@ -235,14 +235,14 @@ func (w *directWriter) write(h *rtp.Header, payload []byte, gather bool) (int, e
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	left := w.left
-	if gather && left > 0 {
+	fromGroup, left := gather, w.left
+	if fromGroup && left > 0 {
 		w.left--
 	}
 	// More packets of the batch follow, and the datagram is small enough for any path's MTU.
-	gather = gather && left > 1 && size+srtpOverhead <= gsoMaxSegment && w.conn.gsoOn()
+	gather = fromGroup && left > 1 && size+srtpOverhead <= gsoMaxSegment && w.conn.gsoOn()
 	if r := w.run; r != nil {
-		if gather || left == 1 { // the batch's last packet may still join the run
+		if fromGroup && left >= 1 { // the batch's last packet may still join the run
 			if w.runOpen && *addr == w.runAddr && r.segs < maxGSOSegs && size <= w.runPlain &&
 				r.n+size+srtpOverhead <= len(r.buf) && w.conn.gsoOn() {
 				return size, w.appendLocked(h, payload, size, left <= 1)

@@ -95,6 +95,7 @@ func TestDirectWriterGathersGSORuns(t *testing.T) {
 		{"too large for a run", false, 3, []int{1400, 1400, 1400}, []int{1, 1, 1}},
 		{"batch cut short (simulcast viewer skipping)", false, 4, []int{1000}, []int{1}},
 		{"retransmission inside a batch", false, 4, []int{1000, 1000, resend, 1000, 1000}, []int{2, 1, 2}},
+		{"retransmission before the batch's last packet", false, 3, []int{1000, 1000, resend, 1000}, []int{2, 1, 1}},
 		{"GSO off", true, 3, []int{1000, 1000, 1000}, []int{1, 1, 1}},
 	}
 	for _, c := range cases {
