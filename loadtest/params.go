@@ -50,6 +50,9 @@ type Params struct {
 	AudioFile      string        // --publisher file: Ogg Opus audio (one packet per page)
 	Signaling      string        // synthetic viewers: whep (default) | ws
 	ViewerKind     string        // synthetic viewers: full (default: Pion receives and decrypts everything) | lean (client.ViewerParams.Lean)
+	LeanNoGRO      bool          // lean viewers: no UDP GRO on their sockets (client.ViewerParams.LeanNoGRO), for A/B
+	Simulcast      bool          // synthetic publisher: three RID layers, Bitrate the top one (simulcast.go)
+	Quality        string        // synthetic viewers' layer choice: auto (default) | high | medium | low | a mix "high:60,medium:30,low:10"
 	MaxInFlight    int           // concurrent viewer joins (default 32)
 	JoinTimeout    time.Duration // per-viewer join timeout (default 20s)
 	Interval       time.Duration // sampling / progress interval (default 1s)
@@ -161,6 +164,8 @@ func (p Params) Validate() error {
 		return bad("--signaling must be whep or ws, got %q", p.Signaling)
 	case p.ViewerKind != ViewerFull && p.ViewerKind != ViewerLean:
 		return bad("--viewer must be full or lean, got %q", p.ViewerKind)
+	case p.Quality != "" && qualityErr(p.Quality) != nil:
+		return qualityErr(p.Quality)
 	case p.Duration > 24*time.Hour:
 		return bad("--duration at most 24h")
 	case p.Thresholds.MaxLossPct < 0 || p.Thresholds.MinConnectedPct < 0 || p.Thresholds.MinConnectedPct > 100:
