@@ -166,3 +166,77 @@ func TestLeanConnWithoutGRO(t *testing.T) {
 		t.Errorf("packets %d lost %d reads %d coalesced %d, want 10, 0, 11, 0", v.packets.Load(), v.lost.Load(), c.reads.Load(), c.coalesced.Load())
 	}
 }
+
+// BenchmarkLeanRead: one op is one datagram received by a lean viewer's socket, sent as GSO
+// messages of 6 × 1,100-byte RTP packets (a 1.5 Mbps VP8 frame's packets, as a GSO-sending
+// server would batch them for one viewer): with UDP GRO on (one read per message) and off (the
+// kernel segments each message: one read and one wake-up per datagram). cpu-ns/datagram is the
+// whole process's CPU (sender included; its cost is the same in both).
+func BenchmarkLeanRead(b *testing.B) {
+	for _, gro := range []bool{true, false} {
+		b.Run(map[bool]string{true: "gro", false: "nogro"}[gro], func(b *testing.B) {
+			v := &Viewer{started: time.Now()}
+			c, err := newLeanConn(v, true, gro)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			if gro && !c.gro {
+				b.Fatal("UDP_GRO could not be enabled")
+			}
+			c.kinds = map[uint8]webrtc.RTPCodecType{96: webrtc.RTPCodecTypeVideo}
+			c.codecs = map[uint8]webrtc.RTPCodecParameters{96: {RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}}}
+			snd, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer snd.Close()
+			to := c.LocalAddr().(*net.UDPAddr)
+			const seg, perMsg, msgsPerRound = 1100, 6, 40 // 240 datagrams (≈ 0.6 MB of buffer) per round
+			oob := make([]byte, syscall.CmsgSpace(2))
+			h := (*syscall.Cmsghdr)(unsafe.Pointer(&oob[0]))
+			h.Level, h.Type = solUDP, udpSegment
+			h.SetLen(syscall.CmsgLen(2))
+			binary.NativeEndian.PutUint16(oob[syscall.CmsgLen(0):], seg)
+			msg := make([]byte, seg*perMsg)
+			hdr := rtpPacket(0, 12)
+			end := otherPacket(23, 'e', 100) // a non-RTP datagram ends each round: the read returns
+			buf := make([]byte, 8192)
+			seq := uint16(0)
+			var ru0, ru1 syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				for range msgsPerRound {
+					for k := range perMsg {
+						copy(msg[k*seg:], hdr)
+						binary.BigEndian.PutUint16(msg[k*seg+2:], seq)
+						seq++
+					}
+					if _, _, err := snd.WriteMsgUDP(msg, oob, to); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := snd.WriteToUDP(end, to); err != nil {
+					b.Fatal(err)
+				}
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, _, err := c.ReadFromAddrPort(buf); err != nil {
+					b.Fatalf("%v after %d packets", err, v.packets.Load())
+				}
+				done += msgsPerRound * perMsg
+			}
+			b.StopTimer()
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+			cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+			n := v.packets.Load()
+			if v.lost.Load() != 0 {
+				b.Fatalf("lost %d of %d", v.lost.Load(), n)
+			}
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/datagram")
+			b.ReportMetric(float64(c.datagrams.Load())/float64(c.reads.Load()), "datagrams/read")
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/datagram")
+		})
+	}
+}
