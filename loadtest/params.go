@@ -50,9 +50,6 @@ type Params struct {
 	AudioFile      string        // --publisher file: Ogg Opus audio (one packet per page)
 	Signaling      string        // synthetic viewers: whep (default) | ws
 	ViewerKind     string        // synthetic viewers: full (default: Pion receives and decrypts everything) | lean (client.ViewerParams.Lean)
-	LeanNoGRO      bool          // lean viewers: no UDP GRO on their sockets (client.ViewerParams.LeanNoGRO), for A/B
-	Simulcast      bool          // synthetic publisher: three RID layers, Bitrate the top one (simulcast.go)
-	Quality        string        // synthetic viewers' layer choice: auto (default) | high | medium | low | a mix "high:60,medium:30,low:10"
 	MaxInFlight    int           // concurrent viewer joins (default 32)
 	JoinTimeout    time.Duration // per-viewer join timeout (default 20s)
 	Interval       time.Duration // sampling / progress interval (default 1s)
@@ -65,6 +62,10 @@ type Params struct {
 
 	Progress io.Writer    // live progress lines (nil: none)
 	Logger   *slog.Logger // nil: discard
+
+	Simulcast bool   // synthetic publisher: three RID layers, Bitrate the top one (simulcast.go)
+	Quality   string // synthetic viewers' layer choice: auto (default) | high | medium | low | a mix "high:60,medium:30,low:10"
+	LeanNoGRO bool   // lean viewers: no UDP GRO on their sockets (client.ViewerParams.LeanNoGRO), for A/B
 }
 
 // Thresholds are pass/fail limits; a zero field is not checked.
