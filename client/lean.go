@@ -43,6 +43,18 @@ type leanConn struct {
 	hdr     rtp.Header
 	plain   []byte
 	desc    codecs.VP8Packet
+
+	// UDP GRO (lean_gro_linux.go): with it on, a GSO message the server sends (a run of one
+	// viewer's packets in one sendmsg) arrives as one read; rbuf holds it, pend the segments
+	// that are not SRTP (handed to Pion one per call; they point into rbuf, which is not read
+	// into again before pend is empty).
+	gro       bool
+	rbuf, oob []byte
+	pend      [][]byte
+	pendAddr  netip.AddrPort
+	reads     atomic.Int64 // socket reads that returned data
+	coalesced atomic.Int64 // of which held more than one segment
+	datagrams atomic.Int64 // datagrams (segments) received
 }
 
 type leanStream struct {
@@ -52,7 +64,7 @@ type leanStream struct {
 	video, v8 bool
 }
 
-func newLeanConn(v *Viewer, loopback bool) (*leanConn, error) {
+func newLeanConn(v *Viewer, loopback, gro bool) (*leanConn, error) {
 	ip := net.IPv4zero
 	if loopback {
 		ip = net.IPv4(127, 0, 0, 1)
@@ -62,7 +74,11 @@ func newLeanConn(v *Viewer, loopback bool) (*leanConn, error) {
 		return nil, err
 	}
 	_ = c.SetReadBuffer(1 << 20)
-	return &leanConn{UDPConn: c, v: v, keys: &srtpkeys.Capture{}, streams: map[uint32]*leanStream{}, plain: make([]byte, 1500)}, nil
+	lc := &leanConn{UDPConn: c, v: v, keys: &srtpkeys.Capture{}, streams: map[uint32]*leanStream{}, plain: make([]byte, 1500)}
+	if gro && enableGRO(c) {
+		lc.gro, lc.rbuf, lc.oob = true, make([]byte, 1<<16), make([]byte, groOOBSize)
+	}
+	return lc, nil
 }
 
 // leanAPI is the Pion API of one lean viewer: no interceptors, ICE on its own socket, DTLS
@@ -96,23 +112,72 @@ func leanAPI(cfg Config, c *leanConn) (*webrtc.API, ice.UDPMux, error) {
 }
 
 // ReadFromAddrPort hands Pion everything but SRTP (STUN, DTLS, SRTCP); SRTP is counted here.
+// Only the mux's read goroutine calls it.
 func (c *leanConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if c.gro {
+		return c.readGRO(b)
+	}
 	for {
 		n, addr, err := c.UDPConn.ReadFromUDPAddrPort(b)
 		if err != nil {
 			return n, addr, err
 		}
-		p := b[:n]
-		// RFC 7983: 128–191 is RTP or RTCP; RFC 5761: RTCP packet types are 192–223.
-		if n >= 12 && p[0] >= 128 && p[0] <= 191 && (p[1] < 192 || p[1] > 223) {
-			c.onRTP(p)
+		c.reads.Add(1)
+		c.datagrams.Add(1)
+		if c.take(b[:n]) {
 			continue
-		}
-		if n > 13 && p[0] == 22 {
-			c.keys.ServerHelloDatagram(p)
 		}
 		return n, addr, nil
 	}
+}
+
+// readGRO is ReadFromAddrPort on a socket with UDP GRO: one read may hold several datagrams of
+// one flow, split by the segment size of the UDP_GRO control message (the last may be shorter).
+func (c *leanConn) readGRO(b []byte) (int, netip.AddrPort, error) {
+	for {
+		if len(c.pend) > 0 {
+			p := c.pend[0]
+			c.pend[0] = nil
+			c.pend = c.pend[1:]
+			return copy(b, p), c.pendAddr, nil
+		}
+		n, oobn, _, addr, err := c.UDPConn.ReadMsgUDPAddrPort(c.rbuf, c.oob)
+		if err != nil {
+			return 0, addr, err
+		}
+		c.reads.Add(1)
+		seg := groSegmentSize(c.oob[:oobn])
+		if seg <= 0 || seg >= n {
+			c.datagrams.Add(1)
+			if c.take(c.rbuf[:n]) {
+				continue
+			}
+			return copy(b, c.rbuf[:n]), addr, nil
+		}
+		c.coalesced.Add(1)
+		c.pend, c.pendAddr = c.pend[:0], addr
+		for off := 0; off < n; off += seg {
+			p := c.rbuf[off:min(off+seg, n)]
+			c.datagrams.Add(1)
+			if !c.take(p) {
+				c.pend = append(c.pend, p)
+			}
+		}
+	}
+}
+
+// take counts an SRTP datagram (true); anything else is Pion's (false).
+func (c *leanConn) take(p []byte) bool {
+	n := len(p)
+	// RFC 7983: 128–191 is RTP or RTCP; RFC 5761: RTCP packet types are 192–223.
+	if n >= 12 && p[0] >= 128 && p[0] <= 191 && (p[1] < 192 || p[1] > 223) {
+		c.onRTP(p)
+		return true
+	}
+	if n > 13 && p[0] == 22 {
+		c.keys.ServerHelloDatagram(p)
+	}
+	return false
 }
 
 // WriteToAddrPort implements ice.AddrPortReaderWriter.

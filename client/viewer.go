@@ -25,6 +25,9 @@ type ViewerParams struct {
 	// Lean counts SRTP packets below Pion instead of receiving tracks through it (lean.go): far
 	// cheaper for the load generator, the same for the server. No NACKs or receiver reports.
 	Lean bool
+	// LeanNoGRO leaves UDP GRO off on the lean viewer's socket (lean.go): every datagram is one
+	// read, as before GRO, for comparison runs.
+	LeanNoGRO bool
 }
 
 // Viewer receives a room's tracks and measures them: packets, bytes, sequence gaps (loss),
@@ -102,7 +105,7 @@ func NewViewer(p ViewerParams) (*Viewer, error) {
 	api, err := NewAPI(p.Config)
 	if p.Lean {
 		var c *leanConn
-		if c, err = newLeanConn(v, p.Loopback); err != nil {
+		if c, err = newLeanConn(v, p.Loopback, !p.LeanNoGRO); err != nil {
 			return nil, err
 		}
 		v.lean = &leanCloser{conn: c}
@@ -209,6 +212,9 @@ type Stats struct {
 	VideoPackets, AudioPackets int64
 	FirstPacket, FirstKeyframe time.Duration // since Connect started; 0 = not yet
 	Tracks                     []string
+	// Lean viewers: socket reads that returned data, those that held more than one datagram
+	// (UDP GRO), and the datagrams they held.
+	Reads, CoalescedReads, Datagrams int64
 }
 
 // Stats returns the measurements so far.
@@ -216,7 +222,12 @@ func (v *Viewer) Stats() Stats {
 	v.mu.Lock()
 	tracks := append([]string(nil), v.tracks...)
 	v.mu.Unlock()
+	var reads, coalesced, datagrams int64
+	if v.lean != nil {
+		reads, coalesced, datagrams = v.lean.conn.reads.Load(), v.lean.conn.coalesced.Load(), v.lean.conn.datagrams.Load()
+	}
 	return Stats{
+		Reads: reads, CoalescedReads: coalesced, Datagrams: datagrams,
 		Packets: v.packets.Load(), Bytes: v.bytes.Load(), Lost: v.lost.Load(),
 		VideoPackets: v.videoPackets.Load(), AudioPackets: v.audioPackets.Load(),
 		FirstPacket: time.Duration(v.firstPacket.Load()), FirstKeyframe: time.Duration(v.firstKeyframe.Load()),

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -32,6 +33,7 @@ type WSSession struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 	writeMu sync.Mutex
+	layer   atomic.Value // string: the layer of the last `layer` message (simulcast rooms)
 }
 
 type wsMsg struct {
@@ -39,6 +41,8 @@ type wsMsg struct {
 	SDP     string `json:"sdp,omitempty"`
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
+	Layer   string `json:"layer,omitempty"`
+	Audio   bool   `json:"audio_only,omitempty"`
 }
 
 // DialWS opens a socket to base's /ws (base is the server's http(s) URL) with a same-origin
@@ -82,6 +86,12 @@ func (s *WSSession) read() {
 			return
 		}
 		switch m.Type {
+		case "layer":
+			l := m.Layer
+			if m.Audio {
+				l = "audio_only"
+			}
+			s.layer.Store(l)
 		case "answer", "error", "waiting":
 			select {
 			case s.answers <- m:
@@ -92,16 +102,33 @@ func (s *WSSession) read() {
 }
 
 // Watch returns an Exchange that sends a `watch` for room with the offer.
-func (s *WSSession) Watch(room, token string) Exchange { return s.exchange("watch", room, token) }
+func (s *WSSession) Watch(room, token string) Exchange { return s.exchange("watch", room, token, "") }
+
+// WatchQuality is Watch with a simulcast layer choice (auto, high, medium, low) in the message.
+func (s *WSSession) WatchQuality(room, token, quality string) Exchange {
+	return s.exchange("watch", room, token, quality)
+}
+
+// Layer is the layer the server last reported sending (`layer` message: high, medium, low,
+// audio_only, or "" while none); "" before any report or in rooms without simulcast.
+func (s *WSSession) Layer() string {
+	l, _ := s.layer.Load().(string)
+	return l
+}
 
 // Publish returns an Exchange that sends a `publish` for room with the offer.
-func (s *WSSession) Publish(room, token string) Exchange { return s.exchange("publish", room, token) }
+func (s *WSSession) Publish(room, token string) Exchange {
+	return s.exchange("publish", room, token, "")
+}
 
-func (s *WSSession) exchange(kind, room, token string) Exchange {
+func (s *WSSession) exchange(kind, room, token, quality string) Exchange {
 	return func(ctx context.Context, offer string) (string, error) {
 		msg := map[string]string{"type": kind, "room": room, "sdp": offer}
 		if token != "" {
 			msg["token"] = token
+		}
+		if quality != "" {
+			msg["quality"] = quality
 		}
 		s.writeMu.Lock()
 		err := s.conn.WriteJSON(msg)

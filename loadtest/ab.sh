@@ -13,7 +13,7 @@ for i in $(seq 50); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && bre
 TOK=$($BIN token --room bench --publish --data-dir $D)
 RAMP=100
 START=$(python3 -c "print(2 + $N/$RAMP + 3)")
-$BIN loadtest --url http://127.0.0.1:$PORT --room bench --token $TOK --viewers $N --viewer $KIND --duration ${DUR}s --ramp $RAMP/s --server-pid $SP --json $OUT --quiet > $OUT.txt 2>&1 &
+$BIN loadtest --url http://127.0.0.1:$PORT --room bench --token $TOK --viewers $N --viewer $KIND --duration ${DUR}s --ramp $RAMP/s --server-pid $SP --json $OUT --quiet $LT_ARGS > $OUT.txt 2>&1 &
 LP=$!
 sleep $START; awk '{print $14, $15}' /proc/$SP/stat > $OUT.cpu0; awk '{print $14+$15}' /proc/$LP/stat > $OUT.gen0; curl -s http://127.0.0.1:$PORT/metrics > $OUT.m0
 sleep $((DUR-4)); awk '{print $14, $15}' /proc/$SP/stat > $OUT.cpu1; awk '{print $14+$15}' /proc/$LP/stat > $OUT.gen1; curl -s http://127.0.0.1:$PORT/metrics > $OUT.m1

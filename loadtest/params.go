@@ -62,6 +62,10 @@ type Params struct {
 
 	Progress io.Writer    // live progress lines (nil: none)
 	Logger   *slog.Logger // nil: discard
+
+	Simulcast bool   // synthetic publisher: three RID layers, Bitrate the top one (simulcast.go)
+	Quality   string // synthetic viewers' layer choice: auto (default) | high | medium | low | a mix "high:60,medium:30,low:10"
+	LeanNoGRO bool   // lean viewers: no UDP GRO on their sockets (client.ViewerParams.LeanNoGRO), for A/B
 }
 
 // Thresholds are pass/fail limits; a zero field is not checked.
@@ -161,6 +165,8 @@ func (p Params) Validate() error {
 		return bad("--signaling must be whep or ws, got %q", p.Signaling)
 	case p.ViewerKind != ViewerFull && p.ViewerKind != ViewerLean:
 		return bad("--viewer must be full or lean, got %q", p.ViewerKind)
+	case p.Quality != "" && qualityErr(p.Quality) != nil:
+		return qualityErr(p.Quality)
 	case p.Duration > 24*time.Hour:
 		return bad("--duration at most 24h")
 	case p.Thresholds.MaxLossPct < 0 || p.Thresholds.MinConnectedPct < 0 || p.Thresholds.MinConnectedPct > 100:

@@ -8,9 +8,9 @@ $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --ma
 SP=$!
 for i in $(seq 50); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && break; sleep 0.2; done
 TOK=$($BIN token --room bench --publish --data-dir $D)
-$BIN loadtest --url http://127.0.0.1:$PORT --room bench --token $TOK --viewers $N --viewer lean --duration 20s --ramp 100/s --server-pid $SP --quiet > /tmp/perf/prof-$MODE.txt 2>&1 &
+TAG=${TAG:-$MODE}; $BIN loadtest --url http://127.0.0.1:$PORT --room bench --token $TOK --viewers $N --viewer lean --duration 20s --ramp 100/s --server-pid $SP --quiet $LT_ARGS > /tmp/perf/prof-$TAG.txt 2>&1 &  # env LT_ARGS: extra loadtest flags
 LP=$!
 sleep $((2 + N/100 + 4))
-perf record -e cpu-clock -F 499 -g -p $SP -o /tmp/perf/prof-$MODE.data -- sleep 10 >/dev/null 2>&1
+perf record -e cpu-clock -F 499 -g -p $SP -o /tmp/perf/prof-$TAG.data -- sleep 10 >/dev/null 2>&1
 wait $LP
 kill $SP; wait $SP 2>/dev/null; rm -rf $D

@@ -129,6 +129,9 @@ type Report struct {
 	Checks      []Check          `json:"checks"`
 	Pass        bool             `json:"pass"`
 	Notes       []string         `json:"notes,omitempty"`
+
+	Layers    *LayerMix         `json:"layers,omitempty"`    // --simulcast / --quality (simulcast.go)
+	Generator *GeneratorSummary `json:"generator,omitempty"` // lean viewers' socket reads (gro.go)
 }
 
 // ReportParams is the scenario as run (no tokens).
@@ -144,6 +147,9 @@ type ReportParams struct {
 	Bitrate        int     `json:"bitrate"`
 	Signaling      string  `json:"signaling"`
 	ServerPID      int     `json:"server_pid,omitempty"`
+	Simulcast      bool    `json:"simulcast,omitempty"`
+	Quality        string  `json:"quality,omitempty"`
+	LeanNoGRO      bool    `json:"lean_no_gro,omitempty"`
 }
 
 // Check is one evaluated threshold.

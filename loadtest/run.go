@@ -49,6 +49,7 @@ type runner struct {
 
 	hold    holdMark
 	holdIdx int
+	mark    map[*synthViewer]client.Stats // every viewer's stats at the start of the hold
 }
 
 func (r *runner) run(ctx context.Context) (*Report, error) {
@@ -58,6 +59,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		URL: p.URL, Room: p.Room, Viewers: p.Viewers, BrowserViewers: p.BrowserViewers,
 		DurationS: p.Duration.Seconds(), Ramp: p.Ramp, WarmupS: p.Warmup.Seconds(), Publisher: p.Publisher,
 		Bitrate: p.Bitrate, Signaling: p.Signaling, ServerPID: p.ServerPID,
+		Simulcast: p.Simulcast, Quality: p.Quality, LeanNoGRO: p.LeanNoGRO,
 	}}
 	r.synth = newSynthPool(p)
 	r.brows = newBrowserPool(p, p.Publisher == PublisherBrowser)
@@ -275,6 +277,7 @@ func (r *runner) holdStart() {
 	defer cancel()
 	r.hold = holdMark{at: time.Now(), server: r.scr.sample(sctx), synth: r.synth.totals(), lat: r.synth.latency.snapshot()}
 	r.holdIdx = len(r.samples)
+	r.mark = r.synth.markViewers()
 }
 
 func (r *runner) holdEnd(rep *Report) {
@@ -318,6 +321,7 @@ func (r *runner) holdEnd(rep *Report) {
 	if len(r.brows.viewers) > 0 {
 		rep.Browser = r.brows.summary(dt)
 	}
+	r.synth.holdExtras(rep, r.mark, dt)
 }
 
 // report fills the parts that do not depend on the hold window.

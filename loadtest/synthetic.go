@@ -34,9 +34,10 @@ type synthPool struct {
 }
 
 type synthViewer struct {
-	v   *client.Viewer
-	ws  *client.WSSession
-	loc string
+	v       *client.Viewer
+	ws      *client.WSSession
+	loc     string
+	quality string // the simulcast layer it asked for ("" = auto)
 }
 
 func newSynthPool(p Params) *synthPool {
@@ -79,7 +80,7 @@ func (s *synthPool) start(ctx context.Context) {
 			go func() {
 				defer s.wg.Done()
 				defer func() { <-sem }()
-				s.join1(ctx)
+				s.join1(ctx, i)
 			}()
 		}
 		// wait for the joins in flight so "ramp done" means every viewer is in or failed
@@ -93,13 +94,17 @@ func (s *synthPool) start(ctx context.Context) {
 	}()
 }
 
-func (s *synthPool) join1(ctx context.Context) {
-	v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}, OnLatency: s.latency.Record, Lean: s.p.ViewerKind == ViewerLean})
+func (s *synthPool) join1(ctx context.Context, i int) {
+	v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}, OnLatency: s.latency.Record, Lean: s.p.ViewerKind == ViewerLean, LeanNoGRO: s.p.LeanNoGRO})
 	if err != nil {
 		s.fail(err)
 		return
 	}
 	sv := &synthViewer{v: v}
+	if s.p.Quality != "" {
+		mix, _ := parseQualityMix(s.p.Quality) // Validate checked it
+		sv.quality = qualityFor(mix, i)
+	}
 	jctx, cancel := context.WithTimeout(ctx, s.p.JoinTimeout)
 	defer cancel()
 	t0 := time.Now()
@@ -111,9 +116,9 @@ func (s *synthPool) join1(ctx context.Context) {
 			s.fail(err)
 			return
 		}
-		ex = sv.ws.Watch(s.p.Room, s.p.ViewerToken)
+		ex = sv.ws.WatchQuality(s.p.Room, s.p.ViewerToken, sv.quality)
 	} else {
-		ex = client.WHIP(s.hc, s.p.URL+"/whep/"+s.p.Room, s.p.ViewerToken, &sv.loc)
+		ex = client.WHIP(s.hc, s.p.URL+"/whep/"+s.p.Room+whepQuality(sv.quality), s.p.ViewerToken, &sv.loc)
 	}
 	if err := v.Connect(jctx, ex); err != nil {
 		s.closeViewer(sv)
@@ -230,7 +235,7 @@ func publishPion(ctx context.Context, p Params) (pionPublisher, string, error) {
 	if p.Publisher == PublisherFile {
 		pub, err = client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: p.VideoFile, Audio: p.AudioFile, Loop: true})
 	} else {
-		pub, err = client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}, Bitrate: p.Bitrate})
+		pub, err = client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}, Bitrate: p.Bitrate, Simulcast: p.Simulcast})
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrPublisher, err)

@@ -40,6 +40,9 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.IntVar(&p.Bitrate, "bitrate", 1_500_000, "synthetic publisher video bits/s")
 	fs.StringVar(&p.Signaling, "signaling", "whep", "synthetic viewers join via whep or ws")
 	fs.StringVar(&p.ViewerKind, "viewer", "full", "synthetic viewer: full (Pion receives and decrypts every packet) or lean (counts SRTP headers below Pion, decrypts only frame starts until it has what it measures: one box generates far more viewers)")
+	fs.BoolVar(&p.Simulcast, "simulcast", false, "synthetic publisher sends three simulcast layers (q, h, f at 1/10, 1/3 and all of --bitrate)")
+	fs.StringVar(&p.Quality, "quality", "", "synthetic viewers' simulcast layer: auto, high, medium, low, or a mix like high:60,medium:30,low:10 (default auto)")
+	leanGRO := fs.Bool("lean-gro", true, "lean viewers turn on UDP GRO (a server's GSO message is one read); false for A/B")
 	fs.IntVar(&p.MaxInFlight, "max-in-flight", 32, "concurrent viewer joins")
 	fs.StringVar(&p.ChromiumPath, "chromium", "/usr/bin/chromium", "Chromium executable")
 	fs.IntVar(&p.TabsPerBrowser, "tabs-per-browser", 4, "browser viewers per Chromium process")
@@ -84,6 +87,7 @@ Flags:
 		fmt.Fprintf(stderr, "relaycast loadtest: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
+	p.LeanNoGRO = !*leanGRO
 	var err error
 	if p.Ramp, err = loadtest.ParseRamp(ramp); err != nil {
 		fmt.Fprintf(stderr, "relaycast loadtest: --ramp: %v\n", err)
@@ -176,6 +180,12 @@ func printSummary(w io.Writer, r *loadtest.Report) {
 	if b := r.Browser; b != nil {
 		fmt.Fprintf(w, "browser: %d/%d playing, g2g p50/p95 %.0f/%.0f ms (%d samples), jb+proc p50/p95 %.1f/%.1f ms, first frame p50/p95 %.0f/%.0f ms, freezes %d, loss %.3f%%\n",
 			b.Playing, b.Target, b.G2G.P50, b.G2G.P95, b.G2G.Count, b.JBPlusProc.P50, b.JBPlusProc.P95, b.FirstFrame.P50, b.FirstFrame.P95, b.Freezes, b.LossPct)
+	}
+	if r.Layers != nil {
+		fmt.Fprintf(w, "layers received (by bitrate): %s\n", r.Layers)
+	}
+	if g := r.Generator; g != nil {
+		fmt.Fprintf(w, "generator: gro %v, %d reads (%d coalesced), %.3f datagrams per read\n", g.GRO, g.Reads, g.CoalescedReads, g.SegmentsPerRead)
 	}
 	v := r.Server
 	fmt.Fprintf(w, "server (hold %.0fs): cpu %.3f cores (/proc %.3f), max %.2f, rss %.0f MB, forwarded %.1f Mb/s, %.0f packets sent, %.0f dropped, %.0f viewers/core\n",
