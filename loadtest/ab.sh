@@ -4,16 +4,20 @@
 # viewer-second, user/sys CPU per datagram and forwarding latency over the hold window.
 # usage: loadtest/ab.sh BIN MODE(direct|direct-nogso|pion) VIEWERS DURATION_S PORT OUT [KIND=lean|full]
 # (direct-nogso: the direct send path without UDP GSO, --no-gso)
+# PIN=1: the server runs on CPU 1 alone (taskset, GOMAXPROCS=1) and the load generator on CPU 0,
+# so "viewers per core" is what one core held, not a figure scaled from a share of two.
 BIN=$1; MODE=$2; N=$3; DUR=$4; PORT=$5; OUT=$6; KIND=${7:-lean}
 D=$(mktemp -d)
+SRVPIN=""; GENPIN=""
+if [ "${PIN:-0}" = 1 ]; then SRVPIN="taskset -c 1 env GOMAXPROCS=1"; GENPIN="taskset -c 0"; fi
 EXTRA=""; [ "$MODE" = pion ] && EXTRA=--pion-send; [ "$MODE" = direct-nogso ] && EXTRA=--no-gso
-$BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 --record=false --data-dir $D --log-level warn $EXTRA >$D/server.log 2>&1 &
+$SRVPIN $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 --record=false --data-dir $D --log-level warn $EXTRA >$D/server.log 2>&1 &
 SP=$!
 for i in $(seq 50); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && break; sleep 0.2; done
 TOK=$($BIN token --room bench --publish --data-dir $D)
 RAMP=100
 START=$(python3 -c "print(2 + $N/$RAMP + 3)")
-$BIN loadtest --url http://127.0.0.1:$PORT --room bench --token $TOK --viewers $N --viewer $KIND --duration ${DUR}s --ramp $RAMP/s --server-pid $SP --json $OUT --quiet $LT_ARGS > $OUT.txt 2>&1 &
+$GENPIN $BIN loadtest --url http://127.0.0.1:$PORT --room bench --token $TOK --viewers $N --viewer $KIND --duration ${DUR}s --ramp $RAMP/s --server-pid $SP --json $OUT --quiet $LT_ARGS > $OUT.txt 2>&1 &
 LP=$!
 sleep $START; awk '{print $14, $15}' /proc/$SP/stat > $OUT.cpu0; awk '{print $14+$15}' /proc/$LP/stat > $OUT.gen0; curl -s http://127.0.0.1:$PORT/metrics > $OUT.m0
 sleep $((DUR-4)); awk '{print $14, $15}' /proc/$SP/stat > $OUT.cpu1; awk '{print $14+$15}' /proc/$LP/stat > $OUT.gen1; curl -s http://127.0.0.1:$PORT/metrics > $OUT.m1
