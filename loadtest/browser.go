@@ -405,10 +405,12 @@ func (bp *browserPool) close() {
 	wg.Wait()
 }
 
-// browserPublisher is a headless Chromium on the broadcast page painting the clock.
+// browserPublisher is a headless Chromium on the broadcast page painting the clock (or the noise
+// canvas); once live, its ramp sampler is the only reader of the page's stats.
 type browserPublisher struct {
-	b   *browser
-	tab context.Context
+	b    *browser
+	tab  context.Context
+	ramp *rampSampler
 }
 
 func startBrowserPublisher(ctx context.Context, p Params) (*browserPublisher, error) {
@@ -417,18 +419,23 @@ func startBrowserPublisher(ctx context.Context, p Params) (*browserPublisher, er
 		return nil, err
 	}
 	bp := &browserPublisher{b: b, tab: b.ctx}
-	u := fmt.Sprintf("%s/broadcast/%s?token=%s&autostart=1&source=clock", p.URL, url.PathEscape(p.Room), url.QueryEscape(p.Token))
+	u := fmt.Sprintf("%s/broadcast/%s?token=%s&autostart=1&source=%s", p.URL, url.PathEscape(p.Room), url.QueryEscape(p.Token), url.QueryEscape(p.PublisherSource))
+	if p.PublisherQuery != "" {
+		u += "&" + p.PublisherQuery
+	}
 	nctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
+	navStart := time.Now()
 	if err := chromedp.Do(nctx, chromedp.Navigate(u)); err != nil {
 		b.close()
 		return nil, fmt.Errorf("%w: broadcast page: %w", ErrPublisher, err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for i := 0; time.Now().Before(deadline) && i < 200; i++ {
+	for i := 0; time.Now().Before(deadline) && i < 400; i++ {
 		st, err := chromedp.Run(nctx, chromedp.Evaluate[[]string](`[window.relaycast ? window.relaycast.state : "none", window.relaycast ? window.relaycast.error : ""]`))
 		if err == nil && len(st) == 2 {
 			if st[0] == "live" {
+				bp.ramp = startRampSampler(ctx, b.ctx, p.PublisherSource, navStart, time.Now())
 				return bp, nil
 			}
 			if st[0] == "error" {
@@ -437,7 +444,7 @@ func startBrowserPublisher(ctx context.Context, p Params) (*browserPublisher, er
 			}
 		}
 		select {
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		case <-ctx.Done():
 			b.close()
 			return nil, ctx.Err()
@@ -447,18 +454,11 @@ func startBrowserPublisher(ctx context.Context, p Params) (*browserPublisher, er
 	return nil, fmt.Errorf("%w: broadcast page did not go live within 20s", ErrPublisher)
 }
 
-// sendingBps reads the publisher's outgoing video bitrate counter (bytes sent so far).
-func (bp *browserPublisher) bytesSent(ctx context.Context) float64 {
-	ectx, cancel := context.WithTimeout(bp.tab, 3*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ectx, chromedp.Evaluate[float64](`(async () => {
-  const pc = window.relaycast && window.relaycast.pc; if (!pc) return 0;
-  let b = 0; (await pc.getStats()).forEach((r) => { if (r.type === "outbound-rtp" && r.kind === "video") b += r.bytesSent || 0; });
-  return b; })()`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		return 0
-	}
-	return v
-}
+// bytesSent is the publisher's video bytes sent so far (all layers), as of the ramp sampler's
+// last reading.
+func (bp *browserPublisher) bytesSent(context.Context) float64 { return bp.ramp.lastBytes() }
 
-func (bp *browserPublisher) close() { bp.b.close() }
+func (bp *browserPublisher) close() {
+	bp.ramp.stop()
+	bp.b.close()
+}

@@ -155,6 +155,9 @@ func (r *Report) Charts() []template.HTML {
 			svgChart("Browser freezes (cumulative)", "freezes", x, hold,
 				series{"freezes", "#d62728", col(func(s Sample) float64 { return float64(s.Freezes) })}))
 	}
+	if r.Ramp != nil {
+		charts = append(charts, r.Ramp.chart())
+	}
 	return charts
 }
 
@@ -198,6 +201,10 @@ code{background:#f5f5f5;padding:1px 4px}
 <table><tr><th>#</th><th>state</th><th>first frame ms</th><th>jb ms</th><th>proc ms</th><th>g2g p50</th><th>g2g p95</th><th>frames</th><th>dropped</th><th>freezes</th><th>freeze s</th><th>recv</th><th>lost</th><th>nack</th><th>pli</th><th>res</th><th>fps</th><th>Mb/s</th><th>error</th></tr>
 {{range .Viewers}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{.FirstFrameMs}}</td><td>{{.JitterBufferMs}}</td><td>{{.ProcessingMs}}</td><td>{{.G2G.P50}}</td><td>{{.G2G.P95}}</td><td>{{.FramesDecoded}}</td><td>{{.FramesDropped}}</td><td>{{.FreezeCount}}</td><td>{{.FreezesDurationS}}</td><td>{{.PacketsReceived}}</td><td>{{.PacketsLost}}</td><td>{{.NackCount}}</td><td>{{.PliCount}}</td><td>{{.Width}}×{{.Height}}</td><td>{{.FPS}}</td><td>{{.Mbps}}</td><td>{{.Error}}</td></tr>{{end}}
 </table>{{end}}
+{{with .Ramp}}<h2>Publisher ramp</h2>
+<p>source {{.Source}} · layers {{.Layers}} · live {{.LiveAfterS}} s after navigation · seconds after live to ≥ {{.TargetBps}} bit/s:
+estimate {{with .TimeToBWES}}{{.}}{{else}}never{{end}}, sent (all layers) {{with .TimeToSentS}}{{.}}{{else}}never{{end}} (sustained {{with .TimeToSentSustainedS}}{{.}}{{else}}never{{end}}), top layer {{with .TimeToTopSentS}}{{.}}{{else}}never{{end}} (sustained {{with .TimeToTopSentSustainedS}}{{.}}{{else}}never{{end}})
+· highest: estimate {{.MaxBWEBps}}, sent {{.MaxSentBps}}, top layer {{.MaxTopSentBps}} bit/s</p>{{end}}
 <h2>Timeline</h2>
 <div class="charts">{{range .Charts}}{{.}}{{end}}</div>
 </body></html>

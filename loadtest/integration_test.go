@@ -2,6 +2,7 @@ package loadtest_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -42,13 +43,15 @@ func TestRunInProcess(t *testing.T) {
 		file      string // video codec of the file publisher
 		signaling string
 		lean      bool
+		source    string // browser publisher's canvas
 	}{
-		{"synthetic whep", false, "", loadtest.SignalingWHEP, false},
-		{"lean synthetic whep", false, "", loadtest.SignalingWHEP, true},
-		{"synthetic ws", false, "", loadtest.SignalingWS, false},
-		{"file publisher", false, testmedia.CodecVP8, loadtest.SignalingWHEP, false},
-		{"file publisher h264", false, testmedia.CodecH264, loadtest.SignalingWHEP, false},
-		{"browser publisher and viewers", true, "", loadtest.SignalingWHEP, false},
+		{"synthetic whep", false, "", loadtest.SignalingWHEP, false, ""},
+		{"lean synthetic whep", false, "", loadtest.SignalingWHEP, true, ""},
+		{"synthetic ws", false, "", loadtest.SignalingWS, false, ""},
+		{"file publisher", false, testmedia.CodecVP8, loadtest.SignalingWHEP, false, ""},
+		{"file publisher h264", false, testmedia.CodecH264, loadtest.SignalingWHEP, false, ""},
+		{"browser publisher and viewers", true, "", loadtest.SignalingWHEP, false, loadtest.SourceClock},
+		{"browser noise publisher (simulcast)", true, "", loadtest.SignalingWHEP, false, loadtest.SourceNoise},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +74,12 @@ func TestRunInProcess(t *testing.T) {
 			}
 			if tt.browser {
 				p.Publisher, p.BrowserViewers, p.Warmup, p.Duration = loadtest.PublisherBrowser, 1, 3*time.Second, 4*time.Second
-				p.Thresholds.MaxG2GP95 = 2 * time.Second
+				p.PublisherSource = tt.source
+				if tt.source == loadtest.SourceClock {
+					// Noise keyframes are large enough that a viewer's PLI can stall the publisher
+					// for a second or two: glass-to-glass is checked on the clock only.
+					p.Thresholds.MaxG2GP95 = 2 * time.Second
+				}
 			}
 			if tt.file != "" {
 				if _, err := exec.LookPath("ffmpeg"); err != nil {
@@ -121,6 +129,15 @@ func TestRunInProcess(t *testing.T) {
 					t.Fatalf("browser summary = %+v", b)
 				}
 				t.Logf("g2g p50 %.0f ms, first frame %.0f ms, jb %.1f ms", b.G2G.P50, b.FirstFrame.P50, b.JitterBuffer.P50)
+				// The publisher ramp: sampled from live to the end, its encodings as the page sends them.
+				rp := rep.Ramp
+				wantLayers := map[string]int{loadtest.SourceClock: 1, loadtest.SourceNoise: 3}[tt.source]
+				if rp == nil || rp.Source != tt.source || len(rp.Samples) < 10 || len(rp.Layers) != wantLayers ||
+					rp.MaxBWEBps <= 0 || rp.MaxSentBps <= 0 || rp.Samples[len(rp.Samples)-1].T < 5 {
+					t.Fatalf("publisher ramp: %+v", rp)
+				}
+				t.Logf("ramp: layers %q, estimate max %.2f Mb/s, sent max %.2f Mb/s, time to 1.5 Mb/s: estimate %v sent %v",
+					rp.Layers, rp.MaxBWEBps/1e6, rp.MaxSentBps/1e6, fmtSec(rp.TimeToBWES), fmtSec(rp.TimeToSentS))
 				deadline := time.Now().Add(5 * time.Second)
 				for chromiumProcs(t) > 0 && time.Now().Before(deadline) {
 					time.Sleep(100 * time.Millisecond)
@@ -131,4 +148,11 @@ func TestRunInProcess(t *testing.T) {
 			}
 		})
 	}
+}
+
+func fmtSec(p *float64) string {
+	if p == nil {
+		return "never"
+	}
+	return fmt.Sprintf("%.1f s", *p)
 }

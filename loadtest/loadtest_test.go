@@ -91,6 +91,8 @@ func TestValidate(t *testing.T) {
 		{"file publisher", func(p *Params) { p.Publisher, p.VideoFile = PublisherFile, "v.ivf" }, false},
 		{"bad signaling", func(p *Params) { p.Signaling = "sip" }, true},
 		{"too many browsers", func(p *Params) { p.BrowserViewers = 65 }, true},
+		{"noise source", func(p *Params) { p.Publisher, p.PublisherSource = PublisherBrowser, SourceNoise }, false},
+		{"bad publisher source", func(p *Params) { p.Publisher, p.PublisherSource = PublisherBrowser, "camera" }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

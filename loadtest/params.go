@@ -18,6 +18,12 @@ const (
 	PublisherFile      = "file"      // Pion publisher in this process streaming real media files (IVF VP8/VP9/AV1/H.264 or raw H.264 + Ogg Opus), looped
 )
 
+// Canvases the browser publisher paints (the broadcast page's source= parameter).
+const (
+	SourceClock = "clock" // 640×360 clock, one layer: simple picture, the encoder undershoots its cap
+	SourceNoise = "noise" // 1280×720 noise under the clock strip, simulcast: fills its target
+)
+
 // Synthetic viewer kinds: full Pion viewers, or lean ones that count SRTP below Pion (far
 // cheaper for the generator; the server does the same work for both, minus their RTCP).
 const (
@@ -45,14 +51,18 @@ type Params struct {
 	Ramp           float64       // viewers started per second; 0 = default 50/s
 	Warmup         time.Duration // publisher warm-up before viewers join (default 2s synthetic, 10s browser: BWE ramp)
 	Publisher      string        // synthetic (default) | browser | none
-	Bitrate        int           // synthetic publisher video bits/s (default 1.5 Mbps)
-	VideoFile      string        // --publisher file: IVF video (VP8, VP9, AV1, H.264) or H.264 Annex-B (.h264, 30 fps)
-	AudioFile      string        // --publisher file: Ogg Opus audio (one packet per page)
-	Signaling      string        // synthetic viewers: whep (default) | ws
-	ViewerKind     string        // synthetic viewers: full (default: Pion receives and decrypts everything) | lean (client.ViewerParams.Lean)
-	MaxInFlight    int           // concurrent viewer joins (default 32)
-	JoinTimeout    time.Duration // per-viewer join timeout (default 20s)
-	Interval       time.Duration // sampling / progress interval (default 1s)
+	// PublisherSource is the broadcast page's canvas for --publisher browser: clock (default,
+	// 640×360, one layer) or noise (1280×720 noise under the clock strip, three simulcast layers).
+	PublisherSource string
+	PublisherQuery  string        // extra query for the broadcast page, e.g. "simulcast=0"
+	Bitrate         int           // synthetic publisher video bits/s (default 1.5 Mbps)
+	VideoFile       string        // --publisher file: IVF video (VP8, VP9, AV1, H.264) or H.264 Annex-B (.h264, 30 fps)
+	AudioFile       string        // --publisher file: Ogg Opus audio (one packet per page)
+	Signaling       string        // synthetic viewers: whep (default) | ws
+	ViewerKind      string        // synthetic viewers: full (default: Pion receives and decrypts everything) | lean (client.ViewerParams.Lean)
+	MaxInFlight     int           // concurrent viewer joins (default 32)
+	JoinTimeout     time.Duration // per-viewer join timeout (default 20s)
+	Interval        time.Duration // sampling / progress interval (default 1s)
 
 	ChromiumPath   string // default /usr/bin/chromium
 	TabsPerBrowser int    // browser viewers per Chromium process (default 4)
@@ -100,6 +110,9 @@ func (p Params) withDefaults() Params {
 	}
 	if p.Warmup < 0 {
 		p.Warmup = 0
+	}
+	if p.PublisherSource == "" {
+		p.PublisherSource = SourceClock
 	}
 	if p.Bitrate <= 0 {
 		p.Bitrate = 1_500_000
@@ -161,6 +174,8 @@ func (p Params) Validate() error {
 		return bad("nothing to do: set --viewers and/or --browser-viewers")
 	case p.Viewers > 20000 || p.BrowserViewers > 64:
 		return bad("at most 20000 synthetic and 64 browser viewers per harness process")
+	case p.PublisherSource != SourceClock && p.PublisherSource != SourceNoise:
+		return bad("--publisher-source must be clock or noise, got %q", p.PublisherSource)
 	case p.Signaling != SignalingWHEP && p.Signaling != SignalingWS:
 		return bad("--signaling must be whep or ws, got %q", p.Signaling)
 	case p.ViewerKind != ViewerFull && p.ViewerKind != ViewerLean:

@@ -124,6 +124,7 @@ type Report struct {
 	Params      ReportParams     `json:"params"`
 	Synthetic   SyntheticSummary `json:"synthetic"`
 	Browser     *BrowserSummary  `json:"browser,omitempty"`
+	Ramp        *PublisherRamp   `json:"publisher_ramp,omitempty"` // --publisher browser (ramp.go)
 	Server      ServerSummary    `json:"server"`
 	Samples     []Sample         `json:"samples"`
 	Checks      []Check          `json:"checks"`

@@ -336,6 +336,9 @@ func (r *runner) report(rep *Report) {
 	syn.Join = r.synth.join.snapshot().dist()
 	syn.FirstKeyframe = r.synth.firstKeyframes()
 	syn.FirstErrors = r.synth.errors()
+	if r.bpub != nil {
+		rep.Ramp = r.bpub.ramp.summary()
+	}
 	if rep.Browser == nil && len(r.brows.viewers) > 0 {
 		rep.Browser = r.brows.summary(0)
 	}

@@ -35,6 +35,8 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.StringVar(&ramp, "ramp", "50/s", "viewers joining per second")
 	fs.DurationVar(&p.Warmup, "warmup", 0, "publisher warm-up before viewers join (default 2s; 10s for --publisher browser, whose bandwidth estimate starts low)")
 	fs.StringVar(&p.Publisher, "publisher", "synthetic", "synthetic (Pion: VP8-shaped noise + Opus), browser (Chromium painting a clock: glass-to-glass), file (Pion streaming --video-file/--audio-file, looped), none (someone else publishes)")
+	fs.StringVar(&p.PublisherSource, "publisher-source", "clock", "with --publisher browser: clock (640×360, one layer) or noise (1280×720 noise under the clock strip, three simulcast layers: the encoder fills its target, so the ramp shows what the path carries)")
+	fs.StringVar(&p.PublisherQuery, "publisher-query", "", "with --publisher browser: extra broadcast page query, e.g. simulcast=0")
 	fs.StringVar(&p.VideoFile, "video-file", "", "with --publisher file: video in IVF, VP8/VP9/AV1 by its fourcc (ffmpeg ... -c:v libvpx out.ivf), or raw H.264 at 30 fps (ffmpeg ... -c:v libx264 -tune zerolatency out.h264); the first-keyframe metric needs VP8")
 	fs.StringVar(&p.AudioFile, "audio-file", "", "with --publisher file: Opus audio in Ogg, one packet per page (ffmpeg ... -c:a libopus -page_duration 20000 out.ogg)")
 	fs.IntVar(&p.Bitrate, "bitrate", 1_500_000, "synthetic publisher video bits/s")

@@ -25,6 +25,7 @@ import {
 } from "./media";
 import { Signal, describeError, isRetryable, type ServerMessage } from "./signal";
 import { clockTrack } from "./clock";
+import { DEFAULT_REFRESH_ROWS, noiseTrack } from "./noise";
 import { simulcastEncodings } from "./quality";
 
 type State = "idle" | "connecting" | "live" | "error";
@@ -35,6 +36,9 @@ const token = param("token");
 const autostart = param("autostart") === "1";
 // `&source=clock` (loadtest): publish a canvas painting the current time instead of the camera.
 const clockSource = param("source") === "clock";
+// `&source=noise` (loadtest): a 1280×720 canvas of noise under the same clock strip, so the
+// encoder can spend its whole target (three simulcast layers like a camera of that size).
+const noiseSource = param("source") === "noise";
 // Simulcast (three layers when the capture is at least 640 px wide) unless `&simulcast=0`; the
 // loadtest's clock source stays one full-resolution layer so its strip stays readable.
 const simulcast = param("simulcast") !== "0" && !clockSource;
@@ -255,8 +259,8 @@ async function ensureMedia(): Promise<void> {
   const unsupported = mediaSupported();
   if (unsupported) throw new Error(unsupported);
 
-  if (clockSource) {
-    setVideoTrack(clockTrack());
+  if (clockSource || noiseSource) {
+    setVideoTrack(noiseSource ? noiseTrack(Number(param("noise") || DEFAULT_REFRESH_ROWS)) : clockTrack());
     try {
       const a = await navigator.mediaDevices.getUserMedia({ audio: micConstraints(el.micSelect.value) });
       setAudioTrack(a.getAudioTracks()[0] ?? null);

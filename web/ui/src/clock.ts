@@ -10,7 +10,7 @@
 // white for 1; row 2 is its inverse, so a frame that does not carry a clean strip is rejected.
 
 export const CLOCK_BITS = 42; // ms since 1970 fit in 42 bits until the year 2109
-const ROW_H = 0.06; // each row is 6 % of the frame height
+export const ROW_H = 0.06; // each row is 6 % of the frame height
 const WIDTH = 640;
 const HEIGHT = 360;
 const FPS = 30;
@@ -48,7 +48,7 @@ export function clockTrack(): MediaStreamTrack {
   return track;
 }
 
-function paintBits(g: CanvasRenderingContext2D, t: number, w: number, h: number): void {
+export function paintBits(g: CanvasRenderingContext2D, t: number, w: number, h: number): void {
   const cw = w / CLOCK_BITS;
   const rh = Math.round(h * ROW_H);
   for (let i = 0; i < CLOCK_BITS; i++) {
