@@ -112,6 +112,9 @@ func (b *bandwidth) clean(now int64, need float64) bool {
 // onRTCP feeds a viewer's RTCP packets (from its video sender) into the estimate and chooses again
 // when they carried a report.
 func (v *simView) onRTCP(pkts []rtcp.Packet) {
+	if v.svc != nil {
+		return // SVC: no bandwidth-driven choice (Auto forwards every layer)
+	}
 	ssrc := uint32(0)
 	if b := v.local.b.Load(); b != nil {
 		ssrc = b.ssrc
@@ -193,6 +196,15 @@ func (v *simView) setQuality(q Quality) {
 	v.mu.Lock()
 	v.pref = q
 	v.bw.upSince = 0
+	if v.svc != nil {
+		v.svc.setWant(q)
+		report, st := v.changedLocked()
+		v.mu.Unlock()
+		if report != nil {
+			report(st)
+		}
+		return
+	}
 	v.mu.Unlock()
 	v.evaluate(monoNow())
 }

@@ -46,6 +46,9 @@ type simView struct {
 	ext     [1]rtp.Extension
 	abs     [3]byte
 
+	svc  *svcFilter // VP9 SVC: a plain track's spatial layers filtered (svc.go); nil for simulcast
+	down *downTrack // VP9 SVC: the viewer's membership of the track
+
 	pref     Quality
 	bw       bandwidth
 	onLayer  func(LayerState)
@@ -70,6 +73,9 @@ func (g *segment) identity() bool {
 // write is the writer groups' entry for a simulcast viewer: layer is the group's track.
 func (v *simView) write(layer *upTrack, p *rtp.Packet) (int, error) {
 	v.mu.Lock()
+	if v.svc != nil {
+		return v.writeSVC(p) // releases mu
+	}
 	switched := false
 	if layer == v.target {
 		if !isKeyframeStart(v.codec, p.Payload) {
@@ -186,6 +192,9 @@ func (v *simView) send(g *segment, p *rtp.Packet, resend bool) (int, error) {
 func (v *simView) resend(outSeq uint16) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.svc != nil {
+		return v.resendSVC(outSeq)
+	}
 	if !v.started {
 		return 0, nil
 	}
@@ -264,6 +273,10 @@ func (v *simView) choose(want *upTrack, now int64) {
 
 // requestKeyframe forwards a viewer's PLI to the layer it is (about to be) fed from.
 func (v *simView) requestKeyframe() {
+	if v.svc != nil {
+		v.svc.up.requestKeyframe()
+		return
+	}
 	v.mu.Lock()
 	l := v.target
 	if l == nil {
@@ -280,12 +293,24 @@ func (v *simView) start() {
 	v.mu.Lock()
 	v.running = true
 	v.mu.Unlock()
+	if v.svc != nil {
+		v.svc.up.addViewer(v.down)
+		v.svc.up.requestKeyframe()
+		return
+	}
 	v.sim.addView(v)
 	v.evaluate(monoNow())
 }
 
 // close removes the viewer from every layer.
 func (v *simView) close() {
+	if v.svc != nil {
+		v.svc.up.removeViewer(v.down)
+		v.mu.Lock()
+		v.closed = true
+		v.mu.Unlock()
+		return
+	}
 	v.sim.removeView(v)
 	v.mu.Lock()
 	for l := range v.members {
@@ -298,6 +323,9 @@ func (v *simView) close() {
 
 // state is what the viewer is being sent now. mu held.
 func (v *simView) stateLocked() LayerState {
+	if v.svc != nil {
+		return v.svcState()
+	}
 	st := LayerState{Quality: v.pref, AudioOnly: v.audioOnly, Layer: v.sim.layerName(v.cur)}
 	for _, l := range v.sim.activeLayers() {
 		st.Layers = append(st.Layers, v.sim.layerName(l))

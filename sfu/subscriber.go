@@ -170,6 +170,15 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 				members: map[*upTrack]*downTrack{}, pref: q, onLayer: p.OnLayer,
 				bw: bandwidth{est: float64(s.cfg.SimulcastStartBitrate)}}
 			sub.view = d.view
+		} else if u.kind == webrtc.RTPCodecTypeVideo && kindOfCodec(u.codec.MimeType) == codecVP9 {
+			// VP9 may carry spatial layers (SVC, svc.go): the viewer's choice filters them.
+			q, err := ParseQuality(string(p.Quality))
+			if err != nil {
+				return fail(err)
+			}
+			d.view = &simView{sub: sub, local: local, codec: codecVP9, clock: float64(u.codec.ClockRate),
+				pref: q, onLayer: p.OnLayer, down: d, svc: newSVCFilter(u, q)}
+			sub.view = d.view
 		}
 		sub.downs = append(sub.downs, d)
 		senders = append(senders, pair{d, sender})
@@ -204,7 +213,7 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 		}
 	})
 	for _, x := range senders {
-		if x.d.view != nil {
+		if x.d.view != nil && x.d.view.svc == nil {
 			for _, e := range x.s.GetParameters().HeaderExtensions {
 				if e.URI == sdp.ABSSendTimeURI && e.ID > 0 && e.ID < 15 {
 					x.d.view.mu.Lock()
@@ -244,10 +253,15 @@ func (sub *Subscriber) SetQuality(q Quality) error {
 	return nil
 }
 
-// Layer reports what the viewer is sent of a simulcast room; ok is false without simulcast.
+// Layer reports what the viewer is sent of a simulcast room (or a VP9 SVC one); ok is false
+// without layers.
 func (sub *Subscriber) Layer() (st LayerState, ok bool) {
 	if sub.view == nil {
 		return LayerState{}, false
 	}
-	return sub.view.State(), true
+	st = sub.view.State()
+	if sub.view.svc != nil && len(st.Layers) == 0 {
+		return LayerState{}, false // VP9 without spatial layers (yet): nothing to choose
+	}
+	return st, true
 }
