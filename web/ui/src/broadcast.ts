@@ -42,6 +42,12 @@ const noiseSource = param("source") === "noise";
 // Simulcast (three layers when the capture is at least 640 px wide) unless `&simulcast=0`; the
 // loadtest's clock source stays one full-resolution layer so its strip stays readable.
 const simulcast = param("simulcast") !== "0" && !clockSource;
+// `&svc=1`: instead of simulcast, one VP9 stream with three spatial layers (L3T3_KEY) when the
+// browser can encode it (the server forwards each viewer the layers it chose); else as without.
+const svcWanted = param("svc") === "1" && !clockSource;
+const SVC_MODE = "L3T3_KEY";
+/** The SVC stream's cap: the three simulcast layers' caps together. */
+const SVC_MAX_BITRATE = 2_150_000;
 
 // ---- elements ----
 const el = {
@@ -89,6 +95,7 @@ let audioTrack: MediaStreamTrack | null = null;
 let videoSender: RTCRtpSender | null = null;
 let audioSender: RTCRtpSender | null = null;
 let videoEncodings: RTCRtpEncodingParameters[] = [];
+let svcMode = ""; // the VP9 scalability mode being sent (`&svc=1`), "" otherwise
 const localStream = new MediaStream();
 const meter = new MicMeter(el.meter);
 
@@ -125,6 +132,10 @@ window.relaycast = {
   },
   get error(): string {
     return lastError;
+  },
+  /** The VP9 scalability mode sent with `&svc=1` ("" when not SVC). */
+  get svc(): string {
+    return svcMode;
   },
   /** The video encodings sent: their rids (empty strings for one plain encoding). */
   get layers(): string[] {
@@ -411,13 +422,34 @@ async function publish(): Promise<void> {
   const myPc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: signal.iceServers });
   pc = myPc;
   if (videoTrack) {
-    const width = simulcast ? (videoTrack.getSettings().width ?? 0) : 0;
-    videoEncodings = simulcastEncodings(width, VIDEO_MAX_BITRATE, VIDEO_MAX_FRAMERATE);
-    videoSender = myPc.addTransceiver(videoTrack, {
-      direction: "sendonly",
-      streams: [localStream],
-      sendEncodings: videoEncodings,
-    }).sender;
+    const size = videoTrack.getSettings();
+    const svcCodecs = svcWanted && (size.width ?? 0) >= 640 ? await vp9SVCCodecs(size.width ?? 0, size.height ?? 0) : null;
+    if (pc !== myPc) return; // replaced while asking
+    svcMode = "";
+    if (svcCodecs) {
+      try {
+        const enc = { scalabilityMode: SVC_MODE, maxBitrate: SVC_MAX_BITRATE, maxFramerate: VIDEO_MAX_FRAMERATE };
+        const t = myPc.addTransceiver(videoTrack, { direction: "sendonly", streams: [localStream], sendEncodings: [enc] });
+        t.setCodecPreferences(svcCodecs);
+        videoEncodings = [enc];
+        videoSender = t.sender;
+        svcMode = SVC_MODE;
+      } catch (e) {
+        console.warn("relaycast: VP9 SVC not available, publishing as usual", e);
+        for (const t of myPc.getTransceivers()) {
+          if (t.sender.track === videoTrack) t.stop();
+        }
+      }
+    }
+    if (!svcMode) {
+      const width = simulcast ? (videoTrack.getSettings().width ?? 0) : 0;
+      videoEncodings = simulcastEncodings(width, VIDEO_MAX_BITRATE, VIDEO_MAX_FRAMERATE);
+      videoSender = myPc.addTransceiver(videoTrack, {
+        direction: "sendonly",
+        streams: [localStream],
+        sendEncodings: videoEncodings,
+      }).sender;
+    }
   }
   if (audioTrack) {
     audioSender = myPc.addTransceiver(audioTrack, { direction: "sendonly", streams: [localStream] }).sender;
@@ -466,6 +498,37 @@ async function applyAnswer(sdp: string): Promise<void> {
     return;
   }
   if (videoSender) await ensureBitrate(videoSender);
+}
+
+type CodecList = NonNullable<ReturnType<typeof RTCRtpSender.getCapabilities>>["codecs"];
+
+/**
+ * VP9 first, then the other video codecs, when the browser can encode VP9 with SVC_MODE and
+ * lets the page order codecs; null otherwise.
+ */
+async function vp9SVCCodecs(width: number, height: number): Promise<CodecList | null> {
+  if (typeof RTCRtpSender === "undefined" || !RTCRtpSender.getCapabilities) return null;
+  if (typeof RTCRtpTransceiver === "undefined" || !("setCodecPreferences" in RTCRtpTransceiver.prototype)) return null;
+  const codecs = RTCRtpSender.getCapabilities("video")?.codecs ?? [];
+  const vp9 = codecs.filter((c) => c.mimeType.toLowerCase() === "video/vp9");
+  if (vp9.length === 0) return null;
+  // Older Chromium lists each codec's scalability modes; newer ones answer through Media
+  // Capabilities. Without either, addTransceiver refuses a mode it cannot encode.
+  const modes = (vp9[0] as { scalabilityModes?: string[] }).scalabilityModes;
+  if (modes) {
+    if (!modes.includes(SVC_MODE)) return null;
+  } else if (navigator.mediaCapabilities?.encodingInfo) {
+    try {
+      const info = await navigator.mediaCapabilities.encodingInfo({
+        type: "webrtc",
+        video: { contentType: "video/VP9", width, height, bitrate: SVC_MAX_BITRATE, framerate: VIDEO_MAX_FRAMERATE, scalabilityMode: SVC_MODE },
+      } as MediaEncodingConfiguration);
+      if (!info.supported) return null;
+    } catch {
+      return null;
+    }
+  }
+  return [...vp9, ...codecs.filter((c) => c.mimeType.toLowerCase() !== "video/vp9")];
 }
 
 /** Some browsers ignore sendEncodings in addTransceiver; set the caps again after negotiation. */
@@ -643,6 +706,7 @@ window.setInterval(async () => {
     }
   });
   if (layers > 1) res += ` · ${layers} layers`;
+  if (svcMode && res) res += ` · VP9 ${svcMode}`;
   if (lastTs && ts > lastTs) {
     const rate = ((bytes - lastBytes) * 8 * 1000) / (ts - lastTs);
     el.sending.textContent = ["Sending " + formatBitrate(rate), res, fps ? `${Math.round(fps)} fps` : ""]
