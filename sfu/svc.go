@@ -78,9 +78,10 @@ func (f *svcFilter) setWant(q Quality) {
 	f.asked = false
 }
 
-// effective clamps a spatial layer index to the layers seen: svcAll when it covers them all.
+// effective clamps a spatial layer index to the layers seen: svcAll when it covers them all
+// (while at most one layer has been seen, the number of layers is not known yet).
 func (f *svcFilter) effective(l uint8) uint8 {
-	if f.layers > 0 && int(l) >= f.layers-1 {
+	if f.layers > 1 && int(l) >= f.layers-1 {
 		return svcAll
 	}
 	return l
@@ -169,7 +170,7 @@ func (v *simView) writeSVC(p *rtp.Packet) (int, error) {
 	if !fwd {
 		return v.svcDone(0, nil, layersBefore, curBefore)
 	}
-	marker := p.Marker || (ok && f.vp9.E && f.cur != svcAll && sid == f.cur)
+	marker := p.Marker || (ok && f.vp9.L && f.vp9.E && f.cur != svcAll && sid == f.cur)
 	f.outRing[out%svcRing].mark = marker
 	n, err := v.sendSVC(p, out, marker, false)
 	if int16(out-f.lastOut) > 0 {
