@@ -132,9 +132,18 @@ func (v *simView) writeSVC(p *rtp.Packet) (int, error) {
 	want := f.effective(f.want)
 	var out uint16
 	fwd := true
-	if d := int16(seq - f.highIn); d > 0 {
+	d := int16(seq - f.highIn)
+	if d > svcRing || d < -svcRing {
+		// The publisher's numbering jumped (or more than svcRing packets were lost): continue the
+		// outgoing numbers from the last one sent.
+		f.off = f.lastOut + 1 - seq
+		f.highIn = seq - 1
+		f.inRing = [svcRing]svcSlot{} // incoming numbers of the old run mean nothing now
+		d = 1
+	}
+	if d > 0 {
 		// Keep the numbers of the packets that did not arrive, for when they do.
-		for i := uint16(1); i < uint16(d) && i <= svcRing; i++ {
+		for i := uint16(1); i < uint16(d); i++ {
 			in := seq - uint16(d) + i
 			f.record(in, in+f.off, svcReserved)
 		}

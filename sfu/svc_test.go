@@ -229,6 +229,30 @@ func TestSVCLayerFiltering(t *testing.T) {
 	})
 }
 
+// The publisher's numbering jumps by more than the ring (forward, then back): the outgoing
+// numbers go on from the last one sent.
+func TestSVCSequenceJump(t *testing.T) {
+	w := &captureWriter{buf: make([]byte, 1500), keep: true}
+	v, up := newSVCTestView(w)
+	v.setQuality(QualityMedium)
+	var seqs []uint16
+	for _, first := range []uint16{100, 5100, 50636} {
+		for _, p := range svcStream(first, 2, map[int]bool{0: true}) {
+			if n, _ := v.write(up, p); n > 0 {
+				seqs = append(seqs, w.last.SequenceNumber)
+			}
+		}
+	}
+	if len(seqs) != 3*2*4 {
+		t.Fatalf("%d packets sent, want 24", len(seqs))
+	}
+	for i := range seqs {
+		if seqs[i] != 100+uint16(i) {
+			t.Fatalf("sent %v", seqs)
+		}
+	}
+}
+
 // effectiveTop is the filter's layer for a viewer's top layer (tests).
 func (v *simView) effectiveTop(l uint8) uint8 { return v.svc.effective(l) }
 
