@@ -63,6 +63,7 @@ func TestVP9SVCBroadcastAndQualityMenu(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("outbound: %s", out)
+	waitJS(t, pubTab, 10*time.Second, `document.querySelector("#sending").textContent.includes("VP9 L3T3_KEY")`, "the Sending line to name the SVC mode")
 
 	watchTab := tab(t, ctx)
 	if err := chromedp.Do(watchTab, chromedp.Navigate(srv.URL()+"/watch/svc")); err != nil {

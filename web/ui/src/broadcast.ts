@@ -96,6 +96,7 @@ let videoSender: RTCRtpSender | null = null;
 let audioSender: RTCRtpSender | null = null;
 let videoEncodings: RTCRtpEncodingParameters[] = [];
 let svcMode = ""; // the VP9 scalability mode being sent (`&svc=1`), "" otherwise
+let svcRefused = false; // the browser refused it: publish as without `&svc=1`
 const localStream = new MediaStream();
 const meter = new MicMeter(el.meter);
 
@@ -423,7 +424,7 @@ async function publish(): Promise<void> {
   pc = myPc;
   if (videoTrack) {
     const size = videoTrack.getSettings();
-    const svcCodecs = svcWanted && (size.width ?? 0) >= 640 ? await vp9SVCCodecs(size.width ?? 0, size.height ?? 0) : null;
+    const svcCodecs = svcWanted && !svcRefused && (size.width ?? 0) >= 640 ? await vp9SVCCodecs(size.width ?? 0, size.height ?? 0) : null;
     if (pc !== myPc) return; // replaced while asking
     svcMode = "";
     if (svcCodecs) {
@@ -436,9 +437,8 @@ async function publish(): Promise<void> {
         svcMode = SVC_MODE;
       } catch (e) {
         console.warn("relaycast: VP9 SVC not available, publishing as usual", e);
-        for (const t of myPc.getTransceivers()) {
-          if (t.sender.track === videoTrack) t.stop();
-        }
+        svcRefused = true;
+        return publish(); // a fresh connection without it
       }
     }
     if (!svcMode) {
@@ -692,11 +692,13 @@ window.setInterval(async () => {
   let fps = 0;
   let resWidth = 0;
   let layers = 0;
+  let scalability = "";
   stats.forEach((r) => {
     if (r.type === "outbound-rtp" && r.kind === "video") {
       bytes += r.bytesSent ?? 0;
       ts = r.timestamp;
       if (r.frameWidth) layers++;
+      if (r.scalabilityMode) scalability = r.scalabilityMode;
       // Simulcast: show the largest layer being sent.
       if (r.frameWidth && r.frameWidth > resWidth) {
         resWidth = r.frameWidth;
@@ -706,7 +708,7 @@ window.setInterval(async () => {
     }
   });
   if (layers > 1) res += ` · ${layers} layers`;
-  if (svcMode && res) res += ` · VP9 ${svcMode}`;
+  if (svcMode && res) res += ` · VP9 ${scalability || "without SVC"}`;
   if (lastTs && ts > lastTs) {
     const rate = ((bytes - lastBytes) * 8 * 1000) / (ts - lastTs);
     el.sending.textContent = ["Sending " + formatBitrate(rate), res, fps ? `${Math.round(fps)} fps` : ""]
