@@ -180,7 +180,7 @@ func (g *group) writeBatch(batch []fanItem, st *counters, n *uint) {
 			if d.view != nil {
 				k, err = d.view.write(g.up, it.pkt) // a simulcast layer: rewritten per viewer
 			} else {
-				k, err = d.local.write(it.pkt)
+				k, err = d.local.writeAt(it.pkt, it.at)
 			}
 			if err == nil && k > 0 {
 				pkts++
