@@ -131,7 +131,10 @@ func (s *rtpSealer) seal(buf []byte, h *rtp.Header, payload []byte) (int, error)
 	if n+len(payload)+aeadTagLen > cap(buf) {
 		return 0, errTooLarge
 	}
-	if !s.has || h.SSRC != s.ssrc { // a new SSRC starts a new index, as in srtp.Context
+	// A writer sends one SSRC (its binding's). A different one starts a new index, as a new SSRC
+	// does in srtp.Context; unlike srtp.Context, going back to the first SSRC would not find its
+	// old index again, which the direct writers never do.
+	if !s.has || h.SSRC != s.ssrc {
 		s.ssrc, s.has, s.roc = h.SSRC, true, rocState{}
 	}
 	roc, ok := s.roc.next(h.SequenceNumber)
