@@ -78,7 +78,9 @@ var runSlots = [...]int{2, 3, 4, 6, 8, 12, 16, 24, maxGSOSegs}
 // batchOptions configure a batchConn.
 type batchOptions struct {
 	gso bool // use UDP GSO if the kernel has it
-	log *slog.Logger
+	// schedSyscall: sendmmsg through x/net (a syscall Go's scheduler sees) instead of rawSendmmsg.
+	schedSyscall bool
+	log          *slog.Logger
 }
 
 func newBatchConn(c *net.UDPConn, opt batchOptions) *batchConn {
@@ -99,6 +101,9 @@ func (b *batchConn) start() {
 func makeBatchConn(c *net.UDPConn, opt batchOptions) *batchConn {
 	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), done: make(chan struct{}), log: opt.log}
 	b.write = func(ms []ipv4.Message) (int, error) { return b.pc.WriteBatch(ms, 0) }
+	if w, err := rawSendmmsg(c); err == nil && !opt.schedSyscall {
+		b.write = w // sendmmsg without a scheduler hand-off (gso_linux.go)
+	}
 	b.free.New = func() any { return &outDatagram{buf: make([]byte, slotSize)} }
 	for i, slots := range runSlots {
 		b.runs[i].New = func() any { return &outDatagram{buf: make([]byte, slots*slotSize)} }

@@ -178,11 +178,11 @@ func runFanout(b *testing.B, bc *batchConn, u *upTrack, ring []*rtp.Packet, n in
 
 // directBenchWriter is the direct send path's writer (SRTP AEAD-AES-128-GCM) to addr.
 func directBenchWriter(b *testing.B, bc *batchConn, addr netip.AddrPort) *directWriter {
-	ctx, err := srtp.CreateContext(make([]byte, 16), make([]byte, 12), srtp.ProtectionProfileAeadAes128Gcm)
+	seal, err := newRTPSealer(srtp.ProtectionProfileAeadAes128Gcm, make([]byte, 16), make([]byte, 12))
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := &directWriter{conn: bc, dst: &atomic.Pointer[netip.AddrPort]{}, ctx: ctx}
+	w := &directWriter{conn: bc, dst: &atomic.Pointer[netip.AddrPort]{}, seal: seal}
 	w.dst.Store(&addr)
 	return w
 }
@@ -289,6 +289,109 @@ func BenchmarkSendPath(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(inWrites.Nanoseconds())/float64(b.N), "ns/write")
+		})
+	}
+}
+
+// BenchmarkGroupBatch is a writer group's work for one batch, called synchronously: a 6-packet
+// frame written to each of 32 viewers on the direct path (SRTP AEAD-AES-128-GCM) with UDP GSO,
+// up to the batching socket's queue. The socket has no flushers: the benchmark empties the
+// queues itself with the timer stopped, so no goroutine is woken inside the batch and the count
+// is deterministic (the flushers and the kernel are measured by the loadtest profile). One op is
+// one viewer-packet. Under callgrind, with --toggle-collect on (*group).writeBatch, the
+// instructions per op are the writer groups' user-space work per datagram (docs/PERFORMANCE.md,
+// "User-space send cost").
+func BenchmarkGroupBatch(b *testing.B) {
+	const viewers, frame = 32, 6
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	bc := makeBatchConn(conn, batchOptions{gso: true}) // no flushers
+	if !bc.gsoOn() {
+		b.Skip("no UDP GSO on this kernel")
+	}
+	drain := func() {
+		for i := range bc.queues {
+			q := &bc.queues[i]
+			for len(q.ch) > 0 {
+				d := <-q.ch
+				q.bytes.Add(-int64(len(d.buf)))
+				bc.release(d)
+			}
+		}
+	}
+	addr := netip.MustParseAddrPort("127.0.0.1:9")
+	u := benchTrack(b, viewers, func(int) webrtc.TrackLocalWriter { return directBenchWriter(b, bc, addr) })
+	g := u.fan.load()[0]
+	st := &u.room.s.stats
+	frames := make([][]fanItem, 64)
+	seq := uint16(0)
+	for i := range frames {
+		for range frame {
+			frames[i] = append(frames[i], fanItem{pkt: benchPacket(seq), at: monoNow()})
+			seq++
+		}
+	}
+	var n uint
+	for i := range frames { // warm the pools
+		g.writeBatch(frames[i], st, &n)
+		drain()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += viewers * frame {
+		g.writeBatch(frames[(done/(viewers*frame))%len(frames)], st, &n)
+		b.StopTimer()
+		drain()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	if d := bc.dropped.Load(); d > 0 {
+		b.Fatalf("%d datagrams dropped", d)
+	}
+}
+
+// BenchmarkSeal is the SRTP sealing of one 1,100-byte packet per profile: rtpSealer (the direct
+// path) against srtp.Context (marshal, copy, EncryptRTP in place), 0 allocations.
+func BenchmarkSeal(b *testing.B) {
+	for _, profile := range []srtp.ProtectionProfile{srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAeadAes256Gcm, srtp.ProtectionProfileAes128CmHmacSha1_80} {
+		kl, _ := profile.KeyLen()
+		sl, _ := profile.SaltLen()
+		key, salt := make([]byte, kl), make([]byte, sl)
+		p := benchPacket(0)
+		buf := make([]byte, 1500)
+		b.Run(profile.String()+"/sealer", func(b *testing.B) {
+			s, err := newRTPSealer(profile, key, salt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.Payload)))
+			for i := 0; i < b.N; i++ {
+				p.SequenceNumber = uint16(i)
+				if _, err := s.seal(buf[:0], &p.Header, p.Payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(profile.String()+"/context", func(b *testing.B) {
+			ctx, err := srtp.CreateContext(key, salt, profile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var hdr rtp.Header
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.Payload)))
+			for i := 0; i < b.N; i++ {
+				p.SequenceNumber = uint16(i)
+				n, _ := p.Header.MarshalTo(buf)
+				n += copy(buf[n:], p.Payload)
+				if _, err := ctx.EncryptRTP(buf[:n], buf[:n], &hdr); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

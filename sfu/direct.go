@@ -11,7 +11,6 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/relaycast/relaycast/internal/srtpkeys"
 )
@@ -101,7 +100,11 @@ func (sub *Subscriber) goDirect() error {
 	}
 	writers := make([]*directWriter, len(sub.downs))
 	for i, d := range sub.downs {
-		ctx, err := st.keys.Context(true)
+		profile, key, salt, err := st.keys.MasterKeys(true)
+		if err != nil {
+			return err
+		}
+		seal, err := newRTPSealer(profile, key, salt)
 		if err != nil {
 			return err
 		}
@@ -109,7 +112,7 @@ func (sub *Subscriber) goDirect() error {
 		if b == nil {
 			continue
 		}
-		writers[i] = &directWriter{conn: bc, dst: &st.dst, ctx: ctx, fallback: b.w}
+		writers[i] = &directWriter{conn: bc, dst: &st.dst, seal: seal, fallback: b.w}
 	}
 	st.dst.Store(&addr)
 	ice.OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
@@ -164,9 +167,8 @@ type directWriter struct {
 	dst      *atomic.Pointer[netip.AddrPort]
 	fallback webrtc.TrackLocalWriter // Pion's writer, if the pair stops being UDP
 
-	mu  sync.Mutex
-	ctx *srtp.Context
-	hdr rtp.Header
+	mu   sync.Mutex
+	seal *rtpSealer
 
 	// The GSO run being gathered (guarded by mu).
 	run      *outDatagram
@@ -300,26 +302,10 @@ func (w *directWriter) appendLocked(h *rtp.Header, payload []byte, size int, las
 	return nil
 }
 
-// sealAt marshals and encrypts a packet (size bytes in clear) into d.buf at off, in place, and
-// returns the encrypted length.
+// sealAt marshals and encrypts a packet (size bytes in clear) into d.buf at off and returns the
+// encrypted length.
 func (w *directWriter) sealAt(d *outDatagram, off int, h *rtp.Header, payload []byte, size int) (int, error) {
-	buf := d.buf[off : off+size : min(off+size+srtpOverhead, len(d.buf))]
-	n, err := h.MarshalTo(buf)
-	if err != nil || n+len(payload) != size {
-		return 0, errTooLarge
-	}
-	copy(buf[n:], payload)
-	out, err := w.ctx.EncryptRTP(buf, buf, &w.hdr)
-	if err != nil {
-		return 0, err
-	}
-	if len(out) > cap(buf) {
-		return 0, errTooLarge
-	}
-	if &out[0] != &buf[0] { // not encrypted in place (it should be: the room is there)
-		copy(buf[:len(out)], out)
-	}
-	return len(out), nil
+	return w.seal.seal(d.buf[off:off:min(off+size+srtpOverhead, len(d.buf))], h, payload)
 }
 
 // Write implements webrtc.TrackLocalWriter (a marshalled packet; not used by the SFU itself).

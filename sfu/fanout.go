@@ -162,38 +162,44 @@ func (g *group) run() {
 				break fill
 			}
 		}
-		var pkts, bytes uint64
-		for _, d := range *g.members.Load() {
-			if len(batch) > 1 {
-				d.local.beginBatch(len(batch))
+		g.writeBatch(batch, st, &n)
+	}
+}
+
+// writeBatch writes a batch to every member, viewer by viewer; n counts packets for the latency
+// sampling.
+func (g *group) writeBatch(batch []fanItem, st *counters, n *uint) {
+	var pkts, bytes uint64
+	for _, d := range *g.members.Load() {
+		if len(batch) > 1 {
+			d.local.beginBatch(len(batch))
+		}
+		for _, it := range batch {
+			var k int
+			var err error
+			if d.view != nil {
+				k, err = d.view.write(g.up, it.pkt) // a simulcast layer: rewritten per viewer
+			} else {
+				k, err = d.local.writeAt(it.pkt, it.at)
 			}
-			for _, it := range batch {
-				var k int
-				var err error
-				if d.view != nil {
-					k, err = d.view.write(g.up, it.pkt) // a simulcast layer: rewritten per viewer
-				} else {
-					k, err = d.local.write(it.pkt)
-				}
-				if err == nil && k > 0 {
-					pkts++
-					bytes += uint64(k)
-				}
-			}
-			if len(batch) > 1 {
-				d.local.endBatch()
+			if err == nil && k > 0 {
+				pkts++
+				bytes += uint64(k)
 			}
 		}
-		st.packetsOut.Add(pkts)
-		st.bytesOut.Add(bytes)
-		// One packet in latencySampleEvery is timed, from its arrival to now: the batch has been
-		// handed to the last member, which makes now an upper bound for every packet of it.
-		if pkts > 0 {
-			now := monoNow()
-			for _, it := range batch {
-				if n++; n%latencySampleEvery == 0 {
-					st.forwardLatency.observe(time.Duration(now - it.at))
-				}
+		if len(batch) > 1 {
+			d.local.endBatch()
+		}
+	}
+	st.packetsOut.Add(pkts)
+	st.bytesOut.Add(bytes)
+	// One packet in latencySampleEvery is timed, from its arrival to now: the batch has been
+	// handed to the last member, which makes now an upper bound for every packet of it.
+	if pkts > 0 {
+		now := monoNow()
+		for _, it := range batch {
+			if *n++; *n%latencySampleEvery == 0 {
+				st.forwardLatency.observe(time.Duration(now - it.at))
 			}
 		}
 	}

@@ -3,10 +3,17 @@ package sfu
 import (
 	"errors"
 	"net"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
 	"unsafe"
 
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
+
+var errNotIPv4 = errors.New("sendmmsg: not one IPv4 UDP datagram buffer")
 
 // UDP generic segmentation offload (Linux ≥ 4.18): a sendmsg with a UDP_SEGMENT control message
 // carries several datagrams for one destination, which the kernel takes through its UDP/IP
@@ -51,4 +58,78 @@ func gsoRefused(err error) bool {
 		}
 	}
 	return false
+}
+
+// mmsghdr is struct mmsghdr of sendmmsg(2).
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// rawSendScratch is one sendmmsg call's argument arrays.
+type rawSendScratch struct {
+	hdrs  [batchMax]mmsghdr
+	iovs  [batchMax]unix.Iovec
+	names [batchMax]unix.RawSockaddrInet4
+}
+
+// rawSendmmsg returns a sendmmsg for an IPv4 UDP socket (the batchConn's write) that enters the
+// kernel without telling Go's scheduler (RawSyscall): the socket is non-blocking and a sendmmsg
+// only burns CPU in the kernel (on loopback it also delivers every datagram), so there is nothing
+// to wait for that would need the P given away. Through x/net (Syscall) each call of the flushers
+// — hundreds of µs with GSO on loopback — looked like a blocked syscall to sysmon, which took the
+// flusher's P, woke another thread to run it, and kept itself polling every 20 µs: ≈ 12 % of the
+// SFU's CPU at 300 viewers in usleep alone (docs/PERFORMANCE.md, "User-space send cost"). A full
+// socket buffer (EAGAIN) waits on the poller as before.
+func rawSendmmsg(c *net.UDPConn) (func([]ipv4.Message) (int, error), error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	pool := sync.Pool{New: func() any { return new(rawSendScratch) }}
+	return func(ms []ipv4.Message) (int, error) {
+		if len(ms) > batchMax {
+			ms = ms[:batchMax]
+		}
+		s := pool.Get().(*rawSendScratch)
+		defer pool.Put(s)
+		for i := range ms {
+			m := &ms[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			ip4 := ua.IP.To4()
+			if !ok || ip4 == nil || len(m.Buffers) != 1 || len(m.Buffers[0]) == 0 {
+				return 0, errNotIPv4
+			}
+			sa := &s.names[i]
+			sa.Family = unix.AF_INET
+			port := (*[2]byte)(unsafe.Pointer(&sa.Port)) // network byte order
+			port[0], port[1] = byte(ua.Port>>8), byte(ua.Port)
+			copy(sa.Addr[:], ip4)
+			iov := &s.iovs[i]
+			iov.Base = &m.Buffers[0][0]
+			iov.SetLen(len(m.Buffers[0]))
+			h := &s.hdrs[i].hdr
+			*h = unix.Msghdr{Name: (*byte)(unsafe.Pointer(sa)), Namelen: unix.SizeofSockaddrInet4, Iov: iov, Iovlen: 1}
+			if len(m.OOB) > 0 {
+				h.Control = &m.OOB[0]
+				h.SetControllen(len(m.OOB))
+			}
+		}
+		var n int
+		var errno syscall.Errno
+		err := rc.Write(func(fd uintptr) bool {
+			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(len(ms)), 0, 0, 0)
+			n, errno = int(r), e
+			return e != unix.EAGAIN
+		})
+		runtime.KeepAlive(ms)
+		if err != nil {
+			return 0, err
+		}
+		if errno != 0 {
+			return 0, os.NewSyscallError("sendmmsg", errno)
+		}
+		return n, nil
+	}, nil
 }

@@ -21,10 +21,10 @@ import (
 )
 
 // srtpKeys returns a fresh encrypting context and a decrypting one for the same (test) key.
-func srtpKeys(t testing.TB, key byte) (*srtp.Context, *srtp.Context) {
+func srtpKeys(t testing.TB, key byte) (*rtpSealer, *srtp.Context) {
 	t.Helper()
 	k, salt := bytes.Repeat([]byte{key}, 16), bytes.Repeat([]byte{key ^ 0x5a}, 12)
-	enc, err := srtp.CreateContext(k, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	enc, err := newRTPSealer(srtp.ProtectionProfileAeadAes128Gcm, k, salt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestDirectWriterGathersGSORuns(t *testing.T) {
 				t.Skip("this kernel has no UDP GSO")
 			}
 			enc, dec := srtpKeys(t, 1)
-			w := &directWriter{conn: b, dst: &atomic.Pointer[netip.AddrPort]{}, ctx: enc}
+			w := &directWriter{conn: b, dst: &atomic.Pointer[netip.AddrPort]{}, seal: enc}
 			addr := netip.MustParseAddrPort("127.0.0.1:9")
 			w.dst.Store(&addr)
 			lt := newLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, webrtc.RTPCodecTypeVideo, "v", "s")
@@ -286,8 +286,8 @@ func testGSOFanout(t *testing.T, mode string) {
 		encV, dec := srtpKeys(t, byte(i+1))
 		encA, _ := srtpKeys(t, byte(i+1))
 		v := &viewer{conn: c, dec: dec}
-		mk := func(u *upTrack, ctx *srtp.Context, ssrc uint32) *localTrack {
-			w := &directWriter{conn: bc, dst: &atomic.Pointer[netip.AddrPort]{}, ctx: ctx}
+		mk := func(u *upTrack, seal *rtpSealer, ssrc uint32) *localTrack {
+			w := &directWriter{conn: bc, dst: &atomic.Pointer[netip.AddrPort]{}, seal: seal}
 			w.dst.Store(&addr)
 			lt := newLocalTrack(u.codec, u.kind, "t", "s")
 			lt.b.Store(&binding{ssrc: ssrc, pt: 96, w: w})

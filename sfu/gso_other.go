@@ -2,7 +2,12 @@
 
 package sfu
 
-import "net"
+import (
+	"errors"
+	"net"
+
+	"golang.org/x/net/ipv4"
+)
 
 // Without Linux's UDP_SEGMENT every datagram is its own message.
 
@@ -11,3 +16,8 @@ func gsoSupported(*net.UDPConn) bool { return false }
 func putGSOCmsg(b []byte, _ uint16) []byte { return b[:0] }
 
 func gsoRefused(error) bool { return true }
+
+// rawSendmmsg: off Linux the batchConn writes through x/net.
+func rawSendmmsg(*net.UDPConn) (func([]ipv4.Message) (int, error), error) {
+	return nil, errors.New("no raw sendmmsg here")
+}

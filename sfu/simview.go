@@ -173,7 +173,7 @@ func (v *simView) send(g *segment, p *rtp.Packet, resend bool) (int, error) {
 	if resend {
 		return v.local.resend(out)
 	}
-	n, err := v.local.write(out)
+	n, err := v.local.writeAt(out, now)
 	if !v.started || int16(out.SequenceNumber-v.lastSeq) > 0 {
 		v.lastSeq, v.lastTS = out.SequenceNumber, out.Timestamp
 		v.lastAt = now

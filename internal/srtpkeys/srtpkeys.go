@@ -116,8 +116,17 @@ func prfHash(id dtls.CipherSuiteID) prf.HashFunc {
 // Context builds an SRTP context for what one side sends: the server's (fromServer) or the
 // client's keys.
 func (k *Capture) Context(fromServer bool, opts ...srtp.ContextOption) (*srtp.Context, error) {
+	profile, key, salt, err := k.MasterKeys(fromServer)
+	if err != nil {
+		return nil, err
+	}
+	return srtp.CreateContext(key, salt, profile, opts...)
+}
+
+// MasterKeys returns the negotiated SRTP profile and the master key and salt of what one side
+// sends: the server's (fromServer) or the client's.
+func (k *Capture) MasterKeys(fromServer bool) (profile srtp.ProtectionProfile, key, salt []byte, err error) {
 	k.mu.Lock()
-	var profile srtp.ProtectionProfile
 	switch k.profile {
 	case dtls.SRTP_AES128_CM_HMAC_SHA1_80:
 		profile = srtp.ProtectionProfileAes128CmHmacSha1_80
@@ -128,16 +137,16 @@ func (k *Capture) Context(fromServer bool, opts ...srtp.ContextOption) (*srtp.Co
 	}
 	k.mu.Unlock()
 	if profile == 0 {
-		return nil, fmt.Errorf("%w: SRTP profile %#x", ErrNoKeys, uint16(k.profile))
+		return 0, nil, nil, fmt.Errorf("%w: SRTP profile %#x", ErrNoKeys, uint16(k.profile))
 	}
 	cfg := srtp.Config{Profile: profile}
 	if err := cfg.ExtractSessionKeysFromDTLS(k, false); err != nil { // as server: Local = server's
-		return nil, err
+		return 0, nil, nil, err
 	}
 	if fromServer {
-		return srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, profile, opts...)
+		return profile, cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, nil
 	}
-	return srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, profile, opts...)
+	return profile, cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, nil
 }
 
 // ServerHelloDatagram looks for a ServerHello in a DTLS datagram a client received (handshake
