@@ -5,7 +5,6 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-	"github.com/pion/rtp/codecs/vp9"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -32,7 +31,7 @@ type videoCodec struct {
 
 var videoCodecs = []videoCodec{
 	{webrtc.MimeTypeVP8, "VP80", func() rtp.Depacketizer { return &codecs.VP8Packet{} }, func() videoFormat { return vp8Format{} }},
-	{webrtc.MimeTypeVP9, "VP90", func() rtp.Depacketizer { return &codecs.VP9Packet{} }, func() videoFormat { return vp9Format{} }},
+	{webrtc.MimeTypeVP9, "VP90", func() rtp.Depacketizer { return &vp9Depacketizer{} }, func() videoFormat { return &vp9Format{} }},
 	// H264Packet without IsAVC emits Annex-B (start codes), one access unit per sample.
 	{webrtc.MimeTypeH264, "H264", func() rtp.Depacketizer { return &h264Depacketizer{} }, func() videoFormat { return &h264Format{} }},
 	// AV1Depacketizer emits the OBUs of a temporal unit with size fields (low-overhead format).
@@ -54,18 +53,6 @@ type vp8Format struct{}
 func (vp8Format) frame(f []byte) ([]byte, bool, int, int) {
 	key, w, h := vp8Key(f)
 	return f, key, w, h
-}
-
-type vp9Format struct{}
-
-// frame: a VP9 keyframe has frame_type 0 in its uncompressed header, which also carries the size.
-// A superframe (hidden + shown frame) starts with its first frame's header.
-func (vp9Format) frame(f []byte) ([]byte, bool, int, int) {
-	var h vp9.Header
-	if err := h.Unmarshal(f); err != nil || h.ShowExistingFrame || h.NonKeyFrame {
-		return f, false, 0, 0
-	}
-	return f, true, int(h.Width()), int(h.Height())
 }
 
 // h264Depacketizer is codecs.H264Packet that forgets a fragmented NAL unit whose end was lost:
