@@ -57,6 +57,7 @@ var sfuMetrics = []metric{
 	counter("pli_sent_total", "Keyframe requests sent to publishers.", func(s sfu.Stats) float64 { return float64(s.PLIsSent) }),
 	counter("sink_packets_dropped_total", "Packets dropped because an in-process sink (the recorder) fell behind.", func(s sfu.Stats) float64 { return float64(s.SinkDropped) }),
 	counter("udp_send_dropped_total", "Datagrams dropped because the ICE socket's send queue was full.", func(s sfu.Stats) float64 { return float64(s.SendDropped) }),
+	counter("udp_send_waits_total", "Times a writer waited for room in the ICE socket's full send queue (the kernel not keeping up with a burst).", func(s sfu.Stats) float64 { return float64(s.SendWaits) }),
 	counter("udp_sendmmsg_calls_total", "sendmmsg system calls (each carries a batch of datagrams).", func(s sfu.Stats) float64 { return float64(s.SendBatches) }),
 	counter("udp_datagrams_sent_total", "Datagrams sent through the batching ICE socket (each segment of a GSO message counts).", func(s sfu.Stats) float64 { return float64(s.Datagrams) }),
 	counter("udp_messages_sent_total", "Messages sent through the batching ICE socket (sendmmsg entries): one per datagram, or one per UDP GSO message of several datagrams.", func(s sfu.Stats) float64 { return float64(s.SendMessages) }),

@@ -15,8 +15,11 @@ import (
 // sendmmsg(2) calls: one syscall carries up to batchMax messages. One flusher goroutine per CPU
 // drains its own queue; a destination always maps to the same flusher, so a viewer's packets
 // stay in order. When a flusher is idle a packet goes out at once (no added delay); under load
-// the packets that arrive while a batch is in the kernel form the next batch. Writes never
-// block: when a queue is full the datagram is dropped and counted, as a full socket buffer would.
+// the packets that arrive while a batch is in the kernel form the next batch. A write waits when
+// its queue is full (the queue is bounded by the bytes of its buffers), as a write to a full
+// blocking socket would: a burst to every viewer at once (a keyframe) is sent at the kernel's
+// pace instead of being dropped. Only writer groups, resends and Pion's ICE/DTLS writes get here;
+// the read loops never wait on it.
 //
 // With UDP GSO (gso.go) a queued message may carry a run of datagrams for one destination — all
 // of one size but the last, which may be shorter — that the kernel takes through its UDP/IP stack
@@ -37,6 +40,7 @@ type batchConn struct {
 	once     sync.Once
 	closed   atomic.Bool
 	dropped  atomic.Uint64 // datagrams
+	waits    atomic.Uint64 // times a writer waited for room in a full send queue
 	batches  atomic.Uint64 // sendmmsg calls
 	sent     atomic.Uint64 // datagrams (GSO segments counted one by one)
 	messages atomic.Uint64 // messages sent (a GSO run is one)
@@ -48,6 +52,7 @@ type batchConn struct {
 type flushQueue struct {
 	ch    chan *outDatagram
 	bytes atomic.Int64
+	room  chan struct{} // a token after each batch the flusher sent: room for waiting writers
 }
 
 // outDatagram is a queued message: one datagram, or a GSO run of segs datagrams of seg bytes
@@ -115,6 +120,7 @@ func makeBatchConn(c *net.UDPConn, opt batchOptions) *batchConn {
 	b.queues = make([]flushQueue, n)
 	for i := range b.queues {
 		b.queues[i].ch = make(chan *outDatagram, batchQueue/n)
+		b.queues[i].room = make(chan struct{}, 1)
 	}
 	return b
 }
@@ -181,8 +187,8 @@ func (b *batchConn) release(d *outDatagram) {
 func (b *batchConn) gsoOn() bool { return b.gso.Load() }
 
 // enqueue hands d (its first d.n bytes: one datagram, or a GSO run of d.segs) to the flusher of
-// addr, an IPv4 address; the batchConn owns d afterwards. A full queue drops the message
-// (its datagrams are counted).
+// addr, an IPv4 address; the batchConn owns d afterwards. A full queue makes it wait for the
+// flusher's next batch; once the batchConn is closed the message is dropped.
 func (b *batchConn) enqueue(d *outDatagram, addr netip.AddrPort) error {
 	d.ip = addr.Addr().As4()
 	d.addr.IP = d.ip[:]
@@ -193,12 +199,30 @@ func (b *batchConn) enqueue(d *outDatagram, addr netip.AddrPort) error {
 	}
 	q := &b.queues[int(addr.Port())%len(b.queues)]
 	size := int64(len(d.buf))
-	if q.bytes.Add(size) > int64(cap(q.ch)*slotSize) {
+	waited := false
+	for q.bytes.Add(size) > int64(cap(q.ch)*slotSize) {
+		// The kernel is not keeping up with the whole fan-out (a keyframe to every viewer at
+		// once): wait for the flusher's next batch, as a blocking socket would, rather than drop.
+		// Only the writer groups and resends wait here; the read loops never do (a group whose
+		// queue fills meanwhile drops at the front, counted in Dropped).
 		q.bytes.Add(-size)
-		b.dropped.Add(uint64(d.segs))
-		b.release(d)
-		return nil
+		waited = true
+		b.waits.Add(1)
+		select {
+		case <-q.room:
+		case <-b.done:
+			b.dropped.Add(uint64(d.segs))
+			b.release(d)
+			return net.ErrClosed
+		}
 	}
+	if waited { // pass the token on: other writers may be waiting for the same batch
+		select {
+		case q.room <- struct{}{}:
+		default:
+		}
+	}
+	// Every queued message holds at least slotSize bytes of the budget, so the channel has room.
 	select { // a two-way select compiles to a non-blocking send (no selectgo)
 	case q.ch <- d:
 	default:
@@ -250,6 +274,10 @@ func (b *batchConn) flush(q *flushQueue) {
 			b.release(d)
 		}
 		q.bytes.Add(-size)
+		select {
+		case q.room <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -27,7 +27,8 @@ type Stats struct {
 	PLIsSent     uint64 // keyframe requests sent to publishers
 	Dropped      uint64 // packets dropped because a viewer's queue was full
 	SinkDropped  uint64 // packets dropped because a sink (recorder) fell behind
-	SendDropped  uint64 // datagrams dropped because the UDP send queue was full
+	SendDropped  uint64 // datagrams dropped because the UDP send queue was full (only when closing)
+	SendWaits    uint64 // times a writer waited for room in the full UDP send queue (back-pressure)
 	SendBatches  uint64 // sendmmsg calls
 	Datagrams    uint64 // datagrams sent through the batching socket (each GSO segment counts)
 	SendMessages uint64 // messages sent (sendmmsg entries): a GSO message carries several datagrams
@@ -66,6 +67,7 @@ func (s *SFU) Stats() Stats {
 	for _, c := range s.udpLn {
 		if bc, ok := c.(*batchConn); ok {
 			st.SendDropped += bc.dropped.Load()
+			st.SendWaits += bc.waits.Load()
 			st.SendBatches += bc.batches.Load()
 			st.Datagrams += bc.sent.Load()
 			st.SendMessages += bc.messages.Load()
