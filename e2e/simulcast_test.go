@@ -82,14 +82,7 @@ func TestSimulcastBroadcastAndQualityMenu(t *testing.T) {
 		}
 		waitJS(t, watchTab, 30*time.Second, fmt.Sprintf(`window.relaycast.layer === %q`, q), "the server to send the "+q+" layer")
 		// The decoder follows at the layer's keyframe: wait for the frame size to settle.
-		var w, same int
-		for deadline := time.Now().Add(20 * time.Second); same < 5 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if n := width(); n == w {
-				same++
-			} else {
-				w, same = n, 0
-			}
-		}
+		w := settledWidth(width)
 		label, _ := chromedp.Run(watchTab, chromedp.Evaluate[string](`document.querySelector("#quality").selectedOptions[0].textContent`))
 		t.Logf("quality %s: video %d px wide (menu shows %q)", q, w, label)
 		return w
@@ -117,4 +110,19 @@ func TestSimulcastBroadcastAndQualityMenu(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, watchTab, 10*time.Second, `document.querySelector("#quality").selectedOptions[0].textContent.startsWith("Auto (")`, "the Auto entry to name the layer")
+}
+
+// settledWidth polls width until it gives the same value five times in a row (200 ms apart) or
+// 20 s pass, and returns the last value: the decoder follows a layer switch at the next picture
+// or keyframe.
+func settledWidth(width func() int) int {
+	var w, same int
+	for deadline := time.Now().Add(20 * time.Second); same < 5 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if n := width(); n == w {
+			same++
+		} else {
+			w, same = n, 0
+		}
+	}
+	return w
 }

@@ -86,14 +86,7 @@ func TestVP9SVCBroadcastAndQualityMenu(t *testing.T) {
 		}
 		waitJS(t, watchTab, 30*time.Second, fmt.Sprintf(`window.relaycast.layer === %q`, q), "the server to send the "+q+" layers")
 		// The decoder follows at the next picture (down) or keyframe (up): wait for the size to settle.
-		var w, same int
-		for deadline := time.Now().Add(20 * time.Second); same < 5 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if n := width(); n == w {
-				same++
-			} else {
-				w, same = n, 0
-			}
-		}
+		w := settledWidth(width)
 		in, _ := chromedp.Run(watchTab, chromedp.Evaluate[string](videoRTP, awaitPromise))
 		t.Logf("quality %s: video %d px wide (%s)", q, w, in)
 		if !strings.Contains(in, "inbound-rtp video/VP9") {

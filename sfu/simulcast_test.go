@@ -74,18 +74,9 @@ func newRecViewerVia(t *testing.T, s *sfu.SFU, room string, q sfu.Quality, relay
 		v.wg.Add(1)
 		go v.read(tr)
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
+	offerSDP := localOffer(t, pc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	offerSDP := pc.LocalDescription().SDP
 	if relay != nil {
 		offerSDP = relay.viewerOffer(offerSDP)
 	}
@@ -517,4 +508,20 @@ func (r *lossyRelay) viewerOffer(offer string) string {
 // serverAnswer rewrites the SFU's answer so the viewer sends to the relay.
 func (r *lossyRelay) serverAnswer(answer string) string {
 	return hostCand.ReplaceAllString(answer, fmt.Sprintf("${1}%d${3}", r.a.LocalAddr().(*net.UDPAddr).Port))
+}
+
+// localOffer creates pc's offer, sets it and waits for ICE gathering: the offer with every
+// candidate (the SFU does not trickle).
+func localOffer(t *testing.T, pc *webrtc.PeerConnection) string {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	return pc.LocalDescription().SDP
 }

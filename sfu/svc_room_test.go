@@ -74,18 +74,10 @@ func newSVCViewer(t *testing.T, s *sfu.SFU, room string, q sfu.Quality) *svcView
 			}
 		}()
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
+	offerSDP := localOffer(t, pc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sub, answer, err := s.Subscribe(ctx, sfu.SubscribeParams{Room: room, Offer: pc.LocalDescription().SDP, Quality: q})
+	sub, answer, err := s.Subscribe(ctx, sfu.SubscribeParams{Room: room, Offer: offerSDP, Quality: q})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,18 +129,10 @@ func publishSVC(t *testing.T, s *sfu.SFU, room string) func() int64 {
 			}
 		}
 	}()
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
+	offerSDP := localOffer(t, pc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, answer, err := s.Publish(ctx, sfu.PublishParams{Room: room, Offer: pc.LocalDescription().SDP, Owner: "svc"})
+	_, answer, err := s.Publish(ctx, sfu.PublishParams{Room: room, Offer: offerSDP, Owner: "svc"})
 	if err != nil {
 		t.Fatal(err)
 	}
