@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -61,28 +62,10 @@ func TestSimulcastBroadcastAndQualityMenu(t *testing.T) {
 	}
 	t.Logf("outbound layers (rid:width): %s", rids)
 
-	watchTab := tab(t, ctx)
-	if err := chromedp.Do(watchTab, chromedp.Navigate(srv.URL()+"/watch/simul")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, watchTab, 30*time.Second, `window.relaycast.state === "playing" && window.relaycast.layer !== ""`, "playing a simulcast layer")
-	waitJS(t, watchTab, 5*time.Second, `!document.querySelector(".quality").hidden && document.querySelector("#quality").options.length === 4`, "the quality menu")
-
-	width := func() int {
-		w, err := chromedp.Run(watchTab, chromedp.Evaluate[int](`document.querySelector("video").videoWidth`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
+	watchTab, pick := watchWithQualityMenu(t, ctx, srv.URL()+"/watch/simul", "simulcast")
 	choose := func(q string) int {
 		t.Helper()
-		if _, err := chromedp.Run(watchTab, chromedp.Evaluate[string](pickQuality(q))); err != nil {
-			t.Fatal(err)
-		}
-		waitJS(t, watchTab, 30*time.Second, fmt.Sprintf(`window.relaycast.layer === %q`, q), "the server to send the "+q+" layer")
-		// The decoder follows at the layer's keyframe: wait for the frame size to settle.
-		w := settledWidth(width)
+		w := pick(q)
 		label, _ := chromedp.Run(watchTab, chromedp.Evaluate[string](`document.querySelector("#quality").selectedOptions[0].textContent`))
 		t.Logf("quality %s: video %d px wide (menu shows %q)", q, w, label)
 		return w
@@ -125,4 +108,34 @@ func settledWidth(width func() int) int {
 		}
 	}
 	return w
+}
+
+// watchWithQualityMenu opens the watch page of url, waits until it plays a layer (what names
+// it) and shows the quality menu, and returns the tab and pick, which
+// chooses quality q as a user does, waits for the server to send it and returns the settled width.
+func watchWithQualityMenu(t *testing.T, ctx context.Context, url, what string) (watchTab context.Context, pick func(q string) int) {
+	t.Helper()
+	watchTab = tab(t, ctx)
+	if err := chromedp.Do(watchTab, chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, watchTab, 30*time.Second, `window.relaycast.state === "playing" && window.relaycast.layer !== ""`, "playing a "+what+" layer")
+	waitJS(t, watchTab, 5*time.Second, `!document.querySelector(".quality").hidden && document.querySelector("#quality").options.length === 4`, "the quality menu")
+	width := func() int {
+		w, err := chromedp.Run(watchTab, chromedp.Evaluate[int](`document.querySelector("video").videoWidth`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	pick = func(q string) int {
+		t.Helper()
+		if _, err := chromedp.Run(watchTab, chromedp.Evaluate[string](pickQuality(q))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, watchTab, 30*time.Second, fmt.Sprintf(`window.relaycast.layer === %q`, q), "the server to send the "+q+" "+what+" layer")
+		// The decoder follows at the next picture (down) or keyframe (up): wait for the size to settle.
+		return settledWidth(width)
+	}
+	return watchTab, pick
 }

@@ -65,28 +65,10 @@ func TestVP9SVCBroadcastAndQualityMenu(t *testing.T) {
 	t.Logf("outbound: %s", out)
 	waitJS(t, pubTab, 10*time.Second, `document.querySelector("#sending").textContent.includes("VP9 L3T3_KEY")`, "the Sending line to name the SVC mode")
 
-	watchTab := tab(t, ctx)
-	if err := chromedp.Do(watchTab, chromedp.Navigate(srv.URL()+"/watch/svc")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, watchTab, 30*time.Second, `window.relaycast.state === "playing" && window.relaycast.layer !== ""`, "playing an SVC layer")
-	waitJS(t, watchTab, 5*time.Second, `!document.querySelector(".quality").hidden && document.querySelector("#quality").options.length === 4`, "the quality menu")
-
-	width := func() int {
-		w, err := chromedp.Run(watchTab, chromedp.Evaluate[int](`document.querySelector("video").videoWidth`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
+	watchTab, pick := watchWithQualityMenu(t, ctx, srv.URL()+"/watch/svc", "SVC")
 	choose := func(q string) int {
 		t.Helper()
-		if _, err := chromedp.Run(watchTab, chromedp.Evaluate[string](pickQuality(q))); err != nil {
-			t.Fatal(err)
-		}
-		waitJS(t, watchTab, 30*time.Second, fmt.Sprintf(`window.relaycast.layer === %q`, q), "the server to send the "+q+" layers")
-		// The decoder follows at the next picture (down) or keyframe (up): wait for the size to settle.
-		w := settledWidth(width)
+		w := pick(q)
 		in, _ := chromedp.Run(watchTab, chromedp.Evaluate[string](videoRTP, awaitPromise))
 		t.Logf("quality %s: video %d px wide (%s)", q, w, in)
 		if !strings.Contains(in, "inbound-rtp video/VP9") {
