@@ -48,14 +48,7 @@ func newRecViewer(t *testing.T, s *sfu.SFU, room string, q sfu.Quality) *recView
 // newRecViewerVia connects through relay (nil: directly).
 func newRecViewerVia(t *testing.T, s *sfu.SFU, room string, q sfu.Quality, relay *lossyRelay) *recViewer {
 	t.Helper()
-	api, err := client.NewAPI(client.Config{Loopback: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := loopbackPC(t)
 	v := &recViewer{pc: pc}
 	t.Cleanup(func() { _ = pc.Close(); v.wg.Wait() })
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
@@ -524,4 +517,18 @@ func localOffer(t *testing.T, pc *webrtc.PeerConnection) string {
 	}
 	<-gathered
 	return pc.LocalDescription().SDP
+}
+
+// loopbackPC is a Pion peer connection whose ICE stays on 127.0.0.1.
+func loopbackPC(t *testing.T) *webrtc.PeerConnection {
+	t.Helper()
+	api, err := client.NewAPI(client.Config{Loopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc
 }

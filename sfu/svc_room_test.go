@@ -11,7 +11,6 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-	"github.com/relaycast/relaycast/client"
 	"github.com/relaycast/relaycast/sfu"
 )
 
@@ -40,14 +39,7 @@ func (v *svcViewer) snapshot() []svcPkt {
 
 func newSVCViewer(t *testing.T, s *sfu.SFU, room string, q sfu.Quality) *svcViewer {
 	t.Helper()
-	api, err := client.NewAPI(client.Config{Loopback: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := loopbackPC(t)
 	v := &svcViewer{}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { _ = pc.Close(); wg.Wait() })
@@ -93,14 +85,7 @@ func newSVCViewer(t *testing.T, s *sfu.SFU, room string, q sfu.Quality) *svcView
 // keyframes sent so far.
 func publishSVC(t *testing.T, s *sfu.SFU, room string) func() int64 {
 	t.Helper()
-	api, err := client.NewAPI(client.Config{Loopback: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := loopbackPC(t)
 	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000}, "video", "svc")
 	if err != nil {
 		t.Fatal(err)
