@@ -3,7 +3,8 @@
 #
 # On a clean Debian with Go and Node, as root, it:
 #   1. installs missing system tools (chromium, ffmpeg, redis-server) with apt;
-#   2. builds the web UI (npm ci + npm run build) when web/ui/package.json exists;
+#   2. builds the web UI (npm ci + npm run build) when web/ui/package.json exists and checks
+#      that the committed web/dist matches it;
 #   3. starts the services the tests need (see "SERVICES" below);
 #   4. runs go vet ./... and go test -count=1 -timeout 15m ./... ;
 #   5. fuzzes every fuzz target for 10 s.
@@ -46,6 +47,16 @@ go version
 if [ -f web/ui/package.json ]; then
   step "building web UI"
   (cd web/ui && npm ci --no-audit --no-fund && npm run build)
+  # web/dist is committed (so `go build` / `go install` serve the pages): the build of the
+  # sources must reproduce it byte for byte.
+  if git rev-parse --git-dir >/dev/null 2>&1; then
+    if ! git diff --quiet -- web/dist || [ -n "$(git status --porcelain -- web/dist)" ]; then
+      git status --short -- web/dist | head -20 >&2
+      echo "test.sh: web/dist does not match web/ui sources: run 'make web' and commit web/dist" >&2
+      exit 1
+    fi
+    echo "web/dist matches the sources"
+  fi
 fi
 
 # ---------------------------------------------------------------- 3. SERVICES
