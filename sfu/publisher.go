@@ -132,7 +132,7 @@ func (s *SFU) startPublisher(ctx context.Context, r *room, offer string) (*Publi
 	r.rids = rids
 	r.mu.Unlock()
 
-	pc.OnTrack(r.addTrack)
+	pc.OnTrack(r.onTrack)
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
