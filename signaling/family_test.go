@@ -1,6 +1,7 @@
 package signaling_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/relaycast/relaycast/client"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
 	"github.com/relaycast/relaycast/signaling/wire"
@@ -123,3 +125,74 @@ func TestFamilyTypeClash(t *testing.T) {
 type clash struct{ echoFamily }
 
 func (clash) Types() []string { return []string{"ping"} }
+
+// The Go client (client/ws.go, on the wire types) publishes and watches over /ws: the answer
+// reaches both, media flows, a watch of a room that is not live is `waiting` (not_found), and a
+// bad quality is the server's bad_request.
+func TestGoClientOverWS(t *testing.T) {
+	s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sig := signaling.New(signaling.Params{SFU: s, Auth: allowAll{}})
+	mux := http.NewServeMux()
+	sig.Register(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	defer sig.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	vs, err := client.DialWS(ctx, hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vs.Close()
+	var wsErr *client.WSError
+	if _, err := vs.Watch("nobody", "")(ctx, "v=0"); !errors.As(err, &wsErr) || wsErr.Code != "not_found" {
+		t.Errorf("watch of a room that is not live: %v", err)
+	}
+	if _, err := vs.WatchQuality("nobody", "", "4k")(ctx, "v=0"); !errors.As(err, &wsErr) || wsErr.Code != "bad_request" {
+		t.Errorf("bad quality: %v", err)
+	}
+
+	ps, err := client.DialWS(ctx, hs.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.Connect(ctx, ps.Publish("shop", "tok")); err != nil {
+		t.Fatal(err)
+	}
+	for !live(s, "shop") {
+		if ctx.Err() != nil {
+			t.Fatal("room not live")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if err := v.Connect(ctx, vs.WatchQuality("shop", "", "auto")); err != nil {
+		t.Fatal(err)
+	}
+	for v.Stats().VideoPackets < 30 {
+		if ctx.Err() != nil {
+			t.Fatalf("viewer got %+v", v.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func live(s *sfu.SFU, room string) bool {
+	_, ok := s.Room(room)
+	return ok
+}
