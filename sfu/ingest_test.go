@@ -80,8 +80,8 @@ func TestRoomFedFromIncomingTrack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	r := &room{s: s, name: "relayed", subs: map[*Subscriber]struct{}{}, sims: map[*webrtc.RTPReceiver]*simulcast{},
-		done: make(chan struct{}), expected: 1}
+	r := newRoom(s, "relayed", "", "")
+	r.expected = 1
 	s.mu.Lock()
 	s.rooms[r.name] = r
 	s.mu.Unlock()

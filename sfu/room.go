@@ -36,6 +36,12 @@ type room struct {
 	closers     []io.Closer // incoming tracks to close when the room ends (IncomingTrack)
 }
 
+// newRoom builds a room that is not registered yet (Publish claims its name).
+func newRoom(s *SFU, name, owner, subject string) *room {
+	return &room{s: s, name: name, owner: owner, subject: subject, subs: map[*Subscriber]struct{}{},
+		sims: map[*webrtc.RTPReceiver]*simulcast{}, done: make(chan struct{})}
+}
+
 func (r *room) isLive() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
