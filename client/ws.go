@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/relaycast/relaycast/signaling/wire"
 )
 
 // ErrWSClosed: the WebSocket closed before the server answered.
@@ -36,13 +37,12 @@ type WSSession struct {
 	layer   atomic.Value // string: the layer of the last `layer` message (simulcast rooms)
 }
 
+// wsMsg is a server message the session keeps: an answer, an error or a waiting.
 type wsMsg struct {
-	Type    string `json:"type"`
-	SDP     string `json:"sdp,omitempty"`
-	Code    string `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
-	Layer   string `json:"layer,omitempty"`
-	Audio   bool   `json:"audio_only,omitempty"`
+	typ     string
+	sdp     string
+	code    string
+	message string
 }
 
 // DialWS opens a socket to base's /ws (base is the server's http(s) URL) with a same-origin
@@ -65,9 +65,12 @@ func DialWS(ctx context.Context, base string) (*WSSession, error) {
 		return nil, err
 	}
 	s := &WSSession{conn: conn, answers: make(chan wsMsg, 4), done: make(chan struct{})}
-	var hello wsMsg
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if err := conn.ReadJSON(&hello); err != nil || hello.Type != "hello" {
+	env, err := readEnvelope(conn)
+	if err == nil && env.Type != wire.TypeHello {
+		err = fmt.Errorf("first message is %q", env.Type)
+	}
+	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("no hello from %s: %v", u, err)
 	}
@@ -81,32 +84,64 @@ func (s *WSSession) read() {
 	defer s.wg.Done()
 	defer close(s.done)
 	for {
-		var m wsMsg
-		if err := s.conn.ReadJSON(&m); err != nil {
+		env, err := readEnvelope(s.conn)
+		if err != nil {
 			return
 		}
-		switch m.Type {
-		case "layer":
-			l := m.Layer
-			if m.Audio {
-				l = "audio_only"
+		var m wsMsg
+		switch env.Type {
+		case wire.TypeLayer:
+			var l wire.Layer
+			if env.Decode(&l) != nil {
+				continue
 			}
-			s.layer.Store(l)
-		case "answer", "error", "waiting":
-			select {
-			case s.answers <- m:
-			default:
+			layer := l.Layer
+			if l.AudioOnly {
+				layer = "audio_only"
 			}
+			s.layer.Store(layer)
+			continue
+		case wire.TypeAnswer:
+			var a wire.Answer
+			if env.Decode(&a) != nil {
+				continue
+			}
+			m = wsMsg{typ: env.Type, sdp: a.SDP}
+		case wire.TypeError:
+			var e wire.Error
+			if env.Decode(&e) != nil {
+				continue
+			}
+			m = wsMsg{typ: env.Type, code: e.Code, message: e.Message}
+		case wire.TypeWaiting:
+			m = wsMsg{typ: env.Type}
+		default:
+			continue
+		}
+		select {
+		case s.answers <- m:
+		default:
 		}
 	}
 }
 
+// readEnvelope reads the next text message's envelope.
+func readEnvelope(conn *websocket.Conn) (wire.Envelope, error) {
+	_, data, err := conn.ReadMessage()
+	if err != nil {
+		return wire.Envelope{}, err
+	}
+	return wire.Open(data)
+}
+
 // Watch returns an Exchange that sends a `watch` for room with the offer.
-func (s *WSSession) Watch(room, token string) Exchange { return s.exchange("watch", room, token, "") }
+func (s *WSSession) Watch(room, token string) Exchange {
+	return s.exchange(wire.TypeWatch, room, token, "")
+}
 
 // WatchQuality is Watch with a simulcast layer choice (auto, high, medium, low) in the message.
 func (s *WSSession) WatchQuality(room, token, quality string) Exchange {
-	return s.exchange("watch", room, token, quality)
+	return s.exchange(wire.TypeWatch, room, token, quality)
 }
 
 // Layer is the layer the server last reported sending (`layer` message: high, medium, low,
@@ -118,33 +153,34 @@ func (s *WSSession) Layer() string {
 
 // Publish returns an Exchange that sends a `publish` for room with the offer.
 func (s *WSSession) Publish(room, token string) Exchange {
-	return s.exchange("publish", room, token, "")
+	return s.exchange(wire.TypePublish, room, token, "")
 }
 
 func (s *WSSession) exchange(kind, room, token, quality string) Exchange {
 	return func(ctx context.Context, offer string) (string, error) {
-		msg := map[string]string{"type": kind, "room": room, "sdp": offer}
-		if token != "" {
-			msg["token"] = token
+		var msg wire.Message = wire.Publish{Room: room, SDP: offer, Token: token}
+		if kind == wire.TypeWatch {
+			msg = wire.Watch{Room: room, SDP: offer, Token: token, Quality: quality}
 		}
-		if quality != "" {
-			msg["quality"] = quality
+		data, err := wire.Encode(msg)
+		if err != nil {
+			return "", err
 		}
 		s.writeMu.Lock()
-		err := s.conn.WriteJSON(msg)
+		err = s.conn.WriteMessage(websocket.TextMessage, data)
 		s.writeMu.Unlock()
 		if err != nil {
 			return "", err
 		}
 		select {
 		case m := <-s.answers:
-			switch m.Type {
-			case "answer":
-				return m.SDP, nil
-			case "waiting":
+			switch m.typ {
+			case wire.TypeAnswer:
+				return m.sdp, nil
+			case wire.TypeWaiting:
 				return "", &WSError{Code: "not_found", Message: "room " + room + " is not live"}
 			default:
-				return "", &WSError{Code: m.Code, Message: m.Message}
+				return "", &WSError{Code: m.code, Message: m.message}
 			}
 		case <-s.done:
 			return "", ErrWSClosed

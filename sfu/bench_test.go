@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"github.com/relaycast/relaycast/sfu/internal/udpsend"
 	"net"
 	"net/netip"
 	"runtime"
@@ -18,7 +19,7 @@ import (
 
 // benchSocket is a batching socket whose datagrams go to a loopback receiver drained by a
 // goroutine (so the kernel accepts them), as in the server.
-func benchSocket(b *testing.B, gso bool) (*batchConn, netip.AddrPort) {
+func benchSocket(b *testing.B, gso bool) (*udpsend.Conn, netip.AddrPort) {
 	b.Helper()
 	send, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -38,7 +39,7 @@ func benchSocket(b *testing.B, gso bool) (*batchConn, netip.AddrPort) {
 			}
 		}
 	}()
-	bc := newBatchConn(send, batchOptions{gso: gso})
+	bc := udpsend.New(send, udpsend.Options{GSO: gso})
 	b.Cleanup(func() { _ = bc.Close(); _ = recv.Close() })
 	return bc, recv.LocalAddr().(*net.UDPAddr).AddrPort()
 }
@@ -46,7 +47,7 @@ func benchSocket(b *testing.B, gso bool) (*batchConn, netip.AddrPort) {
 // plainWriter is the last step of a viewer's send path without encryption: marshal the packet
 // into the batching socket's queue.
 type plainWriter struct {
-	bc   *batchConn
+	bc   *udpsend.Conn
 	addr netip.AddrPort
 	buf  []byte
 }
@@ -105,7 +106,7 @@ func BenchmarkFanout(b *testing.B) {
 		for _, mode := range []string{"gso", "nogso"} {
 			b.Run(strconv.Itoa(viewers)+"viewers/"+mode, func(b *testing.B) {
 				bc, addr := benchSocket(b, mode == "gso")
-				if mode == "gso" && !bc.gsoOn() {
+				if mode == "gso" && !bc.GSO() {
 					b.Skip("no UDP GSO on this kernel")
 				}
 				u := benchTrack(b, viewers, func(int) webrtc.TrackLocalWriter { return directBenchWriter(b, bc, addr) })
@@ -120,14 +121,15 @@ func BenchmarkFanout(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				start := st.packetsOut.Load() + st.dropped.Load()
-				drops0, sent0, msgs0 := bc.dropped.Load(), bc.sent.Load(), bc.messages.Load()
+				c0 := bc.Counters()
 				runFanout(b, bc, u, ring, b.N)
 				b.StopTimer()
+				c1 := bc.Counters()
 				// Datagrams the socket's queue dropped because the kernel (loopback) could not keep up.
-				b.ReportMetric(float64(bc.dropped.Load()-drops0)/float64(b.N*viewers), "queue-drops/viewer-packet")
+				b.ReportMetric(float64(c1.Dropped-c0.Dropped)/float64(b.N*viewers), "queue-drops/viewer-packet")
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*viewers), "ns/viewer-packet")
-				if m := bc.messages.Load() - msgs0; m > 0 {
-					b.ReportMetric(float64(bc.sent.Load()-sent0)/float64(m), "datagrams/message")
+				if m := c1.Messages - c0.Messages; m > 0 {
+					b.ReportMetric(float64(c1.Datagrams-c0.Datagrams)/float64(m), "datagrams/message")
 				}
 				if got := st.packetsOut.Load() + st.dropped.Load() - start; got != uint64(b.N*viewers) {
 					b.Fatalf("%d of %d viewer-packets accounted for", got, b.N*viewers)
@@ -139,7 +141,7 @@ func BenchmarkFanout(b *testing.B) {
 
 // runFanout feeds n packets (warm-up when n == 0: one lap of the ring) and waits until every
 // group has written them.
-func runFanout(b *testing.B, bc *batchConn, u *upTrack, ring []*rtp.Packet, n int) {
+func runFanout(b *testing.B, bc *udpsend.Conn, u *upTrack, ring []*rtp.Packet, n int) {
 	if n == 0 {
 		n = len(ring)
 	}
@@ -158,7 +160,7 @@ func runFanout(b *testing.B, bc *batchConn, u *upTrack, ring []*rtp.Packet, n in
 				}
 			}
 			// Nor let the socket's queue overflow: the datagrams are really sent.
-			for bc.queuedBytes() > batchQueue*slotSize/4 {
+			for bc.QueuedBytes() > udpsend.QueueLen*udpsend.SlotSize/4 {
 				runtime.Gosched()
 			}
 		}
@@ -177,8 +179,8 @@ func runFanout(b *testing.B, bc *batchConn, u *upTrack, ring []*rtp.Packet, n in
 }
 
 // directBenchWriter is the direct send path's writer (SRTP AEAD-AES-128-GCM) to addr.
-func directBenchWriter(b *testing.B, bc *batchConn, addr netip.AddrPort) *directWriter {
-	seal, err := newRTPSealer(srtp.ProtectionProfileAeadAes128Gcm, make([]byte, 16), make([]byte, 12))
+func directBenchWriter(b *testing.B, bc *udpsend.Conn, addr netip.AddrPort) *directWriter {
+	seal, err := udpsend.NewSealer(srtp.ProtectionProfileAeadAes128Gcm, make([]byte, 16), make([]byte, 12))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -200,14 +202,14 @@ func BenchmarkViewerWrite(b *testing.B) {
 	})
 }
 
-func benchViewerWrite(b *testing.B, bc *batchConn, w webrtc.TrackLocalWriter) {
+func benchViewerWrite(b *testing.B, bc *udpsend.Conn, w webrtc.TrackLocalWriter) {
 	lt := newLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, webrtc.RTPCodecTypeVideo, "v", "s")
 	lt.b.Store(&binding{ssrc: 1, pt: 96, w: w})
 	p := benchPacket(1)
 	for i := 0; i < 1024; i++ { // warm the datagram pool
 		_, _ = lt.write(p)
 	}
-	for bc.queued() > 0 {
+	for bc.Queued() > 0 {
 		runtime.Gosched()
 	}
 	b.ReportAllocs()
@@ -219,7 +221,7 @@ func benchViewerWrite(b *testing.B, bc *batchConn, w webrtc.TrackLocalWriter) {
 		}
 		if i%64 == 0 {
 			// Let the flushers keep up so the benchmark measures queueing, not dropping.
-			for bc.queued() > 256 {
+			for bc.Queued() > 256 {
 				runtime.Gosched()
 			}
 		}
@@ -284,7 +286,7 @@ func BenchmarkSendPath(b *testing.B) {
 					}
 				}
 				inWrites += time.Since(start)
-				for bc.queued() > 0 {
+				for bc.Queued() > 0 {
 					time.Sleep(50 * time.Microsecond)
 				}
 			}
@@ -308,20 +310,11 @@ func BenchmarkGroupBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	bc := makeBatchConn(conn, batchOptions{gso: true}) // no flushers
-	if !bc.gsoOn() {
+	bc := udpsend.NewIdle(conn, udpsend.Options{GSO: true}) // no flushers
+	if !bc.GSO() {
 		b.Skip("no UDP GSO on this kernel")
 	}
-	drain := func() {
-		for i := range bc.queues {
-			q := &bc.queues[i]
-			for len(q.ch) > 0 {
-				d := <-q.ch
-				q.bytes.Add(-int64(len(d.buf)))
-				bc.release(d)
-			}
-		}
-	}
+	drain := bc.Discard
 	addr := netip.MustParseAddrPort("127.0.0.1:9")
 	u := benchTrack(b, viewers, func(int) webrtc.TrackLocalWriter { return directBenchWriter(b, bc, addr) })
 	g := u.fan.load()[0]
@@ -348,50 +341,7 @@ func BenchmarkGroupBatch(b *testing.B) {
 		b.StartTimer()
 	}
 	b.StopTimer()
-	if d := bc.dropped.Load(); d > 0 {
+	if d := bc.Counters().Dropped; d > 0 {
 		b.Fatalf("%d datagrams dropped", d)
-	}
-}
-
-// BenchmarkSeal is the SRTP sealing of one 1,100-byte packet per profile: rtpSealer (the direct
-// path) against srtp.Context (marshal, copy, EncryptRTP in place), 0 allocations.
-func BenchmarkSeal(b *testing.B) {
-	for _, profile := range []srtp.ProtectionProfile{srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAeadAes256Gcm, srtp.ProtectionProfileAes128CmHmacSha1_80} {
-		kl, _ := profile.KeyLen()
-		sl, _ := profile.SaltLen()
-		key, salt := make([]byte, kl), make([]byte, sl)
-		p := benchPacket(0)
-		buf := make([]byte, 1500)
-		b.Run(profile.String()+"/sealer", func(b *testing.B) {
-			s, err := newRTPSealer(profile, key, salt)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.SetBytes(int64(len(p.Payload)))
-			for i := 0; i < b.N; i++ {
-				p.SequenceNumber = uint16(i)
-				if _, err := s.seal(buf[:0], &p.Header, p.Payload); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(profile.String()+"/context", func(b *testing.B) {
-			ctx, err := srtp.CreateContext(key, salt, profile)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var hdr rtp.Header
-			b.ReportAllocs()
-			b.SetBytes(int64(len(p.Payload)))
-			for i := 0; i < b.N; i++ {
-				p.SequenceNumber = uint16(i)
-				n, _ := p.Header.MarshalTo(buf)
-				n += copy(buf[n:], p.Payload)
-				if _, err := ctx.EncryptRTP(buf[:n], buf[:n], &hdr); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }

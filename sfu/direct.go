@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"github.com/relaycast/relaycast/sfu/internal/udpsend"
 	"net/netip"
 	"strings"
 	"sync"
@@ -104,7 +105,7 @@ func (sub *Subscriber) goDirect() error {
 		if err != nil {
 			return err
 		}
-		seal, err := newRTPSealer(profile, key, salt)
+		seal, err := udpsend.NewSealer(profile, key, salt)
 		if err != nil {
 			return err
 		}
@@ -131,9 +132,9 @@ func (sub *Subscriber) goDirect() error {
 }
 
 // batch is the batching UDP socket of the ICE mux.
-func (s *SFU) batch() *batchConn {
+func (s *SFU) batch() *udpsend.Conn {
 	for _, c := range s.udpLn {
-		if bc, ok := c.(*batchConn); ok {
+		if bc, ok := c.(*udpsend.Conn); ok {
 			return bc
 		}
 	}
@@ -161,17 +162,17 @@ func udpAddr(p *webrtc.ICECandidatePair) (netip.AddrPort, bool) {
 // to end into one buffer while the kernel can send them as one UDP GSO message — every datagram
 // of a run has the size of the first, except the last, which may be shorter — and queues the run
 // once: when a packet does not fit (larger than the first: it starts the next run), after a
-// shorter one, at maxGSOSegs, or when the batch ends (end). No buffer is held between batches.
+// shorter one, at MaxGSOSegs, or when the batch ends (end). No buffer is held between batches.
 type directWriter struct {
-	conn     *batchConn
+	conn     *udpsend.Conn
 	dst      *atomic.Pointer[netip.AddrPort]
 	fallback webrtc.TrackLocalWriter // Pion's writer, if the pair stops being UDP
 
 	mu   sync.Mutex
-	seal *rtpSealer
+	seal *udpsend.Sealer
 
 	// The GSO run being gathered (guarded by mu).
-	run      *outDatagram
+	run      *udpsend.Datagram
 	runAddr  netip.AddrPort
 	runPlain int  // plaintext size of the run's first packet
 	runOpen  bool // more datagrams may join (false after a shorter one)
@@ -186,8 +187,6 @@ const gsoMaxSegment = 1400
 
 // srtpOverhead is the most SRTP adds to a packet (AEAD tag; a ROC if ever sent in-band).
 const srtpOverhead = 16 + 4
-
-var errTooLarge = errors.New("packet too large for a datagram")
 
 // begin announces that the writer group is about to write n packets of one batch.
 func (w *directWriter) begin(n int) {
@@ -208,7 +207,7 @@ func (w *directWriter) end() {
 func (w *directWriter) flushLocked() {
 	if d := w.run; d != nil {
 		w.run = nil
-		_ = w.conn.enqueue(d, w.runAddr)
+		_ = w.conn.Enqueue(d, w.runAddr)
 	}
 }
 
@@ -232,8 +231,8 @@ func (w *directWriter) write(h *rtp.Header, payload []byte, gather bool) (int, e
 		return w.fallback.WriteRTP(h, payload)
 	}
 	size := h.MarshalSize() + len(payload)
-	if size+srtpOverhead > slotSize {
-		return 0, errTooLarge
+	if size+srtpOverhead > udpsend.SlotSize {
+		return 0, udpsend.ErrTooLarge
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -242,33 +241,33 @@ func (w *directWriter) write(h *rtp.Header, payload []byte, gather bool) (int, e
 		w.left--
 	}
 	// More packets of the batch follow, and the datagram is small enough for any path's MTU.
-	gather = fromGroup && left > 1 && size+srtpOverhead <= gsoMaxSegment && w.conn.gsoOn()
+	gather = fromGroup && left > 1 && size+srtpOverhead <= gsoMaxSegment && w.conn.GSO()
 	if r := w.run; r != nil {
 		if fromGroup && left >= 1 { // the batch's last packet may still join the run
-			if w.runOpen && *addr == w.runAddr && r.segs < maxGSOSegs && size <= w.runPlain &&
-				r.n+size+srtpOverhead <= len(r.buf) && w.conn.gsoOn() {
+			if w.runOpen && *addr == w.runAddr && r.Segs < udpsend.MaxGSOSegs && size <= w.runPlain &&
+				r.N+size+srtpOverhead <= len(r.Buf) && w.conn.GSO() {
 				return size, w.appendLocked(h, payload, size, left <= 1)
 			}
 		}
 		w.flushLocked()
 	}
-	var d *outDatagram
+	var d *udpsend.Datagram
 	if gather {
-		d = w.conn.runDatagram(left)
+		d = w.conn.NewRun(left)
 	} else {
-		d = w.conn.datagram()
+		d = w.conn.NewDatagram()
 	}
 	m, err := w.sealAt(d, 0, h, payload, size)
 	if err != nil {
-		w.conn.release(d)
+		w.conn.Release(d)
 		return 0, err
 	}
-	d.n, d.seg, d.segs = m, m, 1
+	d.N, d.Seg, d.Segs = m, m, 1
 	if gather {
 		w.run, w.runAddr, w.runPlain, w.runOpen = d, *addr, size, true
 		return size, nil
 	}
-	if err := w.conn.enqueue(d, *addr); err != nil {
+	if err := w.conn.Enqueue(d, *addr); err != nil {
 		return 0, err
 	}
 	return size, nil
@@ -278,34 +277,34 @@ func (w *directWriter) write(h *rtp.Header, payload []byte, gather bool) (int, e
 // of the run; last: the batch has no more packets, queue the run.
 func (w *directWriter) appendLocked(h *rtp.Header, payload []byte, size int, last bool) error {
 	r := w.run
-	m, err := w.sealAt(r, r.n, h, payload, size)
+	m, err := w.sealAt(r, r.N, h, payload, size)
 	if err != nil {
 		return err
 	}
 	switch {
-	case m == r.seg:
-	case m < r.seg:
+	case m == r.Seg:
+	case m < r.Seg:
 		w.runOpen = false // a shorter datagram ends a GSO run
 	default:
 		// Longer than the first although not larger in clear (a cipher whose overhead varies):
 		// it cannot be a segment of this run; send it on its own after the run.
-		d := w.conn.datagram()
-		d.n = copy(d.buf, r.buf[r.n:r.n+m])
+		d := w.conn.NewDatagram()
+		d.N = copy(d.Buf, r.Buf[r.N:r.N+m])
 		w.flushLocked()
-		return w.conn.enqueue(d, w.runAddr)
+		return w.conn.Enqueue(d, w.runAddr)
 	}
-	r.n += m
-	r.segs++
-	if last || !w.runOpen || r.segs == maxGSOSegs {
+	r.N += m
+	r.Segs++
+	if last || !w.runOpen || r.Segs == udpsend.MaxGSOSegs {
 		w.flushLocked()
 	}
 	return nil
 }
 
-// sealAt marshals and encrypts a packet (size bytes in clear) into d.buf at off and returns the
+// sealAt marshals and encrypts a packet (size bytes in clear) into d.Buf at off and returns the
 // encrypted length.
-func (w *directWriter) sealAt(d *outDatagram, off int, h *rtp.Header, payload []byte, size int) (int, error) {
-	return w.seal.seal(d.buf[off:off:min(off+size+srtpOverhead, len(d.buf))], h, payload)
+func (w *directWriter) sealAt(d *udpsend.Datagram, off int, h *rtp.Header, payload []byte, size int) (int, error) {
+	return w.seal.Seal(d.Buf[off:off:min(off+size+srtpOverhead, len(d.Buf))], h, payload)
 }
 
 // Write implements webrtc.TrackLocalWriter (a marshalled packet; not used by the SFU itself).

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"github.com/relaycast/relaycast/sfu/internal/udpsend"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,7 +134,7 @@ func (u *upTrack) fanOut(pkt *rtp.Packet, at int64) {
 }
 
 // groupBatch is the most packets a writer group takes from its queue at once.
-const groupBatch = maxGSOSegs
+const groupBatch = udpsend.MaxGSOSegs
 
 // run is a writer group's goroutine. When it wakes for a packet it also takes what is already
 // queued behind it (up to groupBatch; it never waits for more) and writes the batch viewer by

@@ -3,6 +3,7 @@ package sfu
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/relaycast/relaycast/sfu/internal/udpsend"
 	"math/rand"
 	"net"
 	"net/netip"
@@ -21,10 +22,10 @@ import (
 )
 
 // srtpKeys returns a fresh encrypting context and a decrypting one for the same (test) key.
-func srtpKeys(t testing.TB, key byte) (*rtpSealer, *srtp.Context) {
+func srtpKeys(t testing.TB, key byte) (*udpsend.Sealer, *srtp.Context) {
 	t.Helper()
 	k, salt := bytes.Repeat([]byte{key}, 16), bytes.Repeat([]byte{key ^ 0x5a}, 12)
-	enc, err := newRTPSealer(srtp.ProtectionProfileAeadAes128Gcm, k, salt)
+	enc, err := udpsend.NewSealer(srtp.ProtectionProfileAeadAes128Gcm, k, salt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,17 +52,17 @@ func checkPayload(p *rtp.Packet, size int) bool {
 
 // segments cuts a queued message into its datagrams, checking the GSO shape: every datagram
 // has the size of the first but the last, which may be shorter.
-func segments(t *testing.T, d *outDatagram) [][]byte {
+func segments(t *testing.T, d *udpsend.Datagram) [][]byte {
 	t.Helper()
-	if d.segs <= 1 {
-		return [][]byte{d.buf[:d.n]}
+	if d.Segs <= 1 {
+		return [][]byte{d.Buf[:d.N]}
 	}
 	var out [][]byte
-	for off := 0; off < d.n; off += d.seg {
-		out = append(out, d.buf[off:min(off+d.seg, d.n)])
+	for off := 0; off < d.N; off += d.Seg {
+		out = append(out, d.Buf[off:min(off+d.Seg, d.N)])
 	}
-	if len(out) != d.segs {
-		t.Fatalf("message of %d bytes in segments of %d holds %d datagrams, says %d", d.n, d.seg, len(out), d.segs)
+	if len(out) != d.Segs {
+		t.Fatalf("message of %d bytes in segments of %d holds %d datagrams, says %d", d.N, d.Seg, len(out), d.Segs)
 	}
 	return out
 }
@@ -90,7 +91,7 @@ func TestDirectWriterGathersGSORuns(t *testing.T) {
 		{"shorter ends a run", false, 4, []int{1000, 800, 1000, 1000}, []int{2, 2}},
 		{"larger starts a run", false, 3, []int{800, 1000, 1000}, []int{1, 2}},
 		{"audio", false, 3, []int{120, 120, 97}, []int{3}},
-		{"at most maxGSOSegs", false, 40, rep(40, 1000), []int{32, 8}},
+		{"at most MaxGSOSegs", false, 40, rep(40, 1000), []int{32, 8}},
 		{"lone packet", false, 0, []int{1000}, []int{1}},
 		{"too large for a run", false, 3, []int{1400, 1400, 1400}, []int{1, 1, 1}},
 		{"batch cut short (simulcast viewer skipping)", false, 4, []int{1000}, []int{1}},
@@ -100,8 +101,8 @@ func TestDirectWriterGathersGSORuns(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := makeBatchConn(conn, batchOptions{gso: !c.noGSO}) // no flushers: the test reads the queue
-			if !c.noGSO && !b.gsoOn() {
+			b := udpsend.NewIdle(conn, udpsend.Options{GSO: !c.noGSO}) // no flushers: the test reads the queue
+			if !c.noGSO && !b.GSO() {
 				t.Skip("this kernel has no UDP GSO")
 			}
 			enc, dec := srtpKeys(t, 1)
@@ -140,10 +141,8 @@ func TestDirectWriterGathersGSORuns(t *testing.T) {
 			var got []int
 			var hdr rtp.Header
 			i := 0
-			q := b.queues[addr.Port()%uint16(len(b.queues))].ch
-			for len(q) > 0 {
-				d := <-q
-				got = append(got, max(d.segs, 1))
+			for d := b.Take(addr); d != nil; d = b.Take(addr) {
+				got = append(got, max(d.Segs, 1))
 				for _, dg := range segments(t, d) {
 					plain, err := dec.DecryptRTP(nil, dg, &hdr)
 					if err != nil {
@@ -210,8 +209,8 @@ func testGSOFanout(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	_ = send.SetWriteBuffer(4 << 20)
-	bc := makeBatchConn(send, batchOptions{gso: mode != "no-gso"})
-	if mode != "no-gso" && !bc.gsoOn() {
+	bc := udpsend.NewIdle(send, udpsend.Options{GSO: mode != "no-gso"})
+	if mode != "no-gso" && !bc.GSO() {
 		t.Skip("this kernel has no UDP GSO")
 	}
 	switch mode {
@@ -223,20 +222,21 @@ func testGSOFanout(t *testing.T, mode string) {
 			t.Fatal(serr)
 		}
 	case "eio":
-		real := bc.write
-		bc.write = func(ms []ipv4.Message) (int, error) {
-			for i, m := range ms {
-				if m.OOB != nil {
-					if i == 0 {
-						return 0, os.NewSyscallError("sendmmsg", syscall.EIO)
+		bc.WrapSend(func(real udpsend.SendFunc) udpsend.SendFunc {
+			return func(ms []ipv4.Message) (int, error) {
+				for i, m := range ms {
+					if m.OOB != nil {
+						if i == 0 {
+							return 0, os.NewSyscallError("sendmmsg", syscall.EIO)
+						}
+						return real(ms[:i])
 					}
-					return real(ms[:i])
 				}
+				return real(ms)
 			}
-			return real(ms)
-		}
+		})
 	}
-	bc.start()
+	bc.Start()
 	defer bc.Close()
 
 	s := &SFU{}
@@ -286,7 +286,7 @@ func testGSOFanout(t *testing.T, mode string) {
 		encV, dec := srtpKeys(t, byte(i+1))
 		encA, _ := srtpKeys(t, byte(i+1))
 		v := &viewer{conn: c, dec: dec}
-		mk := func(u *upTrack, seal *rtpSealer, ssrc uint32) *localTrack {
+		mk := func(u *upTrack, seal *udpsend.Sealer, ssrc uint32) *localTrack {
 			w := &directWriter{conn: bc, dst: &atomic.Pointer[netip.AddrPort]{}, seal: seal}
 			w.dst.Store(&addr)
 			lt := newLocalTrack(u.codec, u.kind, "t", "s")
@@ -410,26 +410,27 @@ func testGSOFanout(t *testing.T, mode string) {
 		}
 	}
 	// The counters: datagrams are counted one by one, GSO messages once.
-	for deadline := time.Now().Add(5 * time.Second); bc.sent.Load() < uint64(viewers*want) && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); bc.Counters().Datagrams < uint64(viewers*want) && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
-	sent, msgs := bc.sent.Load(), bc.messages.Load()
-	t.Logf("%s: %d datagrams in %d messages, %d sendmmsg calls; GSO refused %d times, on: %v", mode, sent, msgs, bc.batches.Load(), bc.gsoOff.Load(), bc.gsoOn())
-	if sent != uint64(viewers*want) || bc.dropped.Load() != 0 {
-		t.Errorf("sent %d datagrams (dropped %d), want %d", sent, bc.dropped.Load(), viewers*want)
+	n := bc.Counters()
+	sent, msgs := n.Datagrams, n.Messages
+	t.Logf("%s: %d datagrams in %d messages, %d sendmmsg calls; GSO refused %d times, on: %v", mode, sent, msgs, n.Batches, n.GSORefused, bc.GSO())
+	if sent != uint64(viewers*want) || n.Dropped != 0 {
+		t.Errorf("sent %d datagrams (dropped %d), want %d", sent, n.Dropped, viewers*want)
 	}
 	switch mode {
 	case "gso":
-		if msgs >= sent || bc.gsoOff.Load() != 0 {
-			t.Errorf("no GSO: %d datagrams in %d messages, %d refused", sent, msgs, bc.gsoOff.Load())
+		if msgs >= sent || n.GSORefused != 0 {
+			t.Errorf("no GSO: %d datagrams in %d messages, %d refused", sent, msgs, n.GSORefused)
 		}
 	case "no-gso":
 		if msgs != sent {
 			t.Errorf("%d datagrams in %d messages without GSO", sent, msgs)
 		}
 	default:
-		if bc.gsoOff.Load() == 0 || bc.gsoOn() {
-			t.Errorf("GSO refused %d times, still on: %v", bc.gsoOff.Load(), bc.gsoOn())
+		if n.GSORefused == 0 || bc.GSO() {
+			t.Errorf("GSO refused %d times, still on: %v", n.GSORefused, bc.GSO())
 		}
 	}
 }

@@ -5,6 +5,44 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
+// IncomingTrack is one media track that feeds a room: a publisher's browser track today (Pion's
+// *webrtc.TrackRemote, through RemoteTrack), a relay from another node tomorrow. It is just what
+// the room's ingest uses: one read goroutine per track calls Read until it fails (that ends the
+// track); Codec, Kind, RID and SSRC describe it once, when it arrives.
+//
+// A track that also implements KeyframeRequester is asked for keyframes directly (a PLI to a
+// browser track goes to its publisher's peer connection instead), and one that implements
+// io.Closer is closed when the room ends, which must make a blocked Read return.
+type IncomingTrack interface {
+	// Read reads the next RTP packet, marshalled, into b and returns its length.
+	Read(b []byte) (n int, err error)
+	// Codec is the track's codec (its RTCP feedback is not used).
+	Codec() webrtc.RTPCodecCapability
+	Kind() webrtc.RTPCodecType
+	// RID is the simulcast layer ID, "" for a plain track.
+	RID() string
+	SSRC() webrtc.SSRC
+}
+
+// KeyframeRequester is an IncomingTrack that can ask its source for a keyframe.
+type KeyframeRequester interface {
+	RequestKeyframe() error
+}
+
+// RemoteTrack adapts a publisher's Pion track to IncomingTrack.
+func RemoteTrack(t *webrtc.TrackRemote) IncomingTrack { return remoteTrack{t} }
+
+type remoteTrack struct{ t *webrtc.TrackRemote }
+
+func (r remoteTrack) Read(b []byte) (int, error) {
+	n, _, err := r.t.Read(b)
+	return n, err
+}
+func (r remoteTrack) Codec() webrtc.RTPCodecCapability { return r.t.Codec().RTPCodecCapability }
+func (r remoteTrack) Kind() webrtc.RTPCodecType        { return r.t.Kind() }
+func (r remoteTrack) RID() string                      { return r.t.RID() }
+func (r remoteTrack) SSRC() webrtc.SSRC                { return r.t.SSRC() }
+
 // inPacket is one received packet and the buffer its payload points into, allocated together:
 // the read loop makes one allocation per incoming packet (shared by every viewer, the cache and
 // the sinks; packets are immutable once published, so they are not recycled). Pion's ReadRTP
@@ -15,12 +53,12 @@ type inPacket struct {
 	buf [1500]byte
 }
 
-// readPacket reads and parses the next packet of a publisher track. A packet that does not
+// readPacket reads and parses the next packet of an incoming track. A packet that does not
 // parse is skipped (counted by the caller as nothing: it never reached the fan-out).
-func readPacket(t *webrtc.TrackRemote) (*rtp.Packet, error) {
+func readPacket(t IncomingTrack) (*rtp.Packet, error) {
 	for {
 		in := &inPacket{}
-		n, _, err := t.Read(in.buf[:])
+		n, err := t.Read(in.buf[:])
 		if err != nil {
 			return nil, err
 		}

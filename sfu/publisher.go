@@ -70,8 +70,7 @@ func (p *Publisher) closePC() {
 
 // Publish starts a broadcast from an SDP offer and returns the answer (with all candidates).
 func (s *SFU) Publish(ctx context.Context, p PublishParams) (*Publisher, string, error) {
-	r := &room{s: s, name: p.Room, owner: p.Owner, subject: p.Subject, subs: map[*Subscriber]struct{}{},
-		sims: map[*webrtc.RTPReceiver]*simulcast{}, done: make(chan struct{})}
+	r := newRoom(s, p.Room, p.Owner, p.Subject)
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
 		if s.closed {
@@ -132,7 +131,7 @@ func (s *SFU) startPublisher(ctx context.Context, r *room, offer string) (*Publi
 	r.rids = rids
 	r.mu.Unlock()
 
-	pc.OnTrack(r.addTrack)
+	pc.OnTrack(r.onTrack)
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,13 @@ type room struct {
 	liveTimer   *time.Timer
 	lastViewers int
 	sinks       []*sinkFeed
+	closers     []io.Closer // incoming tracks to close when the room ends (IncomingTrack)
+}
+
+// newRoom builds a room that is not registered yet (Publish claims its name).
+func newRoom(s *SFU, name, owner, subject string) *room {
+	return &room{s: s, name: name, owner: owner, subject: subject, subs: map[*Subscriber]struct{}{},
+		sims: map[*webrtc.RTPReceiver]*simulcast{}, done: make(chan struct{})}
 }
 
 func (r *room) isLive() bool {
@@ -64,24 +72,37 @@ func (r *room) viewersChanged() bool {
 	return true
 }
 
-// addTrack is called from OnTrack for each incoming publisher track (each layer of a simulcast
-// track: Pion reports every RID as a track of its own).
-func (r *room) addTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-	u := &upTrack{room: r, remote: remote, codec: remote.Codec().RTPCodecCapability, kind: remote.Kind(), rid: remote.RID()}
+// onTrack is the publisher's OnTrack: each incoming track (each layer of a simulcast track: Pion
+// reports every RID as a track of its own) feeds the room.
+func (r *room) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	r.addTrack(RemoteTrack(remote), recv)
+}
+
+// addTrack starts feeding the room from an incoming track. recv is the Pion receiver of a
+// browser track (the simulcast layers of one receiver form one track; its RTCP is drained), nil
+// for a track from elsewhere (whose layers, if it has any, form one track).
+func (r *room) addTrack(in IncomingTrack, recv *webrtc.RTPReceiver) {
+	u := &upTrack{room: r, in: in, codec: in.Codec(), kind: in.Kind(), rid: in.RID()}
 	u.codec.RTCPFeedback = nil
 	u.subs.Store(&[]*downTrack{})
 	var order []string
-	if u.rid != "" {
+	if u.rid != "" && recv != nil {
 		order = r.ridOrder(recv)
 	}
 	r.mu.Lock()
 	if r.ended {
 		r.mu.Unlock()
+		if c, ok := in.(io.Closer); ok {
+			_ = c.Close()
+		}
 		return
+	}
+	if c, ok := in.(io.Closer); ok {
+		r.closers = append(r.closers, c)
 	}
 	startMonitor := false
 	if u.rid == "" {
-		u.info = TrackInfo{Index: len(r.tracks), Kind: u.kind, Codec: u.codec, SSRC: uint32(remote.SSRC())}
+		u.info = TrackInfo{Index: len(r.tracks), Kind: u.kind, Codec: u.codec, SSRC: uint32(in.SSRC())}
 		r.tracks = append(r.tracks, u)
 	} else {
 		sim := r.sims[recv]
@@ -93,7 +114,7 @@ func (r *room) addTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			startMonitor = true
 		}
 		u.sim = sim
-		u.info = TrackInfo{Index: sim.slot, Kind: u.kind, Codec: u.codec, SSRC: uint32(remote.SSRC())}
+		u.info = TrackInfo{Index: sim.slot, Kind: u.kind, Codec: u.codec, SSRC: uint32(in.SSRC())}
 		sim.addLayer(u)
 		// Until the room is live, the slot (what sinks such as the recorder get) is the best layer.
 		if !r.live && r.tracks[sim.slot].rank < u.rank {
@@ -108,12 +129,15 @@ func (r *room) addTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	}
 	r.mu.Unlock()
 
-	r.s.wg.Add(2)
+	r.s.wg.Add(1)
 	go u.readLoop()
-	go func() {
-		defer r.s.wg.Done()
-		drainRTCP(recv, u.rid)
-	}()
+	if recv != nil {
+		r.s.wg.Add(1)
+		go func() {
+			defer r.s.wg.Done()
+			drainRTCP(recv, u.rid)
+		}()
+	}
 	if startMonitor {
 		r.s.wg.Add(1)
 		go u.sim.monitor()
@@ -160,11 +184,15 @@ func (r *room) end(reason string) {
 	}
 	pub := r.pub
 	sinks := r.sinks
+	closers := r.closers
 	r.mu.Unlock()
 
 	r.s.removeRoom(r)
 	if pub != nil {
 		pub.closePC()
+	}
+	for _, c := range closers {
+		_ = c.Close()
 	}
 	for _, f := range sinks {
 		f.stop()
@@ -200,15 +228,15 @@ func (r *room) snapshotTracks() []*upTrack {
 
 // upTrack is one incoming publisher track and the viewers' copies of it.
 type upTrack struct {
-	room   *room
-	remote *webrtc.TrackRemote
-	codec  webrtc.RTPCodecCapability
-	kind   webrtc.RTPCodecType
-	info   TrackInfo
-	rid    string     // simulcast layer ID ("" for a plain track)
-	rank   int        // simulcast: position among the layers, lowest quality first
-	sim    *simulcast // simulcast: the track's layers; nil for a plain track
-	stats  layerStats
+	room  *room
+	in    IncomingTrack
+	codec webrtc.RTPCodecCapability
+	kind  webrtc.RTPCodecType
+	info  TrackInfo
+	rid   string     // simulcast layer ID ("" for a plain track)
+	rank  int        // simulcast: position among the layers, lowest quality first
+	sim   *simulcast // simulcast: the track's layers; nil for a plain track
+	stats layerStats
 
 	// subs is copy-on-write: the read loop loads it without locking.
 	subsMu sync.Mutex
@@ -257,7 +285,7 @@ func (u *upTrack) readLoop() {
 	defer u.room.s.wg.Done()
 	defer u.stopAllGroups()
 	for {
-		pkt, err := readPacket(u.remote)
+		pkt, err := readPacket(u.in)
 		if err != nil {
 			return
 		}
@@ -328,13 +356,19 @@ func (u *upTrack) requestKeyframe() {
 }
 
 func (u *upTrack) sendPLI() {
+	if kr, ok := u.in.(KeyframeRequester); ok {
+		if kr.RequestKeyframe() == nil {
+			u.room.s.stats.plisSent.Add(1)
+		}
+		return
+	}
 	u.room.mu.Lock()
 	pub, ended := u.room.pub, u.room.ended
 	u.room.mu.Unlock()
 	if pub == nil || ended {
 		return
 	}
-	if err := pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(u.remote.SSRC())}}); err == nil {
+	if err := pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(u.in.SSRC())}}); err == nil {
 		u.room.s.stats.plisSent.Add(1)
 	}
 }

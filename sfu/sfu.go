@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/relaycast/relaycast/sfu/internal/udpsend"
 	"log/slog"
 	"net"
 	"sort"
@@ -156,7 +157,7 @@ func New(cfg Config) (*SFU, error) {
 func (s *SFU) listen(se *webrtc.SettingEngine) error {
 	// One UDP socket for all ICE traffic. Loopback mode binds 127.0.0.1; otherwise the wildcard
 	// address, and the mux enumerates the host's addresses for candidates. Sends go through a
-	// batchConn (sendmmsg).
+	// udpsend.Conn (sendmmsg).
 	ip := net.IPv4zero
 	if s.cfg.Loopback {
 		ip = net.IPv4(127, 0, 0, 1)
@@ -167,7 +168,7 @@ func (s *SFU) listen(se *webrtc.SettingEngine) error {
 	}
 	_ = conn.SetReadBuffer(8 << 20)
 	_ = conn.SetWriteBuffer(8 << 20)
-	bc := newBatchConn(conn, batchOptions{gso: !s.cfg.NoGSO, log: s.log})
+	bc := udpsend.New(conn, udpsend.Options{GSO: !s.cfg.NoGSO, Log: s.log})
 	s.udpLn = append(s.udpLn, bc)
 	stdNet, err := stdnet.NewNet()
 	if err != nil {

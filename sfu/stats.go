@@ -1,6 +1,10 @@
 package sfu
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/relaycast/relaycast/sfu/internal/udpsend"
+)
 
 type counters struct {
 	publishers, viewers                      atomic.Int64
@@ -65,14 +69,15 @@ func (s *SFU) Stats() Stats {
 		ForwardLatency: c.forwardLatency.snapshot(),
 	}
 	for _, c := range s.udpLn {
-		if bc, ok := c.(*batchConn); ok {
-			st.SendDropped += bc.dropped.Load()
-			st.SendWaits += bc.waits.Load()
-			st.SendBatches += bc.batches.Load()
-			st.Datagrams += bc.sent.Load()
-			st.SendMessages += bc.messages.Load()
-			st.GSO = st.GSO || bc.gsoOn()
-			st.GSORefused += bc.gsoOff.Load()
+		if bc, ok := c.(*udpsend.Conn); ok {
+			n := bc.Counters()
+			st.SendDropped += n.Dropped
+			st.SendWaits += n.Waits
+			st.SendBatches += n.Batches
+			st.Datagrams += n.Datagrams
+			st.SendMessages += n.Messages
+			st.GSO = st.GSO || bc.GSO()
+			st.GSORefused += n.GSORefused
 		}
 	}
 	return st

@@ -51,6 +51,9 @@ type Params struct {
 	MaxConns, MaxConnsPerIP int
 	// NegotiateTimeout bounds one offer/answer (default 10s).
 	NegotiateTimeout time.Duration
+	// Families are extra WebSocket message families (the live room's chat, auctions), registered
+	// after the built-in session and media families (PROTOCOL.md, "Message families").
+	Families []Family
 }
 
 // Server serves the signaling endpoints.
@@ -58,6 +61,7 @@ type Server struct {
 	p       Params
 	log     *slog.Logger
 	limiter *limiter
+	reg     *registry // WebSocket message types → families
 
 	mu       sync.Mutex
 	sessions map[string]*httpSession // WHIP/WHEP sessions by id
@@ -79,7 +83,8 @@ type httpSession struct {
 	publish bool
 }
 
-// New builds a Server.
+// New builds a Server. It panics if two families claim one message type (a wiring mistake, as
+// http.ServeMux panics on a pattern registered twice).
 func New(p Params) *Server {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
@@ -87,11 +92,17 @@ func New(p Params) *Server {
 	if p.NegotiateTimeout <= 0 {
 		p.NegotiateTimeout = 10 * time.Second
 	}
-	return &Server{
+	s := &Server{
 		p: p, log: p.Logger.With("component", "signaling"),
 		limiter:  &limiter{max: p.MaxConns, perIP: p.MaxConnsPerIP, byIP: map[string]int{}},
 		sessions: map[string]*httpSession{}, sockets: map[*wsConn]struct{}{},
 	}
+	reg, err := newRegistry(append([]Family{sessionFamily{}, mediaFamily{s}}, p.Families...)...)
+	if err != nil {
+		panic(err)
+	}
+	s.reg = reg
+	return s
 }
 
 // Register mounts the endpoints on mux: /whip/, /whep/, /ws, /api/rooms.

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/relaycast/relaycast/sfu"
+	"github.com/relaycast/relaycast/signaling/wire"
 )
 
 func TestValidRoom(t *testing.T) {
@@ -80,20 +81,27 @@ func FuzzDecodeMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		switch m.Type {
-		case "publish", "watch":
+		var room string
+		switch m := m.(type) {
+		case wire.Publish:
+			room = m.Room
+			if !ValidRoom(m.Room) || m.SDP == "" {
+				t.Fatalf("accepted %q with bad room %q or no sdp", data, m.Room)
+			}
+		case wire.Watch:
+			room = m.Room
 			if !ValidRoom(m.Room) {
 				t.Fatalf("accepted %q with bad room %q", data, m.Room)
 			}
-		case "quality":
+		case wire.SetQuality:
 			if _, err := sfu.ParseQuality(m.Quality); err != nil || m.Quality == "" {
 				t.Fatalf("accepted quality %q", m.Quality)
 			}
-		case "candidate", "stop", "ping":
+		case wire.Candidate, wire.Stop, wire.Ping:
 		default:
-			t.Fatalf("accepted unknown type %q", m.Type)
+			t.Fatalf("accepted unknown message %T from %q", m, data)
 		}
-		if !utf8.ValidString(m.Room) {
+		if !utf8.ValidString(room) {
 			t.Fatalf("room not UTF-8")
 		}
 	})

@@ -1,34 +1,15 @@
 // WebSocket client for the relaycast signaling protocol (signaling/PROTOCOL.md).
 // One Signal is one socket; the pages decide when to reconnect.
 
-export const PROTOCOL_VERSION = 1;
+import { PROTOCOL_VERSION, type ClientMessage, type LayerMessage, type ServerMessage as AnyServerMessage } from "./wire";
 
-export type ErrorCode =
-  | "bad_request"
-  | "unauthorized"
-  | "forbidden"
-  | "not_found"
-  | "conflict"
-  | "unsupported"
-  | "busy"
-  | "internal";
+// The message types live in wire.ts (the reference of signaling/wire); re-exported here so the
+// pages keep importing them from signal.ts.
+export { PROTOCOL_VERSION, type ClientMessage, type ErrorCode } from "./wire";
 
-export type ServerMessage =
-  | { type: "hello"; version: number; ice_servers?: RTCIceServer[] }
-  | { type: "answer"; sdp: string }
-  | { type: "waiting"; room: string }
-  | { type: "live"; room: string }
-  | { type: "status"; room: string; live: boolean; viewers: number; since?: string }
-  | { type: "ended"; room: string; reason?: string }
-  | { type: "error"; code: ErrorCode | string; message?: string }
-  | { type: "pong" };
-
-export type ClientMessage =
-  | { type: "publish"; room: string; sdp: string; token?: string }
-  | { type: "watch"; room: string; sdp?: string; token?: string }
-  | { type: "candidate"; candidate: RTCIceCandidateInit | null }
-  | { type: "stop" }
-  | { type: "ping" };
+/** A server message as handlers.message types it: every one but `layer`, which pages that use it
+ * narrow to with quality.ts's isLayerMessage (as before wire.ts). */
+export type ServerMessage = Exclude<AnyServerMessage, LayerMessage>;
 
 export interface SignalHandlers {
   /** The socket is open and the server said hello with our protocol version. */
@@ -69,9 +50,9 @@ export class Signal {
       if (this.ws !== ws) return;
       this.lastHeard = Date.now();
       if (typeof ev.data !== "string") return;
-      let msg: ServerMessage;
+      let msg: AnyServerMessage;
       try {
-        msg = JSON.parse(ev.data) as ServerMessage;
+        msg = JSON.parse(ev.data) as AnyServerMessage;
       } catch {
         return;
       }
@@ -87,7 +68,7 @@ export class Signal {
         return;
       }
       if (msg.type === "pong") return;
-      this.handlers.message(msg);
+      this.handlers.message(msg as ServerMessage);
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;

@@ -1,4 +1,4 @@
-package sfu
+package udpsend
 
 import (
 	"errors"
@@ -74,7 +74,7 @@ type rawSendScratch struct {
 	names [batchMax]unix.RawSockaddrInet4
 }
 
-// rawSendmmsg returns a sendmmsg for an IPv4 UDP socket (the batchConn's write) that enters the
+// rawSendmmsg returns a sendmmsg for an IPv4 UDP socket (the Conn's write) that enters the
 // kernel without telling Go's scheduler (RawSyscall): the socket is non-blocking and a sendmmsg
 // only burns CPU in the kernel (on loopback it also delivers every datagram), so there is nothing
 // to wait for that would need the P given away. Through x/net (Syscall) each call of the flushers

@@ -1,4 +1,4 @@
-package sfu
+package udpsend
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ func TestBatchConnDeliversEveryDatagram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc := newBatchConn(send, batchOptions{gso: true})
+	bc := New(send, Options{GSO: true})
 	defer bc.Close()
 	recv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -58,11 +58,11 @@ func TestBatchConnFullQueueWaitsInsteadOfDropping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bc := makeBatchConn(send, batchOptions{gso: true})
+	bc := NewIdle(send, Options{GSO: true})
 	for i := range bc.queues {
-		bc.queues[i].ch = make(chan *outDatagram, 4) // a budget of 4 datagrams per flusher
+		bc.queues[i].ch = make(chan *Datagram, 4) // a budget of 4 datagrams per flusher
 	}
-	bc.start()
+	bc.Start()
 	defer bc.Close()
 	const writers, each = 4, 2000
 	recvs := make([]*net.UDPConn, writers)

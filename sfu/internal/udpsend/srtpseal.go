@@ -1,17 +1,16 @@
-package sfu
+package udpsend
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 )
 
-// rtpSealer encrypts a viewer's RTP packets for the direct send path. For the AEAD profiles
+// Sealer encrypts a viewer's RTP packets for the direct send path. For the AEAD profiles
 // (AEAD_AES_128_GCM, AEAD_AES_256_GCM, RFC 7714) it seals with crypto/cipher's AES-GCM and the
 // session keys itself: the header is marshalled into the datagram and the payload is encrypted
 // from the shared packet straight behind it, so there is no copy of the payload, no re-parse of
@@ -21,7 +20,7 @@ import (
 // same session keys (RFC 3711 §4.3 key derivation with the AES-CM PRF), same IV (RFC 7714 §8.1),
 // same rollover counter (RFC 3711 §3.3.1 index estimate, as srtp.Context keeps it for a sender).
 // Other profiles (AES_CM_128_HMAC_SHA1_80) go through srtp.Context.
-type rtpSealer struct {
+type Sealer struct {
 	aead cipher.AEAD // nil: ctx
 	salt [12]byte    // SRTP session salt (AEAD)
 	iv   [12]byte    // scratch (a local array would escape through cipher.AEAD)
@@ -36,13 +35,8 @@ type rtpSealer struct {
 // aeadTagLen is the authentication tag AEAD_AES_*_GCM appends.
 const aeadTagLen = 16
 
-var (
-	errSRTPIndex = errors.New("SRTP packet index exhausted (2^48 packets with one key)")
-	errBadKeys   = errors.New("bad SRTP master key or salt")
-)
-
-// newRTPSealer builds the sealer of a sending side from its master key and salt.
-func newRTPSealer(profile srtp.ProtectionProfile, key, salt []byte) (*rtpSealer, error) {
+// NewSealer builds the sealer of a sending side from its master key and salt.
+func NewSealer(profile srtp.ProtectionProfile, key, salt []byte) (*Sealer, error) {
 	switch profile {
 	case srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAeadAes256Gcm:
 		kl, err := profile.KeyLen()
@@ -53,7 +47,7 @@ func newRTPSealer(profile srtp.ProtectionProfile, key, salt []byte) (*rtpSealer,
 		if err != nil {
 			return nil, err
 		}
-		if len(key) != kl || len(salt) != sl || sl != len(rtpSealer{}.salt) {
+		if len(key) != kl || len(salt) != sl || sl != len(Sealer{}.salt) {
 			return nil, fmt.Errorf("%w: SRTP master key %d, salt %d bytes for %v", errBadKeys, len(key), len(salt), profile)
 		}
 		sk, err := srtpKDF(0x00, key, salt, kl) // SRTP encryption key
@@ -72,7 +66,7 @@ func newRTPSealer(profile srtp.ProtectionProfile, key, salt []byte) (*rtpSealer,
 		if err != nil {
 			return nil, err
 		}
-		s := &rtpSealer{aead: aead}
+		s := &Sealer{aead: aead}
 		copy(s.salt[:], ss)
 		return s, nil
 	}
@@ -80,7 +74,7 @@ func newRTPSealer(profile srtp.ProtectionProfile, key, salt []byte) (*rtpSealer,
 	if err != nil {
 		return nil, err
 	}
-	return &rtpSealer{ctx: ctx}, nil
+	return &Sealer{ctx: ctx}, nil
 }
 
 // srtpKDF derives a session key of n bytes (RFC 3711 §4.3.1 and B.3, key derivation rate 0): AES
@@ -102,9 +96,9 @@ func srtpKDF(label byte, key, salt []byte, n int) ([]byte, error) {
 	return out[:n], nil
 }
 
-// seal writes h and payload, encrypted, into buf (whose capacity must leave room for the
+// Seal writes h and payload, encrypted, into buf (whose capacity must leave room for the
 // overhead) and returns the datagram's length.
-func (s *rtpSealer) seal(buf []byte, h *rtp.Header, payload []byte) (int, error) {
+func (s *Sealer) Seal(buf []byte, h *rtp.Header, payload []byte) (int, error) {
 	n, err := h.MarshalTo(buf[:cap(buf)])
 	if err != nil {
 		return 0, err
@@ -112,7 +106,7 @@ func (s *rtpSealer) seal(buf []byte, h *rtp.Header, payload []byte) (int, error)
 	if s.aead == nil {
 		size := n + len(payload)
 		if size > cap(buf) {
-			return 0, errTooLarge
+			return 0, ErrTooLarge
 		}
 		buf = buf[:size]
 		copy(buf[n:], payload)
@@ -121,7 +115,7 @@ func (s *rtpSealer) seal(buf []byte, h *rtp.Header, payload []byte) (int, error)
 			return 0, err
 		}
 		if len(out) > cap(buf) {
-			return 0, errTooLarge
+			return 0, ErrTooLarge
 		}
 		if &out[0] != &buf[0] { // not in place (it should be: the room is there)
 			copy(buf[:len(out)], out)
@@ -129,7 +123,7 @@ func (s *rtpSealer) seal(buf []byte, h *rtp.Header, payload []byte) (int, error)
 		return len(out), nil
 	}
 	if n+len(payload)+aeadTagLen > cap(buf) {
-		return 0, errTooLarge
+		return 0, ErrTooLarge
 	}
 	// A writer sends one SSRC (its binding's). A different one starts a new index, as a new SSRC
 	// does in srtp.Context; unlike srtp.Context, going back to the first SSRC would not find its

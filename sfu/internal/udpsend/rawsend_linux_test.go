@@ -1,4 +1,4 @@
-package sfu
+package udpsend
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// TestRawSendmmsg: the batchConn's sendmmsg without a scheduler hand-off delivers what x/net's
+// TestRawSendmmsg: the Conn's sendmmsg without a scheduler hand-off delivers what x/net's
 // WriteBatch delivers — single datagrams and a GSO run cut by the kernel on receipt — to the
 // right addresses and ports, byte for byte; thousands of datagrams back to back through a small
 // send buffer all go (on loopback the kernel frees the send buffer on delivery, so EAGAIN, which

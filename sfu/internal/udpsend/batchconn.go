@@ -1,4 +1,7 @@
-package sfu
+// Package udpsend is the SFU's UDP send fast path: a batching socket (sendmmsg, UDP GSO runs) that
+// wraps the ICE mux's UDP socket, and an SRTP sealer that encrypts straight into its buffers. Only
+// the sfu package uses it (docs/PERFORMANCE.md).
+package udpsend
 
 import (
 	"log/slog"
@@ -11,7 +14,7 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// batchConn wraps the ICE UDP socket so that sends from all viewers are coalesced into
+// Conn wraps the ICE UDP socket so that sends from all viewers are coalesced into
 // sendmmsg(2) calls: one syscall carries up to batchMax messages. One flusher goroutine per CPU
 // drains its own queue; a destination always maps to the same flusher, so a viewer's packets
 // stay in order. When a flusher is idle a packet goes out at once (no added delay); under load
@@ -26,15 +29,15 @@ import (
 // as one packet and cuts into datagrams only at the end. If the kernel refuses such a message,
 // GSO is switched off for good and the message, like every run still queued, is sent one
 // datagram at a time.
-type batchConn struct {
+type Conn struct {
 	*net.UDPConn
 	pc       *ipv4.PacketConn
 	queues   []flushQueue
-	free     sync.Pool                         // 1,500-byte datagrams
-	runs     [len(runSlots)]sync.Pool          // GSO run buffers of runSlots[i] slots of 1,500 bytes
-	gso      atomic.Bool                       // GSO messages may be queued and sent
-	log      *slog.Logger                      // nil: silent
-	write    func([]ipv4.Message) (int, error) // sendmmsg; tests replace it to simulate refusals
+	free     sync.Pool                // 1,500-byte datagrams
+	runs     [len(runSlots)]sync.Pool // GSO run buffers of runSlots[i] slots of 1,500 bytes
+	gso      atomic.Bool              // GSO messages may be queued and sent
+	log      *slog.Logger             // nil: silent
+	write    SendFunc                 // sendmmsg; tests wrap it to simulate refusals
 	done     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -50,83 +53,91 @@ type batchConn struct {
 // flushQueue is one flusher's queue. bytes (the capacity of the queued buffers) bounds its
 // memory as the channel's length bounded it when every message was one 1,500-byte datagram.
 type flushQueue struct {
-	ch    chan *outDatagram
+	ch    chan *Datagram
 	bytes atomic.Int64
 	room  chan struct{} // a token after each batch the flusher sent: room for waiting writers
 }
 
-// outDatagram is a queued message: one datagram, or a GSO run of segs datagrams of seg bytes
-// (the last may be shorter) laid end to end in buf[:n].
-type outDatagram struct {
-	buf  []byte
-	n    int
-	seg  int
-	segs int
+// Datagram is a queued message: one datagram, or a GSO run of Segs datagrams of Seg bytes
+// (the last may be shorter) laid end to end in Buf[:N]. The sender fills Buf and sets N, Seg and
+// Segs, then hands it to Enqueue (or back to Release).
+type Datagram struct {
+	Buf  []byte
+	N    int
+	Seg  int
+	Segs int
 	addr net.UDPAddr
 	ip   [4]byte
 }
 
 const (
-	batchMax   = 64
-	batchQueue = 32768
-	slotSize   = 1500
-	// maxGSOSegs is the most datagrams in one GSO message: the kernel takes 64 (newer ones 128)
+	batchMax = 64
+	// QueueLen is the send queues' capacity in SlotSize-byte datagrams (all flushers together).
+	QueueLen = 32768
+	// SlotSize is the largest datagram queued (larger ones are written to the socket directly).
+	SlotSize = 1500
+	// MaxGSOSegs is the most datagrams in one GSO message: the kernel takes 64 (newer ones 128)
 	// and 65,507 bytes; 32 full-size datagrams are 48,000. A writer group's batch is no longer.
-	maxGSOSegs = 32
+	MaxGSOSegs = 32
 	// gsoCmsgRoom holds a UDP_SEGMENT control message (24 bytes on 64-bit Linux).
 	gsoCmsgRoom = 32
 )
 
-// runSlots are the sizes of GSO run buffers, in datagrams of up to slotSize bytes.
-var runSlots = [...]int{2, 3, 4, 6, 8, 12, 16, 24, maxGSOSegs}
+// runSlots are the sizes of GSO run buffers, in datagrams of up to SlotSize bytes.
+var runSlots = [...]int{2, 3, 4, 6, 8, 12, 16, 24, MaxGSOSegs}
 
-// batchOptions configure a batchConn.
-type batchOptions struct {
-	gso bool // use UDP GSO if the kernel has it
-	// schedSyscall: sendmmsg through x/net (a syscall Go's scheduler sees) instead of rawSendmmsg.
-	schedSyscall bool
-	log          *slog.Logger
+// Options configure a Conn.
+type Options struct {
+	GSO bool // use UDP GSO if the kernel has it
+	// SchedSyscall: sendmmsg through x/net (a syscall Go's scheduler sees) instead of rawSendmmsg.
+	SchedSyscall bool
+	Log          *slog.Logger // nil: silent
 }
 
-func newBatchConn(c *net.UDPConn, opt batchOptions) *batchConn {
-	b := makeBatchConn(c, opt)
-	b.start()
+// SendFunc sends a batch of messages (sendmmsg) and returns how many went.
+type SendFunc func([]ipv4.Message) (int, error)
+
+// New wraps c and starts its flushers (one per CPU).
+func New(c *net.UDPConn, opt Options) *Conn {
+	b := NewIdle(c, opt)
+	b.Start()
 	return b
 }
 
-// start starts the flushers.
-func (b *batchConn) start() {
+// Start starts the flushers of a Conn made by NewIdle.
+func (b *Conn) Start() {
 	for i := range b.queues {
 		b.wg.Add(1)
 		go b.flush(&b.queues[i])
 	}
 }
 
-// makeBatchConn builds a batchConn without starting its flushers.
-func makeBatchConn(c *net.UDPConn, opt batchOptions) *batchConn {
-	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), done: make(chan struct{}), log: opt.log}
+// NewIdle builds a Conn without starting its flushers: tests and benchmarks read its queues
+// themselves (Take, Discard), or wrap its sendmmsg (WrapSend) and then Start it.
+func NewIdle(c *net.UDPConn, opt Options) *Conn {
+	b := &Conn{UDPConn: c, pc: ipv4.NewPacketConn(c), done: make(chan struct{}), log: opt.Log}
 	b.write = func(ms []ipv4.Message) (int, error) { return b.pc.WriteBatch(ms, 0) }
-	if w, err := rawSendmmsg(c); err == nil && !opt.schedSyscall {
+	if w, err := rawSendmmsg(c); err == nil && !opt.SchedSyscall {
 		b.write = w // sendmmsg without a scheduler hand-off (gso_linux.go)
 	}
-	b.free.New = func() any { return &outDatagram{buf: make([]byte, slotSize)} }
+	b.free.New = func() any { return &Datagram{Buf: make([]byte, SlotSize)} }
 	for i, slots := range runSlots {
-		b.runs[i].New = func() any { return &outDatagram{buf: make([]byte, slots*slotSize)} }
+		b.runs[i].New = func() any { return &Datagram{Buf: make([]byte, slots*SlotSize)} }
 	}
-	if opt.gso && gsoSupported(c) {
+	if opt.GSO && gsoSupported(c) {
 		b.gso.Store(true)
 	}
 	n := runtime.GOMAXPROCS(0)
 	b.queues = make([]flushQueue, n)
 	for i := range b.queues {
-		b.queues[i].ch = make(chan *outDatagram, batchQueue/n)
+		b.queues[i].ch = make(chan *Datagram, QueueLen/n)
 		b.queues[i].room = make(chan struct{}, 1)
 	}
 	return b
 }
 
 // WriteTo queues a datagram (net.PacketConn).
-func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+func (b *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok {
 		return b.UDPConn.WriteTo(p, addr)
@@ -135,72 +146,72 @@ func (b *batchConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 }
 
 // ReadFromAddrPort reads without allocating (ice.AddrPortReaderWriter).
-func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+func (b *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 	return b.UDPConn.ReadFromUDPAddrPort(p)
 }
 
 // WriteToAddrPort queues a datagram without allocating (ice.AddrPortReaderWriter).
-func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
-	if len(p) > slotSize || !addr.Addr().Is4() {
+func (b *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
+	if len(p) > SlotSize || !addr.Addr().Is4() {
 		return b.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
-	d := b.datagram()
-	d.n = copy(d.buf, p)
-	return len(p), b.enqueue(d, addr)
+	d := b.NewDatagram()
+	d.N = copy(d.Buf, p)
+	return len(p), b.Enqueue(d, addr)
 }
 
-// datagram returns an empty datagram buffer (1,500 bytes) for enqueue; the direct send path
+// NewDatagram returns an empty datagram buffer (1,500 bytes) for enqueue; the direct send path
 // encrypts into it, saving a copy.
-func (b *batchConn) datagram() *outDatagram {
-	d := b.free.Get().(*outDatagram)
-	d.n, d.seg, d.segs = 0, 0, 1
+func (b *Conn) NewDatagram() *Datagram {
+	d := b.free.Get().(*Datagram)
+	d.N, d.Seg, d.Segs = 0, 0, 1
 	return d
 }
 
-// runDatagram returns an empty buffer for a GSO run of up to `want` datagrams (rounded up to a
-// size of runSlots, at most maxGSOSegs).
-func (b *batchConn) runDatagram(want int) *outDatagram {
+// NewRun returns an empty buffer for a GSO run of up to `want` datagrams (rounded up to a
+// size of runSlots, at most MaxGSOSegs).
+func (b *Conn) NewRun(want int) *Datagram {
 	c := 0
 	for c < len(runSlots)-1 && runSlots[c] < want {
 		c++
 	}
-	d := b.runs[c].Get().(*outDatagram)
-	d.n, d.seg, d.segs = 0, 0, 0
+	d := b.runs[c].Get().(*Datagram)
+	d.N, d.Seg, d.Segs = 0, 0, 0
 	return d
 }
 
-// release returns a message that will not be (or has been) sent.
-func (b *batchConn) release(d *outDatagram) {
-	if len(d.buf) == slotSize {
+// Release returns a message that will not be (or has been) sent.
+func (b *Conn) Release(d *Datagram) {
+	if len(d.Buf) == SlotSize {
 		b.free.Put(d)
 		return
 	}
 	for c, slots := range runSlots {
-		if len(d.buf) == slots*slotSize {
+		if len(d.Buf) == slots*SlotSize {
 			b.runs[c].Put(d)
 			return
 		}
 	}
 }
 
-// gsoOn reports whether GSO runs may be queued.
-func (b *batchConn) gsoOn() bool { return b.gso.Load() }
+// GSO reports whether GSO runs may be queued.
+func (b *Conn) GSO() bool { return b.gso.Load() }
 
-// enqueue hands d (its first d.n bytes: one datagram, or a GSO run of d.segs) to the flusher of
-// addr, an IPv4 address; the batchConn owns d afterwards. A full queue makes it wait for the
-// flusher's next batch; once the batchConn is closed the message is dropped.
-func (b *batchConn) enqueue(d *outDatagram, addr netip.AddrPort) error {
+// Enqueue hands d (its first d.N bytes: one datagram, or a GSO run of d.Segs) to the flusher of
+// addr, an IPv4 address; the Conn owns d afterwards. A full queue makes it wait for the
+// flusher's next batch; once the Conn is closed the message is dropped.
+func (b *Conn) Enqueue(d *Datagram, addr netip.AddrPort) error {
 	d.ip = addr.Addr().As4()
 	d.addr.IP = d.ip[:]
 	d.addr.Port = int(addr.Port())
 	if b.closed.Load() {
-		b.release(d)
+		b.Release(d)
 		return net.ErrClosed
 	}
 	q := &b.queues[int(addr.Port())%len(b.queues)]
-	size := int64(len(d.buf))
+	size := int64(len(d.Buf))
 	waited := false
-	for q.bytes.Add(size) > int64(cap(q.ch)*slotSize) {
+	for q.bytes.Add(size) > int64(cap(q.ch)*SlotSize) {
 		// The kernel is not keeping up with the whole fan-out (a keyframe to every viewer at
 		// once): wait for the flusher's next batch, as a blocking socket would, rather than drop.
 		// Only the writer groups and resends wait here; the read loops never do (a group whose
@@ -211,8 +222,8 @@ func (b *batchConn) enqueue(d *outDatagram, addr netip.AddrPort) error {
 		select {
 		case <-q.room:
 		case <-b.done:
-			b.dropped.Add(uint64(d.segs))
-			b.release(d)
+			b.dropped.Add(uint64(d.Segs))
+			b.Release(d)
 			return net.ErrClosed
 		}
 	}
@@ -222,33 +233,33 @@ func (b *batchConn) enqueue(d *outDatagram, addr netip.AddrPort) error {
 		default:
 		}
 	}
-	// Every queued message holds at least slotSize bytes of the budget, so the channel has room.
+	// Every queued message holds at least SlotSize bytes of the budget, so the channel has room.
 	select { // a two-way select compiles to a non-blocking send (no selectgo)
 	case q.ch <- d:
 	default:
 		q.bytes.Add(-size)
-		b.dropped.Add(uint64(d.segs))
-		b.release(d)
+		b.dropped.Add(uint64(d.Segs))
+		b.Release(d)
 	}
 	return nil
 }
 
 // flusher is one flusher goroutine's scratch space.
 type flusher struct {
-	b     *batchConn
+	b     *Conn
 	msgs  []ipv4.Message
-	owner []*outDatagram // the message each of msgs comes from
+	owner []*Datagram // the message each of msgs comes from
 	bufs  [][1][]byte
 	oobs  [][gsoCmsgRoom]byte
 }
 
-func (b *batchConn) flush(q *flushQueue) {
+func (b *Conn) flush(q *flushQueue) {
 	defer b.wg.Done()
-	f := &flusher{b: b, msgs: make([]ipv4.Message, 0, batchMax), owner: make([]*outDatagram, 0, batchMax),
+	f := &flusher{b: b, msgs: make([]ipv4.Message, 0, batchMax), owner: make([]*Datagram, 0, batchMax),
 		bufs: make([][1][]byte, batchMax), oobs: make([][gsoCmsgRoom]byte, batchMax)}
-	held := make([]*outDatagram, 0, batchMax)
+	held := make([]*Datagram, 0, batchMax)
 	for {
-		var d *outDatagram
+		var d *Datagram
 		select {
 		case d = <-q.ch:
 		case <-b.done:
@@ -265,13 +276,13 @@ func (b *batchConn) flush(q *flushQueue) {
 			}
 		}
 		for _, d := range held {
-			f.add(d, d.segs > 1 && b.gso.Load())
+			f.add(d, d.Segs > 1 && b.gso.Load())
 		}
 		f.send()
 		var size int64
 		for _, d := range held {
-			size += int64(len(d.buf))
-			b.release(d)
+			size += int64(len(d.Buf))
+			b.Release(d)
 		}
 		q.bytes.Add(-size)
 		select {
@@ -283,22 +294,22 @@ func (b *batchConn) flush(q *flushQueue) {
 
 // add appends d to the pending sendmmsg: as one message (a GSO run when gso), or one message per
 // datagram. A full batch is sent first.
-func (f *flusher) add(d *outDatagram, gso bool) {
+func (f *flusher) add(d *Datagram, gso bool) {
 	if gso {
-		f.push(d, d.buf[:d.n], d.seg)
+		f.push(d, d.Buf[:d.N], d.Seg)
 		return
 	}
-	if d.segs <= 1 {
-		f.push(d, d.buf[:d.n], 0)
+	if d.Segs <= 1 {
+		f.push(d, d.Buf[:d.N], 0)
 		return
 	}
-	for off := 0; off < d.n; off += d.seg {
-		f.push(d, d.buf[off:min(off+d.seg, d.n)], 0)
+	for off := 0; off < d.N; off += d.Seg {
+		f.push(d, d.Buf[off:min(off+d.Seg, d.N)], 0)
 	}
 }
 
 // push appends one message (a GSO run of seg-byte segments when seg > 0).
-func (f *flusher) push(d *outDatagram, p []byte, seg int) {
+func (f *flusher) push(d *Datagram, p []byte, seg int) {
 	if len(f.msgs) == cap(f.msgs) {
 		f.send()
 	}
@@ -327,7 +338,7 @@ func (f *flusher) send() {
 			segs := 0
 			for i := range n {
 				if msgs[i].OOB != nil {
-					segs += owner[i].segs
+					segs += owner[i].Segs
 				} else {
 					segs++
 				}
@@ -348,7 +359,7 @@ func (f *flusher) send() {
 		if gsoRefused(err) && b.gso.Swap(false) && b.log != nil {
 			b.log.Warn("UDP GSO refused by the kernel: sending one datagram per packet from now on", "err", err)
 		}
-		g := &flusher{b: b, msgs: make([]ipv4.Message, 0, batchMax), owner: make([]*outDatagram, 0, batchMax),
+		g := &flusher{b: b, msgs: make([]ipv4.Message, 0, batchMax), owner: make([]*Datagram, 0, batchMax),
 			bufs: make([][1][]byte, batchMax), oobs: make([][gsoCmsgRoom]byte, batchMax)}
 		g.add(owner[0], false)
 		if b.gso.Load() {
@@ -368,8 +379,8 @@ func (f *flusher) send() {
 	}
 }
 
-// queuedBytes is the size of the buffers waiting for a flusher (what bounds the queues).
-func (b *batchConn) queuedBytes() int64 {
+// QueuedBytes is the size of the buffers waiting for a flusher (what bounds the queues).
+func (b *Conn) QueuedBytes() int64 {
 	var n int64
 	for i := range b.queues {
 		n += b.queues[i].bytes.Load()
@@ -377,8 +388,8 @@ func (b *batchConn) queuedBytes() int64 {
 	return n
 }
 
-// queued is the number of messages waiting for a flusher.
-func (b *batchConn) queued() int {
+// Queued is the number of messages waiting for a flusher.
+func (b *Conn) Queued() int {
 	n := 0
 	for i := range b.queues {
 		n += len(b.queues[i].ch)
@@ -386,8 +397,53 @@ func (b *batchConn) queued() int {
 	return n
 }
 
+// Counters are a Conn's running totals.
+type Counters struct {
+	Dropped    uint64 // datagrams dropped (queue full, socket closed, refused by the kernel)
+	Waits      uint64 // times a writer waited for room in a full send queue
+	Batches    uint64 // sendmmsg calls
+	Datagrams  uint64 // datagrams sent (GSO segments counted one by one)
+	Messages   uint64 // messages sent (a GSO run is one)
+	GSORefused uint64 // GSO messages the kernel refused
+}
+
+// Counters returns the running totals.
+func (b *Conn) Counters() Counters {
+	return Counters{Dropped: b.dropped.Load(), Waits: b.waits.Load(), Batches: b.batches.Load(),
+		Datagrams: b.sent.Load(), Messages: b.messages.Load(), GSORefused: b.gsoOff.Load()}
+}
+
+// WrapSend replaces the Conn's sendmmsg by wrap(current), before Start (tests simulate refusals).
+func (b *Conn) WrapSend(wrap func(SendFunc) SendFunc) { b.write = wrap(b.write) }
+
+// Take removes the oldest message queued for addr, nil when there is none. Only for a Conn
+// without flushers (NewIdle, not started); the caller Releases it.
+func (b *Conn) Take(addr netip.AddrPort) *Datagram {
+	q := &b.queues[int(addr.Port())%len(b.queues)]
+	select {
+	case d := <-q.ch:
+		q.bytes.Add(-int64(len(d.Buf)))
+		return d
+	default:
+		return nil
+	}
+}
+
+// Discard empties every queue without sending, as a flusher would after sending. Only for a Conn
+// without flushers (benchmarks measure the writers alone).
+func (b *Conn) Discard() {
+	for i := range b.queues {
+		q := &b.queues[i]
+		for len(q.ch) > 0 {
+			d := <-q.ch
+			q.bytes.Add(-int64(len(d.Buf)))
+			b.Release(d)
+		}
+	}
+}
+
 // Close stops the flusher and closes the socket.
-func (b *batchConn) Close() error {
+func (b *Conn) Close() error {
 	b.once.Do(func() { b.closed.Store(true); close(b.done) })
 	err := b.UDPConn.Close()
 	b.wg.Wait()

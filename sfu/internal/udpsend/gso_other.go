@@ -17,7 +17,7 @@ func putGSOCmsg(b []byte, _ uint16) []byte { return b[:0] }
 
 func gsoRefused(error) bool { return true }
 
-// rawSendmmsg: off Linux the batchConn writes through x/net.
+// rawSendmmsg: off Linux the Conn writes through x/net.
 func rawSendmmsg(*net.UDPConn) (func([]ipv4.Message) (int, error), error) {
 	return nil, errors.New("no raw sendmmsg here")
 }
