@@ -161,6 +161,13 @@ func (p *Publisher) sendSimulcast(ctx context.Context) {
 	noise := make([]byte, p.p.Bitrate/8/fps*4)
 	_, _ = rand.Read(noise)
 	sv := p.sim
+	var curs []*loopCursor
+	resume := make([]bool, len(sv.layers))
+	if p.p.Media != nil {
+		for _, frames := range p.p.Media.Layers {
+			curs = append(curs, &loopCursor{frames: frames})
+		}
+	}
 	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
@@ -171,23 +178,36 @@ func (p *Publisher) sendSimulcast(ctx context.Context) {
 			continue
 		}
 		now := time.Now()
-		for _, l := range sv.layers {
-			key := l.forceKey.Swap(false) || n%(2*fps) == 0
-			if l.paused.Load() {
-				l.pz.SkipSamples(90000 / fps)
-				continue
-			}
-			size := max(l.bitrate/8/fps, 40)
-			if key {
-				size *= 3
-			}
-			frame := make([]byte, size)
-			copy(frame, noise)
-			if sv.vp8 {
-				markVP8Size(frame, key, l.w, l.h)
-				stampFrame(frame, now)
-			} else {
-				frame = h264Frame(frame, key)
+		for i, l := range sv.layers {
+			var frame []byte
+			switch {
+			case curs != nil:
+				if l.paused.Load() {
+					resume[i] = true // a resumed layer starts on a keyframe, as a browser's does
+					l.pz.SkipSamples(90000 / fps)
+					continue
+				}
+				f := curs[i].next(l.forceKey.Swap(false) || resume[i])
+				resume[i] = false
+				frame = stamped(f.Data, now)
+			default:
+				key := l.forceKey.Swap(false) || n%(2*fps) == 0
+				if l.paused.Load() {
+					l.pz.SkipSamples(90000 / fps)
+					continue
+				}
+				size := max(l.bitrate/8/fps, 40)
+				if key {
+					size *= 3
+				}
+				frame = make([]byte, size)
+				copy(frame, noise)
+				if sv.vp8 {
+					markVP8Size(frame, key, l.w, l.h)
+					frame = stamped(frame, now)
+				} else {
+					frame = h264Frame(frame, key)
+				}
 			}
 			for _, pkt := range l.pz.Packetize(frame, 90000/fps) {
 				pkt.Header.Extension = true

@@ -116,7 +116,7 @@ func TestEvaluate(t *testing.T) {
 		}
 	}
 	withBrowser := func(r *Report) *Report {
-		r.Browser = &BrowserSummary{Target: 2, Playing: 2, G2G: Dist{Count: 100, P95: 120}, Freezes: 1,
+		r.Browser = &BrowserSummary{Target: 2, Playing: 2, G2G: Dist{Count: 100, P95: 120}, Freezes: 1, HoldFreezes: 1,
 			JBPlusProc: Dist{Count: 2, P95: 40}, FirstFrame: Dist{Count: 2, P95: 900},
 			Viewers: []BrowserViewer{{PacketsReceived: 100}}}
 		return r
