@@ -146,3 +146,27 @@ func latencyOf(data []byte) (time.Duration, bool) {
 	d := time.Since(sent)
 	return d, d >= 0 && d < 10*time.Second
 }
+
+// pacer counts the frames due on a fixed clock: a loaded machine's ticker drops ticks, and the
+// stream must still carry its rate. More than maxBurst behind, the rest is skipped (no bursts).
+type pacer struct {
+	t0     time.Time
+	period time.Duration
+	sent   int64
+}
+
+const maxBurst = 3
+
+// due is the number of frames to send now.
+func (p *pacer) due() int {
+	n := int64(time.Since(p.t0)/p.period) + 1 - p.sent
+	if n > maxBurst {
+		p.sent += n - maxBurst
+		n = maxBurst
+	}
+	if n < 0 {
+		n = 0
+	}
+	p.sent += n
+	return int(n)
+}

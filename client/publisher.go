@@ -179,15 +179,18 @@ func (p *Publisher) sendVideo(ctx context.Context) {
 	defer t.Stop()
 	if p.p.Media != nil {
 		cur := &loopCursor{frames: p.p.Media.Video}
+		pace := &pacer{t0: time.Now(), period: time.Second / fps}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
-			f := cur.next(p.forceKey.Swap(false))
-			if err := p.video.WriteSample(media.Sample{Data: stamped(f.Data, time.Now()), Duration: time.Second / fps}); err != nil {
-				return
+			for range pace.due() {
+				f := cur.next(p.forceKey.Swap(false))
+				if err := p.video.WriteSample(media.Sample{Data: stamped(f.Data, time.Now()), Duration: time.Second / fps}); err != nil {
+					return
+				}
 			}
 		}
 	}
@@ -237,17 +240,23 @@ func (p *Publisher) sendAudio(ctx context.Context) {
 	frame := make([]byte, 120) // ~48 kbps
 	_, _ = rand.Read(frame)
 	packets := [][]byte{frame}
+	due := func() int { return 1 }
 	if p.p.Media != nil {
 		packets = p.p.Media.Audio
+		pace := &pacer{t0: time.Now(), period: 20 * time.Millisecond}
+		due = pace.due
 	}
-	for i := 0; ; i = (i + 1) % len(packets) {
+	for i := 0; ; {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if err := p.audio.WriteSample(media.Sample{Data: packets[i], Duration: 20 * time.Millisecond}); err != nil {
-			return
+		for range due() {
+			if err := p.audio.WriteSample(media.Sample{Data: packets[i], Duration: 20 * time.Millisecond}); err != nil {
+				return
+			}
+			i = (i + 1) % len(packets)
 		}
 	}
 }

@@ -53,7 +53,9 @@ func encodeLoop(ctx context.Context, ffmpeg string, bitrate int, simulcast bool)
 	defer os.RemoveAll(dir)
 	layers := loopLayers(bitrate, simulcast)
 	top := layers[len(layers)-1].size
-	frames := strconv.Itoa(loopSeconds * loopFPS)
+	// One GOP more than the loop, dropped: the rate control settles over the first second
+	// (undershooting by a sixth), and the loop is what follows, from its second keyframe.
+	frames := strconv.Itoa(loopSeconds*loopFPS + loopGOP)
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y",
 		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%s:rate=%d", top, loopFPS),
 		"-f", "lavfi", "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000"}
@@ -78,7 +80,7 @@ func encodeLoop(ctx context.Context, ffmpeg string, bitrate int, simulcast bool)
 			"-auto-alt-ref", "0", "-lag-in-frames", "0", filepath.Join(dir, l.name+".ivf"))
 	}
 	audio := filepath.Join(dir, "audio.ogg")
-	args = append(args, "-map", "1:a", "-t", strconv.Itoa(loopSeconds), "-c:a", "libopus", "-b:a", loopAudio,
+	args = append(args, "-map", "1:a", "-t", strconv.Itoa(loopSeconds+1), "-c:a", "libopus", "-b:a", loopAudio,
 		"-ac", "2", "-page_duration", "20000", audio)
 	if out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%w: %v: %s", ErrEncode, err, strings.TrimSpace(string(out)))
@@ -89,8 +91,11 @@ func encodeLoop(ctx context.Context, ffmpeg string, bitrate int, simulcast bool)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrEncode, err)
 		}
-		if len(f) == 0 || !f[0].Key {
-			return nil, fmt.Errorf("%w: %s: no frames, or the first is not a keyframe", ErrEncode, l.name)
+		if len(f) < loopGOP+1 {
+			return nil, fmt.Errorf("%w: %s: %d frames", ErrEncode, l.name, len(f))
+		}
+		if f = f[loopGOP:]; !f[0].Key {
+			return nil, fmt.Errorf("%w: %s: frame %d is not a keyframe", ErrEncode, l.name, loopGOP)
 		}
 		loop.Layers = append(loop.Layers, f)
 	}
@@ -99,6 +104,13 @@ func encodeLoop(ctx context.Context, ffmpeg string, bitrate int, simulcast bool)
 	}
 	if loop.Audio, err = client.OpusPackets(audio); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEncode, err)
+	}
+	// The same stretch as the video: 20 ms packets from second 1.
+	if skip, n := loopGOP*50/loopFPS, loopSeconds*50; len(loop.Audio) >= skip+n {
+		loop.Audio = loop.Audio[skip : skip+n]
+	}
+	if len(loop.Audio) == 0 {
+		return nil, fmt.Errorf("%w: no audio packets", ErrEncode)
 	}
 	return loop, nil
 }

@@ -48,6 +48,9 @@ func findRecording(ctx context.Context, hc *http.Client, p Params, since time.Ti
 			StartedAt time.Time `json:"started_at"`
 		} `json:"recordings"`
 	}
+	if resp.StatusCode == http.StatusNotFound {
+		return &RecordingNote{Note: "the server does not record (it has no recordings API: serve --record=false)"}
+	}
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&page) != nil {
 		return &RecordingNote{Note: fmt.Sprintf("could not tell whether the server records this run (GET /api/recordings: %s)", resp.Status)}
 	}
