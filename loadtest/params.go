@@ -82,8 +82,9 @@ type Params struct {
 // Thresholds are pass/fail limits. A zero field takes its default (DefaultThresholds, so that
 // PASS means the show was watchable); a negative one is not checked. A defaulted figure that
 // the run could not measure (e.g. glass-to-glass without the browser publisher) is listed as
-// n/a and does not fail the run; a limit set explicitly fails when its figure is missing, so a
-// CI gate that cannot see its figure never passes silently.
+// n/a and does not fail the run; a limit set explicitly that the run can never measure is
+// refused by Validate, and one whose figure is missing at the end fails, so a CI gate that
+// cannot see its figure never passes silently.
 type Thresholds struct {
 	MaxLossPct          float64       // synthetic + browser video loss in the hold window, percent
 	MaxG2GP95           time.Duration // browser glass-to-glass p95 (needs --publisher browser)
@@ -247,6 +248,35 @@ func (p Params) Validate() error {
 		return bad("--duration at most 24h")
 	case p.Thresholds.MaxLossPct > 100 || p.Thresholds.MinConnectedPct > 100:
 		return bad("percent thresholds must be within 0..100")
+	}
+	return p.Thresholds.measurable(p)
+}
+
+// measurable refuses an explicit limit this run can never measure, before it starts (a default
+// one is n/a instead).
+func (t Thresholds) measurable(p Params) error {
+	explicit := func(name string, set bool) bool { return set && !t.defaulted[name] }
+	bad := func(flag, why string) error {
+		return fmt.Errorf("%w: --%s cannot be measured in this run: %s", ErrBadParams, flag, why)
+	}
+	browsers := p.BrowserViewers > 0
+	switch {
+	case explicit(checkG2G, t.MaxG2GP95 > 0) && p.Publisher != PublisherBrowser:
+		return bad("max-g2g-p95", "glass-to-glass reads the clock the broadcast page paints, so it needs --publisher browser (and --browser-viewers)")
+	case explicit(checkG2G, t.MaxG2GP95 > 0) && !browsers:
+		return bad("max-g2g-p95", "glass-to-glass is measured by browser viewers: set --browser-viewers")
+	case explicit(checkFirstFrame, t.MaxFirstFrameP95 > 0) && !browsers:
+		return bad("max-first-frame-p95", "it is measured by browser viewers: set --browser-viewers")
+	case explicit(checkJB, t.MaxJitterBufferP95 > 0) && !browsers:
+		return bad("max-jb-p95", "it is measured by browser viewers: set --browser-viewers")
+	case t.CheckFreezes && !browsers:
+		return bad("max-freezes", "freezes are counted by browser viewers: set --browser-viewers")
+	case explicit(checkLatency, t.MaxLatencyP99 > 0) && p.Viewers == 0:
+		return bad("max-latency-p99", "it is measured by synthetic viewers: set --viewers")
+	case explicit(checkLatency, t.MaxLatencyP99 > 0) && p.Publisher != PublisherSynthetic:
+		return bad("max-latency-p99", "only the synthetic publisher stamps its frames with their send time")
+	case explicit(checkKeyframe, t.MaxFirstKeyframeP95 > 0) && p.Viewers == 0:
+		return bad("max-first-keyframe-p95", "it is measured by synthetic viewers: set --viewers")
 	}
 	return nil
 }
