@@ -178,14 +178,21 @@ func (r *Report) Charts() []template.HTML {
 			return math.NaN()
 		}
 	}
+	// Series a run did not measure are left out, not drawn as zero.
+	viewers := []series{
+		{"synthetic", "#1f77b4", col(func(s Sample) float64 { return float64(s.Viewers) })},
+		{"server (metrics)", "#2ca02c", col(func(s Sample) float64 { return s.ServerViewers })},
+	}
+	if r.Params.BrowserViewers > 0 {
+		viewers = append(viewers, series{"browser", "#d62728", col(func(s Sample) float64 { return float64(s.BrowserViewers) })})
+	}
+	cpu := []series{{"/metrics", "#ff7f0e", col(func(s Sample) float64 { return s.CPUCores })}}
+	if r.Params.ServerPID > 0 {
+		cpu = append(cpu, series{"/proc", "#9467bd", col(func(s Sample) float64 { return s.ProcCPUCores })})
+	}
 	charts := []template.HTML{
-		svgChart("Viewers", "viewers", x, hold,
-			series{"synthetic", "#1f77b4", col(func(s Sample) float64 { return float64(s.Viewers) })},
-			series{"server (metrics)", "#2ca02c", col(func(s Sample) float64 { return s.ServerViewers })},
-			series{"browser", "#d62728", col(func(s Sample) float64 { return float64(s.BrowserViewers) })}),
-		svgChart("Server CPU", "cores", x, hold,
-			series{"/metrics", "#ff7f0e", col(func(s Sample) float64 { return s.CPUCores })},
-			series{"/proc", "#9467bd", col(func(s Sample) float64 { return s.ProcCPUCores })}),
+		svgChart("Viewers", "viewers", x, hold, viewers...),
+		svgChart("Server CPU", "cores", x, hold, cpu...),
 		svgChart("Forwarded bitrate", "bit/s", x, hold,
 			series{"server sent", "#1f77b4", col(func(s Sample) float64 { return s.ForwardedBps })},
 			series{"synthetic received", "#2ca02c", col(func(s Sample) float64 { return s.ReceivedBps })}),
