@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/pion/dtls/v3/pkg/protocol/handshake"
 	"github.com/pion/ice/v4"
@@ -22,9 +21,9 @@ import (
 // for the full viewer, but the media never reaches Pion. The viewer's own UDP socket sits under
 // Pion's ICE (a one-socket UDP mux) and takes every SRTP packet out of the stream before Pion
 // sees it: the cleartext RTP header gives the packet and loss counts; only the first packet of
-// each video frame is decrypted (with the keys learned from the DTLS handshake, srtpkeys), and
-// only as long as it is needed: to find the first keyframe, and for the latency stamp when
-// OnLatency is set. No SRTP decryption of the rest, no interceptors (no NACKs, receiver reports
+// each video frame is decrypted (with the keys learned from the DTLS handshake, srtpkeys) until
+// the first keyframe is found, and the last packet of each video frame for the latency stamp
+// when OnLatency is set. No SRTP decryption of the rest, no interceptors (no NACKs, receiver reports
 // or TWCC feedback: the lean viewer never asks for retransmissions), no jitter buffers, no track
 // goroutines. What the server does for a lean viewer is what it does for any viewer.
 
@@ -222,7 +221,12 @@ func (c *leanConn) onRTP(p []byte) {
 	s.started = true
 	first := s.newFrame
 	s.newFrame = marker
-	if !first || !s.v8 || (v.firstKeyframe.Load() != 0 && v.onLatency == nil) {
+	if !s.v8 {
+		return
+	}
+	needKey := first && v.firstKeyframe.Load() == 0
+	needStamp := marker && v.onLatency != nil
+	if !needKey && !needStamp {
 		return
 	}
 	payload := c.decrypt(p)
@@ -230,15 +234,14 @@ func (c *leanConn) onRTP(p []byte) {
 		return
 	}
 	data, err := c.desc.Unmarshal(payload)
-	if err != nil || c.desc.S != 1 || c.desc.PID != 0 || len(data) == 0 {
+	if err != nil || len(data) == 0 {
 		return
 	}
-	if data[0]&0x01 == 0 {
+	if needKey && c.desc.S == 1 && c.desc.PID == 0 && data[0]&0x01 == 0 {
 		v.firstKeyframe.CompareAndSwap(0, int64(since(v.started)))
 	}
-	if v.onLatency != nil && len(data) >= stampEnd {
-		sent := int64(binary.BigEndian.Uint64(data[stampOff:stampEnd]))
-		if d := time.Duration(time.Now().UnixNano() - sent); d >= 0 && d < 10*time.Second {
+	if needStamp {
+		if d, ok := latencyOf(data); ok {
 			v.onLatency(d)
 		}
 	}

@@ -3,7 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,10 +25,15 @@ type PublisherParams struct {
 	// Simulcast sends the video as three RID layers q, h, f (VP8 or H.264; see SimulcastRIDs);
 	// Bitrate is the top layer's.
 	Simulcast bool
+	// Media, if set, is real pre-encoded VP8 + Opus sent in a loop instead of noise (loop.go):
+	// decodable by browsers and recordings. Bitrate is then the loop's, and VideoMime VP8.
+	Media *Loop
 }
 
-// Publisher sends synthetic VP8-shaped frames (a real keyframe header so viewers can find
-// keyframes; the content is noise, not decodable video) and Opus-sized audio packets.
+// Publisher sends synthetic video at 30 frames/s and audio every 20 ms: without
+// PublisherParams.Media, VP8-shaped frames (a real keyframe header so viewers can find
+// keyframes; the content is noise, not decodable video) and Opus-sized noise packets; with it,
+// a pre-encoded loop of real media. VP8 frames carry their send time (loop.go's stamp).
 type Publisher struct {
 	p         PublisherParams
 	pc        *webrtc.PeerConnection
@@ -54,6 +59,19 @@ func NewPublisher(p PublisherParams) (*Publisher, error) {
 	}
 	if p.VideoMime == "" {
 		p.VideoMime = webrtc.MimeTypeVP8
+	}
+	if p.Media != nil {
+		if !strings.EqualFold(p.VideoMime, webrtc.MimeTypeVP8) {
+			return nil, fmt.Errorf("%w: a media loop is VP8, not %s", ErrBadLoop, p.VideoMime)
+		}
+		if !p.NoVideo {
+			if err := p.Media.validate(p.Simulcast); err != nil {
+				return nil, err
+			}
+		}
+		if !p.NoAudio && len(p.Media.Audio) == 0 {
+			return nil, fmt.Errorf("%w: no audio packets", ErrBadLoop)
+		}
 	}
 	api, err := NewAPI(p.Config)
 	if err != nil {
@@ -159,6 +177,23 @@ func (p *Publisher) sendVideo(ctx context.Context) {
 	frameBytes := p.p.Bitrate / 8 / fps
 	t := time.NewTicker(time.Second / fps)
 	defer t.Stop()
+	if p.p.Media != nil {
+		cur := &loopCursor{frames: p.p.Media.Video}
+		pace := &pacer{t0: time.Now(), period: time.Second / fps}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			for range pace.due() {
+				f := cur.next(p.forceKey.Swap(false))
+				if err := p.video.WriteSample(media.Sample{Data: stamped(f.Data, time.Now()), Duration: time.Second / fps}); err != nil {
+					return
+				}
+			}
+		}
+	}
 	buf := make([]byte, frameBytes*4)
 	_, _ = rand.Read(buf)
 	for n := 0; ; n++ {
@@ -190,8 +225,8 @@ func (p *Publisher) sendVideo(ctx context.Context) {
 			}
 		default:
 			markVP8(frame, key)
+			frame = stamped(frame, time.Now())
 		}
-		stampFrame(frame, time.Now())
 		if err := p.video.WriteSample(media.Sample{Data: frame, Duration: time.Second / fps}); err != nil {
 			return
 		}
@@ -204,27 +239,27 @@ func (p *Publisher) sendAudio(ctx context.Context) {
 	defer t.Stop()
 	frame := make([]byte, 120) // ~48 kbps
 	_, _ = rand.Read(frame)
-	for {
+	packets := [][]byte{frame}
+	due := func() int { return 1 }
+	if p.p.Media != nil {
+		packets = p.p.Media.Audio
+		pace := &pacer{t0: time.Now(), period: 20 * time.Millisecond}
+		due = pace.due
+	}
+	for i := 0; ; {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if err := p.audio.WriteSample(media.Sample{Data: frame, Duration: 20 * time.Millisecond}); err != nil {
-			return
+		for range due() {
+			if err := p.audio.WriteSample(media.Sample{Data: packets[i], Duration: 20 * time.Millisecond}); err != nil {
+				return
+			}
+			i = (i + 1) % len(packets)
 		}
 	}
 }
-
-// stampFrame writes the send time (Unix ns, big endian) into bytes 10..17 of a frame, after the
-// VP8 header markVP8 writes, so a Viewer with OnLatency can measure publisher → viewer latency.
-func stampFrame(f []byte, t time.Time) {
-	if len(f) >= stampEnd {
-		binary.BigEndian.PutUint64(f[stampOff:stampEnd], uint64(t.UnixNano()))
-	}
-}
-
-const stampOff, stampEnd = 10, 18
 
 // markVP8 writes a VP8 frame tag: bit 0 of byte 0 is 0 for keyframes; keyframes carry the start
 // code and a 640x360 size so parsers that look at the header see a plausible keyframe.

@@ -161,6 +161,14 @@ func (p *Publisher) sendSimulcast(ctx context.Context) {
 	noise := make([]byte, p.p.Bitrate/8/fps*4)
 	_, _ = rand.Read(noise)
 	sv := p.sim
+	var curs []*loopCursor
+	resume := make([]bool, len(sv.layers))
+	if p.p.Media != nil {
+		for _, frames := range p.p.Media.Layers {
+			curs = append(curs, &loopCursor{frames: frames})
+		}
+	}
+	pace := &pacer{t0: time.Now(), period: time.Second / fps}
 	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
@@ -170,8 +178,35 @@ func (p *Publisher) sendSimulcast(ctx context.Context) {
 		if !sv.extIDs() {
 			continue
 		}
-		now := time.Now()
-		for _, l := range sv.layers {
+		frames := 1
+		if curs != nil {
+			frames = pace.due()
+		}
+		for range frames {
+			if !p.sendSimulcastFrame(sv, n, curs, resume, noise) {
+				return
+			}
+		}
+	}
+}
+
+// sendSimulcastFrame sends one frame of every active layer; false when the track is closed.
+func (p *Publisher) sendSimulcastFrame(sv *simulcastVideo, n int, curs []*loopCursor, resume []bool, noise []byte) bool {
+	const fps = 30
+	now := time.Now()
+	for i, l := range sv.layers {
+		var frame []byte
+		switch {
+		case curs != nil:
+			if l.paused.Load() {
+				resume[i] = true // a resumed layer starts on a keyframe, as a browser's does
+				l.pz.SkipSamples(90000 / fps)
+				continue
+			}
+			f := curs[i].next(l.forceKey.Swap(false) || resume[i])
+			resume[i] = false
+			frame = stamped(f.Data, now)
+		default:
 			key := l.forceKey.Swap(false) || n%(2*fps) == 0
 			if l.paused.Load() {
 				l.pz.SkipSamples(90000 / fps)
@@ -181,25 +216,26 @@ func (p *Publisher) sendSimulcast(ctx context.Context) {
 			if key {
 				size *= 3
 			}
-			frame := make([]byte, size)
+			frame = make([]byte, size)
 			copy(frame, noise)
 			if sv.vp8 {
 				markVP8Size(frame, key, l.w, l.h)
-				stampFrame(frame, now)
+				frame = stamped(frame, now)
 			} else {
 				frame = h264Frame(frame, key)
 			}
-			for _, pkt := range l.pz.Packetize(frame, 90000/fps) {
-				pkt.Header.Extension = true
-				pkt.Header.ExtensionProfile = 0xBEDE
-				_ = pkt.Header.SetExtension(sv.midID, []byte(sv.mid))
-				_ = pkt.Header.SetExtension(sv.ridID, []byte(l.rid))
-				if err := l.track.WriteRTP(pkt); err != nil {
-					return
-				}
+		}
+		for _, pkt := range l.pz.Packetize(frame, 90000/fps) {
+			pkt.Header.Extension = true
+			pkt.Header.ExtensionProfile = 0xBEDE
+			_ = pkt.Header.SetExtension(sv.midID, []byte(sv.mid))
+			_ = pkt.Header.SetExtension(sv.ridID, []byte(l.rid))
+			if err := l.track.WriteRTP(pkt); err != nil {
+				return false
 			}
 		}
 	}
+	return true
 }
 
 // markVP8Size is markVP8 with the layer's frame size in the keyframe header.

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +15,9 @@ import (
 type ViewerParams struct {
 	Config
 	// OnLatency, if set, is called from the read goroutine with the publisher → viewer latency of
-	// every video frame that carries a send-time stamp (the synthetic Publisher stamps each frame;
-	// both ends must share a clock, i.e. run on one machine). Keep it cheap.
+	// every VP8 frame that carries a send-time stamp, measured when its last packet arrives (the
+	// synthetic Publisher stamps each frame, loop.go; both ends must share a clock, i.e. run on
+	// one machine). Keep it cheap.
 	OnLatency func(time.Duration)
 	// TrackRecovery remembers every video sequence number received, so Stats can tell packets
 	// that never arrived (Missing) from ones that arrived late (retransmitted after a NACK).
@@ -190,10 +190,9 @@ func (v *Viewer) read(t *webrtc.TrackRemote) {
 			last = pkt.SequenceNumber
 		}
 		first = false
-		if isVP8 && v.onLatency != nil {
-			if payload, err := vp8.Unmarshal(pkt.Payload); err == nil && vp8.S == 1 && vp8.PID == 0 && len(payload) >= stampEnd {
-				sent := int64(binary.BigEndian.Uint64(payload[stampOff:stampEnd]))
-				if d := time.Duration(time.Now().UnixNano() - sent); d >= 0 && d < 10*time.Second {
+		if isVP8 && v.onLatency != nil && pkt.Marker {
+			if payload, err := vp8.Unmarshal(pkt.Payload); err == nil {
+				if d, ok := latencyOf(payload); ok {
 					v.onLatency(d)
 				}
 			}

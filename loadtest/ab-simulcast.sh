@@ -27,7 +27,7 @@ for i in $(seq "$PAIRS"); do
 import json, sys
 o, dur = sys.argv[1], int(sys.argv[2])
 d = json.load(open(o))
-gen = (int(open(o + '.gen1').read()) - int(open(o + '.gen0').read())) / 100 / (dur - 4)  # generator cores
+gen = (int(open(o + '.gen1').read()) - int(open(o + '.gen0').read())) / 100 / (dur - 7)  # generator cores (ab.sh's window)
 g = d.get('generator') or {}
 if g:
     print("generator reads: gro %s, %.3f datagrams per read (%d of %d reads coalesced), %.2f us generator CPU per datagram"

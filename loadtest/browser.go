@@ -376,6 +376,9 @@ func (bp *browserPool) summary(holdSeconds float64) *BrowserSummary {
 				both = append(both, bv.JitterBufferMs+bv.ProcessingMs)
 			}
 			s.Freezes += cur.FC
+			if holdSeconds > 0 {
+				s.HoldFreezes += max(cur.FC-from.FC, 0)
+			}
 			recv += bv.PacketsReceived
 			lost += max(bv.PacketsLost, 0)
 		}

@@ -21,7 +21,10 @@ type series struct {
 
 // svgChart draws a line chart of series over x (seconds) with a shaded hold window.
 func svgChart(title, unit string, x []float64, holdFrom float64, ss ...series) template.HTML {
-	const W, H, L, R, T, B = 720.0, 220.0, 56.0, 12.0, 28.0, 30.0
+	// The title is on the first line, the legend on its own line below it (so a long title and
+	// many series never overlap), then the plot.
+	const W, H, L, R, T, B = 720.0, 236.0, 56.0, 12.0, 44.0, 30.0
+	const legendY = 34.0
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="%s"><rect width="100%%" height="100%%" fill="#fff"/>`, W, H, W, H, template.HTMLEscapeString(title))
 	fmt.Fprintf(&b, `<text x="%.0f" y="18" font-size="13" font-weight="600">%s</text>`, L, template.HTMLEscapeString(title))
@@ -58,7 +61,7 @@ func svgChart(title, unit string, x []float64, holdFrom float64, ss ...series) t
 		v := xmax * float64(i) / 5
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" font-size="10" text-anchor="middle">%.0f</text>`, px(v), H-B+12, v)
 	}
-	for k, s := range ss {
+	for _, s := range ss {
 		var pts []string
 		for i, v := range s.Y {
 			if i < len(x) && !math.IsNaN(v) {
@@ -66,8 +69,12 @@ func svgChart(title, unit string, x []float64, holdFrom float64, ss ...series) t
 			}
 		}
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.6" points="%s"/>`, s.Color, strings.Join(pts, " "))
-		fmt.Fprintf(&b, `<rect x="%.0f" y="8" width="10" height="3" fill="%s"/><text x="%.0f" y="13" font-size="11">%s</text>`,
-			W-R-150*float64(len(ss)-k), s.Color, W-R-150*float64(len(ss)-k)+14, template.HTMLEscapeString(s.Name))
+	}
+	lx := L
+	for _, s := range ss {
+		fmt.Fprintf(&b, `<g class="legend"><rect x="%.0f" y="%.0f" width="10" height="3" fill="%s"/><text x="%.0f" y="%.0f" font-size="11">%s</text></g>`,
+			lx, legendY-5, s.Color, lx+14, legendY, template.HTMLEscapeString(s.Name))
+		lx += 14 + 6.5*float64(len([]rune(s.Name))) + 18
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
@@ -84,6 +91,53 @@ func niceCeil(v float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// fmtFigure rounds a figure for reading: no decimals from 100 up, one from 10, two below.
+func fmtFigure(v float64) string {
+	a := math.Abs(v)
+	var s string
+	switch {
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		s = fmt.Sprintf("%.1f", v)
+	default:
+		s = fmt.Sprintf("%.2f", v)
+	}
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	if s == "-0" {
+		s = "0"
+	}
+	return s
+}
+
+// FormatFigure is how reports print a figure: rounded for reading, no decimals from 100 up,
+// one from 10, two below.
+func FormatFigure(v float64) string { return fmtFigure(v) }
+
+// na is fmtFigure(v) when the figure was measured, else "n/a".
+func na(v float64, measured bool) string {
+	if !measured {
+		return "n/a"
+	}
+	return fmtFigure(v)
+}
+
+// distCells renders a distribution's count, p50, p90, p95, p99 (if withP99) and max as table
+// cells: n/a when nothing was measured.
+func distCells(d Dist, withP99 bool) template.HTML {
+	vals := []float64{d.P50, d.P90, d.P95}
+	if withP99 {
+		vals = append(vals, d.P99)
+	}
+	vals = append(vals, d.Max)
+	var b strings.Builder
+	fmt.Fprintf(&b, "<td>%d</td>", d.Count)
+	for _, v := range vals {
+		fmt.Fprintf(&b, "<td>%s</td>", na(v, d.Count > 0))
+	}
+	return template.HTML(b.String())
 }
 
 func fmtNum(v float64) string {
@@ -124,14 +178,21 @@ func (r *Report) Charts() []template.HTML {
 			return math.NaN()
 		}
 	}
+	// Series a run did not measure are left out, not drawn as zero.
+	viewers := []series{
+		{"synthetic", "#1f77b4", col(func(s Sample) float64 { return float64(s.Viewers) })},
+		{"server (metrics)", "#2ca02c", col(func(s Sample) float64 { return s.ServerViewers })},
+	}
+	if r.Params.BrowserViewers > 0 {
+		viewers = append(viewers, series{"browser", "#d62728", col(func(s Sample) float64 { return float64(s.BrowserViewers) })})
+	}
+	cpu := []series{{"/metrics", "#ff7f0e", col(func(s Sample) float64 { return s.CPUCores })}}
+	if r.Params.ServerPID > 0 {
+		cpu = append(cpu, series{"/proc", "#9467bd", col(func(s Sample) float64 { return s.ProcCPUCores })})
+	}
 	charts := []template.HTML{
-		svgChart("Viewers", "viewers", x, hold,
-			series{"synthetic", "#1f77b4", col(func(s Sample) float64 { return float64(s.Viewers) })},
-			series{"server (metrics)", "#2ca02c", col(func(s Sample) float64 { return s.ServerViewers })},
-			series{"browser", "#d62728", col(func(s Sample) float64 { return float64(s.BrowserViewers) })}),
-		svgChart("Server CPU", "cores", x, hold,
-			series{"/metrics", "#ff7f0e", col(func(s Sample) float64 { return s.CPUCores })},
-			series{"/proc", "#9467bd", col(func(s Sample) float64 { return s.ProcCPUCores })}),
+		svgChart("Viewers", "viewers", x, hold, viewers...),
+		svgChart("Server CPU", "cores", x, hold, cpu...),
 		svgChart("Forwarded bitrate", "bit/s", x, hold,
 			series{"server sent", "#1f77b4", col(func(s Sample) float64 { return s.ForwardedBps })},
 			series{"synthetic received", "#2ca02c", col(func(s Sample) float64 { return s.ReceivedBps })}),
@@ -162,49 +223,54 @@ func (r *Report) Charts() []template.HTML {
 }
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"mb": func(v float64) string { return fmt.Sprintf("%.1f MB", v/1e6) },
+	"mb":   func(v float64, measured bool) string { return na(v/1e6, measured) + " MB" },
+	"num":  fmtFigure,
+	"na":   na,
+	"dist": distCells,
+	"pos":  func(v float64) bool { return v > 0 },
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>relaycast loadtest {{.Params.Room}} {{.Started.Format "2006-01-02 15:04"}}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1500px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f5f5f5}
-td:first-child,th:first-child{text-align:left}.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
+td:first-child,th:first-child{text-align:left}.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.na{color:#888}
 .charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{border:1px solid #eee}
 code{background:#f5f5f5;padding:1px 4px}
 </style></head><body>
 <h1>relaycast loadtest — {{if .Pass}}<span class="pass">PASS</span>{{else}}<span class="fail">FAIL</span>{{end}}{{if .Interrupted}} (interrupted){{end}}</h1>
-<p>{{.Params.URL}} room <code>{{.Params.Room}}</code> · publisher {{.Params.Publisher}} · {{.Params.Viewers}} synthetic ({{.Params.Signaling}}) + {{.Params.BrowserViewers}} browser viewers · ramp {{.Params.Ramp}}/s · hold {{.HoldSeconds}} s · {{.Started.Format "2006-01-02 15:04:05 MST"}}</p>
-{{range .Notes}}<p class="fail">{{.}}</p>{{end}}
+<p>{{.Params.URL}} room <code>{{.Params.Room}}</code> · publisher {{.Params.Publisher}} · {{.Params.Viewers}} synthetic ({{.Params.Signaling}}) + {{.Params.BrowserViewers}} browser viewers · ramp {{num .Params.Ramp}}/s · hold {{num .HoldSeconds}} s · {{.Started.Format "2006-01-02 15:04:05 MST"}}</p>
+{{range .Notes}}<p>{{.}}</p>{{end}}
+{{with .Recording}}<p>Recording: {{.Note}}</p>{{end}}
 <h2>Checks</h2>
 <table><tr><th>check</th><th>value</th><th>limit</th><th>unit</th><th>result</th></tr>
-{{range .Checks}}<tr><td>{{.Name}}</td><td>{{.Value}}</td><td>{{.Limit}}</td><td>{{.Unit}}</td><td>{{if .Pass}}<span class="pass">pass</span>{{else}}<span class="fail">fail</span> {{.Note}}{{end}}</td></tr>{{end}}
+{{range .Checks}}<tr><td>{{.Name}}</td><td>{{na .Value .Measured}}</td><td>{{num .Limit}}{{if .Default}} (default){{end}}</td><td>{{.Unit}}</td><td>{{if not .Measured}}{{if .Pass}}<span class="na">n/a</span>{{else}}<span class="fail">fail</span>{{end}}{{else if .Pass}}<span class="pass">pass</span>{{else}}<span class="fail">fail</span>{{end}} {{.Note}}</td></tr>{{end}}
 </table>
 <h2>Server (hold window)</h2>
 <table><tr><th>CPU cores (/metrics)</th><th>CPU cores (/proc)</th><th>CPU max</th><th>RSS max</th><th>forwarded</th><th>packets sent</th><th>dropped</th><th>viewers / core</th><th>CPU ms / viewer·s</th></tr>
-{{with .Server}}<tr><td>{{.CPUCoresMean}}</td><td>{{.ProcCPUCoresMean}}</td><td>{{.CPUCoresMax}}</td><td>{{mb .RSSMaxBytes}}</td><td>{{.ForwardedMbps}} Mb/s</td><td>{{.PacketsSent}}</td><td>{{.PacketsDropped}}</td><td>{{.ViewersPerCore}}</td><td>{{.CPUMsPerViewerS}}</td></tr>{{end}}</table>
+{{with .Server}}<tr><td>{{na .CPUCoresMean .Measured}}</td><td>{{na .ProcCPUCoresMean .ProcMeasured}}</td><td>{{na .CPUCoresMax .Measured}}</td><td>{{mb .RSSMaxBytes .Measured}}</td><td>{{na .ForwardedMbps .Measured}} Mb/s</td><td>{{na .PacketsSent .Measured}}</td><td>{{na .PacketsDropped .Measured}}</td><td>{{na .ViewersPerCore (pos .ViewersPerCore)}}</td><td>{{na .CPUMsPerViewerS (pos .CPUMsPerViewerS)}}</td></tr>{{end}}</table>
 <h2>Synthetic viewers</h2>
-{{with .Synthetic}}<p>{{.Connected}} of {{.Target}} joined, {{.Failed}} failed, {{.Disconnected}} dropped · hold window: {{.Packets}} packets, {{.Lost}} lost ({{.LossPct}} %) · {{.MbpsPerViewer}} Mb/s per viewer</p>
+{{with .Synthetic}}{{if .Target}}<p>{{.Connected}} of {{.Target}} joined, {{.Failed}} failed, {{.Disconnected}} dropped · hold window: {{.Packets}} packets, {{.Lost}} lost ({{na .LossPct (gt .Packets 0)}} %) · {{na .MbpsPerViewer (pos .MbpsPerViewer)}} Mb/s per viewer</p>
 <table><tr><th>ms</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>max</th></tr>
-<tr><td>join (offer → connected)</td><td>{{.Join.Count}}</td><td>{{.Join.P50}}</td><td>{{.Join.P90}}</td><td>{{.Join.P95}}</td><td>{{.Join.P99}}</td><td>{{.Join.Max}}</td></tr>
-<tr><td>first keyframe (offer → keyframe)</td><td>{{.FirstKeyframe.Count}}</td><td>{{.FirstKeyframe.P50}}</td><td>{{.FirstKeyframe.P90}}</td><td>{{.FirstKeyframe.P95}}</td><td>{{.FirstKeyframe.P99}}</td><td>{{.FirstKeyframe.Max}}</td></tr>
-<tr><td>publisher → viewer latency</td><td>{{.Latency.Count}}</td><td>{{.Latency.P50}}</td><td>{{.Latency.P90}}</td><td>{{.Latency.P95}}</td><td>{{.Latency.P99}}</td><td>{{.Latency.Max}}</td></tr></table>
-{{range .FirstErrors}}<p class="fail">{{.}}</p>{{end}}{{end}}
+<tr><td>join (offer → connected)</td>{{dist .Join true}}</tr>
+<tr><td>first keyframe (offer → keyframe)</td>{{dist .FirstKeyframe true}}</tr>
+<tr><td>publisher → viewer latency</td>{{dist .Latency true}}</tr></table>
+{{range .FirstErrors}}<p class="fail">{{.}}</p>{{end}}{{else}}<p>none</p>{{end}}{{end}}
 {{with .Browser}}<h2>Browser viewers</h2>
-<p>{{.Playing}} of {{.Target}} playing · {{.Freezes}} freezes · video loss {{.LossPct}} %</p>
+<p>{{.Playing}} of {{.Target}} playing · {{.HoldFreezes}} freezes in the hold window ({{.Freezes}} in all) · video loss {{num .LossPct}} %</p>
 <table><tr><th>ms</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>max</th></tr>
-<tr><td>glass-to-glass (clock)</td><td>{{.G2G.Count}}</td><td>{{.G2G.P50}}</td><td>{{.G2G.P90}}</td><td>{{.G2G.P95}}</td><td>{{.G2G.Max}}</td></tr>
-<tr><td>page load → first frame</td><td>{{.FirstFrame.Count}}</td><td>{{.FirstFrame.P50}}</td><td>{{.FirstFrame.P90}}</td><td>{{.FirstFrame.P95}}</td><td>{{.FirstFrame.Max}}</td></tr>
-<tr><td>jitter buffer / frame</td><td>{{.JitterBuffer.Count}}</td><td>{{.JitterBuffer.P50}}</td><td>{{.JitterBuffer.P90}}</td><td>{{.JitterBuffer.P95}}</td><td>{{.JitterBuffer.Max}}</td></tr>
-<tr><td>processing / frame</td><td>{{.Processing.Count}}</td><td>{{.Processing.P50}}</td><td>{{.Processing.P90}}</td><td>{{.Processing.P95}}</td><td>{{.Processing.Max}}</td></tr>
-<tr><td>jitter buffer + processing</td><td>{{.JBPlusProc.Count}}</td><td>{{.JBPlusProc.P50}}</td><td>{{.JBPlusProc.P90}}</td><td>{{.JBPlusProc.P95}}</td><td>{{.JBPlusProc.Max}}</td></tr></table>
+<tr><td>glass-to-glass (clock; --publisher browser only)</td>{{dist .G2G false}}</tr>
+<tr><td>page load → first frame</td>{{dist .FirstFrame false}}</tr>
+<tr><td>jitter buffer / frame</td>{{dist .JitterBuffer false}}</tr>
+<tr><td>processing / frame</td>{{dist .Processing false}}</tr>
+<tr><td>jitter buffer + processing</td>{{dist .JBPlusProc false}}</tr></table>
 <table><tr><th>#</th><th>state</th><th>first frame ms</th><th>jb ms</th><th>proc ms</th><th>g2g p50</th><th>g2g p95</th><th>frames</th><th>dropped</th><th>freezes</th><th>freeze s</th><th>recv</th><th>lost</th><th>nack</th><th>pli</th><th>res</th><th>fps</th><th>Mb/s</th><th>error</th></tr>
-{{range .Viewers}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{.FirstFrameMs}}</td><td>{{.JitterBufferMs}}</td><td>{{.ProcessingMs}}</td><td>{{.G2G.P50}}</td><td>{{.G2G.P95}}</td><td>{{.FramesDecoded}}</td><td>{{.FramesDropped}}</td><td>{{.FreezeCount}}</td><td>{{.FreezesDurationS}}</td><td>{{.PacketsReceived}}</td><td>{{.PacketsLost}}</td><td>{{.NackCount}}</td><td>{{.PliCount}}</td><td>{{.Width}}×{{.Height}}</td><td>{{.FPS}}</td><td>{{.Mbps}}</td><td>{{.Error}}</td></tr>{{end}}
+{{range .Viewers}}{{$f := gt .FramesDecoded 0}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{na .FirstFrameMs (pos .FirstFrameMs)}}</td><td>{{na .JitterBufferMs $f}}</td><td>{{na .ProcessingMs $f}}</td><td>{{na .G2G.P50 (gt .G2G.Count 0)}}</td><td>{{na .G2G.P95 (gt .G2G.Count 0)}}</td><td>{{.FramesDecoded}}</td><td>{{.FramesDropped}}</td><td>{{.FreezeCount}}</td><td>{{num .FreezesDurationS}}</td><td>{{.PacketsReceived}}</td><td>{{.PacketsLost}}</td><td>{{.NackCount}}</td><td>{{.PliCount}}</td><td>{{if gt .Width 0}}{{.Width}}×{{.Height}}{{else}}n/a{{end}}</td><td>{{na .FPS $f}}</td><td>{{num .Mbps}}</td><td>{{.Error}}</td></tr>{{end}}
 </table>{{end}}
 {{with .Ramp}}<h2>Publisher ramp</h2>
-<p>source {{.Source}} · layers {{.Layers}} · live {{.LiveAfterS}} s after navigation · seconds after live to ≥ {{.TargetBps}} bit/s:
-estimate {{with .TimeToBWES}}{{.}}{{else}}never{{end}}, sent (all layers) {{with .TimeToSentS}}{{.}}{{else}}never{{end}} (sustained {{with .TimeToSentSustainedS}}{{.}}{{else}}never{{end}}), top layer {{with .TimeToTopSentS}}{{.}}{{else}}never{{end}} (sustained {{with .TimeToTopSentSustainedS}}{{.}}{{else}}never{{end}})
-· highest: estimate {{.MaxBWEBps}}, sent {{.MaxSentBps}}, top layer {{.MaxTopSentBps}} bit/s</p>{{end}}
+<p>source {{.Source}} · layers {{.Layers}} · live {{num .LiveAfterS}} s after navigation · seconds after live to ≥ {{num .TargetBps}} bit/s:
+estimate {{with .TimeToBWES}}{{num .}}{{else}}never{{end}}, sent (all layers) {{with .TimeToSentS}}{{num .}}{{else}}never{{end}} (sustained {{with .TimeToSentSustainedS}}{{num .}}{{else}}never{{end}}), top layer {{with .TimeToTopSentS}}{{num .}}{{else}}never{{end}} (sustained {{with .TimeToTopSentSustainedS}}{{num .}}{{else}}never{{end}})
+· highest: estimate {{num .MaxBWEBps}}, sent {{num .MaxSentBps}}, top layer {{num .MaxTopSentBps}} bit/s</p>{{end}}
 <h2>Timeline</h2>
 <div class="charts">{{range .Charts}}{{.}}{{end}}</div>
 </body></html>

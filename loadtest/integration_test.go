@@ -75,10 +75,15 @@ func TestRunInProcess(t *testing.T) {
 			if tt.browser {
 				p.Publisher, p.BrowserViewers, p.Warmup, p.Duration = loadtest.PublisherBrowser, 1, 3*time.Second, 4*time.Second
 				p.PublisherSource = tt.source
-				if tt.source == loadtest.SourceClock {
+				// These runs check the harness on a shared test box, not the box's capacity: the
+				// first frame waits for a Chromium start (limit raised from the default 5 s).
+				p.Thresholds.MaxFirstFrameP95 = 15 * time.Second
+				p.Thresholds.MaxG2GP95 = 2 * time.Second
+				if tt.source == loadtest.SourceNoise {
 					// Noise keyframes are large enough that a viewer's PLI can stall the publisher
-					// for a second or two: glass-to-glass is checked on the clock only.
-					p.Thresholds.MaxG2GP95 = 2 * time.Second
+					// for a second or two: glass-to-glass, smoothness and freezes are checked on
+					// the clock only (the noise run is about the publisher ramp).
+					p.Thresholds.MaxG2GP95, p.Thresholds.MaxJitterBufferP95, p.Thresholds.MaxFreezes = -1, -1, -1
 				}
 			}
 			if tt.file != "" {

@@ -93,6 +93,18 @@ func TestValidate(t *testing.T) {
 		{"too many browsers", func(p *Params) { p.BrowserViewers = 65 }, true},
 		{"noise source", func(p *Params) { p.Publisher, p.PublisherSource = PublisherBrowser, SourceNoise }, false},
 		{"bad publisher source", func(p *Params) { p.Publisher, p.PublisherSource = PublisherBrowser, "camera" }, true},
+		// An explicit limit the run can never measure is refused up front.
+		{"g2g with the synthetic publisher", func(p *Params) { p.BrowserViewers, p.Thresholds.MaxG2GP95 = 1, time.Second }, true},
+		{"g2g with the browser publisher", func(p *Params) {
+			p.Publisher, p.BrowserViewers, p.Thresholds.MaxG2GP95 = PublisherBrowser, 1, time.Second
+		}, false},
+		{"g2g without browser viewers", func(p *Params) { p.Publisher, p.Thresholds.MaxG2GP95 = PublisherBrowser, time.Second }, true},
+		{"freezes without browser viewers", func(p *Params) { p.Thresholds.CheckFreezes = true }, true},
+		{"latency with a file publisher", func(p *Params) {
+			p.Publisher, p.VideoFile, p.Thresholds.MaxLatencyP99 = PublisherFile, "v.ivf", time.Second
+		}, true},
+		{"first frame without browser viewers", func(p *Params) { p.Thresholds.MaxFirstFrameP95 = time.Second }, true},
+		{"default limits are never refused", func(p *Params) { p.Publisher, p.VideoFile = PublisherFile, "v.ivf" }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,7 +128,7 @@ func TestEvaluate(t *testing.T) {
 		}
 	}
 	withBrowser := func(r *Report) *Report {
-		r.Browser = &BrowserSummary{Target: 2, Playing: 2, G2G: Dist{Count: 100, P95: 120}, Freezes: 1,
+		r.Browser = &BrowserSummary{Target: 2, Playing: 2, G2G: Dist{Count: 100, P95: 120}, Freezes: 1, HoldFreezes: 1,
 			JBPlusProc: Dist{Count: 2, P95: 40}, FirstFrame: Dist{Count: 2, P95: 900},
 			Viewers: []BrowserViewer{{PacketsReceived: 100}}}
 		return r

@@ -12,7 +12,7 @@ import (
 
 // Publisher kinds.
 const (
-	PublisherSynthetic = "synthetic" // Pion publisher in this process: VP8-shaped noise + Opus, frames stamped with send time
+	PublisherSynthetic = "synthetic" // Pion publisher in this process: a 2 s VP8 + Opus loop encoded at start (media.go), frames stamped with send time
 	PublisherBrowser   = "browser"   // headless Chromium on /broadcast/{room}?source=clock: a painted clock
 	PublisherNone      = "none"      // someone else publishes; the harness only watches
 	PublisherFile      = "file"      // Pion publisher in this process streaming real media files (IVF VP8/VP9/AV1/H.264 or raw H.264 + Ogg Opus), looped
@@ -56,6 +56,7 @@ type Params struct {
 	PublisherSource string
 	PublisherQuery  string        // extra query for the broadcast page, e.g. "simulcast=0"
 	Bitrate         int           // synthetic publisher video bits/s (default 1.5 Mbps)
+	FFmpegPath      string        // synthetic publisher: the ffmpeg that encodes its loop (default "ffmpeg" on PATH)
 	VideoFile       string        // --publisher file: IVF video (VP8, VP9, AV1, H.264) or H.264 Annex-B (.h264, 30 fps)
 	AudioFile       string        // --publisher file: Ogg Opus audio (one packet per page)
 	Signaling       string        // synthetic viewers: whep (default) | ws
@@ -78,7 +79,12 @@ type Params struct {
 	LeanNoGRO bool   // lean viewers: no UDP GRO on their sockets (client.ViewerParams.LeanNoGRO), for A/B
 }
 
-// Thresholds are pass/fail limits; a zero field is not checked.
+// Thresholds are pass/fail limits. A zero field takes its default (DefaultThresholds, so that
+// PASS means the show was watchable); a negative one is not checked. A defaulted figure that
+// the run could not measure (e.g. glass-to-glass without the browser publisher) is listed as
+// n/a and does not fail the run; a limit set explicitly that the run can never measure is
+// refused by Validate, and one whose figure is missing at the end fails, so a CI gate that
+// cannot see its figure never passes silently.
 type Thresholds struct {
 	MaxLossPct          float64       // synthetic + browser video loss in the hold window, percent
 	MaxG2GP95           time.Duration // browser glass-to-glass p95 (needs --publisher browser)
@@ -86,10 +92,65 @@ type Thresholds struct {
 	MaxFirstKeyframeP95 time.Duration // synthetic viewers: offer sent → first keyframe, p95
 	MaxFirstFrameP95    time.Duration // browser viewers: page load → first decoded frame, p95
 	MaxJitterBufferP95  time.Duration // browser: per-frame jitter buffer + processing delay, p95 over viewers
-	MaxServerCPU        float64       // server cores in the hold window (mean)
-	MinConnectedPct     float64       // viewers that must have joined, percent (default 100)
-	MaxFreezes          int           // browser freezes in total, checked when CheckFreezes
-	CheckFreezes        bool
+	MaxServerCPU        float64       // server cores in the hold window (mean); no default
+	MinConnectedPct     float64       // viewers that must have joined (synthetic) or play (browser), percent
+	// MaxFreezes is the browser freezes allowed in the hold window, all viewers together, when
+	// CheckFreezes; otherwise the default is one per browser viewer (MaxFreezes < 0: unchecked).
+	MaxFreezes   int
+	CheckFreezes bool
+
+	defaulted map[string]bool // checks whose limit is a default (withDefaults)
+}
+
+// DefaultThresholds are the limits of a watchable show on one box, used for every zero field.
+var DefaultThresholds = Thresholds{
+	MaxLossPct:          1,
+	MaxG2GP95:           400 * time.Millisecond,
+	MaxLatencyP99:       250 * time.Millisecond,
+	MaxFirstKeyframeP95: 2 * time.Second,
+	MaxFirstFrameP95:    5 * time.Second,
+	MaxJitterBufferP95:  250 * time.Millisecond,
+	MinConnectedPct:     100,
+}
+
+// WithDefaults fills zero limits from DefaultThresholds (marking them as defaults) and turns
+// negative ones off.
+func (t Thresholds) WithDefaults() Thresholds {
+	if t.defaulted != nil {
+		return t // already done
+	}
+	d := DefaultThresholds
+	t.defaulted = map[string]bool{}
+	dur := func(name string, v *time.Duration, def time.Duration) {
+		switch {
+		case *v == 0:
+			*v, t.defaulted[name] = def, true
+		case *v < 0:
+			*v = 0
+		}
+	}
+	num := func(name string, v *float64, def float64) {
+		switch {
+		case *v == 0:
+			*v, t.defaulted[name] = def, true
+		case *v < 0:
+			*v = 0
+		}
+	}
+	num(checkLoss, &t.MaxLossPct, d.MaxLossPct)
+	num(checkConnected, &t.MinConnectedPct, d.MinConnectedPct)
+	dur(checkG2G, &t.MaxG2GP95, d.MaxG2GP95)
+	dur(checkLatency, &t.MaxLatencyP99, d.MaxLatencyP99)
+	dur(checkKeyframe, &t.MaxFirstKeyframeP95, d.MaxFirstKeyframeP95)
+	dur(checkFirstFrame, &t.MaxFirstFrameP95, d.MaxFirstFrameP95)
+	dur(checkJB, &t.MaxJitterBufferP95, d.MaxJitterBufferP95)
+	if t.MaxServerCPU < 0 {
+		t.MaxServerCPU = 0
+	}
+	if !t.CheckFreezes && t.MaxFreezes >= 0 {
+		t.defaulted[checkFreezes] = true // one per browser viewer, set by Evaluate
+	}
+	return t
 }
 
 func (p Params) withDefaults() Params {
@@ -141,8 +202,9 @@ func (p Params) withDefaults() Params {
 	if p.ViewerToken == "" {
 		p.ViewerToken = p.Token
 	}
-	if p.Thresholds.MinConnectedPct == 0 {
-		p.Thresholds.MinConnectedPct = 100
+	p.Thresholds = p.Thresholds.WithDefaults()
+	if p.FFmpegPath == "" {
+		p.FFmpegPath = "ffmpeg"
 	}
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
@@ -184,8 +246,37 @@ func (p Params) Validate() error {
 		return qualityErr(p.Quality)
 	case p.Duration > 24*time.Hour:
 		return bad("--duration at most 24h")
-	case p.Thresholds.MaxLossPct < 0 || p.Thresholds.MinConnectedPct < 0 || p.Thresholds.MinConnectedPct > 100:
+	case p.Thresholds.MaxLossPct > 100 || p.Thresholds.MinConnectedPct > 100:
 		return bad("percent thresholds must be within 0..100")
+	}
+	return p.Thresholds.measurable(p)
+}
+
+// measurable refuses an explicit limit this run can never measure, before it starts (a default
+// one is n/a instead).
+func (t Thresholds) measurable(p Params) error {
+	explicit := func(name string, set bool) bool { return set && !t.defaulted[name] }
+	bad := func(flag, why string) error {
+		return fmt.Errorf("%w: --%s cannot be measured in this run: %s", ErrBadParams, flag, why)
+	}
+	browsers := p.BrowserViewers > 0
+	switch {
+	case explicit(checkG2G, t.MaxG2GP95 > 0) && p.Publisher != PublisherBrowser:
+		return bad("max-g2g-p95", "glass-to-glass reads the clock the broadcast page paints, so it needs --publisher browser (and --browser-viewers)")
+	case explicit(checkG2G, t.MaxG2GP95 > 0) && !browsers:
+		return bad("max-g2g-p95", "glass-to-glass is measured by browser viewers: set --browser-viewers")
+	case explicit(checkFirstFrame, t.MaxFirstFrameP95 > 0) && !browsers:
+		return bad("max-first-frame-p95", "it is measured by browser viewers: set --browser-viewers")
+	case explicit(checkJB, t.MaxJitterBufferP95 > 0) && !browsers:
+		return bad("max-jb-p95", "it is measured by browser viewers: set --browser-viewers")
+	case t.CheckFreezes && !browsers:
+		return bad("max-freezes", "freezes are counted by browser viewers: set --browser-viewers")
+	case explicit(checkLatency, t.MaxLatencyP99 > 0) && p.Viewers == 0:
+		return bad("max-latency-p99", "it is measured by synthetic viewers: set --viewers")
+	case explicit(checkLatency, t.MaxLatencyP99 > 0) && p.Publisher != PublisherSynthetic:
+		return bad("max-latency-p99", "only the synthetic publisher stamps its frames with their send time")
+	case explicit(checkKeyframe, t.MaxFirstKeyframeP95 > 0) && p.Viewers == 0:
+		return bad("max-first-keyframe-p95", "it is measured by synthetic viewers: set --viewers")
 	}
 	return nil
 }

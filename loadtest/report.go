@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -94,8 +95,9 @@ type BrowserSummary struct {
 	JitterBuffer Dist            `json:"jitter_buffer_ms"` // over viewers (per-frame means)
 	Processing   Dist            `json:"processing_ms"`    // over viewers
 	JBPlusProc   Dist            `json:"jb_plus_processing_ms"`
-	G2G          Dist            `json:"g2g_ms"` // all clock samples of all viewers, hold window
-	Freezes      int64           `json:"freezes"`
+	G2G          Dist            `json:"g2g_ms"`       // all clock samples of all viewers, hold window
+	Freezes      int64           `json:"freezes"`      // since each tab started
+	HoldFreezes  int64           `json:"freezes_hold"` // in the hold window
 	LossPct      float64         `json:"loss_pct"`
 	Viewers      []BrowserViewer `json:"viewers"`
 }
@@ -113,6 +115,8 @@ type ServerSummary struct {
 	ViewersPerCore   float64 `json:"viewers_per_core"`    // viewers / cpu cores
 	CPUMsPerViewerS  float64 `json:"cpu_ms_per_viewer_s"` // server CPU ms per viewer-second
 	ScrapeErrors     int     `json:"scrape_errors"`
+	Measured         bool    `json:"measured"`      // /metrics was read at both ends of the hold window
+	ProcMeasured     bool    `json:"proc_measured"` // so was /proc/<pid> (--server-pid)
 }
 
 // Report is everything a run measured.
@@ -131,6 +135,7 @@ type Report struct {
 	Pass        bool             `json:"pass"`
 	Notes       []string         `json:"notes,omitempty"`
 
+	Recording *RecordingNote    `json:"recording,omitempty"` // what the server recorded of the run (recording.go)
 	Layers    *LayerMix         `json:"layers,omitempty"`    // --simulcast / --quality (simulcast.go)
 	Generator *GeneratorSummary `json:"generator,omitempty"` // lean viewers' socket reads (gro.go)
 }
@@ -153,38 +158,72 @@ type ReportParams struct {
 	LeanNoGRO      bool    `json:"lean_no_gro,omitempty"`
 }
 
-// Check is one evaluated threshold.
+// Check is one evaluated threshold. Value is meaningful only when Measured.
 type Check struct {
-	Name  string  `json:"name"`
-	Limit float64 `json:"limit"`
-	Value float64 `json:"value"`
-	Unit  string  `json:"unit"`
-	Pass  bool    `json:"pass"`
-	Note  string  `json:"note,omitempty"`
+	Name     string  `json:"name"`
+	Limit    float64 `json:"limit"`
+	Value    float64 `json:"value"`
+	Unit     string  `json:"unit"`
+	Measured bool    `json:"measured"`
+	Default  bool    `json:"default,omitempty"` // the limit is DefaultThresholds'
+	Pass     bool    `json:"pass"`
+	Note     string  `json:"note,omitempty"`
+}
+
+// Check names.
+const (
+	checkConnected  = "connected"
+	checkLoss       = "loss"
+	checkLatency    = "latency_p99"
+	checkKeyframe   = "first_keyframe_p95"
+	checkServerCPU  = "server_cpu"
+	checkG2G        = "g2g_p95"
+	checkFirstFrame = "first_frame_p95"
+	checkJB         = "jb_plus_processing_p95"
+	checkFreezes    = "freezes"
+)
+
+// Result is PASS, FAIL or n/a (a defaulted limit whose figure was not measured).
+func (c Check) Result() string {
+	switch {
+	case !c.Measured && c.Pass:
+		return "n/a"
+	case c.Pass:
+		return "PASS"
+	}
+	return "FAIL"
 }
 
 func (c Check) String() string {
-	mark := "PASS"
-	if !c.Pass {
-		mark = "FAIL"
+	value := "n/a"
+	if c.Measured {
+		value = fmtFigure(c.Value)
 	}
-	s := fmt.Sprintf("%s %-28s %10.3f %-5s (limit %g)", mark, c.Name, c.Value, c.Unit, c.Limit)
+	limit := fmtFigure(c.Limit)
+	if c.Default {
+		limit += ", default"
+	}
+	s := fmt.Sprintf("%-4s %-24s %10s %-5s (limit %s)", c.Result(), c.Name, value, c.Unit, limit)
 	if c.Note != "" {
 		s += " " + c.Note
 	}
 	return s
 }
 
-// Evaluate checks r against t, fills r.Checks and r.Pass and returns r.Pass.
-// A threshold whose figure was not measured (e.g. g2g without a browser publisher) fails: a CI
+// Evaluate checks r against t, fills r.Checks and r.Pass and returns r.Pass. Limits are taken
+// as given (Run applies Thresholds.WithDefaults first); a zero limit is not checked. A figure
+// that was not measured fails its check unless the limit is a default (then it is n/a): a CI
 // gate that cannot see its figure must not pass silently.
 func (r *Report) Evaluate(t Thresholds) bool {
 	r.Checks = nil
-	add := func(name, unit string, limit, value float64, measured, max bool) {
-		c := Check{Name: name, Unit: unit, Limit: limit, Value: round3(value)}
+	add := func(name, unit string, limit, value float64, measured, max bool, note string) {
+		c := Check{Name: name, Unit: unit, Limit: limit, Value: round3(value), Measured: measured, Default: t.defaulted[name], Note: note}
 		switch {
 		case !measured:
-			c.Note = "not measured"
+			c.Value, c.Pass = 0, c.Default
+			if !c.Default {
+				c.Note = strings.TrimSpace("not measured " + note)
+			}
 		case max:
 			c.Pass = value <= limit
 		default:
@@ -199,43 +238,79 @@ func (r *Report) Evaluate(t Thresholds) bool {
 		target += r.Browser.Target
 		joined += int64(r.Browser.Playing)
 	}
-	if target > 0 {
-		add("connected", "%", t.MinConnectedPct, 100*float64(joined)/float64(target), true, false)
+	if target > 0 && t.MinConnectedPct > 0 {
+		add(checkConnected, "%", t.MinConnectedPct, 100*float64(joined)/float64(target), true, false, r.connectedNote())
 	}
 	if t.MaxLossPct > 0 {
 		loss, measured := r.lossPct()
-		add("loss", "%", t.MaxLossPct, loss, measured, true)
+		add(checkLoss, "%", t.MaxLossPct, loss, measured, true, "")
 	}
-	if t.MaxLatencyP99 > 0 {
-		add("latency_p99", "ms", ms(t.MaxLatencyP99), r.Synthetic.Latency.P99, r.Synthetic.Latency.Count > 0, true)
+	if t.MaxLatencyP99 > 0 && (r.Synthetic.Target > 0 || !t.defaulted[checkLatency]) {
+		add(checkLatency, "ms", ms(t.MaxLatencyP99), r.Synthetic.Latency.P99, r.Synthetic.Latency.Count > 0, true, "")
 	}
-	if t.MaxFirstKeyframeP95 > 0 {
-		add("first_keyframe_p95", "ms", ms(t.MaxFirstKeyframeP95), r.Synthetic.FirstKeyframe.P95, r.Synthetic.FirstKeyframe.Count > 0, true)
+	if t.MaxFirstKeyframeP95 > 0 && (r.Synthetic.Target > 0 || !t.defaulted[checkKeyframe]) {
+		add(checkKeyframe, "ms", ms(t.MaxFirstKeyframeP95), r.Synthetic.FirstKeyframe.P95, r.Synthetic.FirstKeyframe.Count > 0, true, "")
 	}
 	if t.MaxServerCPU > 0 {
-		add("server_cpu", "cores", t.MaxServerCPU, r.Server.CPUCoresMean, r.HoldSeconds > 0 && r.Server.ScrapeErrors == 0, true)
+		add(checkServerCPU, "cores", t.MaxServerCPU, r.Server.CPUCoresMean, r.HoldSeconds > 0 && r.Server.ScrapeErrors == 0, true, "")
 	}
 	var b BrowserSummary
 	if r.Browser != nil {
 		b = *r.Browser
 	}
-	if t.MaxG2GP95 > 0 {
-		add("g2g_p95", "ms", ms(t.MaxG2GP95), b.G2G.P95, b.G2G.Count > 0, true)
+	browserOr := func(name string) bool { return r.Browser != nil || !t.defaulted[name] }
+	if t.MaxG2GP95 > 0 && browserOr(checkG2G) {
+		note := ""
+		if b.G2G.Count == 0 && r.Params.Publisher != PublisherBrowser {
+			note = "(glass-to-glass needs --publisher browser: it reads the clock the broadcast page paints)"
+		}
+		add(checkG2G, "ms", ms(t.MaxG2GP95), b.G2G.P95, b.G2G.Count > 0, true, note)
 	}
-	if t.MaxFirstFrameP95 > 0 {
-		add("first_frame_p95", "ms", ms(t.MaxFirstFrameP95), b.FirstFrame.P95, b.FirstFrame.Count > 0, true)
+	if t.MaxFirstFrameP95 > 0 && browserOr(checkFirstFrame) {
+		add(checkFirstFrame, "ms", ms(t.MaxFirstFrameP95), b.FirstFrame.P95, b.FirstFrame.Count > 0, true, "")
 	}
-	if t.MaxJitterBufferP95 > 0 {
-		add("jb_plus_processing_p95", "ms", ms(t.MaxJitterBufferP95), b.JBPlusProc.P95, b.JBPlusProc.Count > 0, true)
+	if t.MaxJitterBufferP95 > 0 && browserOr(checkJB) {
+		add(checkJB, "ms", ms(t.MaxJitterBufferP95), b.JBPlusProc.P95, b.JBPlusProc.Count > 0, true, "")
 	}
-	if t.CheckFreezes {
-		add("freezes", "", float64(t.MaxFreezes), float64(b.Freezes), r.Browser != nil, true)
+	switch {
+	case t.CheckFreezes:
+		add(checkFreezes, "", float64(t.MaxFreezes), float64(b.HoldFreezes), r.Browser != nil && r.HoldSeconds > 0, true, "in the hold window")
+	case t.defaulted[checkFreezes] && r.Browser != nil:
+		add(checkFreezes, "", float64(b.Target), float64(b.HoldFreezes), r.HoldSeconds > 0, true, "in the hold window (default: one per browser viewer)")
 	}
 	r.Pass = true
 	for _, c := range r.Checks {
 		r.Pass = r.Pass && c.Pass
 	}
 	return r.Pass
+}
+
+// connectedNote says who did not join or play, and why where known.
+func (r *Report) connectedNote() string {
+	var parts []string
+	if s := r.Synthetic; s.Target > 0 && s.Connected < int64(s.Target) {
+		p := fmt.Sprintf("synthetic %d/%d joined", s.Connected, s.Target)
+		if len(s.FirstErrors) > 0 {
+			p += " (" + s.FirstErrors[0] + ")"
+		}
+		parts = append(parts, p)
+	}
+	if b := r.Browser; b != nil && b.Playing < b.Target {
+		p := fmt.Sprintf("browser %d/%d playing", b.Playing, b.Target)
+		for _, v := range b.Viewers {
+			if v.State == "playing" {
+				continue
+			}
+			why := v.Error
+			if why == "" {
+				why = fmt.Sprintf("state %q, %d frames decoded", v.State, v.FramesDecoded)
+			}
+			p += fmt.Sprintf(" (#%d: %s)", v.Index, why)
+			break
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // lossPct combines synthetic and browser video loss (packet weighted).

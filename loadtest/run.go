@@ -299,6 +299,7 @@ func (r *runner) holdEnd(rep *Report) {
 	srv.CPUCoresMean = round3(rate(h.server, end, mCPU))
 	srv.ProcCPUCoresMean = round3(procRate(h.server, end))
 	srv.ForwardedMbps = round3(rate(h.server, end, mSentBytes) * 8 / 1e6)
+	srv.Measured, srv.ProcMeasured = h.server.ok && end.ok, h.server.procOK && end.procOK
 	if h.server.ok && end.ok {
 		srv.PacketsSent = end.metrics[mSentPackets] - h.server.metrics[mSentPackets]
 		srv.PacketsDropped = end.metrics[mDropped] - h.server.metrics[mDropped]
@@ -322,6 +323,7 @@ func (r *runner) holdEnd(rep *Report) {
 		rep.Browser = r.brows.summary(dt)
 	}
 	r.synth.holdExtras(rep, r.mark, dt)
+	rep.Recording = findRecording(sctx, r.synth.hc, r.p, r.start)
 }
 
 // report fills the parts that do not depend on the hold window.

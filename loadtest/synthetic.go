@@ -226,16 +226,20 @@ type pionPublisher interface {
 	Close() error
 }
 
-// publishPion starts the in-process publisher over WHIP: synthetic (VP8-shaped noise stamped
-// with its send time) or, for --publisher file, real media files looped (decodable video, no
-// send-time stamps).
+// publishPion starts the in-process publisher over WHIP: synthetic (a VP8 + Opus loop encoded
+// at start, media.go, each frame stamped with its send time) or, for --publisher file, real
+// media files looped (no send-time stamps).
 func publishPion(ctx context.Context, p Params) (pionPublisher, string, error) {
 	var pub pionPublisher
 	var err error
 	if p.Publisher == PublisherFile {
 		pub, err = client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: p.VideoFile, Audio: p.AudioFile, Loop: true})
 	} else {
-		pub, err = client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}, Bitrate: p.Bitrate, Simulcast: p.Simulcast})
+		var loop *client.Loop
+		if loop, err = encodeLoop(ctx, p.FFmpegPath, p.Bitrate, p.Simulcast); err != nil {
+			return nil, "", fmt.Errorf("%w: %w", ErrPublisher, err)
+		}
+		pub, err = client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}, Bitrate: p.Bitrate, Simulcast: p.Simulcast, Media: loop})
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %w", ErrPublisher, err)

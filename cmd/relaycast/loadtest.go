@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -22,8 +23,7 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs := flag.NewFlagSet("relaycast loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var p loadtest.Params
-	var ramp, maxLoss, minConnected, serverPID, jsonOut, htmlOut string
-	var maxFreezes int
+	var ramp, maxLoss, minConnected, maxFreezes, serverPID, jsonOut, htmlOut string
 	var quiet bool
 	fs.StringVar(&p.URL, "url", "http://127.0.0.1:8080", "server base URL")
 	fs.StringVar(&p.Room, "room", "loadtest", "room to publish to and watch")
@@ -34,12 +34,12 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.DurationVar(&p.Duration, "duration", 30*time.Second, "how long to hold every viewer after the ramp")
 	fs.StringVar(&ramp, "ramp", "50/s", "viewers joining per second")
 	fs.DurationVar(&p.Warmup, "warmup", 0, "publisher warm-up before viewers join (default 2s; 10s for --publisher browser, whose bandwidth estimate starts low)")
-	fs.StringVar(&p.Publisher, "publisher", "synthetic", "synthetic (Pion: VP8-shaped noise + Opus), browser (Chromium painting a clock: glass-to-glass), file (Pion streaming --video-file/--audio-file, looped), none (someone else publishes)")
+	fs.StringVar(&p.Publisher, "publisher", "synthetic", "synthetic (Pion: a 2 s VP8 + Opus loop encoded at start with ffmpeg, real media browsers and recordings decode), browser (Chromium painting a clock: glass-to-glass), file (Pion streaming --video-file/--audio-file, looped), none (someone else publishes)")
 	fs.StringVar(&p.PublisherSource, "publisher-source", "clock", "with --publisher browser: clock (640×360, one layer) or noise (1280×720 noise under the clock strip, three simulcast layers: the encoder fills its target, so the ramp shows what the path carries)")
 	fs.StringVar(&p.PublisherQuery, "publisher-query", "", "with --publisher browser: extra broadcast page query, e.g. simulcast=0")
 	fs.StringVar(&p.VideoFile, "video-file", "", "with --publisher file: video in IVF, VP8/VP9/AV1 by its fourcc (ffmpeg ... -c:v libvpx out.ivf), or raw H.264 at 30 fps (ffmpeg ... -c:v libx264 -tune zerolatency out.h264); the first-keyframe metric needs VP8")
 	fs.StringVar(&p.AudioFile, "audio-file", "", "with --publisher file: Opus audio in Ogg, one packet per page (ffmpeg ... -c:a libopus -page_duration 20000 out.ogg)")
-	fs.IntVar(&p.Bitrate, "bitrate", 1_500_000, "synthetic publisher video bits/s")
+	fs.IntVar(&p.Bitrate, "bitrate", 1_500_000, "synthetic publisher video bits/s (the loop is encoded at it; with --simulcast the top layer's)")
 	fs.StringVar(&p.Signaling, "signaling", "whep", "synthetic viewers join via whep or ws")
 	fs.StringVar(&p.ViewerKind, "viewer", "full", "synthetic viewer: full (Pion receives and decrypts every packet) or lean (counts SRTP headers below Pion, decrypts only frame starts until it has what it measures: one box generates far more viewers)")
 	fs.BoolVar(&p.Simulcast, "simulcast", false, "synthetic publisher sends three simulcast layers (q, h, f at 1/10, 1/3 and all of --bitrate)")
@@ -52,15 +52,17 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.StringVar(&jsonOut, "json", "", "write the JSON report to this file")
 	fs.StringVar(&htmlOut, "html", "", "write the HTML report to this file")
 	fs.BoolVar(&quiet, "quiet", false, "no live progress lines")
-	fs.StringVar(&maxLoss, "max-loss", "", "fail above this video loss in the hold window, e.g. 1%")
-	fs.DurationVar(&p.Thresholds.MaxG2GP95, "max-g2g-p95", 0, "fail above this browser glass-to-glass p95 (needs --publisher browser)")
-	fs.DurationVar(&p.Thresholds.MaxLatencyP99, "max-latency-p99", 0, "fail above this publisher → synthetic viewer latency p99")
-	fs.DurationVar(&p.Thresholds.MaxFirstKeyframeP95, "max-first-keyframe-p95", 0, "fail above this synthetic join → first keyframe p95")
-	fs.DurationVar(&p.Thresholds.MaxFirstFrameP95, "max-first-frame-p95", 0, "fail above this browser page load → first frame p95")
-	fs.DurationVar(&p.Thresholds.MaxJitterBufferP95, "max-jb-p95", 0, "fail above this browser per-frame jitter buffer + processing delay p95")
-	fs.Float64Var(&p.Thresholds.MaxServerCPU, "max-cpu", 0, "fail above this mean server CPU (cores) in the hold window")
-	fs.StringVar(&minConnected, "min-connected", "100%", "fail when fewer viewers joined")
-	fs.IntVar(&maxFreezes, "max-freezes", -1, "fail above this many browser freezes in total (-1: unchecked)")
+	d := loadtest.DefaultThresholds
+	fs.StringVar(&maxLoss, "max-loss", fmt.Sprintf("%g%%", d.MaxLossPct), "fail above this video loss in the hold window (0: unchecked)")
+	fs.DurationVar(&p.Thresholds.MaxG2GP95, "max-g2g-p95", d.MaxG2GP95, "fail above this browser glass-to-glass p95 (measured with --publisher browser; 0: unchecked)")
+	fs.DurationVar(&p.Thresholds.MaxLatencyP99, "max-latency-p99", d.MaxLatencyP99, "fail above this publisher → synthetic viewer latency p99 (0: unchecked)")
+	fs.DurationVar(&p.Thresholds.MaxFirstKeyframeP95, "max-first-keyframe-p95", d.MaxFirstKeyframeP95, "fail above this synthetic join → first keyframe p95 (0: unchecked)")
+	fs.DurationVar(&p.Thresholds.MaxFirstFrameP95, "max-first-frame-p95", d.MaxFirstFrameP95, "fail above this browser page load → first frame p95 (0: unchecked)")
+	fs.DurationVar(&p.Thresholds.MaxJitterBufferP95, "max-jb-p95", d.MaxJitterBufferP95, "fail above this browser per-frame jitter buffer + processing delay p95 (0: unchecked)")
+	fs.Float64Var(&p.Thresholds.MaxServerCPU, "max-cpu", 0, "fail above this mean server CPU (cores) in the hold window (0: unchecked)")
+	fs.StringVar(&minConnected, "min-connected", fmt.Sprintf("%g%%", d.MinConnectedPct), "fail when fewer synthetic viewers joined or browser viewers play (0: unchecked)")
+	fs.StringVar(&maxFreezes, "max-freezes", "", "fail above this many browser freezes in the hold window, all viewers together (default one per browser viewer; off: unchecked)")
+	fs.StringVar(&p.FFmpegPath, "ffmpeg", "ffmpeg", "ffmpeg that encodes the synthetic publisher's 2 s VP8 + Opus loop at start")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: relaycast loadtest [flags]
 
@@ -95,18 +97,49 @@ Flags:
 		fmt.Fprintf(stderr, "relaycast loadtest: --ramp: %v\n", err)
 		return exitUsage
 	}
-	if maxLoss != "" {
-		if p.Thresholds.MaxLossPct, err = loadtest.ParsePercent(maxLoss); err != nil {
-			fmt.Fprintf(stderr, "relaycast loadtest: --max-loss: %v\n", err)
-			return exitUsage
+	// Thresholds: a flag left alone keeps its default (n/a when the run cannot measure it); one
+	// given explicitly fails the run when its figure is missing; 0 turns a check off.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	th := &p.Thresholds
+	for _, f := range []struct {
+		name string
+		v    *time.Duration
+	}{{"max-g2g-p95", &th.MaxG2GP95}, {"max-latency-p99", &th.MaxLatencyP99}, {"max-first-keyframe-p95", &th.MaxFirstKeyframeP95},
+		{"max-first-frame-p95", &th.MaxFirstFrameP95}, {"max-jb-p95", &th.MaxJitterBufferP95}} {
+		switch {
+		case !set[f.name]:
+			*f.v = 0
+		case *f.v <= 0:
+			*f.v = -1
 		}
 	}
-	if p.Thresholds.MinConnectedPct, err = loadtest.ParsePercent(minConnected); err != nil {
-		fmt.Fprintf(stderr, "relaycast loadtest: --min-connected: %v\n", err)
-		return exitUsage
+	for _, f := range []struct {
+		name, in string
+		v        *float64
+	}{{"max-loss", maxLoss, &th.MaxLossPct}, {"min-connected", minConnected, &th.MinConnectedPct}} {
+		if !set[f.name] {
+			continue
+		}
+		if *f.v, err = loadtest.ParsePercent(f.in); err != nil {
+			fmt.Fprintf(stderr, "relaycast loadtest: --%s: %v\n", f.name, err)
+			return exitUsage
+		}
+		if *f.v == 0 {
+			*f.v = -1
+		}
 	}
-	if maxFreezes >= 0 {
-		p.Thresholds.MaxFreezes, p.Thresholds.CheckFreezes = maxFreezes, true
+	switch maxFreezes {
+	case "":
+	case "off":
+		th.MaxFreezes = -1
+	default:
+		n, err := strconv.Atoi(maxFreezes)
+		if err != nil || n < 0 {
+			fmt.Fprintf(stderr, "relaycast loadtest: --max-freezes: want a number >= 0 or off, got %q\n", maxFreezes)
+			return exitUsage
+		}
+		th.MaxFreezes, th.CheckFreezes = n, true
 	}
 	switch serverPID {
 	case "":
@@ -176,12 +209,16 @@ func writeFile(path string, write func(io.Writer) error) error {
 }
 
 func printSummary(w io.Writer, r *loadtest.Report) {
-	s := r.Synthetic
-	fmt.Fprintf(w, "synthetic: %d/%d joined (%d failed, %d dropped), loss %.3f%% (%d of %d), join p95 %.0f ms, first keyframe p50/p95 %.0f/%.0f ms, latency p50/p99 %.2f/%.2f ms\n",
-		s.Connected, s.Target, s.Failed, s.Disconnected, s.LossPct, s.Lost, s.Packets+s.Lost, s.Join.P95, s.FirstKeyframe.P50, s.FirstKeyframe.P95, s.Latency.P50, s.Latency.P99)
+	if s := r.Synthetic; s.Target > 0 {
+		fmt.Fprintf(w, "synthetic: %d/%d joined (%d failed, %d dropped), loss %s%% (%d of %d), join p95 %s ms, first keyframe p50/p95 %s/%s ms, latency p50/p99 %s/%s ms\n",
+			s.Connected, s.Target, s.Failed, s.Disconnected, na(s.LossPct, s.Packets > 0), s.Lost, s.Packets+s.Lost,
+			dist(s.Join, s.Join.P95), dist(s.FirstKeyframe, s.FirstKeyframe.P50), dist(s.FirstKeyframe, s.FirstKeyframe.P95),
+			dist(s.Latency, s.Latency.P50), dist(s.Latency, s.Latency.P99))
+	}
 	if b := r.Browser; b != nil {
-		fmt.Fprintf(w, "browser: %d/%d playing, g2g p50/p95 %.0f/%.0f ms (%d samples), jb+proc p50/p95 %.1f/%.1f ms, first frame p50/p95 %.0f/%.0f ms, freezes %d, loss %.3f%%\n",
-			b.Playing, b.Target, b.G2G.P50, b.G2G.P95, b.G2G.Count, b.JBPlusProc.P50, b.JBPlusProc.P95, b.FirstFrame.P50, b.FirstFrame.P95, b.Freezes, b.LossPct)
+		fmt.Fprintf(w, "browser: %d/%d playing, g2g p50/p95 %s/%s ms (%d samples), jb+proc p50/p95 %s/%s ms, first frame p50/p95 %s/%s ms, freezes %d in the hold (%d in all), loss %s%%\n",
+			b.Playing, b.Target, dist(b.G2G, b.G2G.P50), dist(b.G2G, b.G2G.P95), b.G2G.Count, dist(b.JBPlusProc, b.JBPlusProc.P50), dist(b.JBPlusProc, b.JBPlusProc.P95),
+			dist(b.FirstFrame, b.FirstFrame.P50), dist(b.FirstFrame, b.FirstFrame.P95), b.HoldFreezes, b.Freezes, loadtest.FormatFigure(b.LossPct))
 	}
 	if r.Layers != nil {
 		fmt.Fprintf(w, "layers received (by bitrate): %s\n", r.Layers)
@@ -190,8 +227,16 @@ func printSummary(w io.Writer, r *loadtest.Report) {
 		fmt.Fprintf(w, "generator: gro %v, %d reads (%d coalesced), %.3f datagrams per read\n", g.GRO, g.Reads, g.CoalescedReads, g.SegmentsPerRead)
 	}
 	v := r.Server
-	fmt.Fprintf(w, "server (hold %.0fs): cpu %.3f cores (/proc %.3f), max %.2f, rss %.0f MB, forwarded %.1f Mb/s, %.0f packets sent, %.0f dropped, %.0f viewers/core\n",
-		r.HoldSeconds, v.CPUCoresMean, v.ProcCPUCoresMean, v.CPUCoresMax, v.RSSMaxBytes/1e6, v.ForwardedMbps, v.PacketsSent, v.PacketsDropped, v.ViewersPerCore)
+	fmt.Fprintf(w, "server (hold %ss): cpu %s cores (/proc %s), max %s, rss %s MB, forwarded %s Mb/s, %s packets sent, %s dropped, %s viewers/core\n",
+		loadtest.FormatFigure(r.HoldSeconds), na(v.CPUCoresMean, v.Measured), na(v.ProcCPUCoresMean, v.ProcMeasured), na(v.CPUCoresMax, v.Measured),
+		na(v.RSSMaxBytes/1e6, v.Measured), na(v.ForwardedMbps, v.Measured), na(v.PacketsSent, v.Measured), na(v.PacketsDropped, v.Measured),
+		na(v.ViewersPerCore, v.ViewersPerCore > 0))
+	if rec := r.Recording; rec != nil {
+		fmt.Fprintf(w, "recording: %s\n", rec.Note)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 	for _, c := range r.Checks {
 		fmt.Fprintln(w, c.String())
 	}
@@ -201,3 +246,12 @@ func printSummary(w io.Writer, r *loadtest.Report) {
 		fmt.Fprintln(w, "FAIL")
 	}
 }
+
+func na(v float64, measured bool) string {
+	if !measured {
+		return "n/a"
+	}
+	return loadtest.FormatFigure(v)
+}
+
+func dist(d loadtest.Dist, v float64) string { return na(v, d.Count > 0) }
