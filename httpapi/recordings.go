@@ -1,11 +1,9 @@
-package server
+package httpapi
 
 import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -15,20 +13,18 @@ import (
 	"github.com/relaycast/relaycast/events"
 )
 
-// register mounts the archive API:
+// Recordings (routes in Register):
 //
 //	GET    /api/recordings            newest first; ?limit=20&cursor=…&room=…&status=…&q=title text
 //	GET    /api/recordings/{id}
 //	PATCH  /api/recordings/{id}       {"title": …, "description": …}; publisher of the room or admin
 //	DELETE /api/recordings/{id}       admin; removes the files too
+//	POST   /api/recordings/{id}/retry admin: restart a failed recording's processing
 //	GET    /api/events                Server-Sent Events; ?id=… or ?room=… to filter
 //	GET    /vod/…                     the local VOD directory (without S3)
-func (a *archive) register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/recordings", a.handleList)
-	mux.HandleFunc("GET /api/recordings/{id}", a.handleGet)
-	mux.HandleFunc("PATCH /api/recordings/{id}", a.handlePatch)
-	mux.HandleFunc("DELETE /api/recordings/{id}", a.handleDelete)
-	mux.Handle("GET /api/events", a.events.Handler(15*time.Second, func(r *http.Request, e events.Event) bool {
+
+func (api *API) eventsHandler() http.Handler {
+	return api.a.Events().Handler(15*time.Second, func(r *http.Request, e events.Event) bool {
 		q := r.URL.Query()
 		if id := q.Get("id"); id != "" && e.ID != id {
 			return false
@@ -41,28 +37,13 @@ func (a *archive) register(mux *http.ServeMux) {
 			return body.Room == room
 		}
 		return true
-	}))
-	if a.local != nil {
-		mux.Handle("GET /vod/", http.StripPrefix("/vod", a.local.Handler()))
-	}
-	a.registerUploads(mux) // uploads.go, imports.go, subtitles.go
+	})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeErr(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func (a *archive) handleList(w http.ResponseWriter, r *http.Request) {
+func (api *API) handleList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	page, err := a.cat.List(r.Context(), catalog.ListParams{Limit: limit, Cursor: q.Get("cursor"), Room: q.Get("room"), Status: catalog.Status(q.Get("status")), Query: q.Get("q")})
+	page, err := api.a.Catalog().List(r.Context(), catalog.ListParams{Limit: limit, Cursor: q.Get("cursor"), Room: q.Get("room"), Status: catalog.Status(q.Get("status")), Query: q.Get("q")})
 	if err != nil {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
@@ -70,8 +51,8 @@ func (a *archive) handleList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-func (a *archive) handleGet(w http.ResponseWriter, r *http.Request) {
-	rec, err := a.cat.Get(r.Context(), r.PathValue("id"))
+func (api *API) handleGet(w http.ResponseWriter, r *http.Request) {
+	rec, err := api.a.Catalog().Get(r.Context(), r.PathValue("id"))
 	if errors.Is(err, catalog.ErrNotFound) {
 		writeErr(w, http.StatusNotFound, "no such recording")
 		return
@@ -83,35 +64,14 @@ func (a *archive) handleGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rec)
 }
 
-// authorize checks the request's token for grant g on room, writing the error response.
-func (a *archive) authorize(w http.ResponseWriter, r *http.Request, room string, g auth.Grant) bool {
-	_, ok := a.claims(w, r, room, g)
-	return ok
-}
-
-// claims is authorize that also returns the token's claims.
-func (a *archive) claims(w http.ResponseWriter, r *http.Request, room string, g auth.Grant) (auth.Claims, bool) {
-	c, err := a.signer.Authorize(auth.TokenFromRequest(r), room, g)
-	switch {
-	case err == nil:
-		return c, true
-	case errors.Is(err, auth.ErrForbidden):
-		writeErr(w, http.StatusForbidden, err.Error())
-	default:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="relaycast"`)
-		writeErr(w, http.StatusUnauthorized, err.Error())
-	}
-	return c, false
-}
-
-func (a *archive) handlePatch(w http.ResponseWriter, r *http.Request) {
+func (api *API) handlePatch(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	rec, err := a.cat.Get(r.Context(), id)
+	rec, err := api.a.Catalog().Get(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		writeErr(w, http.StatusNotFound, "no such recording")
 		return
 	}
-	if !a.authorize(w, r, rec.Room, auth.GrantPublish) {
+	if !api.authorize(w, r, rec.Room, auth.GrantPublish) {
 		return
 	}
 	var body struct {
@@ -130,7 +90,7 @@ func (a *archive) handlePatch(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "description must be at most 5000 bytes")
 		return
 	}
-	rec, err = a.cat.Update(r.Context(), id, func(rec *catalog.Recording) error {
+	rec, err = api.a.Catalog().Update(r.Context(), id, func(rec *catalog.Recording) error {
 		if body.Title != nil {
 			rec.Title = strings.TrimSpace(*body.Title)
 		}
@@ -143,38 +103,38 @@ func (a *archive) handlePatch(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	a.publish("recording", id, rec)
+	api.a.Publish("recording", id, rec)
 	writeJSON(w, http.StatusOK, rec)
 }
 
-func (a *archive) handleDelete(w http.ResponseWriter, r *http.Request) {
+func (api *API) handleDelete(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	rec, err := a.cat.Get(r.Context(), id)
+	rec, err := api.a.Catalog().Get(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		writeErr(w, http.StatusNotFound, "no such recording")
 		return
 	}
-	if !a.authorize(w, r, rec.Room, auth.GrantAdmin) {
+	if !api.authorize(w, r, rec.Room, auth.GrantAdmin) {
 		return
 	}
-	if a.rec.Live()[id] {
-		writeErr(w, http.StatusConflict, "recording is live")
+	if err := api.a.Delete(r.Context(), rec); err != nil {
+		writeError(w, err)
 		return
 	}
-	for _, prefix := range []string{"rec/" + id + "/", "raw/" + id + "/"} {
-		if err := a.store.DeletePrefix(r.Context(), prefix); err != nil {
-			writeErr(w, http.StatusBadGateway, "storage: "+err.Error())
-			return
-		}
-	}
-	if err := os.RemoveAll(filepath.Join(a.rec.Dir(), filepath.Base(id))); err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	if err := a.cat.Delete(r.Context(), id); err != nil && !errors.Is(err, catalog.ErrNotFound) {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	a.publish("deleted", id, map[string]string{"id": id, "room": rec.Room})
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (api *API) handleRetry(w http.ResponseWriter, r *http.Request) {
+	if !api.isAdmin(w, r) {
+		return
+	}
+	rec, err := api.a.Retry(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, catalog.ErrNotFound):
+		writeErr(w, http.StatusNotFound, "no such recording")
+	case err != nil:
+		writeError(w, err)
+	default:
+		writeJSON(w, http.StatusAccepted, rec)
+	}
 }

@@ -1,7 +1,8 @@
-package server
+package uploads
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,7 +10,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
 )
 
@@ -17,71 +17,54 @@ import (
 // rec/ID/subs/LANG.vtt and lists it in the recording's "subtitles"; DELETE removes it. The
 // publisher of the recording's room or an admin may do both.
 
-// maxSubtitleBytes caps one WebVTT file.
-const maxSubtitleBytes = 2 << 20
+// MaxSubtitleBytes caps one WebVTT file.
+const MaxSubtitleBytes = 2 << 20
 
 // langRE accepts BCP 47-like tags: "en", "pt-BR", "zh-Hant".
 var langRE = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$`)
 
 func subtitleKey(id, lang string) string { return "rec/" + id + "/subs/" + lang + ".vtt" }
 
-// subtitleTarget reads the recording of the request and checks the token and the language.
-func (a *archive) subtitleTarget(w http.ResponseWriter, r *http.Request) (catalog.Recording, string, bool) {
-	rec, err := a.cat.Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, catalog.ErrNotFound) {
-		writeErr(w, http.StatusNotFound, "no such recording")
-		return rec, "", false
-	}
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return rec, "", false
-	}
-	if !a.authorize(w, r, rec.Room, auth.GrantPublish) {
-		return rec, "", false
-	}
-	lang := r.PathValue("lang")
+// checkLang fails with ErrInvalid unless lang is a language tag.
+func checkLang(lang string) error {
 	if !langRE.MatchString(lang) {
-		writeErr(w, http.StatusBadRequest, "language: use a tag like en, de or pt-BR")
-		return rec, "", false
+		return fail(ErrInvalid, "language: use a tag like en, de or pt-BR")
 	}
-	return rec, lang, true
+	return nil
 }
 
-func (a *archive) handlePutSubtitles(w http.ResponseWriter, r *http.Request) {
-	rec, lang, ok := a.subtitleTarget(w, r)
-	if !ok {
-		return
+// PutSubtitles stores the WebVTT body (at most MaxSubtitleBytes: wrap it in an
+// http.MaxBytesReader of that size to get ErrTooBig) as rec's subtitles in lang, labelled label
+// (default: lang), and returns the updated recording.
+func (s *Service) PutSubtitles(ctx context.Context, rec catalog.Recording, lang, label string, body io.Reader) (catalog.Recording, error) {
+	if err := checkLang(lang); err != nil {
+		return rec, err
 	}
-	label := strings.TrimSpace(r.URL.Query().Get("label"))
+	label = strings.TrimSpace(label)
 	if label == "" {
 		label = lang
 	}
 	if len(label) > 64 {
-		writeErr(w, http.StatusBadRequest, "label must be at most 64 bytes")
-		return
+		return rec, fail(ErrInvalid, "label must be at most 64 bytes")
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSubtitleBytes))
+	b, err := io.ReadAll(io.LimitReader(body, MaxSubtitleBytes+1))
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		writeErr(w, http.StatusRequestEntityTooLarge, "subtitles may be at most 2 MiB")
-		return
+	if errors.As(err, &mbe) || len(b) > MaxSubtitleBytes {
+		return rec, fail(ErrTooBig, "subtitles may be at most 2 MiB")
 	}
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, "reading the body: "+err.Error())
-		return
+		return rec, fail(ErrInvalid, "reading the body: %v", err)
 	}
 	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	if rest, ok := bytes.CutPrefix(b, []byte("WEBVTT")); !ok || (len(rest) > 0 && !strings.ContainsRune(" \t\r\n", rune(rest[0]))) || !utf8.Valid(b) {
-		writeErr(w, http.StatusBadRequest, "the body must be a WebVTT file (UTF-8, starting with WEBVTT)")
-		return
+		return rec, fail(ErrInvalid, "the body must be a WebVTT file (UTF-8, starting with WEBVTT)")
 	}
 	key := subtitleKey(rec.ID, lang)
-	if err := a.store.Put(r.Context(), key, bytes.NewReader(b), int64(len(b))); err != nil {
-		writeErr(w, http.StatusBadGateway, "storage: "+err.Error())
-		return
+	if err := s.store.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+		return rec, fail(ErrStorage, "storage: %v", err)
 	}
-	sub := catalog.Subtitle{Lang: lang, Label: label, URL: a.store.URL(key)}
-	rec, err = a.cat.Update(r.Context(), rec.ID, func(rec *catalog.Recording) error {
+	sub := catalog.Subtitle{Lang: lang, Label: label, URL: s.store.URL(key)}
+	rec, err = s.cat.Update(ctx, rec.ID, func(rec *catalog.Recording) error {
 		for i := range rec.Subtitles {
 			if rec.Subtitles[i].Lang == lang {
 				rec.Subtitles[i] = sub
@@ -92,20 +75,19 @@ func (a *archive) handlePutSubtitles(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
+		return rec, err
 	}
-	a.publish("recording", rec.ID, rec)
-	writeJSON(w, http.StatusCreated, rec)
+	s.pipe.Publish("recording", rec.ID, rec)
+	return rec, nil
 }
 
-func (a *archive) handleDeleteSubtitles(w http.ResponseWriter, r *http.Request) {
-	rec, lang, ok := a.subtitleTarget(w, r)
-	if !ok {
-		return
+// DeleteSubtitles removes rec's subtitles in lang (ErrNotFound when it has none).
+func (s *Service) DeleteSubtitles(ctx context.Context, rec catalog.Recording, lang string) error {
+	if err := checkLang(lang); err != nil {
+		return err
 	}
 	errNone := errors.New("none")
-	rec, err := a.cat.Update(r.Context(), rec.ID, func(rec *catalog.Recording) error {
+	rec, err := s.cat.Update(ctx, rec.ID, func(rec *catalog.Recording) error {
 		for i := range rec.Subtitles {
 			if rec.Subtitles[i].Lang == lang {
 				rec.Subtitles = append(rec.Subtitles[:i], rec.Subtitles[i+1:]...)
@@ -115,16 +97,14 @@ func (a *archive) handleDeleteSubtitles(w http.ResponseWriter, r *http.Request) 
 		return errNone
 	})
 	if errors.Is(err, errNone) {
-		writeErr(w, http.StatusNotFound, "the recording has no subtitles in "+lang)
-		return
+		return fail(ErrNotFound, "the recording has no subtitles in %s", lang)
 	}
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
+		return err
 	}
-	if err := a.store.DeletePrefix(r.Context(), subtitleKey(rec.ID, lang)); err != nil {
-		a.log.Warn("cannot delete subtitles from storage", "recording", rec.ID, "lang", lang, "err", err)
+	if err := s.store.DeletePrefix(ctx, subtitleKey(rec.ID, lang)); err != nil {
+		s.log.Warn("cannot delete subtitles from storage", "recording", rec.ID, "lang", lang, "err", err)
 	}
-	a.publish("recording", rec.ID, rec)
-	w.WriteHeader(http.StatusNoContent)
+	s.pipe.Publish("recording", rec.ID, rec)
+	return nil
 }

@@ -1,14 +1,14 @@
-package server
+package uploads
 
 import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path"
@@ -16,38 +16,70 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
+	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/recorder"
-	"github.com/relaycast/relaycast/signaling"
 	"github.com/relaycast/relaycast/storage"
 	"github.com/relaycast/relaycast/transcode"
 )
 
 // Direct uploads. POST /api/uploads answers with the URLs the browser PUTs the file's parts to:
 // presigned S3 URLs (one PutObject, or a multipart upload with a presigned UploadPart per part),
-// or, with local storage, relaycast's own short-lived HMAC-signed URLs (handlePart). Pending
+// or, with local storage, relaycast's own short-lived HMAC-signed URLs (PutPart). Pending
 // uploads are rows in the catalog database; complete checks what arrived, assembles it into
 // raw/ID/source, creates the recording and enqueues its transcode. Uploads not completed
 // before they expire are removed from storage by cleanUploads (multipart uploads aborted).
-//
-//	POST /api/uploads                      {"room","title","filename","size","content_type"}
-//	GET  /api/uploads/{id}                 resume: the same answer, received parts with "etag"
-//	PUT  /api/uploads/{id}/parts/{n}?…     local storage only: the part's bytes
-//	POST /api/uploads/{id}/complete        {"parts":[{"number","etag"}]}
-//	POST /api/imports                      imports.go
-//	PUT|DELETE /api/recordings/{id}/subtitles/{lang}   subtitles.go
+// The routes are listed in httpapi.API.Register.
 
-// uploads is the archive's state for uploads and imports.
-type uploads struct {
+// Pipeline is what uploads need of the recording pipeline (archive.Archive): the transcode
+// queue, and the events that tell SSE clients about a recording.
+type Pipeline interface {
+	EnqueueFile(ctx context.Context, id, key string) error
+	EnqueueFinalize(ctx context.Context, id string, chunks int) error
+	Exists(ctx context.Context, key string) (bool, error)
+	SetFailed(id, msg string)
+	PublishRecording(id string)
+	Publish(typ, id string, data any)
+}
+
+// PartKeyPurpose is the purpose of the key that signs local part URLs (auth.Signer.DeriveKey).
+const PartKeyPurpose = "relaycast upload part urls"
+
+// Params configures a Service.
+type Params struct {
+	Config config.Config
+	Logger *slog.Logger
+	// PartKey signs the URLs of local parts (auth.Signer.DeriveKey).
+	PartKey  []byte
+	Catalog  *catalog.SQLite
+	Store    storage.Storage
+	Pipeline Pipeline
+}
+
+// Service owns direct uploads, URL imports and subtitles: their pending state (catalog rows,
+// local parts under <data-dir>/uploads), the import downloads and the cleaner of expired
+// uploads. Close stops them.
+type Service struct {
+	cfg   config.Config
+	log   *slog.Logger
+	cat   *catalog.SQLite
+	store storage.Storage
+	pipe  Pipeline
+
 	s3     *storage.S3 // nil with local storage
 	key    []byte      // HMAC key of local part URLs
 	dir    string      // <data-dir>/uploads: local parts, one directory per upload
 	client *http.Client
 	skew   atomic.Int64 // tests move the clock forward (nanoseconds)
+
+	ctx       context.Context // downloads of imports outlive their request
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // completeGrace: an upload stuck "completing" (its server died during complete) is cleaned
@@ -60,193 +92,167 @@ var videoExts = map[string]bool{
 	".ts": true, ".m2ts": true, ".mts": true, ".3gp": true, ".flv": true, ".ogv": true, ".wmv": true,
 }
 
-func (a *archive) initUploads() error {
-	a.up.dir = filepath.Join(a.cfg.DataDir, "uploads")
-	if err := os.MkdirAll(a.up.dir, 0o700); err != nil {
-		return fmt.Errorf("uploads: %w", err)
+// New prepares the uploads directory and starts the cleaner of expired uploads (which also
+// recovers the uploads and imports a restart interrupted).
+func New(p Params) (*Service, error) {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
 	}
-	a.up.s3, _ = a.store.(*storage.S3)
-	secret, _, err := auth.ResolveSecret(a.cfg.AuthSecret, a.cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("uploads: %w", err)
+	s := &Service{cfg: p.Config, log: p.Logger.With("component", "uploads"), cat: p.Catalog, store: p.Store,
+		pipe: p.Pipeline, key: p.PartKey}
+	s.dir = filepath.Join(s.cfg.DataDir, "uploads")
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("uploads: %w", err)
 	}
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("relaycast upload part urls"))
-	a.up.key = m.Sum(nil)
-	a.up.client = importClient(a.cfg.ImportAllowLoopback)
-	a.wg.Add(1)
-	go a.runUploadCleaner()
-	return nil
+	s.s3, _ = s.store.(*storage.S3)
+	s.client = importClient(s.cfg.ImportAllowLoopback)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.runUploadCleaner()
+	return s, nil
 }
 
-func (a *archive) registerUploads(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/uploads", a.handleCreateUpload)
-	mux.HandleFunc("GET /api/uploads/{id}", a.handleGetUpload)
-	mux.HandleFunc("PUT /api/uploads/{id}/parts/{n}", a.handlePart)
-	mux.HandleFunc("POST /api/uploads/{id}/complete", a.handleComplete)
-	mux.HandleFunc("POST /api/imports", a.handleImport)
-	mux.HandleFunc("PUT /api/recordings/{id}/subtitles/{lang}", a.handlePutSubtitles)
-	mux.HandleFunc("DELETE /api/recordings/{id}/subtitles/{lang}", a.handleDeleteSubtitles)
+// Close stops the cleaner and the import downloads, and waits for them.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+	})
 }
 
-func (a *archive) now() time.Time { return time.Now().Add(time.Duration(a.up.skew.Load())) }
+func (s *Service) now() time.Time { return time.Now().Add(time.Duration(s.skew.Load())) }
 
-type uploadPart struct {
+// Part is one part of an upload: its URL to PUT to, and once it arrived its ETag.
+type Part struct {
 	Number int    `json:"number"`
 	URL    string `json:"url,omitempty"`
 	ETag   string `json:"etag,omitempty"`
 }
 
-type uploadResponse struct {
-	ID          string       `json:"id"`
-	ExpiresAt   time.Time    `json:"expires_at"`
-	PartSize    int64        `json:"part_size"`
-	Parts       []uploadPart `json:"parts"`
-	CompleteURL string       `json:"complete_url"`
+// Response answers POST /api/uploads and GET /api/uploads/{id}.
+type Response struct {
+	ID          string    `json:"id"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	PartSize    int64     `json:"part_size"`
+	Parts       []Part    `json:"parts"`
+	CompleteURL string    `json:"complete_url"`
 }
 
-func (a *archive) handleCreateUpload(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Room        string `json:"room"`
-		Title       string `json:"title"`
-		Filename    string `json:"filename"`
-		Size        int64  `json:"size"`
-		ContentType string `json:"content_type"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-		writeErr(w, http.StatusBadRequest, "body must be JSON {room, title, filename, size, content_type}")
-		return
-	}
-	if !signaling.ValidRoom(body.Room) {
-		writeErr(w, http.StatusBadRequest, "room: use 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit")
-		return
-	}
-	claims, ok := a.claims(w, r, body.Room, auth.GrantPublish)
-	if !ok {
-		return
-	}
+// Request is the body of POST /api/uploads.
+type Request struct {
+	Room        string `json:"room"`
+	Title       string `json:"title"`
+	Filename    string `json:"filename"`
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type"`
+}
+
+// Create starts an upload of body (its room checked by the caller) for seller: it checks the
+// file's name, type and size, and returns the URLs to PUT the parts to.
+func (s *Service) Create(ctx context.Context, body Request, seller string) (Response, error) {
 	ext := strings.ToLower(path.Ext(body.Filename))
 	switch ct := strings.ToLower(strings.TrimSpace(body.ContentType)); {
 	case body.Filename == "" || len(body.Filename) > 255 || strings.ContainsAny(body.Filename, "/\\\x00"):
-		writeErr(w, http.StatusBadRequest, "filename: give the file's name (at most 255 bytes, no path)")
-		return
+		return Response{}, fail(ErrInvalid, "filename: give the file's name (at most 255 bytes, no path)")
 	case !videoExts[ext]:
-		writeErr(w, http.StatusBadRequest, fmt.Sprintf("%q is not a video file: use one of %s", body.Filename, extList()))
-		return
+		return Response{}, fail(ErrInvalid, "%q is not a video file: use one of %s", body.Filename, extList())
 	case ct != "" && ct != "application/octet-stream" && !strings.HasPrefix(ct, "video/"):
-		writeErr(w, http.StatusBadRequest, fmt.Sprintf("content type %q is not a video type (video/*)", body.ContentType))
-		return
+		return Response{}, fail(ErrInvalid, "content type %q is not a video type (video/*)", body.ContentType)
 	case body.Size <= 0:
-		writeErr(w, http.StatusBadRequest, "size: give the file's size in bytes")
-		return
-	case body.Size > a.cfg.UploadMaxBytes:
-		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is %s; uploads may be at most %s", humanBytes(body.Size), humanBytes(a.cfg.UploadMaxBytes)))
-		return
+		return Response{}, fail(ErrInvalid, "size: give the file's size in bytes")
+	case body.Size > s.cfg.UploadMaxBytes:
+		return Response{}, fail(ErrTooBig, "the file is %s; uploads may be at most %s", humanBytes(body.Size), humanBytes(s.cfg.UploadMaxBytes))
 	}
 	title := strings.TrimSpace(body.Title)
 	if title == "" {
 		title = strings.TrimSuffix(body.Filename, path.Ext(body.Filename))
 	}
 	if len(title) > 200 {
-		writeErr(w, http.StatusBadRequest, "title must be at most 200 bytes")
-		return
+		return Response{}, fail(ErrInvalid, "title must be at most 200 bytes")
 	}
-	now := a.now()
-	u := catalog.Upload{ID: recorder.NewID(body.Room, now), Room: body.Room, Title: title, Seller: claims.Subject,
-		Filename: body.Filename, ContentType: body.ContentType, Size: body.Size, PartSize: a.cfg.UploadPartSize,
-		CreatedAt: now, ExpiresAt: now.Add(a.cfg.UploadTTL).Truncate(time.Millisecond)}
+	now := s.now()
+	u := catalog.Upload{ID: recorder.NewID(body.Room, now), Room: body.Room, Title: title, Seller: seller,
+		Filename: body.Filename, ContentType: body.ContentType, Size: body.Size, PartSize: s.cfg.UploadPartSize,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.UploadTTL).Truncate(time.Millisecond)}
 	u.Key = transcode.SourceKey(u.ID)
-	res := uploadResponse{ID: u.ID, ExpiresAt: u.ExpiresAt, PartSize: u.PartSize, CompleteURL: "/api/uploads/" + u.ID + "/complete"}
-	ctx := r.Context()
+	res := Response{ID: u.ID, ExpiresAt: u.ExpiresAt, PartSize: u.PartSize, CompleteURL: "/api/uploads/" + u.ID + "/complete"}
 	var err error
-	if a.up.s3 != nil && u.Parts() > 1 {
-		u.MultipartID, err = a.up.s3.CreateMultipart(ctx, u.Key)
+	if s.s3 != nil && u.Parts() > 1 {
+		u.MultipartID, err = s.s3.CreateMultipart(ctx, u.Key)
 	}
 	if err == nil {
-		res.Parts, err = a.partURLs(ctx, u)
+		res.Parts, err = s.partURLs(ctx, u)
 	}
 	if err == nil {
-		err = a.cat.PutUpload(ctx, u)
+		err = s.cat.PutUpload(ctx, u)
 	}
 	if err != nil {
-		a.discardUpload(context.WithoutCancel(ctx), u)
-		writeErr(w, http.StatusBadGateway, "cannot start the upload: "+err.Error())
-		return
+		s.discardUpload(context.WithoutCancel(ctx), u)
+		return Response{}, fail(ErrStorage, "cannot start the upload: %v", err)
 	}
-	a.log.Info("upload started", "upload", u.ID, "room", u.Room, "size", u.Size, "parts", len(res.Parts))
-	writeJSON(w, http.StatusCreated, res)
+	s.log.Info("upload started", "upload", u.ID, "room", u.Room, "size", u.Size, "parts", len(res.Parts))
+	return res, nil
 }
 
 // partURLs signs the URLs of every part of u, valid until it expires.
-func (a *archive) partURLs(ctx context.Context, u catalog.Upload) ([]uploadPart, error) {
-	var parts []uploadPart
-	ttl := max(time.Second, u.ExpiresAt.Sub(a.now()))
+func (s *Service) partURLs(ctx context.Context, u catalog.Upload) ([]Part, error) {
+	var parts []Part
+	ttl := max(time.Second, u.ExpiresAt.Sub(s.now()))
 	for i := 1; i <= u.Parts(); i++ {
 		var url string
 		var err error
 		switch {
-		case a.up.s3 == nil:
-			url = a.partURL(u.ID, i, u.ExpiresAt)
+		case s.s3 == nil:
+			url = s.partURL(u.ID, i, u.ExpiresAt)
 		case u.MultipartID == "":
-			url, err = a.up.s3.PresignPut(ctx, u.Key, u.Size, ttl)
+			url, err = s.s3.PresignPut(ctx, u.Key, u.Size, ttl)
 		default:
-			url, err = a.up.s3.PresignPart(ctx, u.Key, u.MultipartID, int32(i), u.PartLen(i), ttl)
+			url, err = s.s3.PresignPart(ctx, u.Key, u.MultipartID, int32(i), u.PartLen(i), ttl)
 		}
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, uploadPart{Number: i, URL: url})
+		parts = append(parts, Part{Number: i, URL: url})
 	}
 	return parts, nil
 }
 
-// pendingUpload loads the upload named in the path for its room's publisher (or an admin),
-// writing the error answer (404, 401/403, 410 expired) when there is none to go on with.
-func (a *archive) pendingUpload(w http.ResponseWriter, r *http.Request) (catalog.Upload, bool) {
-	u, err := a.cat.GetUpload(r.Context(), r.PathValue("id"))
+// Get is the pending upload id: ErrNotFound when there is none (unknown, expired and removed,
+// or completed).
+func (s *Service) Get(ctx context.Context, id string) (catalog.Upload, error) {
+	u, err := s.cat.GetUpload(ctx, id)
 	if errors.Is(err, catalog.ErrNotFound) {
-		writeErr(w, http.StatusNotFound, "no such upload (unknown, expired and removed, or completed)")
-		return u, false
+		return u, fail(ErrNotFound, "no such upload (unknown, expired and removed, or completed)")
 	}
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return u, false
-	}
-	if !a.authorize(w, r, u.Room, auth.GrantPublish) {
-		return u, false
-	}
-	if a.now().After(u.ExpiresAt) {
-		writeErr(w, http.StatusGone, "upload expired; start it again")
-		return u, false
-	}
-	return u, true
+	return u, err
 }
 
-// handleGetUpload resumes an upload: the same answer as POST /api/uploads (URLs signed again),
+// CheckPending fails with ErrGone once u expired.
+func (s *Service) CheckPending(u catalog.Upload) error {
+	if s.now().After(u.ExpiresAt) {
+		return fail(ErrGone, "upload expired; start it again")
+	}
+	return nil
+}
+
+// Resume is the answer of GET /api/uploads/{id}: the same as Create's (URLs signed again),
 // where the parts that arrived carry their "etag" and need not be sent again.
-func (a *archive) handleGetUpload(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	u, ok := a.pendingUpload(w, r)
-	if !ok {
-		return
-	}
+func (s *Service) Resume(ctx context.Context, u catalog.Upload) (Response, error) {
 	var err error
-	res := uploadResponse{ID: u.ID, ExpiresAt: u.ExpiresAt, PartSize: u.PartSize, CompleteURL: "/api/uploads/" + u.ID + "/complete"}
-	if res.Parts, err = a.partURLs(ctx, u); err != nil {
-		writeErr(w, http.StatusBadGateway, "storage: "+err.Error())
-		return
+	res := Response{ID: u.ID, ExpiresAt: u.ExpiresAt, PartSize: u.PartSize, CompleteURL: "/api/uploads/" + u.ID + "/complete"}
+	if res.Parts, err = s.partURLs(ctx, u); err != nil {
+		return res, fail(ErrStorage, "storage: %v", err)
 	}
-	have, err := a.receivedParts(ctx, u)
+	have, err := s.receivedParts(ctx, u)
 	if err != nil {
-		writeErr(w, http.StatusBadGateway, "storage: "+err.Error())
-		return
+		return res, fail(ErrStorage, "storage: %v", err)
 	}
 	for i, h := range have {
 		if h.ETag != "" && h.Size == u.PartLen(i+1) {
 			res.Parts[i].ETag = h.ETag
 		}
 	}
-	writeJSON(w, http.StatusOK, res)
+	return res, nil
 }
 
 func extList() string {
@@ -260,98 +266,83 @@ func extList() string {
 
 // ---- local part URLs ----
 
-func (a *archive) partSig(id string, n int, exp int64) string {
-	m := hmac.New(sha256.New, a.up.key)
+func (s *Service) partSig(id string, n int, exp int64) string {
+	m := hmac.New(sha256.New, s.key)
 	fmt.Fprintf(m, "%s\n%d\n%d", id, n, exp)
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-func (a *archive) partURL(id string, n int, exp time.Time) string {
+func (s *Service) partURL(id string, n int, exp time.Time) string {
 	e := exp.Unix()
-	return fmt.Sprintf("/api/uploads/%s/parts/%d?expires=%d&sig=%s", id, n, e, a.partSig(id, n, e))
+	return fmt.Sprintf("/api/uploads/%s/parts/%d?expires=%d&sig=%s", id, n, e, s.partSig(id, n, e))
 }
 
-func (a *archive) partFile(id string, n int) string {
-	return filepath.Join(a.up.dir, filepath.Base(id), fmt.Sprintf("part-%06d", n))
+func (s *Service) partFile(id string, n int) string {
+	return filepath.Join(s.dir, filepath.Base(id), fmt.Sprintf("part-%06d", n))
 }
 
-// handlePart stores one part sent to a signed local URL: 403 bad signature, 410 expired, 413
-// bigger than declared. The part goes to a temporary file renamed into place when it is
-// complete; sending a part again replaces it (a failed part is simply retried). The ETag is
-// the SHA-256 of the part, checked again by complete.
-func (a *archive) handlePart(w http.ResponseWriter, r *http.Request) {
-	id, q := r.PathValue("id"), r.URL.Query()
-	n, err1 := strconv.Atoi(r.PathValue("n"))
-	exp, err2 := strconv.ParseInt(q.Get("expires"), 10, 64)
-	if err1 != nil || err2 != nil || !hmac.Equal([]byte(q.Get("sig")), []byte(a.partSig(id, n, exp))) {
-		writeErr(w, http.StatusForbidden, "bad upload URL signature")
-		return
+// PutPart stores part n (a decimal string) of upload id sent to a signed local URL (expires,
+// sig: its query): ErrBadSignature, ErrGone expired, ErrTooBig bigger than declared. The part
+// goes to a temporary file renamed into place when it is complete; sending a part again
+// replaces it (a failed part is simply retried). The ETag is the SHA-256 of the part, checked
+// again by complete. contentLength is the request's (-1 unknown).
+func (s *Service) PutPart(ctx context.Context, id, part, expires, sig string, body io.Reader, contentLength int64) (etag string, err error) {
+	n, err1 := strconv.Atoi(part)
+	exp, err2 := strconv.ParseInt(expires, 10, 64)
+	if err1 != nil || err2 != nil || !hmac.Equal([]byte(sig), []byte(s.partSig(id, n, exp))) {
+		return "", fail(ErrBadSignature, "bad upload URL signature")
 	}
-	if a.now().Unix() > exp {
-		writeErr(w, http.StatusGone, "upload URL expired; start the upload again")
-		return
+	if s.now().Unix() > exp {
+		return "", fail(ErrGone, "upload URL expired; start the upload again")
 	}
-	u, err := a.cat.GetUpload(r.Context(), id)
+	u, err := s.cat.GetUpload(ctx, id)
 	if errors.Is(err, catalog.ErrNotFound) {
-		writeErr(w, http.StatusGone, "upload expired or already completed")
-		return
+		return "", fail(ErrGone, "upload expired or already completed")
 	}
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
+		return "", err
 	}
 	if u.State != catalog.UploadPending {
-		writeErr(w, http.StatusConflict, "upload is being completed")
-		return
+		return "", fail(ErrBusy, "upload is being completed")
 	}
 	if n < 1 || n > u.Parts() {
-		writeErr(w, http.StatusBadRequest, fmt.Sprintf("part %d: the upload has parts 1..%d", n, u.Parts()))
-		return
+		return "", fail(ErrInvalid, "part %d: the upload has parts 1..%d", n, u.Parts())
 	}
 	want := u.PartLen(n)
-	if r.ContentLength > want {
-		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("part %d is %d bytes; %d were declared", n, r.ContentLength, want))
-		return
+	if contentLength > want {
+		return "", fail(ErrTooBig, "part %d is %d bytes; %d were declared", n, contentLength, want)
 	}
-	dst := a.partFile(id, n)
+	dst := s.partFile(id, n)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
+		return "", err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
 	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
+		return "", err
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
 	h := sha256.New()
-	got, err := tmp.ReadFrom(io.TeeReader(http.MaxBytesReader(w, r.Body, want+1), h))
+	got, err := tmp.ReadFrom(io.TeeReader(io.LimitReader(body, want+1), h))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe) || got > want:
-		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("part %d is bigger than the %d bytes declared", n, want))
-		return
+		return "", fail(ErrTooBig, "part %d is bigger than the %d bytes declared", n, want)
 	case err != nil:
-		writeErr(w, http.StatusBadRequest, fmt.Sprintf("part %d: reading the body: %v", n, err))
-		return
+		return "", fail(ErrInvalid, "part %d: reading the body: %v", n, err)
 	case got < want:
-		writeErr(w, http.StatusBadRequest, fmt.Sprintf("part %d: got %d bytes, want %d", n, got, want))
-		return
+		return "", fail(ErrInvalid, "part %d: got %d bytes, want %d", n, got, want)
 	}
-	etag := `"` + hex.EncodeToString(h.Sum(nil)) + `"`
+	etag = `"` + hex.EncodeToString(h.Sum(nil)) + `"`
 	if err := os.WriteFile(dst+".etag", []byte(etag), 0o600); err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
+		return "", err
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
+		return "", err
 	}
-	w.Header().Set("ETag", etag)
-	w.WriteHeader(http.StatusOK)
+	return etag, nil
 }
 
 // ---- complete ----
@@ -360,55 +351,43 @@ func (a *archive) handlePart(w http.ResponseWriter, r *http.Request) {
 type errParts struct{ msg string }
 
 func (e errParts) Error() string { return e.msg }
+func (e errParts) Unwrap() error { return ErrInvalid }
 
 func partsErr(format string, args ...any) error { return errParts{fmt.Sprintf(format, args...)} }
 
-func (a *archive) handleComplete(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	u, ok := a.pendingUpload(w, r)
-	if !ok {
-		return
-	}
-	var body struct {
-		Parts []uploadPart `json:"parts"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20)).Decode(&body); err != nil {
-		writeErr(w, http.StatusBadRequest, `body must be JSON {"parts":[{"number":1,"etag":"…"}]}`)
-		return
-	}
-	if ok, err := a.cat.SetUploadState(ctx, u.ID, catalog.UploadPending, catalog.UploadCompleting); err != nil || !ok {
-		writeErr(w, http.StatusConflict, "upload is already being completed")
-		return
+// Complete assembles the parts of the pending upload u (sent: the client's list, checked
+// against what arrived), creates its recording and enqueues its transcode; it returns the
+// recording's id (ErrBusy, ErrInvalid parts, ErrStorage, ErrUnavailable queue).
+func (s *Service) Complete(ctx context.Context, u catalog.Upload, sent []Part) (string, error) {
+	if ok, err := s.cat.SetUploadState(ctx, u.ID, catalog.UploadPending, catalog.UploadCompleting); err != nil || !ok {
+		return "", fail(ErrBusy, "upload is already being completed")
 	}
 	// From here on the request's cancellation must not leave a half-done state behind.
 	ctx = context.WithoutCancel(ctx)
-	if err := a.assemble(ctx, u, body.Parts); err != nil {
-		_, _ = a.cat.SetUploadState(ctx, u.ID, catalog.UploadCompleting, catalog.UploadPending) // fix and retry until it expires
+	if err := s.assemble(ctx, u, sent); err != nil {
+		_, _ = s.cat.SetUploadState(ctx, u.ID, catalog.UploadCompleting, catalog.UploadPending) // fix and retry until it expires
 		var pe errParts
 		if errors.As(err, &pe) {
-			writeErr(w, http.StatusBadRequest, pe.msg)
-		} else {
-			writeErr(w, http.StatusBadGateway, "storage: "+err.Error())
+			return "", pe
 		}
-		return
+		return "", fail(ErrStorage, "storage: %v", err)
 	}
-	rec := catalog.Recording{ID: u.ID, Room: u.Room, Title: u.Title, Seller: u.Seller, StartedAt: a.now(),
+	rec := catalog.Recording{ID: u.ID, Room: u.Room, Title: u.Title, Seller: u.Seller, StartedAt: s.now(),
 		Status: catalog.StatusProcessing, Source: catalog.SourceUpload}
-	if err := a.startFile(ctx, rec, u.Key); err != nil {
-		writeErr(w, http.StatusServiceUnavailable, err.Error())
-		return
+	if err := s.startFile(ctx, rec, u.Key); err != nil {
+		return "", fail(ErrUnavailable, "%v", err)
 	}
-	if err := a.cat.DeleteUpload(ctx, u.ID); err != nil {
-		a.log.Warn("cannot delete the completed upload's row", "upload", u.ID, "err", err)
+	if err := s.cat.DeleteUpload(ctx, u.ID); err != nil {
+		s.log.Warn("cannot delete the completed upload's row", "upload", u.ID, "err", err)
 	}
-	_ = os.RemoveAll(filepath.Join(a.up.dir, filepath.Base(u.ID)))
-	a.log.Info("upload complete", "recording", u.ID, "size", u.Size)
-	writeJSON(w, http.StatusAccepted, map[string]string{"recording_id": u.ID})
+	_ = os.RemoveAll(filepath.Join(s.dir, filepath.Base(u.ID)))
+	s.log.Info("upload complete", "recording", u.ID, "size", u.Size)
+	return u.ID, nil
 }
 
 // checkParts matches the client's part list against what the storage holds (by number: size
 // and ETag). have[n-1] is the stored part n (ETag "" = missing).
-func checkParts(u catalog.Upload, sent []uploadPart, have []storage.Part) error {
+func checkParts(u catalog.Upload, sent []Part, have []storage.Part) error {
 	n := u.Parts()
 	if len(sent) != n {
 		return partsErr("the upload has %d parts; complete listed %d", n, len(sent))
@@ -431,19 +410,19 @@ func checkParts(u catalog.Upload, sent []uploadPart, have []storage.Part) error 
 }
 
 // assemble verifies the parts and makes the source object u.Key out of them.
-func (a *archive) assemble(ctx context.Context, u catalog.Upload, sent []uploadPart) error {
-	have, err := a.receivedParts(ctx, u)
+func (s *Service) assemble(ctx context.Context, u catalog.Upload, sent []Part) error {
+	have, err := s.receivedParts(ctx, u)
 	if err != nil {
 		return err
 	}
 	switch {
-	case a.up.s3 == nil:
+	case s.s3 == nil:
 		if err := checkParts(u, sent, have); err != nil {
 			return err
 		}
-		return a.putLocalParts(ctx, u)
+		return s.putLocalParts(ctx, u)
 	case u.MultipartID == "":
-		size, err := a.up.s3.Size(ctx, u.Key)
+		size, err := s.s3.Size(ctx, u.Key)
 		if errors.Is(err, storage.ErrNotFound) {
 			return partsErr("part 1 is missing: its PUT did not arrive")
 		}
@@ -452,7 +431,7 @@ func (a *archive) assemble(ctx context.Context, u catalog.Upload, sent []uploadP
 		}
 		have[0] = storage.Part{Number: 1, ETag: strings.Trim(sentETag(sent), `"`), Size: size}
 		if err := checkParts(u, sent, have); err != nil {
-			_ = a.store.DeletePrefix(ctx, u.Key) // a wrong size is not fixed by a retry of complete
+			_ = s.store.DeletePrefix(ctx, u.Key) // a wrong size is not fixed by a retry of complete
 			return err
 		}
 		return nil
@@ -460,11 +439,11 @@ func (a *archive) assemble(ctx context.Context, u catalog.Upload, sent []uploadP
 		if err := checkParts(u, sent, have); err != nil {
 			return err
 		}
-		if err := a.up.s3.CompleteMultipart(ctx, u.Key, u.MultipartID, have); err != nil {
+		if err := s.s3.CompleteMultipart(ctx, u.Key, u.MultipartID, have); err != nil {
 			return err
 		}
-		if size, err := a.up.s3.Size(ctx, u.Key); err != nil || size != u.Size {
-			_ = a.store.DeletePrefix(ctx, u.Key)
+		if size, err := s.s3.Size(ctx, u.Key); err != nil || size != u.Size {
+			_ = s.store.DeletePrefix(ctx, u.Key)
 			return partsErr("assembled file has %d bytes, want %d (%v)", size, u.Size, err)
 		}
 		return nil
@@ -473,20 +452,20 @@ func (a *archive) assemble(ctx context.Context, u catalog.Upload, sent []uploadP
 
 // receivedParts lists the parts that arrived, by number (ETag "" = not yet). A single presigned
 // PUT is not listed: its object appears whole or not at all.
-func (a *archive) receivedParts(ctx context.Context, u catalog.Upload) ([]storage.Part, error) {
+func (s *Service) receivedParts(ctx context.Context, u catalog.Upload) ([]storage.Part, error) {
 	have := make([]storage.Part, u.Parts())
 	switch {
-	case a.up.s3 == nil:
+	case s.s3 == nil:
 		for i := range have {
-			st, err := os.Stat(a.partFile(u.ID, i+1))
+			st, err := os.Stat(s.partFile(u.ID, i+1))
 			if err != nil {
 				continue
 			}
-			etag, _ := os.ReadFile(a.partFile(u.ID, i+1) + ".etag")
+			etag, _ := os.ReadFile(s.partFile(u.ID, i+1) + ".etag")
 			have[i] = storage.Part{Number: int32(i + 1), ETag: string(etag), Size: st.Size()}
 		}
 	case u.MultipartID != "":
-		parts, err := a.up.s3.ListParts(ctx, u.Key, u.MultipartID)
+		parts, err := s.s3.ListParts(ctx, u.Key, u.MultipartID)
 		if err != nil {
 			return nil, err
 		}
@@ -500,7 +479,7 @@ func (a *archive) receivedParts(ctx context.Context, u catalog.Upload) ([]storag
 }
 
 // sentETag: with one presigned PUT the client's ETag is taken as is (S3 checked the signed size).
-func sentETag(sent []uploadPart) string {
+func sentETag(sent []Part) string {
 	if len(sent) == 1 {
 		return sent[0].ETag
 	}
@@ -508,7 +487,7 @@ func sentETag(sent []uploadPart) string {
 }
 
 // putLocalParts concatenates the local parts into the store.
-func (a *archive) putLocalParts(ctx context.Context, u catalog.Upload) error {
+func (s *Service) putLocalParts(ctx context.Context, u catalog.Upload) error {
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
@@ -517,49 +496,37 @@ func (a *archive) putLocalParts(ctx context.Context, u catalog.Upload) error {
 	}()
 	var readers []io.Reader
 	for i := 1; i <= u.Parts(); i++ {
-		f, err := os.Open(a.partFile(u.ID, i))
+		f, err := os.Open(s.partFile(u.ID, i))
 		if err != nil {
 			return partsErr("part %d is missing: %v", i, err)
 		}
 		files = append(files, f)
 		readers = append(readers, f)
 	}
-	return a.store.Put(ctx, u.Key, io.MultiReader(readers...), u.Size)
+	return s.store.Put(ctx, u.Key, io.MultiReader(readers...), u.Size)
 }
 
 // startFile creates the catalog entry of an uploaded or imported file whose source is in
 // storage under key, and enqueues its transcode.
-func (a *archive) startFile(ctx context.Context, rec catalog.Recording, key string) error {
-	if err := a.cat.Put(ctx, rec); err != nil {
+func (s *Service) startFile(ctx context.Context, rec catalog.Recording, key string) error {
+	if err := s.cat.Put(ctx, rec); err != nil {
 		return err
 	}
-	a.publishRecording(rec.ID)
-	return a.enqueueFile(ctx, rec.ID, key)
-}
-
-// enqueueFile enqueues the transcode of a stored source file (a failure marks it failed).
-func (a *archive) enqueueFile(ctx context.Context, id, key string) error {
-	a.mu.Lock()
-	a.prog(id).total = 1 // one "chunk": progress events carry the overall percentage
-	a.mu.Unlock()
-	if err := a.queue.EnqueueFile(ctx, transcode.FilePayload{RecordingID: id, Key: key}); err != nil {
-		a.setFailed(id, "queue: "+err.Error())
-		return fmt.Errorf("cannot queue the transcode: %w", err)
-	}
-	return nil
+	s.pipe.PublishRecording(rec.ID)
+	return s.pipe.EnqueueFile(ctx, rec.ID, key)
 }
 
 // ---- expiry ----
 
-func (a *archive) runUploadCleaner() {
-	defer a.wg.Done()
+func (s *Service) runUploadCleaner() {
+	defer s.wg.Done()
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
-		a.recoverFiles(a.ctx)
-		a.cleanUploads(a.ctx)
+		s.recoverFiles(s.ctx)
+		s.cleanUploads(s.ctx)
 		select {
-		case <-a.ctx.Done():
+		case <-s.ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -568,41 +535,41 @@ func (a *archive) runUploadCleaner() {
 
 // cleanUploads removes expired uploads: their parts (local files, S3 multipart upload, a
 // single PUT's object) and their rows. It returns how many it removed.
-func (a *archive) cleanUploads(ctx context.Context) int {
-	expired, err := a.cat.ExpiredUploads(ctx, a.now(), completeGrace)
+func (s *Service) cleanUploads(ctx context.Context) int {
+	expired, err := s.cat.ExpiredUploads(ctx, s.now(), completeGrace)
 	if err != nil {
-		a.log.Warn("expired uploads", "err", err)
+		s.log.Warn("expired uploads", "err", err)
 		return 0
 	}
 	n := 0
 	for _, u := range expired {
-		if err := a.discardUpload(ctx, u); err != nil {
-			a.log.Warn("cannot remove an expired upload; trying again later", "upload", u.ID, "err", err)
+		if err := s.discardUpload(ctx, u); err != nil {
+			s.log.Warn("cannot remove an expired upload; trying again later", "upload", u.ID, "err", err)
 			continue
 		}
 		n++
-		a.log.Info("expired upload removed", "upload", u.ID, "room", u.Room)
+		s.log.Info("expired upload removed", "upload", u.ID, "room", u.Room)
 	}
 	return n
 }
 
 // discardUpload removes whatever an unfinished upload left (never a recording's files).
-func (a *archive) discardUpload(ctx context.Context, u catalog.Upload) error {
-	if _, err := a.cat.Get(ctx, u.ID); err == nil {
-		return a.cat.DeleteUpload(ctx, u.ID) // completed after all: the recording owns the files
+func (s *Service) discardUpload(ctx context.Context, u catalog.Upload) error {
+	if _, err := s.cat.Get(ctx, u.ID); err == nil {
+		return s.cat.DeleteUpload(ctx, u.ID) // completed after all: the recording owns the files
 	}
-	if u.MultipartID != "" && a.up.s3 != nil {
-		if err := a.up.s3.AbortMultipart(ctx, u.Key, u.MultipartID); err != nil {
+	if u.MultipartID != "" && s.s3 != nil {
+		if err := s.s3.AbortMultipart(ctx, u.Key, u.MultipartID); err != nil {
 			return err
 		}
 	}
-	if err := a.store.DeletePrefix(ctx, "raw/"+u.ID+"/"); err != nil {
+	if err := s.store.DeletePrefix(ctx, "raw/"+u.ID+"/"); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(filepath.Join(a.up.dir, filepath.Base(u.ID))); err != nil {
+	if err := os.RemoveAll(filepath.Join(s.dir, filepath.Base(u.ID))); err != nil {
 		return err
 	}
-	return a.cat.DeleteUpload(ctx, u.ID)
+	return s.cat.DeleteUpload(ctx, u.ID)
 }
 
 // humanBytes writes n in the largest fitting binary unit ("4 GiB", "1.5 MiB", "900 bytes").
@@ -624,29 +591,29 @@ func humanBytes(n int64) string {
 // whose "ready" was missed is finalized again; a source that never arrived in storage (the
 // server stopped during an import's download) fails the recording once no download can still
 // be running for it.
-func (a *archive) recoverFiles(ctx context.Context) {
+func (s *Service) recoverFiles(ctx context.Context) {
 	cursor := ""
 	for {
-		page, err := a.cat.List(ctx, catalog.ListParams{Limit: 100, Cursor: cursor, Status: catalog.StatusProcessing})
+		page, err := s.cat.List(ctx, catalog.ListParams{Limit: 100, Cursor: cursor, Status: catalog.StatusProcessing})
 		if err != nil {
-			a.log.Warn("recover uploads", "err", err)
+			s.log.Warn("recover uploads", "err", err)
 			return
 		}
 		for _, r := range page.Recordings {
 			if r.Source != catalog.SourceUpload && r.Source != catalog.SourceImport {
 				continue
 			}
-			src, _ := a.exists(ctx, transcode.SourceKey(r.ID))
-			done, _ := a.exists(ctx, transcode.ChunkDoneKey(r.ID, 0))
+			src, _ := s.pipe.Exists(ctx, transcode.SourceKey(r.ID))
+			done, _ := s.pipe.Exists(ctx, transcode.ChunkDoneKey(r.ID, 0))
 			switch {
 			case done:
-				if err := a.queue.EnqueueFinalize(ctx, r.ID, 1); err != nil {
-					a.log.Warn("recover uploads", "recording", r.ID, "err", err)
+				if err := s.pipe.EnqueueFinalize(ctx, r.ID, 1); err != nil {
+					s.log.Warn("recover uploads", "recording", r.ID, "err", err)
 				}
 			case src:
-				_ = a.enqueueFile(ctx, r.ID, transcode.SourceKey(r.ID))
-			case time.Since(r.StartedAt) > a.cfg.ImportTimeout+time.Minute:
-				a.setFailed(r.ID, "interrupted: the server stopped before the file was stored; upload or import it again")
+				_ = s.pipe.EnqueueFile(ctx, r.ID, transcode.SourceKey(r.ID))
+			case time.Since(r.StartedAt) > s.cfg.ImportTimeout+time.Minute:
+				s.pipe.SetFailed(r.ID, "interrupted: the server stopped before the file was stored; upload or import it again")
 			}
 		}
 		if cursor = page.NextCursor; cursor == "" {
