@@ -286,23 +286,35 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) printLinks() error {
-	room := s.p.DemoRoom
-	tok, err := s.signer.Issue(room, []auth.Grant{auth.GrantPublish}, 24*time.Hour, "demo-seller")
+	tok, err := s.signer.Issue(s.p.DemoRoom, []auth.Grant{auth.GrantPublish}, 24*time.Hour, "demo-seller")
 	if err != nil {
 		return err
 	}
-	base := s.URL()
-	_, err = fmt.Fprintf(s.p.Stdout, `
-relaycast is ready.
-  Go live:   %[1]s/broadcast/%[2]s?token=%[3]s
+	return writeBanner(s.p.Stdout, s.URL(), s.p.DemoRoom, tok, web.Built())
+}
+
+// writeBanner prints the ready links. Without the web UI in the binary (a plain `go build`,
+// web/dist empty) it says so instead of printing page links that would answer 503.
+func writeBanner(w io.Writer, base, room, tok string, uiBuilt bool) error {
+	pages := fmt.Sprintf(`  Go live:   %[1]s/broadcast/%[2]s?token=%[3]s
   Watch:     %[1]s/watch/%[2]s
-  WHIP (OBS: Service "WHIP", Server below, Bearer Token = the token):
+`, base, room, tok)
+	rooms := fmt.Sprintf("  Rooms:     %[1]s/   Metrics: %[1]s/metrics\n", base)
+	if !uiBuilt {
+		pages = `  Web UI:    NOT BUILT into this binary: the browser pages (go live, watch, library, admin)
+             answer 503 "web UI not built". Build the whole product with ` + "`make build`" + `
+             (needs Node.js + npm; it builds web/ui, then the binary). WHIP and WHEP work as is.
+`
+		rooms = fmt.Sprintf("  API:       %[1]s/api/rooms   Metrics: %[1]s/metrics\n", base)
+	}
+	_, err := fmt.Fprintf(w, `
+relaycast is ready.
+%[4]s  WHIP (OBS: Service "WHIP", Server below, Bearer Token = the token):
              %[1]s/whip/%[2]s
   WHEP:      %[1]s/whep/%[2]s
   Token:     %[3]s   (valid 24h; make more with: relaycast token --room ROOM --publish)
-  Rooms:     %[1]s/   Metrics: %[1]s/metrics
-
-`, base, room, tok)
+%[5]s
+`, base, room, tok, pages, rooms)
 	return err
 }
 
