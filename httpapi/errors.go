@@ -3,7 +3,11 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"mime"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
@@ -101,4 +105,53 @@ func (api *API) claims(w http.ResponseWriter, r *http.Request, room string, g au
 // isAdmin: a token for every room with the admin grant.
 func (api *API) isAdmin(w http.ResponseWriter, r *http.Request) bool {
 	return api.authorize(w, r, auth.AnyRoom, auth.GrantAdmin)
+}
+
+// authenticate checks that the request carries a valid token (signature, expiry; any room and
+// grant) before anything else about it is read or revealed, writing 401. The check for the
+// request's room and grant follows once the room is known (authorize).
+func (api *API) authenticate(w http.ResponseWriter, r *http.Request) bool {
+	_, err := api.signer.Verify(auth.TokenFromRequest(r))
+	return authError(w, err)
+}
+
+// requireContentType answers 415 unless the request's media type is one of types. A request
+// without Content-Type is taken as the expected type (what it sends is checked anyway).
+func requireContentType(w http.ResponseWriter, r *http.Request, types ...string) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && slices.Contains(types, mt) {
+		return true
+	}
+	writeErr(w, http.StatusUnsupportedMediaType, "Content-Type must be "+strings.Join(types, " or "))
+	return false
+}
+
+// decodeJSON reads the request's JSON body into v: 415 for another Content-Type, 413 when it
+// is bigger than limit bytes, 400 msg when it is not JSON. It writes the answer and returns
+// false on any of them.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, msg string) bool {
+	if !requireContentType(w, r, "application/json") {
+		return false
+	}
+	tooBig := func() bool {
+		writeErr(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body may be at most %d KiB", limit>>10))
+		return false
+	}
+	if r.ContentLength > limit {
+		return tooBig()
+	}
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(v)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return tooBig()
+	case err != nil:
+		writeErr(w, http.StatusBadRequest, msg)
+		return false
+	}
+	return true
 }

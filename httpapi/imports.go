@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/relaycast/relaycast/auth"
@@ -9,13 +8,17 @@ import (
 	"github.com/relaycast/relaycast/uploads"
 )
 
-// URL import (admin): POST /api/imports {"url","title","room"} answers 202 {"recording_id"}
-// once the remote sent 200 with a plausible body (uploads.Service.Import).
+// URL import: POST /api/imports {"url","title","room"} answers 202 {"recording_id"} once the
+// remote sent 200 with a plausible body (uploads.Service.Import). Only the global admin (a
+// token for room "*") may import: the server fetches URLs on its behalf.
 
 func (api *API) handleImport(w http.ResponseWriter, r *http.Request) {
+	claims, ok := api.claims(w, r, auth.AnyRoom, auth.GrantAdmin)
+	if !ok {
+		return
+	}
 	var body uploads.ImportRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-		writeErr(w, http.StatusBadRequest, "body must be JSON {url, title, room}")
+	if !decodeJSON(w, r, 64<<10, &body, "body must be JSON {url, title, room}") {
 		return
 	}
 	if body.Room == "" {
@@ -23,10 +26,6 @@ func (api *API) handleImport(w http.ResponseWriter, r *http.Request) {
 	}
 	if !signaling.ValidRoom(body.Room) {
 		writeErr(w, http.StatusBadRequest, badRoomField)
-		return
-	}
-	claims, ok := api.claims(w, r, body.Room, auth.GrantAdmin)
-	if !ok {
 		return
 	}
 	id, err := api.up.Import(r.Context(), body, claims.Subject)

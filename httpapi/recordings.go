@@ -65,6 +65,12 @@ func (api *API) handleGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *API) handlePatch(w http.ResponseWriter, r *http.Request) {
+	if !api.authenticate(w, r) {
+		return
+	}
+	if !requireContentType(w, r, "application/json") {
+		return
+	}
 	id := r.PathValue("id")
 	rec, err := api.a.Catalog().Get(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {
@@ -78,8 +84,7 @@ func (api *API) handlePatch(w http.ResponseWriter, r *http.Request) {
 		Title       *string `json:"title"`
 		Description *string `json:"description"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-		writeErr(w, http.StatusBadRequest, "body must be JSON {title, description}")
+	if !decodeJSON(w, r, 64<<10, &body, "body must be JSON {title, description}") {
 		return
 	}
 	if body.Title != nil && (strings.TrimSpace(*body.Title) == "" || len(*body.Title) > 200) {
@@ -108,6 +113,9 @@ func (api *API) handlePatch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *API) handleDelete(w http.ResponseWriter, r *http.Request) {
+	if !api.authenticate(w, r) {
+		return
+	}
 	id := r.PathValue("id")
 	rec, err := api.a.Catalog().Get(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {

@@ -13,8 +13,12 @@ import (
 // them and lists them in the recording's "subtitles"; DELETE removes them. The publisher of the
 // recording's room or an admin may do both.
 
-// subtitleTarget reads the recording of the request and checks the token.
+// subtitleTarget checks the token (401 before an unknown id's 404), reads the recording of the
+// request and checks the token's room.
 func (api *API) subtitleTarget(w http.ResponseWriter, r *http.Request) (catalog.Recording, bool) {
+	if !api.authenticate(w, r) {
+		return catalog.Recording{}, false
+	}
 	rec, err := api.a.Catalog().Get(r.Context(), r.PathValue("id"))
 	if errors.Is(err, catalog.ErrNotFound) {
 		writeErr(w, http.StatusNotFound, "no such recording")
@@ -33,6 +37,9 @@ func (api *API) subtitleTarget(w http.ResponseWriter, r *http.Request) (catalog.
 func (api *API) handlePutSubtitles(w http.ResponseWriter, r *http.Request) {
 	rec, ok := api.subtitleTarget(w, r)
 	if !ok {
+		return
+	}
+	if !requireContentType(w, r, "text/vtt", "text/plain") {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, uploads.MaxSubtitleBytes)

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/relaycast/relaycast/auth"
@@ -20,9 +19,11 @@ import (
 const badRoomField = "room: use 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit"
 
 func (api *API) handleCreateUpload(w http.ResponseWriter, r *http.Request) {
+	if !api.authenticate(w, r) {
+		return
+	}
 	var body uploads.Request
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-		writeErr(w, http.StatusBadRequest, "body must be JSON {room, title, filename, size, content_type}")
+	if !decodeJSON(w, r, 64<<10, &body, "body must be JSON {room, title, filename, size, content_type}") {
 		return
 	}
 	if !signaling.ValidRoom(body.Room) {
@@ -42,8 +43,12 @@ func (api *API) handleCreateUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 // pendingUpload loads the upload named in the path for its room's publisher (or an admin),
-// writing the error answer (404, 401/403, 410 expired) when there is none to go on with.
+// writing the error answer (401 first, then 404, 403, 410 expired) when there is none to go on
+// with.
 func (api *API) pendingUpload(w http.ResponseWriter, r *http.Request) (catalog.Upload, bool) {
+	if !api.authenticate(w, r) {
+		return catalog.Upload{}, false
+	}
 	u, err := api.up.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
@@ -96,8 +101,7 @@ func (api *API) handleComplete(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Parts []uploads.Part `json:"parts"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20)).Decode(&body); err != nil {
-		writeErr(w, http.StatusBadRequest, `body must be JSON {"parts":[{"number":1,"etag":"…"}]}`)
+	if !decodeJSON(w, r, 4<<20, &body, `body must be JSON {"parts":[{"number":1,"etag":"…"}]}`) {
 		return
 	}
 	id, err := api.up.Complete(r.Context(), u, body.Parts)
