@@ -91,6 +91,13 @@ func TestJSONEndpointsValidation(t *testing.T) {
 		{"subtitles: JSON", "PUT", "/api/recordings/r1/subtitles/en", pub, "application/json", "WEBVTT\n", 415},
 		{"subtitles: 3 MiB", "PUT", "/api/recordings/r1/subtitles/en", pub, "text/vtt", "WEBVTT\n" + strings.Repeat("a", 3<<20), 413},
 		{"subtitles delete: unknown id, no token", "DELETE", "/api/recordings/nope/subtitles/en", "", "", "", 401},
+		// /api/rooms: GET and DELETE side by side
+		{"rooms", "GET", "/api/rooms", "", "", "", 200},
+		{"room: bad name", "GET", "/api/rooms/bad!name", "", "", "", 400},
+		{"room: not live", "GET", "/api/rooms/shop", "", "", "", 404},
+		{"end room: no token", "DELETE", "/api/rooms/shop", "", "", "", 401},
+		{"end room: other room", "DELETE", "/api/rooms/shop", other, "", "", 403},
+		{"end room: not live", "DELETE", "/api/rooms/shop", pub, "", "", 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, msg := send(t, tc.method, s.url+tc.path, tc.token, tc.ctype, tc.body, nil)
