@@ -2,7 +2,9 @@ package auth
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -87,4 +89,28 @@ func readSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s holds %d bytes, need at least %d (delete it to generate a new one)", ErrWeakSecret, path, len(b), MinSecretLen)
 	}
 	return b, nil
+}
+
+// LoadSigner resolves the signing secret (ResolveSecret: flagValue, else dataDir/auth-secret,
+// else a new one written there; generated is then true) and returns its Signer. It is the one
+// place a process turns configuration into a secret: `relaycast serve` and `relaycast token`
+// call it once and pass the Signer down.
+func LoadSigner(flagValue, dataDir string) (signer *Signer, generated bool, err error) {
+	secret, generated, err := ResolveSecret(flagValue, dataDir)
+	if err != nil {
+		return nil, false, err
+	}
+	signer, err = NewSigner(secret)
+	if err != nil {
+		return nil, false, err
+	}
+	return signer, generated, nil
+}
+
+// DeriveKey returns a key for another use of the secret, HMAC-SHA256(secret, purpose), so that
+// one secret serves everything (e.g. the signatures of upload part URLs) without being copied.
+func (s *Signer) DeriveKey(purpose string) []byte {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }

@@ -1,5 +1,8 @@
-// Package server wires relaycast together: config → SFU, signaling, web UI, metrics and health
-// endpoints on one HTTP listener. cmd/relaycast and the end-to-end tests both build on it.
+// Package server is relaycast's wiring, and only that: it builds the components from the
+// config (archive, uploads, SFU, signaling, the REST API, web UI, metrics) and mounts their
+// routes on one HTTP listener. cmd/relaycast (the composition root) calls it; so do the
+// end-to-end tests and internal/testserver, which cannot import package main. No domain logic
+// lives here: see docs/LAYOUT.md.
 package server
 
 import (
@@ -19,11 +22,14 @@ import (
 
 	"golang.org/x/net/netutil"
 
+	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/httpapi"
 	"github.com/relaycast/relaycast/metrics"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
+	"github.com/relaycast/relaycast/uploads"
 	"github.com/relaycast/relaycast/web"
 )
 
@@ -35,8 +41,11 @@ type Params struct {
 	Stdout io.Writer
 	// DemoRoom is the room of the printed links (default "demo").
 	DemoRoom string
-	// archive tunes the archive pipeline's timings (tests in this package).
-	archive archiveParams
+	// Signer issues and checks tokens. cmd/relaycast resolves the secret once
+	// (auth.LoadSigner) and passes it; when nil, New resolves it from Config the same way.
+	Signer *auth.Signer
+	// ArchiveTuning shortens the recording pipeline's timings (tests).
+	ArchiveTuning archive.Tuning
 }
 
 // Server is one relaycast node.
@@ -55,12 +64,13 @@ type Server struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 	served       chan error
-	archive      *archive // nil when recording is off
-	closeAdmin   func()
+	archive      *archive.Archive // nil when recording is off
+	uploads      *uploads.Service // nil when recording is off
+	api          *httpapi.API
 }
 
-// New builds a server: it resolves the auth secret and opens the ICE sockets, but does not
-// listen for HTTP yet (Start does).
+// New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
+// recording pipeline and opens the ICE sockets, but does not listen for HTTP yet (Start does).
 func New(p Params) (*Server, error) {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
@@ -77,15 +87,15 @@ func New(p Params) (*Server, error) {
 	}
 	s := &Server{p: p, cfg: cfg, log: p.Logger.With("component", "server"), served: make(chan error, 1)}
 
-	secret, generated, err := auth.ResolveSecret(cfg.AuthSecret, cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("auth secret: %w", err)
-	}
-	if generated {
-		s.log.Info("generated a new auth secret", "dir", cfg.DataDir)
-	}
-	if s.signer, err = auth.NewSigner(secret); err != nil {
-		return nil, fmt.Errorf("auth secret: %w", err)
+	var err error
+	if s.signer = p.Signer; s.signer == nil {
+		var generated bool
+		if s.signer, generated, err = auth.LoadSigner(cfg.AuthSecret, cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("auth secret: %w", err)
+		}
+		if generated {
+			s.log.Info("generated a new auth secret", "dir", cfg.DataDir)
+		}
 	}
 	iceServers, err := cfg.ICEServerList()
 	if err != nil {
@@ -93,8 +103,13 @@ func New(p Params) (*Server, error) {
 	}
 	var onLive func(sfu.LiveRoom) sfu.Sink
 	if cfg.Record {
-		if s.archive, err = newArchive(cfg, p.Logger, s.signer, p.archive); err != nil {
+		if s.archive, err = archive.New(archive.Params{Config: cfg, Logger: p.Logger, Tuning: p.ArchiveTuning}); err != nil {
 			return nil, fmt.Errorf("archive: %w", err)
+		}
+		if s.uploads, err = uploads.New(uploads.Params{Config: cfg, Logger: p.Logger, PartKey: s.signer.DeriveKey(uploads.PartKeyPurpose),
+			Catalog: s.archive.Catalog(), Store: s.archive.Store(), Pipeline: s.archive}); err != nil {
+			s.archive.Close()
+			return nil, err
 		}
 		onLive = s.archive.OnLive
 	}
@@ -104,9 +119,7 @@ func New(p Params) (*Server, error) {
 		NoGSO: cfg.NoGSO,
 	})
 	if err != nil {
-		if s.archive != nil {
-			s.archive.Close()
-		}
+		s.closeArchive()
 		return nil, err
 	}
 	sigICE := make([]signaling.ICEServer, 0, len(iceServers))
@@ -119,14 +132,22 @@ func New(p Params) (*Server, error) {
 		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
 	})
 
+	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.sfu,
+		Archive: s.archive, Uploads: s.uploads})
+	s.handler = s.routes()
+	return s, nil
+}
+
+// routes mounts every route of the node, in one place: signaling (WHIP, WHEP, /ws), the REST
+// API (httpapi.Register), metrics, health, and the web UI for the rest.
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	s.sig.Register(mux)
+	s.api.Register(mux)
 	reg := metrics.NewRegistry(s.sfu)
 	if s.archive != nil {
-		s.archive.register(mux)
-		reg.MustRegister(newArchiveCollector(s.archive))
+		reg.MustRegister(s.archive.Collector())
 	}
-	s.closeAdmin = registerAdmin(mux, p.Logger, s.signer, s.sfu, s.archive)
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -136,9 +157,8 @@ func New(p Params) (*Server, error) {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
-	mux.Handle("/", web.NewHandler(web.Params{MediaOrigins: mediaOrigins(cfg)}))
-	s.handler = mux
-	return s, nil
+	mux.Handle("/", web.NewHandler(web.Params{MediaOrigins: mediaOrigins(s.cfg)}))
+	return mux
 }
 
 // mediaOrigins is the origin the VOD is served from when it is not this server (S3 or a CDN),
@@ -188,7 +208,7 @@ func (s *Server) Start() error {
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	if s.archive != nil {
-		s.httpSrv.RegisterOnShutdown(s.archive.endStreams)
+		s.httpSrv.RegisterOnShutdown(s.archive.EndStreams)
 	}
 	if s.cfg.TLSCert != "" {
 		go func() { s.served <- s.httpSrv.ServeTLS(s.ln, s.cfg.TLSCert, s.cfg.TLSKey) }()
@@ -226,8 +246,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeMedia() {
 	_ = s.sig.Close()
 	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
-	if s.closeAdmin != nil {
-		s.closeAdmin()
+	s.api.Close()
+	s.closeArchive()
+}
+
+// closeArchive stops uploads, then the recording pipeline they use.
+func (s *Server) closeArchive() {
+	if s.uploads != nil {
+		s.uploads.Close()
 	}
 	if s.archive != nil {
 		s.archive.Close()
@@ -260,22 +286,40 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) printLinks() error {
-	room := s.p.DemoRoom
-	tok, err := s.signer.Issue(room, []auth.Grant{auth.GrantPublish}, 24*time.Hour, "demo-seller")
+	tok, err := s.signer.Issue(s.p.DemoRoom, []auth.Grant{auth.GrantPublish}, 24*time.Hour, "demo-seller")
 	if err != nil {
 		return err
 	}
-	base := s.URL()
-	_, err = fmt.Fprintf(s.p.Stdout, `
-relaycast is ready.
-  Go live:   %[1]s/broadcast/%[2]s?token=%[3]s
+	return writeBanner(s.p.Stdout, s.URL(), s.p.DemoRoom, tok, web.Built())
+}
+
+// writeBanner prints the ready links. Without the web UI in the binary (a plain `go build`,
+// web/dist empty) it says so instead of printing page links that would answer 503.
+func writeBanner(w io.Writer, base, room, tok string, uiBuilt bool) error {
+	pages := fmt.Sprintf(`  Go live:   %[1]s/broadcast/%[2]s?token=%[3]s
   Watch:     %[1]s/watch/%[2]s
-  WHIP (OBS: Service "WHIP", Server below, Bearer Token = the token):
+`, base, room, tok)
+	rooms := fmt.Sprintf("  Rooms:     %[1]s/   Metrics: %[1]s/metrics\n", base)
+	if !uiBuilt {
+		pages = `  Web UI:    NOT BUILT into this binary: the browser pages (go live, watch, library, admin)
+             answer 503 "web UI not built". Build the whole product with ` + "`make build`" + `
+             (needs Node.js + npm; it builds web/ui, then the binary). WHIP and WHEP work as is.
+`
+		rooms = fmt.Sprintf("  API:       %[1]s/api/rooms   Metrics: %[1]s/metrics\n", base)
+	}
+	_, err := fmt.Fprintf(w, `
+relaycast is ready.
+%[4]s  WHIP (OBS: Service "WHIP", Server below, Bearer Token = the token):
              %[1]s/whip/%[2]s
   WHEP:      %[1]s/whep/%[2]s
   Token:     %[3]s   (valid 24h; make more with: relaycast token --room ROOM --publish)
-  Rooms:     %[1]s/   Metrics: %[1]s/metrics
-
-`, base, room, tok)
+%[5]s
+`, base, room, tok, pages, rooms)
 	return err
 }
+
+// Archive is the recording pipeline, nil when recording is off (for in-process tools and tests).
+func (s *Server) Archive() *archive.Archive { return s.archive }
+
+// Uploads is the uploads service, nil when recording is off (for in-process tools and tests).
+func (s *Server) Uploads() *uploads.Service { return s.uploads }

@@ -105,15 +105,13 @@ func New(p Params) *Server {
 	return s
 }
 
-// Register mounts the endpoints on mux: /whip/, /whep/, /ws, /api/rooms.
+// Register mounts the endpoints on mux: /whip/, /whep/, /ws (GET /api/rooms is httpapi's).
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/whip/{room}", s.handleWHIP)
 	mux.HandleFunc("/whip/{room}/{id}", s.handleSession)
 	mux.HandleFunc("/whep/{room}", s.handleWHEP)
 	mux.HandleFunc("/whep/{room}/{id}", s.handleSession)
 	mux.HandleFunc("/ws", s.handleWS)
-	mux.HandleFunc("GET /api/rooms", s.handleRooms)
-	mux.HandleFunc("GET /api/rooms/{room}", s.handleRoom)
 }
 
 // Close ends every session and socket and waits for their goroutines.

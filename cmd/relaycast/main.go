@@ -2,6 +2,8 @@
 //
 //	relaycast serve [flags]      run the server (see `relaycast serve -h`)
 //	relaycast token [flags]      print an access token (see `relaycast token -h`)
+//	relaycast worker [flags]     run transcode workers only (see `relaycast worker -h`)
+//	relaycast loadtest [flags]   load-test a server (see `relaycast loadtest -h`)
 //	relaycast version            print the version
 //	relaycast help [command]     show help
 //
@@ -49,11 +51,20 @@ func run(args []string, env func(string) (string, bool), stdout, stderr io.Write
 		fmt.Fprintln(stdout, versionString())
 		return exitOK
 	case "help", "-h", "-help", "--help":
-		if len(rest) > 0 && (rest[0] == "serve" || rest[0] == "token") {
-			return run([]string{rest[0], "-h"}, env, stdout, stderr)
+		if len(rest) == 0 {
+			usage(stdout)
+			return exitOK
 		}
-		usage(stdout)
-		return exitOK
+		switch rest[0] {
+		case "serve", "token", "worker", "loadtest":
+			return run([]string{rest[0], "-h"}, env, stdout, stderr)
+		case "version":
+			fmt.Fprintln(stdout, "Usage: relaycast version   (prints the version)")
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "relaycast help: unknown command %q\n\n", rest[0])
+		usage(stderr)
+		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "relaycast: unknown command %q\n\n", cmd)
 		usage(stderr)
@@ -78,7 +89,7 @@ Examples:
   relaycast token --admin                        admin token for every room
   relaycast loadtest --url http://127.0.0.1:8080 --room shop --token T --viewers 300 --duration 1m
 
-Run 'relaycast help serve' or 'relaycast help token' for the flags, 'relaycast loadtest -h' for the load test's.
+Run 'relaycast help COMMAND' (serve, token, worker, loadtest) for a command's flags.
 `)
 }
 

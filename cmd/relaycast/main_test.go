@@ -117,11 +117,7 @@ func TestTokenSharesGeneratedSecret(t *testing.T) {
 	if !strings.Contains(stderr.String(), "generated") {
 		t.Errorf("stderr should mention the generated secret: %q", stderr.String())
 	}
-	cfg, _, err := loadServe([]string{"--data-dir", dir}, envMap(nil), &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := auth.NewSigner([]byte(cfg.AuthSecret))
+	_, _, signer, err := loadServe([]string{"--data-dir", dir}, envMap(nil), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +158,7 @@ func TestLoadServe(t *testing.T) {
 			}
 			args := append([]string{"--data-dir", dir}, tt.args...)
 			var stderr bytes.Buffer
-			cfg, logger, err := loadServe(args, envMap(tt.env), &stderr)
+			_, logger, signer, err := loadServe(args, envMap(tt.env), &stderr)
 			switch {
 			case tt.wantErr == nil && err != nil:
 				t.Fatalf("unexpected error: %v", err)
@@ -177,8 +173,8 @@ func TestLoadServe(t *testing.T) {
 				}
 				return
 			}
-			if len(cfg.AuthSecret) < auth.MinSecretLen {
-				t.Fatalf("secret not resolved: %q", cfg.AuthSecret)
+			if signer == nil {
+				t.Fatal("secret not resolved: no signer")
 			}
 			logger.Debug("probe")
 			if tt.checkLog != "" && !strings.Contains(stderr.String(), tt.checkLog) {
@@ -203,6 +199,9 @@ func TestRunDispatch(t *testing.T) {
 		{"help", []string{"help"}, 0, "relaycast serve", ""},
 		{"--help", []string{"--help"}, 0, "relaycast token", ""},
 		{"help token", []string{"help", "token"}, 0, "", "--publish"},
+		{"help serve", []string{"help", "serve"}, 0, "", "RELAYCAST_ICE_UDP_PORT"},
+		{"help worker", []string{"help", "worker"}, 0, "", "Usage: relaycast worker --redis-url"},
+		{"help unknown", []string{"help", "frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{"version", []string{"version"}, 0, "relaycast dev", ""},
 		{"--version", []string{"--version"}, 0, "relaycast ", ""},
 		{"serve help", []string{"serve", "--help"}, 0, "", "RELAYCAST_ICE_UDP_PORT"},

@@ -17,7 +17,7 @@ import (
 // the server until SIGINT/SIGTERM.
 func runServe(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
 	_ = stdout // the server prints its ready links through the logger / itself
-	cfg, logger, err := loadServe(args, env, stderr)
+	cfg, logger, signer, err := loadServe(args, env, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
@@ -32,7 +32,7 @@ func runServe(args []string, env func(string) (string, bool), stdout, stderr io.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	srv, err := server.New(server.Params{Config: cfg, Logger: logger})
+	srv, err := server.New(server.Params{Config: cfg, Logger: logger, Signer: signer})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return exitFailure

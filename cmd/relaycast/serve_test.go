@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/relaycast/relaycast/web"
 )
 
 // TestServeGracefulShutdown runs the real binary: it starts with embedded defaults, prints its
@@ -37,22 +39,29 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill() }()
 
-	watchRe := regexp.MustCompile(`Watch:\s+(http://\S+)/watch/demo`)
+	// The page links are printed only when the binary embeds the web UI (the same web/dist
+	// as this test binary); without it the banner says so (defect 5).
+	whepRe := regexp.MustCompile(`WHEP:\s+(http://\S+)/whep/demo`)
 	goLiveRe := regexp.MustCompile(`/broadcast/demo\?token=[\w.-]+`)
 	sc := bufio.NewScanner(stdout)
 	var base string
-	sawBroadcast := false
+	sawBroadcast, sawNotBuilt := false, false
 	for sc.Scan() && base == "" {
 		line := sc.Text()
-		if goLiveRe.MatchString(line) {
-			sawBroadcast = true
-		}
-		if m := watchRe.FindStringSubmatch(line); m != nil {
+		sawBroadcast = sawBroadcast || goLiveRe.MatchString(line)
+		sawNotBuilt = sawNotBuilt || strings.Contains(line, "NOT BUILT")
+		if m := whepRe.FindStringSubmatch(line); m != nil {
 			base = m[1]
 		}
 	}
-	if base == "" || !sawBroadcast {
+	if base == "" {
 		t.Fatalf("no ready links printed; stderr:\n%s", stderr.String())
+	}
+	if web.Built() && (!sawBroadcast || sawNotBuilt) {
+		t.Errorf("UI built: Go live link %v, NOT BUILT notice %v", sawBroadcast, sawNotBuilt)
+	}
+	if !web.Built() && (sawBroadcast || !sawNotBuilt) {
+		t.Errorf("UI not built: Go live link %v, NOT BUILT notice %v", sawBroadcast, sawNotBuilt)
 	}
 	go func() { // keep draining stdout
 		for sc.Scan() {

@@ -13,11 +13,12 @@ import (
 )
 
 // loadServe parses serve's flags and environment, builds the logger and
-// resolves the token signing secret into cfg.AuthSecret, so that the server
-// and `relaycast token` agree on it. It returns flag.ErrHelp after printing
-// help; other errors are usage errors (exit 2) except those wrapping errSetup
-// (exit 1).
-func loadServe(args []string, env func(string) (string, bool), stderr io.Writer) (config.Config, *slog.Logger, error) {
+// resolves the token signing secret — the one place serve does, as `relaycast
+// token` does with the same function (auth.LoadSigner), so they agree on it —
+// into the Signer passed down to every component. It returns flag.ErrHelp
+// after printing help; other errors are usage errors (exit 2) except those
+// wrapping errSetup (exit 1).
+func loadServe(args []string, env func(string) (string, bool), stderr io.Writer) (config.Config, *slog.Logger, *auth.Signer, error) {
 	fs := flag.NewFlagSet("relaycast serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -32,19 +33,18 @@ Flags:
 	}
 	cfg, err := config.Load(fs, args, env)
 	if err != nil {
-		return config.Config{}, nil, err
+		return config.Config{}, nil, nil, err
 	}
 	logger := newLogger(cfg, stderr)
 
-	secret, generated, err := auth.ResolveSecret(cfg.AuthSecret, cfg.DataDir)
+	signer, generated, err := auth.LoadSigner(cfg.AuthSecret, cfg.DataDir)
 	if err != nil {
-		return config.Config{}, nil, fmt.Errorf("%w: %w", errSetup, err)
+		return config.Config{}, nil, nil, fmt.Errorf("%w: %w", errSetup, err)
 	}
 	if generated {
 		logger.Info("generated a new token signing secret", "path", filepath.Join(cfg.DataDir, auth.SecretFileName))
 	}
-	cfg.AuthSecret = string(secret)
-	return cfg, logger, nil
+	return cfg, logger, signer, nil
 }
 
 // errSetup marks failures that are not the user's typing (exit 1, not 2).

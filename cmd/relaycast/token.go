@@ -15,7 +15,7 @@ import (
 
 // runToken implements `relaycast token`: it prints one signed token on
 // stdout. The signing secret is resolved exactly as `serve` does
-// (auth.ResolveSecret with --auth-secret / --data-dir, which default to
+// (auth.LoadSigner with --auth-secret / --data-dir, which default to
 // RELAYCAST_AUTH_SECRET / RELAYCAST_DATA_DIR), so the token is valid for a
 // server using the same data dir or secret.
 func runToken(args []string, env func(string) (string, bool), stdout, stderr io.Writer) int {
@@ -93,7 +93,7 @@ Flags:
 		return usageErr("--auth-secret must be at least %d bytes", auth.MinSecretLen)
 	}
 
-	key, generated, err := auth.ResolveSecret(secret, dataDir)
+	signer, generated, err := auth.LoadSigner(secret, dataDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaycast token: %v\n", err)
 		return exitFailure
@@ -101,11 +101,6 @@ Flags:
 	if generated {
 		fmt.Fprintf(stderr, "relaycast token: generated a new signing secret in %s; start serve with the same --data-dir\n",
 			filepath.Join(dataDir, auth.SecretFileName))
-	}
-	signer, err := auth.NewSigner(key)
-	if err != nil {
-		fmt.Fprintf(stderr, "relaycast token: %v\n", err)
-		return exitFailure
 	}
 	tok, err := signer.Issue(*room, grants, *ttl, *subject)
 	if err != nil {

@@ -1,9 +1,11 @@
-package server
+package archive_test
 
 import (
 	"testing"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/relaycast/relaycast/archive"
 )
 
 func TestChannelFor(t *testing.T) {
@@ -15,8 +17,8 @@ func TestChannelFor(t *testing.T) {
 		{asynq.RedisClientOpt{Addr: "127.0.0.1:6379", DB: 3}, "relaycast:events:db3"},
 		{asynq.RedisClusterClientOpt{Addrs: []string{"127.0.0.1:7000"}}, "relaycast:events"},
 	} {
-		if got := channelFor(EventsChannel, tc.opt); got != tc.want {
-			t.Errorf("channelFor(%+v) = %q, want %q", tc.opt, got, tc.want)
+		if got := archive.ChannelFor(archive.EventsChannel, tc.opt); got != tc.want {
+			t.Errorf("ChannelFor(%+v) = %q, want %q", tc.opt, got, tc.want)
 		}
 	}
 }

@@ -1,8 +1,7 @@
-package server
+package uploads
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/recorder"
-	"github.com/relaycast/relaycast/signaling"
 	"github.com/relaycast/relaycast/transcode"
 )
 
@@ -28,8 +25,8 @@ import (
 // plausible body, and streams the body into storage in the background (size and time limits),
 // then transcodes it like an upload.
 
-// importRoom is the room of imports that name none.
-const importRoom = "imports"
+// ImportRoom is the room of imports that name none.
+const ImportRoom = "imports"
 
 // blockedPrefixes are internal ranges net/netip has no predicate for.
 var blockedPrefixes = []netip.Prefix{
@@ -111,31 +108,23 @@ func importClient(allowLoopback bool) *http.Client {
 	}}
 }
 
-func (a *archive) handleImport(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		URL   string `json:"url"`
-		Title string `json:"title"`
-		Room  string `json:"room"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-		writeErr(w, http.StatusBadRequest, "body must be JSON {url, title, room}")
-		return
-	}
+// ImportRequest is the body of POST /api/imports.
+type ImportRequest struct {
+	URL   string `json:"url"`
+	Title string `json:"title"`
+	Room  string `json:"room"`
+}
+
+// Import starts the import of body.URL into body.Room (checked by the caller; "" = ImportRoom)
+// for seller and returns the new recording's id once the remote answered 200 with a plausible
+// body; the download goes on in the background.
+func (s *Service) Import(ctx context.Context, body ImportRequest, seller string) (string, error) {
 	if body.Room == "" {
-		body.Room = importRoom
-	}
-	if !signaling.ValidRoom(body.Room) {
-		writeErr(w, http.StatusBadRequest, "room: use 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit")
-		return
-	}
-	claims, ok := a.claims(w, r, body.Room, auth.GrantAdmin)
-	if !ok {
-		return
+		body.Room = ImportRoom
 	}
 	u, err := url.Parse(strings.TrimSpace(body.URL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(body.URL) > 4096 {
-		writeErr(w, http.StatusBadRequest, "url: give an http:// or https:// URL of a video file")
-		return
+		return "", fail(ErrInvalid, "url: give an http:// or https:// URL of a video file")
 	}
 	title := strings.TrimSpace(body.Title)
 	if title == "" {
@@ -145,19 +134,17 @@ func (a *archive) handleImport(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(title) > 200 {
-		writeErr(w, http.StatusBadRequest, "title must be at most 200 bytes")
-		return
+		return "", fail(ErrInvalid, "title must be at most 200 bytes")
 	}
 
-	if a.ctx.Err() != nil {
-		writeErr(w, http.StatusServiceUnavailable, "the server is shutting down")
-		return
+	if s.ctx.Err() != nil {
+		return "", fail(ErrUnavailable, "the server is shutting down")
 	}
-	// The download outlives the request: it runs under the archive's context.
-	ctx, cancel := context.WithTimeout(a.ctx, a.cfg.ImportTimeout)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	// The download outlives the request: it runs under the service's context.
+	dctx, cancel := context.WithTimeout(s.ctx, s.cfg.ImportTimeout)
+	req, _ := http.NewRequestWithContext(dctx, http.MethodGet, u.String(), nil)
 	req.Header.Set("User-Agent", "relaycast-import/1")
-	res, err := a.up.client.Do(req)
+	res, err := s.client.Do(req)
 	if err != nil {
 		cancel()
 		if errors.Is(err, ErrAddressNotAllowed) {
@@ -169,54 +156,48 @@ func (a *archive) handleImport(w http.ResponseWriter, r *http.Request) {
 			if i := strings.Index(msg, ErrAddressNotAllowed.Error()); i >= 0 {
 				msg = msg[i:]
 			}
-			writeErr(w, http.StatusBadRequest, msg)
-			return
+			return "", fail(ErrAddressNotAllowed, "%s", msg)
 		}
-		writeErr(w, http.StatusBadGateway, "fetching URL: "+err.Error())
-		return
+		return "", fail(ErrUpstream, "fetching URL: %v", err)
 	}
-	fail := func(code int, msg string) {
+	failed := func(err error) (string, error) {
 		_ = res.Body.Close()
 		cancel()
-		writeErr(w, code, msg)
+		return "", err
 	}
 	ct := strings.ToLower(res.Header.Get("Content-Type"))
 	switch {
 	case res.StatusCode != http.StatusOK:
-		fail(http.StatusBadGateway, "fetching URL: "+res.Status)
-		return
-	case res.ContentLength > a.cfg.ImportMaxBytes:
-		fail(http.StatusRequestEntityTooLarge, fmt.Sprintf("the file is %s; imports may be at most %s", humanBytes(res.ContentLength), humanBytes(a.cfg.ImportMaxBytes)))
-		return
+		return failed(fail(ErrUpstream, "fetching URL: %s", res.Status))
+	case res.ContentLength > s.cfg.ImportMaxBytes:
+		return failed(fail(ErrTooBig, "the file is %s; imports may be at most %s", humanBytes(res.ContentLength), humanBytes(s.cfg.ImportMaxBytes)))
 	case strings.HasPrefix(ct, "text/") || strings.HasPrefix(ct, "image/") || strings.HasPrefix(ct, "application/json"):
-		fail(http.StatusBadRequest, fmt.Sprintf("the URL answered with %s, not a video file", res.Header.Get("Content-Type")))
-		return
+		return failed(fail(ErrInvalid, "the URL answered with %s, not a video file", res.Header.Get("Content-Type")))
 	}
-	id := recorder.NewID(body.Room, a.now())
+	id := recorder.NewID(body.Room, s.now())
 	key := transcode.SourceKey(id)
-	rec := catalog.Recording{ID: id, Room: body.Room, Title: title, Seller: claims.Subject, StartedAt: a.now(),
+	rec := catalog.Recording{ID: id, Room: body.Room, Title: title, Seller: seller, StartedAt: s.now(),
 		Status: catalog.StatusProcessing, Source: catalog.SourceImport}
-	if err := a.cat.Put(r.Context(), rec); err != nil {
-		fail(http.StatusInternalServerError, err.Error())
-		return
+	if err := s.cat.Put(ctx, rec); err != nil {
+		return failed(err)
 	}
-	a.publishRecording(id)
-	a.log.Info("import started", "recording", id, "url", u.Redacted(), "size", res.ContentLength)
-	a.wg.Add(1)
+	s.pipe.PublishRecording(id)
+	s.log.Info("import started", "recording", id, "url", u.Redacted(), "size", res.ContentLength)
+	s.wg.Add(1)
 	go func() {
-		defer a.wg.Done()
+		defer s.wg.Done()
 		defer cancel()
 		defer res.Body.Close()
-		a.fetchImport(ctx, rec, key, res)
+		s.fetchImport(dctx, rec, key, res)
 	}()
-	writeJSON(w, http.StatusAccepted, map[string]string{"recording_id": id})
+	return id, nil
 }
 
 // fetchImport streams an import's body into storage and enqueues its transcode; a failure
 // marks the recording failed and removes what was stored.
-func (a *archive) fetchImport(ctx context.Context, rec catalog.Recording, key string, res *http.Response) {
-	body := &limitReader{r: res.Body, left: a.cfg.ImportMaxBytes}
-	err := a.store.Put(ctx, key, body, res.ContentLength)
+func (s *Service) fetchImport(ctx context.Context, rec catalog.Recording, key string, res *http.Response) {
+	body := &limitReader{r: res.Body, left: s.cfg.ImportMaxBytes}
+	err := s.store.Put(ctx, key, body, res.ContentLength)
 	if err == nil && res.ContentLength > 0 && body.read != res.ContentLength {
 		err = fmt.Errorf("the download ended after %d of %d bytes", body.read, res.ContentLength)
 	}
@@ -224,17 +205,17 @@ func (a *archive) fetchImport(ctx context.Context, rec catalog.Recording, key st
 		msg := "import: " + err.Error()
 		switch {
 		case errors.Is(err, ErrTooBig):
-			msg = fmt.Sprintf("import: the file is bigger than %s", humanBytes(a.cfg.ImportMaxBytes))
+			msg = fmt.Sprintf("import: the file is bigger than %s", humanBytes(s.cfg.ImportMaxBytes))
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
-			msg = fmt.Sprintf("import: the download took longer than %v", a.cfg.ImportTimeout)
+			msg = fmt.Sprintf("import: the download took longer than %v", s.cfg.ImportTimeout)
 		}
-		a.log.Warn("import failed", "recording", rec.ID, "err", err)
-		_ = a.store.DeletePrefix(context.WithoutCancel(ctx), "raw/"+rec.ID+"/")
-		a.setFailed(rec.ID, msg)
+		s.log.Warn("import failed", "recording", rec.ID, "err", err)
+		_ = s.store.DeletePrefix(context.WithoutCancel(ctx), "raw/"+rec.ID+"/")
+		s.pipe.SetFailed(rec.ID, msg)
 		return
 	}
-	a.log.Info("import downloaded", "recording", rec.ID, "bytes", body.read)
-	_ = a.enqueueFile(ctx, rec.ID, key)
+	s.log.Info("import downloaded", "recording", rec.ID, "bytes", body.read)
+	_ = s.pipe.EnqueueFile(ctx, rec.ID, key)
 }
 
 // limitReader fails with ErrTooBig once more than left bytes were read.

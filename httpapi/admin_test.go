@@ -1,4 +1,4 @@
-package server
+package httpapi_test
 
 import (
 	"context"
@@ -13,9 +13,12 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/httpapi"
+	"github.com/relaycast/relaycast/server"
 	"github.com/relaycast/relaycast/transcode"
 )
 
@@ -65,7 +68,7 @@ func TestAdminSessionAndQueues(t *testing.T) {
 	}
 	var cookie *http.Cookie
 	for _, c := range res.Cookies() {
-		if c.Name == AdminCookie {
+		if c.Name == httpapi.AdminCookie {
 			cookie = c
 		}
 	}
@@ -74,35 +77,35 @@ func TestAdminSessionAndQueues(t *testing.T) {
 	}
 
 	// asynqmon: refused without credentials (HTML for browsers, JSON otherwise).
-	if res, body := request(t, http.MethodGet, s.url+QueuesPath+"/", "", nil, "text/html"); res.StatusCode != 401 || !strings.Contains(body, `href="/admin"`) {
+	if res, body := request(t, http.MethodGet, s.url+httpapi.QueuesPath+"/", "", nil, "text/html"); res.StatusCode != 401 || !strings.Contains(body, `href="/admin"`) {
 		t.Errorf("queues without cookie: %d %s", res.StatusCode, body)
 	}
-	if res, _ := request(t, http.MethodGet, s.url+QueuesPath+"/api/queues", "", nil, ""); res.StatusCode != 401 {
+	if res, _ := request(t, http.MethodGet, s.url+httpapi.QueuesPath+"/api/queues", "", nil, ""); res.StatusCode != 401 {
 		t.Errorf("queues api without cookie: %d", res.StatusCode)
 	}
-	bad := &http.Cookie{Name: AdminCookie, Value: s.token(t, "shop", auth.GrantPublish)}
-	if res, _ := request(t, http.MethodGet, s.url+QueuesPath+"/api/queues", "", bad, ""); res.StatusCode != 403 {
+	bad := &http.Cookie{Name: httpapi.AdminCookie, Value: s.token(t, "shop", auth.GrantPublish)}
+	if res, _ := request(t, http.MethodGet, s.url+httpapi.QueuesPath+"/api/queues", "", bad, ""); res.StatusCode != 403 {
 		t.Errorf("queues api with a publisher cookie: %d", res.StatusCode)
 	}
 	// With the cookie: the UI and its API, on miniredis.
-	if res, body := request(t, http.MethodGet, s.url+QueuesPath+"/", "", cookie, "text/html"); res.StatusCode != 200 || !strings.Contains(body, "<html") {
+	if res, body := request(t, http.MethodGet, s.url+httpapi.QueuesPath+"/", "", cookie, "text/html"); res.StatusCode != 200 || !strings.Contains(body, "<html") {
 		t.Errorf("queues UI: %d %.200s", res.StatusCode, body)
 	}
 	// A task so the queue exists.
-	if err := s.archive.queue.EnqueueFinalize(context.Background(), "nope", 1); err != nil {
+	if err := s.Archive().Queue().EnqueueFinalize(context.Background(), "nope", 1); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/api/queues", "/api/servers", "/api/queue_stats", "/api/queues/finalize/pending_tasks"} {
-		res, body := request(t, http.MethodGet, s.url+QueuesPath+path, "", cookie, "")
+		res, body := request(t, http.MethodGet, s.url+httpapi.QueuesPath+path, "", cookie, "")
 		if res.StatusCode != 200 {
 			t.Errorf("asynqmon %s: %d %s", path, res.StatusCode, body)
 		}
 	}
-	if res, body := request(t, http.MethodGet, s.url+QueuesPath+"/api/queues", admin, nil, ""); res.StatusCode != 200 || !strings.Contains(body, "finalize") {
+	if res, body := request(t, http.MethodGet, s.url+httpapi.QueuesPath+"/api/queues", admin, nil, ""); res.StatusCode != 200 || !strings.Contains(body, "finalize") {
 		t.Errorf("asynqmon with Bearer: %d %s", res.StatusCode, body)
 	}
 	// Redis info: miniredis answers INFO with few sections; record what asynqmon gets.
-	if res, body := request(t, http.MethodGet, s.url+QueuesPath+"/api/redis_info", "", cookie, ""); res.StatusCode != 200 {
+	if res, body := request(t, http.MethodGet, s.url+httpapi.QueuesPath+"/api/redis_info", "", cookie, ""); res.StatusCode != 200 {
 		t.Logf("asynqmon redis_info on miniredis: %d %.200s", res.StatusCode, body)
 	}
 
@@ -191,7 +194,7 @@ func TestAdminRetryFailedRecording(t *testing.T) {
 	time.Sleep(time.Until(rec.StartedAt.Add(6 * time.Second)))
 	stop()
 	waitStatus(t, events, rec.ID, catalog.StatusProcessing, 10*time.Second)
-	ins := asynq.NewInspector(s.archive.redisOpt)
+	ins := asynq.NewInspector(s.Archive().RedisOpt())
 	defer ins.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -211,7 +214,7 @@ func TestAdminRetryFailedRecording(t *testing.T) {
 	wdone := make(chan error, 1)
 	wcfg := s.cfg
 	wcfg.Workers = 1
-	go func() { wdone <- RunWorker(wctx, wcfg, nil) }()
+	go func() { wdone <- server.RunWorker(wctx, wcfg, nil) }()
 	t.Cleanup(func() { wcancel(); <-wdone })
 
 	failed := waitStatus(t, events, rec.ID, catalog.StatusFailed, 60*time.Second)
@@ -221,7 +224,7 @@ func TestAdminRetryFailedRecording(t *testing.T) {
 	}
 
 	var jobs struct {
-		Jobs []jobJSON `json:"jobs"`
+		Jobs []archive.Job `json:"jobs"`
 	}
 	if code := getJSON(t, s.url+"/api/admin/jobs", s.token(t, "shop", auth.GrantPublish), nil); code != 403 {
 		t.Errorf("jobs as publisher: %d", code)
@@ -265,31 +268,5 @@ func TestAdminRetryFailedRecording(t *testing.T) {
 	}
 	if code := getJSON(t, s.url+"/api/admin/jobs", admin, &jobs); code != 200 || len(jobs.Jobs) != 0 {
 		t.Errorf("dead jobs left after a successful retry: %+v", jobs)
-	}
-}
-
-// TestMediaOrigins: the pages may load the VOD from the S3/CDN origin, and only from it.
-func TestMediaOrigins(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		cfg  func(*config.Config)
-		want string
-	}{
-		{"local storage", func(c *config.Config) {}, ""},
-		{"public URL", func(c *config.Config) {
-			c.S3Bucket, c.S3PublicURL, c.S3Endpoint = "vod", "https://cdn.example.com/vod/", "http://minio:9000"
-		}, "https://cdn.example.com"},
-		{"endpoint", func(c *config.Config) { c.S3Bucket, c.S3Endpoint = "vod", "http://127.0.0.1:9000" }, "http://127.0.0.1:9000"},
-		{"aws", func(c *config.Config) { c.S3Bucket, c.S3Region = "vod", "eu-west-1" }, "https://vod.s3.eu-west-1.amazonaws.com"},
-		{"recording off", func(c *config.Config) { c.Record, c.S3Bucket = false, "vod" }, ""},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			cfg := config.Default()
-			c.cfg(&cfg)
-			got := strings.Join(mediaOrigins(cfg), " ")
-			if got != c.want {
-				t.Errorf("mediaOrigins = %q, want %q", got, c.want)
-			}
-		})
 	}
 }

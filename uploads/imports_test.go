@@ -1,4 +1,4 @@
-package server
+package uploads_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testmedia"
+	"github.com/relaycast/relaycast/uploads"
 )
 
 func TestAddressProblem(t *testing.T) {
@@ -27,14 +28,14 @@ func TestAddressProblem(t *testing.T) {
 		"239.1.2.3": "multicast", "ff05::1": "multicast", "224.0.0.1": "link-local", "100.64.0.1": "reserved", "255.255.255.255": "reserved",
 		"2002:7f00:1::": "reserved", "93.184.215.14": "", "2606:4700::1111": "",
 	} {
-		if got := addressProblem(netip.MustParseAddr(addr), false); got != want {
+		if got := uploads.AddressProblem(netip.MustParseAddr(addr), false); got != want {
 			t.Errorf("%s: %q, want %q", addr, got, want)
 		}
 	}
-	if got := addressProblem(netip.MustParseAddr("127.0.0.1"), true); got != "" {
+	if got := uploads.AddressProblem(netip.MustParseAddr("127.0.0.1"), true); got != "" {
 		t.Errorf("loopback allowed for tests: %q", got)
 	}
-	if got := addressProblem(netip.MustParseAddr("10.0.0.1"), true); got != "private" {
+	if got := uploads.AddressProblem(netip.MustParseAddr("10.0.0.1"), true); got != "private" {
 		t.Errorf("allowing loopback allowed 10/8: %q", got)
 	}
 }
@@ -170,7 +171,7 @@ func TestImportDefaultRefusesLoopback(t *testing.T) {
 	}
 	// The client on its own: the error is ErrAddressNotAllowed.
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, src.URL, nil)
-	if _, err := importClient(false).Do(req); !errors.Is(err, ErrAddressNotAllowed) {
+	if _, err := uploads.ImportClient(false).Do(req); !errors.Is(err, uploads.ErrAddressNotAllowed) {
 		t.Errorf("client error %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package archive
 
 import (
 	"math"
@@ -8,12 +8,12 @@ import (
 
 // archiveCollector exposes the pipeline's metrics on /metrics.
 type archiveCollector struct {
-	a                                          *archive
+	a                                          *Archive
 	queue, chunks, failures, uploadFail, bytes *prometheus.Desc
 	speed, recFail, ready                      *prometheus.Desc
 }
 
-func newArchiveCollector(a *archive) *archiveCollector {
+func newArchiveCollector(a *Archive) *archiveCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("relaycast_archive_"+name, help, labels, nil)
 	}
@@ -53,3 +53,6 @@ func (c *archiveCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.CounterValue, float64(s.ready.Load()))
 	s.jobSeconds.Collect(ch)
 }
+
+// Collector exposes the pipeline's metrics (relaycast_archive_*) for /metrics.
+func (a *Archive) Collector() prometheus.Collector { return newArchiveCollector(a) }

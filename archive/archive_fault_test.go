@@ -1,9 +1,8 @@
-package server
+package archive_test
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -178,24 +177,6 @@ func TestKillServerMidBroadcast(t *testing.T) {
 		t.Errorf("lost %.2f s at the kill", lost)
 	}
 	checkHLS(t, url+r.HLSURL, r, r.Duration, 0.5)
-}
-
-func testRedisURL(t *testing.T, db int) string {
-	t.Helper()
-	addr := os.Getenv("RELAYCAST_TEST_REDIS")
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("RELAYCAST_TEST_REDIS is not set (scripts/test.sh starts redis-server)")
-		}
-		t.Skip("RELAYCAST_TEST_REDIS not set")
-	}
-	url := fmt.Sprintf("redis://%s/%d", addr, db)
-	rc := redis.NewClient(&redis.Options{Addr: addr, DB: db})
-	defer rc.Close()
-	if err := rc.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	return url
 }
 
 func flushRedis(t *testing.T, url string) {

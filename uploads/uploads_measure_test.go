@@ -1,4 +1,4 @@
-package server
+package uploads_test
 
 import (
 	"crypto/rand"

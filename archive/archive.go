@@ -1,4 +1,4 @@
-package server
+package archive
 
 import (
 	"bytes"
@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/events"
@@ -36,21 +35,20 @@ const (
 	EventsChannel  = "relaycast:events"
 )
 
-// channelFor is the pub/sub channel name of base for the Redis database opt selects.
-func channelFor(base string, opt asynq.RedisConnOpt) string {
+// ChannelFor is the pub/sub channel name of base for the Redis database opt selects.
+func ChannelFor(base string, opt asynq.RedisConnOpt) string {
 	if o, ok := opt.(asynq.RedisClientOpt); ok && o.DB != 0 {
 		return fmt.Sprintf("%s:db%d", base, o.DB)
 	}
 	return base
 }
 
-// archive is the recording → VOD pipeline of one node: recorder hooks upload raw chunks and
+// Archive is the recording → VOD pipeline of one node: recorder hooks upload raw chunks and
 // enqueue jobs, in-process workers transcode, worker updates flow back into the catalog and out
 // to SSE clients, and a reconciler re-enqueues whatever the disk has that the archive lacks.
-type archive struct {
-	cfg    config.Config
-	log    *slog.Logger
-	signer *auth.Signer
+type Archive struct {
+	cfg config.Config
+	log *slog.Logger
 
 	sellerMu sync.Mutex
 	sellers  map[string]string // room → publisher subject of its current broadcast
@@ -66,6 +64,7 @@ type archive struct {
 	queue    *transcode.Client
 	worker   *transcode.Worker
 	rec      *recorder.Recorder
+	ins      *asynq.Inspector // retry and the admin job list (retry.go)
 
 	ctx         context.Context
 	cancel      context.CancelFunc
@@ -78,7 +77,6 @@ type archive struct {
 
 	stats     archiveStats
 	closeOnce sync.Once
-	up        uploads // direct uploads and URL imports (uploads.go)
 }
 
 type recProgress struct {
@@ -101,8 +99,8 @@ type archiveJob struct {
 	end   *recorder.Manifest
 }
 
-// archiveParams lets tests shorten the timings.
-type archiveParams struct {
+// Tuning lets tests shorten the pipeline's timings (zero values: the defaults).
+type Tuning struct {
 	PollInterval      time.Duration // worker poll (default 1 s)
 	ReconcileInterval time.Duration // default 5 min
 	MaxRungs          int
@@ -110,8 +108,21 @@ type archiveParams struct {
 	JobAttempts       int // upload/enqueue attempts per job (default 6, ~30 s)
 }
 
-func newArchive(cfg config.Config, logger *slog.Logger, signer *auth.Signer, ap archiveParams) (a *archive, err error) {
-	a = &archive{cfg: cfg, log: logger.With("component", "archive"), signer: signer, progress: map[string]*recProgress{}, sellers: map[string]string{}}
+// Params configures an Archive.
+type Params struct {
+	Config config.Config
+	Logger *slog.Logger
+	Tuning Tuning
+}
+
+// New starts the pipeline of p.Config: Redis (in-process without --redis-url), storage, the
+// catalog, the event buses, the in-process workers, the recorder and the reconciler.
+func New(p Params) (a *Archive, err error) {
+	cfg, logger, ap := p.Config, p.Logger, p.Tuning
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a = &Archive{cfg: cfg, log: logger.With("component", "archive"), progress: map[string]*recProgress{}, sellers: map[string]string{}}
 	a.stats.jobSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "relaycast_archive_chunk_job_seconds", Help: "Wall time of chunk transcode jobs (ffmpeg run), any worker.",
 		Buckets: []float64{1, 2, 4, 8, 15, 30, 60, 120},
@@ -147,7 +158,7 @@ func newArchive(cfg config.Config, logger *slog.Logger, signer *auth.Signer, ap 
 		return nil, fmt.Errorf("archive: redis: %w", err)
 	}
 
-	if a.store, a.local, err = openStorage(a.ctx, cfg); err != nil {
+	if a.store, a.local, err = OpenStorage(a.ctx, cfg); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -156,10 +167,10 @@ func newArchive(cfg config.Config, logger *slog.Logger, signer *auth.Signer, ap 
 	if a.cat, err = catalog.Open(catalog.Params{Path: filepath.Join(cfg.DataDir, "catalog.db"), Logger: logger}); err != nil {
 		return nil, err
 	}
-	if a.events, err = events.New(events.Params{Redis: a.rdb, Channel: channelFor(EventsChannel, a.redisOpt), Logger: logger}); err != nil {
+	if a.events, err = events.New(events.Params{Redis: a.rdb, Channel: ChannelFor(EventsChannel, a.redisOpt), Logger: logger}); err != nil {
 		return nil, err
 	}
-	if a.updates, err = events.New(events.Params{Redis: a.rdb, Channel: channelFor(UpdatesChannel, a.redisOpt), Logger: logger, Buffer: 4096}); err != nil {
+	if a.updates, err = events.New(events.Params{Redis: a.rdb, Channel: ChannelFor(UpdatesChannel, a.redisOpt), Logger: logger, Buffer: 4096}); err != nil {
 		return nil, err
 	}
 	a.queue = transcode.NewClient(a.redisOpt)
@@ -186,13 +197,13 @@ func newArchive(cfg config.Config, logger *slog.Logger, signer *auth.Signer, ap 
 	go a.runJobs()
 	go a.runUpdates()
 	go a.runMaintenance(ap.ReconcileInterval)
-	if err := a.initUploads(); err != nil {
-		return nil, err
-	}
+	a.ins = asynq.NewInspector(a.redisOpt)
 	return a, nil
 }
 
-func openStorage(ctx context.Context, cfg config.Config) (storage.Storage, *storage.Local, error) {
+// OpenStorage opens the configured VOD storage: S3 with --s3-bucket, else the local directory
+// (returned twice, the second time as *storage.Local for its HTTP handler).
+func OpenStorage(ctx context.Context, cfg config.Config) (storage.Storage, *storage.Local, error) {
 	if cfg.S3Bucket != "" {
 		s, err := storage.NewS3(ctx, storage.S3Params{Bucket: cfg.S3Bucket, Prefix: cfg.S3Prefix, Region: cfg.S3Region,
 			Endpoint: cfg.S3Endpoint, PathStyle: cfg.S3PathStyle, PublicURL: cfg.S3PublicURL})
@@ -211,7 +222,7 @@ func PublishUpdates(bus *events.Bus) func(context.Context, transcode.Update) {
 }
 
 // OnLive is the sfu.Config.OnLive hook: every live room is recorded (unless --record=false).
-func (a *archive) OnLive(room sfu.LiveRoom) sfu.Sink {
+func (a *Archive) OnLive(room sfu.LiveRoom) sfu.Sink {
 	if !a.cfg.Record || a.rec == nil {
 		return nil
 	}
@@ -222,7 +233,7 @@ func (a *archive) OnLive(room sfu.LiveRoom) sfu.Sink {
 }
 
 // seller is the publisher of the room's current broadcast, as OnLive saw it.
-func (a *archive) seller(room string) string {
+func (a *Archive) seller(room string) string {
 	a.sellerMu.Lock()
 	defer a.sellerMu.Unlock()
 	return a.sellers[room]
@@ -230,7 +241,7 @@ func (a *archive) seller(room string) string {
 
 // ---- recorder hooks (called from the room's sink goroutine: keep them short) ----
 
-func (a *archive) onStarted(m recorder.Manifest) {
+func (a *Archive) onStarted(m recorder.Manifest) {
 	if m.Resumed > 0 { // the publisher reconnected: the same recording goes on
 		if r, err := a.cat.Update(a.ctx, m.ID, func(r *catalog.Recording) error {
 			r.Status, r.EndedAt, r.Error = catalog.StatusRecording, nil, ""
@@ -248,9 +259,9 @@ func (a *archive) onStarted(m recorder.Manifest) {
 	a.publishRecording(r.ID)
 }
 
-func (a *archive) onChunk(c recorder.ChunkInfo) { a.submit(archiveJob{chunk: &c}) }
+func (a *Archive) onChunk(c recorder.ChunkInfo) { a.submit(archiveJob{chunk: &c}) }
 
-func (a *archive) onEnded(m recorder.Manifest) {
+func (a *Archive) onEnded(m recorder.Manifest) {
 	a.submit(archiveJob{end: &m})
 	if r, err := a.cat.Update(a.ctx, m.ID, func(r *catalog.Recording) error {
 		r.EndedAt = m.EndedAt
@@ -266,11 +277,11 @@ func (a *archive) onEnded(m recorder.Manifest) {
 	}
 }
 
-func (a *archive) onFailed(m recorder.Manifest, err error) {
+func (a *Archive) onFailed(m recorder.Manifest, err error) {
 	a.setFailed(m.ID, "recording stopped: "+err.Error())
 }
 
-func (a *archive) submit(j archiveJob) {
+func (a *Archive) submit(j archiveJob) {
 	select {
 	case a.jobs <- j:
 	default:
@@ -282,7 +293,7 @@ func (a *archive) submit(j archiveJob) {
 // runJobs uploads raw chunks and enqueues their jobs, in order, retrying storage and Redis
 // errors with backoff (about 30 s in all) before giving up on that job: the files stay on disk
 // and the reconciler tries again.
-func (a *archive) runJobs() {
+func (a *Archive) runJobs() {
 	defer a.wg.Done()
 	for {
 		select {
@@ -316,7 +327,7 @@ func (a *archive) runJobs() {
 	}
 }
 
-func (a *archive) doJob(j archiveJob) error {
+func (a *Archive) doJob(j archiveJob) error {
 	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
 	defer cancel()
 	if c := j.chunk; c != nil {
@@ -348,7 +359,7 @@ func (a *archive) doJob(j archiveJob) error {
 	return a.queue.EnqueueFinalize(ctx, m.ID, m.Chunks)
 }
 
-func (a *archive) uploadFile(ctx context.Context, path, key string) error {
+func (a *Archive) uploadFile(ctx context.Context, path, key string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -365,7 +376,7 @@ func (a *archive) uploadFile(ctx context.Context, path, key string) error {
 	return nil
 }
 
-func (a *archive) prog(id string) *recProgress {
+func (a *Archive) prog(id string) *recProgress {
 	p := a.progress[id]
 	if p == nil {
 		p = &recProgress{done: map[int]bool{}}
@@ -376,7 +387,7 @@ func (a *archive) prog(id string) *recProgress {
 
 // ---- updates from workers ----
 
-func (a *archive) runUpdates() {
+func (a *Archive) runUpdates() {
 	defer a.wg.Done()
 	ch, cancel := a.updates.Subscribe()
 	defer cancel()
@@ -394,7 +405,7 @@ func (a *archive) runUpdates() {
 	}
 }
 
-func (a *archive) apply(u transcode.Update) {
+func (a *Archive) apply(u transcode.Update) {
 	ctx := a.ctx
 	switch u.Kind {
 	case transcode.UpdateProgress, transcode.UpdateChunk:
@@ -469,9 +480,7 @@ func (a *archive) apply(u transcode.Update) {
 	}
 }
 
-var errNoChange = errors.New("no change")
-
-func (a *archive) setFailed(id, msg string) {
+func (a *Archive) setFailed(id, msg string) {
 	r, err := a.cat.Update(a.ctx, id, func(r *catalog.Recording) error {
 		r.Status, r.Error = catalog.StatusFailed, msg
 		return nil
@@ -481,13 +490,13 @@ func (a *archive) setFailed(id, msg string) {
 	}
 }
 
-func (a *archive) publish(typ, id string, data any) {
+func (a *Archive) publish(typ, id string, data any) {
 	if a.events != nil {
 		a.events.PublishData(a.ctx, typ, id, data)
 	}
 }
 
-func (a *archive) publishRecording(id string) {
+func (a *Archive) publishRecording(id string) {
 	if r, err := a.cat.Get(a.ctx, id); err == nil {
 		a.publish("recording", id, r)
 	}
@@ -495,7 +504,7 @@ func (a *archive) publishRecording(id string) {
 
 // ---- reconciler and retention ----
 
-func (a *archive) runMaintenance(every time.Duration) {
+func (a *Archive) runMaintenance(every time.Duration) {
 	defer a.wg.Done()
 	if err := a.Reconcile(a.ctx, 0); err != nil {
 		a.log.Warn("reconcile", "err", err)
@@ -530,7 +539,7 @@ func (a *archive) runMaintenance(every time.Duration) {
 // not the queue, is the source of truth: a wiped Redis or a killed server loses nothing). It
 // skips recordings being recorded and those that ended less than minAge ago; with minAge > 0
 // (periodic runs) also those marked failed.
-func (a *archive) Reconcile(ctx context.Context, minAge time.Duration) error {
+func (a *Archive) Reconcile(ctx context.Context, minAge time.Duration) error {
 	pending, err := recorder.Scan(a.rec.Dir(), a.rec.Live())
 	for _, p := range pending {
 		m := p.Manifest
@@ -583,7 +592,7 @@ func (a *archive) Reconcile(ctx context.Context, minAge time.Duration) error {
 
 // archivedInFull reports whether storage has the final playlists of all n chunks of a recording
 // (a recording continued after a reconnect has more chunks than its first finalization).
-func (a *archive) archivedInFull(ctx context.Context, id string, n int) bool {
+func (a *Archive) archivedInFull(ctx context.Context, id string, n int) bool {
 	if ok, _ := a.exists(ctx, transcode.MasterKey(id)); !ok {
 		return false
 	}
@@ -600,7 +609,7 @@ func (a *archive) archivedInFull(ctx context.Context, id string, n int) bool {
 	return ok || n == 0
 }
 
-func (a *archive) exists(ctx context.Context, key string) (bool, error) {
+func (a *Archive) exists(ctx context.Context, key string) (bool, error) {
 	rc, err := a.store.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
@@ -612,8 +621,8 @@ func (a *archive) exists(ctx context.Context, key string) (bool, error) {
 	return true, nil
 }
 
-// endStreams ends the open /api/events responses (on HTTP shutdown: they never go idle).
-func (a *archive) endStreams() {
+// EndStreams ends the open /api/events responses (on HTTP shutdown: they never go idle).
+func (a *Archive) EndStreams() {
 	if a.events != nil {
 		a.events.EndStreams()
 	}
@@ -621,9 +630,9 @@ func (a *archive) endStreams() {
 
 // Close stops the pipeline: running transcode jobs get a few seconds to finish (the rest go
 // back to the queue), then every goroutine is waited for.
-func (a *archive) Close() { a.closeOnce.Do(a.close) }
+func (a *Archive) Close() { a.closeOnce.Do(a.close) }
 
-func (a *archive) close() {
+func (a *Archive) close() {
 	if a.worker != nil {
 		_ = a.worker.Close()
 	}
@@ -634,6 +643,9 @@ func (a *archive) close() {
 	}
 	a.cancel()
 	a.wg.Wait()
+	if a.ins != nil {
+		_ = a.ins.Close()
+	}
 	if a.queue != nil {
 		_ = a.queue.Close()
 	}

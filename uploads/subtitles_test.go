@@ -1,4 +1,4 @@
-package server
+package uploads_test
 
 import (
 	"context"
@@ -39,7 +39,7 @@ const vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nHello\n"
 func TestSubtitles(t *testing.T) {
 	s := startArchive(t, nil)
 	ctx := context.Background()
-	if err := s.archive.cat.Put(ctx, catalog.Recording{ID: "r1", Room: "shop", Title: "One", StartedAt: time.Now(), Status: catalog.StatusReady}); err != nil {
+	if err := s.Archive().Catalog().Put(ctx, catalog.Recording{ID: "r1", Room: "shop", Title: "One", StartedAt: time.Now(), Status: catalog.StatusReady}); err != nil {
 		t.Fatal(err)
 	}
 	base := s.url + "/api/recordings/r1/subtitles/"
@@ -112,7 +112,7 @@ func TestListSearch(t *testing.T) {
 	s := startArchive(t, nil)
 	now := time.Now()
 	for i, title := range []string{"Spring Sale", "Summer sale", "Winter"} {
-		_ = s.archive.cat.Put(context.Background(), catalog.Recording{ID: "r" + string(rune('a'+i)), Room: "shop", Title: title,
+		_ = s.Archive().Catalog().Put(context.Background(), catalog.Recording{ID: "r" + string(rune('a'+i)), Room: "shop", Title: title,
 			StartedAt: now.Add(time.Duration(i) * time.Second), Status: catalog.StatusReady, Source: catalog.SourceUpload})
 	}
 	var page catalog.Page

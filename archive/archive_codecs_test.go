@@ -1,4 +1,4 @@
-package server
+package archive_test
 
 import (
 	"encoding/json"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/events"
 	"github.com/relaycast/relaycast/transcode"
@@ -42,11 +43,11 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 	if err != nil {
 		return fmt.Errorf("worker: redis: %w", err)
 	}
-	store, _, err := openStorage(ctx, cfg)
+	store, _, err := archive.OpenStorage(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	bus, err := events.New(events.Params{Redis: rdb, Channel: channelFor(UpdatesChannel, opt), Logger: logger})
+	bus, err := events.New(events.Params{Redis: rdb, Channel: archive.ChannelFor(archive.UpdatesChannel, opt), Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -55,7 +56,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 	if workers <= 0 {
 		workers = config.DefaultWorkers()
 	}
-	h := transcode.NewHandler(transcode.HandlerParams{Store: store, Logger: logger, FFmpeg: cfg.FFmpeg, Notify: PublishUpdates(bus)})
+	h := transcode.NewHandler(transcode.HandlerParams{Store: store, Logger: logger, FFmpeg: cfg.FFmpeg, Notify: archive.PublishUpdates(bus)})
 	w := transcode.NewWorker(transcode.WorkerParams{Redis: opt, Handler: h, Logger: logger, Concurrency: workers})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)

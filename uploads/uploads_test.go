@@ -1,4 +1,4 @@
-package server
+package uploads_test
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/relaycast/relaycast/internal/testmedia"
 	"github.com/relaycast/relaycast/storage"
 	"github.com/relaycast/relaycast/transcode"
+	"github.com/relaycast/relaycast/uploads"
 )
 
 // api sends a JSON request and decodes the JSON answer into v (when non-nil); it returns the
@@ -168,7 +169,7 @@ func probeRenditions(t *testing.T, master string, r catalog.Recording, want floa
 func nothingLeft(t *testing.T, s *archServer, id string) {
 	t.Helper()
 	for _, key := range []string{"raw/" + id + "/", "rec/" + id + "/"} {
-		if s.archive.local != nil {
+		if s.Archive().Local() != nil {
 			if ents, _ := os.ReadDir(filepath.Join(s.cfg.VODDir(), key)); len(ents) > 0 {
 				t.Errorf("%s left in storage: %d entries", key, len(ents))
 			}
@@ -221,7 +222,7 @@ func nothingLeftButVOD(t *testing.T, s *archServer, id string) {
 	if _, err := os.Stat(filepath.Join(s.cfg.DataDir, "uploads", id)); !os.IsNotExist(err) {
 		t.Errorf("parts of %s kept: %v", id, err)
 	}
-	if _, err := s.archive.cat.GetUpload(context.Background(), id); !errors.Is(err, catalog.ErrNotFound) {
+	if _, err := s.Archive().Catalog().GetUpload(context.Background(), id); !errors.Is(err, catalog.ErrNotFound) {
 		t.Errorf("upload row kept: %v", err)
 	}
 }
@@ -310,12 +311,12 @@ func TestUploadRejects(t *testing.T) {
 		if code, _ := api(t, http.MethodPost, s.url+up.CompleteURL, s.token(t, "other", auth.GrantPublish), map[string]any{"parts": parts}, nil); code != 403 {
 			t.Errorf("complete with another room's token: %d", code)
 		}
-		if _, err := s.archive.cat.Get(context.Background(), up.ID); !errors.Is(err, catalog.ErrNotFound) {
+		if _, err := s.Archive().Catalog().Get(context.Background(), up.ID); !errors.Is(err, catalog.ErrNotFound) {
 			t.Errorf("recording created by a failed complete: %v", err)
 		}
 		// Expiry: the URLs answer 410, complete too, and the cleaner removes the parts.
-		s.archive.up.skew.Store(int64(s.cfg.UploadTTL + time.Minute))
-		defer s.archive.up.skew.Store(0)
+		uploads.SetSkew(s.Uploads(), s.cfg.UploadTTL+time.Minute)
+		defer uploads.SetSkew(s.Uploads(), 0)
 		if code, _ := putPart(t, s.url, up.Parts[1].URL, data[64<<10:128<<10]); code != http.StatusGone {
 			t.Errorf("PUT after expiry: %d", code)
 		}
@@ -325,7 +326,7 @@ func TestUploadRejects(t *testing.T) {
 		if code, _ := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, nil); code != http.StatusGone {
 			t.Errorf("resume after expiry: %d", code)
 		}
-		if n := s.archive.cleanUploads(context.Background()); n != 1 {
+		if n := uploads.CleanUploads(s.Uploads(), context.Background()); n != 1 {
 			t.Errorf("cleaner removed %d uploads", n)
 		}
 		nothingLeft(t, s, up.ID)
@@ -385,33 +386,6 @@ func s3Config(t *testing.T) (*storage.S3, func(*config.Config)) {
 	return st, func(c *config.Config) { c.S3Bucket, c.S3Endpoint, c.S3PathStyle, c.S3Prefix = bucket, ep, true, "vod" }
 }
 
-// mirror copies the objects of bucket under vod/ + prefix (listed with st's client, read through
-// get, the archive's store) into a local directory; it returns it and the store keys.
-func mirror(t *testing.T, st *storage.S3, get storage.Storage, bucket, prefix string) (dir string, keys []string) {
-	t.Helper()
-	dir = t.TempDir()
-	out, err := st.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("vod/" + prefix)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range out.Contents {
-		key := strings.TrimPrefix(aws.ToString(o.Key), "vod/")
-		keys = append(keys, key)
-		rc, err := get.Get(context.Background(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(rc)
-		_ = rc.Close()
-		dst := filepath.Join(dir, key)
-		_ = os.MkdirAll(filepath.Dir(dst), 0o755)
-		if err := os.WriteFile(dst, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir, keys
-}
-
 // TestUploadS3: presigned S3 uploads, one PUT and multipart (5 MiB parts), become ready VODs;
 // an abandoned multipart upload is aborted when it expires, a missing part fails complete.
 func TestUploadS3(t *testing.T) {
@@ -441,7 +415,7 @@ func TestUploadS3(t *testing.T) {
 				t.Errorf("part URL %q is not a presigned S3 URL", up.Parts[0].URL)
 			}
 			r := waitStatus(t, events, id, catalog.StatusReady, 120*time.Second)
-			local, keys := mirror(t, st, s.archive.store, s.cfg.S3Bucket, "")
+			local, keys := mirror(t, st, s.Archive().Store(), s.cfg.S3Bucket, "")
 			for _, k := range keys {
 				if strings.HasPrefix(k, "raw/"+id+"/") {
 					t.Errorf("%s left in the bucket", k)
@@ -469,19 +443,19 @@ func TestUploadS3(t *testing.T) {
 			strings.Trim(listed.Parts[0].ETag, `"`) != strings.Trim(etag, `"`) || listed.Parts[1].ETag != "" {
 			t.Errorf("resume: %d %q %+v", code, msg, listed.Parts)
 		}
-		u, err := s.archive.cat.GetUpload(context.Background(), up.ID)
+		u, err := s.Archive().Catalog().GetUpload(context.Background(), up.ID)
 		if err != nil || u.MultipartID == "" {
 			t.Fatalf("%+v %v", u, err)
 		}
-		s.archive.up.skew.Store(int64(s.cfg.UploadTTL + time.Minute))
-		defer s.archive.up.skew.Store(0)
-		if n := s.archive.cleanUploads(context.Background()); n != 1 {
+		uploads.SetSkew(s.Uploads(), s.cfg.UploadTTL+time.Minute)
+		defer uploads.SetSkew(s.Uploads(), 0)
+		if n := uploads.CleanUploads(s.Uploads(), context.Background()); n != 1 {
 			t.Errorf("cleaner removed %d uploads", n)
 		}
 		if _, err := st.ListParts(context.Background(), u.Key, u.MultipartID); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("multipart upload not aborted: %v", err)
 		}
-		if _, keys := mirror(t, st, s.archive.store, s.cfg.S3Bucket, "raw/"+up.ID+"/"); len(keys) != 0 {
+		if _, keys := mirror(t, st, s.Archive().Store(), s.cfg.S3Bucket, "raw/"+up.ID+"/"); len(keys) != 0 {
 			t.Errorf("left in the bucket: %v", keys)
 		}
 	})
@@ -500,7 +474,7 @@ func TestUploadRecovery(t *testing.T) {
 	file := mediaFile(t, testmedia.FileParams{Path: filepath.Join(t.TempDir(), "a.mp4"), Duration: 2 * time.Second})
 	f, _ := os.Open(file)
 	defer f.Close()
-	if err := s.archive.store.Put(ctx, transcode.SourceKey("up1"), f, -1); err != nil {
+	if err := s.Archive().Store().Put(ctx, transcode.SourceKey("up1"), f, -1); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []catalog.Recording{
@@ -508,26 +482,26 @@ func TestUploadRecovery(t *testing.T) {
 		{ID: "im1", Room: "shop", Title: "lost", StartedAt: time.Now().Add(-2 * time.Hour), Status: catalog.StatusProcessing, Source: catalog.SourceImport},
 		{ID: "im2", Room: "shop", Title: "maybe downloading elsewhere", StartedAt: time.Now(), Status: catalog.StatusProcessing, Source: catalog.SourceImport},
 	} {
-		if err := s.archive.cat.Put(ctx, r); err != nil {
+		if err := s.Archive().Catalog().Put(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A file transcoded whose "ready" was missed: its chunk is done, only the finalize is left.
 	src := mediaFile(t, testmedia.FileParams{Path: filepath.Join(t.TempDir(), "b.mp4"), Duration: 2 * time.Second})
-	h := transcode.NewHandler(transcode.HandlerParams{Store: s.archive.store, Preset: "ultrafast", MaxRungs: 1})
+	h := transcode.NewHandler(transcode.HandlerParams{Store: s.Archive().Store(), Preset: "ultrafast", MaxRungs: 1})
 	g, _ := os.Open(src)
 	defer g.Close()
-	if err := s.archive.store.Put(ctx, transcode.SourceKey("up2"), g, -1); err != nil {
+	if err := s.Archive().Store().Put(ctx, transcode.SourceKey("up2"), g, -1); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.File(ctx, transcode.FilePayload{RecordingID: "up2", Key: transcode.SourceKey("up2")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.archive.cat.Put(ctx, catalog.Recording{ID: "up2", Room: "shop", StartedAt: time.Now(), Status: catalog.StatusProcessing, Source: catalog.SourceUpload}); err != nil {
+	if err := s.Archive().Catalog().Put(ctx, catalog.Recording{ID: "up2", Room: "shop", StartedAt: time.Now(), Status: catalog.StatusProcessing, Source: catalog.SourceUpload}); err != nil {
 		t.Fatal(err)
 	}
-	s.archive.recoverFiles(ctx)
-	if r, _ := s.archive.cat.Get(ctx, "im1"); r.Status != catalog.StatusFailed || !strings.Contains(r.Error, "interrupted") {
+	uploads.RecoverFiles(s.Uploads(), ctx)
+	if r, _ := s.Archive().Catalog().Get(ctx, "im1"); r.Status != catalog.StatusFailed || !strings.Contains(r.Error, "interrupted") {
 		t.Errorf("lost import: %+v", r)
 	}
 	ready := map[string]catalog.Recording{}
@@ -547,7 +521,7 @@ func TestUploadRecovery(t *testing.T) {
 		t.Errorf("finalized again: %+v", ready["up2"])
 	}
 	probeRenditions(t, s.url+ready["up1"].HLSURL, ready["up1"], 2, true)
-	if got, _ := s.archive.cat.Get(ctx, "im2"); got.Status != catalog.StatusProcessing {
+	if got, _ := s.Archive().Catalog().Get(ctx, "im2"); got.Status != catalog.StatusProcessing {
 		t.Errorf("a young import was touched: %+v", got)
 	}
 }

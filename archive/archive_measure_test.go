@@ -1,13 +1,15 @@
-package server
+package archive_test
 
 import (
 	"os"
 	"testing"
 	"time"
 
+	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testmedia"
+	"github.com/relaycast/relaycast/server"
 )
 
 // TestMeasureVODDelay publishes a clip with the production defaults (10 s chunks, default
@@ -44,7 +46,7 @@ func TestMeasureVODDelay(t *testing.T) {
 	cfg := config.Default()
 	cfg.HTTPAddr, cfg.ICEUDPPort, cfg.ICELoopback, cfg.DataDir = "127.0.0.1:0", 0, true, t.TempDir()
 	cfg.AuthSecret, cfg.MaxConnsPerIP = "test-secret-0123456789abcdef", 0
-	srv, err := New(Params{Config: cfg, Stdout: os.Stderr, Logger: testLogger(t), archive: archiveParams{PollInterval: 200 * time.Millisecond}})
+	srv, err := server.New(server.Params{Config: cfg, Stdout: os.Stderr, Logger: testLogger(t), ArchiveTuning: archive.Tuning{PollInterval: 200 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,9 @@
-package server
+package archive_test
 
 import (
-	"bufio"
-
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,244 +14,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
-	"github.com/relaycast/relaycast/client"
 	"github.com/relaycast/relaycast/config"
-	"github.com/relaycast/relaycast/internal/testmedia"
 	"github.com/relaycast/relaycast/recorder"
+	"github.com/relaycast/relaycast/server"
 	"github.com/relaycast/relaycast/storage"
 	"github.com/relaycast/relaycast/transcode"
 )
-
-func needTools(t *testing.T) { t.Helper(); testmedia.NeedFFmpeg(t) }
-
-// clips are the VP8/Opus clips of this test binary, made once per duration.
-var clips testmedia.Clips
-
-func clip(t *testing.T, d time.Duration) (video, audio string) { t.Helper(); return clips.Get(t, d) }
-
-type archServer struct {
-	*Server
-	url string
-	cfg config.Config
-}
-
-func startArchive(t *testing.T, mutate func(*config.Config)) *archServer {
-	t.Helper()
-	cfg := config.Default()
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.ICEUDPPort = 0
-	cfg.ICELoopback = true
-	cfg.DataDir = t.TempDir()
-	cfg.AuthSecret = "test-secret-0123456789abcdef"
-	cfg.MaxConnsPerIP = 0
-	cfg.ChunkDuration = 4 * time.Second
-	cfg.Workers = 2
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	srv, err := New(Params{Config: cfg, Stdout: io.Discard, Logger: testLogger(t),
-		archive: archiveParams{PollInterval: 50 * time.Millisecond, MaxRungs: 2, Preset: "ultrafast"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return &archServer{Server: srv, url: srv.URL(), cfg: cfg}
-}
-
-func testLogger(t *testing.T) *slogLogger {
-	if os.Getenv("RELAYCAST_TEST_LOG") == "" {
-		return nil
-	}
-	return newTestLogger()
-}
-
-func (s *archServer) token(t *testing.T, room string, g auth.Grant) string {
-	t.Helper()
-	tok, err := s.Signer().Issue(room, []auth.Grant{g}, time.Hour, "seller-"+room)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-// publishFile publishes the clip over WHIP; it returns the publisher and a function that ends
-// the broadcast (WHIP DELETE) and returns when it did.
-func publishFile(t *testing.T, s *archServer, room string, d time.Duration) (*client.FilePublisher, func() time.Time) {
-	t.Helper()
-	return publishTo(t, s.url, s.Signer(), room, d)
-}
-
-func publishTo(t *testing.T, url string, signer *auth.Signer, room string, d time.Duration) (*client.FilePublisher, func() time.Time) {
-	t.Helper()
-	v, a := clip(t, d)
-	return publishFiles(t, url, signer, room, v, a)
-}
-
-// publishFiles publishes a video file (IVF of any codec, or H.264 Annex-B) and an Ogg Opus file
-// over WHIP, as publishTo does.
-func publishFiles(t *testing.T, url string, signer *auth.Signer, room, v, a string) (*client.FilePublisher, func() time.Time) {
-	t.Helper()
-	pub, err := client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: v, Audio: a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	tok, err := signer.Issue(room, []auth.Grant{auth.GrantPublish}, time.Hour, "seller-"+room)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var loc string
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := pub.Connect(ctx, client.WHIP(nil, url+"/whip/"+room, tok, &loc)); err != nil {
-		t.Fatal(err)
-	}
-	return pub, func() time.Time {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := client.Delete(ctx, nil, loc, tok); err != nil {
-			t.Errorf("WHIP delete: %v", err)
-		}
-		_ = pub.Close()
-		return time.Now()
-	}
-}
-
-type sseEvent struct {
-	Type string          `json:"type"`
-	ID   string          `json:"id"`
-	Data json.RawMessage `json:"data"`
-}
-
-// sse subscribes to /api/events and returns a channel of events.
-func sse(t *testing.T, url string) <-chan sseEvent {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/events", nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan sseEvent, 1024)
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		defer res.Body.Close()
-		sc := bufio.NewScanner(res.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var e sseEvent
-				if json.Unmarshal([]byte(data), &e) == nil {
-					select {
-					case ch <- e:
-					default:
-					}
-				}
-			}
-		}
-	}()
-	return ch
-}
-
-// waitStatus reads events until recording (any id when id is "") reaches status.
-func waitStatus(t *testing.T, ch <-chan sseEvent, id string, status catalog.Status, timeout time.Duration) catalog.Recording {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case e := <-ch:
-			if e.Type != "recording" || (id != "" && e.ID != id) {
-				continue
-			}
-			var r catalog.Recording
-			_ = json.Unmarshal(e.Data, &r)
-			if r.Status == status {
-				return r
-			}
-			if r.Status == catalog.StatusFailed && status != catalog.StatusFailed {
-				t.Fatalf("recording failed: %s", r.Error)
-			}
-		case <-deadline:
-			t.Fatalf("recording %q not %s within %v", id, status, timeout)
-		}
-	}
-}
-
-func getJSON(t *testing.T, url, token string, v any) int {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if v != nil {
-		_ = json.NewDecoder(res.Body).Decode(v)
-	}
-	return res.StatusCode
-}
-
-func do(t *testing.T, method, url, token, body string) int {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = res.Body.Close()
-	return res.StatusCode
-}
-
-// checkArchive verifies a ready recording's HLS with ffprobe.
-func checkArchive(t *testing.T, s *archServer, r catalog.Recording, want float64) {
-	t.Helper()
-	checkHLS(t, s.url+r.HLSURL, r, want, 1)
-}
-
-// checkHLS probes every rendition of a ready recording; the duration must be within tol of want.
-func checkHLS(t *testing.T, master string, r catalog.Recording, want, tol float64) {
-	t.Helper()
-	if len(r.Renditions) == 0 || !strings.HasSuffix(r.HLSURL, "master.m3u8") || r.PosterURL == "" {
-		t.Fatalf("recording %+v", r)
-	}
-	for _, name := range r.Renditions {
-		pl := strings.TrimSuffix(master, "master.m3u8") + name + "/index.m3u8"
-		rep, err := testmedia.Probe(pl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: %+v", name, rep)
-		if !rep.Video || !rep.Audio {
-			t.Errorf("%s: video %v audio %v", name, rep.Video, rep.Audio)
-		}
-		if math.Abs(rep.Duration-want) > tol {
-			t.Errorf("%s: duration %.2f s, want %.2f ± %.1f", name, rep.Duration, want, tol)
-		}
-		if math.Abs(rep.AVOffset) > 0.1 {
-			t.Errorf("%s: A/V start offset %.3f s", name, rep.AVOffset)
-		}
-		if rep.MaxVideoGap > 0.1 || rep.MaxAudioGap > 0.1 {
-			t.Errorf("%s: gaps: video %.3f s, audio %.3f s", name, rep.MaxVideoGap, rep.MaxAudioGap)
-		}
-	}
-}
 
 // TestArchiveEndToEnd: publish a real clip over WHIP; the recording becomes an HLS ladder in
 // storage, listed in the API, announced over SSE; edit and delete work with the right tokens.
@@ -374,7 +141,7 @@ func TestArchiveS3(t *testing.T) {
 		t.Fatalf("HLS URL %q, want %q", r.HLSURL, want)
 	}
 	// Mirror the recording's objects and probe them locally.
-	local, keys := mirror(t, st, s.archive.store, bucket, "")
+	local, keys := mirror(t, st, s.Archive().Store(), bucket, "")
 	var raw int
 	for _, key := range keys {
 		if strings.HasPrefix(key, "raw/") {
@@ -401,7 +168,7 @@ func TestArchiveStorageDown(t *testing.T) {
 	cfg.HTTPAddr, cfg.ICEUDPPort, cfg.ICELoopback, cfg.DataDir = "127.0.0.1:0", 0, true, t.TempDir()
 	cfg.AuthSecret, cfg.ChunkDuration, cfg.Workers = "test-secret-0123456789abcdef", 4*time.Second, 1
 	cfg.S3Bucket, cfg.S3Endpoint, cfg.S3PathStyle = "b", "http://127.0.0.1:1", true
-	srv, err := New(Params{Config: cfg, Stdout: io.Discard, archive: archiveParams{PollInterval: 50 * time.Millisecond, JobAttempts: 3}})
+	srv, err := server.New(server.Params{Config: cfg, Stdout: io.Discard, ArchiveTuning: archive.Tuning{PollInterval: 50 * time.Millisecond, JobAttempts: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +208,7 @@ func TestShutdownWithOpenEventStream(t *testing.T) {
 	cfg := config.Default()
 	cfg.HTTPAddr, cfg.ICEUDPPort, cfg.ICELoopback, cfg.DataDir = "127.0.0.1:0", 0, true, t.TempDir()
 	cfg.AuthSecret = "test-secret-0123456789abcdef"
-	srv, err := New(Params{Config: cfg, Stdout: io.Discard})
+	srv, err := server.New(server.Params{Config: cfg, Stdout: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

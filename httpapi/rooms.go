@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/sfu"
+	"github.com/relaycast/relaycast/signaling"
+)
+
+// Rooms:
+//
+//	GET    /api/rooms          the live rooms
+//	GET    /api/rooms/{room}   one live room, 404 when it is not live
+//	DELETE /api/rooms/{room}   admin or the room's publisher: end the broadcast
+
+const badRoom = "bad room name: use 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit"
+
+// handleRooms: GET /api/rooms lists the live rooms.
+func (api *API) handleRooms(w http.ResponseWriter, _ *http.Request) {
+	rooms := api.rooms.Rooms()
+	if rooms == nil {
+		rooms = []sfu.RoomInfo{}
+	}
+	writeJSON(w, http.StatusOK, rooms)
+}
+
+// handleRoom: GET /api/rooms/{room} is one live room, 404 when it is not live.
+func (api *API) handleRoom(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	if !signaling.ValidRoom(room) {
+		writeErr(w, http.StatusBadRequest, "room names are 1-64 characters from A-Z a-z 0-9 _ - and start with a letter or digit")
+		return
+	}
+	info, ok := api.rooms.Room(room)
+	if !ok {
+		writeErr(w, http.StatusNotFound, "room is not live")
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (api *API) handleEndRoom(w http.ResponseWriter, r *http.Request) {
+	room := r.PathValue("room")
+	if !signaling.ValidRoom(room) {
+		writeErr(w, http.StatusBadRequest, badRoom)
+		return
+	}
+	if !api.authorize(w, r, room, auth.GrantPublish) {
+		return
+	}
+	if !api.rooms.EndRoom(room, "ended by an operator") {
+		writeErr(w, http.StatusNotFound, "room is not live")
+		return
+	}
+	api.log.Info("broadcast ended over the API", "room", room)
+	w.WriteHeader(http.StatusNoContent)
+}
