@@ -76,6 +76,7 @@ func registerAdmin(mux *http.ServeMux, logger *slog.Logger, signer *auth.Signer,
 	ad.mon = asynqmon.New(asynqmon.Options{RootPath: QueuesPath, RedisConnOpt: a.redisOpt})
 	mux.HandleFunc("POST /api/recordings/{id}/retry", ad.handleRetry)
 	mux.HandleFunc("GET /api/admin/jobs", ad.handleJobs)
+	mux.HandleFunc("GET /api/admin/recordings/{id}", ad.handleAdminRecording) // archive_tracks.go
 	mux.HandleFunc("POST /api/admin/jobs/{queue}/{id}/run", ad.handleRun)
 	mux.Handle(QueuesPath+"/", ad.guard(ad.mon))
 	return func() {
@@ -348,7 +349,7 @@ func (ad *adminAPI) handleJobs(w http.ResponseWriter, r *http.Request) {
 	jobs := []jobJSON{}
 	err := eachTask(ad.ins, []string{state}, func(t *asynq.TaskInfo) {
 		j := jobJSON{ID: t.ID, Queue: t.Queue, Type: t.Type, State: t.State.String(), RecordingID: payloadRecording(t.Payload),
-			Error: t.LastErr, Retried: t.Retried, MaxRetry: t.MaxRetry}
+			Error: transcode.CleanLog(t.LastErr), Retried: t.Retried, MaxRetry: t.MaxRetry}
 		if !t.LastFailedAt.IsZero() {
 			at := t.LastFailedAt.UTC()
 			j.LastFailedAt = &at

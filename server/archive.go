@@ -166,7 +166,7 @@ func newArchive(cfg config.Config, logger *slog.Logger, signer *auth.Signer, ap 
 	if cfg.Workers > 0 {
 		h := transcode.NewHandler(transcode.HandlerParams{
 			Store: a.store, Logger: logger, FFmpeg: cfg.FFmpeg, Notify: PublishUpdates(a.updates),
-			MaxRungs: ap.MaxRungs, Preset: ap.Preset, Nice: true,
+			MaxRungs: ap.MaxRungs, Preset: ap.Preset, Nice: true, TmpDir: cfg.ScratchDir(),
 		})
 		a.worker = transcode.NewWorker(transcode.WorkerParams{Redis: a.redisOpt, Handler: h, Logger: logger,
 			Concurrency: cfg.Workers, PollInterval: ap.PollInterval, ShutdownTimeout: 3 * time.Second})
@@ -436,9 +436,10 @@ func (a *archive) apply(u transcode.Update) {
 				return errNoChange
 			}
 			if !live {
-				r.Status, r.Progress, r.Error = catalog.StatusReady, 100, ""
+				r.Status, r.Progress = catalog.StatusReady, 100
 			}
 			r.Duration, r.Renditions, r.HLSURL, r.PosterURL = u.Duration, u.Renditions, u.HLSURL, u.PosterURL
+			applyMedia(r, u) // archive_tracks.go
 			return nil
 		})
 		if err != nil {
@@ -465,7 +466,7 @@ func (a *archive) apply(u transcode.Update) {
 		a.mu.Lock()
 		delete(a.progress, u.RecordingID)
 		a.mu.Unlock()
-		a.setFailed(u.RecordingID, u.Error)
+		a.setFailedUpdate(u) // archive_tracks.go
 	}
 }
 
@@ -483,7 +484,7 @@ func (a *archive) setFailed(id, msg string) {
 
 func (a *archive) publish(typ, id string, data any) {
 	if a.events != nil {
-		a.events.PublishData(a.ctx, typ, id, data)
+		a.events.PublishData(a.ctx, typ, id, publicData(data))
 	}
 }
 

@@ -67,7 +67,7 @@ func (a *archive) handleList(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, publicPage(page))
 }
 
 func (a *archive) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -80,7 +80,7 @@ func (a *archive) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, rec)
+	writeJSON(w, http.StatusOK, rec.Public())
 }
 
 // authorize checks the request's token for grant g on room, writing the error response.
@@ -144,7 +144,7 @@ func (a *archive) handlePatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.publish("recording", id, rec)
-	writeJSON(w, http.StatusOK, rec)
+	writeJSON(w, http.StatusOK, rec.Public())
 }
 
 func (a *archive) handleDelete(w http.ResponseWriter, r *http.Request) {
