@@ -68,11 +68,11 @@ func noiseVP8(dur time.Duration) []testmedia.Sample {
 	return out
 }
 
-// clipSamples is a real clip's video (codec testmedia.CodecVP8 or CodecH264) of dur, or its
-// audio (Opus that decodes).
-func clipSamples(t *testing.T, codec string, dur time.Duration, audio bool) []testmedia.Sample {
+// clipSamples is a real clip's video (codec testmedia.CodecVP8 or CodecH264) of dur at fps
+// frames a second, or its audio (Opus that decodes).
+func clipSamples(t *testing.T, codec string, fps int, dur time.Duration, audio bool) []testmedia.Sample {
 	t.Helper()
-	v, a, err := testmedia.Generate(testmedia.Params{Dir: t.TempDir(), Duration: dur, Codec: codec})
+	v, a, err := testmedia.Generate(testmedia.Params{Dir: t.TempDir(), Duration: dur, Codec: codec, FPS: fps})
 	if err != nil {
 		t.Fatal(err)
 	}
