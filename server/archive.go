@@ -427,6 +427,7 @@ func (a *archive) apply(u transcode.Update) {
 				return nil
 			})
 		}
+		a.saveProgress(u.RecordingID, math.Round(overall)) // archive_tracks.go
 		a.publish("progress", u.RecordingID, map[string]any{"id": u.RecordingID, "chunk": u.Chunk,
 			"chunk_progress": u.Progress, "progress": overall, "kind": u.Kind})
 	case transcode.UpdateReady:

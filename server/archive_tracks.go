@@ -80,3 +80,19 @@ func (ad *adminAPI) handleAdminRecording(w http.ResponseWriter, r *http.Request)
 	}
 	writeJSON(w, http.StatusOK, rec)
 }
+
+// saveProgress stores a recording's overall progress (0..99 while processing) in the catalog, so
+// that GET /api/recordings/{id} says what the SSE progress events say, whichever worker (this
+// process, or a `relaycast worker` reporting over Redis) does the work. It only ever grows.
+func (a *archive) saveProgress(id string, overall float64) {
+	if overall <= 0 {
+		return
+	}
+	_, _ = a.cat.Update(a.ctx, id, func(r *catalog.Recording) error {
+		if r.Status != catalog.StatusProcessing || overall <= r.Progress {
+			return errNoChange
+		}
+		r.Progress = overall
+		return nil
+	})
+}
