@@ -218,7 +218,7 @@ func TestAdminRetryFailedRecording(t *testing.T) {
 
 	failed := waitStatus(t, events, rec.ID, catalog.StatusFailed, 60*time.Second)
 	t.Logf("failed: %s", failed.Error)
-	if failed.Error != transcode.MsgSourceMissing || failed.Log != "" || failed.Retryable {
+	if failed.Error != transcode.MsgSourceMissing || failed.Log != "" || !failed.Retryable {
 		t.Errorf("public recording: error %q, log %q, retryable %v", failed.Error, failed.Log, failed.Retryable)
 	}
 

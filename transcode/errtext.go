@@ -16,7 +16,7 @@ const MaxLog = 4 << 10
 const (
 	MsgNothingDecodes = "Nothing in this recording could be decoded."
 	MsgNotVideo       = "This file is not a video that can be played (or it is cut short)."
-	MsgSourceMissing  = "The recorded files are missing from storage."
+	MsgSourceMissing  = "The recorded files are missing from storage; a retry uploads them again if the server still has them."
 	MsgBadJob         = "The processing job is invalid."
 	MsgStorage        = "The recording could not be stored; it can be retried."
 	MsgConverter      = "The video converter failed; it can be retried."
@@ -36,7 +36,9 @@ func Describe(err error) (msg, log string, retryable bool) {
 	case errors.Is(err, ErrBadMedia):
 		return MsgNothingDecodes, log, false
 	case errors.Is(err, ErrSourceMissing):
-		return MsgSourceMissing, log, false
+		// The job cannot run again as it is, but a retry of the recording uploads the raw files
+		// again from the recorder's disk while they are there.
+		return MsgSourceMissing, log, true
 	case errors.Is(err, ErrBadPayload):
 		return MsgBadJob, log, false
 	case errors.Is(err, ErrStorage):

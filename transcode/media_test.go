@@ -277,7 +277,7 @@ func TestDescribe(t *testing.T) {
 	}{
 		{fmt.Errorf("%w: exit status 69: [opus @ 0x1234567] bad: %w", ErrBadMedia, asynq.SkipRetry), MsgNothingDecodes, false},
 		{fmt.Errorf("%w: notes.mp4 has no video stream: %w", ErrNotVideo, asynq.SkipRetry), MsgNotVideo, false},
-		{fmt.Errorf("%w: raw/x: %w", ErrSourceMissing, asynq.SkipRetry), MsgSourceMissing, false},
+		{fmt.Errorf("%w: raw/x: %w", ErrSourceMissing, asynq.SkipRetry), MsgSourceMissing, true},
 		{fmt.Errorf("%w: connection refused", ErrStorage), MsgStorage, true},
 		{fmt.Errorf("%w: signal: killed", ErrFFmpeg), MsgConverter, true},
 		{errors.New("something"), MsgFailed, true},

@@ -361,7 +361,7 @@ func TestPermanentFailure(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	u, _ := rec.last(UpdateFailed)
-	if u.RecordingID != "gone" || u.Error != MsgSourceMissing || u.Retryable || !strings.Contains(u.Log, "source missing") || strings.Contains(u.Log, "skip retry") {
+	if u.RecordingID != "gone" || u.Error != MsgSourceMissing || !u.Retryable || !strings.Contains(u.Log, "source missing") || strings.Contains(u.Log, "skip retry") {
 		t.Fatalf("%+v", u)
 	}
 	time.Sleep(200 * time.Millisecond)
