@@ -267,7 +267,7 @@ func (a *archive) onEnded(m recorder.Manifest) {
 }
 
 func (a *archive) onFailed(m recorder.Manifest, err error) {
-	a.setFailed(m.ID, "recording stopped: "+err.Error())
+	a.setFailedLog(m.ID, msgDiskFailed, err) // archive_tracks.go
 }
 
 func (a *archive) submit(j archiveJob) {
@@ -310,7 +310,7 @@ func (a *archive) runJobs() {
 					id = j.end.ID
 				}
 				a.log.Error("archive job failed; raw files kept on disk for the reconciler", "recording", id, "err", err)
-				a.setFailed(id, err.Error())
+				a.setFailedLog(id, msgStoreFailed, err) // archive_tracks.go
 			}
 		}
 	}

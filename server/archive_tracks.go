@@ -96,3 +96,15 @@ func (a *archive) saveProgress(id string, overall float64) {
 		return nil
 	})
 }
+
+// Human reasons of the failures the server itself sees (the workers' are transcode.Describe's).
+const (
+	msgStoreFailed = "The recording could not be uploaded to storage; it is tried again later."
+	msgDiskFailed  = "Recording stopped: the server could not write it to its disk."
+)
+
+// setFailedLog marks a recording failed with a human reason, keeping err's text as the log.
+func (a *archive) setFailedLog(id, msg string, err error) {
+	a.setFailedUpdate(transcode.Update{RecordingID: id, Kind: transcode.UpdateFailed, Error: msg,
+		Log: transcode.CleanLog(err.Error()), Retryable: true})
+}
