@@ -36,10 +36,15 @@ type decoded struct {
 	log    string // the decoder's complaints (raw, bounded)
 }
 
+// fileCheckSpan is how much of an uploaded file the decode check reads: a file can be hours
+// long, and a track that decodes nowhere in its first minutes is taken as one that does not.
+const fileCheckSpan = 2 * time.Minute
+
 // decodeCheck decodes a file's first video (video) or audio stream with ffprobe -count_frames
-// and counts the frames that came out: 0 means nothing of the track can be played. Errors are
-// only for a check that could not run (no ffprobe, killed): worth a retry elsewhere.
-func (h *Handler) decodeCheck(ctx context.Context, file string, video bool) (decoded, error) {
+// (its first span only, when span > 0) and counts the frames that came out: 0 means nothing of
+// the track can be played. Errors are only for a check that could not run (no ffprobe, killed):
+// worth a retry elsewhere.
+func (h *Handler) decodeCheck(ctx context.Context, file string, video bool, span time.Duration) (decoded, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	sel := "a:0"
@@ -47,6 +52,9 @@ func (h *Handler) decodeCheck(ctx context.Context, file string, video bool) (dec
 		sel = "v:0"
 	}
 	args := []string{"-v", "error", "-count_frames"}
+	if span > 0 {
+		args = append(args, "-read_intervals", fmt.Sprintf("%%+%d", int(span.Seconds())))
+	}
 	if strings.EqualFold(filepath.Ext(file), ".ivf") {
 		args = append(args, "-f", "ivf")
 	}

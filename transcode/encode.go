@@ -70,7 +70,7 @@ func (h *Handler) Chunk(ctx context.Context, p ChunkPayload) error {
 				logs = append(logs, "video: "+err.Error())
 				break
 			}
-			d, err := h.decodeCheck(ctx, file, true)
+			d, err := h.decodeCheck(ctx, file, true, 0)
 			if err != nil {
 				return err
 			}
@@ -91,7 +91,7 @@ func (h *Handler) Chunk(ctx context.Context, p ChunkPayload) error {
 		if err := h.download(ctx, p.Audio.Key, file); err != nil {
 			return err
 		}
-		d, err := h.decodeCheck(ctx, file, false)
+		d, err := h.decodeCheck(ctx, file, false, 0)
 		if err != nil {
 			return err
 		}

@@ -131,7 +131,7 @@ func (h *Handler) File(ctx context.Context, p FilePayload) (err error) {
 	// The video must decode (a file whose picture cannot be shown is no video); audio that does
 	// not decode is dropped.
 	in := encodeIn{video: file}
-	d, err := h.decodeCheck(ctx, file, true)
+	d, err := h.decodeCheck(ctx, file, true, fileCheckSpan)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (h *Handler) File(ctx context.Context, p FilePayload) (err error) {
 	in.tracks = append(in.tracks, TrackState{Kind: "video", Codec: d.codec})
 	logs := d.log
 	if src.Audio {
-		a, err := h.decodeCheck(ctx, file, false)
+		a, err := h.decodeCheck(ctx, file, false, fileCheckSpan)
 		if err != nil {
 			return err
 		}
