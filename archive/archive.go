@@ -177,7 +177,7 @@ func New(p Params) (a *Archive, err error) {
 	if cfg.Workers > 0 {
 		h := transcode.NewHandler(transcode.HandlerParams{
 			Store: a.store, Logger: logger, FFmpeg: cfg.FFmpeg, Notify: PublishUpdates(a.updates),
-			MaxRungs: ap.MaxRungs, Preset: ap.Preset, Nice: true,
+			MaxRungs: ap.MaxRungs, Preset: ap.Preset, Nice: true, TmpDir: cfg.ScratchDir(),
 		})
 		a.worker = transcode.NewWorker(transcode.WorkerParams{Redis: a.redisOpt, Handler: h, Logger: logger,
 			Concurrency: cfg.Workers, PollInterval: ap.PollInterval, ShutdownTimeout: 3 * time.Second})
@@ -278,7 +278,7 @@ func (a *Archive) onEnded(m recorder.Manifest) {
 }
 
 func (a *Archive) onFailed(m recorder.Manifest, err error) {
-	a.setFailed(m.ID, "recording stopped: "+err.Error())
+	a.setFailedLog(m.ID, MsgDiskFailed, err) // archive_tracks.go
 }
 
 func (a *Archive) submit(j archiveJob) {
@@ -321,7 +321,7 @@ func (a *Archive) runJobs() {
 					id = j.end.ID
 				}
 				a.log.Error("archive job failed; raw files kept on disk for the reconciler", "recording", id, "err", err)
-				a.setFailed(id, err.Error())
+				a.setFailedLog(id, MsgStoreFailed, err) // archive_tracks.go
 			}
 		}
 	}
@@ -438,6 +438,7 @@ func (a *Archive) apply(u transcode.Update) {
 				return nil
 			})
 		}
+		a.saveProgress(u.RecordingID, math.Round(overall)) // archive_tracks.go
 		a.publish("progress", u.RecordingID, map[string]any{"id": u.RecordingID, "chunk": u.Chunk,
 			"chunk_progress": u.Progress, "progress": overall, "kind": u.Kind})
 	case transcode.UpdateReady:
@@ -447,9 +448,10 @@ func (a *Archive) apply(u transcode.Update) {
 				return errNoChange
 			}
 			if !live {
-				r.Status, r.Progress, r.Error = catalog.StatusReady, 100, ""
+				r.Status, r.Progress = catalog.StatusReady, 100
 			}
 			r.Duration, r.Renditions, r.HLSURL, r.PosterURL = u.Duration, u.Renditions, u.HLSURL, u.PosterURL
+			applyMedia(r, u) // archive_tracks.go
 			return nil
 		})
 		if err != nil {
@@ -476,7 +478,7 @@ func (a *Archive) apply(u transcode.Update) {
 		a.mu.Lock()
 		delete(a.progress, u.RecordingID)
 		a.mu.Unlock()
-		a.setFailed(u.RecordingID, u.Error)
+		a.setFailedUpdate(u) // archive_tracks.go
 	}
 }
 
@@ -492,7 +494,7 @@ func (a *Archive) setFailed(id, msg string) {
 
 func (a *Archive) publish(typ, id string, data any) {
 	if a.events != nil {
-		a.events.PublishData(a.ctx, typ, id, data)
+		a.events.PublishData(a.ctx, typ, id, publicData(data))
 	}
 }
 

@@ -187,8 +187,8 @@ func TestArchiveStorageDown(t *testing.T) {
 	r := waitStatus(t, events, rec.ID, catalog.StatusFailed, 60*time.Second)
 	stop()
 	t.Logf("failure: %s", r.Error)
-	if !strings.Contains(r.Error, "storage") || !strings.Contains(r.Error, "127.0.0.1:1") {
-		t.Errorf("error %q does not say what failed", r.Error)
+	if full, _ := s.Archive().Catalog().Get(context.Background(), rec.ID); r.Error != archive.MsgStoreFailed || !full.Retryable || !strings.Contains(full.Log, "127.0.0.1:1") {
+		t.Errorf("error %q, log %q: does not say what failed", r.Error, full.Log)
 	}
 	files, _ := filepath.Glob(filepath.Join(cfg.RecordingsDir(), rec.ID, "c*", "video.ivf"))
 	if len(files) == 0 {

@@ -176,7 +176,7 @@ func (a *Archive) Jobs(state string) ([]Job, error) {
 	jobs := []Job{}
 	err := eachTask(a.ins, []string{state}, func(t *asynq.TaskInfo) {
 		j := Job{ID: t.ID, Queue: t.Queue, Type: t.Type, State: t.State.String(), RecordingID: payloadRecording(t.Payload),
-			Error: t.LastErr, Retried: t.Retried, MaxRetry: t.MaxRetry}
+			Error: transcode.CleanLog(t.LastErr), Retried: t.Retried, MaxRetry: t.MaxRetry}
 		if !t.LastFailedAt.IsZero() {
 			at := t.LastFailedAt.UTC()
 			j.LastFailedAt = &at

@@ -55,10 +55,34 @@ type Recording struct {
 	Renditions  []string   `json:"renditions"`
 	HLSURL      string     `json:"hls_url,omitempty"`
 	PosterURL   string     `json:"poster_url,omitempty"`
-	Error       string     `json:"error,omitempty"`
-	Source      string     `json:"source"`    // SourceLive, SourceUpload or SourceImport
-	Subtitles   []Subtitle `json:"subtitles"` // never nil in JSON
-	UpdatedAt   time.Time  `json:"updated_at"`
+	// Error is one short human sentence: why a recording failed, or what a ready one lacks
+	// ("The audio track could not be decoded and was dropped."). Never tool output.
+	Error string `json:"error,omitempty"`
+	// Log is the tool output behind Error, for operators: de-duplicated, at most 4 KiB. Only
+	// admin responses carry it (Public clears it).
+	Log string `json:"log,omitempty"`
+	// Tracks says what the recording holds: one entry per recorded track, dropped ones with
+	// their reason. Empty until the recording is processed.
+	Tracks []Track `json:"tracks"`
+	// Retryable is false when a retry cannot help (not a video, nothing decodable).
+	Retryable bool       `json:"retryable"`
+	Source    string     `json:"source"`    // SourceLive, SourceUpload or SourceImport
+	Subtitles []Subtitle `json:"subtitles"` // never nil in JSON
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+// Track is one media track of a recording.
+type Track struct {
+	Kind    string `json:"kind"`  // "video" or "audio"
+	Codec   string `json:"codec"` // "vp8", "vp9", "av1", "h264", "opus", … (lower case)
+	Dropped bool   `json:"dropped,omitempty"`
+	Reason  string `json:"reason,omitempty"` // why it was dropped, or what of it was lost
+}
+
+// Public is the recording as anyone may see it: without the operator log.
+func (r Recording) Public() Recording {
+	r.Log = ""
+	return r
 }
 
 // SQLite is the catalog in one SQLite file.
@@ -99,6 +123,9 @@ CREATE INDEX IF NOT EXISTS recordings_started ON recordings(started_at DESC, id 
 var migrations = []struct{ column, ddl string }{
 	{"source", `ALTER TABLE recordings ADD COLUMN source TEXT NOT NULL DEFAULT 'live'`},
 	{"subtitles", `ALTER TABLE recordings ADD COLUMN subtitles TEXT NOT NULL DEFAULT '[]'`},
+	{"log", `ALTER TABLE recordings ADD COLUMN log TEXT NOT NULL DEFAULT ''`},
+	{"tracks", `ALTER TABLE recordings ADD COLUMN tracks TEXT NOT NULL DEFAULT '[]'`},
+	{"retryable", `ALTER TABLE recordings ADD COLUMN retryable INTEGER NOT NULL DEFAULT 0`},
 }
 
 func migrate(db *sql.DB) error {
@@ -156,15 +183,16 @@ func Open(p Params) (*SQLite, error) {
 // Close closes the database.
 func (s *SQLite) Close() error { return s.db.Close() }
 
-const cols = `id, room, title, description, seller, started_at, ended_at, duration, status, progress, renditions, hls_url, poster_url, error, updated_at, source, subtitles`
+const cols = `id, room, title, description, seller, started_at, ended_at, duration, status, progress, renditions, hls_url, poster_url, error, updated_at, source, subtitles, log, tracks, retryable`
 
 func scan(row interface{ Scan(...any) error }) (Recording, error) {
 	var r Recording
 	var started, updated int64
 	var ended sql.NullInt64
-	var rend, subs string
+	var rend, subs, tracks string
 	err := row.Scan(&r.ID, &r.Room, &r.Title, &r.Description, &r.Seller, &started, &ended, &r.Duration,
-		&r.Status, &r.Progress, &rend, &r.HLSURL, &r.PosterURL, &r.Error, &updated, &r.Source, &subs)
+		&r.Status, &r.Progress, &rend, &r.HLSURL, &r.PosterURL, &r.Error, &updated, &r.Source, &subs,
+		&r.Log, &tracks, &r.Retryable)
 	if err != nil {
 		return r, err
 	}
@@ -182,11 +210,15 @@ func scan(row interface{ Scan(...any) error }) (Recording, error) {
 	if r.Subtitles == nil {
 		r.Subtitles = []Subtitle{}
 	}
+	_ = json.Unmarshal([]byte(tracks), &r.Tracks)
+	if r.Tracks == nil {
+		r.Tracks = []Track{}
+	}
 	return r, nil
 }
 
 // lists encodes the JSON columns, filling in the defaults.
-func (r *Recording) lists() (rend, subs string) {
+func (r *Recording) lists() (rend, subs, tracks string) {
 	if r.Renditions == nil {
 		r.Renditions = []string{}
 	}
@@ -196,21 +228,25 @@ func (r *Recording) lists() (rend, subs string) {
 	if r.Source == "" {
 		r.Source = SourceLive
 	}
+	if r.Tracks == nil {
+		r.Tracks = []Track{}
+	}
 	b, _ := json.Marshal(r.Renditions)
 	c, _ := json.Marshal(r.Subtitles)
-	return string(b), string(c)
+	d, _ := json.Marshal(r.Tracks)
+	return string(b), string(c), string(d)
 }
 
 // Put inserts or replaces a recording.
 func (s *SQLite) Put(ctx context.Context, r Recording) error {
-	rend, subs := r.lists()
+	rend, subs, tracks := r.lists()
 	var ended any
 	if r.EndedAt != nil {
 		ended = r.EndedAt.UnixMilli()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO recordings (`+cols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := s.db.ExecContext(ctx, `INSERT OR REPLACE INTO recordings (`+cols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Room, r.Title, r.Description, r.Seller, r.StartedAt.UnixMilli(), ended, r.Duration, string(r.Status),
-		r.Progress, rend, r.HLSURL, r.PosterURL, r.Error, time.Now().UnixMilli(), r.Source, subs)
+		r.Progress, rend, r.HLSURL, r.PosterURL, r.Error, time.Now().UnixMilli(), r.Source, subs, r.Log, tracks, r.Retryable)
 	if err != nil {
 		return fmt.Errorf("catalog: put %s: %w", r.ID, err)
 	}
@@ -247,15 +283,16 @@ func (s *SQLite) Update(ctx context.Context, id string, fn func(*Recording) erro
 	if err := fn(&r); err != nil {
 		return r, err
 	}
-	rend, subs := r.lists()
+	rend, subs, tracks := r.lists()
 	var ended any
 	if r.EndedAt != nil {
 		ended = r.EndedAt.UnixMilli()
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE recordings SET title=?, description=?, seller=?, ended_at=?, duration=?, status=?,
-		progress=?, renditions=?, hls_url=?, poster_url=?, error=?, updated_at=?, source=?, subtitles=? WHERE id=?`,
+		progress=?, renditions=?, hls_url=?, poster_url=?, error=?, updated_at=?, source=?, subtitles=?, log=?, tracks=?,
+		retryable=? WHERE id=?`,
 		r.Title, r.Description, r.Seller, ended, r.Duration, string(r.Status), r.Progress, rend,
-		r.HLSURL, r.PosterURL, r.Error, time.Now().UnixMilli(), r.Source, subs, id)
+		r.HLSURL, r.PosterURL, r.Error, time.Now().UnixMilli(), r.Source, subs, r.Log, tracks, r.Retryable, id)
 	if err != nil {
 		return r, fmt.Errorf("catalog: update %s: %w", id, err)
 	}

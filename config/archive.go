@@ -65,6 +65,10 @@ type Archive struct {
 	ImportMaxBytes int64
 	// ImportTimeout bounds the whole download of a URL import. --import-timeout, default 30m.
 	ImportTimeout time.Duration
+	// TempDir holds transcode jobs' scratch space (chunk and file copies, ffmpeg output; up to a
+	// few hundred MB per running job). Directories left by killed processes are swept at start.
+	// --temp-dir, default <data-dir>/tmp.
+	TempDir string
 	// ImportAllowLoopback lets URL imports fetch from loopback addresses (127.0.0.0/8, ::1).
 	// TEST ONLY: it has no flag; private, link-local and other internal addresses stay refused.
 	ImportAllowLoopback bool
@@ -99,6 +103,14 @@ func (c Config) VODDir() string {
 	return filepath.Join(c.DataDir, "vod")
 }
 
+// ScratchDir is TempDir, or <DataDir>/tmp when it is empty.
+func (c Config) ScratchDir() string {
+	if c.TempDir != "" {
+		return c.TempDir
+	}
+	return filepath.Join(c.DataDir, "tmp")
+}
+
 // RecordingsDir is where raw recordings are written: <DataDir>/recordings.
 func (c Config) RecordingsDir() string { return filepath.Join(c.DataDir, "recordings") }
 
@@ -123,6 +135,7 @@ func (a *Archive) settings() []setting {
 		{"upload-ttl", "how long upload URLs stay valid (`duration`, 1m..24h); unfinished uploads are removed after it", (*durationValue)(&a.UploadTTL)},
 		{"import-max-bytes", "largest file a URL import fetches (`size`)", (*bytesValue)(&a.ImportMaxBytes)},
 		{"import-timeout", "time limit of a URL import's download (`duration`)", (*durationValue)(&a.ImportTimeout)},
+		{"temp-dir", "scratch `directory` of transcode jobs (default <data-dir>/tmp); swept of dead processes' leftovers at start", (*stringValue)(&a.TempDir)},
 	}
 }
 

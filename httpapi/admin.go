@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -8,12 +9,14 @@ import (
 	"time"
 
 	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/catalog"
 )
 
 // Admin (routes in Register):
 //
 //	POST   /api/session, DELETE /api/session   admin: set / clear the relaycast_admin cookie
 //	GET    /api/admin/jobs?state=…             admin: asynq tasks (archived by default)
+//	GET    /api/admin/recordings/{id}          admin: a recording with its operator log
 //	POST   /api/admin/jobs/{queue}/{id}/run    admin: run an archived/retry/scheduled task now
 //	       /admin/queues/…                     asynqmon, behind the cookie or a Bearer admin token
 
@@ -93,3 +96,23 @@ func (api *API) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// ---- recordings ----
+
+// handleAdminRecording is GET /api/admin/recordings/{id}: the recording with its operator log.
+func (api *API) handleAdminRecording(w http.ResponseWriter, r *http.Request) {
+	if !api.isAdmin(w, r) {
+		return
+	}
+	rec, err := api.a.Catalog().Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, catalog.ErrNotFound) {
+		writeErr(w, http.StatusNotFound, "no such recording")
+		return
+	}
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+

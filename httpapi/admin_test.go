@@ -172,9 +172,9 @@ func TestAdminEndRoom(t *testing.T) {
 	}
 }
 
-// TestAdminRetryFailedRecording: a recording whose first raw chunk in storage is corrupt fails for
-// real in the worker (ffmpeg cannot read it); the job shows in /api/admin/jobs with its error;
-// "run again" runs the same corrupt input and fails again; retry re-uploads the intact chunk from
+// TestAdminRetryFailedRecording: a recording whose first raw chunk is gone from storage fails for
+// real in the worker; the job shows in /api/admin/jobs with its error;
+// "run again" runs the same job and fails again; retry re-uploads the intact chunk from
 // the recorder's disk and the recording becomes ready.
 func TestAdminRetryFailedRecording(t *testing.T) {
 	needTools(t)
@@ -206,8 +206,10 @@ func TestAdminRetryFailedRecording(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// A corrupt chunk no longer fails a recording (what decodes is kept): a chunk whose raw
+	// files are gone from storage does.
 	raw := filepath.Join(s.cfg.VODDir(), transcode.RawKey(rec.ID, 0, "video.ivf"))
-	if err := os.WriteFile(raw, []byte(strings.Repeat("not a video ", 1000)), 0o644); err != nil {
+	if err := os.Remove(raw); err != nil {
 		t.Fatal(err)
 	}
 	wctx, wcancel := context.WithCancel(context.Background())
@@ -219,8 +221,8 @@ func TestAdminRetryFailedRecording(t *testing.T) {
 
 	failed := waitStatus(t, events, rec.ID, catalog.StatusFailed, 60*time.Second)
 	t.Logf("failed: %s", failed.Error)
-	if !strings.Contains(failed.Error, "Invalid data") {
-		t.Errorf("error %q does not carry ffmpeg's message", failed.Error)
+	if failed.Error != transcode.MsgSourceMissing || failed.Log != "" || !failed.Retryable {
+		t.Errorf("public recording: error %q, log %q, retryable %v", failed.Error, failed.Log, failed.Retryable)
 	}
 
 	var jobs struct {
@@ -237,7 +239,7 @@ func TestAdminRetryFailedRecording(t *testing.T) {
 	}
 	j := jobs.Jobs[0]
 	if j.RecordingID != rec.ID || j.State != "archived" || j.Queue != transcode.QueueChunks || j.Type != transcode.TypeChunk ||
-		!strings.Contains(j.Error, "Invalid data") || j.LastFailedAt == nil {
+		!strings.Contains(j.Error, "source missing") || strings.Contains(j.Error, "skip retry") || j.LastFailedAt == nil {
 		t.Errorf("job %+v", j)
 	}
 	if code := do(t, http.MethodPost, s.url+"/api/admin/jobs/chunks/nope/run", admin, ""); code != 404 {

@@ -83,6 +83,7 @@ func (api *API) Register(mux *http.ServeMux) {
 		}
 		mux.HandleFunc("POST /api/recordings/{id}/retry", off)
 		mux.HandleFunc("GET /api/admin/jobs", off)
+		mux.HandleFunc("GET /api/admin/recordings/{id}", off)
 		mux.HandleFunc("POST /api/admin/jobs/{queue}/{id}/run", off)
 		return
 	}
@@ -96,6 +97,7 @@ func (api *API) Register(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("POST /api/recordings/{id}/retry", api.handleRetry)
 	mux.HandleFunc("GET /api/admin/jobs", api.handleJobs)
+	mux.HandleFunc("GET /api/admin/recordings/{id}", api.handleAdminRecording)
 	mux.HandleFunc("POST /api/admin/jobs/{queue}/{id}/run", api.handleRun)
 	api.mon = asynqmon.New(asynqmon.Options{RootPath: QueuesPath, RedisConnOpt: api.a.RedisOpt()})
 	mux.Handle(QueuesPath+"/", api.guard(api.mon))

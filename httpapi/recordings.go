@@ -48,7 +48,7 @@ func (api *API) handleList(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, publicPage(page))
 }
 
 func (api *API) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -61,7 +61,7 @@ func (api *API) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, rec)
+	writeJSON(w, http.StatusOK, rec.Public())
 }
 
 func (api *API) handlePatch(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +109,7 @@ func (api *API) handlePatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.a.Publish("recording", id, rec)
-	writeJSON(w, http.StatusOK, rec)
+	writeJSON(w, http.StatusOK, rec.Public())
 }
 
 func (api *API) handleDelete(w http.ResponseWriter, r *http.Request) {
@@ -145,4 +145,12 @@ func (api *API) handleRetry(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusAccepted, rec)
 	}
+}
+
+// publicPage strips the operator log from a page of recordings.
+func publicPage(p catalog.Page) catalog.Page {
+	for i := range p.Recordings {
+		p.Recordings[i] = p.Recordings[i].Public()
+	}
+	return p
 }

@@ -56,7 +56,7 @@ func RunWorker(ctx context.Context, cfg config.Config, logger *slog.Logger) erro
 	if workers <= 0 {
 		workers = config.DefaultWorkers()
 	}
-	h := transcode.NewHandler(transcode.HandlerParams{Store: store, Logger: logger, FFmpeg: cfg.FFmpeg, Notify: archive.PublishUpdates(bus)})
+	h := transcode.NewHandler(transcode.HandlerParams{Store: store, Logger: logger, FFmpeg: cfg.FFmpeg, Notify: archive.PublishUpdates(bus), TmpDir: cfg.ScratchDir()})
 	w := transcode.NewWorker(transcode.WorkerParams{Redis: opt, Handler: h, Logger: logger, Concurrency: workers})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)

@@ -25,6 +25,7 @@ type Source struct {
 func (h *Handler) Probe(ctx context.Context, file string) (Source, error) {
 	var src Source
 	cmd := exec.CommandContext(ctx, h.p.FFprobe, "-v", "error", "-print_format", "json", "-show_streams", "-show_format", file)
+	setChildAttrs(cmd)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -107,7 +108,7 @@ func (h *Handler) File(ctx context.Context, p FilePayload) (err error) {
 			}
 		}
 	}()
-	dir, err := os.MkdirTemp(h.p.TmpDir, tmpPrefix+"*")
+	dir, err := h.scratch()
 	if err != nil {
 		return err
 	}
@@ -127,11 +128,35 @@ func (h *Handler) File(ctx context.Context, p FilePayload) (err error) {
 	}
 	cp := ChunkPayload{RecordingID: p.RecordingID, Duration: src.Duration, Width: src.Width, Height: src.Height,
 		Video: &Track{Key: p.Key}}
-	audioFile := ""
-	if src.Audio {
-		cp.Audio, audioFile = &Track{Key: p.Key}, file
+	// The video must decode (a file whose picture cannot be shown is no video); audio that does
+	// not decode is dropped.
+	in := encodeIn{video: file}
+	d, err := h.decodeCheck(ctx, file, true, fileCheckSpan)
+	if err != nil {
+		return err
 	}
-	err = h.encode(ctx, cp, dir, file, audioFile)
+	if d.frames == 0 {
+		return fmt.Errorf("%w: cannot decode the video (truncated or corrupt file?): %s", ErrNotVideo, CleanLog(d.log))
+	}
+	in.tracks = append(in.tracks, TrackState{Kind: "video", Codec: d.codec})
+	logs := d.log
+	if src.Audio {
+		a, err := h.decodeCheck(ctx, file, false, fileCheckSpan)
+		if err != nil {
+			return err
+		}
+		logs += "\n" + a.log
+		ts := TrackState{Kind: "audio", Codec: a.codec}
+		if a.frames == 0 {
+			ts.Dropped, ts.Reason = true, ReasonUndecodable
+			log.Warn("audio does not decode; dropped", "log", CleanLog(a.log))
+		} else {
+			cp.Audio, in.audio = &Track{Key: p.Key}, file
+		}
+		in.tracks = append(in.tracks, ts)
+	}
+	in.log = CleanLog(logs)
+	err = h.encode(ctx, cp, dir, in)
 	if errors.Is(err, ErrBadMedia) {
 		return fmt.Errorf("%w: cannot decode the video (truncated or corrupt file?): %w", ErrNotVideo, err)
 	}

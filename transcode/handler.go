@@ -1,7 +1,6 @@
 package transcode
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,11 +45,18 @@ type Update struct {
 	Renditions  []string `json:"renditions,omitempty"`
 	HLSURL      string   `json:"hls_url,omitempty"`
 	PosterURL   string   `json:"poster_url,omitempty"`
-	Error       string   `json:"error,omitempty"`
+	// Error is one human sentence: why it failed (failed), or what was dropped (ready).
+	Error string `json:"error,omitempty"`
 	// Speed is encoded media seconds per wall second of the chunk's ffmpeg run.
 	Speed float64 `json:"speed,omitempty"`
 	// Took is the wall time of the chunk's ffmpeg run, seconds.
 	Took float64 `json:"took,omitempty"`
+	// Tracks (ready): what the recording holds of each recorded track, dropped ones with why.
+	Tracks []TrackState `json:"tracks,omitempty"`
+	// Log (ready, failed): the tools' output behind Error, cleaned (CleanLog), for operators.
+	Log string `json:"log,omitempty"`
+	// Retryable (failed): a retry could help (false for permanent failures).
+	Retryable bool `json:"retryable,omitempty"`
 }
 
 // HandlerParams configures a Handler.
@@ -109,15 +113,39 @@ func NewHandler(p HandlerParams) *Handler {
 // tmpPrefix names the handler's per-job scratch directories.
 const tmpPrefix = "relaycast-chunk-"
 
-// CleanTmp removes scratch directories left by jobs of killed workers (older than an hour).
+// CleanTmp sweeps scratch directories left behind by killed processes: those in TmpDir whose
+// process (named in the directory) is gone, and, in the system temp dir, those of older versions
+// (which had no process id) older than an hour. Directories of live processes (another worker
+// sharing the data dir) are left alone.
 func (h *Handler) CleanTmp() {
-	ents, _ := os.ReadDir(h.p.TmpDir)
+	h.sweep(h.p.TmpDir, false)
+	if sys := os.TempDir(); filepath.Clean(sys) != filepath.Clean(h.p.TmpDir) {
+		h.sweep(sys, true)
+	}
+}
+
+func (h *Handler) sweep(dir string, legacyOnly bool) {
+	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), tmpPrefix) {
+		rest, ok := strings.CutPrefix(e.Name(), tmpPrefix)
+		if !e.IsDir() || !ok {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
-			_ = os.RemoveAll(filepath.Join(h.p.TmpDir, e.Name()))
+		stale := false
+		pidText, _, hasPid := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		switch {
+		case hasPid && err == nil && pid > 0:
+			stale = !legacyOnly && pid != os.Getpid() && !alive(pid)
+		default: // no pid: an older version's directory
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > time.Hour {
+				stale = true
+			}
+		}
+		if stale {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err == nil {
+				h.log.Info("removed stale scratch directory", "dir", filepath.Join(dir, e.Name()))
+			}
 		}
 	}
 }
@@ -166,160 +194,21 @@ type chunkDone struct {
 	Segments map[string][]segment   `json:"segments"` // rung name → segments
 	Encoded  time.Time              `json:"encoded"`
 	Extra    map[string]interface{} `json:"extra,omitempty"`
+	// Tracks: what the chunk had of each recorded track (dropped: it did not decode; the chunk
+	// then holds black video or silence in its place, so every chunk has the same streams).
+	Tracks []TrackState `json:"tracks,omitempty"`
+	// Empty: nothing of the chunk decoded; it has no segments.
+	Empty bool `json:"empty,omitempty"`
+	// AudioRung: the chunk's video did not decode, so it also has the audio-only rendition
+	// "audio" (used when no chunk of the recording has video).
+	AudioRung bool `json:"audio_rung,omitempty"`
+	// Log is what the decoders said of the chunk (cleaned), for the recording's operator log.
+	Log string `json:"log,omitempty"`
 }
 
 type segment struct {
 	URI      string  `json:"uri"` // relative to the rung directory
 	Duration float64 `json:"duration"`
-}
-
-// Chunk transcodes one chunk into every rung, uploads it and marks it done. A chunk already
-// done is skipped, so running a task twice (re-lease after a crash, reconciler) costs nothing.
-func (h *Handler) Chunk(ctx context.Context, p ChunkPayload) error {
-	log := h.log.With("recording", p.RecordingID, "chunk", p.Index)
-	if ok, err := h.exists(ctx, ChunkDoneKey(p.RecordingID, p.Index)); err != nil {
-		return err
-	} else if ok {
-		log.Debug("chunk already done")
-		_, err := h.TryFinalize(ctx, p.RecordingID)
-		return err
-	}
-	if p.Video == nil && p.Audio == nil {
-		return fmt.Errorf("%w: chunk has no tracks", ErrSourceMissing)
-	}
-	if p.Video != nil && !knownVideo(p.Video.Codec) {
-		return fmt.Errorf("%w: video codec %q is not transcoded", ErrBadMedia, p.Video.Codec)
-	}
-	dir, err := os.MkdirTemp(h.p.TmpDir, tmpPrefix+"*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-
-	var videoFile, audioFile string
-	if p.Video != nil {
-		videoFile = filepath.Join(dir, "in-video"+filepath.Ext(p.Video.Key))
-		if err := h.download(ctx, p.Video.Key, videoFile); err != nil {
-			return err
-		}
-		if err := checkIVF(videoFile); err != nil {
-			return err
-		}
-	}
-	if p.Audio != nil {
-		audioFile = filepath.Join(dir, "in-audio"+filepath.Ext(p.Audio.Key))
-		if err := h.download(ctx, p.Audio.Key, audioFile); err != nil {
-			return err
-		}
-	}
-	return h.encode(ctx, p, dir, videoFile, audioFile)
-}
-
-// encode runs ffmpeg on a chunk's local files (in the scratch directory dir), uploads the
-// segments and the poster, marks the chunk done and finalizes when it was the last.
-func (h *Handler) encode(ctx context.Context, p ChunkPayload, dir, videoFile, audioFile string) error {
-	log := h.log.With("recording", p.RecordingID, "chunk", p.Index)
-	ladder := Ladder(p.Width, p.Height, h.p.MaxRungs)
-	if videoFile == "" {
-		ladder = []Rung{{Name: "audio"}}
-	}
-	out := filepath.Join(dir, "out")
-	for _, r := range ladder {
-		if err := os.MkdirAll(filepath.Join(out, r.Name), 0o755); err != nil {
-			return err
-		}
-	}
-	args := ffmpegArgs(p, videoFile, audioFile, ladder, out, h.p.Preset)
-	began := time.Now()
-	if err := h.runFFmpeg(ctx, args, p); err != nil {
-		return err
-	}
-	elapsed := time.Since(began)
-
-	done := chunkDone{Index: p.Index, Start: p.Start, Audio: audioFile != "", Ladder: ladder, Segments: map[string][]segment{}, Encoded: time.Now().UTC()}
-	for _, r := range ladder {
-		pl, err := os.ReadFile(filepath.Join(out, r.Name, chunkName(p.Index)+".m3u8"))
-		if err != nil {
-			return fmt.Errorf("%w: no playlist for %s: %v", ErrFFmpeg, r.Name, err)
-		}
-		segs := parseSegments(pl)
-		if len(segs) == 0 {
-			return fmt.Errorf("%w: no frames decoded for %s", ErrBadMedia, r.Name)
-		}
-		done.Segments[r.Name] = segs
-		for _, s := range segs {
-			if err := h.upload(ctx, filepath.Join(out, r.Name, s.URI), "rec/"+p.RecordingID+"/"+r.Name+"/"+s.URI); err != nil {
-				return err
-			}
-		}
-	}
-	for _, s := range done.Segments[ladder[0].Name] {
-		done.Duration += s.Duration
-	}
-	if p.Index == 0 && videoFile != "" {
-		poster := filepath.Join(dir, "poster.jpg")
-		cmd := exec.CommandContext(ctx, h.p.FFmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
-			"-i", videoFile, "-frames:v", "1", "-vf", "scale=-2:360", "-q:v", "4", poster)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			log.Warn("poster failed", "err", err, "out", string(b))
-		} else if err := h.upload(ctx, poster, PosterKey(p.RecordingID)); err != nil {
-			return err
-		}
-	}
-	b, _ := json.MarshalIndent(done, "", " ")
-	if err := h.put(ctx, ChunkDoneKey(p.RecordingID, p.Index), b); err != nil {
-		return err
-	}
-	speed := 0.0
-	if elapsed > 0 {
-		speed = done.Duration / elapsed.Seconds()
-	}
-	log.Info("chunk transcoded", "duration", done.Duration, "took", elapsed.Round(time.Millisecond), "speed", math.Round(speed*100)/100)
-	h.p.Notify(ctx, Update{RecordingID: p.RecordingID, Kind: UpdateChunk, Chunk: p.Index, Progress: 100, Speed: speed, Duration: done.Duration, Took: elapsed.Seconds()})
-	if _, err := h.writeLive(ctx, p.RecordingID); err != nil {
-		log.Warn("live playlist", "err", err)
-	}
-	_, err := h.TryFinalize(ctx, p.RecordingID)
-	return err
-}
-
-func (h *Handler) runFFmpeg(ctx context.Context, args []string, p ChunkPayload) error {
-	cmd := exec.CommandContext(ctx, h.p.FFmpeg, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%w: %v", ErrFFmpeg, err)
-	}
-	if h.p.Nice {
-		lowerPriority(cmd.Process.Pid)
-	}
-	sc := bufio.NewScanner(stdout)
-	last := time.Time{}
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "out_time_us="); ok && p.Duration > 0 && time.Since(last) > time.Second {
-			us, _ := strconv.ParseInt(v, 10, 64)
-			pct := math.Min(99, float64(us)/1e6/p.Duration*100)
-			h.p.Notify(ctx, Update{RecordingID: p.RecordingID, Kind: UpdateProgress, Chunk: p.Index, Progress: math.Round(pct)})
-			last = time.Now()
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if len(msg) > 2000 {
-			msg = msg[len(msg)-2000:]
-		}
-		var ee *exec.ExitError
-		if ctx.Err() == nil && errors.As(err, &ee) && ee.Exited() && badMedia(msg) {
-			return fmt.Errorf("%w: %v: %s", ErrBadMedia, err, msg)
-		}
-		return fmt.Errorf("%w: %v: %s", ErrFFmpeg, err, msg)
-	}
-	return nil
 }
 
 // checkIVF refuses a raw video chunk that is not an IVF file before ffmpeg sees it: the input
@@ -436,7 +325,9 @@ func (h *Handler) getJSON(ctx context.Context, key string, v any) (bool, error) 
 	return true, nil
 }
 
-// notifyFailed reports a task that will not be retried again.
+// notifyFailed reports a task that will not be retried again: a short human reason, the error
+// text as the operator log (never the queue's own "skip retry" wording) and whether a retry
+// could help.
 func (h *Handler) notifyFailed(ctx context.Context, t *asynq.Task, err error) {
 	var p struct {
 		RecordingID string `json:"recording_id"`
@@ -445,6 +336,6 @@ func (h *Handler) notifyFailed(ctx context.Context, t *asynq.Task, err error) {
 	if json.Unmarshal(t.Payload(), &p) != nil || p.RecordingID == "" {
 		return
 	}
-	msg := strings.TrimSuffix(err.Error(), ": "+asynq.SkipRetry.Error())
-	h.p.Notify(ctx, Update{RecordingID: p.RecordingID, Kind: UpdateFailed, Chunk: p.Index, Error: msg})
+	msg, log, retryable := Describe(err)
+	h.p.Notify(ctx, Update{RecordingID: p.RecordingID, Kind: UpdateFailed, Chunk: p.Index, Error: msg, Log: log, Retryable: retryable})
 }

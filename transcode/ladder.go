@@ -92,43 +92,68 @@ func (r Rung) Bandwidth(audio bool) int {
 }
 
 // ffmpegArgs builds one ffmpeg run that encodes a chunk into every rung (one decode, split).
-// out is the local output directory; files land in out/<rung>/cNNNNNN[_NNN].{m3u8,ts}.
-func ffmpegArgs(p ChunkPayload, videoFile, audioFile string, ladder []Rung, out string, preset string) []string {
-	args := []string{"-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1", "-nostats"}
+// out is the local output directory; files land in out/<rung>/cNNNNNN[_NNN].{m3u8,ts}. A rung
+// of height 0 is audio only. Decoding tolerates damage: corrupt packets are skipped (the frames
+// around them still play) instead of failing the run, however many there are (-max_error_rate
+// 1); tracks that do not decode at all were replaced by fillers before (encodeIn).
+func ffmpegArgs(p ChunkPayload, in encodeIn, ladder []Rung, out string, preset string) []string {
+	args := []string{"-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-progress", "pipe:1", "-nostats",
+		"-max_error_rate", "1"}
+	tolerant := []string{"-err_detect", "ignore_err", "-fflags", "+discardcorrupt"}
 	vin, ain := -1, -1
 	n := 0
-	if videoFile != "" {
+	var video []Rung
+	for _, r := range ladder {
+		if r.Height > 0 {
+			video = append(video, r)
+		}
+	}
+	switch {
+	case in.video != "":
+		args = append(args, tolerant...)
 		args = append(args, "-itsoffset", ffloat(p.Video.Offset))
-		if strings.EqualFold(filepath.Ext(videoFile), ".ivf") {
+		if strings.EqualFold(filepath.Ext(in.video), ".ivf") {
 			// Every recorded codec is in IVF (named by its fourcc) with 90 kHz frame timestamps.
 			args = append(args, "-f", "ivf")
 		}
-		args = append(args, "-i", videoFile)
+		args = append(args, "-i", in.video)
+		vin = n
+		n++
+	case in.black && len(video) > 0:
+		args = append(args, "-f", "lavfi", "-i", fmt.Sprintf("color=c=black:s=%dx%d:r=30", video[0].Width, video[0].Height))
 		vin = n
 		n++
 	}
-	if audioFile != "" {
-		args = append(args, "-itsoffset", ffloat(p.Audio.Offset), "-i", audioFile)
+	switch {
+	case in.audio != "":
+		args = append(args, tolerant...)
+		args = append(args, "-itsoffset", ffloat(p.Audio.Offset), "-i", in.audio)
+		ain = n
+	case in.silence:
+		args = append(args, "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo")
 		ain = n
 	}
-	if vin >= 0 {
-		f := fmt.Sprintf("[%d:v]split=%d", vin, len(ladder))
-		for i := range ladder {
+	filler := in.black || in.silence
+	if vin >= 0 && len(video) > 0 {
+		f := fmt.Sprintf("[%d:v]split=%d", vin, len(video))
+		for i := range video {
 			f += fmt.Sprintf("[s%d]", i)
 		}
-		for i, r := range ladder {
+		for i, r := range video {
 			f += fmt.Sprintf(";[s%d]scale=-2:%d:flags=bicubic,format=yuv420p[v%d]", i, r.Height, i)
 		}
 		args = append(args, "-filter_complex", f)
 	}
 	name := chunkName(p.Index)
-	for i, r := range ladder {
-		if vin >= 0 {
-			args = append(args, "-map", fmt.Sprintf("[v%d]", i),
+	vi := 0
+	for _, r := range ladder {
+		if r.Height > 0 && vin >= 0 {
+			args = append(args, "-map", fmt.Sprintf("[v%d]", vi),
 				"-c:v", "libx264", "-preset", preset, "-profile:v", "high", "-level:v", r.Level,
 				"-b:v", fmt.Sprintf("%dk", r.VideoKbps), "-maxrate", fmt.Sprintf("%dk", r.VideoKbps*107/100),
 				"-bufsize", fmt.Sprintf("%dk", r.VideoKbps*2),
 				"-force_key_frames", "expr:gte(t,n_forced*2)", "-sc_threshold", "0")
+			vi++
 		}
 		if ain >= 0 {
 			// aresample async: packets lost in the recording become silence, not a timestamp gap.
@@ -136,6 +161,9 @@ func ffmpegArgs(p ChunkPayload, videoFile, audioFile string, ladder []Rung, out 
 		}
 		if p.Duration > 0 {
 			args = append(args, "-t", ffloat(p.Duration))
+		}
+		if filler && (r.Height > 0 || in.silence) {
+			args = append(args, "-shortest") // a filler runs for ever: end with the real track
 		}
 		args = append(args, "-output_ts_offset", ffloat(p.Start), "-muxdelay", "0", "-muxpreload", "0",
 			"-f", "hls", "-hls_time", "2", "-hls_list_size", "0", "-hls_playlist_type", "vod",

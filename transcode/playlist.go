@@ -25,7 +25,8 @@ func (h *Handler) loadChunks(ctx context.Context, id string, n int) ([]chunkDone
 }
 
 // mediaPlaylist stitches the segments of chunks for one rung. Timestamps are continuous across
-// chunks (each chunk is encoded with -output_ts_offset = its start), so no discontinuity tags.
+// chunks (each chunk is encoded with -output_ts_offset = its start), so no discontinuity tags,
+// except after a chunk of which nothing decoded (it has no segments: the timeline jumps).
 func mediaPlaylist(chunks []chunkDone, rung string, final bool) string {
 	target := 1.0
 	for _, c := range chunks {
@@ -39,7 +40,17 @@ func mediaPlaylist(chunks []chunkDone, rung string, final bool) string {
 		typ = "VOD"
 	}
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:%s\n#EXT-X-INDEPENDENT-SEGMENTS\n", int(math.Ceil(target)), typ)
+	started, gap := false, false
 	for _, c := range chunks {
+		if len(c.Segments[rung]) == 0 {
+			gap = started
+			continue
+		}
+		if gap {
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
+			gap = false
+		}
+		started = true
 		for _, s := range c.Segments[rung] {
 			fmt.Fprintf(&b, "#EXTINF:%.6f,\n%s\n", s.Duration, s.URI)
 		}
@@ -48,6 +59,122 @@ func mediaPlaylist(chunks []chunkDone, rung string, final bool) string {
 		b.WriteString("#EXT-X-ENDLIST\n")
 	}
 	return b.String()
+}
+
+// realVideo reports whether a chunk holds decoded video (not black frames in its place).
+func (c chunkDone) realVideo() bool {
+	if c.Empty || len(c.Ladder) == 0 || c.Ladder[0].Height == 0 {
+		return false
+	}
+	for _, t := range c.Tracks {
+		if t.Kind == "video" && t.Dropped {
+			return false
+		}
+	}
+	return true
+}
+
+// pickLadder is the renditions of a recording: the video ladder when any chunk has decoded
+// video (chunks whose video did not decode have black frames in it), else the audio-only
+// rendition (every chunk has one then). No ladder: nothing of the recording decoded.
+func pickLadder(chunks []chunkDone) (ladder []Rung, audio bool) {
+	for _, c := range chunks {
+		if c.Empty {
+			continue
+		}
+		audio = audio || c.Audio
+		if ladder == nil && c.realVideo() {
+			ladder = c.Ladder
+		}
+	}
+	if ladder == nil {
+		for _, c := range chunks {
+			if !c.Empty {
+				return []Rung{{Name: "audio"}}, audio
+			}
+		}
+	}
+	return ladder, audio
+}
+
+// summarize is what a recording holds of each recorded track over all its chunks: a track that
+// decoded in no chunk is dropped; one lost in some chunks says in how many.
+func summarize(chunks []chunkDone) []TrackState {
+	var out []TrackState
+	for _, kind := range []string{"video", "audio"} {
+		var ts TrackState
+		present, dropped := 0, 0
+		for _, c := range chunks {
+			tracks := c.Tracks
+			if len(tracks) == 0 && !c.Empty { // a marker written before tracks were recorded
+				if c.realVideo() {
+					tracks = append(tracks, TrackState{Kind: "video", Codec: "vp8"})
+				}
+				if c.Audio {
+					tracks = append(tracks, TrackState{Kind: "audio", Codec: "opus"})
+				}
+			}
+			for _, t := range tracks {
+				if t.Kind != kind {
+					continue
+				}
+				present++
+				if ts.Codec == "" {
+					ts.Codec = t.Codec
+				}
+				if t.Dropped {
+					dropped++
+					if ts.Reason == "" {
+						ts.Reason = t.Reason
+					}
+				}
+			}
+		}
+		if present == 0 {
+			continue
+		}
+		ts.Kind = kind
+		switch {
+		case dropped == present:
+			ts.Dropped = true
+		case dropped > 0:
+			fill := "black"
+			if kind == "audio" {
+				fill = "silent"
+			}
+			ts.Reason = fmt.Sprintf("%s in %d of %d parts (%s there)", ts.Reason, dropped, present, fill)
+		default:
+			ts.Reason = ""
+		}
+		out = append(out, ts)
+	}
+	return out
+}
+
+// droppedNote is the recording's one-sentence note on what was dropped ("" when nothing was).
+func droppedNote(tracks []TrackState) string {
+	for _, t := range tracks {
+		if t.Kind == "video" && t.Dropped {
+			return MsgVideoDropped
+		}
+	}
+	for _, t := range tracks {
+		if t.Kind == "audio" && t.Dropped {
+			return MsgAudioDropped
+		}
+	}
+	return ""
+}
+
+// chunkLogs joins the decoders' complaints of every chunk, cleaned, for the operator log.
+func chunkLogs(chunks []chunkDone) string {
+	var b strings.Builder
+	for _, c := range chunks {
+		if c.Log != "" {
+			fmt.Fprintf(&b, "%s\n", c.Log)
+		}
+	}
+	return CleanLog(b.String())
 }
 
 func masterPlaylist(ladder []Rung, audio bool, media string) string {
@@ -69,13 +196,16 @@ func (h *Handler) writePlaylists(ctx context.Context, id string, chunks []chunkD
 	if final {
 		media, master = "index.m3u8", MasterKey(id)
 	}
-	ladder := chunks[0].Ladder
+	ladder, audio := pickLadder(chunks)
+	if ladder == nil {
+		return nil // nothing decoded so far: nothing to play
+	}
 	for _, r := range ladder {
 		if err := h.put(ctx, "rec/"+id+"/"+r.Name+"/"+media, []byte(mediaPlaylist(chunks, r.Name, final))); err != nil {
 			return err
 		}
 	}
-	return h.put(ctx, master, []byte(masterPlaylist(ladder, chunks[0].Audio, media)))
+	return h.put(ctx, master, []byte(masterPlaylist(ladder, audio, media)))
 }
 
 // writeLive publishes the EVENT playlists of the contiguous chunks done so far.
@@ -100,19 +230,31 @@ func (h *Handler) TryFinalize(ctx context.Context, id string) (bool, error) {
 	if err != nil || !all {
 		return false, err
 	}
-	if len(chunks) == 0 {
-		h.p.Notify(ctx, Update{RecordingID: id, Kind: UpdateFailed, Error: "recording has no media"})
+	ladder, _ := pickLadder(chunks)
+	var dur float64
+	if ladder != nil {
+		for _, c := range chunks {
+			for _, sg := range c.Segments[ladder[0].Name] {
+				dur += sg.Duration
+			}
+		}
+	}
+	tracks := summarize(chunks)
+	if len(chunks) == 0 || dur < minPlayable {
+		// Never "ready" without something to watch: zero-length output is a failure.
+		log := chunkLogs(chunks)
+		if log == "" {
+			log = "the recording has no media"
+		}
+		h.log.Warn("recording has nothing playable", "recording", id, "chunks", len(chunks), "log", log)
+		h.p.Notify(ctx, Update{RecordingID: id, Kind: UpdateFailed, Error: MsgNothingDecodes, Log: log, Tracks: tracks})
 		return true, nil
 	}
 	if err := h.writePlaylists(ctx, id, chunks, true); err != nil {
 		return false, err
 	}
-	var dur float64
-	for _, c := range chunks {
-		dur += c.Duration
-	}
 	var names []string
-	for _, r := range chunks[0].Ladder {
+	for _, r := range ladder {
 		names = append(names, r.Name)
 	}
 	if !h.p.KeepRaw {
@@ -126,6 +268,7 @@ func (h *Handler) TryFinalize(ctx context.Context, id string) (bool, error) {
 	}
 	h.log.Info("recording ready", "recording", id, "duration", math.Round(dur*100)/100, "chunks", len(chunks))
 	h.p.Notify(ctx, Update{RecordingID: id, Kind: UpdateReady, Chunk: len(chunks), Progress: 100, Duration: dur,
-		Renditions: names, HLSURL: h.p.Store.URL(MasterKey(id)), PosterURL: poster})
+		Renditions: names, HLSURL: h.p.Store.URL(MasterKey(id)), PosterURL: poster,
+		Tracks: tracks, Error: droppedNote(tracks), Log: chunkLogs(chunks)})
 	return true, nil
 }

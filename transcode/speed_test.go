@@ -104,7 +104,7 @@ func TestMeasureSpeed(t *testing.T) {
 	for _, r := range ladder {
 		_ = os.MkdirAll(filepath.Join(out, r.Name), 0o755)
 	}
-	args := ffmpegArgs(ChunkPayload{Video: &Track{}, Audio: &Track{}}, video, audio, ladder, out, "veryfast")
+	args := ffmpegArgs(ChunkPayload{Video: &Track{}, Audio: &Track{}}, encodeIn{video: video, audio: audio}, ladder, out, "veryfast")
 	began, cpu0 := time.Now(), childCPU()
 	if b, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
 		t.Fatalf("plain ffmpeg: %v %s", err, b)

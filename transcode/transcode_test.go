@@ -3,7 +3,6 @@ package transcode
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -362,7 +361,7 @@ func TestPermanentFailure(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	u, _ := rec.last(UpdateFailed)
-	if u.RecordingID != "gone" || !strings.Contains(u.Error, "source missing") {
+	if u.RecordingID != "gone" || u.Error != MsgSourceMissing || !u.Retryable || !strings.Contains(u.Log, "source missing") || strings.Contains(u.Log, "skip retry") {
 		t.Fatalf("%+v", u)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -371,10 +370,12 @@ func TestPermanentFailure(t *testing.T) {
 	}
 }
 
-// TestUndecodableChunk: a chunk ffmpeg cannot decode fails for good at once (no retries).
+// TestUndecodableChunk: a chunk ffmpeg cannot decode is marked empty (no retries, no segments);
+// a recording of nothing else fails for good at its end, not worth a retry.
 func TestUndecodableChunk(t *testing.T) {
 	needFFmpeg(t)
-	st, _ := storage.NewLocal(storage.LocalParams{Dir: t.TempDir()})
+	dir := t.TempDir()
+	st, _ := storage.NewLocal(storage.LocalParams{Dir: dir})
 	ctx := context.Background()
 	// A valid IVF header followed by noise "frames".
 	ivf := make([]byte, 32)
@@ -392,24 +393,31 @@ func TestUndecodableChunk(t *testing.T) {
 		ivf = append(ivf, frame...)
 	}
 	_ = st.Put(ctx, RawKey("bad", 0, "video.ivf"), strings.NewReader(string(ivf)), -1)
-	h := NewHandler(HandlerParams{Store: st, Preset: "ultrafast"})
+	var rec recorded
+	h := NewHandler(HandlerParams{Store: st, Preset: "ultrafast", Notify: rec.notify, TmpDir: t.TempDir()})
 	task, _ := NewChunkTask(ChunkPayload{RecordingID: "bad", Video: &Track{Key: RawKey("bad", 0, "video.ivf")}, Width: 640, Height: 360})
-	err := h.ProcessTask(ctx, task)
-	if !errors.Is(err, ErrBadMedia) || !errors.Is(err, asynq.SkipRetry) {
-		t.Fatalf("got %v, want ErrBadMedia + SkipRetry", err)
+	if err := h.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("chunk: %v", err)
+	}
+	var done chunkDone
+	if ok, err := h.getJSON(ctx, ChunkDoneKey("bad", 0), &done); !ok || err != nil || !done.Empty || len(done.Segments) != 0 {
+		t.Fatalf("marker %+v %v %v", done, ok, err)
+	}
+	putEnd(t, st, "bad", 1)
+	if _, err := h.TryFinalize(ctx, "bad"); err != nil {
+		t.Fatal(err)
+	}
+	u, ok := rec.last(UpdateFailed)
+	if !ok || u.Error != MsgNothingDecodes || u.Retryable || rec.count(UpdateReady) != 0 {
+		t.Fatalf("%+v", rec.updates)
+	}
+	if _, err := os.Stat(filepath.Join(dir, MasterKey("bad"))); !os.IsNotExist(err) {
+		t.Errorf("a master playlist for nothing: %v", err)
 	}
 }
 
-// TestUnknownVideoCodec: a chunk in a codec the handler does not transcode fails for good at
-// once, naming the codec, before anything is downloaded.
+// TestUnknownVideoCodec: the codecs the handler transcodes (TestUnknownVideoCodecAlone: others).
 func TestUnknownVideoCodec(t *testing.T) {
-	st, _ := storage.NewLocal(storage.LocalParams{Dir: t.TempDir()})
-	h := NewHandler(HandlerParams{Store: st})
-	task, _ := NewChunkTask(ChunkPayload{RecordingID: "h265", Video: &Track{Key: RawKey("h265", 0, "video.ivf"), Codec: "video/H265"}})
-	err := h.ProcessTask(context.Background(), task)
-	if !errors.Is(err, ErrBadMedia) || !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "video/H265") {
-		t.Fatalf("got %v, want ErrBadMedia + SkipRetry naming the codec", err)
-	}
 	for _, c := range []string{"", "video/VP8", "video/vp9", "video/AV1", "video/H264"} {
 		if !knownVideo(c) {
 			t.Errorf("%q not transcoded", c)

@@ -355,7 +355,7 @@ func TestUploadRejects(t *testing.T) {
 			id, _ := uploadFile(t, s, "shop", file)
 			r := waitStatus(t, events, id, catalog.StatusFailed, 60*time.Second)
 			t.Logf("error: %s", r.Error)
-			if !strings.HasPrefix(r.Error, "not a video file") {
+			if r.Error != transcode.MsgNotVideo || r.Log != "" || r.Retryable {
 				t.Errorf("error %q", r.Error)
 			}
 			nothingLeft(t, s, id)
