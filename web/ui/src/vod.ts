@@ -17,6 +17,7 @@ import {
   formatDate,
   formatTime,
   sellerLine,
+  shortReason,
   sourceLabel,
   spokenDuration,
   storeToken,
@@ -45,6 +46,7 @@ const controls = byId("controls");
 const seek = byId<HTMLInputElement>("seek");
 const playBtn = byId<HTMLButtonElement>("play");
 const muteBtn = byId<HTMLButtonElement>("mute");
+const speedBtn = byId<HTMLButtonElement>("speed-btn");
 const timeEl = byId("time");
 const fsBtn = byId<HTMLButtonElement>("fullscreen");
 const helpBtn = byId<HTMLButtonElement>("help-btn");
@@ -77,6 +79,20 @@ function showOverlay(title: string, detail = "", opts: { spin?: boolean; back?: 
 
 function hideOverlay(): void {
   overlay.hidden = true;
+}
+
+/**
+ * Play, Mute, Speed and Fullscreen act on the video as soon as a playlist is attached (Play
+ * before the first frame starts it when it arrives); before that, and when nothing can play,
+ * they are disabled rather than enabled and inert. Seek waits for a duration; Quality for the
+ * renditions (buildQualityMenu).
+ */
+function setControls(on: boolean): void {
+  for (const b of [playBtn, muteBtn, speedBtn, fsBtn]) b.disabled = !on;
+  if (!on) {
+    seek.disabled = true;
+    qualityBtn.disabled = true;
+  }
 }
 
 function showNotice(text: string, tone: "info" | "error" = "info", link?: { href: string; label: string }): void {
@@ -127,18 +143,19 @@ function renderInfo(r: Recording): void {
   row("Length", r.duration ? formatTime(r.duration) : "");
   row("Renditions", (r.renditions ?? []).join(", "));
   row("Subtitles", (r.subtitles ?? []).map((s) => s.label || s.lang).join(", "));
-  if (r.status === "failed") row("Error", r.error ?? "unknown");
+  if (r.status === "failed") row("Problem", shortReason(r.error));
 }
 
 // ---------------------------------------------------------------- menus
 
 const speedMenu = new RadioMenu(
-  byId<HTMLButtonElement>("speed-btn"),
+  speedBtn,
   byId("speed-menu"),
   (it) => `Speed ${it ? it.label : "1×"}`,
   (v) => {
     video.playbackRate = Number(v);
   },
+  player,
 );
 speedMenu.setItems(
   SPEEDS.map((s) => ({ value: String(s), label: `${s}×` })),
@@ -163,6 +180,7 @@ const qualityMenu = new RadioMenu(
     // currentLevel switches now (flushes the buffer); -1 hands control back to ABR.
     hls.currentLevel = i;
   },
+  player,
 );
 
 function levelName(height: number, bitrate: number): string {
@@ -175,6 +193,7 @@ const subsMenu = new RadioMenu(
   byId("subs-menu"),
   (it) => `Subtitles ${it && it.value !== "off" ? it.label : "Off"}`,
   (v) => setSubtitle(v),
+  player,
 );
 
 function setSubtitle(lang: string): void {
@@ -238,8 +257,8 @@ function attach(url: string): void {
       { once: true },
     );
   }
-  playBtn.disabled = false;
-  seek.disabled = false;
+  setControls(true);
+  if (Number.isFinite(video.duration) && video.duration > 0) seek.disabled = false;
 }
 
 function buildQualityMenu(): void {
@@ -263,11 +282,17 @@ function onHlsError(data: ErrorData): void {
     window.setTimeout(() => hls?.startLoad(), 2000);
     return;
   }
-  fail(`Playback failed: ${data.details}${data.response?.code ? ` (HTTP ${data.response.code})` : ""}.`);
+  console.warn("relaycast: playback failed:", data.details, data.response?.code ?? "");
+  fail(
+    data.type === Hls.ErrorTypes.NETWORK_ERROR
+      ? "The video could not be loaded from the server. Check your connection and reload the page."
+      : "This video could not be played in this browser.",
+  );
 }
 
 function fail(msg: string): void {
   lastError = msg;
+  setControls(false);
   setState("error");
   showOverlay("Cannot play this recording", msg, { back: true });
 }
@@ -330,9 +355,13 @@ video.addEventListener("timeupdate", () => {
   renderTime();
   savePosition();
 });
-video.addEventListener("durationchange", renderTime);
+video.addEventListener("durationchange", () => {
+  renderTime();
+  if (src && Number.isFinite(video.duration) && video.duration > 0) seek.disabled = false;
+});
 video.addEventListener("loadedmetadata", () => {
   renderTime();
+  if (src) seek.disabled = false;
   if (state === "loading" || state === "waiting") setState("ready");
   hideOverlay();
 });
@@ -470,8 +499,9 @@ function apply(r: Recording): void {
         video.load();
         src = "";
       }
+      setControls(false);
       setState("failed");
-      showOverlay("Processing failed", r.error ?? "", { back: true });
+      showOverlay("Processing failed", shortReason(r.error), { back: true });
       break;
   }
 }
@@ -512,6 +542,8 @@ async function load(): Promise<void> {
       hls?.destroy();
       hls = null;
       video.removeAttribute("src");
+      src = "";
+      setControls(false);
       setState("notfound");
       showOverlay("This recording was deleted", "", { back: true });
     },
