@@ -123,6 +123,8 @@ type httpProxy struct {
 	*httptest.Server
 	delay   func(r *http.Request) time.Duration
 	rewrite func(r *http.Request, body []byte) []byte
+	// intercept, when set, may answer a request itself (true) instead of the server.
+	intercept func(w http.ResponseWriter, r *http.Request) bool
 }
 
 func newHTTPProxy(t *testing.T, target string, delay func(*http.Request) time.Duration, rewrite func(*http.Request, []byte) []byte) *httpProxy {
@@ -164,6 +166,9 @@ func newHTTPProxy(t *testing.T, target string, delay func(*http.Request) time.Du
 					return
 				}
 			}
+		}
+		if p.intercept != nil && p.intercept(w, r) {
+			return
 		}
 		rp.ServeHTTP(w, r)
 	}))

@@ -93,21 +93,27 @@ function cleanJobError(e: string): string {
   return e.replace(/:?\s*skip retry for the task\.?/gi, "").trim();
 }
 
-/** A collapsed box with operator detail; load() fills it on first opening when text is empty. */
+/**
+ * A collapsed box with operator detail. With load, the first opening asks for it (the admin
+ * API's log) and shows text (an older server's long error) only when that has nothing.
+ */
 function logBox(label: string, text: string, load?: () => Promise<string>): HTMLDetailsElement {
-  const pre = el("pre", { textContent: text });
+  const none = "No operator log is available for this recording.";
+  const pre = el("pre", { textContent: load ? "" : text || none });
   const box = el("details", { className: "rec-log" }, el("summary", { textContent: label }), pre);
-  if (!text && load) {
+  if (load) {
     let loaded = false;
     box.addEventListener("toggle", async () => {
       if (!box.open || loaded) return;
       loaded = true;
       pre.textContent = "Loading…";
+      let log = "";
       try {
-        pre.textContent = (await load()) || "No operator log is available for this recording.";
+        log = await load();
       } catch {
-        pre.textContent = "No operator log is available for this recording.";
+        /* an older server has no admin view of a recording */
       }
+      pre.textContent = log || text || none;
     });
   }
   return box;
@@ -314,7 +320,8 @@ function recRow(r: Recording): HTMLTableRowElement {
     if (!canRetry(r)) statusCell.append(el("div", { className: "muted small", textContent: "Retrying cannot help: the file itself is the problem." }));
     // The operator detail: the C1 log (admin API), or an older server's long error text.
     const legacy = r.error && !shortReason(r.error).startsWith(r.error.trim()) ? r.error : "";
-    statusCell.append(logBox("Operator log", r.log || legacy, async () => (await adminCall<Recording>(`/api/admin/recordings/${encodeURIComponent(r.id)}`)).log ?? ""));
+    const load = async (): Promise<string> => (await adminCall<Recording>(`/api/admin/recordings/${encodeURIComponent(r.id)}`)).log ?? "";
+    statusCell.append(r.log ? logBox("Operator log", r.log) : logBox("Operator log", legacy, load));
   }
   return el(
     "tr",
