@@ -108,6 +108,13 @@ window.relaycast = {
   setQuality: (q: Quality) => chooseQuality(q),
   /** Video frames decoded by the current peer connection (sampled from getStats twice a second). */
   framesDecoded: (): number => framesDecoded,
+  /** After the show ended: its recording's link ("" until ready) and what is known of it. */
+  get recordingLink(): string {
+    return el.overlayLink.hidden ? "" : el.overlayLink.getAttribute("href") ?? "";
+  },
+  get liveSince(): string {
+    return liveSince;
+  },
   /** Loadtest: glass-to-glass delays (ms) read from a `source=clock` broadcast since the last call. */
   readClock: (): number[] => {
     clockReader ??= new ClockReader(el.video);

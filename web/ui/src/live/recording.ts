@@ -1,5 +1,5 @@
 // After a show ends, the watch page links to its recording: the newest recording of the room
-// (started no earlier than the show, when its start is known), followed over /api/events until
+// (not one that ended before the show went live), followed over /api/events until
 // it is ready. Only existing APIs: GET /api/recordings?room= and the event stream.
 
 import { api, subscribe, type Page, type Recording } from "../api";
@@ -21,8 +21,10 @@ export function watchRecording(room: string, liveSince: string, onLink: (l: Reco
   const consider = (r: Recording): void => {
     if (stopped || r.room !== room) return;
     const started = Date.parse(r.started_at ?? "");
-    // The show's own recording: started with it (a little slack for clocks), not an older one.
-    if (Number.isFinite(since) && Number.isFinite(started) && started < since - 10_000) return;
+    const ended = Date.parse(r.ended_at ?? "");
+    // The show's own recording, not an older one that ended before this show went live (one
+    // recording may span a reconnect, so it can start before the room's latest `since`).
+    if (Number.isFinite(since) && Number.isFinite(ended) && ended < since - 10_000) return;
     if (best && best.id !== r.id && Date.parse(best.started_at ?? "") > started) return;
     best = r;
     onLink(linkOf(r));
