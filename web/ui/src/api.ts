@@ -208,7 +208,9 @@ export function shortReason(error: string | undefined): string {
   const e = (error ?? "").trim();
   if (!e) return GENERIC_FAILURE;
   const technical = /exit status|@ 0x|\[[a-z0-9_]+ @|ffmpeg|ffprobe|stderr|skip retry|asynq|panic|0x[0-9a-f]{6,}/i;
-  if (e.length > 160 || technical.test(e) || e.includes("\n")) return GENERIC_FAILURE;
+  // A Go error chain ("transcode: undecodable media: …") starts lower-case or stacks "x: y: z".
+  const chain = /^[a-z]/.test(e) || (e.match(/: /g)?.length ?? 0) >= 2;
+  if (e.length > 160 || technical.test(e) || chain || e.includes("\n")) return GENERIC_FAILURE;
   return /[.!?]$/.test(e) ? e : `${e}.`;
 }
 
