@@ -44,7 +44,9 @@ func centre(t *testing.T, ctx context.Context, sel string) (x, y float64) {
 	return xy[0], xy[1]
 }
 
-func jsString(s string) string { return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'" }
+func jsString(s string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
+}
 
 // realClick clicks the element matching sel with the mouse (CDP Input.dispatchMouseEvent at its
 // centre): whatever is on top at that point gets the click, as for a person.
