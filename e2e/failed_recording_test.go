@@ -19,7 +19,7 @@ import (
 
 // ffmpegNoise is what a failed transcode used to store as the recording's error: about 2 KB of
 // tool output, starting mid-word, with memory addresses.
-var ffmpegNoise = "ror while decoding stream #0:1: undecodable media: exit status 69\n" +
+var ffmpegNoise = "ror while decoding stream #0:1: Conversion failed, exit status 69\n" +
 	strings.Repeat("[opus @ 0x55d0c8a4b2c0] Error parsing the packet header\nError while decoding stream #0:1: Invalid data found when processing input\n", 18)
 
 // setC1 sets the fields of contract C1 that the catalog of this branch may not store yet on the

@@ -207,6 +207,9 @@ const GENERIC_FAILURE = "The video could not be processed.";
 export function shortReason(error: string | undefined): string {
   const e = (error ?? "").trim();
   if (!e) return GENERIC_FAILURE;
+  // An older server's error chains name the cause first: say that cause in words.
+  if (/(^|: )not a video file/.test(e)) return "This file is not a video, or it is cut short.";
+  if (/(^|: )undecodable media/.test(e)) return "The video could not be decoded.";
   const technical = /exit status|@ 0x|\[[a-z0-9_]+ @|ffmpeg|ffprobe|stderr|skip retry|asynq|panic|0x[0-9a-f]{6,}/i;
   // A Go error chain ("transcode: undecodable media: …") starts lower-case or stacks "x: y: z".
   const chain = /^[a-z]/.test(e) || (e.match(/: /g)?.length ?? 0) >= 2;
