@@ -136,6 +136,10 @@ func TestAdminPage(t *testing.T) {
 	if !strings.Contains(jobText, "source missing") || !strings.Contains(jobText, rec.ID) {
 		t.Errorf("job row %q lacks the error or the recording", jobText)
 	}
+	// What the page shows (the operator log collapsed): no queue markers, no tool output.
+	if shown := evalJS[string](t, pg, `document.querySelector('#jobs tr').innerText`); strings.Contains(shown, "skip retry") || strings.Contains(shown, "Invalid data") {
+		t.Errorf("job row shows the queue's or the tool's words: %q", shown)
+	}
 	screenshots(t, pg, "admin")
 	darkScreenshot(t, pg, "admin")
 	tabThrough(t, pg, "admin")

@@ -127,7 +127,7 @@ func TestUploadPage(t *testing.T) {
 	}
 	waitJS(t, ctx, 60*time.Second, `window.relaycast.uploads.length === 2 && window.relaycast.uploads[1].state === "failed"`, "the non-video upload to fail")
 	msg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(".upload-item[data-state=failed] .upload-error").textContent`))
-	if err != nil || !strings.Contains(msg, "not a video file") {
+	if err != nil || !strings.Contains(msg, "not a video") {
 		t.Errorf("error shown: %q (%v)", msg, err)
 	}
 	// An empty form: a clear message, focus on the field.

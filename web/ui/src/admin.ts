@@ -7,9 +7,11 @@ import {
   ADMIN_TOKEN_KEY,
   APIError,
   api,
+  canRetry,
   el,
   errorText,
   formatDate,
+  shortReason,
   statusBadge,
   storeToken,
   storedToken,
@@ -76,13 +78,54 @@ function confirmAction(title: string, text: string, ok: string): Promise<boolean
   });
 }
 
+/**
+ * What to say when the server refuses a token (401): never the verifier's own words ("token
+ * contains an invalid number of segments"), which mean nothing to the person signing in.
+ */
+function refusedTokenText(serverMessage: string): string {
+  if (/expired/i.test(serverMessage)) return "This token has expired. Make a new one with relaycast token --admin.";
+  if (/signature/i.test(serverMessage)) return "This token was not made for this server. Make one here with relaycast token --admin.";
+  return "This is not a valid admin token: paste the whole token that relaycast token --admin printed.";
+}
+
+/** A queue error without the queue's own markers ("skip retry for the task"). */
+function cleanJobError(e: string): string {
+  return e.replace(/:?\s*skip retry for the task\.?/gi, "").trim();
+}
+
+/**
+ * A collapsed box with operator detail. With load, the first opening asks for it (the admin
+ * API's log) and shows text (an older server's long error) only when that has nothing.
+ */
+function logBox(label: string, text: string, load?: () => Promise<string>): HTMLDetailsElement {
+  const none = "No operator log is available for this recording.";
+  const pre = el("pre", { textContent: load ? "" : text || none });
+  const box = el("details", { className: "rec-log" }, el("summary", { textContent: label }), pre);
+  if (load) {
+    let loaded = false;
+    box.addEventListener("toggle", async () => {
+      if (!box.open || loaded) return;
+      loaded = true;
+      pre.textContent = "Loading…";
+      let log = "";
+      try {
+        log = await load();
+      } catch {
+        /* an older server has no admin view of a recording */
+      }
+      pre.textContent = log || text || none;
+    });
+  }
+  return box;
+}
+
 async function adminCall<T>(path: string, init: RequestInit = {}): Promise<T> {
   busy++;
   try {
     return await api<T>(path, { ...init, token });
   } catch (e) {
     if (e instanceof APIError && e.status === 401) {
-      signOut(`Your admin token was refused (${e.message}). Sign in again.`);
+      signOut(`${refusedTokenText(e.message)} Sign in again.`);
     }
     throw e;
   } finally {
@@ -104,7 +147,8 @@ async function signIn(t: string): Promise<void> {
   signedIn.hidden = false;
   adminEl.hidden = false;
   showError(signinError, "");
-  await Promise.all([loadRooms(), loadRecs(true), loadJobs()]);
+  await Promise.all([loadRooms(), loadRecs(true)]);
+  await loadJobs(); // after the recordings: a job's row uses its recording's reason and retryable
   startEvents();
 }
 
@@ -144,7 +188,7 @@ signinForm.addEventListener("submit", async (ev) => {
       e instanceof APIError && e.status === 403
         ? "This token is not an admin token for every room. Make one with relaycast token --admin."
         : e instanceof APIError && e.status === 401
-          ? `The server refused this token: ${e.message}.`
+          ? refusedTokenText(e.message)
           : `Could not sign in: ${errorText(e)}.`;
     showError(signinError, msg);
     tokenInput.setAttribute("aria-invalid", "true");
@@ -249,11 +293,12 @@ const recsMore = byId<HTMLButtonElement>("recs-more");
 const statusFilter = byId<HTMLSelectElement>("status-filter");
 let recsCursor = "";
 const recRows = new Map<string, HTMLTableRowElement>();
+const recData = new Map<string, Recording>(); // the rows' recordings, for the jobs table
 
 function recRow(r: Recording): HTMLTableRowElement {
   const title = titleOf(r);
   const actions = el("td", { className: "actions" });
-  if (r.status === "failed") {
+  if (r.status === "failed" && canRetry(r)) {
     const retry = el("button", { className: "btn btn-sm btn-primary", type: "button", textContent: "Retry" });
     retry.setAttribute("aria-label", `Retry processing ${title}`);
     retry.addEventListener("click", () => void retryRec(r, retry));
@@ -270,7 +315,14 @@ function recRow(r: Recording): HTMLTableRowElement {
   if (r.status === "processing" && typeof r.progress === "number" && r.progress > 0) {
     statusCell.append(" ", el("span", { className: "muted small", textContent: `${Math.round(r.progress)}%` }));
   }
-  if (r.status === "failed" && r.error) statusCell.append(el("div", { className: "rec-error wrap", textContent: r.error }));
+  if (r.status === "failed") {
+    statusCell.append(el("div", { className: "rec-error wrap", textContent: shortReason(r.error) }));
+    if (!canRetry(r)) statusCell.append(el("div", { className: "muted small", textContent: "Retrying cannot help: the file itself is the problem." }));
+    // The operator detail: the C1 log (admin API), or an older server's long error text.
+    const legacy = r.error && !shortReason(r.error).startsWith(r.error.trim()) ? r.error : "";
+    const load = async (): Promise<string> => (await adminCall<Recording>(`/api/admin/recordings/${encodeURIComponent(r.id)}`)).log ?? "";
+    statusCell.append(r.log ? logBox("Operator log", r.log) : logBox("Operator log", legacy, load));
+  }
   return el(
     "tr",
     { dataset: { id: r.id, status: String(r.status) } },
@@ -290,6 +342,7 @@ function putRec(r: Recording, where: "append" | "inplace" | "prepend"): void {
     if (!old) return;
   }
   const row = recRow(r);
+  recData.set(r.id, r);
   if (old) {
     const focusedAction = old.contains(document.activeElement);
     old.replaceWith(row);
@@ -307,6 +360,7 @@ async function loadRecs(reset: boolean): Promise<void> {
     recsCursor = "";
     recsBody.textContent = "";
     recRows.clear();
+    recData.clear();
   }
   const q = new URLSearchParams({ limit: "25" });
   if (recsCursor) q.set("cursor", recsCursor);
@@ -360,6 +414,7 @@ async function deleteRec(r: Recording, btn: HTMLButtonElement): Promise<void> {
 function removeRec(id: string): void {
   recRows.get(id)?.remove();
   recRows.delete(id);
+  recData.delete(id);
   byId("recs-wrap").hidden = recRows.size === 0;
   byId("recs-empty").hidden = recRows.size > 0;
 }
@@ -378,6 +433,28 @@ async function loadJobs(): Promise<void> {
   }
   jobsBody.textContent = "";
   for (const j of jobs) {
+    const rec = j.recording_id ? recData.get(j.recording_id) : undefined;
+    const raw = cleanJobError(j.error ?? "");
+    const errCell = el("td", { dataset: { label: "Error" }, className: "wrap" });
+    errCell.append(el("div", { className: "job-error rec-error", textContent: rec?.error ? shortReason(rec.error) : shortReason(raw) }));
+    if (raw) errCell.append(logBox("Operator log", raw));
+    const actions = el("td", { className: "actions" });
+    jobsBody.append(
+      el(
+        "tr",
+        { dataset: { job: j.id } },
+        el("td", { dataset: { label: "Job" } }, el("div", { textContent: j.type.replace(/^relaycast:/, "") }), el("div", { className: "mono muted", textContent: `${j.queue} · ${j.id}` })),
+        recCell(j),
+        errCell,
+        el("td", { dataset: { label: "Tries" }, textContent: `${(j.retried ?? 0) + 1} of ${(j.max_retry ?? 0) + 1}` }),
+        el("td", { dataset: { label: "Failed" }, textContent: formatDate(j.last_failed_at) }),
+        actions,
+      ),
+    );
+    if (rec && !canRetry(rec)) {
+      actions.append(el("span", { className: "muted small", textContent: "Cannot help to run again" }));
+      continue;
+    }
     const run = el("button", { className: "btn btn-sm", type: "button", textContent: "Run again" });
     run.setAttribute("aria-label", `Run job ${j.id} again`);
     run.addEventListener("click", async () => {
@@ -391,24 +468,16 @@ async function loadJobs(): Promise<void> {
       await loadJobs();
       byId<HTMLButtonElement>("jobs-refresh").focus();
     });
-    const recCell = el("td", { dataset: { label: "Recording" }, className: "mono" });
-    if (j.recording_id) recCell.append(el("a", { href: `/v/${encodeURIComponent(j.recording_id)}`, textContent: j.recording_id }));
-    jobsBody.append(
-      el(
-        "tr",
-        { dataset: { job: j.id } },
-        el("td", { dataset: { label: "Job" } }, el("div", { textContent: j.type.replace(/^relaycast:/, "") }), el("div", { className: "mono muted", textContent: `${j.queue} · ${j.id}` })),
-        recCell,
-        el("td", { dataset: { label: "Error" }, className: "wrap rec-error", textContent: j.error ?? "" }),
-        el("td", { dataset: { label: "Tries" }, textContent: `${(j.retried ?? 0) + 1} of ${(j.max_retry ?? 0) + 1}` }),
-        el("td", { dataset: { label: "Failed" }, textContent: formatDate(j.last_failed_at) }),
-        el("td", { className: "actions" }, run),
-      ),
-    );
+    actions.append(run);
   }
   byId("jobs-wrap").hidden = jobs.length === 0;
   byId("jobs-empty").hidden = jobs.length > 0;
   byId("jobs-title").textContent = jobs.length ? `Failed jobs (${jobs.length})` : "Failed jobs";
+}
+function recCell(j: Job): HTMLTableCellElement {
+  const cell = el("td", { dataset: { label: "Recording" }, className: "mono" });
+  if (j.recording_id) cell.append(el("a", { href: `/v/${encodeURIComponent(j.recording_id)}`, textContent: j.recording_id }));
+  return cell;
 }
 byId("jobs-refresh").addEventListener("click", () => void loadJobs());
 
@@ -446,7 +515,7 @@ Object.defineProperty(window, "relaycast", {
 });
 
 if (token) {
-  signIn(token).catch((e) => signOut(`Sign in again: ${errorText(e)}`));
+  signIn(token).catch((e) => signOut(e instanceof APIError && e.status === 401 ? `${refusedTokenText(e.message)} Sign in again.` : `Sign in again: ${errorText(e)}`));
 } else {
   tokenInput.focus();
 }

@@ -24,9 +24,23 @@ export interface Recording {
   renditions?: string[];
   hls_url?: string;
   poster_url?: string;
+  /** One short human sentence saying why it failed (contract C1). */
   error?: string;
+  /** Operator detail (the tool's output, truncated): admin API responses only. */
+  log?: string;
+  /** What the recording holds and why a track was dropped. */
+  tracks?: Track[];
+  /** False when a retry cannot help (not a video, undecodable); absent from older servers. */
+  retryable?: boolean;
   source?: "live" | "upload" | "import" | string;
   subtitles?: Subtitle[];
+}
+
+export interface Track {
+  kind: "video" | "audio" | string;
+  codec?: string;
+  dropped?: boolean;
+  reason?: string;
 }
 
 export interface Page {
@@ -181,6 +195,31 @@ export function updateBadge(b: HTMLElement, r: Pick<Recording, "status" | "progr
   b.className = `badge badge-${STATUS_LABEL[st] ? st : "plain"}`;
   b.textContent = STATUS_LABEL[st] ?? st;
   b.dataset.status = st;
+}
+
+const GENERIC_FAILURE = "The video could not be processed.";
+
+/**
+ * The reason a recording failed, as one short sentence for the public pages. The server sends
+ * one (contract C1); a long or technical text (a tool's output, from an older server) is never
+ * shown: it becomes a generic sentence, and the admin page keeps the detail.
+ */
+export function shortReason(error: string | undefined): string {
+  const e = (error ?? "").trim();
+  if (!e) return GENERIC_FAILURE;
+  // An older server's error chains name the cause first: say that cause in words.
+  if (/(^|: )not a video file/.test(e)) return "This file is not a video, or it is cut short.";
+  if (/(^|: )undecodable media/.test(e)) return "The video could not be decoded.";
+  const technical = /exit status|@ 0x|\[[a-z0-9_]+ @|ffmpeg|ffprobe|stderr|skip retry|asynq|panic|0x[0-9a-f]{6,}/i;
+  // A Go error chain ("transcode: undecodable media: …") starts lower-case or stacks "x: y: z".
+  const chain = /^[a-z]/.test(e) || (e.match(/: /g)?.length ?? 0) >= 2;
+  if (e.length > 160 || technical.test(e) || chain || e.includes("\n")) return GENERIC_FAILURE;
+  return /[.!?]$/.test(e) ? e : `${e}.`;
+}
+
+/** Whether a retry can help: not when the server says it cannot (C1 `retryable: false`). */
+export function canRetry(r: Pick<Recording, "retryable">): boolean {
+  return r.retryable !== false;
 }
 
 export function titleOf(r: Recording): string {

@@ -1,8 +1,9 @@
 // Broadcast page: /broadcast/{room}?token=…[&autostart=1]
-// Captures camera (or screen) + microphone and publishes them over /ws.
+// Captures camera (or screen) + microphone and publishes them over the live session
+// (live/session.ts: /ws, reconnect with backoff); shows how long it has been live and copies the
+// viewers' link.
 
 import {
-  Backoff,
   ROOM_RE,
   byId,
   formatBitrate,
@@ -23,12 +24,13 @@ import {
   mediaSupported,
   micConstraints,
 } from "./media";
-import { Signal, describeError, isRetryable, type ServerMessage } from "./signal";
+import { type ServerMessage } from "./signal";
+import { LiveSession, formatElapsed } from "./live/session";
 import { clockTrack } from "./clock";
 import { DEFAULT_REFRESH_ROWS, noiseTrack } from "./noise";
 import { simulcastEncodings } from "./quality";
 
-type State = "idle" | "connecting" | "live" | "error";
+type State = "idle" | "connecting" | "live" | "reconnecting" | "error";
 type Source = "camera" | "screen";
 
 const room = roomFromPath("/broadcast/");
@@ -73,6 +75,11 @@ const el = {
   stIce: byId("st-ice"),
   liveRegion: byId("live-region"),
   meter: byId("mic-meter"),
+  elapsed: byId("elapsed-badge"),
+  stElapsed: byId("st-elapsed"),
+  viewerLink: byId<HTMLInputElement>("viewer-link"),
+  copyLink: byId<HTMLButtonElement>("copy-link"),
+  copyStatus: byId("copy-status"),
 };
 
 // ---- state ----
@@ -82,12 +89,8 @@ let pc: RTCPeerConnection | null = null;
 let lastError = "";
 let errorLocked = false; // a fatal error is on screen; later errors only go to the console
 let wantLive = false;
-let sessionActive = false; // the server may hold a publish session for this socket
-let awaitingAnswer = false; // `publish` sent, no answer or error yet
-let retryTimer = 0;
-let disconnectTimer = 0;
-let stableTimer = 0;
-const backoff = new Backoff(1000, 15000);
+let wasLive = false; // live at least once since Go live: a drop is "reconnecting"
+let liveSince = 0; // Date.now() when this broadcast first went live (0: not live)
 
 let source: Source = "camera";
 let videoTrack: MediaStreamTrack | null = null;
@@ -100,20 +103,36 @@ let svcRefused = false; // the browser refused it: publish as without `&svc=1`
 const localStream = new MediaStream();
 const meter = new MicMeter(el.meter);
 
-const signal = new Signal(
-  {
-    open: () => {
-      if (wantLive) void publish();
-    },
-    message: onMessage,
-    closed: (reason) => {
-      sessionActive = false;
-      if (wantLive) scheduleRetry(reason);
-      render();
-    },
+const session = new LiveSession(room, "publish", {
+  start: () => void publish(),
+  teardown: () => closePC(),
+  retrying: (text, delay) => {
+    setState(wasLive ? "reconnecting" : "connecting");
+    const what = wasLive ? "You are not live right now: reconnecting" : "Connecting";
+    showNotice(`${text}. ${what} in ${Math.ceil(delay / 1000)} s…`);
+    announce(wasLive ? "Reconnecting to the server…" : "Connecting…");
   },
-  () => render(),
-);
+  failed: (text) => {
+    wantLive = false;
+    showError(text, true);
+    setState("error");
+  },
+  ended: (text, wasActive) => {
+    if (!wasActive || !wantLive) return;
+    wantLive = false;
+    session.stop();
+    endLive();
+    showNotice(text || "The broadcast was ended.");
+    setState("idle");
+  },
+  status: (n) => {
+    viewers = n;
+    render();
+  },
+  socket: () => render(),
+});
+const signal = session.signal;
+session.on("answer", onMessage);
 
 // ---- automation hook ----
 declare global {
@@ -156,7 +175,15 @@ function setState(next: State): void {
 function render(): void {
   const live = state === "live";
   el.liveBadge.textContent =
-    state === "live" ? "Live" : state === "connecting" ? "Connecting…" : state === "error" ? "Error" : "Offline";
+    state === "live"
+      ? "Live"
+      : state === "connecting"
+        ? "Connecting…"
+        : state === "reconnecting"
+          ? "Reconnecting…"
+          : state === "error"
+            ? "Error"
+            : "Offline";
   el.liveBadge.classList.toggle("badge-live", live);
   el.liveBadge.classList.toggle("badge-error", state === "error");
   el.viewerBadge.hidden = !live;
@@ -170,9 +197,12 @@ function render(): void {
     idle: "Not live",
     connecting: "Connecting…",
     live: "Live",
+    reconnecting: "Reconnecting to the server…",
     error: "Stopped by an error",
   };
-  setStatus(el.stState, stateText[state], live ? "ok" : state === "connecting" ? "warn" : state === "error" ? "bad" : "idle");
+  const busy = state === "connecting" || state === "reconnecting";
+  setStatus(el.stState, stateText[state], live ? "ok" : busy ? "warn" : state === "error" ? "bad" : "idle");
+  renderElapsed();
   setStatus(el.stViewers, live ? String(viewers) : "—", live ? "ok" : "idle");
   setStatus(el.stWs, signal.state, toneForPeer(signal.state));
   setStatus(el.stPc, pc ? pc.connectionState : "none", pc ? toneForPeer(pc.connectionState) : "idle");
@@ -182,6 +212,20 @@ function render(): void {
   el.overlay.hidden = hasMedia;
   el.cameraSelect.disabled = !hasMedia || source !== "camera";
   el.micSelect.disabled = !hasMedia;
+}
+
+function renderElapsed(): void {
+  const text = liveSince ? formatElapsed(Date.now() - liveSince) : "";
+  el.elapsed.hidden = !liveSince || state !== "live";
+  el.elapsed.textContent = text;
+  el.elapsed.setAttribute("aria-label", text ? `Live for ${text}` : "");
+  setStatus(el.stElapsed, liveSince ? text : "—", liveSince ? (state === "live" ? "ok" : "warn") : "idle");
+}
+
+function endLive(): void {
+  wasLive = false;
+  liveSince = 0;
+  viewers = 0;
 }
 
 function announce(text: string): void {
@@ -395,7 +439,6 @@ async function goLive(): Promise<void> {
     return;
   }
   wantLive = true;
-  backoff.reset();
   meter.resume();
   setState("connecting");
   try {
@@ -413,9 +456,7 @@ async function goLive(): Promise<void> {
 function attempt(): void {
   if (!wantLive) return;
   setState("connecting");
-  if (signal.isOpen) void publish();
-  else if (signal.state === "closed") signal.connect();
-  // else: the socket is connecting; its open handler publishes.
+  session.run();
 }
 
 async function publish(): Promise<void> {
@@ -462,29 +503,25 @@ async function publish(): Promise<void> {
     if (pc !== myPc) return;
     if (ev.candidate && !ev.candidate.candidate) return; // legacy end-of-generation marker
     const c = ev.candidate ? ev.candidate.toJSON() : null;
-    if (offerSent) signal.send({ type: "candidate", candidate: c });
+    if (offerSent) session.send({ type: "candidate", candidate: c });
     else pending.push(c);
   };
-  myPc.onconnectionstatechange = () => onPeerState(myPc);
+  session.watchPeer(myPc, (s) => onPeerState(myPc, s));
   myPc.oniceconnectionstatechange = () => render();
 
   try {
     const offer = await myPc.createOffer();
     await myPc.setLocalDescription(offer);
   } catch (e) {
-    if (pc === myPc) scheduleRetry(`could not create an offer: ${e instanceof Error ? e.message : e}`);
+    if (pc !== myPc) return;
+    session.lastReason = `could not create an offer: ${e instanceof Error ? e.message : e}`;
+    session.retry("This browser could not start the video connection");
     return;
   }
   if (pc !== myPc || !wantLive) return;
-  const sent = signal.send({ type: "publish", room, sdp: myPc.localDescription?.sdp ?? "", ...(token ? { token } : {}) });
-  if (!sent) {
-    scheduleRetry("the connection to the server closed");
-    return;
-  }
-  sessionActive = true;
-  awaitingAnswer = true;
+  if (!session.request({ type: "publish", room, sdp: myPc.localDescription?.sdp ?? "", ...(token ? { token } : {}) })) return;
   offerSent = true;
-  for (const c of pending) signal.send({ type: "candidate", candidate: c });
+  for (const c of pending) session.send({ type: "candidate", candidate: c });
   render();
 }
 
@@ -494,7 +531,9 @@ async function applyAnswer(sdp: string): Promise<void> {
   try {
     await myPc.setRemoteDescription({ type: "answer", sdp });
   } catch (e) {
-    if (pc === myPc) scheduleRetry(`the server's answer was not usable: ${e instanceof Error ? e.message : e}`);
+    if (pc !== myPc) return;
+    session.lastReason = `the server's answer was not usable: ${e instanceof Error ? e.message : e}`;
+    session.retry("The server's answer could not be used");
     return;
   }
   if (videoSender) await ensureBitrate(videoSender);
@@ -552,103 +591,24 @@ async function ensureBitrate(sender: RTCRtpSender): Promise<void> {
   }
 }
 
-function onPeerState(myPc: RTCPeerConnection): void {
+function onPeerState(myPc: RTCPeerConnection, s: RTCPeerConnectionState): void {
   if (pc !== myPc) return;
-  const s = myPc.connectionState;
-  window.clearTimeout(disconnectTimer);
-  disconnectTimer = 0;
   if (s === "connected") {
-    if (state !== "live") announce("You are live.");
+    announce(wasLive ? "You are live again." : "You are live.");
     showNotice("");
     if (!errorLocked) clearError();
+    wasLive = true;
+    if (!liveSince) liveSince = Date.now();
     setState("live");
-    window.clearTimeout(stableTimer);
-    stableTimer = window.setTimeout(() => backoff.reset(), 10_000);
-  } else if (s === "failed") {
-    scheduleRetry("the media connection failed");
-  } else if (s === "disconnected") {
-    disconnectTimer = window.setTimeout(() => {
-      if (pc === myPc && myPc.connectionState !== "connected") scheduleRetry("the media connection dropped");
-    }, 5000);
   }
   render();
 }
 
 function onMessage(msg: ServerMessage): void {
-  switch (msg.type) {
-    case "answer":
-      awaitingAnswer = false;
-      void applyAnswer(msg.sdp);
-      break;
-    case "status":
-      if (msg.room === room) {
-        viewers = msg.viewers ?? 0;
-        render();
-      }
-      break;
-    case "ended":
-      if (msg.room === room && sessionActive) {
-        wantLive = false;
-        teardownSession(false);
-        showNotice(`The broadcast was ended${msg.reason ? `: ${msg.reason}` : "."}`);
-        setState("idle");
-      }
-      break;
-    case "error":
-      onServerError(msg.code, msg.message);
-      break;
-    default:
-      break;
-  }
-}
-
-function onServerError(code: string, message: string | undefined): void {
-  if (!awaitingAnswer && code === "bad_request") {
-    // Not an answer to `publish`: a trickled candidate the server could not use. Harmless.
-    console.warn("relaycast: server rejected a message:", message);
-    return;
-  }
-  awaitingAnswer = false;
-  sessionActive = false; // a failed request leaves no session behind
-  const text = describeError(code, message, "publish").replace("ROOM", room);
-  if (!wantLive) {
-    console.warn("relaycast: server error while not live:", code, message);
-    return;
-  }
-  if (isRetryable(code)) {
-    showError(`${text} Retrying…`, false);
-    scheduleRetry(text);
-    return;
-  }
-  wantLive = false;
-  teardownSession(false);
-  showError(text, true);
-  setState("error");
-}
-
-function scheduleRetry(reason: string): void {
-  if (!wantLive || retryTimer) return;
-  teardownSession(true);
-  const delay = backoff.next();
-  setState("connecting");
-  showNotice(`${capitalize(reason)}. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
-  retryTimer = window.setTimeout(() => {
-    retryTimer = 0;
-    attempt();
-  }, delay);
-}
-
-function teardownSession(sendStop: boolean): void {
-  if (sendStop && sessionActive && signal.isOpen) signal.send({ type: "stop" });
-  sessionActive = false;
-  awaitingAnswer = false;
-  closePC();
+  if (msg.type === "answer") void applyAnswer(msg.sdp);
 }
 
 function closePC(): void {
-  window.clearTimeout(disconnectTimer);
-  window.clearTimeout(stableTimer);
-  disconnectTimer = stableTimer = 0;
   const old = pc;
   pc = null;
   videoSender = audioSender = null;
@@ -661,18 +621,12 @@ function closePC(): void {
 
 function stopLive(): void {
   wantLive = false;
-  window.clearTimeout(retryTimer);
-  retryTimer = 0;
-  teardownSession(true);
-  viewers = 0;
+  session.stop();
+  endLive();
   showNotice("");
   el.sending.textContent = "";
   announce("The broadcast stopped.");
   setState("idle");
-}
-
-function capitalize(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 // ---- outgoing stats line ----
@@ -750,8 +704,29 @@ navigator.mediaDevices?.addEventListener?.("devicechange", () => {
   if (videoTrack || audioTrack) void refreshDevices();
 });
 window.addEventListener("pagehide", () => {
-  if (sessionActive) signal.send({ type: "stop" });
+  if (session.active) session.send({ type: "stop" });
 });
+
+// ---- viewer link ----
+const viewerURL = `${location.origin}/watch/${encodeURIComponent(room)}`;
+el.viewerLink.value = viewerURL;
+el.copyLink.addEventListener("click", async () => {
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(viewerURL);
+    ok = true;
+  } catch {
+    // No clipboard access (an insecure origin, or refused): select the link for Ctrl+C.
+    el.viewerLink.focus();
+    el.viewerLink.select();
+    ok = document.execCommand?.("copy") ?? false;
+  }
+  el.copyStatus.textContent = ok ? "Viewer link copied." : "Press Ctrl+C (⌘C) to copy the selected link.";
+  window.setTimeout(() => (el.copyStatus.textContent = ""), 4000);
+});
+window.setInterval(() => {
+  if (liveSince) renderElapsed();
+}, 1000);
 
 setState("idle");
 if (autostart && !unsupported) void goLive();

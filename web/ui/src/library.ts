@@ -13,6 +13,7 @@ import {
   formatDate,
   formatTime,
   sellerLine,
+  shortReason,
   sourceLabel,
   spokenDuration,
   statusBadge,
@@ -178,7 +179,7 @@ function buildCard(r: Recording): Card {
   const progress = el("div", { className: "stack stack-xs", hidden: true }, barWrap, progressText);
 
   const body = el("div", { className: "rec-body" }, el("h3", { className: "rec-title" }, link), meta, progress);
-  if (r.status === "failed" && r.error) body.append(el("p", { className: "rec-error", textContent: `Processing failed: ${r.error}` }));
+  if (r.status === "failed") body.append(el("p", { className: "rec-error", textContent: `Processing failed: ${shortReason(r.error)}` }));
 
   const li = el("li", { className: "rec-card", dataset: { id: r.id, status: String(r.status) } }, poster, body);
   const card: Card = { rec: r, li, badge, progress, bar, progressText };

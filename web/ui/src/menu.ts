@@ -1,5 +1,7 @@
 // A small accessible menu button: a <button aria-haspopup="menu"> that opens a list of
 // menuitemradio items. Arrow keys move, Enter/Space choose, Escape/Tab close, focus returns.
+// With a boundary (the player), an open menu is moved and shortened to stay inside it: a
+// player with `overflow: hidden` would cut off a menu that starts outside it.
 
 export interface MenuItem {
   value: string;
@@ -15,6 +17,7 @@ export class RadioMenu {
     private readonly list: HTMLElement,
     private readonly caption: (item: MenuItem | undefined) => string,
     private readonly onChoose: (value: string) => void,
+    private readonly boundary: HTMLElement | null = null,
   ) {
     button.addEventListener("click", () => (this.isOpen() ? this.close(true) : this.open()));
     button.addEventListener("keydown", (ev) => {
@@ -70,6 +73,7 @@ export class RadioMenu {
   open(focus: "checked" | "last" = "checked"): void {
     if (!this.items.length) return;
     this.list.hidden = false;
+    this.fit();
     this.button.setAttribute("aria-expanded", "true");
     const buttons = this.buttons();
     const target = focus === "last" ? buttons[buttons.length - 1] : (buttons.find((b) => b.dataset.value === this.value) ?? buttons[0]);
@@ -80,6 +84,24 @@ export class RadioMenu {
     this.list.hidden = true;
     this.button.setAttribute("aria-expanded", "false");
     if (returnFocus) this.button.focus();
+  }
+
+  /** Keeps the open list inside the boundary: shifted sideways, no taller than the room above its button. */
+  private fit(): void {
+    const s = this.list.style;
+    s.right = s.left = s.maxHeight = "";
+    if (!this.boundary) return;
+    const margin = 8;
+    const b = this.boundary.getBoundingClientRect();
+    const wrap = (this.list.offsetParent ?? this.button).getBoundingClientRect();
+    s.maxHeight = `${Math.max(120, Math.min(288, wrap.top - b.top - margin))}px`;
+    let r = this.list.getBoundingClientRect();
+    if (r.left < b.left + margin) {
+      // Anchored on its right edge: move that edge right until the left one is inside.
+      s.right = `${Math.min(0, wrap.right - (b.left + margin + r.width))}px`;
+      r = this.list.getBoundingClientRect();
+    }
+    if (r.right > b.right - margin) s.right = `${wrap.right - (b.right - margin)}px`;
   }
 
   private choose(value: string): void {

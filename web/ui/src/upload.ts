@@ -3,6 +3,7 @@
 // transcode live through /api/events until the video is ready (link to /v/{id}).
 
 import { ROOM_RE, byId, param } from "./common";
+import { shortReason } from "./api";
 
 interface Part {
   number: number;
@@ -271,7 +272,7 @@ let events: EventSource | null = null;
 
 function applyRecording(item: Item, r: Recording): void {
   if (r.status === "ready") set(item, { state: "ready", progress: 100, error: undefined });
-  else if (r.status === "failed") set(item, { state: "failed", error: r.error || "processing failed" });
+  else if (r.status === "failed") set(item, { state: "failed", error: shortReason(r.error) });
   following.delete(item.id ?? "");
   if (r.status === "processing" || r.status === "recording") following.set(r.id, item);
 }

@@ -4,30 +4,26 @@
 // (localStorage), inline editing of title and description for the room's seller or an admin.
 // While the recording is still processing it plays the playlist of the chunks done so far and
 // switches to the final one when /api/events says it is ready.
+// Sections: the information panel (vod/info.ts), the editor and subtitle upload (vod/edit.ts);
+// menus, playback, controls and the recording's state below.
 
 import Hls from "hls.js/light";
 import type { ErrorData } from "hls.js";
 import {
-  ADMIN_TOKEN_KEY,
   APIError,
-  TOKEN_KEY,
   api,
   el,
   errorText,
-  formatDate,
   formatTime,
-  sellerLine,
-  sourceLabel,
+  shortReason,
   spokenDuration,
-  storeToken,
-  storedToken,
   subscribe,
-  titleOf,
-  updateBadge,
   type Recording,
 } from "./api";
 import { byId } from "./common";
 import { RadioMenu } from "./menu";
+import { editorClosed, fillEdit, hideEditor, initEditor, renderSubsList } from "./vod/edit";
+import { renderInfo } from "./vod/info";
 
 type State = "loading" | "waiting" | "ready" | "playing" | "paused" | "ended" | "notfound" | "failed" | "error";
 
@@ -45,6 +41,7 @@ const controls = byId("controls");
 const seek = byId<HTMLInputElement>("seek");
 const playBtn = byId<HTMLButtonElement>("play");
 const muteBtn = byId<HTMLButtonElement>("mute");
+const speedBtn = byId<HTMLButtonElement>("speed-btn");
 const timeEl = byId("time");
 const fsBtn = byId<HTMLButtonElement>("fullscreen");
 const helpBtn = byId<HTMLButtonElement>("help-btn");
@@ -79,6 +76,20 @@ function hideOverlay(): void {
   overlay.hidden = true;
 }
 
+/**
+ * Play, Mute, Speed and Fullscreen act on the video as soon as a playlist is attached (Play
+ * before the first frame starts it when it arrives); before that, and when nothing can play,
+ * they are disabled rather than enabled and inert. Seek waits for a duration; Quality for the
+ * renditions (buildQualityMenu).
+ */
+function setControls(on: boolean): void {
+  for (const b of [playBtn, muteBtn, speedBtn, fsBtn]) b.disabled = !on;
+  if (!on) {
+    seek.disabled = true;
+    qualityBtn.disabled = true;
+  }
+}
+
 function showNotice(text: string, tone: "info" | "error" = "info", link?: { href: string; label: string }): void {
   notice.textContent = text;
   if (link) notice.append(" ", el("a", { href: link.href, textContent: link.label }));
@@ -86,59 +97,16 @@ function showNotice(text: string, tone: "info" | "error" = "info", link?: { href
   notice.hidden = !text;
 }
 
-// ---------------------------------------------------------------- info panel
-
-const titleEl = byId("title");
-const descEl = byId("description");
-const sellerEl = byId("seller");
-const dateEl = byId<HTMLTimeElement>("date");
-const durationEl = byId("duration");
-const badgeSlot = byId("status-badge");
-const sourceEl = byId("source");
-const details = byId("details");
-
-function renderInfo(r: Recording): void {
-  const title = titleOf(r);
-  titleEl.textContent = title;
-  document.title = `${title} · relaycast`;
-  video.setAttribute("aria-label", title);
-  descEl.textContent = r.description ?? "";
-  descEl.hidden = !r.description;
-  sellerEl.textContent = sellerLine(r);
-  dateEl.textContent = formatDate(r.started_at);
-  dateEl.dateTime = r.started_at ?? "";
-  durationEl.textContent = r.duration ? formatTime(r.duration) : "";
-  durationEl.setAttribute("aria-label", r.duration ? `Duration ${spokenDuration(r.duration)}` : "");
-  let badge = badgeSlot.firstElementChild as HTMLElement | null;
-  if (!badge) {
-    badge = el("span");
-    badgeSlot.append(badge);
-  }
-  updateBadge(badge, r);
-  sourceEl.textContent = sourceLabel(r);
-
-  details.textContent = "";
-  const row = (k: string, v: string) => {
-    if (v) details.append(el("dt", { textContent: k }), el("dd", { textContent: v }));
-  };
-  row("Room", r.room);
-  row("Seller", r.seller ?? "");
-  row("Recorded", formatDate(r.started_at));
-  row("Length", r.duration ? formatTime(r.duration) : "");
-  row("Renditions", (r.renditions ?? []).join(", "));
-  row("Subtitles", (r.subtitles ?? []).map((s) => s.label || s.lang).join(", "));
-  if (r.status === "failed") row("Error", r.error ?? "unknown");
-}
-
 // ---------------------------------------------------------------- menus
 
 const speedMenu = new RadioMenu(
-  byId<HTMLButtonElement>("speed-btn"),
+  speedBtn,
   byId("speed-menu"),
   (it) => `Speed ${it ? it.label : "1×"}`,
   (v) => {
     video.playbackRate = Number(v);
   },
+  player,
 );
 speedMenu.setItems(
   SPEEDS.map((s) => ({ value: String(s), label: `${s}×` })),
@@ -163,6 +131,7 @@ const qualityMenu = new RadioMenu(
     // currentLevel switches now (flushes the buffer); -1 hands control back to ABR.
     hls.currentLevel = i;
   },
+  player,
 );
 
 function levelName(height: number, bitrate: number): string {
@@ -175,6 +144,7 @@ const subsMenu = new RadioMenu(
   byId("subs-menu"),
   (it) => `Subtitles ${it && it.value !== "off" ? it.label : "Off"}`,
   (v) => setSubtitle(v),
+  player,
 );
 
 function setSubtitle(lang: string): void {
@@ -238,8 +208,8 @@ function attach(url: string): void {
       { once: true },
     );
   }
-  playBtn.disabled = false;
-  seek.disabled = false;
+  setControls(true);
+  if (Number.isFinite(video.duration) && video.duration > 0) seek.disabled = false;
 }
 
 function buildQualityMenu(): void {
@@ -263,11 +233,17 @@ function onHlsError(data: ErrorData): void {
     window.setTimeout(() => hls?.startLoad(), 2000);
     return;
   }
-  fail(`Playback failed: ${data.details}${data.response?.code ? ` (HTTP ${data.response.code})` : ""}.`);
+  console.warn("relaycast: playback failed:", data.details, data.response?.code ?? "");
+  fail(
+    data.type === Hls.ErrorTypes.NETWORK_ERROR
+      ? "The video could not be loaded from the server. Check your connection and reload the page."
+      : "This video could not be played in this browser.",
+  );
 }
 
 function fail(msg: string): void {
   lastError = msg;
+  setControls(false);
   setState("error");
   showOverlay("Cannot play this recording", msg, { back: true });
 }
@@ -330,9 +306,13 @@ video.addEventListener("timeupdate", () => {
   renderTime();
   savePosition();
 });
-video.addEventListener("durationchange", renderTime);
+video.addEventListener("durationchange", () => {
+  renderTime();
+  if (src && Number.isFinite(video.duration) && video.duration > 0) seek.disabled = false;
+});
 video.addEventListener("loadedmetadata", () => {
   renderTime();
+  if (src) seek.disabled = false;
   if (state === "loading" || state === "waiting") setState("ready");
   hideOverlay();
 });
@@ -434,10 +414,10 @@ document.addEventListener("keydown", (ev) => {
 function apply(r: Recording): void {
   const prev = rec;
   rec = r;
-  renderInfo(r);
+  renderInfo(r, video);
   renderSubtitles(r);
   renderSubsList(r);
-  if (editForm.hidden) fillEdit(r);
+  if (editorClosed()) fillEdit(r);
   switch (r.status) {
     case "ready":
       if (r.hls_url) attach(r.hls_url);
@@ -470,8 +450,9 @@ function apply(r: Recording): void {
         video.load();
         src = "";
       }
+      setControls(false);
       setState("failed");
-      showOverlay("Processing failed", r.error ?? "", { back: true });
+      showOverlay("Processing failed", shortReason(r.error), { back: true });
       break;
   }
 }
@@ -488,9 +469,9 @@ async function load(): Promise<void> {
     if (e instanceof APIError && e.status === 404) {
       setState("notfound");
       document.title = "Not found · relaycast";
-      titleEl.textContent = "Recording not found";
+      byId("title").textContent = "Recording not found";
       showOverlay("Recording not found", "It may have been deleted, or the link is wrong.", { back: true });
-      editBtn.hidden = true;
+      hideEditor();
       return;
     }
     fail(`Could not load the recording: ${errorText(e)}.`);
@@ -512,6 +493,8 @@ async function load(): Promise<void> {
       hls?.destroy();
       hls = null;
       video.removeAttribute("src");
+      src = "";
+      setControls(false);
       setState("notfound");
       showOverlay("This recording was deleted", "", { back: true });
     },
@@ -544,219 +527,6 @@ async function refetch(): Promise<void> {
     refetching = false;
   }
 }
-
-// ---------------------------------------------------------------- editing
-
-const editBtn = byId<HTMLButtonElement>("edit-btn");
-const editForm = byId<HTMLFormElement>("edit-form");
-const view = byId("view");
-const editTitle = byId<HTMLInputElement>("edit-title");
-const editDesc = byId<HTMLTextAreaElement>("edit-desc");
-const editTokenField = byId("edit-token-field");
-const editToken = byId<HTMLInputElement>("edit-token");
-const editError = byId("edit-error");
-
-// A token in the link (?token=, from the seller's broadcast page) is moved into this tab's
-// storage and removed from the address bar.
-const linkToken = new URLSearchParams(location.search).get("token");
-if (linkToken) {
-  storeToken(TOKEN_KEY, linkToken);
-  const u = new URL(location.href);
-  u.searchParams.delete("token");
-  history.replaceState(null, "", u);
-}
-
-function currentToken(): string {
-  return storedToken(TOKEN_KEY) || storedToken(ADMIN_TOKEN_KEY);
-}
-
-function fillEdit(r: Recording): void {
-  editTitle.value = titleOf(r);
-  editDesc.value = r.description ?? "";
-}
-
-editBtn.addEventListener("click", () => {
-  if (!rec) return;
-  fillEdit(rec);
-  editTokenField.hidden = !!currentToken();
-  editError.hidden = true;
-  view.hidden = true;
-  editForm.hidden = false;
-  subsForm.hidden = false;
-  subsError.hidden = true;
-  editTitle.focus();
-});
-
-function closeEdit(): void {
-  editForm.hidden = true;
-  subsForm.hidden = true;
-  view.hidden = false;
-  editBtn.focus();
-}
-
-byId("edit-cancel").addEventListener("click", closeEdit);
-editForm.addEventListener("keydown", (ev) => {
-  if (ev.key === "Escape") closeEdit();
-});
-
-editForm.addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  if (!rec) return;
-  const title = editTitle.value.trim();
-  if (!title) {
-    editError.textContent = "The title cannot be empty.";
-    editError.hidden = false;
-    editTitle.setAttribute("aria-invalid", "true");
-    editTitle.focus();
-    return;
-  }
-  editTitle.removeAttribute("aria-invalid");
-  const typed = editToken.value.trim();
-  const token = typed || currentToken();
-  if (!token) {
-    editError.textContent = "Enter the room's publish token or an admin token to save.";
-    editError.hidden = false;
-    editToken.focus();
-    return;
-  }
-  try {
-    const r = await api<Recording>(`/api/recordings/${encodeURIComponent(rec.id)}`, {
-      method: "PATCH",
-      token,
-      body: JSON.stringify({ title, description: editDesc.value }),
-    });
-    if (typed) storeToken(TOKEN_KEY, typed);
-    apply(r);
-    closeEdit();
-    showNotice("Saved.");
-  } catch (e) {
-    editError.textContent =
-      e instanceof APIError && (e.status === 401 || e.status === 403)
-        ? `Not allowed: ${e.message}. Use the publish token of room “${rec.room}” or an admin token.`
-        : `Could not save: ${errorText(e)}.`;
-    editError.hidden = false;
-    if (e instanceof APIError && (e.status === 401 || e.status === 403)) {
-      editTokenField.hidden = false;
-      editToken.focus();
-    }
-  }
-});
-
-// ---------------------------------------------------------------- subtitles (same token as the editor)
-
-const subsForm = byId<HTMLFormElement>("subs-form");
-const subsList = byId("subs-list");
-const subsNone = byId("subs-none");
-const subsFile = byId<HTMLInputElement>("subs-file");
-const subsLang = byId<HTMLInputElement>("subs-lang");
-const subsLabel = byId<HTMLInputElement>("subs-label");
-const subsError = byId("subs-error");
-const subsUpload = byId<HTMLButtonElement>("subs-upload");
-
-// Same rule as the server (server/subtitles.go langRE): "en", "pt-BR", "zh-Hant".
-const LANG_RE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$/;
-
-function renderSubsList(r: Recording): void {
-  const subs = (r.subtitles ?? []).filter((s) => s && s.lang);
-  subsList.textContent = "";
-  for (const s of subs) {
-    const name = s.label && s.label !== s.lang ? `${s.label} (${s.lang})` : s.lang;
-    const rm = el("button", { type: "button", className: "btn btn-sm", textContent: "Remove" });
-    rm.setAttribute("aria-label", `Remove subtitles ${name}`);
-    rm.dataset.lang = s.lang;
-    rm.addEventListener("click", () => void removeSubtitle(s.lang, name));
-    const li = el("li");
-    li.dataset.lang = s.lang;
-    li.append(el("span", { textContent: name }), rm);
-    subsList.append(li);
-  }
-  subsList.hidden = subs.length === 0;
-  subsNone.hidden = subs.length > 0;
-}
-
-function subsFail(msg: string, focus?: HTMLElement): void {
-  subsError.textContent = msg;
-  subsError.hidden = false;
-  focus?.focus();
-}
-
-/** The token to use, or "" after saying that one is needed. */
-function subsToken(): string {
-  const token = editToken.value.trim() || currentToken();
-  if (!token) {
-    editTokenField.hidden = false;
-    subsFail("Enter the room's publish token or an admin token (in the form above) first.", editToken);
-  }
-  return token;
-}
-
-function subsAPIError(e: unknown, what: string): void {
-  const denied = e instanceof APIError && (e.status === 401 || e.status === 403);
-  if (denied) editTokenField.hidden = false;
-  subsFail(
-    denied ? `Not allowed: ${errorText(e)}. Use the publish token of room “${rec?.room ?? ""}” or an admin token.` : `Could not ${what}: ${errorText(e)}.`,
-    denied ? editToken : undefined,
-  );
-}
-
-subsForm.addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  if (!rec) return;
-  subsError.hidden = true;
-  for (const f of [subsFile, subsLang]) f.removeAttribute("aria-invalid");
-  const file = subsFile.files?.[0];
-  if (!file) {
-    subsFile.setAttribute("aria-invalid", "true");
-    return subsFail("Choose a WebVTT (.vtt) file.", subsFile);
-  }
-  const lang = subsLang.value.trim();
-  if (!LANG_RE.test(lang)) {
-    subsLang.setAttribute("aria-invalid", "true");
-    return subsFail("Language: use a tag like en, de or pt-BR.", subsLang);
-  }
-  const token = subsToken();
-  if (!token) return;
-  const label = subsLabel.value.trim();
-  subsUpload.disabled = true;
-  try {
-    const q = label ? `?label=${encodeURIComponent(label)}` : "";
-    const r = await api<Recording>(`/api/recordings/${encodeURIComponent(rec.id)}/subtitles/${encodeURIComponent(lang)}${q}`, {
-      method: "PUT",
-      token,
-      headers: { "Content-Type": "text/vtt" },
-      body: file,
-    });
-    if (editToken.value.trim()) storeToken(TOKEN_KEY, editToken.value.trim());
-    apply(r);
-    subsForm.reset();
-    showNotice(`Subtitles ${label || lang} added.`);
-  } catch (e) {
-    subsAPIError(e, "upload the subtitles");
-  } finally {
-    subsUpload.disabled = false;
-  }
-});
-
-async function removeSubtitle(lang: string, name: string): Promise<void> {
-  if (!rec) return;
-  subsError.hidden = true;
-  const token = subsToken();
-  if (!token) return;
-  try {
-    await api<void>(`/api/recordings/${encodeURIComponent(rec.id)}/subtitles/${encodeURIComponent(lang)}`, { method: "DELETE", token });
-    if (editToken.value.trim()) storeToken(TOKEN_KEY, editToken.value.trim());
-    const r = { ...rec, subtitles: (rec.subtitles ?? []).filter((s) => s.lang !== lang) };
-    apply(r);
-    subsFile.focus();
-    showNotice(`Subtitles ${name} removed.`);
-  } catch (e) {
-    subsAPIError(e, "remove the subtitles");
-  }
-}
-
-subsForm.addEventListener("keydown", (ev) => {
-  if (ev.key === "Escape") closeEdit();
-});
 
 // ---------------------------------------------------------------- automation hook
 
@@ -796,6 +566,7 @@ Object.defineProperty(window, "relaycast", {
   }),
 });
 
+initEditor({ current: () => rec, apply, notice: (text) => showNotice(text) });
 controls.hidden = false;
 setState("loading");
 void load();

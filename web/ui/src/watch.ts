@@ -1,8 +1,11 @@
 // Watch page: /watch/{room}[?token=…]
-// Receives a room over /ws, waits for it when it is not live and resumes by itself.
+// Receives a room over the live session (live/session.ts), waits for it when it is not live and
+// resumes by itself. When the show ends it says so and links to its recording once it is ready.
 
-import { Backoff, ROOM_RE, byId, formatBitrate, param, plural, roomFromPath, setRichText } from "./common";
-import { Signal, describeError, isRetryable, type ServerMessage } from "./signal";
+import { ROOM_RE, byId, formatBitrate, param, plural, roomFromPath, setRichText } from "./common";
+import { type ServerMessage } from "./signal";
+import { LiveSession } from "./live/session";
+import { watchRecording } from "./live/recording";
 import { StatsSampler, type ReceiveStats } from "./stats";
 import { ClockReader } from "./clock";
 import { QUALITIES, injectQualityStyles, isLayerMessage, qualityLabel, type LayerMessage, type Quality } from "./quality";
@@ -25,6 +28,7 @@ const el = {
   spinner: byId("spinner"),
   overlayTitle: byId("overlay-title"),
   overlayDetail: byId("overlay-detail"),
+  overlayLink: byId<HTMLAnchorElement>("overlay-link"),
   unmute: byId<HTMLButtonElement>("unmute"),
   status: byId("status"),
   mute: byId<HTMLButtonElement>("mute"),
@@ -49,24 +53,27 @@ let pc: RTCPeerConnection | null = null;
 let sampler = new StatsSampler();
 let framesDecoded = 0;
 let lastError = "";
-let sessionActive = false; // the server holds a watch session with a peer connection for us
-let awaitingAnswer = false; // `watch` sent, no answer, waiting or error yet
-let fatal = false;
-let retryTimer = 0;
-let disconnectTimer = 0;
-let stableTimer = 0;
-const backoff = new Backoff(1000, 15000);
+let liveSince = ""; // the room's `since` from its last status while live
+let stopRecordingWatch: (() => void) | null = null;
 
-const signal = new Signal({
-  open: () => {
-    if (!fatal) void watch();
+const session = new LiveSession(room, "watch", {
+  start: () => void watch(),
+  teardown: () => closePC(),
+  retrying: (text, delay) => {
+    lastError = text;
+    setState("connecting", `${text}. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
   },
-  message: onMessage,
-  closed: (reason) => {
-    sessionActive = false;
-    scheduleRetry(reason);
+  failed: (text) => fail(text),
+  ended: (text) => onEnded(text),
+  status: (n, live, since) => {
+    viewers = n;
+    if (live && since) liveSince = since;
+    renderViewers();
   },
 });
+const signal = session.signal;
+for (const t of ["answer", "waiting", "live"]) session.on(t, onMessage);
+session.on("layer", onMessage);
 
 // ---- automation hook ----
 declare global {
@@ -101,6 +108,13 @@ window.relaycast = {
   setQuality: (q: Quality) => chooseQuality(q),
   /** Video frames decoded by the current peer connection (sampled from getStats twice a second). */
   framesDecoded: (): number => framesDecoded,
+  /** After the show ended: its recording's link ("" until ready) and what is known of it. */
+  get recordingLink(): string {
+    return el.overlayLink.hidden ? "" : el.overlayLink.getAttribute("href") ?? "";
+  },
+  get liveSince(): string {
+    return liveSince;
+  },
   /** Loadtest: glass-to-glass delays (ms) read from a `source=clock` broadcast since the last call. */
   readClock: (): number[] => {
     clockReader ??= new ClockReader(el.video);
@@ -116,7 +130,7 @@ function setState(next: State, detail = ""): void {
   const overlay: Record<State, [string, boolean]> = {
     connecting: ["Connecting…", true],
     waiting: ["Waiting for the broadcast to start", true],
-    ended: ["Broadcast ended, waiting…", true],
+    ended: ["The show has ended", false],
     error: ["Can't play this broadcast", false],
     playing: ["", false],
   };
@@ -125,6 +139,7 @@ function setState(next: State, detail = ""): void {
   el.overlayTitle.textContent = title;
   setRichText(el.overlayDetail, detail);
   el.spinner.hidden = !spin;
+  if (next !== "ended") showRecordingLink(null);
   el.liveBadge.textContent = next === "playing" ? "Live" : next === "error" ? "Error" : next === "connecting" ? "Connecting" : "Offline";
   el.liveBadge.classList.toggle("badge-live", next === "playing");
   el.liveBadge.classList.toggle("badge-error", next === "error");
@@ -140,9 +155,7 @@ function renderViewers(): void {
 
 // ---- watching ----
 async function watch(): Promise<void> {
-  closePC();
-  if (sessionActive) signal.send({ type: "stop" });
-  sessionActive = false;
+  session.endRequest(true);
   setState("connecting");
 
   const myPc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: signal.iceServers });
@@ -171,10 +184,12 @@ async function watch(): Promise<void> {
     if (ev.candidate && !ev.candidate.candidate) return;
     const c = ev.candidate ? ev.candidate.toJSON() : null;
     if (offerSent) {
-      if (sessionActive) signal.send({ type: "candidate", candidate: c });
+      if (session.active) session.send({ type: "candidate", candidate: c });
     } else pending.push(c);
   };
-  myPc.onconnectionstatechange = () => onPeerState(myPc);
+  session.watchPeer(myPc, (s) => {
+    if (pc === myPc && s === "connected" && !el.video.paused && el.video.readyState >= 2) setState("playing");
+  });
 
   try {
     await myPc.setLocalDescription(await myPc.createOffer());
@@ -190,15 +205,9 @@ async function watch(): Promise<void> {
     ...(token ? { token } : {}),
     ...(quality !== "auto" ? { quality } : {}),
   };
-  const sent = signal.send(watchMsg);
-  if (!sent) {
-    scheduleRetry("the connection to the server closed");
-    return;
-  }
-  sessionActive = true;
-  awaitingAnswer = true;
+  if (!session.request(watchMsg as Parameters<typeof session.request>[0])) return;
   offerSent = true;
-  for (const c of pending) signal.send({ type: "candidate", candidate: c });
+  for (const c of pending) session.send({ type: "candidate", candidate: c });
 }
 
 async function tryPlay(): Promise<void> {
@@ -220,77 +229,27 @@ async function tryPlay(): Promise<void> {
   renderMute();
 }
 
-function onPeerState(myPc: RTCPeerConnection): void {
-  if (pc !== myPc) return;
-  const s = myPc.connectionState;
-  window.clearTimeout(disconnectTimer);
-  disconnectTimer = 0;
-  if (s === "connected") {
-    window.clearTimeout(stableTimer);
-    stableTimer = window.setTimeout(() => backoff.reset(), 10_000);
-    if (!el.video.paused && el.video.readyState >= 2) setState("playing");
-  } else if (s === "failed") {
-    scheduleRetry("the media connection failed");
-  } else if (s === "disconnected") {
-    disconnectTimer = window.setTimeout(() => {
-      if (pc === myPc && myPc.connectionState !== "connected") scheduleRetry("the media connection dropped");
-    }, 5000);
-  }
-}
-
 function onMessage(msg: ServerMessage): void {
   switch (msg.type) {
     case "answer": {
-      awaitingAnswer = false;
       const myPc = pc;
       if (!myPc || myPc.signalingState !== "have-local-offer") return;
       myPc.setRemoteDescription({ type: "answer", sdp: msg.sdp }).catch((e) => {
-        if (pc === myPc) scheduleRetry(`the server's answer was not usable: ${e instanceof Error ? e.message : e}`);
+        if (pc !== myPc) return;
+        session.lastReason = `the server's answer was not usable: ${e instanceof Error ? e.message : e}`;
+        session.retry("The server's answer could not be used");
       });
       break;
     }
     case "waiting":
       // The server did not use our offer; it tells us with `live` when to send a new one.
-      awaitingAnswer = false;
-      sessionActive = false;
+      session.released();
       closePC();
-      backoff.reset();
       setState("waiting", "This page starts playing by itself when the broadcast begins.");
       break;
     case "live":
-      if (msg.room === room && (state === "waiting" || state === "ended" || !pc)) {
-        window.clearTimeout(retryTimer);
-        retryTimer = 0;
-        void watch();
-      }
+      if (state === "waiting" || state === "ended" || !pc) session.run();
       break;
-    case "ended":
-      if (msg.room !== room) break;
-      sessionActive = false; // the server closed our peer connection; it still tells us about `live`
-      closePC();
-      viewers = 0;
-      setState("ended", msg.reason ? `Reason: ${msg.reason}. It resumes here when the broadcast restarts.` : "It resumes here when the broadcast restarts.");
-      break;
-    case "status":
-      if (msg.room === room) {
-        viewers = msg.viewers ?? 0;
-        renderViewers();
-      }
-      break;
-    case "error": {
-      if (!awaitingAnswer && msg.code === "bad_request") {
-        // Not an answer to `watch`: a trickled candidate (or a quality) the server could not use.
-        // Not an answer to `watch`: a trickled candidate the server could not use. Harmless.
-        console.warn("relaycast: server rejected a message:", msg.message);
-        break;
-      }
-      awaitingAnswer = false;
-      sessionActive = false;
-      const text = describeError(msg.code, msg.message, "watch");
-      if (isRetryable(msg.code)) scheduleRetry(text);
-      else fail(text);
-      break;
-    }
     default: {
       const m = msg as { type: string };
       if (isLayerMessage(m)) {
@@ -340,7 +299,7 @@ function buildQualityMenu() {
 function chooseQuality(q: Quality): void {
   if (!QUALITIES.includes(q)) return;
   quality = q;
-  if (sessionActive) signal.send({ type: "quality", quality: q } as unknown as Parameters<typeof signal.send>[0]);
+  if (session.active) session.send({ type: "quality", quality: q } as unknown as Parameters<typeof signal.send>[0]);
   renderQuality();
 }
 
@@ -365,36 +324,43 @@ function renderQuality(): void {
 
 function fail(text: string): void {
   console.warn("relaycast:", text);
-  fatal = true;
   lastError = text;
-  window.clearTimeout(retryTimer);
-  retryTimer = 0;
-  closePC();
+  session.stop();
   setState("error", text);
 }
 
-function scheduleRetry(reason: string): void {
-  if (fatal || retryTimer) return;
+/** The show ended: say so (no spinner), then link to its recording once it is ready. */
+function onEnded(text: string): void {
   closePC();
-  if (sessionActive && signal.isOpen) signal.send({ type: "stop" });
-  sessionActive = false;
-  const delay = backoff.next();
-  lastError = reason;
-  setState("connecting", `${reason.charAt(0).toUpperCase()}${reason.slice(1)}. Retrying in ${Math.ceil(delay / 1000)} s…`);
-  retryTimer = window.setTimeout(() => {
-    retryTimer = 0;
-    if (signal.isOpen) void watch();
-    else if (signal.state === "closed") signal.connect();
-  }, delay);
+  viewers = 0;
+  setState("ended", `${text ? `${text} ` : ""}This page plays again by itself if the broadcast restarts.`);
+  stopRecordingWatch?.();
+  stopRecordingWatch = watchRecording(room, liveSince, (link) => {
+    if (state === "ended") showRecordingLink(link);
+  });
+}
+
+function showRecordingLink(link: { href: string; text: string; note: string } | null): void {
+  if (!link) {
+    stopRecordingWatch?.();
+    stopRecordingWatch = null;
+  }
+  el.overlayLink.hidden = !link?.href;
+  if (link?.href) {
+    el.overlayLink.href = link.href;
+    el.overlayLink.textContent = link.text;
+  }
+  el.overlay.dataset.recording = link ? (link.href ? "ready" : "pending") : "";
+  const note = el.overlay.querySelector<HTMLElement>(".overlay-note");
+  if (note) {
+    note.textContent = link?.note ?? "";
+    note.hidden = !link?.note;
+  }
 }
 
 function closePC(): void {
-  window.clearTimeout(disconnectTimer);
-  window.clearTimeout(stableTimer);
-  disconnectTimer = stableTimer = 0;
   const old = pc;
   pc = null;
-  awaitingAnswer = false;
   framesDecoded = 0;
   if (old) {
     old.ontrack = old.onicecandidate = old.onconnectionstatechange = null;
@@ -511,5 +477,5 @@ if (!ROOM_RE.test(room)) {
   fail("This browser does not support WebRTC.");
 } else {
   setState("connecting");
-  signal.connect();
+  session.run();
 }

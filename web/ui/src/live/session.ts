@@ -1,0 +1,270 @@
+// The live session the broadcast and watch pages share: one /ws socket (signal.ts), the
+// publish/watch request of one room, reconnect with backoff, the peer connection's watchdog,
+// and the room's status/ended/error messages turned into human sentences. A page supplies its
+// role's request (publish or watch) and its peer connection; the chat and auction panels of the
+// live room mount on the same session (`on(type, …)` gets every message of the room).
+
+import { Backoff } from "../common";
+import { Signal, describeError, isRetryable, type ClientMessage, type ServerMessage, type SocketState } from "../signal";
+
+export type Role = "publish" | "watch";
+
+export interface SessionHooks {
+  /** The socket is open: send this role's request now (publish or watch). */
+  start(): void;
+  /** Drop the page's peer connection: a retry follows, or the session stopped. */
+  teardown(): void;
+  /** A retry is scheduled in delayMs; text says why, in words for the person at the page. */
+  retrying(text: string, delayMs: number): void;
+  /** The server refused for good (bad token, no such room…): text says what to do. */
+  failed(text: string): void;
+  /**
+   * The broadcast ended; text is a sentence (empty when the server gave no reason), wasActive
+   * whether this socket's request was running (a publisher ignores the end of a session it left).
+   */
+  ended?(text: string, wasActive: boolean): void;
+  /** The room's live status: viewers, and since when it is live. */
+  status?(viewers: number, live: boolean, since: string): void;
+  /** The socket's state changed (for a status line). */
+  socket?(state: SocketState): void;
+}
+
+const STABLE_AFTER_MS = 10_000; // connected this long: the next drop retries from 1 s again
+const DISCONNECTED_GRACE_MS = 5_000; // "disconnected" often recovers by itself
+
+/** What the server's `ended` reason means, as a sentence for the pages (no internal words). */
+export function endedText(reason: string | undefined, role: Role): string {
+  switch ((reason ?? "").trim()) {
+    case "":
+      return "";
+    case "publisher left":
+    case "publisher stopped":
+      return role === "watch" ? "The seller ended the broadcast." : "The broadcast was stopped.";
+    case "publisher connection lost":
+    case "publisher did not connect":
+      return role === "watch" ? "The seller's connection was lost." : "Your connection to the server was lost.";
+    case "publisher reconnected":
+      return role === "watch" ? "The seller reconnected." : "This broadcast continues in another tab or window.";
+    case "ended by an operator":
+      return role === "watch" ? "The broadcast was ended by the site's staff." : "The site's staff ended your broadcast.";
+    case "server shutting down":
+      return "The server is restarting.";
+    case "publish failed":
+      return "The broadcast could not start.";
+    default:
+      return "";
+  }
+}
+
+/** The socket's close reason (signal.ts words such as "code 1006") as a sentence. */
+function socketLostText(reason: string): string {
+  if (/stopped answering/.test(reason)) return "The server stopped answering";
+  return "Lost the connection to the server";
+}
+
+export class LiveSession {
+  readonly signal: Signal;
+  private readonly backoff = new Backoff(1000, 15000);
+  private retryTimer = 0;
+  private disconnectTimer = 0;
+  private stableTimer = 0;
+  private wanted = false;
+  /** The server may hold a publish/watch session for this socket. */
+  active = false;
+  /** The request was sent; no answer, waiting or error yet. */
+  awaiting = false;
+  /** The last technical reason (console and automation; never shown as is). */
+  lastReason = "";
+  private readonly listeners = new Map<string, ((msg: ServerMessage) => void)[]>();
+
+  constructor(
+    readonly room: string,
+    readonly role: Role,
+    private readonly hooks: SessionHooks,
+  ) {
+    this.signal = new Signal(
+      {
+        open: () => {
+          if (this.wanted) this.hooks.start();
+        },
+        message: (msg) => this.onMessage(msg),
+        closed: (reason) => {
+          this.active = false;
+          this.awaiting = false;
+          this.lastReason = reason;
+          console.warn("relaycast:", reason);
+          if (/protocol version/.test(reason)) {
+            this.wanted = false;
+            this.hooks.teardown();
+            this.hooks.failed("This page is out of date: reload it to connect.");
+            return;
+          }
+          this.retry(socketLostText(reason));
+        },
+      },
+      (s) => this.hooks.socket?.(s),
+    );
+  }
+
+  get running(): boolean {
+    return this.wanted;
+  }
+
+  get retryPending(): boolean {
+    return this.retryTimer !== 0;
+  }
+
+  /** Starts (or resumes) the session: connects, or sends the request on an open socket. */
+  run(): void {
+    this.wanted = true;
+    this.clearRetry();
+    if (this.signal.isOpen) this.hooks.start();
+    else if (this.signal.state === "closed") this.signal.connect();
+    // else: connecting; its open handler starts.
+  }
+
+  /** Stops for good (the page's Stop): the server is told, the peer connection dropped. */
+  stop(): void {
+    this.wanted = false;
+    this.clearRetry();
+    this.endRequest(true);
+    this.backoff.reset();
+  }
+
+  /** Sends the role's request (publish or watch); false (and a retry) when the socket is down. */
+  request(msg: ClientMessage): boolean {
+    if (!this.signal.send(msg)) {
+      this.retry("Lost the connection to the server");
+      return false;
+    }
+    this.active = true;
+    this.awaiting = true;
+    return true;
+  }
+
+  send(msg: ClientMessage): boolean {
+    return this.signal.send(msg);
+  }
+
+  /** Every message of type for this room (the chat and auction panels' entry point). */
+  on(type: string, fn: (msg: ServerMessage) => void): void {
+    const list = this.listeners.get(type) ?? [];
+    list.push(fn);
+    this.listeners.set(type, list);
+  }
+
+  /** The server let go of the request without a session (`waiting`): nothing to stop. */
+  released(): void {
+    this.active = false;
+    this.awaiting = false;
+    this.backoff.reset();
+  }
+
+  /** Drops the peer connection and, if asked, tells the server the request is over. */
+  endRequest(sendStop: boolean): void {
+    window.clearTimeout(this.disconnectTimer);
+    window.clearTimeout(this.stableTimer);
+    this.disconnectTimer = this.stableTimer = 0;
+    if (sendStop && this.active && this.signal.isOpen) this.signal.send({ type: "stop" });
+    this.active = false;
+    this.awaiting = false;
+    this.hooks.teardown();
+  }
+
+  /** Schedules a new attempt after a pause; text is the human reason. No-op when stopped. */
+  retry(text: string): void {
+    if (!this.wanted || this.retryTimer) return;
+    this.endRequest(true);
+    const delay = this.backoff.next();
+    this.hooks.retrying(text, delay);
+    this.retryTimer = window.setTimeout(() => {
+      this.retryTimer = 0;
+      if (!this.wanted) return;
+      if (this.signal.isOpen) this.hooks.start();
+      else if (this.signal.state === "closed") this.signal.connect();
+    }, delay);
+  }
+
+  /** Watches a peer connection: a failure (or 5 s disconnected) retries; 10 s connected resets the backoff. */
+  watchPeer(pc: RTCPeerConnection, onState: (s: RTCPeerConnectionState) => void): void {
+    pc.onconnectionstatechange = () => {
+      const s = pc.connectionState;
+      window.clearTimeout(this.disconnectTimer);
+      this.disconnectTimer = 0;
+      if (s === "connected") {
+        window.clearTimeout(this.stableTimer);
+        this.stableTimer = window.setTimeout(() => this.backoff.reset(), STABLE_AFTER_MS);
+      } else if (s === "failed") {
+        this.lastReason = "the media connection failed";
+        this.retry("The video connection failed");
+      } else if (s === "disconnected") {
+        this.disconnectTimer = window.setTimeout(() => {
+          if (pc.connectionState !== "connected") {
+            this.lastReason = "the media connection dropped";
+            this.retry("The video connection dropped");
+          }
+        }, DISCONNECTED_GRACE_MS);
+      }
+      onState(s);
+    };
+  }
+
+  private clearRetry(): void {
+    window.clearTimeout(this.retryTimer);
+    this.retryTimer = 0;
+  }
+
+  private onMessage(msg: ServerMessage): void {
+    const room = (msg as { room?: string }).room;
+    if (room !== undefined && room !== this.room) return;
+    switch (msg.type) {
+      case "answer":
+        this.awaiting = false;
+        break;
+      case "status":
+        this.hooks.status?.(msg.viewers ?? 0, !!msg.live, msg.since ?? "");
+        break;
+      case "ended": {
+        // The server closed our peer connection (a viewer's socket stays and hears `live` again).
+        const was = this.active;
+        this.active = false;
+        this.awaiting = false;
+        this.hooks.ended?.(endedText(msg.reason, this.role), was);
+        break;
+      }
+      case "error":
+        if (!this.awaiting && msg.code === "bad_request") {
+          // Not an answer to the request: a trickled candidate (or a setting) the server could not use.
+          console.warn("relaycast: server rejected a message:", msg.message);
+          break;
+        }
+        this.awaiting = false;
+        this.active = false; // a failed request leaves no session behind
+        if (!this.wanted) {
+          console.warn("relaycast: server error while stopped:", msg.code, msg.message);
+          break;
+        }
+        this.lastReason = `${msg.code}: ${msg.message ?? ""}`;
+        if (isRetryable(msg.code)) this.retry(describeError(msg.code, msg.message, this.role).replace(/\.$/, "").replace("ROOM", this.room));
+        else {
+          this.wanted = false;
+          this.clearRetry();
+          this.endRequest(false);
+          this.hooks.failed(describeError(msg.code, msg.message, this.role).replace("ROOM", this.room));
+        }
+        break;
+      default:
+        break;
+    }
+    for (const fn of this.listeners.get(msg.type) ?? []) fn(msg);
+  }
+}
+
+/** "1:05" or "1:02:05" for an elapsed time in ms. */
+export function formatElapsed(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+}
