@@ -21,8 +21,8 @@ import (
 //
 //   - while a job runs, its worker holds a lease in the sorted set asynq:{queue}:relaycast-leases
 //     (member: task id, score: expiry in ms on the Redis server's clock, so workers' clocks may
-//     differ), LeaseTTL long (default 4 s), renewed every LeaseTTL/4;
-//   - every worker sweeps the active tasks every LeaseTTL/4: a task whose lease has expired, or
+//     differ), LeaseTTL long (default 6 s), renewed every second (LeaseTTL/4 if shorter);
+//   - every worker sweeps the active tasks as often: a task whose lease has expired, or
 //     that has had none for leaseGrace (asynq moves a task to active just before the handler takes
 //     its lease; a worker may die in between), goes back to the head of its queue — the same move
 //     asynq itself makes for the running jobs of a worker that shuts down (rdb.Requeue), done in
@@ -30,13 +30,14 @@ import (
 //   - a task taken over more than maxTakeovers times in a row (it kills every worker that runs
 //     it) is archived as failed instead of being run again.
 //
+// A worker never takes over a job it runs itself (its renewals may be late on a starved machine).
 // So a job whose worker dies is running again on another worker within about
-// LeaseTTL + LeaseTTL/4 + PollInterval (≈ 6 s with the defaults; TestWorkerKilledMidJob measures it).
+// LeaseTTL + 1 s + PollInterval (≈ 8 s with the defaults; TestWorkerKilledMidJob measures it).
 // Redis key expiry is not used: the embedded miniredis does not expire keys on its own.
 
 const (
 	// DefaultLeaseTTL is the default WorkerParams.LeaseTTL.
-	DefaultLeaseTTL = 4 * time.Second
+	DefaultLeaseTTL = 6 * time.Second
 	// leaseGrace is how long an active task may be without a lease before it is taken over.
 	leaseGrace = 2 * time.Second
 	// maxTakeovers: a task taken over more often than this in a row is archived.
@@ -89,7 +90,13 @@ type leases struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	noLease map[string]time.Time // sweeper only: active tasks seen without a lease, since
+
+	mu   sync.Mutex
+	mine map[string]bool // queue/id of the jobs this worker runs
 }
+
+// every is how often leases are renewed and swept.
+func (l *leases) every() time.Duration { return min(time.Second, l.ttl/4) }
 
 func newLeases(opt asynq.RedisConnOpt, ttl time.Duration, queues []string, log *slog.Logger,
 	failed func(context.Context, *asynq.Task, error)) (*leases, error) {
@@ -98,7 +105,7 @@ func newLeases(opt asynq.RedisConnOpt, ttl time.Duration, queues []string, log *
 		return nil, fmt.Errorf("%w: redis client %T", ErrLease, c)
 	}
 	return &leases{rdb: c, ins: asynq.NewInspector(opt), ttl: ttl, queues: queues, log: log,
-		failed: failed, noLease: map[string]time.Time{}}, nil
+		failed: failed, noLease: map[string]time.Time{}, mine: map[string]bool{}}, nil
 }
 
 // wrap holds a lease for every job h runs.
@@ -109,11 +116,19 @@ func (l *leases) wrap(h asynq.Handler) asynq.Handler {
 		if id == "" || q == "" {
 			return h.ProcessTask(ctx, t)
 		}
+		l.mu.Lock()
+		l.mine[q+"/"+id] = true
+		l.mu.Unlock()
+		defer func() {
+			l.mu.Lock()
+			delete(l.mine, q+"/"+id)
+			l.mu.Unlock()
+		}()
 		l.renew(q, id)
 		stop, stopped := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(stopped)
-			tick := time.NewTicker(l.ttl / 4)
+			tick := time.NewTicker(l.every())
 			defer tick.Stop()
 			for {
 				select {
@@ -144,14 +159,14 @@ func (l *leases) renew(q, id string) {
 	}
 }
 
-// start sweeps every ttl/4 until close.
+// start sweeps every l.every() until close.
 func (l *leases) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		tick := time.NewTicker(l.ttl / 4)
+		tick := time.NewTicker(l.every())
 		defer tick.Stop()
 		for {
 			if _, err := l.sweep(ctx); err != nil && ctx.Err() == nil {
@@ -180,6 +195,12 @@ func (l *leases) sweep(ctx context.Context) (int, error) {
 		for _, id := range ids {
 			k := q + "/" + id
 			seen[k] = true
+			l.mu.Lock()
+			mine := l.mine[k]
+			l.mu.Unlock()
+			if mine {
+				continue
+			}
 			since, absent := l.noLease[k]
 			long := "0"
 			if absent && time.Since(since) >= leaseGrace {

@@ -140,9 +140,9 @@ type WorkerParams struct {
 	PollInterval time.Duration
 	// ShutdownTimeout bounds how long Close waits for running jobs before handing them back.
 	ShutdownTimeout time.Duration
-	// LeaseTTL is how long a running job's lease lives without renewal (default 4 s; renewed
-	// every LeaseTTL/4): the job of a worker that dies is run again by another worker about
-	// LeaseTTL + LeaseTTL/4 + PollInterval later (lease.go).
+	// LeaseTTL is how long a running job's lease lives without renewal (default 6 s; renewed
+	// every second): the job of a worker that dies is run again by another worker about
+	// LeaseTTL + 1 s + PollInterval later (lease.go).
 	LeaseTTL time.Duration
 
 	mux asynq.Handler // tests: runs jobs instead of Handler
