@@ -100,9 +100,10 @@ func (l *leases) every() time.Duration { return min(time.Second, l.ttl/4) }
 
 func newLeases(opt asynq.RedisConnOpt, ttl time.Duration, queues []string, log *slog.Logger,
 	failed func(context.Context, *asynq.Task, error)) (*leases, error) {
-	c, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	rc := opt.MakeRedisClient()
+	c, ok := rc.(redis.UniversalClient)
 	if !ok {
-		return nil, fmt.Errorf("%w: redis client %T", ErrLease, c)
+		return nil, fmt.Errorf("%w: redis client %T", ErrLease, rc)
 	}
 	return &leases{rdb: c, ins: asynq.NewInspector(opt), ttl: ttl, queues: queues, log: log,
 		failed: failed, noLease: map[string]time.Time{}, mine: map[string]bool{}}, nil
