@@ -80,6 +80,10 @@ func TestVP9SVCRecording(t *testing.T) {
 	if m.Width != 1280 || m.Height != 720 {
 		t.Errorf("manifest source size %dx%d, want 1280x720 (the top spatial layer)", m.Width, m.Height)
 	}
+	var c0 recorder.ChunkInfo
+	if b, err := os.ReadFile(filepath.Join(dir, "c000000", "chunk.json")); err == nil && json.Unmarshal(b, &c0) == nil {
+		t.Logf("the first keyframe picture was recorded %.2f s after the first packet", c0.Start)
+	}
 	chunks, _ := filepath.Glob(filepath.Join(dir, "c*", "video.ivf"))
 	if len(chunks) == 0 {
 		t.Fatal("no video chunks")
