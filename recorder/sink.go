@@ -17,11 +17,19 @@ import (
 	"github.com/relaycast/relaycast/sfu"
 )
 
+// What a SIGKILL can lose is what the recorder holds in memory: the jitter buffers (waiting for a
+// lost packet to be resent) and the audio held back for video. Each is bounded in time so that
+// at most about half a second is lost however the kill falls (TestKillServe measures it).
 const (
 	videoMaxLate = 256 // packets the jitter buffer waits for a missing one (video)
-	audioMaxLate = 32  // (audio, ~0.6 s)
-	keyframeLead = 300 * time.Millisecond
-	audioHold    = time.Second // audio waits at most this long for video to catch up
+	// videoMaxDelay bounds that wait in time: a gap not repaired (NACK) within it is skipped.
+	videoMaxDelay = 350 * time.Millisecond
+	audioMaxLate  = 16 // (audio, ~0.32 s)
+	keyframeLead  = 300 * time.Millisecond
+	audioHold     = 400 * time.Millisecond // audio waits at most this long for video to catch up
+	// firstKeyAsk is how often the recorder asks for a keyframe while it waits for the first
+	// one (the SFU asks once when the recorder attaches; that one can be lost or come too early).
+	firstKeyAsk = 250 * time.Millisecond
 	// prevAudioWait is how long after a cut the previous chunk waits for its late audio.
 	prevAudioWait = 1500 * time.Millisecond
 )
@@ -88,7 +96,16 @@ type Sink struct {
 	cur      *chunk
 	prev     *chunk // cut for video, still taking late audio from before the cut
 	audioQ   []audioSample
-	videoTL  float64 // timeline of the last video frame handled
+	videoTL  float64   // timeline of the last video frame handled
+	keyAsked time.Time // last keyframe request outside the chunk cuts (first keyframe, losses)
+}
+
+// askKeyframe asks the publisher for a keyframe unless the recorder did so less than every ago.
+func (s *Sink) askKeyframe(every time.Duration) {
+	if now := time.Now(); now.Sub(s.keyAsked) >= every {
+		s.keyAsked = now
+		s.room.RequestKeyframe()
+	}
 }
 
 // ID is the recording id.
@@ -150,6 +167,11 @@ func (s *Sink) pop(t *track, flush bool) error {
 				// reordered last frame again when flushed. IVF timestamps must increase.
 				continue
 			}
+			if smp.PrevDroppedPackets > 0 && s.cur != nil {
+				// Frames were lost (a gap not repaired in time): what follows references them,
+				// so ask for a keyframe to make the recording whole again soon.
+				s.askKeyframe(time.Second)
+			}
 			tl, ts := t.tl(smp.PacketTimestamp)
 			if err := s.video(t, smp.Data, tl, ts); err != nil {
 				return err
@@ -208,7 +230,7 @@ func (s *Sink) newTrack(info sfu.TrackInfo, pkt *rtp.Packet, now time.Time) (*tr
 	switch {
 	case info.Kind == webrtc.RTPCodecTypeVideo && isVideo && !s.videoTrack():
 		t.video, t.clock, t.codec, t.vf = true, 90000, vc, vc.format()
-		t.sb = samplebuilder.New(videoMaxLate, vc.depack(), 90000)
+		t.sb = samplebuilder.New(videoMaxLate, vc.depack(), 90000, samplebuilder.WithMaxTimeDelay(videoMaxDelay))
 		s.hasVideo = true
 	case info.Kind == webrtc.RTPCodecTypeAudio && isOpus(info.Codec.MimeType) && !s.hasAudioTrack():
 		t.clock = 48000
@@ -242,6 +264,7 @@ func (s *Sink) video(t *track, frame []byte, tl float64, ts int64) error {
 	}
 	switch {
 	case c == nil && !key:
+		s.askKeyframe(firstKeyAsk)
 		return nil // wait for the first keyframe
 	case c == nil:
 		tl = s.rebase(tl)

@@ -22,8 +22,11 @@ import (
 // payloads joined: byte for byte what the recorder wrote before.
 
 const (
-	vp9RecHdr   = 5 // flags (1) + payload length (4, little-endian)
+	vp9RecHdr   = 8 // flags (1) + spatial layer (1) + picture ID (2) + payload length (4), little-endian
 	vp9RecBegin = 1 // the payload starts a frame (B)
+	vp9RecEnd   = 2 // the payload ends a frame (E)
+	vp9RecPID   = 4 // the picture ID is set (I)
+	vp9RecSID   = 8 // the spatial layer is set (L)
 )
 
 type vp9Depacketizer struct {
@@ -36,16 +39,62 @@ func (d *vp9Depacketizer) Unmarshal(payload []byte) ([]byte, error) {
 		return nil, err
 	}
 	out := make([]byte, vp9RecHdr, vp9RecHdr+len(p))
-	if d.B {
-		out[0] = vp9RecBegin
+	for _, f := range []struct {
+		set  bool
+		flag byte
+	}{{d.B, vp9RecBegin}, {d.E, vp9RecEnd}, {d.I, vp9RecPID}, {d.L, vp9RecSID}} {
+		if f.set {
+			out[0] |= f.flag
+		}
 	}
-	binary.LittleEndian.PutUint32(out[1:], uint32(len(p)))
+	out[1] = d.SID
+	binary.LittleEndian.PutUint16(out[2:], d.PictureID)
+	binary.LittleEndian.PutUint32(out[4:], uint32(len(p)))
 	return append(out, p...), nil
 }
 
 type vp9Format struct {
 	frames [][]byte // scratch: the layer frames of a picture
 	refs   vp9Refs  // reference slot sizes, for parsing inter frames' headers
+	// partial is set when the last picture was not whole (vp9Whole): it is then no keyframe.
+	partial bool
+}
+
+// vp9Whole reports whether the records of a picture make whole layer frames: each frame from a
+// packet that begins it (B) to one that ends it (E), nothing in between that begins or ends one,
+// one picture ID throughout and the spatial layers rising frame by frame. The sample builder only
+// sees that the sequence numbers follow each other, and a picture can come out with a layer frame
+// cut short (its end lost and the numbers closed up behind it, or a packet put in another's
+// place): ffmpeg refuses such a picture ("Invalid data found when processing input"), and as the
+// first picture of a chunk it would be the chunk's whole start.
+func vp9Whole(rec []byte) bool {
+	inFrame, first := false, true
+	var pid uint16
+	sid := -1
+	for len(rec) >= vp9RecHdr {
+		flags, n := rec[0], int(binary.LittleEndian.Uint32(rec[4:]))
+		if flags&vp9RecPID != 0 {
+			p := binary.LittleEndian.Uint16(rec[2:])
+			if !first && p != pid {
+				return false
+			}
+			pid = p
+		}
+		first = false
+		begin, end := flags&vp9RecBegin != 0, flags&vp9RecEnd != 0
+		if begin == inFrame { // a frame begins inside another, or a packet outside any frame
+			return false
+		}
+		if begin && flags&vp9RecSID != 0 {
+			if int(rec[1]) <= sid {
+				return false
+			}
+			sid = int(rec[1])
+		}
+		inFrame = !end
+		rec = rec[vp9RecHdr+min(n, len(rec)-vp9RecHdr):]
+	}
+	return !inFrame && len(rec) == 0
 }
 
 // frame joins the records of one picture. A VP9 keyframe has frame_type 0 in its uncompressed
@@ -54,12 +103,15 @@ type vp9Format struct {
 func (v *vp9Format) frame(rec []byte) ([]byte, bool, int, int) {
 	v.frames = v.frames[:0]
 	var cur []byte
+	v.partial = false
 	if len(rec) > 0 && rec[0]&0xc0 == 0x80 {
 		// A frame as it is (frame_marker 2), not records from vp9Depacketizer.
 		cur, rec = rec, nil
+	} else {
+		v.partial = !vp9Whole(rec)
 	}
 	for len(rec) >= vp9RecHdr {
-		flags, n := rec[0], int(binary.LittleEndian.Uint32(rec[1:]))
+		flags, n := rec[0], int(binary.LittleEndian.Uint32(rec[4:]))
 		rec = rec[vp9RecHdr:]
 		n = min(n, len(rec))
 		if flags&vp9RecBegin != 0 && len(cur) > 0 {
@@ -93,9 +145,10 @@ func (v *vp9Format) frame(rec []byte) ([]byte, bool, int, int) {
 	if len(v.frames) > 1 {
 		out = vp9Superframe(v.frames, total)
 	}
-	// The decoder starts at a keyframe: frame_type 0 in the first frame's header.
+	// The decoder starts at a keyframe: frame_type 0 in the first frame's header, and every
+	// layer frame of the picture whole.
 	var h vp9.Header
-	if err := h.Unmarshal(v.frames[0]); err != nil || h.ShowExistingFrame || h.NonKeyFrame {
+	if err := h.Unmarshal(v.frames[0]); err != nil || h.ShowExistingFrame || h.NonKeyFrame || v.partial {
 		return out, false, 0, 0
 	}
 	if len(v.frames) > 1 && top[0] > 0 {

@@ -15,4 +15,8 @@ var (
 	ErrNotVideo = errors.New("not a video file")
 	// ErrStorage wraps a failed storage read or write (retried with backoff).
 	ErrStorage = errors.New("transcode: storage")
+	// ErrWorkerLost marks a task whose worker died while running it, too often (archived).
+	ErrWorkerLost = errors.New("transcode: the worker running the task died")
+	// ErrLease wraps a failure to set up the workers' job leases.
+	ErrLease = errors.New("transcode: job lease")
 )

@@ -152,7 +152,10 @@ func ffmpegArgs(p ChunkPayload, in encodeIn, ladder []Rung, out string, preset s
 				"-c:v", "libx264", "-preset", preset, "-profile:v", "high", "-level:v", r.Level,
 				"-b:v", fmt.Sprintf("%dk", r.VideoKbps), "-maxrate", fmt.Sprintf("%dk", r.VideoKbps*107/100),
 				"-bufsize", fmt.Sprintf("%dk", r.VideoKbps*2),
-				"-force_key_frames", "expr:gte(t,n_forced*2)", "-sc_threshold", "0")
+				"-force_key_frames", "expr:gte(t,n_forced*2)", "-sc_threshold", "0",
+				// A source whose frames come irregularly has no rate ffmpeg can guess, and it takes
+				// the IVF time base (90 kHz): capped, or a 4 s chunk is 360,000 frames to encode.
+				"-fpsmax", "60")
 			vi++
 		}
 		if ain >= 0 {

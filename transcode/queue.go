@@ -140,6 +140,12 @@ type WorkerParams struct {
 	PollInterval time.Duration
 	// ShutdownTimeout bounds how long Close waits for running jobs before handing them back.
 	ShutdownTimeout time.Duration
+	// LeaseTTL is how long a running job's lease lives without renewal (default 6 s; renewed
+	// every second): the job of a worker that dies is run again by another worker about
+	// LeaseTTL + 1 s + PollInterval later (lease.go).
+	LeaseTTL time.Duration
+
+	mux asynq.Handler // tests: runs jobs instead of Handler
 }
 
 // DefaultConcurrency is half the cores (ffmpeg itself is multi-threaded), at least 1.
@@ -147,9 +153,11 @@ func DefaultConcurrency() int { return max(1, runtime.NumCPU()/2) }
 
 // Worker runs tasks from Redis until Close.
 type Worker struct {
-	srv *asynq.Server
-	h   *Handler
-	log *slog.Logger
+	srv    *asynq.Server
+	h      *Handler
+	mux    asynq.Handler
+	leases *leases
+	log    *slog.Logger
 }
 
 // NewWorker builds a worker; Start runs it.
@@ -166,8 +174,16 @@ func NewWorker(p WorkerParams) *Worker {
 	if p.ShutdownTimeout <= 0 {
 		p.ShutdownTimeout = 10 * time.Second
 	}
+	if p.LeaseTTL <= 0 {
+		p.LeaseTTL = DefaultLeaseTTL
+	}
 	log := p.Logger.With("component", "worker")
 	h := p.Handler
+	failed := func(ctx context.Context, t *asynq.Task, err error) {
+		if h != nil {
+			h.notifyFailed(ctx, t, err)
+		}
+	}
 	srv := asynq.NewServer(p.Redis, asynq.Config{
 		Concurrency:              p.Concurrency,
 		Queues:                   map[string]int{QueueFinalize: 6, QueueChunks: 3},
@@ -185,24 +201,49 @@ func NewWorker(p WorkerParams) *Worker {
 			maxR, _ := asynq.GetMaxRetry(ctx)
 			final := errors.Is(err, asynq.SkipRetry) || retried >= maxR
 			log.Warn("task failed", "type", t.Type(), "retry", retried, "final", final, "err", err)
-			if final && h != nil {
-				h.notifyFailed(ctx, t, err)
+			if final {
+				failed(ctx, t, err)
 			}
 		}),
 	})
-	return &Worker{srv: srv, h: h, log: log}
+	w := &Worker{srv: srv, h: h, mux: p.mux, log: log}
+	if w.mux == nil && h != nil {
+		w.mux = h
+	}
+	var err error
+	if w.leases, err = newLeases(p.Redis, p.LeaseTTL, []string{QueueFinalize, QueueChunks}, log, failed); err != nil {
+		// Without its own leases a worker still runs; a dead worker's jobs then wait for asynq's
+		// recoverer (about a minute).
+		log.Warn("job leases off", "err", err)
+	}
+	return w
 }
 
 // Start runs the worker in the background.
 func (w *Worker) Start() error {
-	w.h.CleanTmp()
-	return w.srv.Start(w.h)
+	if w.h != nil {
+		w.h.CleanTmp()
+	}
+	mux := w.mux
+	if w.leases != nil {
+		mux = w.leases.wrap(mux)
+	}
+	if err := w.srv.Start(mux); err != nil {
+		return err
+	}
+	if w.leases != nil {
+		w.leases.start()
+	}
+	return nil
 }
 
 // Close stops fetching, waits for running jobs (bounded by ShutdownTimeout; unfinished jobs go
 // back to the queue) and returns.
 func (w *Worker) Close() error {
 	w.srv.Shutdown()
+	if w.leases != nil {
+		w.leases.close()
+	}
 	return nil
 }
 
