@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,27 +17,20 @@ import (
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/httpapi"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/transcode"
 )
 
 func request(t *testing.T, method, url, token string, cookie *http.Cookie, accept string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
 	if cookie != nil {
 		req.AddCookie(cookie)
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	_ = res.Body.Close()
+	res, b := testserver.Send(t, req, token)
 	return res, string(b)
 }
 

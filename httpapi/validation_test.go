@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
+	"github.com/relaycast/relaycast/internal/testserver"
 )
 
 // TestJSONEndpointsValidation (defect 11): every JSON endpoint checks the token before it reads
@@ -116,18 +116,10 @@ func TestJSONEndpointsValidation(t *testing.T) {
 func send(t *testing.T, method, url, token, ctype, body string, v any) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	res, b := testserver.Send(t, req, token)
 	if res.StatusCode >= 400 {
 		var e struct {
 			Error string `json:"error"`

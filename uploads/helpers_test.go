@@ -13,5 +13,6 @@ var (
 	waitStatus   = testserver.WaitStatus
 	getJSON      = testserver.GetJSON
 	do           = testserver.Do
+	send         = testserver.Send
 	mirror       = testserver.Mirror
 )

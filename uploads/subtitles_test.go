@@ -17,17 +17,10 @@ func putVTT(t *testing.T, url, token, body string) (int, catalog.Recording) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "text/vtt")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	res, b := send(t, req, token)
 	var r catalog.Recording
 	if res.StatusCode == http.StatusCreated {
-		_ = jsonDecode(res.Body, &r)
+		_ = json.Unmarshal(b, &r)
 	}
 	return res.StatusCode, r
 }
@@ -126,5 +119,3 @@ func TestListSearch(t *testing.T) {
 		t.Fatalf("%+v", page)
 	}
 }
-
-func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

@@ -33,15 +33,7 @@ func api(t *testing.T, method, url, token string, body, v any) (int, string) {
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, url, rd)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	res, b := send(t, req, token)
 	var e struct {
 		Error string `json:"error"`
 	}
@@ -61,12 +53,7 @@ func putPart(t *testing.T, base, url string, body []byte) (int, string) {
 		url = base + url
 	}
 	req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(body))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	_ = res.Body.Close()
+	res, _ := send(t, req, "")
 	return res.StatusCode, res.Header.Get("ETag")
 }
 

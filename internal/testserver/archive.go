@@ -245,10 +245,10 @@ func WaitStatus(t testing.TB, ch <-chan Event, id string, status catalog.Status,
 	}
 }
 
-// GetJSON GETs url with token (if any) into v (if non-nil) and returns the status.
-func GetJSON(t testing.TB, url, token string, v any) int {
+// Send sends req with the bearer token (if any) and returns the answer and its whole body (read
+// and closed); a transport error fails the test.
+func Send(t testing.TB, req *http.Request, token string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -257,8 +257,17 @@ func GetJSON(t testing.TB, url, token string, v any) int {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, b
+}
+
+// GetJSON GETs url with token (if any) into v (if non-nil) and returns the status.
+func GetJSON(t testing.TB, url, token string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	res, b := Send(t, req, token)
 	if v != nil {
-		_ = json.NewDecoder(res.Body).Decode(v)
+		_ = json.Unmarshal(b, v)
 	}
 	return res.StatusCode
 }
@@ -267,14 +276,7 @@ func GetJSON(t testing.TB, url, token string, v any) int {
 func Do(t testing.TB, method, url, token, body string) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = res.Body.Close()
+	res, _ := Send(t, req, token)
 	return res.StatusCode
 }
 
