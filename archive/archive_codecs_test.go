@@ -15,6 +15,7 @@ import (
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testmedia"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/recorder"
 )
 
@@ -52,14 +53,14 @@ func TestArchiveCodecs(t *testing.T) {
 				v = testmedia.AnnexB(v)
 			}
 			room := "shop-" + tc.codec
-			events := sse(t, s.url)
-			pub, stop := publishFiles(t, s.url, s.Signer(), room, v, a)
+			events := sse(t, s.Base)
+			pub, stop := publishFiles(t, s.Base, s.Signer(), room, v, a)
 			rec := waitRoom(t, events, room, catalog.StatusRecording, 10*time.Second)
 			var rooms []struct {
 				Room   string   `json:"room"`
 				Codecs []string `json:"codecs"`
 			}
-			getJSON(t, s.url+"/api/rooms", "", &rooms)
+			getJSON(t, s.Base+"/api/rooms", "", &rooms)
 			for _, r := range rooms {
 				if r.Room == room && !slices.Contains(r.Codecs, tc.mime) {
 					t.Errorf("room %s is live with %v, want %s", room, r.Codecs, tc.mime)
@@ -76,8 +77,8 @@ func TestArchiveCodecs(t *testing.T) {
 			if want := []string{"360p", "240p"}; !slices.Equal(r.Renditions, want) {
 				t.Errorf("renditions %v, want %v (from the 640x360 source)", r.Renditions, want)
 			}
-			checkArchive(t, s, r, dur.Seconds())
-			checkRecorded(t, filepath.Join(s.cfg.RecordingsDir(), r.ID), tc.mime)
+			s.CheckArchive(t, r, dur.Seconds())
+			checkRecorded(t, filepath.Join(s.Config.RecordingsDir(), r.ID), tc.mime)
 		})
 	}
 }
@@ -109,7 +110,7 @@ func checkRecorded(t *testing.T, dir, mime string) {
 }
 
 // waitRoom reads events until a recording of room reaches status.
-func waitRoom(t *testing.T, ch <-chan sseEvent, room string, status catalog.Status, timeout time.Duration) catalog.Recording {
+func waitRoom(t *testing.T, ch <-chan testserver.Event, room string, status catalog.Status, timeout time.Duration) catalog.Recording {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {

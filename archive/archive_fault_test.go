@@ -203,8 +203,8 @@ func TestRedisFlushed(t *testing.T) {
 	dataDir := t.TempDir()
 	// No workers: jobs wait in Redis.
 	s := startArchive(t, func(c *config.Config) { c.DataDir, c.RedisURL, c.Workers = dataDir, rurl, 0 })
-	events := sse(t, s.url)
-	_, stop := publishFile(t, s, "shop", 8*time.Second)
+	events := sse(t, s.Base)
+	_, stop := s.PublishFile(t, "shop", 8*time.Second)
 	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	time.Sleep(8 * time.Second)
 	stop()
@@ -216,8 +216,8 @@ func TestRedisFlushed(t *testing.T) {
 	cancel()
 
 	s2 := startArchive(t, func(c *config.Config) { c.DataDir, c.RedisURL, c.Workers = dataDir, rurl, 2 })
-	r := pollRecording(t, s2.url, catalog.StatusReady, 60*time.Second)
-	checkArchive(t, s2, r, 8)
+	r := pollRecording(t, s2.Base, catalog.StatusReady, 60*time.Second)
+	s2.CheckArchive(t, r, 8)
 }
 
 // TestKillWorkerMidJob: SIGKILL a `relaycast worker` while it transcodes; the job's lease
@@ -230,10 +230,10 @@ func TestKillWorkerMidJob(t *testing.T) {
 	rurl := testRedisURL(t, 8)
 	bin := binary(t)
 	s := startArchive(t, func(c *config.Config) { c.RedisURL, c.Workers = rurl, 0 })
-	events := sse(t, s.url)
-	wargs := []string{"worker", "--redis-url", rurl, "--data-dir", s.cfg.DataDir, "--workers", "1", "--log-level", "debug"}
+	events := sse(t, s.Base)
+	wargs := []string{"worker", "--redis-url", rurl, "--data-dir", s.Config.DataDir, "--workers", "1", "--log-level", "debug"}
 	w1 := proc(t, bin, "worker-1", wargs...)
-	_, stop := publishFile(t, s, "shop", 8*time.Second)
+	_, stop := s.PublishFile(t, "shop", 8*time.Second)
 	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	// Kill the worker as soon as it reports progress on a chunk.
 	deadline := time.After(30 * time.Second)
@@ -290,7 +290,7 @@ wait:
 			t.Errorf("chunk %d done %d times", i, n)
 		}
 	}
-	checkArchive(t, s, r, 8)
-	rep, _ := testmedia.Probe(s.url + r.HLSURL)
+	s.CheckArchive(t, r, 8)
+	rep, _ := testmedia.Probe(s.Base + r.HLSURL)
 	t.Logf("after worker kill: %+v", rep)
 }

@@ -9,13 +9,14 @@ import (
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testmedia"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/server"
 )
 
 // TestMeasureVODDelay publishes a clip with the production defaults (10 s chunks, default
 // workers, full ladder) and reports how long after the end of the broadcast the VOD is ready:
 //
-//	RELAYCAST_MEASURE_VOD=30s RELAYCAST_MEASURE_SIZE=1280x720 go test -run TestMeasureVODDelay -v -timeout 20m ./server
+//	RELAYCAST_MEASURE_VOD=30s RELAYCAST_MEASURE_SIZE=1280x720 go test -run TestMeasureVODDelay -v -timeout 20m ./archive
 //
 // RELAYCAST_MEASURE_CODEC=h264|vp9|av1 publishes that codec instead of VP8 (H.264 as a raw
 // Annex-B stream).
@@ -42,27 +43,19 @@ func TestMeasureVODDelay(t *testing.T) {
 	if codec == testmedia.CodecH264 {
 		v = testmedia.AnnexB(v)
 	}
-	clips.Put(d, v, a)
+	testserver.PutClip(d, v, a)
 	cfg := config.Default()
 	cfg.HTTPAddr, cfg.ICEUDPPort, cfg.ICELoopback, cfg.DataDir = "127.0.0.1:0", 0, true, t.TempDir()
 	cfg.AuthSecret, cfg.MaxConnsPerIP = "test-secret-0123456789abcdef", 0
-	srv, err := server.New(server.Params{Config: cfg, Stdout: os.Stderr, Logger: testLogger(t), ArchiveTuning: archive.Tuning{PollInterval: 200 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(t.Context())
-	s := &archServer{Server: srv, url: srv.URL(), cfg: cfg}
-	events := sse(t, s.url)
-	pub, stop := publishFile(t, s, "measure", d)
+	s := testserver.RunArchive(t, server.Params{Config: cfg, Stdout: os.Stderr, Logger: testserver.Logger(t), ArchiveTuning: archive.Tuning{PollInterval: 200 * time.Millisecond}})
+	events := sse(t, s.Base)
+	pub, stop := s.PublishFile(t, "measure", d)
 	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	<-pub.Done()
 	ended := stop()
 	r := waitStatus(t, events, rec.ID, catalog.StatusReady, d+5*time.Minute)
 	delay := time.Since(ended)
-	rep, _ := testmedia.Probe(s.url + r.HLSURL)
+	rep, _ := testmedia.Probe(s.Base + r.HLSURL)
 	t.Logf("broadcast %v %s at %s, workers %d, chunks %v: VOD ready %.2f s after the end; duration %.2f s, renditions %v, A/V offset %.3f s",
 		d, codec, size, cfg.Workers, cfg.ChunkDuration, delay.Seconds(), r.Duration, r.Renditions, rep.AVOffset)
 }

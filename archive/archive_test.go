@@ -2,7 +2,6 @@ package archive_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,16 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/recorder"
 	"github.com/relaycast/relaycast/server"
-	"github.com/relaycast/relaycast/storage"
 	"github.com/relaycast/relaycast/transcode"
 )
 
@@ -33,8 +29,8 @@ func TestArchiveEndToEnd(t *testing.T) {
 	}
 	const dur = 12 * time.Second
 	s := startArchive(t, nil)
-	events := sse(t, s.url)
-	pub, stop := publishFile(t, s, "shop", dur)
+	events := sse(t, s.Base)
+	pub, stop := s.PublishFile(t, "shop", dur)
 	started := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	select {
 	case <-pub.Done():
@@ -44,20 +40,20 @@ func TestArchiveEndToEnd(t *testing.T) {
 	ended := stop()
 	r := waitStatus(t, events, started.ID, catalog.StatusReady, 60*time.Second)
 	t.Logf("VOD ready %.2f s after the broadcast ended (%.0f s broadcast)", time.Since(ended).Seconds(), dur.Seconds())
-	checkArchive(t, s, r, dur.Seconds())
+	s.CheckArchive(t, r, dur.Seconds())
 
 	var page catalog.Page
-	if code := getJSON(t, s.url+"/api/recordings?limit=5", "", &page); code != 200 || len(page.Recordings) != 1 || page.Recordings[0].ID != r.ID {
+	if code := getJSON(t, s.Base+"/api/recordings?limit=5", "", &page); code != 200 || len(page.Recordings) != 1 || page.Recordings[0].ID != r.ID {
 		t.Fatalf("list: %d %+v", code, page)
 	}
 	var got catalog.Recording
-	if code := getJSON(t, s.url+"/api/recordings/"+r.ID, "", &got); code != 200 || got.Status != catalog.StatusReady || got.Room != "shop" {
+	if code := getJSON(t, s.Base+"/api/recordings/"+r.ID, "", &got); code != 200 || got.Status != catalog.StatusReady || got.Room != "shop" {
 		t.Fatalf("get: %d %+v", code, got)
 	}
 	if got.Seller != "seller-shop" {
 		t.Errorf("seller = %q, want the publish token's subject", got.Seller)
 	}
-	if code := getJSON(t, s.url+"/api/recordings/nope", "", nil); code != 404 {
+	if code := getJSON(t, s.Base+"/api/recordings/nope", "", nil); code != 404 {
 		t.Fatalf("get unknown: %d", code)
 	}
 	patches := []struct {
@@ -65,33 +61,33 @@ func TestArchiveEndToEnd(t *testing.T) {
 		want        int
 	}{
 		{"no token", "", 401},
-		{"other room", s.token(t, "other", auth.GrantPublish), 403},
-		{"viewer", s.token(t, "shop", auth.GrantSubscribe), 403},
-		{"publisher", s.token(t, "shop", auth.GrantPublish), 200},
-		{"admin", s.token(t, auth.AnyRoom, auth.GrantAdmin), 200},
+		{"other room", s.Token(t, "other", auth.GrantPublish), 403},
+		{"viewer", s.Token(t, "shop", auth.GrantSubscribe), 403},
+		{"publisher", s.Token(t, "shop", auth.GrantPublish), 200},
+		{"admin", s.Token(t, auth.AnyRoom, auth.GrantAdmin), 200},
 	}
 	for _, p := range patches {
-		if code := do(t, http.MethodPatch, s.url+"/api/recordings/"+r.ID, p.token, `{"title":"Spring sale"}`); code != p.want {
+		if code := do(t, http.MethodPatch, s.Base+"/api/recordings/"+r.ID, p.token, `{"title":"Spring sale"}`); code != p.want {
 			t.Errorf("patch as %s: %d, want %d", p.name, code, p.want)
 		}
 	}
-	if getJSON(t, s.url+"/api/recordings/"+r.ID, "", &got); got.Title != "Spring sale" {
+	if getJSON(t, s.Base+"/api/recordings/"+r.ID, "", &got); got.Title != "Spring sale" {
 		t.Errorf("title %q", got.Title)
 	}
-	if code := do(t, http.MethodDelete, s.url+"/api/recordings/"+r.ID, s.token(t, "shop", auth.GrantPublish), ""); code != 403 {
+	if code := do(t, http.MethodDelete, s.Base+"/api/recordings/"+r.ID, s.Token(t, "shop", auth.GrantPublish), ""); code != 403 {
 		t.Errorf("delete as publisher: %d", code)
 	}
-	if code := do(t, http.MethodDelete, s.url+"/api/recordings/"+r.ID, s.token(t, auth.AnyRoom, auth.GrantAdmin), ""); code != 204 {
+	if code := do(t, http.MethodDelete, s.Base+"/api/recordings/"+r.ID, s.Token(t, auth.AnyRoom, auth.GrantAdmin), ""); code != 204 {
 		t.Fatalf("delete as admin: %d", code)
 	}
-	if code := getJSON(t, s.url+r.HLSURL, "", nil); code != 404 {
+	if code := getJSON(t, s.Base+r.HLSURL, "", nil); code != 404 {
 		t.Errorf("master after delete: %d", code)
 	}
-	if _, err := os.Stat(filepath.Join(s.cfg.RecordingsDir(), r.ID)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(s.Config.RecordingsDir(), r.ID)); !os.IsNotExist(err) {
 		t.Errorf("raw recording kept after delete: %v", err)
 	}
 	// Metrics carry the pipeline's numbers.
-	res, err := http.Get(s.url + "/metrics")
+	res, err := http.Get(s.Base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,29 +106,13 @@ func TestArchiveS3(t *testing.T) {
 	if testing.Short() {
 		t.Skip("transcodes video (skipped with -short)")
 	}
-	ep := os.Getenv("RELAYCAST_TEST_S3")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("RELAYCAST_TEST_S3 is not set (scripts/test.sh starts versitygw)")
-		}
-		t.Skip("RELAYCAST_TEST_S3 not set")
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", os.Getenv("RELAYCAST_TEST_S3_ACCESS"))
-	t.Setenv("AWS_SECRET_ACCESS_KEY", os.Getenv("RELAYCAST_TEST_S3_SECRET"))
-	bucket := fmt.Sprintf("arch%d", time.Now().UnixNano())
-	st, err := storage.NewS3(context.Background(), storage.S3Params{Bucket: bucket, Endpoint: ep, PathStyle: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
+	st, inBucket := testserver.S3Bucket(t, "arch")
 	s := startArchive(t, func(c *config.Config) {
-		c.S3Bucket, c.S3Endpoint, c.S3PathStyle, c.S3Prefix = bucket, ep, true, "vod"
+		inBucket(c)
 		c.S3PublicURL = "https://cdn.example.com/"
 	})
-	events := sse(t, s.url)
-	pub, stop := publishFile(t, s, "shop", 8*time.Second)
+	events := sse(t, s.Base)
+	pub, stop := s.PublishFile(t, "shop", 8*time.Second)
 	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	<-pub.Done()
 	stop()
@@ -141,7 +121,7 @@ func TestArchiveS3(t *testing.T) {
 		t.Fatalf("HLS URL %q, want %q", r.HLSURL, want)
 	}
 	// Mirror the recording's objects and probe them locally.
-	local, keys := mirror(t, st, s.Archive().Store(), bucket, "")
+	local, keys := mirror(t, st, s.Archive().Store(), s.Config.S3Bucket, "")
 	var raw int
 	for _, key := range keys {
 		if strings.HasPrefix(key, "raw/") {
@@ -164,25 +144,12 @@ func TestArchiveStorageDown(t *testing.T) {
 	}
 	t.Setenv("AWS_ACCESS_KEY_ID", "k")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
-	cfg := config.Default()
-	cfg.HTTPAddr, cfg.ICEUDPPort, cfg.ICELoopback, cfg.DataDir = "127.0.0.1:0", 0, true, t.TempDir()
-	cfg.AuthSecret, cfg.ChunkDuration, cfg.Workers = "test-secret-0123456789abcdef", 4*time.Second, 1
+	cfg := testserver.Config(t)
+	cfg.ChunkDuration, cfg.Workers = 4*time.Second, 1
 	cfg.S3Bucket, cfg.S3Endpoint, cfg.S3PathStyle = "b", "http://127.0.0.1:1", true
-	srv, err := server.New(server.Params{Config: cfg, Stdout: io.Discard, ArchiveTuning: archive.Tuning{PollInterval: 50 * time.Millisecond, JobAttempts: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	s := &archServer{Server: srv, url: srv.URL(), cfg: cfg}
-	events := sse(t, s.url)
-	_, stop := publishFile(t, s, "shop", 6*time.Second)
+	s := testserver.RunArchive(t, server.Params{Config: cfg, Stdout: io.Discard, ArchiveTuning: archive.Tuning{PollInterval: 50 * time.Millisecond, JobAttempts: 3}})
+	events := sse(t, s.Base)
+	_, stop := s.PublishFile(t, "shop", 6*time.Second)
 	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	r := waitStatus(t, events, rec.ID, catalog.StatusFailed, 60*time.Second)
 	stop()
@@ -197,7 +164,7 @@ func TestArchiveStorageDown(t *testing.T) {
 	// The disk still holds it for the reconciler (scanned once this server has let go of it).
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(ctx)
+	_ = s.Shutdown(ctx)
 	if p, err := recorder.Scan(cfg.RecordingsDir(), nil); err != nil || len(p) != 1 {
 		t.Fatalf("scan: %v %v", p, err)
 	}
@@ -205,16 +172,7 @@ func TestArchiveStorageDown(t *testing.T) {
 
 // TestShutdownWithOpenEventStream: an open /api/events stream does not hold up shutdown.
 func TestShutdownWithOpenEventStream(t *testing.T) {
-	cfg := config.Default()
-	cfg.HTTPAddr, cfg.ICEUDPPort, cfg.ICELoopback, cfg.DataDir = "127.0.0.1:0", 0, true, t.TempDir()
-	cfg.AuthSecret = "test-secret-0123456789abcdef"
-	srv, err := server.New(server.Params{Config: cfg, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv := testserver.Start(t, nil)
 	res, err := http.Get(srv.URL() + "/api/events")
 	if err != nil {
 		t.Fatal(err)
@@ -239,13 +197,13 @@ func TestArchiveReconnect(t *testing.T) {
 		t.Skip("transcodes video (skipped with -short)")
 	}
 	s := startArchive(t, func(c *config.Config) { c.ReconnectGrace = 10 * time.Second })
-	events := sse(t, s.url)
-	pub, stop := publishFile(t, s, "shop", 6*time.Second)
+	events := sse(t, s.Base)
+	pub, stop := s.PublishFile(t, "shop", 6*time.Second)
 	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	<-pub.Done()
 	stop()
 	time.Sleep(2 * time.Second)
-	pub2, stop2 := publishFile(t, s, "shop", 4*time.Second)
+	pub2, stop2 := s.PublishFile(t, "shop", 4*time.Second)
 	<-pub2.Done()
 	stop2()
 	r := waitStatus(t, events, rec.ID, catalog.StatusReady, 60*time.Second)
@@ -253,7 +211,7 @@ func TestArchiveReconnect(t *testing.T) {
 		r = waitStatus(t, events, rec.ID, catalog.StatusReady, 60*time.Second)
 	}
 	var page catalog.Page
-	if getJSON(t, s.url+"/api/recordings", "", &page); len(page.Recordings) != 1 {
+	if getJSON(t, s.Base+"/api/recordings", "", &page); len(page.Recordings) != 1 {
 		t.Fatalf("%d recordings, want 1", len(page.Recordings))
 	}
 	// 6 s + 4 s were sent. A file publisher cannot answer keyframe requests, so each part may
@@ -261,5 +219,5 @@ func TestArchiveReconnect(t *testing.T) {
 	if r.Duration < 8 || r.Duration > 10.5 {
 		t.Errorf("duration %.2f s, want 8–10 s (10 s sent, at most one GOP lost per part)", r.Duration)
 	}
-	checkArchive(t, s, r, r.Duration)
+	s.CheckArchive(t, r, r.Duration)
 }

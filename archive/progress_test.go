@@ -1,12 +1,9 @@
 package archive_test
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
-
-	"github.com/relaycast/relaycast/server"
 
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
@@ -22,27 +19,22 @@ func TestProgressFromSeparateWorker(t *testing.T) {
 	}
 	rurl := testRedisURL(t, 12)
 	s := startArchive(t, func(c *config.Config) { c.RedisURL, c.Workers, c.ChunkDuration = rurl, 0, 2*time.Second })
-	events := sse(t, s.url)
-	_, stop := publishFile(t, s, "shop", 8*time.Second)
+	events := sse(t, s.Base)
+	_, stop := s.PublishFile(t, "shop", 8*time.Second)
 	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	time.Sleep(time.Until(rec.StartedAt.Add(8 * time.Second)))
 	stop()
 	waitStatus(t, events, rec.ID, catalog.StatusProcessing, 10*time.Second)
 	time.Sleep(2 * time.Second) // every chunk and the end are in the queue before the worker starts
 
-	wctx, wcancel := context.WithCancel(context.Background())
-	wdone := make(chan error, 1)
-	wcfg := s.cfg
-	wcfg.Workers = 1
-	go func() { wdone <- server.RunWorker(wctx, wcfg, nil) }()
-	t.Cleanup(func() { wcancel(); <-wdone })
+	s.RunWorker(t)
 
 	// Poll the API while the worker runs: a value strictly between 0 and 100 must show.
 	var seen []float64
 	deadline := time.Now().Add(120 * time.Second)
 	for {
 		var r catalog.Recording
-		if code := getJSON(t, s.url+"/api/recordings/"+rec.ID, "", &r); code != 200 {
+		if code := getJSON(t, s.Base+"/api/recordings/"+rec.ID, "", &r); code != 200 {
 			t.Fatalf("get: %d", code)
 		}
 		if r.Status == catalog.StatusProcessing && r.Progress > 0 && r.Progress < 100 {
@@ -66,7 +58,7 @@ func TestProgressFromSeparateWorker(t *testing.T) {
 	}
 	for {
 		var r catalog.Recording
-		getJSON(t, s.url+"/api/recordings/"+rec.ID, "", &r)
+		getJSON(t, s.Base+"/api/recordings/"+rec.ID, "", &r)
 		if r.Status == catalog.StatusReady {
 			if r.Progress != 100 {
 				t.Errorf("ready with progress %.0f", r.Progress)

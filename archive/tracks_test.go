@@ -84,11 +84,11 @@ func TestBadAudioRecording(t *testing.T) {
 		t.Skip("transcodes (skipped with -short)")
 	}
 	s := startArchive(t, nil)
-	events := sse(t, s.url)
+	events := sse(t, s.Base)
 	video, _ := clip(t, 6*time.Second)
 	noise := filepath.Join(t.TempDir(), "noise.ogg")
 	writeNoiseOgg(t, noise, 6*time.Second)
-	_, stop := publishFiles(t, s.url, s.Signer(), "shop", video, noise)
+	_, stop := publishFiles(t, s.Base, s.Signer(), "shop", video, noise)
 	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	time.Sleep(time.Until(rec.StartedAt.Add(6 * time.Second)))
 	stop()
@@ -128,7 +128,7 @@ wait:
 		t.Errorf("error %q retryable %v", r.Error, r.Retryable)
 	}
 	for _, name := range r.Renditions {
-		rep, err := testmedia.Probe(strings.TrimSuffix(s.url+r.HLSURL, "master.m3u8") + name + "/index.m3u8")
+		rep, err := testmedia.Probe(strings.TrimSuffix(s.Base+r.HLSURL, "master.m3u8") + name + "/index.m3u8")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ wait:
 
 	// Public answers: no log.
 	for _, u := range []string{"/api/recordings/" + rec.ID, "/api/recordings"} {
-		res, err := http.Get(s.url + u)
+		res, err := http.Get(s.Base + u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,18 +152,18 @@ wait:
 	}
 	// Admin: the log, cleaned.
 	admin := "/api/admin/recordings/" + rec.ID
-	if code := getJSON(t, s.url+admin, "", nil); code != 401 {
+	if code := getJSON(t, s.Base+admin, "", nil); code != 401 {
 		t.Errorf("admin recording without a token: %d", code)
 	}
-	if code := getJSON(t, s.url+admin, s.token(t, "shop", auth.GrantPublish), nil); code != 403 {
+	if code := getJSON(t, s.Base+admin, s.Token(t, "shop", auth.GrantPublish), nil); code != 403 {
 		t.Errorf("admin recording as publisher: %d", code)
 	}
 	var full catalog.Recording
-	if code := getJSON(t, s.url+admin, s.token(t, auth.AnyRoom, auth.GrantAdmin), &full); code != 200 ||
+	if code := getJSON(t, s.Base+admin, s.Token(t, auth.AnyRoom, auth.GrantAdmin), &full); code != 200 ||
 		!strings.Contains(full.Log, "Error parsing the packet header") || strings.Contains(full.Log, "@ 0x") || len(full.Log) > transcode.MaxLog {
 		t.Errorf("admin recording: %d log %q", code, full.Log)
 	}
-	if code := getJSON(t, s.url+"/api/admin/recordings/nope", s.token(t, auth.AnyRoom, auth.GrantAdmin), nil); code != 404 {
+	if code := getJSON(t, s.Base+"/api/admin/recordings/nope", s.Token(t, auth.AnyRoom, auth.GrantAdmin), nil); code != 404 {
 		t.Errorf("admin recording unknown: %d", code)
 	}
 }

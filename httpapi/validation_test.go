@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
+	"github.com/relaycast/relaycast/internal/testserver"
 )
 
 // TestJSONEndpointsValidation (defect 11): every JSON endpoint checks the token before it reads
@@ -23,16 +23,16 @@ func TestJSONEndpointsValidation(t *testing.T) {
 		StartedAt: time.Now(), Status: catalog.StatusReady}); err != nil {
 		t.Fatal(err)
 	}
-	pub := s.token(t, "shop", auth.GrantPublish)
-	other := s.token(t, "elsewhere", auth.GrantPublish)
-	roomAdmin := s.token(t, "shop", auth.GrantAdmin)
-	admin := s.token(t, auth.AnyRoom, auth.GrantAdmin)
+	pub := s.Token(t, "shop", auth.GrantPublish)
+	other := s.Token(t, "elsewhere", auth.GrantPublish)
+	roomAdmin := s.Token(t, "shop", auth.GrantAdmin)
+	admin := s.Token(t, auth.AnyRoom, auth.GrantAdmin)
 
 	// A pending upload to complete.
 	var up struct {
 		ID string `json:"id"`
 	}
-	code, msg := send(t, http.MethodPost, s.url+"/api/uploads", pub, "application/json",
+	code, msg := send(t, http.MethodPost, s.Base+"/api/uploads", pub, "application/json",
 		`{"room":"shop","filename":"a.mp4","size":1000}`, &up)
 	if code != http.StatusCreated {
 		t.Fatalf("create upload: %d %s", code, msg)
@@ -100,7 +100,7 @@ func TestJSONEndpointsValidation(t *testing.T) {
 		{"end room: not live", "DELETE", "/api/rooms/shop", pub, "", "", 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, msg := send(t, tc.method, s.url+tc.path, tc.token, tc.ctype, tc.body, nil)
+			code, msg := send(t, tc.method, s.Base+tc.path, tc.token, tc.ctype, tc.body, nil)
 			if code != tc.want {
 				t.Errorf("%s %s = %d %q, want %d", tc.method, tc.path, code, msg, tc.want)
 			}
@@ -116,18 +116,10 @@ func TestJSONEndpointsValidation(t *testing.T) {
 func send(t *testing.T, method, url, token, ctype, body string, v any) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	res, b := testserver.Send(t, req, token)
 	if res.StatusCode >= 400 {
 		var e struct {
 			Error string `json:"error"`

@@ -17,6 +17,7 @@ import (
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testmedia"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/uploads"
 )
 
@@ -72,12 +73,12 @@ func mediaServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func startImport(t *testing.T, s *archServer, token, url string) (int, string, string) {
+func startImport(t *testing.T, s *testserver.Archive, token, url string) (int, string, string) {
 	t.Helper()
 	var out struct {
 		RecordingID string `json:"recording_id"`
 	}
-	code, msg := api(t, http.MethodPost, s.url+"/api/imports", token, map[string]string{"url": url, "title": "Imported", "room": "shop"}, &out)
+	code, msg := api(t, http.MethodPost, s.Base+"/api/imports", token, map[string]string{"url": url, "title": "Imported", "room": "shop"}, &out)
 	return code, msg, out.RecordingID
 }
 
@@ -87,13 +88,13 @@ func TestImport(t *testing.T) {
 	needTools(t)
 	src := mediaServer(t)
 	s := startArchive(t, func(c *config.Config) { c.ImportAllowLoopback, c.ImportMaxBytes = true, 50<<20 })
-	admin := s.token(t, auth.AnyRoom, auth.GrantAdmin)
+	admin := s.Token(t, auth.AnyRoom, auth.GrantAdmin)
 	for _, tt := range []struct {
 		name, token, url string
 		code             int
 		msg              string
 	}{
-		{"publisher", s.token(t, "shop", auth.GrantPublish), src.URL + "/clip.mp4", 403, "does not grant"},
+		{"publisher", s.Token(t, "shop", auth.GrantPublish), src.URL + "/clip.mp4", 403, "does not grant"},
 		{"no token", "", src.URL + "/clip.mp4", 401, "token"},
 		{"ftp", admin, "ftp://example.com/a.mp4", 400, "http:// or https://"},
 		{"malformed", admin, "http://[::1", 400, "http:// or https://"},
@@ -111,13 +112,13 @@ func TestImport(t *testing.T) {
 		})
 	}
 	var page catalog.Page
-	if getJSON(t, s.url+"/api/recordings", "", &page); len(page.Recordings) != 0 {
+	if getJSON(t, s.Base+"/api/recordings", "", &page); len(page.Recordings) != 0 {
 		t.Fatalf("refused imports left recordings: %+v", page.Recordings)
 	}
 	if testing.Short() {
 		return
 	}
-	events := sse(t, s.url)
+	events := sse(t, s.Base)
 	for _, path := range []string{"/clip.mp4", "/stream.mp4"} {
 		t.Run("ready"+path, func(t *testing.T) {
 			code, msg, id := startImport(t, s, admin, src.URL+path)
@@ -128,7 +129,7 @@ func TestImport(t *testing.T) {
 			if r.Source != catalog.SourceImport || r.Title != "Imported" || r.Room != "shop" {
 				t.Errorf("%+v", r)
 			}
-			probeRenditions(t, s.url+r.HLSURL, r, 3, true)
+			probeRenditions(t, s.Base+r.HLSURL, r, 3, true)
 			nothingLeftButVOD(t, s, id)
 		})
 	}
@@ -140,11 +141,11 @@ func TestImportLimits(t *testing.T) {
 	needTools(t)
 	src := mediaServer(t)
 	s := startArchive(t, func(c *config.Config) { c.ImportAllowLoopback, c.ImportMaxBytes = true, 10<<10 })
-	admin := s.token(t, auth.AnyRoom, auth.GrantAdmin)
+	admin := s.Token(t, auth.AnyRoom, auth.GrantAdmin)
 	if code, msg, _ := startImport(t, s, admin, src.URL+"/clip.mp4"); code != http.StatusRequestEntityTooLarge || !strings.Contains(msg, "at most 10 KiB") {
 		t.Fatalf("%d %q", code, msg)
 	}
-	events := sse(t, s.url)
+	events := sse(t, s.Base)
 	code, msg, id := startImport(t, s, admin, src.URL+"/stream.mp4")
 	if code != http.StatusAccepted {
 		t.Fatalf("%d %q", code, msg)
@@ -161,7 +162,7 @@ func TestImportLimits(t *testing.T) {
 func TestImportDefaultRefusesLoopback(t *testing.T) {
 	src := mediaServer(t)
 	s := startArchive(t, nil)
-	admin := s.token(t, auth.AnyRoom, auth.GrantAdmin)
+	admin := s.Token(t, auth.AnyRoom, auth.GrantAdmin)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(src.URL, "http://"))
 	for _, url := range []string{src.URL + "/clip.mp4", "http://localhost:" + port + "/clip.mp4", "http://10.20.30.40/a.mp4", "http://[::1]:" + port + "/clip.mp4"} {
 		code, msg, _ := startImport(t, s, admin, url)

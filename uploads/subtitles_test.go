@@ -17,17 +17,10 @@ func putVTT(t *testing.T, url, token, body string) (int, catalog.Recording) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "text/vtt")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
+	res, b := send(t, req, token)
 	var r catalog.Recording
 	if res.StatusCode == http.StatusCreated {
-		_ = jsonDecode(res.Body, &r)
+		_ = json.Unmarshal(b, &r)
 	}
 	return res.StatusCode, r
 }
@@ -42,14 +35,14 @@ func TestSubtitles(t *testing.T) {
 	if err := s.Archive().Catalog().Put(ctx, catalog.Recording{ID: "r1", Room: "shop", Title: "One", StartedAt: time.Now(), Status: catalog.StatusReady}); err != nil {
 		t.Fatal(err)
 	}
-	base := s.url + "/api/recordings/r1/subtitles/"
-	pub, admin := s.token(t, "shop", auth.GrantPublish), s.token(t, auth.AnyRoom, auth.GrantAdmin)
+	base := s.Base + "/api/recordings/r1/subtitles/"
+	pub, admin := s.Token(t, "shop", auth.GrantPublish), s.Token(t, auth.AnyRoom, auth.GrantAdmin)
 	for _, tt := range []struct {
 		name, lang, token, body string
 		code                    int
 	}{
 		{"no token", "en", "", vtt, 401},
-		{"other room", "en", s.token(t, "other", auth.GrantPublish), vtt, 403},
+		{"other room", "en", s.Token(t, "other", auth.GrantPublish), vtt, 403},
 		{"not vtt", "en", pub, "1\n00:00:00,000 --> 00:00:02,000\nHello\n", 400},
 		{"WEBVTTX", "en", pub, "WEBVTTX\n", 400},
 		{"bad lang", "../../x", pub, vtt, 404}, // not even routed
@@ -74,7 +67,7 @@ func TestSubtitles(t *testing.T) {
 	if code != http.StatusCreated || len(r.Subtitles) != 2 || r.Subtitles[0].Label != "English (CC)" {
 		t.Fatalf("replace: %d %+v", code, r.Subtitles)
 	}
-	res, err := http.Get(s.url + r.Subtitles[0].URL)
+	res, err := http.Get(s.Base + r.Subtitles[0].URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,10 +77,10 @@ func TestSubtitles(t *testing.T) {
 		t.Fatalf("GET vtt: %d %q %q", res.StatusCode, res.Header.Get("Content-Type"), b)
 	}
 	var got catalog.Recording
-	if getJSON(t, s.url+"/api/recordings/r1", "", &got); len(got.Subtitles) != 2 || got.Source != catalog.SourceLive {
+	if getJSON(t, s.Base+"/api/recordings/r1", "", &got); len(got.Subtitles) != 2 || got.Source != catalog.SourceLive {
 		t.Fatalf("recording %+v", got)
 	}
-	if code := do(t, http.MethodDelete, base+"en", s.token(t, "other", auth.GrantPublish), ""); code != 403 {
+	if code := do(t, http.MethodDelete, base+"en", s.Token(t, "other", auth.GrantPublish), ""); code != 403 {
 		t.Errorf("delete with another room's token: %d", code)
 	}
 	if code := do(t, http.MethodDelete, base+"en", pub, ""); code != 204 {
@@ -96,13 +89,13 @@ func TestSubtitles(t *testing.T) {
 	if code := do(t, http.MethodDelete, base+"en", pub, ""); code != 404 {
 		t.Errorf("second delete: %d", code)
 	}
-	if code := getJSON(t, s.url+"/vod/rec/r1/subs/en.vtt", "", nil); code != 404 {
+	if code := getJSON(t, s.Base+"/vod/rec/r1/subs/en.vtt", "", nil); code != 404 {
 		t.Errorf("deleted file still served: %d", code)
 	}
-	if getJSON(t, s.url+"/api/recordings/r1", "", &got); len(got.Subtitles) != 1 || got.Subtitles[0].Lang != "pt-BR" {
+	if getJSON(t, s.Base+"/api/recordings/r1", "", &got); len(got.Subtitles) != 1 || got.Subtitles[0].Lang != "pt-BR" {
 		t.Fatalf("after delete %+v", got.Subtitles)
 	}
-	if code, _ := putVTT(t, s.url+"/api/recordings/nope/subtitles/en", admin, vtt); code != 404 {
+	if code, _ := putVTT(t, s.Base+"/api/recordings/nope/subtitles/en", admin, vtt); code != 404 {
 		t.Errorf("unknown recording: %d", code)
 	}
 }
@@ -116,15 +109,13 @@ func TestListSearch(t *testing.T) {
 			StartedAt: now.Add(time.Duration(i) * time.Second), Status: catalog.StatusReady, Source: catalog.SourceUpload})
 	}
 	var page catalog.Page
-	if code := getJSON(t, s.url+"/api/recordings?q=SALE&room=shop", "", &page); code != 200 || len(page.Recordings) != 2 || page.Recordings[0].Title != "Summer sale" {
+	if code := getJSON(t, s.Base+"/api/recordings?q=SALE&room=shop", "", &page); code != 200 || len(page.Recordings) != 2 || page.Recordings[0].Title != "Summer sale" {
 		t.Fatalf("%d %+v", code, page)
 	}
-	if getJSON(t, s.url+"/api/recordings?q=sale&limit=1", "", &page); len(page.Recordings) != 1 || page.NextCursor == "" {
+	if getJSON(t, s.Base+"/api/recordings?q=sale&limit=1", "", &page); len(page.Recordings) != 1 || page.NextCursor == "" {
 		t.Fatalf("%+v", page)
 	}
-	if getJSON(t, s.url+"/api/recordings?q=sale&limit=1&cursor="+page.NextCursor, "", &page); len(page.Recordings) != 1 || page.Recordings[0].Title != "Spring Sale" {
+	if getJSON(t, s.Base+"/api/recordings?q=sale&limit=1&cursor="+page.NextCursor, "", &page); len(page.Recordings) != 1 || page.Recordings[0].Title != "Spring Sale" {
 		t.Fatalf("%+v", page)
 	}
 }
-
-func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

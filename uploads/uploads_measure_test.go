@@ -19,12 +19,12 @@ import (
 // TestMeasureUpload reports the throughput of a direct upload through relaycast's signed local
 // URLs (default 32 MiB parts) and the time complete takes to assemble it, for a file of N MiB:
 //
-//	RELAYCAST_MEASURE_UPLOAD=512 go test -run TestMeasureUpload -v ./server
+//	RELAYCAST_MEASURE_UPLOAD=512 go test -run TestMeasureUpload -v ./uploads
 //
 // and, for a generated 720p clip, the time from complete to ready (the test archive: 2 rungs,
 // x264 ultrafast, 2 in-process workers):
 //
-//	RELAYCAST_MEASURE_UPLOAD=clip:60s go test -run TestMeasureUpload -v -timeout 20m ./server
+//	RELAYCAST_MEASURE_UPLOAD=clip:60s go test -run TestMeasureUpload -v -timeout 20m ./uploads
 func TestMeasureUpload(t *testing.T) {
 	env := os.Getenv("RELAYCAST_MEASURE_UPLOAD")
 	if env == "" {
@@ -32,13 +32,13 @@ func TestMeasureUpload(t *testing.T) {
 	}
 	needTools(t)
 	s := startArchive(t, func(c *config.Config) { c.ChunkDuration = 10 * time.Second })
-	tok := s.token(t, "shop", auth.GrantPublish)
+	tok := s.Token(t, "shop", auth.GrantPublish)
 	if d, ok := strings.CutPrefix(env, "clip:"); ok {
 		dur, err := time.ParseDuration(d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		events := sse(t, s.url)
+		events := sse(t, s.Base)
 		file := mediaFile(t, testmedia.FileParams{Path: filepath.Join(t.TempDir(), "clip.mp4"), Duration: dur, Size: "1280x720"})
 		began := time.Now()
 		id, _ := uploadFile(t, s, "shop", file)
@@ -59,7 +59,7 @@ func TestMeasureUpload(t *testing.T) {
 	parts := sendParts(t, s, up, data)
 	sent := time.Since(began)
 	began = time.Now()
-	if code, msg := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != http.StatusAccepted {
+	if code, msg := api(t, http.MethodPost, s.Base+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != http.StatusAccepted {
 		t.Fatalf("complete: %d %s", code, msg)
 	}
 	t.Logf("%d MiB in %d parts: PUTs %.0f MiB/s (%v), complete (verify + assemble) %v",

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,13 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testmedia"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/storage"
 	"github.com/relaycast/relaycast/transcode"
 	"github.com/relaycast/relaycast/uploads"
@@ -36,15 +33,7 @@ func api(t *testing.T, method, url, token string, body, v any) (int, string) {
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, url, rd)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	res, b := send(t, req, token)
 	var e struct {
 		Error string `json:"error"`
 	}
@@ -64,12 +53,7 @@ func putPart(t *testing.T, base, url string, body []byte) (int, string) {
 		url = base + url
 	}
 	req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(body))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	_ = res.Body.Close()
+	res, _ := send(t, req, "")
 	return res.StatusCode, res.Header.Get("ETag")
 }
 
@@ -90,10 +74,10 @@ type etagPart struct {
 }
 
 // startUpload declares data as an upload of filename to room.
-func startUpload(t *testing.T, s *archServer, token, room, filename string, data []byte) uploadStart {
+func startUpload(t *testing.T, s *testserver.Archive, token, room, filename string, data []byte) uploadStart {
 	t.Helper()
 	var up uploadStart
-	code, msg := api(t, http.MethodPost, s.url+"/api/uploads", token, map[string]any{"room": room, "title": "Upload " + filename,
+	code, msg := api(t, http.MethodPost, s.Base+"/api/uploads", token, map[string]any{"room": room, "title": "Upload " + filename,
 		"filename": filename, "size": len(data), "content_type": "video/mp4"}, &up)
 	if code != http.StatusCreated {
 		t.Fatalf("create upload: %d %s", code, msg)
@@ -102,13 +86,13 @@ func startUpload(t *testing.T, s *archServer, token, room, filename string, data
 }
 
 // sendParts PUTs every part of data as the browser does and returns the ETags.
-func sendParts(t *testing.T, s *archServer, up uploadStart, data []byte) []etagPart {
+func sendParts(t *testing.T, s *testserver.Archive, up uploadStart, data []byte) []etagPart {
 	t.Helper()
 	var parts []etagPart
 	for _, p := range up.Parts {
 		from := int64(p.Number-1) * up.PartSize
 		to := min(int64(len(data)), from+up.PartSize)
-		code, etag := putPart(t, s.url, p.URL, data[from:to])
+		code, etag := putPart(t, s.Base, p.URL, data[from:to])
 		if code != http.StatusOK || etag == "" {
 			t.Fatalf("PUT part %d: %d etag %q", p.Number, code, etag)
 		}
@@ -118,19 +102,19 @@ func sendParts(t *testing.T, s *archServer, up uploadStart, data []byte) []etagP
 }
 
 // uploadFile uploads a whole file and completes it; it returns the recording id.
-func uploadFile(t *testing.T, s *archServer, room, file string) (string, uploadStart) {
+func uploadFile(t *testing.T, s *testserver.Archive, room, file string) (string, uploadStart) {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := s.token(t, room, auth.GrantPublish)
+	tok := s.Token(t, room, auth.GrantPublish)
 	up := startUpload(t, s, tok, room, filepath.Base(file), data)
 	parts := sendParts(t, s, up, data)
 	var done struct {
 		RecordingID string `json:"recording_id"`
 	}
-	if code, msg := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, &done); code != http.StatusAccepted {
+	if code, msg := api(t, http.MethodPost, s.Base+up.CompleteURL, tok, map[string]any{"parts": parts}, &done); code != http.StatusAccepted {
 		t.Fatalf("complete: %d %s", code, msg)
 	}
 	if done.RecordingID != up.ID {
@@ -166,16 +150,16 @@ func probeRenditions(t *testing.T, master string, r catalog.Recording, want floa
 }
 
 // nothingLeft checks that neither storage nor the parts directory hold anything of id.
-func nothingLeft(t *testing.T, s *archServer, id string) {
+func nothingLeft(t *testing.T, s *testserver.Archive, id string) {
 	t.Helper()
 	for _, key := range []string{"raw/" + id + "/", "rec/" + id + "/"} {
 		if s.Archive().Local() != nil {
-			if ents, _ := os.ReadDir(filepath.Join(s.cfg.VODDir(), key)); len(ents) > 0 {
+			if ents, _ := os.ReadDir(filepath.Join(s.Config.VODDir(), key)); len(ents) > 0 {
 				t.Errorf("%s left in storage: %d entries", key, len(ents))
 			}
 		}
 	}
-	if ents, _ := os.ReadDir(filepath.Join(s.cfg.DataDir, "uploads", id)); len(ents) > 0 {
+	if ents, _ := os.ReadDir(filepath.Join(s.Config.DataDir, "uploads", id)); len(ents) > 0 {
 		t.Errorf("parts of %s left on disk: %d files", id, len(ents))
 	}
 }
@@ -188,7 +172,7 @@ func TestUploadLocal(t *testing.T) {
 		t.Skip("transcodes video (skipped with -short)")
 	}
 	s := startArchive(t, func(c *config.Config) { c.UploadMaxBytes, c.UploadPartSize = 64<<20, 64<<10 })
-	events := sse(t, s.url)
+	events := sse(t, s.Base)
 	dir := t.TempDir()
 
 	t.Run("mp4", func(t *testing.T) {
@@ -202,24 +186,24 @@ func TestUploadLocal(t *testing.T) {
 		if r.Source != catalog.SourceUpload || r.Seller != "seller-shop" || r.Title != "Upload spring sale.mp4" || r.Room != "shop" {
 			t.Errorf("recording %+v", r)
 		}
-		probeRenditions(t, s.url+r.HLSURL, r, 4, true)
+		probeRenditions(t, s.Base+r.HLSURL, r, 4, true)
 		nothingLeftButVOD(t, s, id)
 	})
 	t.Run("webm without audio", func(t *testing.T) {
 		file := mediaFile(t, testmedia.FileParams{Path: filepath.Join(dir, "silent.webm"), Duration: 3 * time.Second, Size: "320x240", NoAudio: true})
 		id, _ := uploadFile(t, s, "shop", file)
 		r := waitStatus(t, events, id, catalog.StatusReady, 90*time.Second)
-		probeRenditions(t, s.url+r.HLSURL, r, 3, false)
+		probeRenditions(t, s.Base+r.HLSURL, r, 3, false)
 	})
 }
 
 // nothingLeftButVOD: after ready, the source and the parts are gone; the VOD stays.
-func nothingLeftButVOD(t *testing.T, s *archServer, id string) {
+func nothingLeftButVOD(t *testing.T, s *testserver.Archive, id string) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(s.cfg.VODDir(), "raw", id)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(s.Config.VODDir(), "raw", id)); !os.IsNotExist(err) {
 		t.Errorf("raw/%s kept after ready: %v", id, err)
 	}
-	if _, err := os.Stat(filepath.Join(s.cfg.DataDir, "uploads", id)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(s.Config.DataDir, "uploads", id)); !os.IsNotExist(err) {
 		t.Errorf("parts of %s kept: %v", id, err)
 	}
 	if _, err := s.Archive().Catalog().GetUpload(context.Background(), id); !errors.Is(err, catalog.ErrNotFound) {
@@ -231,7 +215,7 @@ func nothingLeftButVOD(t *testing.T, s *archServer, id string) {
 func TestUploadRejects(t *testing.T) {
 	needTools(t)
 	s := startArchive(t, func(c *config.Config) { c.UploadMaxBytes, c.UploadPartSize = 8<<20, 64<<10 })
-	tok := s.token(t, "shop", auth.GrantPublish)
+	tok := s.Token(t, "shop", auth.GrantPublish)
 	decl := func(name, ctype string, size int) map[string]any {
 		return map[string]any{"room": "shop", "filename": name, "size": size, "content_type": ctype}
 	}
@@ -242,8 +226,8 @@ func TestUploadRejects(t *testing.T) {
 		msg         string
 	}{
 		{"no token", "", decl("a.mp4", "video/mp4", 10), 401, "token"},
-		{"other room", s.token(t, "other", auth.GrantPublish), decl("a.mp4", "video/mp4", 10), 403, "does not grant"},
-		{"viewer", s.token(t, "shop", auth.GrantSubscribe), decl("a.mp4", "video/mp4", 10), 403, "does not grant"},
+		{"other room", s.Token(t, "other", auth.GrantPublish), decl("a.mp4", "video/mp4", 10), 403, "does not grant"},
+		{"viewer", s.Token(t, "shop", auth.GrantSubscribe), decl("a.mp4", "video/mp4", 10), 403, "does not grant"},
 		{"bad json", tok, "nope", 400, "JSON"},
 		{"bad room", tok, map[string]any{"room": "../x", "filename": "a.mp4", "size": 10}, 400, "room"},
 		{"text file", tok, decl("notes.txt", "text/plain", 10), 400, "not a video file"},
@@ -253,7 +237,7 @@ func TestUploadRejects(t *testing.T) {
 		{"too big", tok, decl("a.mp4", "video/mp4", 9<<20), 413, "at most 8 MiB"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			code, msg := api(t, http.MethodPost, s.url+"/api/uploads", tt.token, tt.body, nil)
+			code, msg := api(t, http.MethodPost, s.Base+"/api/uploads", tt.token, tt.body, nil)
 			if code != tt.code || !strings.Contains(msg, tt.msg) {
 				t.Fatalf("%d %q, want %d with %q", code, msg, tt.code, tt.msg)
 			}
@@ -268,21 +252,21 @@ func TestUploadRejects(t *testing.T) {
 		}
 		// A wrong signature, a part bigger or smaller than declared.
 		bad := strings.Replace(up.Parts[0].URL, "sig=", "sig=0", 1)
-		if code, _ := putPart(t, s.url, bad, data[:64<<10]); code != http.StatusForbidden {
+		if code, _ := putPart(t, s.Base, bad, data[:64<<10]); code != http.StatusForbidden {
 			t.Errorf("bad signature: %d", code)
 		}
 		other := strings.Replace(up.Parts[0].URL, "/parts/1?", "/parts/2?", 1) // signature of part 1 for part 2
-		if code, _ := putPart(t, s.url, other, data[:64<<10]); code != http.StatusForbidden {
+		if code, _ := putPart(t, s.Base, other, data[:64<<10]); code != http.StatusForbidden {
 			t.Errorf("signature of another part: %d", code)
 		}
-		if code, _ := putPart(t, s.url, up.Parts[0].URL, data[:64<<10+1]); code != http.StatusRequestEntityTooLarge {
+		if code, _ := putPart(t, s.Base, up.Parts[0].URL, data[:64<<10+1]); code != http.StatusRequestEntityTooLarge {
 			t.Errorf("part bigger than declared: %d", code)
 		}
-		if code, _ := putPart(t, s.url, up.Parts[0].URL, data[:100]); code != http.StatusBadRequest {
+		if code, _ := putPart(t, s.Base, up.Parts[0].URL, data[:100]); code != http.StatusBadRequest {
 			t.Errorf("short part: %d", code)
 		}
 		// Complete with parts missing: 400, no recording; then a wrong ETag.
-		code1, etag1 := putPart(t, s.url, up.Parts[0].URL, data[:64<<10])
+		code1, etag1 := putPart(t, s.Base, up.Parts[0].URL, data[:64<<10])
 		if code1 != 200 {
 			t.Fatal(code1)
 		}
@@ -291,49 +275,49 @@ func TestUploadRejects(t *testing.T) {
 		var listed struct {
 			Parts []etagPart `json:"parts"`
 		}
-		if code, msg := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, &again); code != 200 || len(again.Parts) != 3 {
+		if code, msg := api(t, http.MethodGet, s.Base+"/api/uploads/"+up.ID, tok, nil, &again); code != 200 || len(again.Parts) != 3 {
 			t.Fatalf("resume: %d %q", code, msg)
 		}
-		api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, &listed)
+		api(t, http.MethodGet, s.Base+"/api/uploads/"+up.ID, tok, nil, &listed)
 		if listed.Parts[0].ETag != etag1 || listed.Parts[1].ETag != "" {
 			t.Errorf("resume lists %+v, want part 1 with %s only", listed.Parts, etag1)
 		}
-		if code, _ := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, s.token(t, "other", auth.GrantPublish), nil, nil); code != 403 {
+		if code, _ := api(t, http.MethodGet, s.Base+"/api/uploads/"+up.ID, s.Token(t, "other", auth.GrantPublish), nil, nil); code != 403 {
 			t.Errorf("resume with another room's token: %d", code)
 		}
 		parts := []etagPart{{1, etag1}, {2, `"x"`}, {3, `"y"`}}
-		if code, msg := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != 400 || !strings.Contains(msg, "part 2 is missing") {
+		if code, msg := api(t, http.MethodPost, s.Base+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != 400 || !strings.Contains(msg, "part 2 is missing") {
 			t.Errorf("complete with missing parts: %d %q", code, msg)
 		}
-		if code, msg := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts[:1]}, nil); code != 400 || !strings.Contains(msg, "3 parts") {
+		if code, msg := api(t, http.MethodPost, s.Base+up.CompleteURL, tok, map[string]any{"parts": parts[:1]}, nil); code != 400 || !strings.Contains(msg, "3 parts") {
 			t.Errorf("complete with one part listed: %d %q", code, msg)
 		}
-		if code, _ := api(t, http.MethodPost, s.url+up.CompleteURL, s.token(t, "other", auth.GrantPublish), map[string]any{"parts": parts}, nil); code != 403 {
+		if code, _ := api(t, http.MethodPost, s.Base+up.CompleteURL, s.Token(t, "other", auth.GrantPublish), map[string]any{"parts": parts}, nil); code != 403 {
 			t.Errorf("complete with another room's token: %d", code)
 		}
 		if _, err := s.Archive().Catalog().Get(context.Background(), up.ID); !errors.Is(err, catalog.ErrNotFound) {
 			t.Errorf("recording created by a failed complete: %v", err)
 		}
 		// Expiry: the URLs answer 410, complete too, and the cleaner removes the parts.
-		uploads.SetSkew(s.Uploads(), s.cfg.UploadTTL+time.Minute)
+		uploads.SetSkew(s.Uploads(), s.Config.UploadTTL+time.Minute)
 		defer uploads.SetSkew(s.Uploads(), 0)
-		if code, _ := putPart(t, s.url, up.Parts[1].URL, data[64<<10:128<<10]); code != http.StatusGone {
+		if code, _ := putPart(t, s.Base, up.Parts[1].URL, data[64<<10:128<<10]); code != http.StatusGone {
 			t.Errorf("PUT after expiry: %d", code)
 		}
-		if code, _ := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != http.StatusGone {
+		if code, _ := api(t, http.MethodPost, s.Base+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != http.StatusGone {
 			t.Errorf("complete after expiry: %d", code)
 		}
-		if code, _ := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, nil); code != http.StatusGone {
+		if code, _ := api(t, http.MethodGet, s.Base+"/api/uploads/"+up.ID, tok, nil, nil); code != http.StatusGone {
 			t.Errorf("resume after expiry: %d", code)
 		}
 		if n := uploads.CleanUploads(s.Uploads(), context.Background()); n != 1 {
 			t.Errorf("cleaner removed %d uploads", n)
 		}
 		nothingLeft(t, s, up.ID)
-		if code, _ := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != http.StatusNotFound {
+		if code, _ := api(t, http.MethodPost, s.Base+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != http.StatusNotFound {
 			t.Errorf("complete of a removed upload: %d", code)
 		}
-		if code, _ := api(t, http.MethodPost, s.url+"/api/uploads/nope/complete", tok, map[string]any{"parts": parts}, nil); code != http.StatusNotFound {
+		if code, _ := api(t, http.MethodPost, s.Base+"/api/uploads/nope/complete", tok, map[string]any{"parts": parts}, nil); code != http.StatusNotFound {
 			t.Errorf("complete of an unknown upload: %d", code)
 		}
 	})
@@ -343,7 +327,7 @@ func TestUploadRejects(t *testing.T) {
 	if testing.Short() {
 		return
 	}
-	events := sse(t, s.url)
+	events := sse(t, s.Base)
 	whole := mediaFile(t, testmedia.FileParams{Path: filepath.Join(t.TempDir(), "whole.mp4"), Duration: 3 * time.Second})
 	b, _ := os.ReadFile(whole)
 	cut := filepath.Join(t.TempDir(), "cut.mp4")
@@ -363,29 +347,6 @@ func TestUploadRejects(t *testing.T) {
 	}
 }
 
-// s3Config points the archive at a fresh versitygw bucket; it returns the bucket's store.
-func s3Config(t *testing.T) (*storage.S3, func(*config.Config)) {
-	t.Helper()
-	ep := os.Getenv("RELAYCAST_TEST_S3")
-	if ep == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("RELAYCAST_TEST_S3 is not set (scripts/test.sh starts versitygw)")
-		}
-		t.Skip("RELAYCAST_TEST_S3 not set")
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", os.Getenv("RELAYCAST_TEST_S3_ACCESS"))
-	t.Setenv("AWS_SECRET_ACCESS_KEY", os.Getenv("RELAYCAST_TEST_S3_SECRET"))
-	bucket := fmt.Sprintf("up%d", time.Now().UnixNano())
-	st, err := storage.NewS3(context.Background(), storage.S3Params{Bucket: bucket, Endpoint: ep, PathStyle: true, Prefix: "vod"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	return st, func(c *config.Config) { c.S3Bucket, c.S3Endpoint, c.S3PathStyle, c.S3Prefix = bucket, ep, true, "vod" }
-}
-
 // TestUploadS3: presigned S3 uploads, one PUT and multipart (5 MiB parts), become ready VODs;
 // an abandoned multipart upload is aborted when it expires, a missing part fails complete.
 func TestUploadS3(t *testing.T) {
@@ -393,9 +354,9 @@ func TestUploadS3(t *testing.T) {
 	if testing.Short() {
 		t.Skip("transcodes video (skipped with -short)")
 	}
-	st, mut := s3Config(t)
+	st, mut := testserver.S3Bucket(t, "up")
 	s := startArchive(t, func(c *config.Config) { mut(c); c.UploadPartSize = 5 << 20 })
-	events := sse(t, s.url)
+	events := sse(t, s.Base)
 	dir := t.TempDir()
 	for _, tt := range []struct {
 		name string
@@ -415,7 +376,7 @@ func TestUploadS3(t *testing.T) {
 				t.Errorf("part URL %q is not a presigned S3 URL", up.Parts[0].URL)
 			}
 			r := waitStatus(t, events, id, catalog.StatusReady, 120*time.Second)
-			local, keys := mirror(t, st, s.Archive().Store(), s.cfg.S3Bucket, "")
+			local, keys := mirror(t, st, s.Archive().Store(), s.Config.S3Bucket, "")
 			for _, k := range keys {
 				if strings.HasPrefix(k, "raw/"+id+"/") {
 					t.Errorf("%s left in the bucket", k)
@@ -425,21 +386,21 @@ func TestUploadS3(t *testing.T) {
 		})
 	}
 	t.Run("missing part and expiry", func(t *testing.T) {
-		tok := s.token(t, "shop", auth.GrantPublish)
+		tok := s.Token(t, "shop", auth.GrantPublish)
 		data := bytes.Repeat([]byte{1}, 5<<20+100)
 		up := startUpload(t, s, tok, "shop", "big.mp4", data)
-		code, etag := putPart(t, s.url, up.Parts[0].URL, data[:5<<20])
+		code, etag := putPart(t, s.Base, up.Parts[0].URL, data[:5<<20])
 		if code != 200 {
 			t.Fatalf("part 1: %d", code)
 		}
 		parts := []etagPart{{1, etag}, {2, `"nope"`}}
-		if code, msg := api(t, http.MethodPost, s.url+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != 400 || !strings.Contains(msg, "part 2 is missing") {
+		if code, msg := api(t, http.MethodPost, s.Base+up.CompleteURL, tok, map[string]any{"parts": parts}, nil); code != 400 || !strings.Contains(msg, "part 2 is missing") {
 			t.Errorf("complete without part 2: %d %q", code, msg)
 		}
 		var listed struct {
 			Parts []etagPart `json:"parts"`
 		}
-		if code, msg := api(t, http.MethodGet, s.url+"/api/uploads/"+up.ID, tok, nil, &listed); code != 200 || len(listed.Parts) != 2 ||
+		if code, msg := api(t, http.MethodGet, s.Base+"/api/uploads/"+up.ID, tok, nil, &listed); code != 200 || len(listed.Parts) != 2 ||
 			strings.Trim(listed.Parts[0].ETag, `"`) != strings.Trim(etag, `"`) || listed.Parts[1].ETag != "" {
 			t.Errorf("resume: %d %q %+v", code, msg, listed.Parts)
 		}
@@ -447,7 +408,7 @@ func TestUploadS3(t *testing.T) {
 		if err != nil || u.MultipartID == "" {
 			t.Fatalf("%+v %v", u, err)
 		}
-		uploads.SetSkew(s.Uploads(), s.cfg.UploadTTL+time.Minute)
+		uploads.SetSkew(s.Uploads(), s.Config.UploadTTL+time.Minute)
 		defer uploads.SetSkew(s.Uploads(), 0)
 		if n := uploads.CleanUploads(s.Uploads(), context.Background()); n != 1 {
 			t.Errorf("cleaner removed %d uploads", n)
@@ -455,7 +416,7 @@ func TestUploadS3(t *testing.T) {
 		if _, err := st.ListParts(context.Background(), u.Key, u.MultipartID); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("multipart upload not aborted: %v", err)
 		}
-		if _, keys := mirror(t, st, s.Archive().Store(), s.cfg.S3Bucket, "raw/"+up.ID+"/"); len(keys) != 0 {
+		if _, keys := mirror(t, st, s.Archive().Store(), s.Config.S3Bucket, "raw/"+up.ID+"/"); len(keys) != 0 {
 			t.Errorf("left in the bucket: %v", keys)
 		}
 	})
@@ -469,7 +430,7 @@ func TestUploadRecovery(t *testing.T) {
 		t.Skip("transcodes video (skipped with -short)")
 	}
 	s := startArchive(t, nil)
-	events := sse(t, s.url)
+	events := sse(t, s.Base)
 	ctx := context.Background()
 	file := mediaFile(t, testmedia.FileParams{Path: filepath.Join(t.TempDir(), "a.mp4"), Duration: 2 * time.Second})
 	f, _ := os.Open(file)
@@ -520,7 +481,7 @@ func TestUploadRecovery(t *testing.T) {
 	if len(ready["up2"].Renditions) != 1 {
 		t.Errorf("finalized again: %+v", ready["up2"])
 	}
-	probeRenditions(t, s.url+ready["up1"].HLSURL, ready["up1"], 2, true)
+	probeRenditions(t, s.Base+ready["up1"].HLSURL, ready["up1"], 2, true)
 	if got, _ := s.Archive().Catalog().Get(ctx, "im2"); got.Status != catalog.StatusProcessing {
 		t.Errorf("a young import was touched: %+v", got)
 	}

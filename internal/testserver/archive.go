@@ -39,29 +39,109 @@ func ArchiveConfig(t testing.TB) config.Config {
 	return cfg
 }
 
+// Archive is a started recording node of a test: the server, its base URL and its config.
+type Archive struct {
+	*server.Server
+	Base   string // the server's URL()
+	Config config.Config
+}
+
 // StartArchive starts a recording node with ArchiveConfig(t), changed by mutate if non-nil,
-// whose pipeline polls fast and transcodes two ultrafast rungs; it shuts down when the test
-// ends. It returns the server and its config.
-func StartArchive(t testing.TB, mutate func(*config.Config)) (*server.Server, config.Config) {
+// whose pipeline polls fast and transcodes two ultrafast rungs; it shuts down when the test ends.
+func StartArchive(t testing.TB, mutate func(*config.Config)) *Archive {
 	t.Helper()
 	cfg := ArchiveConfig(t)
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := server.New(server.Params{Config: cfg, Stdout: io.Discard, Logger: Logger(t),
+	return RunArchive(t, server.Params{Config: cfg, Stdout: io.Discard, Logger: Logger(t),
 		ArchiveTuning: archive.Tuning{PollInterval: 50 * time.Millisecond, MaxRungs: 2, Preset: "ultrafast"}})
+}
+
+// RunArchive starts a server with p (as Run does) and returns it as an Archive of p.Config.
+func RunArchive(t testing.TB, p server.Params) *Archive {
+	t.Helper()
+	srv := Run(t, p)
+	return &Archive{Server: srv, Base: srv.URL(), Config: p.Config}
+}
+
+// Token issues a one-hour token for room with grant, subject "seller-<room>" (the subject
+// PublishFiles' tokens have, so the recordings' seller).
+func (a *Archive) Token(t testing.TB, room string, g auth.Grant) string {
+	t.Helper()
+	tok, err := a.Signer().Issue(room, []auth.Grant{g}, time.Hour, "seller-"+room)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(); err != nil {
+	return tok
+}
+
+// PublishFile publishes the clip of d (Clip) to room over WHIP; it returns the publisher and a
+// function that ends the broadcast (WHIP DELETE) and returns when it did.
+func (a *Archive) PublishFile(t testing.TB, room string, d time.Duration) (*client.FilePublisher, func() time.Time) {
+	t.Helper()
+	return PublishClip(t, a.Base, a.Signer(), room, d)
+}
+
+// CheckArchive verifies a ready recording's HLS with ffprobe: duration want ± 1 s.
+func (a *Archive) CheckArchive(t testing.TB, r catalog.Recording, want float64) {
+	t.Helper()
+	CheckHLS(t, a.Base+r.HLSURL, r, want, 1)
+}
+
+// RunWorker runs a separate `relaycast worker` (one worker) on the node's config until the
+// test ends.
+func (a *Archive) RunWorker(t testing.TB) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfg := a.Config
+	cfg.Workers = 1
+	go func() { done <- server.RunWorker(ctx, cfg, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// clips are the VP8/Opus clips of the test binary, made once per duration and shared by its
+// tests (a mutex-guarded cache, the one package-level variable of testserver).
+var clips testmedia.Clips
+
+// Clip returns the VP8/Opus clip of d of this test binary, generating it the first time.
+func Clip(t testing.TB, d time.Duration) (video, audio string) { t.Helper(); return clips.Get(t, d) }
+
+// PutClip makes Clip return video and audio for d (a clip a test made with other parameters).
+func PutClip(d time.Duration, video, audio string) { clips.Put(d, video, audio) }
+
+// PublishClip publishes the clip of d (Clip) to room of the server at url over WHIP, with a
+// publish token of signer, as PublishFiles does.
+func PublishClip(t testing.TB, url string, signer *auth.Signer, room string, d time.Duration) (*client.FilePublisher, func() time.Time) {
+	t.Helper()
+	v, a := Clip(t, d)
+	return PublishFiles(t, url, signer, room, v, a)
+}
+
+// S3Bucket creates a fresh bucket, named name plus a timestamp, on the test S3
+// (RELAYCAST_TEST_S3, versitygw) with the test's credentials; the test is skipped without one
+// (fails in CI). It returns the bucket's store (prefix "vod") and the change of a Config that
+// stores the archive there.
+func S3Bucket(t testing.TB, name string) (*storage.S3, func(*config.Config)) {
+	t.Helper()
+	ep := os.Getenv("RELAYCAST_TEST_S3")
+	if ep == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("RELAYCAST_TEST_S3 is not set (scripts/test.sh starts versitygw)")
+		}
+		t.Skip("RELAYCAST_TEST_S3 not set")
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", os.Getenv("RELAYCAST_TEST_S3_ACCESS"))
+	t.Setenv("AWS_SECRET_ACCESS_KEY", os.Getenv("RELAYCAST_TEST_S3_SECRET"))
+	bucket := fmt.Sprintf("%s%d", name, time.Now().UnixNano())
+	st, err := storage.NewS3(context.Background(), storage.S3Params{Bucket: bucket, Endpoint: ep, PathStyle: true, Prefix: "vod"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv, cfg
+	if _, err := st.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	return st, func(c *config.Config) { c.S3Bucket, c.S3Endpoint, c.S3PathStyle, c.S3Prefix = bucket, ep, true, "vod" }
 }
 
 // Logger is a debug logger on stderr with RELAYCAST_TEST_LOG set, else nil (discard).
@@ -165,10 +245,10 @@ func WaitStatus(t testing.TB, ch <-chan Event, id string, status catalog.Status,
 	}
 }
 
-// GetJSON GETs url with token (if any) into v (if non-nil) and returns the status.
-func GetJSON(t testing.TB, url, token string, v any) int {
+// Send sends req with the bearer token (if any) and returns the answer and its whole body (read
+// and closed); a transport error fails the test.
+func Send(t testing.TB, req *http.Request, token string) (*http.Response, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -177,8 +257,17 @@ func GetJSON(t testing.TB, url, token string, v any) int {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, b
+}
+
+// GetJSON GETs url with token (if any) into v (if non-nil) and returns the status.
+func GetJSON(t testing.TB, url, token string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	res, b := Send(t, req, token)
 	if v != nil {
-		_ = json.NewDecoder(res.Body).Decode(v)
+		_ = json.Unmarshal(b, v)
 	}
 	return res.StatusCode
 }
@@ -187,14 +276,7 @@ func GetJSON(t testing.TB, url, token string, v any) int {
 func Do(t testing.TB, method, url, token, body string) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = res.Body.Close()
+	res, _ := Send(t, req, token)
 	return res.StatusCode
 }
 

@@ -37,7 +37,18 @@ func Start(t testing.TB, mutate func(*config.Config)) *server.Server {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := server.New(server.Params{Config: cfg, Stdout: io.Discard})
+	return run(t, server.Params{Config: cfg, Stdout: io.Discard}, 10*time.Second)
+}
+
+// Run starts a server with p and shuts it down (bounded by 15 s) when the test ends.
+func Run(t testing.TB, p server.Params) *server.Server {
+	t.Helper()
+	return run(t, p, 15*time.Second)
+}
+
+func run(t testing.TB, p server.Params, grace time.Duration) *server.Server {
+	t.Helper()
+	srv, err := server.New(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +56,7 @@ func Start(t testing.TB, mutate func(*config.Config)) *server.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
