@@ -115,4 +115,3 @@ func (api *API) handleAdminRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, rec)
 }
-
