@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/relaycast/relaycast/auth"
-	"github.com/relaycast/relaycast/catalog"
 )
 
 // Admin (routes in Register):
@@ -104,14 +102,7 @@ func (api *API) handleAdminRecording(w http.ResponseWriter, r *http.Request) {
 	if !api.isAdmin(w, r) {
 		return
 	}
-	rec, err := api.a.Catalog().Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, catalog.ErrNotFound) {
-		writeErr(w, http.StatusNotFound, "no such recording")
-		return
+	if rec, ok := api.recording(w, r); ok {
+		writeJSON(w, http.StatusOK, rec) // with its operator log
 	}
-	if err != nil {
-		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, rec)
 }

@@ -52,16 +52,23 @@ func (api *API) handleList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *API) handleGet(w http.ResponseWriter, r *http.Request) {
+	if rec, ok := api.recording(w, r); ok {
+		writeJSON(w, http.StatusOK, rec.Public())
+	}
+}
+
+// recording reads the recording of the request's {id}, answering 404 or 500 when it can't.
+func (api *API) recording(w http.ResponseWriter, r *http.Request) (catalog.Recording, bool) {
 	rec, err := api.a.Catalog().Get(r.Context(), r.PathValue("id"))
 	if errors.Is(err, catalog.ErrNotFound) {
 		writeErr(w, http.StatusNotFound, "no such recording")
-		return
+		return rec, false
 	}
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, err.Error())
-		return
+		return rec, false
 	}
-	writeJSON(w, http.StatusOK, rec.Public())
+	return rec, true
 }
 
 func (api *API) handlePatch(w http.ResponseWriter, r *http.Request) {

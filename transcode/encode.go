@@ -55,6 +55,17 @@ func (h *Handler) Chunk(ctx context.Context, p ChunkPayload) error {
 
 	var in encodeIn
 	var logs []string
+	// decodes tells whether any frame of file decodes, keeping what the decoder said.
+	decodes := func(file string, video bool) (bool, error) {
+		d, err := h.decodeCheck(ctx, file, video, 0)
+		if err != nil {
+			return false, err
+		}
+		if d.log != "" {
+			logs = append(logs, d.log)
+		}
+		return d.frames > 0, nil
+	}
 	if p.Video != nil {
 		ts := TrackState{Kind: "video", Codec: codecName(p.Video.Codec, "video")}
 		file := filepath.Join(dir, "in-video"+filepath.Ext(p.Video.Key))
@@ -70,14 +81,11 @@ func (h *Handler) Chunk(ctx context.Context, p ChunkPayload) error {
 				logs = append(logs, "video: "+err.Error())
 				break
 			}
-			d, err := h.decodeCheck(ctx, file, true, 0)
+			ok, err := decodes(file, true)
 			if err != nil {
 				return err
 			}
-			if d.log != "" {
-				logs = append(logs, d.log)
-			}
-			if d.frames == 0 {
+			if !ok {
 				ts.Dropped, ts.Reason = true, ReasonUndecodable
 			} else {
 				in.video = file
@@ -91,14 +99,11 @@ func (h *Handler) Chunk(ctx context.Context, p ChunkPayload) error {
 		if err := h.download(ctx, p.Audio.Key, file); err != nil {
 			return err
 		}
-		d, err := h.decodeCheck(ctx, file, false, 0)
+		ok, err := decodes(file, false)
 		if err != nil {
 			return err
 		}
-		if d.log != "" {
-			logs = append(logs, d.log)
-		}
-		if d.frames == 0 {
+		if !ok {
 			ts.Dropped, ts.Reason = true, ReasonUndecodable
 		} else {
 			in.audio = file
