@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"sync"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -32,6 +33,15 @@ type LiveRoom interface {
 type Sink interface {
 	WriteRTP(track TrackInfo, pkt *rtp.Packet) error
 	Close() error
+}
+
+// AgedSink is a Sink that is told how old a packet is when it is not live: the packets replayed
+// from the cache to a sink that attached after a keyframe (sinkreplay.go) arrived up to a
+// keyframe interval before it gets them. A sink that anchors its timeline to the arrival time
+// (the recorder) implements it; other sinks get the replayed packets through WriteRTP.
+type AgedSink interface {
+	Sink
+	WriteAgedRTP(track TrackInfo, pkt *rtp.Packet, age time.Duration) error
 }
 
 // sinkQueue is the number of packets buffered for a sink (~20 s of a 1.5 Mbps stream).

@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"time"
+
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -21,6 +23,7 @@ import (
 // replayTrack is what a sink gets of one track before its live packets.
 type replayTrack struct {
 	index int
+	clock uint32
 	pkts  []*rtp.Packet // in sequence order, all present
 	last  uint16        // pkts[len(pkts)-1].SequenceNumber
 	done  bool          // a live packet after last was seen: stop filtering
@@ -141,7 +144,7 @@ func sinkReplay(ups []*upTrack) []*replayTrack {
 			continue
 		}
 		seconds = max(seconds, float64(mediaSpan(pkts[0], pkts[len(pkts)-1]))/float64(u.codec.ClockRate))
-		out = append(out, &replayTrack{index: u.info.Index, pkts: pkts, last: pkts[len(pkts)-1].SequenceNumber})
+		out = append(out, &replayTrack{index: u.info.Index, clock: u.codec.ClockRate, pkts: pkts, last: pkts[len(pkts)-1].SequenceNumber})
 	}
 	if len(out) == 0 {
 		return nil
@@ -151,7 +154,7 @@ func sinkReplay(ups []*upTrack) []*replayTrack {
 			continue
 		}
 		if pkts := u.audioRun(seconds); len(pkts) > 0 {
-			out = append(out, &replayTrack{index: u.info.Index, pkts: pkts, last: pkts[len(pkts)-1].SequenceNumber})
+			out = append(out, &replayTrack{index: u.info.Index, clock: u.codec.ClockRate, pkts: pkts, last: pkts[len(pkts)-1].SequenceNumber})
 		}
 	}
 	return out
@@ -177,12 +180,23 @@ func (f *sinkFeed) replayed(info TrackInfo, pkt *rtp.Packet) bool {
 	return false
 }
 
-// writeReplay writes the replayed packets, track by track, before any live one.
+// writeReplay writes the replayed packets, track by track, before any live one. An AgedSink is
+// told each packet's age, taken from its media time before the newest one (which had just
+// arrived when the sink attached).
 func (f *sinkFeed) writeReplay(infos map[int]TrackInfo) {
+	aged, _ := f.sink.(AgedSink)
 	for _, rt := range f.replay {
 		info := infos[rt.index]
+		newest := rt.pkts[len(rt.pkts)-1]
 		for _, p := range rt.pkts {
-			if err := f.sink.WriteRTP(info, p); err != nil {
+			var err error
+			if aged != nil && rt.clock > 0 {
+				age := time.Duration(float64(mediaSpan(p, newest)) / float64(rt.clock) * float64(time.Second))
+				err = aged.WriteAgedRTP(info, p, age)
+			} else {
+				err = f.sink.WriteRTP(info, p)
+			}
+			if err != nil {
 				f.room.s.log.Warn("sink write failed", "room", f.room.name, "err", err)
 				break
 			}
