@@ -153,7 +153,6 @@ func TestSinkGetsPacketsSinceKeyframe(t *testing.T) {
 	if len(got) != total-key {
 		t.Errorf("sink got %d video packets, want %d", len(got), total-key)
 	}
-	// The video replay spans frames 10..39 (29 frames of 1/30 s); audio the same media time.
 	sink.mu.Lock()
 	aseq, ats := append([]uint16(nil), sink.pkts[1]...), append([]uint32(nil), sink.ts[1]...)
 	sink.mu.Unlock()
@@ -168,9 +167,11 @@ func TestSinkGetsPacketsSinceKeyframe(t *testing.T) {
 	if aseq[len(aseq)-1] != 1000+audioBefore-1 {
 		t.Errorf("audio replay ends at %d, want the newest cached %d", aseq[len(aseq)-1], 1000+audioBefore-1)
 	}
+	// At least frames 10..39 (29/30 s) were cached when the sink attached; more may have been
+	// (the live frames keep coming), so the video replay, and the audio's with it, can be longer.
 	span := float64(ats[len(ats)-1]-ats[0]) / 48000
-	if want := 29.0 / 30; span > want+0.001 || span < want-0.03 {
-		t.Errorf("audio replay spans %.3f s, want about the video's %.3f s", span, want)
+	if want := 29.0 / 30; span < want-0.03 {
+		t.Errorf("audio replay spans %.3f s, want at least the video's %.3f s", span, want)
 	}
 	r.end("test over")
 }
