@@ -164,4 +164,4 @@ func (r *Recorder) done(id string, ended *Manifest) {
 	}
 }
 
-var _ sfu.Sink = (*Sink)(nil)
+var _ sfu.AgedSink = (*Sink)(nil)

@@ -113,6 +113,13 @@ func (s *Sink) ID() string { return s.m.ID }
 
 // WriteRTP implements sfu.Sink.
 func (s *Sink) WriteRTP(info sfu.TrackInfo, pkt *rtp.Packet) error {
+	return s.WriteAgedRTP(info, pkt, 0)
+}
+
+// WriteAgedRTP implements sfu.AgedSink: pkt arrived age ago (the SFU replays the packets since
+// the latest keyframe when the recorder attaches), which puts a track's first packet, and the
+// recording's start, at its arrival on the timeline.
+func (s *Sink) WriteAgedRTP(info sfu.TrackInfo, pkt *rtp.Packet, age time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -121,14 +128,14 @@ func (s *Sink) WriteRTP(info sfu.TrackInfo, pkt *rtp.Packet) error {
 	if s.failed {
 		return nil // recording stopped; the live stream goes on
 	}
-	if err := s.write(info, pkt); err != nil {
+	if err := s.write(info, pkt, age); err != nil {
 		s.fail(err)
 	}
 	return nil
 }
 
-func (s *Sink) write(info sfu.TrackInfo, pkt *rtp.Packet) error {
-	now := s.r.p.Now()
+func (s *Sink) write(info sfu.TrackInfo, pkt *rtp.Packet, age time.Duration) error {
+	now := s.r.p.Now().Add(-age)
 	if !s.started {
 		if err := s.start(now); err != nil {
 			return err

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"sync"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -34,6 +35,15 @@ type Sink interface {
 	Close() error
 }
 
+// AgedSink is a Sink that is told how old a packet is when it is not live: the packets replayed
+// from the cache to a sink that attached after a keyframe (sinkreplay.go) arrived up to a
+// keyframe interval before it gets them. A sink that anchors its timeline to the arrival time
+// (the recorder) implements it; other sinks get the replayed packets through WriteRTP.
+type AgedSink interface {
+	Sink
+	WriteAgedRTP(track TrackInfo, pkt *rtp.Packet, age time.Duration) error
+}
+
 // sinkQueue is the number of packets buffered for a sink (~20 s of a 1.5 Mbps stream).
 const sinkQueue = 4096
 
@@ -44,6 +54,11 @@ type sinkFeed struct {
 	downs []*downTrack
 	done  chan struct{}
 	once  sync.Once
+	// replay is written before the live packets (sinkreplay.go); filtering counts its tracks
+	// whose live packets may still repeat it. Set before run starts, then run's alone.
+	replay    []*replayTrack
+	replayFor map[int]TrackInfo
+	filtering int
 }
 
 type sinkPacket struct {
@@ -61,9 +76,16 @@ func (f *sinkFeed) enqueue(info TrackInfo, pkt *rtp.Packet) {
 
 func (f *sinkFeed) run() {
 	defer f.room.s.wg.Done()
+	if f.replay != nil {
+		f.writeReplay(f.replayFor)
+		f.filtering = len(f.replay)
+	}
 	for {
 		select {
 		case sp := <-f.queue:
+			if f.replayed(sp.info, sp.pkt) {
+				continue
+			}
 			if err := f.sink.WriteRTP(sp.info, sp.pkt); err != nil {
 				f.room.s.log.Warn("sink write failed", "room", f.room.name, "err", err)
 			}
@@ -72,7 +94,9 @@ func (f *sinkFeed) run() {
 			for {
 				select {
 				case sp := <-f.queue:
-					_ = f.sink.WriteRTP(sp.info, sp.pkt)
+					if !f.replayed(sp.info, sp.pkt) {
+						_ = f.sink.WriteRTP(sp.info, sp.pkt)
+					}
 				default:
 					if err := f.sink.Close(); err != nil {
 						f.room.s.log.Warn("sink close failed", "room", f.room.name, "err", err)
@@ -135,12 +159,23 @@ func (r *room) startSink() {
 	}
 	r.sinks = append(r.sinks, f)
 	r.s.wg.Add(1)
-	r.mu.Unlock()
-	go f.run()
-	for _, u := range r.snapshotTracks() {
-		d := &downTrack{up: u, feed: f}
-		f.downs = append(f.downs, d)
-		u.attach(d)
+	ups := append([]*upTrack(nil), r.tracks...)
+	f.downs = make([]*downTrack, 0, len(ups))
+	for _, u := range ups {
+		f.downs = append(f.downs, &downTrack{up: u, feed: f})
 	}
+	r.mu.Unlock()
+	// Attach every track before reading the caches (the seam, sinkreplay.go); the live packets
+	// wait in the queue until run has written the replay.
+	for _, d := range f.downs {
+		d.up.attach(d)
+	}
+	if f.replay = sinkReplay(ups); f.replay != nil {
+		f.replayFor = make(map[int]TrackInfo, len(ups))
+		for _, u := range ups {
+			f.replayFor[u.info.Index] = u.info
+		}
+	}
+	go f.run()
 	r.RequestKeyframe()
 }
