@@ -12,27 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
-	"github.com/pion/webrtc/v4"
-
 	"github.com/relaycast/relaycast/internal/testmedia"
 	"github.com/relaycast/relaycast/recorder"
-	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/storage"
-)
-
-type measureRoom struct{}
-
-func (measureRoom) Name() string     { return "measure" }
-func (measureRoom) RequestKeyframe() {}
-func (measureRoom) Tracks() []sfu.TrackInfo {
-	return []sfu.TrackInfo{mVideo, mAudio}
-}
-
-var (
-	mVideo = sfu.TrackInfo{Index: 0, Kind: webrtc.RTPCodecTypeVideo, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, SSRC: 1}
-	mAudio = sfu.TrackInfo{Index: 1, Kind: webrtc.RTPCodecTypeAudio, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000}, SSRC: 2}
 )
 
 // record runs a clip through the recorder (as RTP, on a fake clock) and returns its chunks.
@@ -42,34 +24,7 @@ func record(t *testing.T, video, audio string, chunk time.Duration) []recorder.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	var chunks []recorder.ChunkInfo
-	r, err := recorder.New(recorder.Params{Dir: t.TempDir(), ChunkDuration: chunk, Now: func() time.Time { return now },
-		Hooks: recorder.Hooks{Chunk: func(c recorder.ChunkInfo) { chunks = append(chunks, c) }}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := r.Attach(measureRoom{})
-	vp := rtp.NewPacketizer(1200, 96, 1, &codecs.VP8Payloader{}, rtp.NewRandomSequencer(), 90000)
-	ap := rtp.NewPacketizer(1200, 111, 2, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), 48000)
-	t0 := now
-	for _, smp := range samples {
-		info, pz, rate := mAudio, ap, 48000.0
-		if smp.Video {
-			info, pz, rate = mVideo, vp, 90000
-		}
-		now = t0.Add(smp.At)
-		for _, p := range pz.Packetize(smp.Data, 0) {
-			p.Timestamp = uint32(smp.At.Seconds() * rate)
-			if err := s.WriteRTP(info, p); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return chunks
+	return recordSamples(t, nVP8, samples, chunk)
 }
 
 // TestMeasureSpeed compares the pipeline (the recorder's chunks, one ffmpeg run each) with one
