@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -54,20 +52,10 @@ func (h *echoHandler) Close()                { close(h.f.closed) }
 // built-in ones (which still answer), its decoding errors become `error` messages, its handler is
 // closed with the socket, and unknown types still close the socket as before.
 func TestExtraFamily(t *testing.T) {
-	s, err := sfu.New(sfu.Config{Loopback: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	fam := echoFamily{closed: make(chan struct{})}
-	sig := signaling.New(signaling.Params{SFU: s, Auth: allowAll{}, Families: []signaling.Family{fam}})
-	mux := http.NewServeMux()
-	sig.Register(mux)
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-	defer sig.Close()
+	_, base := startSignaling(t, sfu.Config{Loopback: true}, fam)
 
-	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http")+"/ws", nil)
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,21 +118,11 @@ func (clash) Types() []string { return []string{"ping"} }
 // reaches both, media flows, a watch of a room that is not live is `waiting` (not_found), and a
 // bad quality is the server's bad_request.
 func TestGoClientOverWS(t *testing.T) {
-	s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	sig := signaling.New(signaling.Params{SFU: s, Auth: allowAll{}})
-	mux := http.NewServeMux()
-	sig.Register(mux)
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-	defer sig.Close()
+	s, base := startSignaling(t, sfu.Config{Loopback: true, LiveGrace: 500 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	vs, err := client.DialWS(ctx, hs.URL)
+	vs, err := client.DialWS(ctx, base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +135,7 @@ func TestGoClientOverWS(t *testing.T) {
 		t.Errorf("bad quality: %v", err)
 	}
 
-	ps, err := client.DialWS(ctx, hs.URL)
+	ps, err := client.DialWS(ctx, base)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/client"
 	"github.com/relaycast/relaycast/sfu"
-	"github.com/relaycast/relaycast/signaling"
 )
 
 type layerMsg struct {
@@ -39,17 +37,7 @@ func TestQualityMessages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for several seconds")
 	}
-	s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	sig := signaling.New(signaling.Params{SFU: s, Auth: allowAll{}})
-	mux := http.NewServeMux()
-	sig.Register(mux)
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-	defer sig.Close()
+	s, base := startSignaling(t, sfu.Config{Loopback: true, LiveGrace: time.Second})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -59,7 +47,7 @@ func TestQualityMessages(t *testing.T) {
 	}
 	defer pub.Close()
 	// The simulcast offer goes through WHIP, as OBS would send it.
-	if err := pub.Connect(ctx, client.WHIP(nil, hs.URL+"/whip/sc", "any-token", nil)); err != nil {
+	if err := pub.Connect(ctx, client.WHIP(nil, base+"/whip/sc", "any-token", nil)); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -71,7 +59,7 @@ func TestQualityMessages(t *testing.T) {
 		}
 	}
 
-	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http")+"/ws", nil)
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +131,7 @@ func TestQualityMessages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = w.Connect(ctx, client.WHIP(nil, hs.URL+"/whep/sc?quality="+tc.q, "", nil))
+		err = w.Connect(ctx, client.WHIP(nil, base+"/whep/sc?quality="+tc.q, "", nil))
 		var he *client.HTTPError
 		switch {
 		case tc.want == http.StatusCreated && err != nil:
