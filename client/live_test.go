@@ -90,8 +90,8 @@ func TestLiveJoinEventsGapsDups(t *testing.T) {
 		send(`{"type":"joined","room":"shop","seq":41,"server_time":1000,"you":{"subject":"s1","name":"Ann","grants":["bid"]},"lot":{"id":"L1","status":"open","price":100,"min_amount":110}}`)
 		send(`{"type":"event","room":"shop","seq":42,"kind":"bid","at":1700000000000,"data":{"lot_id":"L1","lot":{"min_amount":120,"text":"x\"}"}}}`)
 		send(`{"room":"shop","seq":43,"kind":"chat","at":1700000000001,"data":{"text":"hi"},"type":"event"}`) // fields in any order
-		send(`{"type":"event","room":"shop","seq":43,"kind":"chat","at":1700000000001,"data":{"text":"hi"}}`)     // duplicate
-		send(`{"type":"event","room":"shop","seq":46,"kind":"lot","at":1700000000002,"data":{}}`)                 // 44, 45 missing
+		send(`{"type":"event","room":"shop","seq":43,"kind":"chat","at":1700000000001,"data":{"text":"hi"}}`) // duplicate
+		send(`{"type":"event","room":"shop","seq":46,"kind":"lot","at":1700000000002,"data":{}}`)             // 44, 45 missing
 		send(`{"type":"event","room":"shop","seq":47,"kind":"weird.kind","at":1700000000003,"data":[1,{"a":"]"}]}`)
 	}}
 	url := startFake(t, f)
