@@ -157,3 +157,13 @@ func rawString(v []byte) []byte {
 	}
 	return v[1 : len(v)-1]
 }
+
+// RawField returns the raw JSON value of the top-level field key of the JSON object b, nil when
+// absent; it allocates nothing (for load generators reading LiveEvent.Data on the hot path).
+func RawField(b []byte, key string) []byte { return fieldOf(b, key) }
+
+// RawInt parses a raw JSON integer value (0 when it is not one).
+func RawInt(v []byte) int64 { return rawInt(v) }
+
+// RawString returns a raw JSON string value without its quotes (escapes not decoded), or nil.
+func RawString(v []byte) []byte { return rawString(v) }

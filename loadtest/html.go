@@ -219,6 +219,17 @@ func (r *Report) Charts() []template.HTML {
 	if r.Ramp != nil {
 		charts = append(charts, r.Ramp.chart())
 	}
+	if r.Live != nil {
+		charts = append(charts,
+			svgChart("Live room: bids and chat", "per second", x, hold,
+				series{"bids answered", "#1f77b4", col(nan(func(s Sample) float64 { return s.BidsPerS }))},
+				series{"bids accepted", "#2ca02c", col(nan(func(s Sample) float64 { return s.AcceptedPerS }))},
+				series{"chat deliveries / 100", "#9467bd", col(nan(func(s Sample) float64 { return s.ChatDeliveriesPerS / 100 }))}),
+			svgChart("Live room latency (p95)", "ms", x, hold,
+				series{"bid → accepted", "#1f77b4", col(nan(func(s Sample) float64 { return s.BidP95 }))},
+				series{"price on viewer sockets", "#ff7f0e", col(nan(func(s Sample) float64 { return s.PriceFanoutP95 }))},
+				series{"chat delivery", "#9467bd", col(nan(func(s Sample) float64 { return s.ChatP95 }))}))
+	}
 	return charts
 }
 
@@ -240,6 +251,7 @@ code{background:#f5f5f5;padding:1px 4px}
 </style></head><body>
 <h1>relaycast loadtest — {{if .Pass}}<span class="pass">PASS</span>{{else}}<span class="fail">FAIL</span>{{end}}{{if .Interrupted}} (interrupted){{end}}</h1>
 <p>{{.Params.URL}} room <code>{{.Params.Room}}</code> · publisher {{.Params.Publisher}} · {{.Params.Viewers}} synthetic ({{.Params.Signaling}}) + {{.Params.BrowserViewers}} browser viewers · ramp {{num .Params.Ramp}}/s · hold {{num .HoldSeconds}} s · {{.Started.Format "2006-01-02 15:04:05 MST"}}</p>
+{{with .Params}}{{if or .Bidders .Chatters .LiveViewers}}<p>live room: {{.Bidders}} bidders ({{num .BidRate}} bids/s) · {{.Chatters}} chatters ({{num .ChatRate}} msgs/s) · {{.LiveViewers}} viewer sockets · {{.Stalled}} stalled · lot {{num .LotDurationS}} s</p>{{end}}{{end}}
 {{range .Notes}}<p>{{.}}</p>{{end}}
 {{with .Recording}}<p>Recording: {{.Note}}</p>{{end}}
 <h2>Checks</h2>
@@ -256,6 +268,7 @@ code{background:#f5f5f5;padding:1px 4px}
 <tr><td>first keyframe (offer → keyframe)</td>{{dist .FirstKeyframe true}}</tr>
 <tr><td>publisher → viewer latency</td>{{dist .Latency true}}</tr></table>
 {{range .FirstErrors}}<p class="fail">{{.}}</p>{{end}}{{else}}<p>none</p>{{end}}{{end}}
+{{with .Live}}{{.HTML}}{{end}}
 {{with .Browser}}<h2>Browser viewers</h2>
 <p>{{.Playing}} of {{.Target}} playing · {{.HoldFreezes}} freezes in the hold window ({{.Freezes}} in all) · video loss {{num .LossPct}} %</p>
 <table><tr><th>ms</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>max</th></tr>

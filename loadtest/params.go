@@ -77,6 +77,17 @@ type Params struct {
 	Simulcast bool   // synthetic publisher: three RID layers, Bitrate the top one (simulcast.go)
 	Quality   string // synthetic viewers' layer choice: auto (default) | high | medium | low | a mix "high:60,medium:30,low:10"
 	LeanNoGRO bool   // lean viewers: no UDP GRO on their sockets (client.ViewerParams.LeanNoGRO), for A/B
+
+	// The live scenario (live.go): /ws sockets of the live family in Room, run during the hold.
+	Bidders     int                               // sockets with a bid token (distinct subjects) bidding on one lot
+	Chatters    int                               // sockets with a chat token chatting
+	ChatRate    float64                           // chat messages per second, all chatters (default one per chatter per second)
+	LiveViewers int                               // guest sockets that only join and receive
+	BidRate     float64                           // bids per second, all bidders (default 1000 with bidders)
+	LotDuration time.Duration                     // the lot's duration (default Duration + 60s: the harness ends it)
+	Stalled     int                               // guest sockets that join and never read again
+	SellerToken string                            // publish token for the lot (default: minted)
+	Mint        func(MintRequest) (string, error) // mints the bidders', chatters' (and seller's) tokens
 }
 
 // Thresholds are pass/fail limits. A zero field takes its default (DefaultThresholds, so that
@@ -99,6 +110,10 @@ type Thresholds struct {
 	MaxFreezes   int
 	CheckFreezes bool
 
+	MaxBidP95   time.Duration // live: bid → accepted bid_result p95
+	MaxPriceP95 time.Duration // live: new price (bid event) on viewer sockets p95
+	MaxChatP95  time.Duration // live: chat send → viewer socket p95
+
 	defaulted map[string]bool // checks whose limit is a default (withDefaults)
 }
 
@@ -111,6 +126,9 @@ var DefaultThresholds = Thresholds{
 	MaxFirstFrameP95:    5 * time.Second,
 	MaxJitterBufferP95:  250 * time.Millisecond,
 	MinConnectedPct:     100,
+	MaxBidP95:           50 * time.Millisecond,
+	MaxPriceP95:         150 * time.Millisecond,
+	MaxChatP95:          200 * time.Millisecond,
 }
 
 // WithDefaults fills zero limits from DefaultThresholds (marking them as defaults) and turns
@@ -144,6 +162,9 @@ func (t Thresholds) WithDefaults() Thresholds {
 	dur(checkKeyframe, &t.MaxFirstKeyframeP95, d.MaxFirstKeyframeP95)
 	dur(checkFirstFrame, &t.MaxFirstFrameP95, d.MaxFirstFrameP95)
 	dur(checkJB, &t.MaxJitterBufferP95, d.MaxJitterBufferP95)
+	dur(checkBidP95, &t.MaxBidP95, d.MaxBidP95)
+	dur(checkPriceP95, &t.MaxPriceP95, d.MaxPriceP95)
+	dur(checkChatP95, &t.MaxChatP95, d.MaxChatP95)
 	if t.MaxServerCPU < 0 {
 		t.MaxServerCPU = 0
 	}
@@ -162,6 +183,15 @@ func (p Params) withDefaults() Params {
 	}
 	if p.Publisher == "" {
 		p.Publisher = PublisherSynthetic
+		if p.Viewers == 0 && p.BrowserViewers == 0 && p.liveEnabled() {
+			p.Publisher = PublisherNone // a live-room-only run needs no video
+		}
+	}
+	if p.Bidders > 0 && p.BidRate == 0 {
+		p.BidRate = 1000
+	}
+	if p.Chatters > 0 && p.ChatRate == 0 {
+		p.ChatRate = float64(p.Chatters)
 	}
 	if p.Warmup == 0 {
 		p.Warmup = 2 * time.Second
@@ -202,6 +232,9 @@ func (p Params) withDefaults() Params {
 	if p.ViewerToken == "" {
 		p.ViewerToken = p.Token
 	}
+	if p.LotDuration <= 0 {
+		p.LotDuration = p.Duration + 60*time.Second
+	}
 	p.Thresholds = p.Thresholds.WithDefaults()
 	if p.FFmpegPath == "" {
 		p.FFmpegPath = "ffmpeg"
@@ -232,8 +265,18 @@ func (p Params) Validate() error {
 		return bad("--token (a publish token: relaycast token --room %s --publish) is required", p.Room)
 	case p.Viewers < 0 || p.BrowserViewers < 0:
 		return bad("viewer counts must be >= 0")
-	case p.Viewers == 0 && p.BrowserViewers == 0:
-		return bad("nothing to do: set --viewers and/or --browser-viewers")
+	case p.Viewers == 0 && p.BrowserViewers == 0 && !p.liveEnabled():
+		return bad("nothing to do: set --viewers, --browser-viewers, --bidders, --chatters and/or --live-viewers")
+	case p.Bidders < 0 || p.Chatters < 0 || p.LiveViewers < 0 || p.Stalled < 0 || p.BidRate < 0 || p.ChatRate < 0:
+		return bad("live counts and rates must be >= 0")
+	case p.Bidders+p.Chatters+p.LiveViewers+p.Stalled > 20000:
+		return bad("at most 20000 live sockets per harness process")
+	case p.Stalled > 0 && !p.liveEnabled():
+		return bad("--stalled needs a live scenario (--live-viewers, --bidders or --chatters)")
+	case (p.Bidders > 0 || p.Chatters > 0) && p.Mint == nil:
+		return bad("bidders and chatters need minted tokens: the server's auth secret (--data-dir or --auth-secret)")
+	case p.LotDuration > 0 && p.LotDuration < time.Second:
+		return bad("--lot-duration at least 1s")
 	case p.Viewers > 20000 || p.BrowserViewers > 64:
 		return bad("at most 20000 synthetic and 64 browser viewers per harness process")
 	case p.PublisherSource != SourceClock && p.PublisherSource != SourceNoise:
@@ -277,6 +320,12 @@ func (t Thresholds) measurable(p Params) error {
 		return bad("max-latency-p99", "only the synthetic publisher stamps its frames with their send time")
 	case explicit(checkKeyframe, t.MaxFirstKeyframeP95 > 0) && p.Viewers == 0:
 		return bad("max-first-keyframe-p95", "it is measured by synthetic viewers: set --viewers")
+	case explicit(checkBidP95, t.MaxBidP95 > 0) && p.Bidders == 0:
+		return bad("max-bid-p95", "it is measured by bidders: set --bidders")
+	case explicit(checkPriceP95, t.MaxPriceP95 > 0) && (p.Bidders == 0 || p.LiveViewers == 0):
+		return bad("max-price-p95", "it is measured on viewer sockets while bidders bid: set --bidders and --live-viewers")
+	case explicit(checkChatP95, t.MaxChatP95 > 0) && (p.Chatters == 0 || p.LiveViewers == 0):
+		return bad("max-chat-p95", "it is measured on viewer sockets while chatters chat: set --chatters and --live-viewers")
 	}
 	return nil
 }

@@ -44,6 +44,14 @@ type Sample struct {
 	JitterBufferMs float64 `json:"jitter_buffer_ms"` // browsers: mean per-frame jitter buffer delay this interval
 	ProcessingMs   float64 `json:"processing_ms"`    // browsers: mean per-frame processing delay this interval
 	Freezes        int64   `json:"freezes"`          // browsers: cumulative
+
+	// The live scenario, this interval.
+	BidsPerS           float64 `json:"bids_per_s,omitempty"`            // answered bids
+	AcceptedPerS       float64 `json:"accepted_per_s,omitempty"`        //
+	BidP95             float64 `json:"bid_accepted_p95_ms,omitempty"`   // bid → accepted bid_result
+	PriceFanoutP95     float64 `json:"price_fanout_p95_ms,omitempty"`   // bid events on viewer sockets
+	ChatDeliveriesPerS float64 `json:"chat_deliveries_per_s,omitempty"` // chat events read by viewer sockets
+	ChatP95            float64 `json:"chat_delivery_p95_ms,omitempty"`  //
 }
 
 // SyntheticSummary: the Pion viewers.
@@ -138,6 +146,7 @@ type Report struct {
 	Recording *RecordingNote    `json:"recording,omitempty"` // what the server recorded of the run (recording.go)
 	Layers    *LayerMix         `json:"layers,omitempty"`    // --simulcast / --quality (simulcast.go)
 	Generator *GeneratorSummary `json:"generator,omitempty"` // lean viewers' socket reads (gro.go)
+	Live      *LiveSummary      `json:"live,omitempty"`      // the live scenario (live.go)
 }
 
 // ReportParams is the scenario as run (no tokens).
@@ -156,6 +165,13 @@ type ReportParams struct {
 	Simulcast      bool    `json:"simulcast,omitempty"`
 	Quality        string  `json:"quality,omitempty"`
 	LeanNoGRO      bool    `json:"lean_no_gro,omitempty"`
+	Bidders        int     `json:"bidders,omitempty"`
+	Chatters       int     `json:"chatters,omitempty"`
+	ChatRate       float64 `json:"chat_rate,omitempty"`
+	LiveViewers    int     `json:"live_viewers,omitempty"`
+	BidRate        float64 `json:"bid_rate,omitempty"`
+	LotDurationS   float64 `json:"lot_duration_s,omitempty"`
+	Stalled        int     `json:"stalled,omitempty"`
 }
 
 // Check is one evaluated threshold. Value is meaningful only when Measured.
@@ -278,6 +294,7 @@ func (r *Report) Evaluate(t Thresholds) bool {
 	case t.defaulted[checkFreezes] && r.Browser != nil:
 		add(checkFreezes, "", float64(b.Target), float64(b.HoldFreezes), r.HoldSeconds > 0, true, "in the hold window (default: one per browser viewer)")
 	}
+	r.evaluateLive(t, add)
 	r.Pass = true
 	for _, c := range r.Checks {
 		r.Pass = r.Pass && c.Pass

@@ -47,6 +47,8 @@ type runner struct {
 	prevPubB   float64
 	prevAt     time.Time
 
+	live *liveRun // the live scenario (nil: none)
+
 	hold    holdMark
 	holdIdx int
 	mark    map[*synthViewer]client.Stats // every viewer's stats at the start of the hold
@@ -60,7 +62,12 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		DurationS: p.Duration.Seconds(), Ramp: p.Ramp, WarmupS: p.Warmup.Seconds(), Publisher: p.Publisher,
 		Bitrate: p.Bitrate, Signaling: p.Signaling, ServerPID: p.ServerPID,
 		Simulcast: p.Simulcast, Quality: p.Quality, LeanNoGRO: p.LeanNoGRO,
+		Bidders: p.Bidders, Chatters: p.Chatters, ChatRate: p.ChatRate, LiveViewers: p.LiveViewers, BidRate: p.BidRate,
+		Stalled: p.Stalled,
 	}}
+	if p.liveEnabled() {
+		rep.Params.LotDurationS = p.LotDuration.Seconds()
+	}
 	r.synth = newSynthPool(p)
 	r.brows = newBrowserPool(p, p.Publisher == PublisherBrowser)
 	r.prevServer = r.scr.sample(ctx)
@@ -73,6 +80,10 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	r.prevAt = time.Now()
 	r.progressf("loadtest %s room %s: publisher %s, %d synthetic (%s) + %d browser viewers, ramp %g/s, hold %s",
 		p.URL, p.Room, p.Publisher, p.Viewers, p.Signaling, p.BrowserViewers, p.Ramp, p.Duration)
+	if p.liveEnabled() {
+		r.progressf("live room: %d bidders (%g bids/s), %d chatters (%g msgs/s), %d viewer sockets, %d stalled",
+			p.Bidders, p.BidRate, p.Chatters, p.ChatRate, p.LiveViewers, p.Stalled)
+	}
 
 	// --- publisher ---
 	switch p.Publisher {
@@ -104,6 +115,12 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}()
 
 	finish := func(interrupted bool) (*Report, error) {
+		if r.live != nil {
+			r.live.halt()
+			fctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			rep.Live = r.live.finish(fctx)
+			cancel()
+		}
 		r.report(rep)
 		rep.Interrupted = interrupted
 		rep.Evaluate(p.Thresholds)
@@ -116,6 +133,19 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	// --- warm-up ---
 	if !r.loop(ctx, "warmup", time.Now().Add(p.Warmup), nil) {
 		return finish(true)
+	}
+	// --- live room: every socket joins, the lot opens ---
+	if p.liveEnabled() {
+		r.live = newLiveRun(p)
+		defer r.live.close()
+		r.progressf("live room: joining %d sockets", p.Bidders+p.Chatters+p.LiveViewers+p.Stalled)
+		if err := r.live.setup(runCtx); err != nil {
+			if ctx.Err() != nil {
+				return finish(true)
+			}
+			return nil, fmt.Errorf("live setup: %w", err)
+		}
+		r.progressf("live room: %d sockets joined, %d failed", len(r.live.socks)-int(r.live.joinFailed.Load()), r.live.joinFailed.Load())
 	}
 	// --- ramp ---
 	r.synth.start(runCtx)
@@ -142,6 +172,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 	// --- hold ---
 	r.holdStart()
+	if r.live != nil {
+		r.live.start()
+	}
 	if !r.loop(ctx, "hold", time.Now().Add(p.Duration), nil) {
 		r.holdEnd(rep)
 		return finish(true)
@@ -224,6 +257,10 @@ func (r *runner) tick(ctx context.Context, phase string) {
 	if df := bt.fd - r.prevBrowse.fd; df > 0 {
 		s.ProcessingMs = round3(1000 * (bt.tpd - r.prevBrowse.tpd) / float64(df))
 	}
+	liveLine := ""
+	if r.live != nil && phase == "hold" {
+		liveLine = r.live.sample(&s, dt)
+	}
 	r.samples = append(r.samples, s)
 	var pubMbps float64
 	if r.bpub != nil {
@@ -260,7 +297,7 @@ func (r *runner) tick(ctx context.Context, phase string) {
 		line += fmt.Sprintf(" (/proc %.2f)", s.ProcCPUCores)
 	}
 	line += fmt.Sprintf(" rss %.0f MB", s.RSSBytes/1e6)
-	r.progressf("%s", line)
+	r.progressf("%s%s", line, liveLine)
 }
 
 // hold-window bookkeeping

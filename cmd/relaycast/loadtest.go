@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/loadtest"
 )
 
@@ -63,6 +66,25 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.StringVar(&minConnected, "min-connected", fmt.Sprintf("%g%%", d.MinConnectedPct), "fail when fewer synthetic viewers joined or browser viewers play (0: unchecked)")
 	fs.StringVar(&maxFreezes, "max-freezes", "", "fail above this many browser freezes in the hold window, all viewers together (default one per browser viewer; off: unchecked)")
 	fs.StringVar(&p.FFmpegPath, "ffmpeg", "ffmpeg", "ffmpeg that encodes the synthetic publisher's 2 s VP8 + Opus loop at start")
+	// The live room (docs/LIVE-LOAD.md): /ws sockets of the live family, measured during the hold.
+	fs.IntVar(&p.Bidders, "bidders", 0, "live: sockets with a bid token (one subject each) bidding on one lot the harness creates and starts")
+	fs.IntVar(&p.Chatters, "chatters", 0, "live: sockets with a chat token chatting")
+	fs.Float64Var(&p.ChatRate, "chat-rate", 0, "live: chat messages per second, all chatters together (default one per chatter per second; the server allows 3 per 2 s per user)")
+	fs.IntVar(&p.LiveViewers, "live-viewers", 0, "live: guest sockets that only join and receive (fan-out latency, lost and duplicate events are measured on them)")
+	fs.Float64Var(&p.BidRate, "bid-rate", 0, "live: bids per second, all bidders together (default 1000 with --bidders)")
+	fs.DurationVar(&p.LotDuration, "lot-duration", 0, "live: the lot's duration (default --duration + 60s; the harness ends the lot when the hold ends)")
+	fs.IntVar(&p.Stalled, "stalled", 3, "live: guest sockets that join and then never read (a slow client: the others must not notice); only with --live-viewers")
+	fs.StringVar(&p.SellerToken, "seller-token", "", "live: publish token that creates and starts the lot (default: minted like the bidders' tokens)")
+	ldataDir := config.Default().DataDir
+	if v, ok := env(config.EnvVar("data-dir")); ok && v != "" {
+		ldataDir = v
+	}
+	lsecret, _ := env(config.EnvVar("auth-secret"))
+	fs.StringVar(&ldataDir, "data-dir", ldataDir, "live: the server's data directory holding auth-secret, to mint the bidders' and chatters' tokens (as relaycast token does)")
+	fs.StringVar(&lsecret, "auth-secret", lsecret, "live: the server's signing secret (instead of --data-dir)")
+	fs.DurationVar(&p.Thresholds.MaxBidP95, "max-bid-p95", d.MaxBidP95, "live: fail above this bid → accepted bid_result p95 (0: unchecked)")
+	fs.DurationVar(&p.Thresholds.MaxPriceP95, "max-price-p95", d.MaxPriceP95, "live: fail above this p95 of the new price (bid event) reaching viewer sockets (0: unchecked)")
+	fs.DurationVar(&p.Thresholds.MaxChatP95, "max-chat-p95", d.MaxChatP95, "live: fail above this chat send → viewer socket p95 (0: unchecked)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: relaycast loadtest [flags]
 
@@ -106,7 +128,8 @@ Flags:
 		name string
 		v    *time.Duration
 	}{{"max-g2g-p95", &th.MaxG2GP95}, {"max-latency-p99", &th.MaxLatencyP99}, {"max-first-keyframe-p95", &th.MaxFirstKeyframeP95},
-		{"max-first-frame-p95", &th.MaxFirstFrameP95}, {"max-jb-p95", &th.MaxJitterBufferP95}} {
+		{"max-first-frame-p95", &th.MaxFirstFrameP95}, {"max-jb-p95", &th.MaxJitterBufferP95},
+		{"max-bid-p95", &th.MaxBidP95}, {"max-price-p95", &th.MaxPriceP95}, {"max-chat-p95", &th.MaxChatP95}} {
 		switch {
 		case !set[f.name]:
 			*f.v = 0
@@ -155,6 +178,21 @@ Flags:
 			return exitUsage
 		}
 	}
+	live := p.Bidders > 0 || p.Chatters > 0 || p.LiveViewers > 0
+	if !set["publisher"] && live && p.Viewers == 0 && p.BrowserViewers == 0 {
+		p.Publisher = loadtest.PublisherNone // a live-room-only run needs no video
+	}
+	if !set["stalled"] && p.LiveViewers == 0 {
+		p.Stalled = 0
+	}
+	if p.Bidders > 0 || p.Chatters > 0 {
+		mint, err := liveMinter(lsecret, ldataDir, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "relaycast loadtest: %v\n", err)
+			return exitFailure
+		}
+		p.Mint = mint
+	}
 	if err := p.Validate(); err != nil {
 		fmt.Fprintf(stderr, "relaycast loadtest: %v\n", err)
 		return exitUsage
@@ -196,6 +234,29 @@ Flags:
 	return exitOK
 }
 
+// liveMinter signs the live scenario's tokens with the server's secret, resolved as
+// `relaycast token` resolves it (--auth-secret, else --data-dir/auth-secret).
+func liveMinter(secret, dataDir string, stderr io.Writer) (func(loadtest.MintRequest) (string, error), error) {
+	if secret != "" && len(secret) < auth.MinSecretLen {
+		return nil, fmt.Errorf("--auth-secret must be at least %d bytes", auth.MinSecretLen)
+	}
+	signer, generated, err := auth.LoadSigner(secret, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if generated {
+		fmt.Fprintf(stderr, "relaycast loadtest: generated a new signing secret in %s: the server must use the same --data-dir\n",
+			filepath.Join(dataDir, auth.SecretFileName))
+	}
+	return func(r loadtest.MintRequest) (string, error) {
+		grants := make([]auth.Grant, len(r.Grants))
+		for i, g := range r.Grants {
+			grants[i] = auth.Grant(g)
+		}
+		return signer.Issue(r.Room, grants, 2*time.Hour, r.Subject)
+	}, nil
+}
+
 func writeFile(path string, write func(io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -234,6 +295,7 @@ func printSummary(w io.Writer, r *loadtest.Report) {
 	if rec := r.Recording; rec != nil {
 		fmt.Fprintf(w, "recording: %s\n", rec.Note)
 	}
+	r.PrintLive(w)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
