@@ -1,0 +1,65 @@
+#!/bin/bash
+# The live-room load scenarios of docs/LIVE-LOAD.md, one command:
+#   loadtest/live.sh BIN [OUTDIR] [SCENARIOS]
+# Each scenario starts its own server (BIN serve, loopback ICE, no connection caps, no recording)
+# on a fresh Redis database and runs BIN loadtest against it:
+#   a   1,000 bidders on one lot offering 1,000 bids/s for 60 s, 1,000 viewer sockets (+3 stalled)
+#   b   100 chatters at 100 messages/s in total for 60 s into 1,000 viewer sockets (+3 stalled)
+#   c0  300 lean synthetic video viewers of a 1.5 Mbps stream, 30 s hold: no live room
+#   c1  the same 300 video viewers with (a)'s auction running in the same room during the hold
+# and prints the summary of each. Runs take the measurement lock (/work/measure.lock if present)
+# so nothing else measured runs at the same time; each output notes `uptime` before the run.
+# Environment: REDIS=embedded (the server's embedded miniredis) or a redis:// URL (default: a
+# redis-server started here on port REDIS_PORT, 28379); PORT (default 18290); DUR_A, DUR_B, DUR_C
+# (seconds; 60, 60, 30); VIEWERS_C (300).
+set -u
+BIN=$1; OUT=${2:-/tmp/live-load}; SCEN=${3:-"a b c0 c1"}
+PORT=${PORT:-18290}; RPORT=${REDIS_PORT:-28379}
+DUR_A=${DUR_A:-60}; DUR_B=${DUR_B:-60}; DUR_C=${DUR_C:-30}; VIEWERS_C=${VIEWERS_C:-300}
+mkdir -p "$OUT"
+LOCK=/work/measure.lock; [ -e $LOCK ] || LOCK=$OUT/lock
+RSTARTED=""
+if [ "${REDIS:-}" = embedded ]; then
+  RURL=""
+elif [ -n "${REDIS:-}" ]; then
+  RURL=$REDIS
+else
+  redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile $OUT/redis.pid >/dev/null
+  RSTARTED=1; RURL=redis://127.0.0.1:$RPORT/0
+  for i in $(seq 50); do redis-cli -p $RPORT ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+stop_redis() { [ -n "$RSTARTED" ] && kill "$(cat $OUT/redis.pid)" 2>/dev/null; }
+trap stop_redis EXIT
+
+run() { # name, loadtest args...
+  local name=$1; shift
+  exec 9>>$LOCK; flock 9
+  local D; D=$(mktemp -d)
+  [ -n "$RSTARTED" ] && redis-cli -p $RPORT flushall >/dev/null
+  local RFLAG=""; [ -n "$RURL" ] && RFLAG="--redis-url $RURL"
+  $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 \
+    --record=false --data-dir $D --log-level warn $RFLAG >$D/server.log 2>&1 &
+  local SP=$!
+  for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && break; sleep 0.2; done
+  local TOK; TOK=$($BIN token --room live --publish --data-dir $D)
+  { echo "# $name: $BIN loadtest $* (redis: ${RURL:-embedded miniredis})"
+    echo "# before: $(uptime)"; } > $OUT/$name.txt
+  $BIN loadtest --url http://127.0.0.1:$PORT --room live --data-dir $D --token $TOK --server-pid $SP \
+    --json $OUT/$name.json --html $OUT/$name.html "$@" >> $OUT/$name.txt 2>$OUT/$name.progress
+  echo "# after: $(uptime)" >> $OUT/$name.txt
+  kill $SP; wait $SP 2>/dev/null
+  cp $D/server.log $OUT/$name.server.log
+  rm -rf $D
+  flock -u 9
+  echo "== $name"; cat $OUT/$name.txt
+}
+
+for s in $SCEN; do
+  case $s in
+    a)  run a --bidders 1000 --bid-rate 1000 --live-viewers 1000 --duration ${DUR_A}s ;;
+    b)  run b --chatters 100 --chat-rate 100 --live-viewers 1000 --duration ${DUR_B}s ;;
+    c0) run c0 --viewers $VIEWERS_C --viewer lean --ramp 100/s --duration ${DUR_C}s ;;
+    c1) run c1 --viewers $VIEWERS_C --viewer lean --ramp 100/s --duration ${DUR_C}s --bidders 1000 --bid-rate 1000 --live-viewers 1000 ;;
+    *)  echo "unknown scenario $s" >&2 ;;
+  esac
+done
