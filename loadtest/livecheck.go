@@ -40,27 +40,15 @@ type acceptRec struct {
 	Amount  int64
 }
 
-// stepAt is the increment above price p in the lot's table. The table's boundary (is a price
-// equal to up_to in the row or the next?) is read both ways and the smaller step allowed.
+// stepAt is the increment above price p in the lot's table (docs/AUCTION.md): the step of the
+// first tier with p < up_to, or up_to 0.
 func stepAt(incs []client.Increment, p int64) int64 {
-	excl, incl := int64(-1), int64(-1)
 	for _, r := range incs {
-		if excl < 0 && (r.UpTo == 0 || p < r.UpTo) {
-			excl = r.Step
-		}
-		if incl < 0 && (r.UpTo == 0 || p <= r.UpTo) {
-			incl = r.Step
+		if r.UpTo == 0 || p < r.UpTo {
+			return r.Step
 		}
 	}
-	switch {
-	case excl < 0 && incl < 0:
-		return 1 // no table: any higher amount
-	case excl < 0:
-		return incl
-	case incl < 0:
-		return excl
-	}
-	return min(excl, incl)
+	return 1 // no table: any higher amount
 }
 
 // checkLog verifies the bid log against the accepted results and the ended lot.

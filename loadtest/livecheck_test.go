@@ -18,8 +18,8 @@ func TestCheckLog(t *testing.T) {
 	}
 	good := []client.Bid{
 		bid(1, "a", 1000, true), bid(2, "b", 1000, false), bid(3, "b", 1100, true), bid(4, "c", 1300, true), // a jump bid
-		bid(5, "a", 2900, true), bid(6, "b", 3000, true), // 2900 + 100 (the boundary read either way)
-		bid(7, "c", 3250, true),
+		bid(5, "a", 2900, true), bid(6, "b", 3000, true), // 2900 + 100
+		bid(7, "c", 3250, true), // 3000 is in the 250 tier
 	}
 	accepts := []acceptRec{{1, "a", 1000}, {3, "b", 1100}, {4, "c", 1300}, {5, "a", 2900}, {6, "b", 3000}, {7, "c", 3250}}
 	sold := client.Lot{StartPrice: 1000, Increments: incs, Status: "sold", Price: 3250, Winner: "c"}
@@ -71,7 +71,7 @@ func TestCheckLog(t *testing.T) {
 
 func TestStepAt(t *testing.T) {
 	incs := []client.Increment{{UpTo: 3000, Step: 100}, {UpTo: 0, Step: 500}}
-	for _, tc := range []struct{ p, want int64 }{{0, 100}, {2999, 100}, {3000, 100}, {3001, 500}, {99999, 500}} {
+	for _, tc := range []struct{ p, want int64 }{{0, 100}, {2999, 100}, {3000, 500}, {3001, 500}, {99999, 500}} {
 		if got := stepAt(incs, tc.p); got != tc.want {
 			t.Errorf("stepAt(%d) = %d, want %d", tc.p, got, tc.want)
 		}
