@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -17,7 +18,7 @@ import (
 // client's own logic (ref correlation, seq tracking, close codes). The client's real test is
 // the load harness against the real server (loadtest/live_test.go, docs/LIVE-LOAD.md).
 type fakeLive struct {
-	t        *testing.T
+	t        testing.TB
 	features []string
 	// script is called for every client message with a send function.
 	script func(msg map[string]any, send func(string))
@@ -55,7 +56,7 @@ func (f *fakeLive) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func startFake(t *testing.T, f *fakeLive) string {
+func startFake(t testing.TB, f *fakeLive) string {
 	t.Helper()
 	f.t = t
 	if f.features == nil {
@@ -356,5 +357,43 @@ func TestEachField(t *testing.T) {
 	}
 	if v := rawInt([]byte(`"12"`)); v != 0 {
 		t.Errorf("rawInt of a string = %d", v)
+	}
+}
+
+// BenchmarkLiveRead is the generator's cost per event read: one socket, a fake server writing
+// pre-encoded `bid` events (~700 bytes, the size of a real one with its lot) as fast as it can.
+func BenchmarkLiveRead(b *testing.B) {
+	ev := `{"type":"event","room":"live","seq":%d,"kind":"bid","at":1765000000000,"data":{"lot_id":"01JEXAMPLE","bid":{"n":12,"lot_id":"01JEXAMPLE","subject":"","name":"Bidder 7","amount":12500,"at":1765000000000,"accepted":true,"proxy":false,"price":12500,"leader":null},"lot":{"id":"01JEXAMPLE","room":"live","title":"loadtest lot","description":"relaycast loadtest","image_url":"","start_price":100,"increments":[{"up_to":3000,"step":100},{"up_to":5000,"step":200},{"up_to":10000,"step":500},{"up_to":0,"step":1000}],"duration_s":120,"mode":"standard","extend_window_s":10,"extend_to_s":10,"max_extensions":0,"status":"open","price":12500,"min_amount":13500,"leader":null,"leader_name":"Bidder 7","bid_count":12,"ends_at":1765000100000,"server_time":1765000000000,"winner":null,"winner_name":"","extensions":0,"created_at":1765000000000,"started_at":1765000000000,"ended_at":0}}}`
+	f := &fakeLive{}
+	f.script = func(m map[string]any, send func(string)) {
+		if m["type"] != "join" {
+			return
+		}
+		send(`{"type":"joined","room":"live","seq":0}`)
+		for i := 1; i <= b.N; i++ {
+			send(fmt.Sprintf(ev, i))
+		}
+	}
+	url := startFake(b, f)
+	done := make(chan struct{})
+	var n int
+	s, err := DialLive(context.Background(), LiveParams{URL: url, OnEvent: func(LiveEvent) {
+		if n++; n == b.N {
+			close(done)
+		}
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	if _, err := s.Join(context.Background(), "live", 0); err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	b.StopTimer()
+	if st := s.Stats(); st.Gaps != 0 || st.Dups != 0 {
+		b.Fatalf("stats %+v", st)
 	}
 }
