@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +61,8 @@ type liveRun struct {
 	lotMu     sync.Mutex
 
 	running atomic.Bool
+	cpu0    float64 // this process's CPU seconds at start (the generator's cost)
+	genCPU  float64 // cores over the window
 	begin   time.Time
 	ended   time.Time
 	stop    chan struct{}
@@ -326,6 +329,7 @@ func chatStamp(data []byte) int64 {
 // start begins the measured window: bidders and chatters start.
 func (l *liveRun) start() {
 	l.begin = time.Now()
+	l.cpu0, _, _ = readProc("/proc", os.Getpid())
 	l.running.Store(true)
 	var bidders, chatters []*liveSock
 	for _, s := range l.socks {
@@ -458,6 +462,9 @@ func (l *liveRun) halt() {
 	close(l.stop)
 	l.wg.Wait()
 	l.ended = time.Now()
+	if cpu, _, err := readProc("/proc", os.Getpid()); err == nil && l.cpu0 > 0 && !l.begin.IsZero() {
+		l.genCPU = round3((cpu - l.cpu0) / l.ended.Sub(l.begin).Seconds())
+	}
 }
 
 func (l *liveRun) totals() liveTotals {
@@ -537,6 +544,7 @@ func (l *liveRun) finish(ctx context.Context) *LiveSummary {
 			ls.Log = &c
 		}
 	}
+	ls.GeneratorCores = l.genCPU
 	ls.BidsSent, ls.BidResults, ls.BidsAccepted, ls.BidErrors = l.bidsSent.Load(), l.bidResults.Load(), l.bidsAccepted.Load(), l.bidErrors.Load()
 	ls.ChatSent, ls.ChatRefused, ls.ChatDeliveries = l.chatSent.Load(), l.chatRefused.Load(), l.chatDeliveries.Load()
 	if ls.RunSeconds > 0 {

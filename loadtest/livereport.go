@@ -22,6 +22,9 @@ type LiveSummary struct {
 	Joined     int     `json:"joined"`
 	JoinFailed int64   `json:"join_failed"`
 	RunSeconds float64 `json:"run_seconds"` // the measured window (bids and chat sent)
+	// GeneratorCores is the harness process's CPU over the window (all of it: live sockets and
+	// any video viewers), from /proc/self.
+	GeneratorCores float64 `json:"generator_cores"`
 
 	BidRateTarget   float64          `json:"bid_rate_target"`
 	BidsSent        int64            `json:"bids_sent"`
@@ -165,7 +168,7 @@ func sortedCounts(m map[string]int64) string {
 var liveTmpl = template.Must(template.New("live").Funcs(template.FuncMap{
 	"num": fmtFigure, "na": na, "dist": distCells, "counts": sortedCounts,
 }).Parse(`<h2>Live room ({{.Room}})</h2>
-<p>{{.Joined}} of {{.Target}} sockets joined ({{.JoinFailed}} failed): {{.Bidders}} bidders, {{.Chatters}} chatters, {{.Viewers}} viewer sockets, {{.Stalled}} stalled · measured window {{num .RunSeconds}} s</p>
+<p>{{.Joined}} of {{.Target}} sockets joined ({{.JoinFailed}} failed): {{.Bidders}} bidders, {{.Chatters}} chatters, {{.Viewers}} viewer sockets, {{.Stalled}} stalled · measured window {{num .RunSeconds}} s · the harness used {{num .GeneratorCores}} cores</p>
 <p>Bids: {{.BidsSent}} sent (target {{num .BidRateTarget}}/s), {{.BidResults}} answered ({{num .BidsPerS}}/s), {{.BidsAccepted}} accepted ({{num .AcceptedPerS}}/s), {{.BidErrors}} errors · refused: {{counts .Refused}}</p>
 <p>Chat: {{.ChatSent}} sent ({{num .ChatPerS}}/s, target {{num .ChatRateTarget}}/s), {{.ChatRefused}} refused ({{counts .ChatErrors}}), {{.ChatDeliveries}} deliveries to viewer sockets</p>
 <p>Events: {{.Events}} read · lost (seq gaps) {{.Gaps}} on {{.SocketsWithGaps}} sockets · duplicates {{.Dups}} on {{.SocketsWithDups}} sockets · non-stalled sockets closed by the server {{.SocketsClosed}} ({{counts .CloseReasons}})</p>
@@ -190,8 +193,8 @@ func printLive(w io.Writer, l *LiveSummary) {
 	if l == nil {
 		return
 	}
-	fmt.Fprintf(w, "live: %d/%d sockets joined (%d bidders, %d chatters, %d viewers, %d stalled), window %ss\n",
-		l.Joined, l.Target, l.Bidders, l.Chatters, l.Viewers, l.Stalled, fmtFigure(l.RunSeconds))
+	fmt.Fprintf(w, "live: %d/%d sockets joined (%d bidders, %d chatters, %d viewers, %d stalled), window %ss, harness cpu %s cores\n",
+		l.Joined, l.Target, l.Bidders, l.Chatters, l.Viewers, l.Stalled, fmtFigure(l.RunSeconds), fmtFigure(l.GeneratorCores))
 	if l.Bidders > 0 {
 		fmt.Fprintf(w, "bids: %d sent, %d answered (%s/s), %d accepted (%s/s), %d errors; refused %s; accepted p50/p95/p99 %s/%s/%s ms; all results p95 %s ms\n",
 			l.BidsSent, l.BidResults, fmtFigure(l.BidsPerS), l.BidsAccepted, fmtFigure(l.AcceptedPerS), l.BidErrors, sortedCounts(l.Refused),
