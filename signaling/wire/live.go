@@ -89,7 +89,10 @@ type (
 		Lots       json.RawMessage `json:"lots,omitempty"`
 		Product    json.RawMessage `json:"product"`
 		Chat       json.RawMessage `json:"chat"`
-		Events     []Event         `json:"events,omitempty"`
+		// Resumed: Events holds every event after the join's After (apply them in order);
+		// false: a snapshot (replace chat, lot, settings and product).
+		Resumed bool    `json:"resumed"`
+		Events  []Event `json:"events,omitempty"`
 	}
 	// Event is one room event (its kind and data: PROTOCOL.md, "Event kinds").
 	Event struct {

@@ -330,6 +330,7 @@ export interface JoinedMessage {
   lots?: Lot[];
   product: Product | null;
   chat: ChatLine[];
+  resumed: boolean;
   events?: RoomEvent[];
 }
 
