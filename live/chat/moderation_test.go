@@ -63,6 +63,22 @@ func TestRateLimitAndFloodTimeout(t *testing.T) {
 		e.advance(p.FloodTimeout)
 		mustSend(t, e, "rl", user("c"), "c is back")
 
+		// d is refused twice in one window and twice in the next: no time-out (3 within Per needed).
+		for round := range 2 {
+			for range 3 {
+				mustSend(t, e, "rl", user("d"), "d")
+			}
+			for range 2 {
+				if _, err := e.svc.Send(ctx, "rl", user("d"), "d"); !errors.Is(err, chat.ErrRateLimited) {
+					t.Fatalf("round %d: %v, want ErrRateLimited", round, err)
+				}
+			}
+			e.advance(p.Per + 10*time.Millisecond)
+		}
+		if _, until, _ := e.svc.Restriction(ctx, "rl", "d"); until != 0 {
+			t.Fatalf("d timed out until %d", until)
+		}
+
 		// A moderator is rate limited too, but never timed out automatically.
 		mod := chat.Sender{Subject: "m", Name: "Mod", Moderator: true}
 		for range 3 {

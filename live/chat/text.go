@@ -22,13 +22,14 @@ const (
 )
 
 // badRune reports a character that chat text and names never contain: C0 controls (all of them,
-// tab and newline included), DEL, C1 controls, and the bidi embedding/override/isolate controls
-// U+202A..U+202E and U+2066..U+2069 that would let a message reorder the text around it.
+// tab and newline included), DEL, C1 controls, the line and paragraph separators U+2028/U+2029
+// (newlines by another name), and the bidi embedding/override/isolate controls U+202A..U+202E
+// and U+2066..U+2069 that would let a message reorder the text around it.
 func badRune(r rune) bool {
 	switch {
 	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
 		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+	case r == 0x2028, r == 0x2029, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
 		return true
 	case r == utf8.RuneError:
 		return true // U+FFFD: what invalid UTF-8 decodes to; refused as such

@@ -37,6 +37,9 @@ func TestValidText(t *testing.T) {
 		{"LRE", "\u202ax", chat.ErrBadText},
 		{"isolate", "x\u2066y\u2069", chat.ErrBadText},
 		{"FSI", "x\u2068", chat.ErrBadText},
+		{"line separator", "a\u2028b", chat.ErrBadText},
+		{"paragraph separator", "a\u2029b", chat.ErrBadText},
+		{"bidi marks are fine", "abc\u200e\u200f", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
