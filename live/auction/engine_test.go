@@ -229,10 +229,10 @@ func TestProxyBids(t *testing.T) {
 					r.Accepted, r.Code, r.Lot.Price, str(r.Lot.Leader), accepted, code, price, leader, r)
 			}
 		}
-		expect(bid("a", 0, 5000), true, "", 1000, "a")        // opening max bid: price stays at the start price
-		expect(bid("b", 2000, 0), true, "", 2100, "a")        // a's max answers: one increment over 2000
-		expect(bid("b", 0, 5000), true, "", 5000, "a")        // equal maxima: the earlier keeps the lead
-		expect(bid("b", 0, 9000), true, "", 5500, "b")        // b over a's max: one increment over 5000
+		expect(bid("a", 0, 5000), true, "", 1000, "a") // opening max bid: price stays at the start price
+		expect(bid("b", 2000, 0), true, "", 2100, "a") // a's max answers: one increment over 2000
+		expect(bid("b", 0, 5000), true, "", 5000, "a") // equal maxima: the earlier keeps the lead
+		expect(bid("b", 0, 9000), true, "", 5500, "b") // b over a's max: one increment over 5000
 		expect(bid("b", 6000, 0), false, CodeAlreadyLeading, 5500, "b")
 		expect(bid("b", 0, 8000), false, CodeAlreadyLeading, 5500, "b") // not above the own max
 		r := bid("b", 0, 12000)                                         // the leader raises the max

@@ -173,14 +173,14 @@ type model struct {
 
 // modelEntry is what the model expects a request to log.
 type modelEntry struct {
-	subject          string
-	amount           int64
-	accepted         bool
-	reason           string
-	proxy            bool
-	price            int64
-	leader           string
-	maxAmount        int64
+	subject   string
+	amount    int64
+	accepted  bool
+	reason    string
+	proxy     bool
+	price     int64
+	leader    string
+	maxAmount int64
 }
 
 func (m *model) min() int64 { return MinAmount(m.table, m.start, m.price, m.leader != "") }
