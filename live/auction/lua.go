@@ -90,7 +90,7 @@ end
 `
 
 // createLua: ARGV 4 static, 5 inc, 6 start price, 7 dur_ms, 8 win_ms, 9 to_ms, 10 max_ext,
-// 11 mode, 12 the most lots a room keeps. → {”, lot} | {'exists'} | {'conflict', why}
+// 11 mode, 12 the most lots a room keeps. → {"", lot} | {'exists'} | {'conflict', why}
 const createLua = `
 local k = lkey(ID)
 if redis.call('EXISTS', k) == 1 then return {'exists'} end
@@ -107,7 +107,7 @@ return {'', j}
 `
 
 // startLua: ARGV 4 node, 5 lease ms. The starting node owns the lot's timer.
-// → {”, lot, fence} | {'not_found'} | {'conflict', why}
+// → {"", lot, fence} | {'not_found'} | {'conflict', why}
 const startLua = `
 local h = load(ID)
 if not h then return {'not_found'} end
@@ -131,7 +131,7 @@ return {'', j, d(fence)}
 `
 
 // bidLua: ARGV 4 subject, 5 name, 6 amount, 7 max amount (exactly one > 0).
-// → {code (” = accepted), the request's log entry, lot, min amount} | {'not_found'}
+// → {code ("" = accepted), the request's log entry, lot, min amount} | {'not_found'}
 const bidLua = `
 local SUBJ, NAME = ARGV[4], ARGV[5]
 local AMT, MAX = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -278,7 +278,7 @@ return settle(h, now)
 `
 
 // cancelLua cancels a queued lot, or an open one before its first bid.
-// → {”, lot} | {'not_found'} | {'conflict', why}
+// → {"", lot} | {'not_found'} | {'conflict', why}
 const cancelLua = `
 local h = load(ID)
 if not h then return {'not_found'} end
@@ -294,7 +294,7 @@ emit(P, ROOM, 'lot', j)
 return {'', j}
 `
 
-// getLua reads lots: ARGV 3 a lot id, ” for every lot of the room, or '*' for the open one.
+// getLua reads lots: ARGV 3 a lot id, "" (empty) for every lot of the room, or '*' for the open one.
 // → {lot…} (ARGV 3 = id: {} when there is no such lot)
 const getLua = `
 local now = now_ms()
