@@ -127,11 +127,11 @@ func bidder(ctx context.Context, en *Engine, room, lotID, who string, seed uint6
 		case k < 5:
 			r.Amount = min + step*int64(rng.IntN(3))
 		case k < 8:
-			r.MaxAmount = min + step*int64(rng.IntN(25))
+			r.MaxAmount = min + step*int64(rng.IntN(6))
 		case k < 9:
 			r.Amount = max(1, min-1-int64(rng.IntN(int(step))))
 		default:
-			r.MaxAmount = lot.Price + step*int64(1+rng.IntN(40))
+			r.MaxAmount = lot.Price + step*int64(1+rng.IntN(8))
 		}
 		res, err := en.Bid(ctx, r)
 		if err != nil {
@@ -224,6 +224,26 @@ func TestPropertyConcurrentBids(t *testing.T) {
 		checkResults(t, all, bids)
 		checkInvariants(t, final, bids)
 		replay(t, final, bids)
+		// the run went through every rule
+		codes := map[string]int{}
+		for _, b := range bids {
+			switch {
+			case b.Proxy:
+				codes["proxy"]++
+			case b.Accepted && b.MaxAmount > 0:
+				codes["max"]++
+			case b.Accepted:
+				codes["plain"]++
+			default:
+				codes[b.Reason]++
+			}
+		}
+		t.Logf("log entries by kind: %v", codes)
+		for _, k := range []string{"proxy", "max", "plain", CodeTooLow} {
+			if codes[k] == 0 {
+				t.Fatalf("no %s entry in %d", k, len(bids))
+			}
+		}
 		waitFor(t, 2*time.Second, "OnSettled", func() bool { return len(settled.get()) == 1 })
 		if c := settled.get()[0]; !reflect.DeepEqual(c.bids, bids) || str(c.lot.Winner) != str(final.Leader) {
 			t.Fatalf("OnSettled: winner %q, %d bids", str(c.lot.Winner), len(c.bids))
