@@ -47,13 +47,15 @@ func TestSendIsAnEvent(t *testing.T) {
 	})
 }
 
-// Many goroutines send at once: one total order, no message lost or stored twice, history ids
-// strictly increasing, and the event stream carries the same messages in the same order.
+// Many goroutines on two nodes send at once: one total order, no message lost or stored twice,
+// history ids strictly increasing, and the event stream carries the same messages in the same
+// order.
 func TestOrderUnderConcurrency(t *testing.T) {
 	const senders, each = 16, 12
 	backends(t, chat.Params{Rate: 1000}, func(t *testing.T, e *env) {
 		events, cancel := e.log.Subscribe("conc")
 		defer cancel()
+		nodes := []*chat.Service{e.svc, e.node(t)}
 		var wg sync.WaitGroup
 		errs := make(chan error, senders*each)
 		for g := range senders {
@@ -61,7 +63,7 @@ func TestOrderUnderConcurrency(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := range each {
-					if _, err := e.svc.Send(context.Background(), "conc", user(fmt.Sprint("s", g)), fmt.Sprintf("%d/%d", g, i)); err != nil {
+					if _, err := nodes[(g+i)%2].Send(context.Background(), "conc", user(fmt.Sprint("s", g)), fmt.Sprintf("%d/%d", g, i)); err != nil {
 						errs <- err
 					}
 				}

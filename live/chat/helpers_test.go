@@ -20,9 +20,11 @@ import (
 // env is one test's chat on one Redis: the embedded miniredis or the real Redis of
 // RELAYCAST_TEST_REDIS. Both run the same Service code and scripts; only advance differs.
 type env struct {
-	rdb redis.UniversalClient
-	log *stream.Log
-	svc *chat.Service
+	rdb    redis.UniversalClient
+	prefix string
+	params chat.Params
+	log    *stream.Log
+	svc    *chat.Service
 	// advance lets d pass on the Redis clock: miniredis moves its TIME, real Redis is waited for.
 	advance func(d time.Duration)
 }
@@ -60,7 +62,16 @@ func newEnv(t testing.TB, rdb redis.UniversalClient, p chat.Params, adv func(tim
 	t.Helper()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	l, err := stream.New(stream.Params{Redis: rdb, Prefix: "chattest:" + hex.EncodeToString(b)})
+	prefix := "chattest:" + hex.EncodeToString(b)
+	l, svc := newNode(t, rdb, prefix, p)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return &env{rdb: rdb, prefix: prefix, params: p, log: l, svc: svc, advance: adv}
+}
+
+// newNode is one node's stream Log and chat Service on rdb under prefix.
+func newNode(t testing.TB, rdb redis.UniversalClient, prefix string, p chat.Params) (*stream.Log, *chat.Service) {
+	t.Helper()
+	l, err := stream.New(stream.Params{Redis: rdb, Prefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +83,14 @@ func newEnv(t testing.TB, rdb redis.UniversalClient, p chat.Params, adv func(tim
 	t.Cleanup(func() {
 		_ = svc.Close()
 		_ = l.Close()
-		_ = rdb.Close()
 	})
-	return &env{rdb: rdb, log: l, svc: svc, advance: adv}
+	return l, svc
+}
+
+// node adds a second node sharing e's Redis and prefix (another server process).
+func (e *env) node(t testing.TB) *chat.Service {
+	_, svc := newNode(t, e.rdb, e.prefix, e.params)
+	return svc
 }
 
 func (e *env) seq(t testing.TB, room string) int64 {

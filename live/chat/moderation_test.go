@@ -27,6 +27,9 @@ func TestRateLimitAndFloodTimeout(t *testing.T) {
 			t.Fatal("a rate-limited message changed the room")
 		}
 		mustSend(t, e, "rl", user("b"), "b is not limited by a")
+		if _, err := e.node(t).Send(ctx, "rl", user("a"), "a via another node"); !errors.Is(err, chat.ErrRateLimited) {
+			t.Fatalf("the rate limit is per room and user on every node: %v", err)
+		}
 		e.advance(p.Per)
 		mustSend(t, e, "rl", user("a"), "a again")
 
