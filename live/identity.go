@@ -37,15 +37,27 @@ type Identity struct {
 // FromClaims is the identity of a verified token: its subject (a token without one is named
 // by its hash, "token:<12 hex>"), its name claim (else the subject), its room and grants.
 func FromClaims(c auth.Claims, token string) Identity {
-	id := Identity{Subject: c.Subject, Name: claimName(c), Room: c.Room, Grants: slices.Clone(c.Grants)}
+	id := Identity{Subject: c.Subject, Room: c.Room, Grants: slices.Clone(c.Grants)}
 	if id.Subject == "" {
 		h := sha256.Sum256([]byte(token))
 		id.Subject = "token:" + hex.EncodeToString(h[:6])
 	}
-	if id.Name == "" {
-		id.Name = id.Subject
-	}
+	id.Name = displayName(claimName(c), id.Subject)
 	return id
+}
+
+// displayName is the token's name as chat shows it (chat.ValidName: trimmed, at most
+// chat.MaxNameRunes characters, longer names cut), else the subject (cut the same way).
+func displayName(name, subject string) string {
+	for _, n := range []string{name, subject} {
+		if r := []rune(n); len(r) > chat.MaxNameRunes {
+			n = string(r[:chat.MaxNameRunes])
+		}
+		if v, err := chat.ValidName(n); err == nil {
+			return v
+		}
+	}
+	return "user"
 }
 
 // Guest is a guest's identity: subject "guest:<random>", the chosen name.

@@ -219,3 +219,6 @@ func (c *liveClient) wantError(code string) liveMsg {
 	}
 	return r
 }
+
+// bidGrant is the bid grant (auth.GrantBid).
+const bidGrant = auth.Grant("bid")
