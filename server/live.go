@@ -32,7 +32,7 @@ func (s *Server) openLive() error {
 // lotSettled runs once per settled lot, cluster-wide (on the node whose settle script won):
 // the hooks of other components (webhooks) are called from here.
 func (s *Server) lotSettled(l auction.Lot, bids []auction.Bid) {
-	s.log.Info("lot settled", "room", l.Room, "lot", l.ID, "status", l.Status, "price", l.Price, "bids", len(bids))
+	s.log.Info("lot settled, hooks run", "room", l.Room, "lot", l.ID, "status", l.Status, "price", l.Price, "bids", len(bids))
 	for _, h := range s.settledHooks {
 		h(l, bids)
 	}
