@@ -325,16 +325,20 @@ func TestLiveStalledSocket(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		// Now read the stalled socket: what it was sent, then the close.
+		// Now read the stalled socket: what it was sent, then the end. The server closes it with
+		// 1008 "too slow"; the close frame gets through unless the socket's buffers were still
+		// full a second later (then the connection is just closed: abnormal closure).
 		_ = stalled.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
 		got := 0
 		for {
 			_, _, err := stalled.conn.ReadMessage()
 			if err != nil {
 				var ce *websocket.CloseError
-				if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || ce.Text != "too slow" {
+				if !errors.As(err, &ce) || (ce.Code != websocket.ClosePolicyViolation && ce.Code != websocket.CloseAbnormalClosure) ||
+					(ce.Code == websocket.ClosePolicyViolation && ce.Text != "too slow") {
 					t.Fatalf("stalled socket ended with %v after %d messages, want close 1008 too slow", err, got)
 				}
+				t.Logf("stalled socket: %d messages, then %v", got, err)
 				break
 			}
 			got++
