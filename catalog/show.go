@@ -375,3 +375,23 @@ func (t Timeline) At(ms int64) float64 {
 	}
 	return max(0, s)
 }
+
+// BidEvents returns the bids (the "bid" object of each `bid` event) archived for a lot, in
+// sequence order: the accepted part of its bid log, when the full log cannot be read.
+func (s *SQLite) BidEvents(ctx context.Context, room, lotID string) ([]json.RawMessage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT json_extract(data, '$.bid') FROM live_events
+		WHERE room = ? AND kind = 'bid' AND json_extract(data, '$.lot_id') = ? AND json_type(data, '$.bid') = 'object' ORDER BY seq`, room, lotID)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: bid events of %s: %w", lotID, err)
+	}
+	defer rows.Close()
+	out := []json.RawMessage{}
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("catalog: bid events of %s: %w", lotID, err)
+		}
+		out = append(out, json.RawMessage(b))
+	}
+	return out, rows.Err()
+}
