@@ -208,9 +208,10 @@ func (s *Show) readBack(ctx context.Context, room string, upTo int64) {
 	for ctx.Err() == nil {
 		evs, err := s.p.Log.After(ctx, room, after, afterPage)
 		if errors.Is(err, stream.ErrGap) {
-			// Older than the kept log: what was trimmed is lost to the archive; keep the rest.
+			// Older than the kept log: what was trimmed is lost to the archive; keep the rest
+			// (after 0 reads from the oldest event kept).
 			s.log.Warn("events of the room left the kept log before they were archived", "room", room, "after", after)
-			evs, err = s.oldestKept(ctx, room)
+			evs, err = s.p.Log.After(ctx, room, 0, afterPage)
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -234,19 +235,6 @@ func (s *Show) readBack(ctx context.Context, room string, upTo int64) {
 			return
 		}
 	}
-}
-
-// oldestKept reads the start of the kept log: the first seq After accepts, found by doubling.
-func (s *Show) oldestKept(ctx context.Context, room string) ([]stream.Event, error) {
-	after := s.seen[room]
-	for step := int64(1); step < 1<<40; step *= 2 {
-		evs, err := s.p.Log.After(ctx, room, after+step, afterPage)
-		if errors.Is(err, stream.ErrGap) {
-			continue
-		}
-		return evs, err
-	}
-	return nil, stream.ErrGap
 }
 
 func (s *Show) catchUp(rooms []string) {

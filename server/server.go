@@ -77,6 +77,9 @@ type Server struct {
 	redisOpt asynq.RedisConnOpt
 	rdb      redis.UniversalClient
 	stream   *stream.Log // the live rooms' event streams
+
+	// show archives the rooms' chat, lots and bids (show.go); nil when recording is off.
+	show *archive.Show
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
@@ -129,6 +132,11 @@ func New(p Params) (*Server, error) {
 		if s.uploads, err = uploads.New(uploads.Params{Config: cfg, Logger: p.Logger, PartKey: s.signer.DeriveKey(uploads.PartKeyPurpose),
 			Catalog: s.archive.Catalog(), Store: s.archive.Store(), Pipeline: s.archive}); err != nil {
 			s.archive.Close()
+			s.closeRedis()
+			return nil, err
+		}
+		if err := s.openShow(nil); err != nil { // show.go
+			s.closeArchive()
 			s.closeRedis()
 			return nil, err
 		}
@@ -275,6 +283,7 @@ func (s *Server) closeMedia() {
 
 // closeArchive stops uploads, then the recording pipeline they use.
 func (s *Server) closeArchive() {
+	s.closeShow() // show.go
 	if s.uploads != nil {
 		s.uploads.Close()
 	}
