@@ -181,7 +181,6 @@ func (s *Show) receive(e stream.Event) {
 	if e.Room == "" {
 		return
 	}
-	s.active[e.Room] = time.Now()
 	last := s.seen[e.Room]
 	if e.Seq <= last {
 		return // read back already (or a duplicate)
@@ -193,6 +192,7 @@ func (s *Show) receive(e stream.Event) {
 }
 
 func (s *Show) queue(e stream.Event) {
+	s.active[e.Room] = time.Now() // new events, live or read back: swept for a while
 	if e.Seq > s.seen[e.Room] {
 		s.seen[e.Room] = e.Seq
 	}
@@ -350,7 +350,9 @@ type lotJSON struct {
 }
 
 // ended reports whether a lot status is final.
-func ended(status string) bool { return status == "sold" || status == "unsold" || status == "cancelled" }
+func ended(status string) bool {
+	return status == "sold" || status == "unsold" || status == "cancelled"
+}
 
 // saveLot stores the lot state a `lot` event carries; an ended lot gets its bid log too.
 func (s *Show) saveLot(ctx context.Context, e stream.Event) {
