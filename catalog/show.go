@@ -159,11 +159,21 @@ func (s *SQLite) SaveLiveEvents(ctx context.Context, room string, evs []LiveEven
 	return nil
 }
 
-// LiveEvents returns the events of room with fromMs <= at <= toMs, in sequence order, without
-// deleted chat messages and without the chat.deleted events themselves.
+// LiveEvents returns the chat, bid and lot events of room with fromMs <= at <= toMs, in
+// sequence order, without deleted chat messages (nor the chat.deleted events themselves).
 func (s *SQLite) LiveEvents(ctx context.Context, room string, fromMs, toMs int64) ([]LiveEvent, error) {
+	return s.LiveEventsPage(ctx, room, fromMs, toMs, 0, 0)
+}
+
+// LiveEventsPage is LiveEvents from the event after seq afterSeq on, at most limit of them
+// (0: no limit).
+func (s *SQLite) LiveEventsPage(ctx context.Context, room string, fromMs, toMs, afterSeq int64, limit int) ([]LiveEvent, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT seq, at_ms, kind, data FROM live_events
-		WHERE room = ? AND at_ms >= ? AND at_ms <= ? AND deleted = 0 AND kind != 'chat.deleted' ORDER BY seq`, room, fromMs, toMs)
+		WHERE room = ? AND at_ms >= ? AND at_ms <= ? AND seq > ? AND deleted = 0 AND kind IN ('chat', 'bid', 'lot')
+		ORDER BY seq LIMIT ?`, room, fromMs, toMs, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: live events %s: %w", room, err)
 	}
