@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/catalog"
+	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/live/stream"
 )
 
@@ -266,5 +268,83 @@ func TestShowCatchesUpFromTheKeptLog(t *testing.T) {
 				return strings.HasSuffix(s, fmt.Sprintf(" %d:chat %d:chat %d:chat", seq, seq+1, seq+2)), s
 			})
 		})
+	}
+}
+
+// TestShowTimelineAcrossAReconnect: a publisher reconnects within --reconnect-grace, so the
+// recording goes on without the pause; the archive records where the second part starts, and
+// the events API places what was said in the pause where the video resumes and what was said
+// after it that much earlier than the wall clock would.
+func TestShowTimelineAcrossAReconnect(t *testing.T) {
+	needTools(t)
+	if testing.Short() {
+		t.Skip("records video (skipped with -short)")
+	}
+	s := startArchive(t, func(c *config.Config) { c.ReconnectGrace = 10 * time.Second })
+	opt := s.Archive().RedisOpt()
+	rdb := opt.MakeRedisClient().(redis.UniversalClient)
+	t.Cleanup(func() { _ = rdb.Close() })
+	live, err := stream.New(stream.Params{Redis: rdb, Channel: archive.ChannelFor(stream.DefaultPrefix+":events", opt)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = live.Close() })
+	say := func(text string) stream.Event {
+		e, err := live.Emit(context.Background(), "shop", "chat", map[string]any{"id": 0, "subject": "sub-ann", "name": "Ann", "text": text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	events := sse(t, s.Base)
+	pub, stop := s.PublishFile(t, "shop", 3*time.Second)
+	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
+	time.Sleep(time.Second)
+	first := say("during the first part")
+	<-pub.Done()
+	stop()
+	time.Sleep(time.Second)
+	pause := say("while the seller is away")
+	time.Sleep(time.Second)
+	pub2, stop2 := s.PublishFile(t, "shop", 3*time.Second)
+	var parts []catalog.Part
+	eventually(t, "the second part", func() (bool, string) {
+		parts, err = s.Archive().Catalog().Parts(context.Background(), rec.ID)
+		return err == nil && len(parts) == 2, fmt.Sprintf("%+v %v", parts, err)
+	})
+	time.Sleep(time.Second)
+	after := say("after the reconnect")
+	<-pub2.Done()
+	stop2()
+	r := waitStatus(t, events, rec.ID, catalog.StatusProcessing, 30*time.Second)
+	for r.EndedAt == nil || r.EndedAt.UnixMilli() < after.At {
+		r = waitStatus(t, events, rec.ID, catalog.StatusProcessing, 30*time.Second)
+	}
+	p0, p1 := parts[0], parts[1]
+	if p0.WallMs != r.StartedAt.UnixMilli() || p0.Start != 0 || p1.Start < 1.5 || p1.Start > 3.5 ||
+		float64(p1.WallMs-p0.WallMs)/1000 < p1.Start+1.5 {
+		t.Fatalf("parts %+v of a recording started at %d: want the second part at about 3 s, after a pause of 2 s", parts, r.StartedAt.UnixMilli())
+	}
+	var got []struct {
+		T   float64 `json:"t"`
+		Seq int64   `json:"seq"`
+	}
+	eventually(t, "the three messages archived", func() (bool, string) {
+		got = nil
+		getJSON(t, s.Base+"/api/recordings/"+rec.ID+"/events", "", &got)
+		return len(got) == 3, fmt.Sprint(got)
+	})
+	want := []float64{
+		float64(first.At-p0.WallMs) / 1000, // on the wall clock from the start
+		p1.Start,                           // in the pause: where the video resumes
+		p1.Start + float64(after.At-p1.WallMs)/1000, // the pause left out
+	}
+	for i, e := range []stream.Event{first, pause, after} {
+		if got[i].Seq != e.Seq || math.Abs(got[i].T-want[i]) > 0.001 {
+			t.Errorf("message %d: %+v, want seq %d at %.3f s", i+1, got[i], e.Seq, want[i])
+		}
+	}
+	if wall := float64(after.At-r.StartedAt.UnixMilli()) / 1000; got[2].T > wall-1.5 {
+		t.Errorf("the message after the reconnect is at %.3f s, %.3f s by the wall clock: the pause was not left out", got[2].T, wall)
 	}
 }
