@@ -1,5 +1,5 @@
 // Package httpapi is relaycast's REST API: one file per domain (rooms.go, recordings.go,
-// uploads.go, imports.go, subtitles.go, admin.go) over the domain packages (sfu rooms,
+// show.go, uploads.go, imports.go, subtitles.go, admin.go) over the domain packages (sfu rooms,
 // archive, uploads), and one shared way to answer errors (errors.go). Register mounts every
 // route in one place.
 package httpapi
