@@ -154,8 +154,12 @@ func New(p Params) (*Service, error) {
 // Enabled reports whether OpenID Connect sign-in is configured.
 func (s *Service) Enabled() bool { return s.p.Issuer != "" }
 
-// Close stops a discovery under way and waits for it.
+// Close stops a discovery under way and waits for it. It is idempotent, and does nothing on a
+// nil *Service (a server that failed before building it).
 func (s *Service) Close() error {
+	if s == nil {
+		return nil
+	}
 	s.cancel()
 	s.wg.Wait()
 	s.p.HTTPClient.CloseIdleConnections()
