@@ -187,11 +187,14 @@ func (s *Service) handleConfig(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, c)
 }
 
-var errOff = failure{http.StatusNotFound, "not_configured", "Sign-in is not configured on this server."}
+// notConfigured is the answer of the login and callback routes while sign-in is off.
+func notConfigured() failure {
+	return failure{http.StatusNotFound, "not_configured", "Sign-in is not configured on this server."}
+}
 
 func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !s.Enabled() {
-		writeFailure(w, r, errOff, "")
+		writeFailure(w, r, notConfigured(), "")
 		return
 	}
 	q := r.URL.Query()
@@ -226,7 +229,7 @@ func (s *Service) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if !s.Enabled() {
-		writeFailure(w, r, errOff, "")
+		writeFailure(w, r, notConfigured(), "")
 		return
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer") // the URL holds the code and state
