@@ -308,8 +308,12 @@ func (s *Show) flush(ctx context.Context) {
 		}
 	}
 	for _, e := range lots {
-		if !containsRoom(failed, e.Room) {
-			s.saveLot(ctx, e)
+		if containsRoom(failed, e.Room) {
+			continue // retried with its room's events
+		}
+		if err := s.saveLot(ctx, e); err != nil {
+			s.log.Error("cannot archive a lot; retrying", "room", e.Room, "seq", e.Seq, "err", err)
+			failed = append(failed, e) // its event again (stored once) and the lot
 		}
 	}
 	s.pending = failed
@@ -354,12 +358,13 @@ func ended(status string) bool {
 	return status == "sold" || status == "unsold" || status == "cancelled"
 }
 
-// saveLot stores the lot state a `lot` event carries; an ended lot gets its bid log too.
-func (s *Show) saveLot(ctx context.Context, e stream.Event) {
+// saveLot stores the lot state a `lot` event carries; an ended lot gets its bid log too. An
+// error is the catalog's (worth retrying); a lot event without a lot is logged and skipped.
+func (s *Show) saveLot(ctx context.Context, e stream.Event) error {
 	var l lotJSON
 	if err := json.Unmarshal(e.Data, &l); err != nil || l.ID == "" {
 		s.log.Warn("a lot event without a lot", "room", e.Room, "seq", e.Seq)
-		return
+		return nil
 	}
 	row := catalog.Lot{Room: e.Room, ID: l.ID, Seq: e.Seq, Title: l.Title, Status: l.Status, Price: l.Price,
 		WinnerName: l.WinnerName, StartedAt: l.StartedAt, EndedAt: l.EndedAt, Data: e.Data}
@@ -373,9 +378,7 @@ func (s *Show) saveLot(ctx context.Context, e stream.Event) {
 	if ended(l.Status) {
 		bids = s.bidLog(ctx, e.Room, l.ID)
 	}
-	if err := s.p.Catalog.SaveLot(ctx, row, bids); err != nil {
-		s.log.Error("cannot archive a lot", "room", e.Room, "lot", l.ID, "err", err)
-	}
+	return s.p.Catalog.SaveLot(ctx, row, bids)
 }
 
 func (s *Show) bidLog(ctx context.Context, room, id string) []json.RawMessage {

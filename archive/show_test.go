@@ -1,13 +1,17 @@
 package archive_test
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,4 +351,68 @@ func TestShowTimelineAcrossAReconnect(t *testing.T) {
 	if wall := float64(after.At-r.StartedAt.UnixMilli()) / 1000; got[2].T > wall-1.5 {
 		t.Errorf("the message after the reconnect is at %.3f s, %.3f s by the wall clock: the pause was not left out", got[2].T, wall)
 	}
+}
+
+// TestShowRetriesFailedInserts: while the catalog cannot be written (another writer holds it
+// past the busy timeout), events and lots wait; once it can, they are stored, in order, once.
+func TestShowRetriesFailedInserts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out SQLite's 5 s busy timeout")
+	}
+	r := newShowRig(t, showRedises(t)["miniredis"])
+	logs := &lockedBuffer{}
+	r.start(t, archive.ShowParams{FlushEvery: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	r.emit(t, "shop", "chat", chatData(1, "Ann", "before"))
+	eventually(t, "first message", func() (bool, string) { s := seqsOf(r.cat, "shop"); return s == "1:chat", s })
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(r.dir, "catalog.db")+"?_pragma=busy_timeout(100)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil { // holds the write lock
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	r.emit(t, "shop", "chat", chatData(2, "Bob", "while locked"))
+	r.emit(t, "shop", "lot", lotData("L3", "open", 700, "", now, 0))
+	r.emit(t, "shop", "lot", lotData("L3", "unsold", 700, "", now, now+1))
+	time.Sleep(6 * time.Second) // at least one insert waited out the busy timeout and failed
+	if s := seqsOf(r.cat, "shop"); s != "1:chat" {
+		t.Fatalf("stored while the catalog was locked: %s", s)
+	}
+	if !strings.Contains(logs.String(), "cannot archive the room's events; retrying") {
+		t.Fatalf("no insert failed while the catalog was locked; log:\n%s", logs.String())
+	}
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close()
+	eventually(t, "the held events", func() (bool, string) { s := seqsOf(r.cat, "shop"); return s == "1:chat 2:chat 3:lot 4:lot", s })
+	eventually(t, "the held lot", func() (bool, string) {
+		l, err := r.cat.GetLot(context.Background(), "shop", "L3")
+		return err == nil && l.Status == "unsold", fmt.Sprintf("%+v %v", l, err)
+	})
+}
+
+// lockedBuffer is an io.Writer for a test's logger, safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
