@@ -115,10 +115,10 @@ async function load(id: string): Promise<void> {
     const chapters = await api<Chapter[]>(`${base}/chapters`);
     const events: ShowEvent[] = [];
     for (let after = 0; ; ) {
-      const page = await api<ShowEvent[]>(`${base}/events?after=${after}&limit=${PAGE}`);
-      events.push(...page);
-      if (page.length < PAGE) break;
-      after = page[page.length - 1]!.seq;
+      const batch = await api<ShowEvent[]>(`${base}/events?after=${after}&limit=${PAGE}`);
+      events.push(...batch);
+      if (batch.length < PAGE) break;
+      after = batch[batch.length - 1]!.seq;
     }
     if (id !== show.rec) return;
     // Stable order by time in the video (then by sequence: the room's order).
