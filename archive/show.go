@@ -424,3 +424,16 @@ func (a *Archive) savePart(m recorder.Manifest) {
 		a.log.Warn("cannot record the recording's timeline", "recording", m.ID, "err", err)
 	}
 }
+
+// deleteShow removes a deleted recording's show from the catalog (Delete calls it): the room's
+// chat, bids and lots of the recording's span, and its timeline parts.
+func (a *Archive) deleteShow(ctx context.Context, rec catalog.Recording) error {
+	if rec.Source != "" && rec.Source != catalog.SourceLive {
+		return nil // an upload or import has no show
+	}
+	to := time.Now().UnixMilli()
+	if rec.EndedAt != nil {
+		to = rec.EndedAt.UnixMilli()
+	}
+	return a.cat.DeleteShow(ctx, rec.ID, rec.Room, rec.StartedAt.UnixMilli(), to)
+}

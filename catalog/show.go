@@ -405,3 +405,33 @@ func (s *SQLite) BidEvents(ctx context.Context, room, lotID string) ([]json.RawM
 	}
 	return out, rows.Err()
 }
+
+// DeleteShow removes what the archive kept of a recording's show: the room's events during
+// [fromMs, toMs], the lots that opened and ended inside it with their bid logs, and the
+// recording's timeline parts. A lot that was open across either end stays (another recording,
+// or the room's history before it, shows it too).
+func (s *SQLite) DeleteShow(ctx context.Context, recordingID, room string, fromMs, toMs int64) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("catalog: delete show %s: %w", recordingID, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`DELETE FROM live_events WHERE room = ? AND at_ms >= ? AND at_ms <= ?`, []any{room, fromMs, toMs}},
+		{`DELETE FROM bids WHERE room = ? AND lot_id IN (SELECT id FROM lots WHERE room = ? AND started_at >= ? AND ended_at > 0 AND ended_at <= ?)`,
+			[]any{room, room, fromMs, toMs}},
+		{`DELETE FROM lots WHERE room = ? AND started_at >= ? AND ended_at > 0 AND ended_at <= ?`, []any{room, fromMs, toMs}},
+		{`DELETE FROM recording_parts WHERE recording_id = ?`, []any{recordingID}},
+	} {
+		if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
+			return fmt.Errorf("catalog: delete show %s: %w", recordingID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("catalog: delete show %s: %w", recordingID, err)
+	}
+	return nil
+}

@@ -211,3 +211,44 @@ func TestShowTablesOnExistingDatabase(t *testing.T) {
 		_ = c.Close()
 	}
 }
+
+func TestDeleteShow(t *testing.T) {
+	ctx := context.Background()
+	c := open(t)
+	if err := c.SaveLiveEvents(ctx, "r", []LiveEvent{chat(1, 500, "before"), chat(2, 1500, "during"), chat(3, 2500, "after")}); err != nil {
+		t.Fatal(err)
+	}
+	bid := []json.RawMessage{json.RawMessage(`{"n":1}`)}
+	for _, l := range []Lot{
+		{Room: "r", ID: "in", Seq: 1, Status: "sold", StartedAt: 1100, EndedAt: 1900},
+		{Room: "r", ID: "across", Seq: 1, Status: "sold", StartedAt: 900, EndedAt: 1900},
+		{Room: "other", ID: "in", Seq: 1, Status: "sold", StartedAt: 1100, EndedAt: 1900},
+	} {
+		if err := c.SaveLot(ctx, l, bid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.SavePart(ctx, "rec", 0, Part{WallMs: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteShow(ctx, "rec", "r", 1000, 2000); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := c.LiveEvents(ctx, "r", 0, 1<<62)
+	if len(evs) != 2 || evs[0].Seq != 1 || evs[1].Seq != 3 {
+		t.Errorf("events left %+v", evs)
+	}
+	for _, tc := range []struct {
+		room, id string
+		kept     bool
+	}{{"r", "in", false}, {"r", "across", true}, {"other", "in", true}} {
+		_, err := c.GetLot(ctx, tc.room, tc.id)
+		bids, _ := c.LotBids(ctx, tc.room, tc.id)
+		if (err == nil) != tc.kept || (len(bids) == 1) != tc.kept {
+			t.Errorf("lot %s/%s: %v, %d bids; kept %v", tc.room, tc.id, err, len(bids), tc.kept)
+		}
+	}
+	if parts, _ := c.Parts(ctx, "rec"); len(parts) != 0 {
+		t.Errorf("parts left %v", parts)
+	}
+}

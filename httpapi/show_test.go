@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
 )
 
@@ -174,5 +175,33 @@ func TestRecordingShow(t *testing.T) {
 		if code != tc.code || !strings.Contains(body, tc.body) {
 			t.Errorf("%s: %d %s, want %d %s", tc.path, code, body, tc.code, tc.body)
 		}
+	}
+
+	// Deleting the recording deletes its show: the events of its span and the lots inside it;
+	// what lies outside (before, after, a lot across its start or still open) stays.
+	if code := do(t, http.MethodDelete, s.Base+"/api/recordings/rec", s.Token(t, auth.AnyRoom, auth.GrantAdmin), ""); code != http.StatusNoContent {
+		t.Fatalf("delete: %d", code)
+	}
+	left, err := c.LiveEvents(ctx, "shop", 0, 1<<62)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, e := range left {
+		got = append(got, fmt.Sprint(e.Seq))
+	}
+	if strings.Join(got, " ") != "1 10" {
+		t.Errorf("events left after the delete: %v, want 1 10", got)
+	}
+	for id, want := range map[string]bool{"L0": true, "Lx": true, "L1": false, "L2": true} {
+		if _, err := c.GetLot(ctx, "shop", id); (err == nil) != want {
+			t.Errorf("lot %s after the delete: %v, kept %v", id, err, want)
+		}
+	}
+	if parts, err := c.Parts(ctx, "rec"); err != nil || len(parts) != 0 {
+		t.Errorf("parts after the delete: %v %v", parts, err)
+	}
+	if code, _ := get("/api/recordings/rec/chapters"); code != http.StatusNotFound {
+		t.Errorf("chapters of the deleted recording: %d", code)
 	}
 }
