@@ -20,15 +20,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/net/netutil"
 
 	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/httpapi"
+	"github.com/relaycast/relaycast/live/stream"
 	"github.com/relaycast/relaycast/metrics"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
+	"github.com/relaycast/relaycast/transcode"
 	"github.com/relaycast/relaycast/uploads"
 	"github.com/relaycast/relaycast/web"
 )
@@ -67,6 +71,12 @@ type Server struct {
 	archive      *archive.Archive // nil when recording is off
 	uploads      *uploads.Service // nil when recording is off
 	api          *httpapi.API
+
+	// The node's Redis (redis.go), shared by the archive and the live room.
+	embedded *transcode.Embedded // in-process Redis without --redis-url
+	redisOpt asynq.RedisConnOpt
+	rdb      redis.UniversalClient
+	stream   *stream.Log // the live rooms' event streams
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
@@ -101,14 +111,25 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.openRedis(); err != nil {
+		s.closeRedis()
+		return nil, err
+	}
+	if err := s.openStream(); err != nil {
+		s.closeRedis()
+		return nil, err
+	}
 	var onLive func(sfu.LiveRoom) sfu.Sink
 	if cfg.Record {
-		if s.archive, err = archive.New(archive.Params{Config: cfg, Logger: p.Logger, Tuning: p.ArchiveTuning}); err != nil {
+		if s.archive, err = archive.New(archive.Params{Config: cfg, Logger: p.Logger, Tuning: p.ArchiveTuning,
+			Redis: s.rdb, RedisOpt: s.redisOpt}); err != nil {
+			s.closeRedis()
 			return nil, fmt.Errorf("archive: %w", err)
 		}
 		if s.uploads, err = uploads.New(uploads.Params{Config: cfg, Logger: p.Logger, PartKey: s.signer.DeriveKey(uploads.PartKeyPurpose),
 			Catalog: s.archive.Catalog(), Store: s.archive.Store(), Pipeline: s.archive}); err != nil {
 			s.archive.Close()
+			s.closeRedis()
 			return nil, err
 		}
 		onLive = s.archive.OnLive
@@ -120,6 +141,7 @@ func New(p Params) (*Server, error) {
 	})
 	if err != nil {
 		s.closeArchive()
+		s.closeRedis()
 		return nil, err
 	}
 	sigICE := make([]signaling.ICEServer, 0, len(iceServers))
@@ -248,6 +270,7 @@ func (s *Server) closeMedia() {
 	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
 	s.api.Close()
 	s.closeArchive()
+	s.closeRedis()
 }
 
 // closeArchive stops uploads, then the recording pipeline they use.
