@@ -77,6 +77,8 @@ type Server struct {
 	redisOpt asynq.RedisConnOpt
 	rdb      redis.UniversalClient
 	stream   *stream.Log // the live rooms' event streams
+
+	webhooks *webhooks // nil without --webhook-url (webhooks.go)
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
@@ -134,6 +136,7 @@ func New(p Params) (*Server, error) {
 		}
 		onLive = s.archive.OnLive
 	}
+	onLive = s.webhookOnLive(onLive)
 	s.sfu, err = sfu.New(sfu.Config{
 		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
 		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive, PionSend: cfg.PionSend,
@@ -156,6 +159,10 @@ func New(p Params) (*Server, error) {
 
 	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.sfu,
 		Archive: s.archive, Uploads: s.uploads})
+	if err := s.startWebhooks(); err != nil {
+		s.closeMedia()
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -170,6 +177,7 @@ func (s *Server) routes() http.Handler {
 	if s.archive != nil {
 		reg.MustRegister(s.archive.Collector())
 	}
+	s.registerWebhookMetrics(reg)
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -268,6 +276,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeMedia() {
 	_ = s.sig.Close()
 	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
+	s.closeWebhooks()
 	s.api.Close()
 	s.closeArchive()
 	s.closeRedis()

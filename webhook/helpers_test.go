@@ -23,7 +23,7 @@ import (
 const secret = "whsec-test-0123456789abcdef"
 
 // eachRedis runs fn against the embedded miniredis and, with RELAYCAST_TEST_REDIS=host:port, a
-// real Redis (database 7, flushed first): the same code path on both.
+// real Redis (database 14, flushed first): the same code path on both.
 func eachRedis(t *testing.T, fn func(t *testing.T, opt asynq.RedisConnOpt)) {
 	t.Run("miniredis", func(t *testing.T) {
 		m := miniredis.RunT(t)
@@ -32,10 +32,13 @@ func eachRedis(t *testing.T, fn func(t *testing.T, opt asynq.RedisConnOpt)) {
 	t.Run("redis", func(t *testing.T) {
 		addr := os.Getenv("RELAYCAST_TEST_REDIS")
 		if addr == "" {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("RELAYCAST_TEST_REDIS is not set (scripts/test.sh starts redis-server)")
+			}
 			t.Skip("RELAYCAST_TEST_REDIS not set (the miniredis variant ran)")
 		}
-		opt := asynq.RedisClientOpt{Addr: addr, DB: 7}
-		rdb := redis.NewClient(&redis.Options{Addr: addr, DB: 7})
+		opt := asynq.RedisClientOpt{Addr: addr, DB: 14}
+		rdb := redis.NewClient(&redis.Options{Addr: addr, DB: 14})
 		defer rdb.Close()
 		if err := rdb.FlushDB(context.Background()).Err(); err != nil {
 			t.Fatal(err)
