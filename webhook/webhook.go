@@ -53,8 +53,8 @@ const (
 )
 
 // DefaultRetryDelay is 5 s · 2^n after the n-th failed attempt (n from 0), capped at 1 h: 5 s,
-// 10 s, 20 s … 42 min 40 s, then 1 h. With DefaultMaxRetry the last attempt comes about 4 h 15 min
-// after the first.
+// 10 s, 20 s … 42 min 40 s, then 1 h. With DefaultMaxRetry (13 attempts in all) the last attempt
+// comes about 3 h 25 min after the first.
 func DefaultRetryDelay(n int) time.Duration {
 	return min(time.Hour, 5*time.Second<<min(max(n, 0), 10))
 }
