@@ -78,7 +78,7 @@ type Server struct {
 	rdb      redis.UniversalClient
 	stream   *stream.Log // the live rooms' event streams
 
-	webhooks *webhooks // nil without --webhook-url (webhooks.go)
+	webhooks atomic.Pointer[webhooks] // nil without --webhook-url (webhooks.go)
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the

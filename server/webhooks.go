@@ -46,7 +46,7 @@ func (s *Server) startWebhooks() error {
 	}
 	w := &webhooks{sender: sender, log: s.p.Logger.With("component", "webhooks")}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
-	s.webhooks = w
+	s.webhooks.Store(w)
 	if s.archive != nil {
 		events, unsubscribe := s.archive.Events().Subscribe()
 		w.wg.Add(1)
@@ -59,7 +59,7 @@ func (s *Server) startWebhooks() error {
 					return
 				case e := <-events:
 					if e.Type == "recording" {
-						s.recordingWebhook(e.Data)
+						s.recordingWebhook(w, e.Data)
 					}
 				}
 			}
@@ -71,7 +71,7 @@ func (s *Server) startWebhooks() error {
 // closeWebhooks waits for the room watches (the rooms have ended: closeMedia closes the SFU
 // first, so their room.ended events are sent), then closes the sender.
 func (s *Server) closeWebhooks() {
-	w := s.webhooks
+	w := s.webhooks.Load()
 	if w == nil {
 		return
 	}
@@ -85,8 +85,8 @@ func (s *Server) closeWebhooks() {
 
 // registerWebhookMetrics adds relaycast_webhook_deliveries_total to the node's /metrics.
 func (s *Server) registerWebhookMetrics(reg prometheus.Registerer) {
-	if s.webhooks != nil {
-		reg.MustRegister(s.webhooks.sender.Collector())
+	if w := s.webhooks.Load(); w != nil {
+		reg.MustRegister(w.sender.Collector())
 	}
 }
 
@@ -102,8 +102,8 @@ func (w *webhooks) send(typ, id string, data any) {
 // sendWebhook enqueues event id of type typ (webhook.Type*) with data for every --webhook-url;
 // a no-op without webhooks. It blocks until the event is in Redis (at most 5 s).
 func (s *Server) sendWebhook(typ, id string, data any) {
-	if s.webhooks != nil {
-		s.webhooks.send(typ, id, data)
+	if w := s.webhooks.Load(); w != nil {
+		w.send(typ, id, data)
 	}
 }
 
@@ -111,9 +111,11 @@ func (s *Server) sendWebhook(typ, id string, data any) {
 // marshals to its JSON): lot.won (id "lot.won:"+lot id) when its status is "sold", then
 // lot.ended (id "lot.ended:"+lot id) always; the data of both is the lot. Call it from the
 // auction's OnSettled hook (once cluster-wide; the ids make a repeat harmless). It blocks until
-// both are in Redis (at most 5 s each).
+// both are in Redis (at most 5 s each). A lot settled before startWebhooks ran (during New) gets
+// no webhook: build the auction engine after it, or start the webhooks first.
 func (s *Server) lotSettledWebhooks(lot any) {
-	if s.webhooks == nil {
+	w := s.webhooks.Load()
+	if w == nil {
 		return
 	}
 	raw, err := json.Marshal(lot)
@@ -125,13 +127,13 @@ func (s *Server) lotSettledWebhooks(lot any) {
 		err = json.Unmarshal(raw, &head)
 	}
 	if err != nil || head.ID == "" {
-		s.webhooks.log.Error("settled lot without an id: no webhook", "err", err)
+		w.log.Error("settled lot without an id: no webhook", "err", err)
 		return
 	}
 	if head.Status == "sold" {
-		s.webhooks.send(webhook.TypeLotWon, "lot.won:"+head.ID, json.RawMessage(raw))
+		w.send(webhook.TypeLotWon, "lot.won:"+head.ID, json.RawMessage(raw))
 	}
-	s.webhooks.send(webhook.TypeLotEnded, "lot.ended:"+head.ID, json.RawMessage(raw))
+	w.send(webhook.TypeLotEnded, "lot.ended:"+head.ID, json.RawMessage(raw))
 }
 
 // roomWebhook is the data of room.live and room.ended.
@@ -164,7 +166,7 @@ func (s *Server) webhookOnLive(next func(sfu.LiveRoom) sfu.Sink) func(sfu.LiveRo
 // are "room.live:"+room+":"+start ms (and room.ended:…): a broadcast that starts again in the same
 // room is a new event.
 func (s *Server) watchRoom(room sfu.LiveRoom) {
-	w := s.webhooks
+	w := s.webhooks.Load()
 	if w == nil {
 		return
 	}
@@ -231,7 +233,7 @@ type recordingWebhook struct {
 
 // recordingWebhook sends recording.ready (id "recording.ready:"+recording id) for a "recording"
 // status event of a ready recording. Every node sees the event; the id makes it one delivery.
-func (s *Server) recordingWebhook(raw json.RawMessage) {
+func (s *Server) recordingWebhook(w *webhooks, raw json.RawMessage) {
 	var r catalog.Recording
 	if err := json.Unmarshal(raw, &r); err != nil || r.ID == "" || r.Status != catalog.StatusReady {
 		return
@@ -248,7 +250,7 @@ func (s *Server) recordingWebhook(raw json.RawMessage) {
 	for i := range r.Subtitles {
 		r.Subtitles[i].URL = abs(r.Subtitles[i].URL)
 	}
-	s.webhooks.send(webhook.TypeRecordingReady, "recording.ready:"+r.ID, recordingWebhook{Recording: r, PlaybackURL: base + "/v/" + r.ID})
+	w.send(webhook.TypeRecordingReady, "recording.ready:"+r.ID, recordingWebhook{Recording: r, PlaybackURL: base + "/v/" + r.ID})
 }
 
 // webhookBase is the public base URL for the links in webhooks (--public-url, else this node's).
