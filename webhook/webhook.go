@@ -225,8 +225,8 @@ func TaskID(id, url string) string {
 // and that is not an error. Send returns once every delivery is in Redis (or failed to get
 // there); the deliveries happen in the background.
 func (s *Sender) Send(ctx context.Context, typ, id string, data any) error {
-	if typ == "" || id == "" || len(id) > MaxIDBytes || strings.ContainsAny(id+typ, "\r\n\x00") {
-		return fmt.Errorf("%w: type and id must be non-empty single lines, id at most %d bytes", ErrInvalid, MaxIDBytes)
+	if !headerSafe(typ) || !headerSafe(id) || len(id) > MaxIDBytes || len(typ) > MaxIDBytes {
+		return fmt.Errorf("%w: type and id must be non-empty printable ASCII, at most %d bytes", ErrInvalid, MaxIDBytes)
 	}
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -260,6 +260,19 @@ func (s *Sender) Send(ctx context.Context, typ, id string, data any) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// headerSafe: v is non-empty printable ASCII (it is sent as a header value).
+func headerSafe(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // Collector is the deliveries counter, relaycast_webhook_deliveries_total{result}.

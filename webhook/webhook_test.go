@@ -296,7 +296,7 @@ func TestParams(t *testing.T) {
 	eachRedis(t, func(t *testing.T, opt asynq.RedisConnOpt) {
 		r := newReceiver(t, nil)
 		s := newSender(t, fast(opt, r.URL))
-		for _, c := range []struct{ typ, id string }{{"", "x"}, {"lot.won", ""}, {"lot.won", "a\r\nX-Evil: 1"}, {"lot.won", strings.Repeat("x", 300)}} {
+		for _, c := range []struct{ typ, id string }{{"", "x"}, {"lot.won", ""}, {"lot.won", "a\r\nX-Evil: 1"}, {"lot.won", strings.Repeat("x", 300)}, {"lot.won", "caf\u00e9"}, {"lot.won", "a\tb"}} {
 			if err := s.Send(context.Background(), c.typ, c.id, nil); !errors.Is(err, webhook.ErrInvalid) {
 				t.Errorf("Send(%q, %q) = %v, want ErrInvalid", c.typ, c.id, err)
 			}
