@@ -212,3 +212,46 @@ func TestWebhooksRecordingReadyAndLots(t *testing.T) {
 		}
 	})
 }
+
+// The whole way: a real broadcast is recorded and transcoded (ffmpeg), and its recording.ready
+// webhook carries the playable HLS URL, after the broadcast's room.live and room.ended.
+func TestWebhooksRecordingReadyEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("transcodes a recording")
+	}
+	url, hooks := hookReceiver(t)
+	a := testserver.StartArchive(t, withWebhooks(url, "", nil))
+	pub, end := a.PublishFile(t, "vodshop", 3*time.Second)
+	nextDelivery(t, hooks, webhook.TypeRoomLive)
+	select {
+	case <-pub.Done(): // the whole clip was sent
+	case <-time.After(20 * time.Second):
+		t.Fatal("the clip did not finish")
+	}
+	end()
+	got := map[string]delivery{}
+	deadline := time.After(90 * time.Second)
+	for got[webhook.TypeRecordingReady].raw == nil || got[webhook.TypeRoomEnded].raw == nil {
+		select {
+		case d := <-hooks:
+			got[d.body.Type] = d
+		case <-deadline:
+			t.Fatalf("no recording.ready and room.ended (got %d webhooks)", len(got))
+		}
+	}
+	var rec struct {
+		catalog.Recording
+		PlaybackURL string `json:"playback_url"`
+	}
+	ready := got[webhook.TypeRecordingReady]
+	if err := json.Unmarshal(ready.body.Data, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if ready.body.ID != "recording.ready:"+rec.ID || rec.Room != "vodshop" || rec.Status != catalog.StatusReady ||
+		rec.Duration < 2 || rec.PlaybackURL != a.Base+"/v/"+rec.ID || !strings.HasPrefix(rec.HLSURL, a.Base+"/vod/") {
+		t.Fatalf("recording.ready %s", ready.raw)
+	}
+	if body := get(t, rec.HLSURL, http.StatusOK); !strings.HasPrefix(body, "#EXTM3U") {
+		t.Fatalf("hls_url %s: %q", rec.HLSURL, body)
+	}
+}
