@@ -134,6 +134,10 @@ func New(p Params) (*Sender, error) {
 		LogLevel:                 asynq.WarnLevel,
 		RetryDelayFunc:           func(n int, _ error, _ *asynq.Task) time.Duration { return p.RetryDelay(n) },
 	})
+	if err := s.srv.Ping(); err != nil {
+		_ = s.client.Close()
+		return nil, fmt.Errorf("webhook: redis: %w", err)
+	}
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TaskType, s.process)
 	if err := s.srv.Start(mux); err != nil {

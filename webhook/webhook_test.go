@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 
 	"github.com/relaycast/relaycast/webhook"
@@ -277,7 +278,7 @@ func TestParams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := fast(asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, "https://shop.example/hook")
+			p := fast(asynq.RedisClientOpt{Addr: miniredis.RunT(t).Addr()}, "https://shop.example/hook")
 			tt.mutate(&p)
 			s, err := webhook.New(p)
 			if tt.want == "" {
@@ -291,6 +292,9 @@ func TestParams(t *testing.T) {
 				t.Fatalf("err = %v, want ErrInvalid with %q", err, tt.want)
 			}
 		})
+	}
+	if _, err := webhook.New(fast(asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, "https://shop.example/hook")); err == nil {
+		t.Error("New with an unreachable Redis succeeded")
 	}
 	// Bad sends change nothing.
 	eachRedis(t, func(t *testing.T, opt asynq.RedisConnOpt) {
