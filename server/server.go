@@ -80,6 +80,8 @@ type Server struct {
 	rdb      redis.UniversalClient
 	stream   *stream.Log // the live rooms' event streams
 
+	webhooks atomic.Pointer[webhooks] // nil without --webhook-url (webhooks.go)
+
 	// show archives the rooms' chat, lots and bids (show.go); nil when recording is off.
 	show *archive.Show
 }
@@ -144,6 +146,7 @@ func New(p Params) (*Server, error) {
 		}
 		onLive = s.archive.OnLive
 	}
+	onLive = s.webhookOnLive(onLive)
 	s.sfu, err = sfu.New(sfu.Config{
 		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
 		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive, PionSend: cfg.PionSend,
@@ -170,6 +173,10 @@ func New(p Params) (*Server, error) {
 		s.closeMedia()
 		return nil, err
 	}
+	if err := s.startWebhooks(); err != nil {
+		s.closeMedia()
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -185,6 +192,7 @@ func (s *Server) routes() http.Handler {
 	if s.archive != nil {
 		reg.MustRegister(s.archive.Collector())
 	}
+	s.registerWebhookMetrics(reg)
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -283,6 +291,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeMedia() {
 	_ = s.sig.Close()
 	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
+	s.closeWebhooks()
 	s.api.Close()
 	_ = s.signIn.Close()
 	s.closeArchive()
