@@ -427,9 +427,7 @@ func (e *Engine) settled(room, id string, out []string) (Lot, error) {
 		return lot, nil
 	}
 	n, _ := strconv.ParseInt(out[2], 10, 64)
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		bids, err := e.bids(ctx, room, id, n)
@@ -437,14 +435,32 @@ func (e *Engine) settled(room, id string, out []string) (Lot, error) {
 			e.log.Warn("reading the bid log of a settled lot", "room", room, "lot", id, "err", err)
 		}
 		e.p.OnSettled(lot, bids)
-	}()
+	})
 	return lot, nil
+}
+
+// spawn runs f on a goroutine Close waits for; once Close has begun, right here.
+func (e *Engine) spawn(f func()) {
+	e.mu.Lock()
+	if e.ctx.Err() != nil {
+		e.mu.Unlock()
+		f()
+		return
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
 }
 
 // Close stops this node's timers and hands their leases back (another node takes them over
 // at its next look), waits for its goroutines (OnSettled calls included).
 func (e *Engine) Close() error {
-	e.stop()
+	e.mu.Lock()
+	e.stop() // under mu: own and spawn see it before they add to wg
+	e.mu.Unlock()
 	e.wg.Wait()
 	e.mu.Lock()
 	left := make([]*owned, 0, len(e.owned))

@@ -262,8 +262,8 @@ func TestBidsAtTheDeadline(t *testing.T) {
 		en := newEnv(t, b).engine("n1", 0, &settled)
 		lot := okLot(t)(en.Create(ctx, "dl", LotInput{Title: "deadline", DurationS: 5, Mode: ModeSuddenDeath}))
 		open := okLot(t)(en.Start(ctx, "dl", lot.ID))
-		// wake up 300 ms before the end, by the server's clock
-		time.Sleep(time.Duration(open.EndsAt-open.ServerTime-300) * time.Millisecond)
+		// wake up 1 s before the end, by the server's clock
+		time.Sleep(time.Duration(open.EndsAt-open.ServerTime-1000) * time.Millisecond)
 
 		const bidders = 20
 		results := make(chan BidResult, 1<<16)
