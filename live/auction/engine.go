@@ -57,7 +57,7 @@ type Engine struct {
 	prefix string
 	every  time.Duration
 
-	create, start, bid, tick, acquire, release, end, cancel, get *redis.Script
+	create, start, bid, tick, acquire, release, end, cancel, get, expired *redis.Script
 
 	ctx    context.Context
 	stop   context.CancelFunc
@@ -100,6 +100,7 @@ func New(p Params) (*Engine, error) {
 	e.create, e.start, e.bid = script(createLua), script(startLua), script(bidLua)
 	e.tick, e.acquire, e.release = script(tickLua), script(acquireLua), script(releaseLua)
 	e.end, e.cancel, e.get = script(endLua), script(cancelLua), script(getLua)
+	e.expired = redis.NewScript(expiredLua)
 	e.wg.Add(1)
 	go e.watch()
 	return e, nil
