@@ -368,3 +368,33 @@ func TestClosedEngine(t *testing.T) {
 		}
 	})
 }
+
+func TestCustomIncrements(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		en := newEnv(t, b).engine("n1", 0, nil)
+		table := []Increment{{UpTo: 1000, Step: 50}, {UpTo: 0, Step: 250}}
+		l := okLot(t)(en.Create(ctx, "r", LotInput{Title: "custom", StartPrice: 900, Increments: table, DurationS: 60}))
+		if !reflect.DeepEqual(l.Increments, table) {
+			t.Fatalf("increments: %+v", l.Increments)
+		}
+		if _, err := en.End(ctx, "r", l.ID); !errors.Is(err, ErrConflict) {
+			t.Fatalf("end a queued lot: %v", err)
+		}
+		okLot(t)(en.Start(ctx, "r", l.ID))
+		steps := []struct {
+			who             string
+			amount, wantMin int64
+		}{{"a", 900, 950}, {"b", 950, 1000}, {"a", 1000, 1250}, {"b", 1300, 1550}}
+		for _, s := range steps {
+			r := mustBid(t, en, BidRequest{Room: "r", LotID: l.ID, Subject: s.who, Amount: s.amount})
+			if !r.Accepted || r.MinAmount != s.wantMin {
+				t.Fatalf("%s %d: %+v", s.who, s.amount, r)
+			}
+		}
+		if r := mustBid(t, en, BidRequest{Room: "r", LotID: l.ID, Subject: "a", Amount: 1549}); r.Code != CodeTooLow || r.MinAmount != 1550 {
+			t.Fatalf("too low: %+v", r)
+		}
+		_, _ = en.End(ctx, "r", l.ID)
+	})
+}

@@ -255,6 +255,7 @@ func TestPropertyConcurrentBids(t *testing.T) {
 // bids are decided by the same clock in the same serial order, so no bid is accepted at or
 // after ends_at, none accepted before it is lost, and the winner is the last accepted leader.
 func TestBidsAtTheDeadline(t *testing.T) {
+	t.Parallel()
 	forEach(t, func(t *testing.T, b backend) {
 		t.Parallel()
 		ctx := context.Background()
@@ -330,6 +331,7 @@ func TestBidsAtTheDeadline(t *testing.T) {
 // clock is 5 s fast, one 5 s slow and an exact one show the same countdown from server_time and
 // ends_at, and a bid counts when the server gets it before ends_at, whatever the client thinks.
 func TestClientClockSkew(t *testing.T) {
+	t.Parallel()
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[BidRequest]()) {
 		if f.Type == reflect.TypeFor[time.Time]() || f.Name == "At" || f.Name == "Time" {
 			t.Fatalf("BidRequest carries a client time: %s", f.Name)
