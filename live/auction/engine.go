@@ -140,10 +140,18 @@ func (e *Engine) check(room string) error {
 	if e.ctx.Err() != nil {
 		return ErrClosed
 	}
-	if room == "" {
-		return invalid("room", "required")
+	if !goodRoom(room) {
+		return invalid("room", "1..64 letters, digits, '_' or '-', starting with a letter or digit")
 	}
 	return nil
+}
+
+// goodRoom is the signaling layer's room charset: [A-Za-z0-9][A-Za-z0-9_-]{0,63}.
+func goodRoom(room string) bool {
+	if len(room) > 64 || !goodID(room) || room[0] == '_' || room[0] == '-' {
+		return false
+	}
+	return true
 }
 
 // run runs a script and returns its answer as strings.

@@ -178,8 +178,14 @@ func TestBadInput(t *testing.T) {
 			!strings.Contains(err.Error(), "duration_s") {
 			t.Fatalf("bad duration: %v", err)
 		}
-		if _, err := en.Create(ctx, "", LotInput{Title: "x", DurationS: 10}); !errors.Is(err, ErrInvalid) {
-			t.Fatalf("no room: %v", err)
+		for _, room := range []string{"", "-x", "a}b", "a:b", "a b", strings.Repeat("r", 65), "caf\u00e9"} {
+			if _, err := en.Create(ctx, room, LotInput{Title: "x", DurationS: 10}); !errors.Is(err, ErrInvalid) ||
+				!strings.Contains(err.Error(), "room") {
+				t.Fatalf("room %q: %v", room, err)
+			}
+			if _, err := en.Bid(ctx, BidRequest{Room: room, LotID: "abc", Subject: "s", Amount: 1}); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("bid in room %q: %v", room, err)
+			}
 		}
 		if l, _ := en.List(ctx, "r"); len(l) != 0 {
 			t.Fatalf("a refused create left a lot: %+v", l)
