@@ -35,6 +35,7 @@ import (
 	"github.com/relaycast/relaycast/metrics"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
+	"github.com/relaycast/relaycast/signin"
 	"github.com/relaycast/relaycast/transcode"
 	"github.com/relaycast/relaycast/uploads"
 	"github.com/relaycast/relaycast/web"
@@ -76,6 +77,7 @@ type Server struct {
 	archive      *archive.Archive // nil when recording is off
 	uploads      *uploads.Service // nil when recording is off
 	api          *httpapi.API
+	signIn       *signin.Service // OIDC sign-in routes (server/signin.go)
 
 	// The node's Redis (redis.go), shared by the archive and the live room.
 	embedded *transcode.Embedded // in-process Redis without --redis-url
@@ -88,6 +90,10 @@ type Server struct {
 	auction      *auction.Engine
 	live         *live.Service
 	settledHooks []func(auction.Lot, []auction.Bid) // called by lotSettled (webhooks)
+	webhooks atomic.Pointer[webhooks] // nil without --webhook-url (webhooks.go)
+
+	// show archives the rooms' chat, lots and bids (show.go); nil when recording is off.
+	show *archive.Show
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
@@ -150,8 +156,14 @@ func New(p Params) (*Server, error) {
 			s.closeRedis()
 			return nil, err
 		}
+		if err := s.openShow(nil); err != nil { // show.go
+			s.closeArchive()
+			s.closeRedis()
+			return nil, err
+		}
 		onLive = s.archive.OnLive
 	}
+	onLive = s.webhookOnLive(onLive)
 	s.sfu, err = sfu.New(sfu.Config{
 		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
 		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive, PionSend: cfg.PionSend,
@@ -176,6 +188,14 @@ func New(p Params) (*Server, error) {
 
 	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.sfu,
 		Archive: s.archive, Uploads: s.uploads, Live: s.live})
+	if s.signIn, err = s.newSignIn(); err != nil {
+		s.closeMedia()
+		return nil, err
+	}
+	if err := s.startWebhooks(); err != nil {
+		s.closeMedia()
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -186,10 +206,12 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	s.sig.Register(mux)
 	s.api.Register(mux)
+	s.signIn.Register(mux)
 	reg := metrics.NewRegistry(s.sfu)
 	if s.archive != nil {
 		reg.MustRegister(s.archive.Collector())
 	}
+	s.registerWebhookMetrics(reg)
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -292,7 +314,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeMedia() {
 	_ = s.sig.Close()
 	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
+	s.closeWebhooks()
 	s.api.Close()
+	_ = s.signIn.Close()
 	s.closeArchive()
 	s.closeLive()
 	s.closeRedis()
@@ -300,6 +324,7 @@ func (s *Server) closeMedia() {
 
 // closeArchive stops uploads, then the recording pipeline they use.
 func (s *Server) closeArchive() {
+	s.closeShow() // show.go
 	if s.uploads != nil {
 		s.uploads.Close()
 	}
