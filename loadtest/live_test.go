@@ -23,7 +23,7 @@ func TestLiveRunInProcess(t *testing.T) {
 		for i, g := range r.Grants {
 			grants[i] = auth.Grant(g)
 		}
-		return srv.Signer().Issue(r.Room, grants, time.Hour, r.Subject)
+		return srv.Signer().IssueClaims(auth.Claims{Room: r.Room, Grants: grants, Subject: r.Subject, Name: r.Name}, time.Hour)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

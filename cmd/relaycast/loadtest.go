@@ -253,7 +253,7 @@ func liveMinter(secret, dataDir string, stderr io.Writer) (func(loadtest.MintReq
 		for i, g := range r.Grants {
 			grants[i] = auth.Grant(g)
 		}
-		return signer.Issue(r.Room, grants, 2*time.Hour, r.Subject)
+		return signer.IssueClaims(auth.Claims{Room: r.Room, Grants: grants, Subject: r.Subject, Name: r.Name}, 2*time.Hour)
 	}, nil
 }
 
