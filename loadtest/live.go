@@ -600,11 +600,12 @@ func (l *liveRun) drainStalled() []StalledSocket {
 			s.s.Resume()
 		}
 	}
-	deadline := time.After(5 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for _, s := range stalled {
 		select {
 		case <-s.s.Done():
-		case <-deadline:
+		case <-ctx.Done():
 		}
 	}
 	for _, s := range stalled {
