@@ -29,7 +29,7 @@ func TestLiveRunInProcess(t *testing.T) {
 	defer cancel()
 	p := loadtest.Params{
 		URL: srv.URL(), Room: "ltlive", Duration: 4 * time.Second, Warmup: -1, Interval: 500 * time.Millisecond,
-		Bidders: 20, BidRate: 100, Chatters: 4, ChatRate: 4, LiveViewers: 20, Stalled: 1, Mint: mint,
+		Bidders: 20, BidRate: 100, Chatters: 4, ChatRate: 4, LiveViewers: 20, Stalled: 2, Mint: mint,
 		Thresholds: loadtest.Thresholds{MaxBidP95: -1, MaxPriceP95: -1, MaxChatP95: -1},
 	}
 	rep, err := loadtest.Run(ctx, p)
@@ -42,8 +42,8 @@ func TestLiveRunInProcess(t *testing.T) {
 	}
 	t.Logf("bids %d sent, %d accepted, refused %v, errors %d %v; chat %d sent, %d refused, %d deliveries; events %d; log %+v",
 		l.BidsSent, l.BidsAccepted, l.Refused, l.BidErrors, l.FirstErrors, l.ChatSent, l.ChatRefused, l.ChatDeliveries, l.Events, l.Log)
-	if l.Joined != l.Target || l.Target != 45 {
-		t.Errorf("joined %d of %d (want 45): %v", l.Joined, l.Target, l.FirstErrors)
+	if l.Joined != l.Target || l.Target != 46 {
+		t.Errorf("joined %d of %d (want 46): %v", l.Joined, l.Target, l.FirstErrors)
 	}
 	if l.Gaps != 0 || l.Dups != 0 || l.SocketsClosed != 0 {
 		t.Errorf("lost %d, duplicates %d, sockets closed %d (%v)", l.Gaps, l.Dups, l.SocketsClosed, l.CloseReasons)
@@ -62,7 +62,7 @@ func TestLiveRunInProcess(t *testing.T) {
 	if want := (l.ChatSent - l.ChatRefused) * int64(l.Viewers); l.ChatSent == 0 || l.ChatDeliveries != want {
 		t.Errorf("chat: %d sent, %d refused (%v), %d deliveries, want %d", l.ChatSent, l.ChatRefused, l.ChatErrors, l.ChatDeliveries, want)
 	}
-	if len(l.StalledSockets) != 1 {
+	if len(l.StalledSockets) != 2 {
 		t.Errorf("stalled sockets: %+v", l.StalledSockets)
 	}
 	for _, c := range rep.Checks {
