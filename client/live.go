@@ -325,8 +325,15 @@ func (s *LiveSession) Pause() {
 	s.paused.Store(true)
 }
 
-// Resume reads again after Pause.
+// Resume reads again after Pause. A socket dialled with a small ReadBuffer gets a large one
+// back, so that what the kernel held drains at once (a tiny receive window would make the
+// sender wait on TCP's zero-window probes, seconds apart).
 func (s *LiveSession) Resume() {
+	if s.p.ReadBuffer > 0 {
+		if tc, ok := s.conn.UnderlyingConn().(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(1 << 20)
+		}
+	}
 	s.paused.Store(false)
 	select {
 	case s.resume <- struct{}{}:

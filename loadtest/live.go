@@ -600,7 +600,7 @@ func (l *liveRun) drainStalled() []StalledSocket {
 			s.s.Resume()
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, s := range stalled {
 		select {
