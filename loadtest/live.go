@@ -610,7 +610,8 @@ func (l *liveRun) drainStalled() []StalledSocket {
 	}
 	for _, s := range stalled {
 		st := s.s.Stats()
-		out = append(out, StalledSocket{Events: st.Events, Closed: st.Closed, CloseCode: st.CloseCode, CloseReason: st.CloseReason})
+		out = append(out, StalledSocket{Events: st.Events, Messages: st.Messages, Bytes: st.Bytes, LostEvents: st.Gaps,
+			Closed: st.Closed, CloseCode: st.CloseCode, CloseReason: st.CloseReason})
 	}
 	return out
 }

@@ -38,15 +38,22 @@ run() { # name, loadtest args...
   [ -n "$RSTARTED" ] && redis-cli -p $RPORT flushall >/dev/null
   local RFLAG=""; [ -n "$RURL" ] && RFLAG="--redis-url $RURL"
   $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 \
-    --record=false --data-dir $D --log-level warn $RFLAG >$D/server.log 2>&1 &
+    --record=false --data-dir $D --log-level info $RFLAG >$D/server.log 2>&1 &
   local SP=$!
   for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && break; sleep 0.2; done
   local TOK; TOK=$($BIN token --room live --publish --data-dir $D)
   { echo "# $name: $BIN loadtest $* (redis: ${RURL:-embedded miniredis})"
     echo "# before: $(uptime)"; } > $OUT/$name.txt
+  local RP=""; [ -n "$RSTARTED" ] && RP=$(cat $OUT/redis.pid)
+  local R0=0 T0; T0=$(date +%s.%N); [ -n "$RP" ] && R0=$(awk '{print $14+$15}' /proc/$RP/stat)
   $BIN loadtest --url http://127.0.0.1:$PORT --room live --data-dir $D --token $TOK --server-pid $SP \
     --json $OUT/$name.json --html $OUT/$name.html "$@" >> $OUT/$name.txt 2>$OUT/$name.progress
   echo "# after: $(uptime)" >> $OUT/$name.txt
+  if [ -n "$RP" ]; then
+    local R1 T1; R1=$(awk '{print $14+$15}' /proc/$RP/stat); T1=$(date +%s.%N)
+    echo "# redis-server: $(python3 -c "print('%.2f s CPU over the %.0f s of the loadtest command (%.3f cores on average, setup and teardown included)' % (($R1-$R0)/100, $T1-$T0, ($R1-$R0)/100/($T1-$T0)))")" >> $OUT/$name.txt
+  fi
+  echo "# server log: $(grep -c "too slow" $D/server.log) sockets closed as too slow" >> $OUT/$name.txt
   kill $SP; wait $SP 2>/dev/null
   cp $D/server.log $OUT/$name.server.log
   rm -rf $D

@@ -64,6 +64,9 @@ type LiveSummary struct {
 // StalledSocket is one socket that stopped reading after its join.
 type StalledSocket struct {
 	Events      int64  `json:"events"` // events it read in all (after it read again at the end)
+	Messages    int64  `json:"messages"`
+	Bytes       int64  `json:"bytes"`
+	LostEvents  int64  `json:"lost_events"` // seq gaps in what it read
 	Closed      bool   `json:"closed"` // the server closed it
 	CloseCode   int    `json:"close_code"`
 	CloseReason string `json:"close_reason"`
@@ -216,7 +219,7 @@ func printLive(w io.Writer, l *LiveSummary) {
 		l.Events, na(l.Fanout.P50, l.Fanout.Count > 0), na(l.Fanout.P95, l.Fanout.Count > 0), na(l.Fanout.P99, l.Fanout.Count > 0),
 		l.Gaps, l.SocketsWithGaps, l.Dups, l.SocketsClosed)
 	for i, s := range l.StalledSockets {
-		fmt.Fprintf(w, "stalled socket %d: closed by the server %v (%d %q), %d events read\n", i, s.Closed, s.CloseCode, s.CloseReason, s.Events)
+		fmt.Fprintf(w, "stalled socket %d: closed by the server %v (%d %q), %d events read (%d messages, %d bytes, %d lost)\n", i, s.Closed, s.CloseCode, s.CloseReason, s.Events, s.Messages, s.Bytes, s.LostEvents)
 	}
 	for _, e := range l.FirstErrors {
 		fmt.Fprintf(w, "live error: %s\n", e)
