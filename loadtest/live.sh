@@ -47,7 +47,14 @@ run() { # name, loadtest args...
   local RP=""; [ -n "$RSTARTED" ] && RP=$(cat $OUT/redis.pid)
   local R0=0 T0; T0=$(date +%s.%N); [ -n "$RP" ] && R0=$(awk '{print $14+$15}' /proc/$RP/stat)
   $BIN loadtest --url http://127.0.0.1:$PORT --room live --data-dir $D --token $TOK --server-pid $SP \
-    --json $OUT/$name.json --html $OUT/$name.html "$@" >> $OUT/$name.txt 2>$OUT/$name.progress
+    --json $OUT/$name.json --html $OUT/$name.html "$@" >> $OUT/$name.txt 2>$OUT/$name.progress &
+  local LP=$!
+  if [ -n "${PERF:-}" ]; then # PERF=1: 20 s of the server's CPU profile (perf, 199 Hz), 25 s into the run
+    sleep 25; perf record -q -F 199 -g -p $SP -o $OUT/$name.perf.data -- sleep 20 >/dev/null 2>&1
+    { perf report -i $OUT/$name.perf.data --stdio --no-children --sort dso,symbol -g none 2>/dev/null | grep "%" | head -40; echo; perf report -i $OUT/$name.perf.data --stdio --no-children --sort symbol 2>/dev/null | grep -v "^$" | grep "%" | head -80; } > $OUT/$name.perf.txt
+    rm -f $OUT/$name.perf.data
+  fi
+  wait $LP
   echo "# after: $(uptime)" >> $OUT/$name.txt
   if [ -n "$RP" ]; then
     local R1 T1; R1=$(awk '{print $14+$15}' /proc/$RP/stat); T1=$(date +%s.%N)
