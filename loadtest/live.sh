@@ -55,6 +55,20 @@ run() { # name, loadtest args...
     rm -f $OUT/$name.perf.data
   fi
   wait $LP
+  curl -s http://127.0.0.1:$PORT/metrics > $OUT/$name.metrics
+  # the server's own RTP forwarding latency (read → sent), since it started: the video path alone
+  python3 - $OUT/$name.metrics >> $OUT/$name.txt <<'PY'
+import re,sys
+b=[]
+for l in open(sys.argv[1]):
+    if l.startswith('relaycast_forward_latency_seconds_bucket'):
+        le=re.search(r'le="([^"]+)"',l).group(1); b.append((float(le),float(l.rsplit(' ',1)[1])))
+b.sort(); tot=b[-1][1] if b else 0
+def q(p):
+    for le,c in b:
+        if tot and c>=p*tot: return '%gms'%(le*1000)
+if tot: print("# server RTP forwarding latency (relaycast_forward_latency_seconds, whole run): p50<=%s p99<=%s p99.9<=%s over %d packets"%(q(.5),q(.99),q(.999),tot))
+PY
   echo "# after: $(uptime)" >> $OUT/$name.txt
   if [ -n "$RP" ]; then
     local R1 T1; R1=$(awk '{print $14+$15}' /proc/$RP/stat); T1=$(date +%s.%N)
