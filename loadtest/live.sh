@@ -50,12 +50,14 @@ run() { # name, loadtest args...
   $BIN loadtest --url http://127.0.0.1:$PORT --room live --data-dir $D --token $TOK --server-pid $SP \
     --json $OUT/$name.json --html $OUT/$name.html "$@" >> $OUT/$name.txt 2>$OUT/$name.progress &
   local LP=$!
+  python3 loadtest/cpusample.py $OUT/$name.cpu $SP $LP $RP &
   if [ -n "${PERF:-}" ]; then # PERF=1: 20 s of the server's CPU profile (perf, 199 Hz), 25 s into the run
     sleep 25; perf record -q -F 199 -g -p $SP -o $OUT/$name.perf.data -- sleep 20 >/dev/null 2>&1
     { perf report -i $OUT/$name.perf.data --stdio --no-children --sort dso,symbol -g none 2>/dev/null | grep "%" | head -40; echo; perf report -i $OUT/$name.perf.data --stdio --no-children --sort symbol 2>/dev/null | grep -v "^$" | grep "%" | head -80; } > $OUT/$name.perf.txt
     rm -f $OUT/$name.perf.data
   fi
   wait $LP
+  awk '!/^#/ {n++; a+=$2; s+=$3; h+=$4; r+=$5; o+=$6; if ($6>m) m=$6} END {if (n) printf "# box CPU while it ran (cores, mean of %d 2-s samples): all %.2f = server %.2f + harness %.2f + redis %.2f + others %.2f (others max %.2f); per sample in NAME.cpu\n", n, a/n, s/n, h/n, r/n, o/n, m}' $OUT/$name.cpu >> $OUT/$name.txt
   curl -s http://127.0.0.1:$PORT/metrics > $OUT/$name.metrics
   # the server's own RTP forwarding latency (read → sent), since it started: the video path alone
   python3 - $OUT/$name.metrics >> $OUT/$name.txt <<'PY'
