@@ -67,7 +67,7 @@ type StalledSocket struct {
 	Messages    int64  `json:"messages"`
 	Bytes       int64  `json:"bytes"`
 	LostEvents  int64  `json:"lost_events"` // seq gaps in what it read
-	Closed      bool   `json:"closed"` // the server closed it
+	Closed      bool   `json:"closed"`      // the server closed it
 	CloseCode   int    `json:"close_code"`
 	CloseReason string `json:"close_reason"`
 }

@@ -99,6 +99,11 @@ Example:
     --viewers 300 --browser-viewers 4 --publisher browser --duration 1m --ramp 50/s \
     --server-pid auto --json out.json --html out.html --max-loss 1% --max-g2g-p95 300ms
 
+The live room (docs/LIVE-LOAD.md): bidders, chatters and viewer sockets over /ws, with tokens
+minted from the server's secret (--data-dir or --auth-secret, as relaycast token finds it):
+  relaycast loadtest --url http://127.0.0.1:8080 --room shop --data-dir ./data \
+    --bidders 1000 --bid-rate 1000 --live-viewers 1000 --duration 60s --server-pid auto
+
 Flags:
 `)
 		fs.PrintDefaults()
