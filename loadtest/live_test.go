@@ -17,6 +17,9 @@ import (
 // rising by valid increments, the winner the log's last leader, every chat message on every
 // viewer socket.
 func TestLiveRunInProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 4 s load run with 46 sockets: skipped with -short")
+	}
 	srv := testserver.Start(t, nil)
 	mint := func(r loadtest.MintRequest) (string, error) {
 		grants := make([]auth.Grant, len(r.Grants))
