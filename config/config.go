@@ -84,6 +84,10 @@ type Config struct {
 	TLSCert, TLSKey string
 	// Archive: recording, queue, transcode and storage settings (see archive.go).
 	Archive
+	// SignIn: OpenID Connect sign-in of viewers (see signin.go).
+	SignIn
+	// Webhooks: the host shop's signed webhooks (see webhook.go).
+	Webhooks
 }
 
 // Default returns the documented defaults.
@@ -97,6 +101,8 @@ func Default() Config {
 		LogLevel:      "info",
 		LogFormat:     "text",
 		Archive:       DefaultArchive(),
+		SignIn:        DefaultSignIn(),
+		Webhooks:      DefaultWebhooks(),
 	}
 }
 
@@ -138,7 +144,7 @@ func (c *Config) settings() []setting {
 		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
 		{"tls-cert", "PEM certificate `file`: serve HTTPS (with --tls-key); browsers allow camera access only on https:// pages or localhost", (*stringValue)(&c.TLSCert)},
 		{"tls-key", "PEM private key `file` for --tls-cert", (*stringValue)(&c.TLSKey)},
-	}, c.Archive.settings()...)
+	}, append(append(c.Archive.settings(), c.SignIn.settings()...), c.Webhooks.settings()...)...)
 }
 
 // FlagNames lists every flag RegisterFlags defines, in order.
@@ -313,6 +319,8 @@ func (c Config) Validate() error {
 		bad("log-format", "%q is not one of text, json", c.LogFormat)
 	}
 	c.Archive.validate(bad)
+	c.SignIn.validate(bad)
+	c.Webhooks.validate(bad)
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

@@ -182,7 +182,7 @@ func TestLiveFailover(t *testing.T) {
 	for i := range 6 {
 		node := []*serveNode{a, b}[i%2]
 		subject := fmt.Sprintf("bidder-%d", i)
-		tok, err := signer.Issue(room, []auth.Grant{auth.Grant("bid")}, time.Hour, subject)
+		tok, err := signer.Issue(room, []auth.Grant{auth.GrantBid}, time.Hour, subject)
 		if err != nil {
 			t.Fatal(err)
 		}

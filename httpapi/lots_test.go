@@ -89,12 +89,6 @@ type apiBid struct {
 	Leader    *string `json:"leader"`
 }
 
-// The live room's grants (auth.GrantBid, moderateGrant).
-const (
-	bidGrant      = auth.Grant("bid")
-	moderateGrant = auth.Grant("moderate")
-)
-
 // Every lot endpoint with its status codes: create (201), list, get (404 unknown), start /
 // end / cancel (200, 409 in the wrong state), bids (201 accepted, 409 refused with code and
 // min_amount, 400 invalid, 404 unknown lot), the bid log (subjects and maxima only for the
@@ -103,11 +97,11 @@ func TestLotsAPI(t *testing.T) {
 	liveBackends(t, func(t *testing.T, s *liveAPI) {
 		r := liveRoom("shop")
 		seller := s.tok(t, r, "seller", auth.GrantPublish)
-		mod := s.tok(t, r, "mod", moderateGrant)
+		mod := s.tok(t, r, "mod", auth.GrantModerate)
 		admin := s.tok(t, auth.AnyRoom, "root", auth.GrantAdmin)
 		viewer := s.tok(t, r, "viewer", auth.GrantSubscribe)
-		ana := s.tok(t, r, "u-ana", bidGrant)
-		bo := s.tok(t, r, "u-bo", bidGrant)
+		ana := s.tok(t, r, "u-ana", auth.GrantBid)
+		bo := s.tok(t, r, "u-bo", auth.GrantBid)
 		lots := "/api/rooms/" + r + "/lots"
 		body := `{"title":"Vase","start_price":1000,"duration_s":60,"mode":"standard","extend_window_s":10,"extend_to_s":10}`
 

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -33,9 +35,26 @@ func (s *Server) openLive() error {
 // the hooks of other components (webhooks) are called from here.
 func (s *Server) lotSettled(l auction.Lot, bids []auction.Bid) {
 	s.log.Info("lot settled, hooks run", "room", l.Room, "lot", l.ID, "status", l.Status, "price", l.Price, "bids", len(bids))
-	for _, h := range s.settledHooks {
-		h(l, bids)
+	s.lotSettledWebhooks(l) // webhooks.go
+}
+
+// liveBidLog is the auction's bid log as the show archiver reads it (archive.BidLog).
+type liveBidLog struct{ e *auction.Engine }
+
+func (b liveBidLog) Bids(ctx context.Context, room, id string) ([]json.RawMessage, error) {
+	bids, err := b.e.Bids(ctx, room, id)
+	if err != nil {
+		return nil, err
 	}
+	out := make([]json.RawMessage, 0, len(bids))
+	for _, x := range bids {
+		j, err := json.Marshal(x)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
 }
 
 // closeLive closes the live room (after signaling closed its sockets, before the Redis).

@@ -381,9 +381,11 @@ func TestLiveBids(t *testing.T) {
 		watcher := s.dial(t, 0).reading()
 		watcher.join(map[string]any{"room": r, "name": "Watcher"})
 		b1 := s.dial(t, 0).reading()
-		b1.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-1", "Ana", bidGrant)})
+		if j := b1.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-1", "  Ana  ", auth.GrantBid)}); j.You.Name != "Ana" || j.You.Subject != "u-1" || !slices.Equal(j.You.Grants, []string{"bid"}) {
+			t.Fatalf("bidder joined as %+v", j.You)
+		}
 		b2 := s.dial(t, 0).reading()
-		b2.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-2", "Bo", bidGrant)})
+		b2.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-2", "Bo", auth.GrantBid)})
 
 		seller.send(map[string]any{"type": "lot_create", "ref": "c", "lot": map[string]any{"title": "Vase", "start_price": 1000, "duration_s": 60}})
 		m := seller.reply()
@@ -419,7 +421,7 @@ func TestLiveBids(t *testing.T) {
 		}
 		next := m.MinAmount
 		ev := watcher.event("bid")
-		if !strings.Contains(string(ev.Data), `"amount":1000`) {
+		if !strings.Contains(string(ev.Data), `"amount":1000`) || !strings.Contains(string(ev.Data), `"name":"Ana"`) {
 			t.Fatalf("bid event %s", ev.Data)
 		}
 		b2.send(map[string]any{"type": "bid", "lot_id": id, "amount": 1000, "ref": "low"})

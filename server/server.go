@@ -35,6 +35,7 @@ import (
 	"github.com/relaycast/relaycast/metrics"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
+	"github.com/relaycast/relaycast/signin"
 	"github.com/relaycast/relaycast/transcode"
 	"github.com/relaycast/relaycast/uploads"
 	"github.com/relaycast/relaycast/web"
@@ -76,6 +77,7 @@ type Server struct {
 	archive      *archive.Archive // nil when recording is off
 	uploads      *uploads.Service // nil when recording is off
 	api          *httpapi.API
+	signIn       *signin.Service // OIDC sign-in routes (server/signin.go)
 
 	// The node's Redis (redis.go), shared by the archive and the live room.
 	embedded *transcode.Embedded // in-process Redis without --redis-url
@@ -84,10 +86,14 @@ type Server struct {
 	stream   *stream.Log // the live rooms' event streams
 
 	// The live room (live.go): chat, auctions, and the service over both.
-	chat         *chat.Service
-	auction      *auction.Engine
-	live         *live.Service
-	settledHooks []func(auction.Lot, []auction.Bid) // called by lotSettled (webhooks)
+	chat    *chat.Service
+	auction *auction.Engine
+	live    *live.Service
+
+	webhooks atomic.Pointer[webhooks] // nil without --webhook-url (webhooks.go)
+
+	// show archives the rooms' chat, lots and bids (show.go); nil when recording is off.
+	show *archive.Show
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
@@ -122,46 +128,50 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.openRedis(); err != nil {
-		s.closeRedis()
+	// Built in this order (each may use the ones before it); on an error, closeMedia closes
+	// whatever was built.
+	fail := func(err error) (*Server, error) {
+		s.closeMedia()
 		return nil, err
+	}
+	if err := s.openRedis(); err != nil {
+		return fail(err)
 	}
 	if err := s.openStream(); err != nil {
-		s.closeRedis()
-		return nil, err
+		return fail(err)
 	}
-	if err := s.openLive(); err != nil {
-		s.closeLive()
-		s.closeRedis()
-		return nil, err
-	}
-	var onLive func(sfu.LiveRoom) sfu.Sink
 	if cfg.Record {
 		if s.archive, err = archive.New(archive.Params{Config: cfg, Logger: p.Logger, Tuning: p.ArchiveTuning,
 			Redis: s.rdb, RedisOpt: s.redisOpt}); err != nil {
-			s.closeLive()
-			s.closeRedis()
-			return nil, fmt.Errorf("archive: %w", err)
+			return fail(fmt.Errorf("archive: %w", err))
 		}
 		if s.uploads, err = uploads.New(uploads.Params{Config: cfg, Logger: p.Logger, PartKey: s.signer.DeriveKey(uploads.PartKeyPurpose),
 			Catalog: s.archive.Catalog(), Store: s.archive.Store(), Pipeline: s.archive}); err != nil {
-			s.archive.Close()
-			s.closeLive()
-			s.closeRedis()
-			return nil, err
+			return fail(err)
+		}
+	}
+	// Webhooks before the auction: a lot the engine settles as soon as it runs (taken over from
+	// a dead node) gets its lot.won / lot.ended.
+	if err := s.startWebhooks(); err != nil {
+		return fail(err)
+	}
+	if err := s.openLive(); err != nil { // live.go
+		return fail(err)
+	}
+	var onLive func(sfu.LiveRoom) sfu.Sink
+	if s.archive != nil {
+		if err := s.openShow(liveBidLog{s.auction}); err != nil { // show.go
+			return fail(err)
 		}
 		onLive = s.archive.OnLive
 	}
-	s.sfu, err = sfu.New(sfu.Config{
+	onLive = s.webhookOnLive(onLive)
+	if s.sfu, err = sfu.New(sfu.Config{
 		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
 		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive, PionSend: cfg.PionSend,
 		NoGSO: cfg.NoGSO,
-	})
-	if err != nil {
-		s.closeArchive()
-		s.closeLive()
-		s.closeRedis()
-		return nil, err
+	}); err != nil {
+		return fail(err)
 	}
 	sigICE := make([]signaling.ICEServer, 0, len(iceServers))
 	for _, x := range iceServers {
@@ -176,6 +186,9 @@ func New(p Params) (*Server, error) {
 
 	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.sfu,
 		Archive: s.archive, Uploads: s.uploads, Live: s.live})
+	if s.signIn, err = s.newSignIn(); err != nil {
+		return fail(err)
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -186,10 +199,12 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	s.sig.Register(mux)
 	s.api.Register(mux)
+	s.signIn.Register(mux)
 	reg := metrics.NewRegistry(s.sfu)
 	if s.archive != nil {
 		reg.MustRegister(s.archive.Collector())
 	}
+	s.registerWebhookMetrics(reg)
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -289,17 +304,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.shutdownErr
 }
 
+// closeMedia closes every component in order (those New built, when it failed half-way):
+// the sockets and sessions first, the rooms, the live room (its last settlements still reach
+// the webhooks), the webhooks, the API, the archive, and the Redis last.
 func (s *Server) closeMedia() {
-	_ = s.sig.Close()
-	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
-	s.api.Close()
-	s.closeArchive()
+	if s.sig != nil {
+		_ = s.sig.Close()
+	}
+	if s.sfu != nil {
+		_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
+	}
 	s.closeLive()
+	s.closeWebhooks()
+	if s.api != nil {
+		s.api.Close()
+	}
+	_ = s.signIn.Close()
+	s.closeArchive()
 	s.closeRedis()
 }
 
 // closeArchive stops uploads, then the recording pipeline they use.
 func (s *Server) closeArchive() {
+	s.closeShow() // show.go
 	if s.uploads != nil {
 		s.uploads.Close()
 	}
