@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/config"
 )
 
 // hello announces the live room; a live message before join is not_joined and changes nothing.
@@ -475,4 +476,23 @@ func TestLiveBids(t *testing.T) {
 			t.Fatalf("bid after the end: %+v", m)
 		}
 	})
+}
+
+// A broadcast's start and end are room events (room.live, room.ended) for sockets without media.
+func TestLiveRoomLiveEnded(t *testing.T) {
+	s := &liveServer{testServer: start(t, func(c *config.Config) { c.Record = false })}
+	r := room("onair")
+	c := s.dial(t, 0).reading()
+	c.join(map[string]any{"room": r, "name": "Fan"})
+	pub, _, err := whipPublish(t, s.testServer, r, s.token(t, r, auth.GrantPublish))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := c.event("room.live"); string(ev.Data) != `{"room":"`+r+`"}` {
+		t.Fatalf("room.live %s", ev.Data)
+	}
+	_ = pub.Close()
+	if ev := c.event("room.ended"); string(ev.Data) != `{"room":"`+r+`"}` {
+		t.Fatalf("room.ended %s", ev.Data)
+	}
 }

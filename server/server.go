@@ -86,9 +86,13 @@ type Server struct {
 	stream   *stream.Log // the live rooms' event streams
 
 	// The live room (live.go): chat, auctions, and the service over both.
-	chat    *chat.Service
-	auction *auction.Engine
-	live    *live.Service
+	chat        *chat.Service
+	auction     *auction.Engine
+	live        *live.Service
+	roomMu      sync.Mutex     // guards roomsClosed against roomWG.Add
+	roomsClosed bool           // closeLive ran: no more room watches
+	roomsDone   chan struct{}  // closed by closeLive
+	roomWG      sync.WaitGroup // watchLive's goroutines
 
 	webhooks atomic.Pointer[webhooks] // nil without --webhook-url (webhooks.go)
 
@@ -112,7 +116,7 @@ func New(p Params) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{p: p, cfg: cfg, log: p.Logger.With("component", "server"), served: make(chan error, 1)}
+	s := &Server{p: p, cfg: cfg, log: p.Logger.With("component", "server"), served: make(chan error, 1), roomsDone: make(chan struct{})}
 
 	var err error
 	if s.signer = p.Signer; s.signer == nil {
@@ -165,7 +169,7 @@ func New(p Params) (*Server, error) {
 		}
 		onLive = s.archive.OnLive
 	}
-	onLive = s.webhookOnLive(onLive)
+	onLive = s.liveOnLive(s.webhookOnLive(onLive))
 	if s.sfu, err = sfu.New(sfu.Config{
 		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
 		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive, PionSend: cfg.PionSend,
