@@ -284,6 +284,14 @@ func TestLiveGrants(t *testing.T) {
 	}
 	v.send(map[string]any{"type": "react", "kind": "nope"})
 	v.wantError("bad_request")
+	// A refused join changes nothing: the socket is still in its room.
+	v.send(map[string]any{"type": "join", "room": r, "token": "forged"})
+	v.wantError("unauthorized")
+	v.send(map[string]any{"type": "react", "kind": "heart"})
+	v.send(map[string]any{"type": "chat", "text": "still in", "ref": "v2"})
+	if m := v.reply(); m.Type != "ok" || m.Ref != "v2" {
+		t.Fatalf("chat after a refused join: %+v", m)
+	}
 	v.send(map[string]any{"type": "leave"})
 	if m := v.reply(); m.Type != "ok" {
 		t.Fatalf("leave: %+v", m)
