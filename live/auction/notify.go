@@ -61,7 +61,7 @@ func (e *Engine) claimMS() int64 {
 	if e.p.OnSettled == nil {
 		return 0
 	}
-	return e.p.NotifyClaimTTL.Milliseconds()
+	return max(1, e.p.NotifyClaimTTL.Milliseconds())
 }
 
 // settled handles a settle script's {'settled', lot, log length, notify token}: OnSettled with
