@@ -244,6 +244,9 @@ func TestLotsAPI(t *testing.T) {
 		if code, b := s.call(t, "POST", lots+"/"+l2.ID+"/cancel", mod, "", &c2); code != 200 || c2.Status != "cancelled" {
 			t.Errorf("cancel queued: %d %s", code, b)
 		}
+		if code, b := s.call(t, "POST", lots+"/"+l2.ID+"/bids", ana, `{"amount":5000}`, &ref); code != 409 || ref.Code != "lot_closed" {
+			t.Errorf("bid on a cancelled lot: %d %s", code, b)
+		}
 		// end: sold to the leader; later bids are 409 lot_closed.
 		var sold apiLot
 		if code, b := s.call(t, "POST", lots+"/"+l1.ID+"/end", admin, "", &sold); code != 200 || sold.Status != "sold" || sold.Winner == nil || *sold.Winner != "u-bo" {

@@ -219,6 +219,32 @@ func TestLiveChatAndModeration(t *testing.T) {
 		}
 		b.send(map[string]any{"type": "chat", "text": "hello?"})
 		b.wantError("guests_off")
+		for _, bad := range []map[string]any{
+			{"type": "moderate", "action": "settings", "settings": map[string]any{"colour": "red"}},
+			{"type": "moderate", "action": "settings", "settings": "slow"},
+			{"type": "moderate", "action": "settings", "settings": map[string]any{"slow_mode_s": "x"}},
+			{"type": "moderate", "action": "timeout", "subject": "x", "seconds": 0},
+			{"type": "moderate", "action": "timeout", "seconds": 30},
+			{"type": "moderate", "action": "delete"},
+			{"type": "moderate", "action": "pin"},
+			{"type": "moderate", "action": "pin", "product": map[string]any{"id": "p", "title": "", "price": 1, "stock": 1}},
+			{"type": "moderate", "action": "shout"},
+		} {
+			seller.send(bad)
+			seller.wantError("bad_request")
+		}
+		// A time-out: the seller's own chat goes on, the timed-out user's is refused.
+		t2 := s.dial(t, 0).reading()
+		jt := t2.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-t", "Tim", auth.GrantChat)})
+		seller.send(map[string]any{"type": "moderate", "action": "timeout", "subject": jt.You.Subject, "seconds": 60, "ref": "to"})
+		if m := seller.reply(); m.Type != "ok" || m.Ref != "to" {
+			t.Fatalf("timeout: %+v", m)
+		}
+		if ev := b.event("user.timeout"); !strings.Contains(string(ev.Data), `"subject":"u-t"`) {
+			t.Fatalf("user.timeout %s", ev.Data)
+		}
+		t2.send(map[string]any{"type": "chat", "text": "let me speak"})
+		t2.wantError("timed_out")
 		// Pin a product: everyone gets it, a new join sees it.
 		seller.send(map[string]any{"type": "moderate", "action": "pin", "product": map[string]any{"id": "p1", "title": "Lamp", "price": 1999, "stock": 3}})
 		if m := seller.reply(); m.Type != "ok" {
