@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testserver"
 )
 
 // hello announces the live room; a live message before join is not_joined and changes nothing.
@@ -528,5 +529,37 @@ func TestLiveRoomLiveEnded(t *testing.T) {
 	_ = pub.Close()
 	if ev := c.event("room.ended"); string(ev.Data) != `{"room":"`+r+`"}` {
 		t.Fatalf("room.ended %s", ev.Data)
+	}
+}
+
+// Two nodes on one Redis are one room: what a socket on A says reaches a socket on B with the
+// same seq, and B's bids reach A.
+func TestLiveTwoNodes(t *testing.T) {
+	url := testserver.RedisURL(t, 4)
+	mk := func() *liveServer {
+		return &liveServer{testServer: start(t, func(c *config.Config) { c.Record = false; c.RedisURL = url })}
+	}
+	a, b := mk(), mk()
+	r := room("nodes")
+	ca := a.dial(t, 0).reading()
+	ca.join(map[string]any{"room": r, "token": a.tokenFor(t, r, "seller", "Sel", auth.GrantPublish)})
+	cb := b.dial(t, 0).reading()
+	cb.join(map[string]any{"room": r, "token": b.tokenFor(t, r, "u-b", "Bea", auth.GrantBid, auth.GrantChat)})
+	ca.send(map[string]any{"type": "chat", "text": "from A"})
+	ca.reply()
+	ea, eb := ca.event("chat"), cb.event("chat")
+	if ea.Seq != eb.Seq || !strings.Contains(string(eb.Data), "from A") {
+		t.Fatalf("chat: A seq %d, B seq %d %s", ea.Seq, eb.Seq, eb.Data)
+	}
+	ca.send(map[string]any{"type": "lot_create", "lot": map[string]any{"title": "x", "start_price": 100, "duration_s": 30}})
+	id := lotOf(t, ca.reply().Lot).ID
+	ca.send(map[string]any{"type": "lot_start", "lot_id": id})
+	ca.reply()
+	cb.send(map[string]any{"type": "bid", "lot_id": id, "amount": 100})
+	if m := cb.reply(); !m.Accepted {
+		t.Fatalf("bid on B: %+v", m)
+	}
+	if ev := ca.event("bid"); !strings.Contains(string(ev.Data), `"name":"Bea"`) {
+		t.Fatalf("A got %s", ev.Data)
 	}
 }
