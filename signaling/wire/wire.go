@@ -60,6 +60,8 @@ type (
 	Hello struct {
 		Version    int         `json:"version,omitempty"`
 		ICEServers []ICEServer `json:"ice_servers,omitempty"`
+		// Features are optional parts the server runs ("live": the live room, version 1.1).
+		Features []string `json:"features,omitempty"`
 	}
 	// Answer is the SDP answer to a Publish or Watch offer.
 	Answer struct {
@@ -86,10 +88,13 @@ type (
 		Reason string `json:"reason,omitempty"`
 	}
 	// Error: a request failed (Code: bad_request, unauthorized, not_found, conflict, unsupported,
-	// busy, internal).
+	// busy, internal; the live room adds its codes, PROTOCOL.md). Ref echoes the request's ref;
+	// MinAmount is the next valid bid of a refused bid (too_low, lot_closed).
 	Error struct {
-		Code    string `json:"code,omitempty"`
-		Message string `json:"message,omitempty"`
+		Code      string `json:"code,omitempty"`
+		Message   string `json:"message,omitempty"`
+		Ref       string `json:"ref,omitempty"`
+		MinAmount int64  `json:"min_amount,omitempty"`
 	}
 	// Pong answers Ping.
 	Pong struct{}
@@ -147,8 +152,8 @@ func (Layer) MessageType() string      { return TypeLayer }
 // ClientMessages and ServerMessages are every message of the protocol, one value each (for
 // registries and for the wire.ts check).
 var (
-	ClientMessages = []Message{Publish{}, Watch{}, SetQuality{}, Candidate{}, Stop{}, Ping{}}
-	ServerMessages = []Message{Hello{}, Answer{}, Waiting{}, Live{}, Status{}, Ended{}, Error{}, Pong{}, Layer{}}
+	ClientMessages = append([]Message{Publish{}, Watch{}, SetQuality{}, Candidate{}, Stop{}, Ping{}}, LiveClientMessages...)
+	ServerMessages = append([]Message{Hello{}, Answer{}, Waiting{}, Live{}, Status{}, Ended{}, Error{}, Pong{}, Layer{}}, LiveServerMessages...)
 )
 
 // Envelope is what every message shares: its type. Data is the whole JSON object, which the
