@@ -87,9 +87,9 @@ session.on("layer", onMessage);
 
 // ---- the live room: chat, lot, reactions, product ----
 const money = Money.fromPage();
-let auth: AuthConfig = { oidc: false };
+let auth: AuthConfig = { oidc: false, loginPath: "/auth/login" };
 const liveRoom = new LiveRoom(session, { token: () => token, name: () => guestName() });
-const signInLink = () => (auth.oidc ? { href: loginURL(room), text: "Sign in to bid" } : null);
+const signInLink = () => (auth.oidc ? { href: loginURL(room, auth), text: "Sign in to bid" } : null);
 const roomPanel = byId("room-panel");
 const lotMount = byId("room-lot");
 const chatMount = byId("room-chat");
@@ -110,7 +110,7 @@ const chat = new ChatPanel(liveRoom, chatMount, {
     setGuestName(name);
     liveRoom.join();
   },
-  signIn: () => (auth.oidc ? { href: loginURL(room), text: "Sign in" } : null),
+  signIn: () => (auth.oidc ? { href: loginURL(room, auth), text: "Sign in" } : null),
 });
 const reactions = new Reactions(liveRoom, chat.root.querySelector(".chat-form") ?? chatMount, el.stage);
 liveRoom.onJoined(() => {

@@ -125,7 +125,7 @@ export class ChatPanel {
     this.nameForm = el("form", "chat-form chat-name-form");
     this.nameInput = el("input", "input");
     this.nameInput.type = "text";
-    this.nameInput.maxLength = 40;
+    this.nameInput.maxLength = 32;
     this.nameInput.setAttribute("autocomplete", "nickname");
     this.nameInput.placeholder = "Your name";
     this.nameInput.setAttribute("aria-label", "Your name in the chat");

@@ -48,26 +48,27 @@ export function setGuestName(name: string): void {
 }
 
 export interface AuthConfig {
-  /** Viewers can sign in with OpenID Connect at /auth/login. */
+  /** Viewers can sign in with OpenID Connect (GET /auth/config: {"oidc": true, "login_url"}). */
   oidc: boolean;
+  loginPath: string;
 }
 
-/** GET /auth/config, read leniently; a server without it has no sign-in (oidc false). */
+/** GET /auth/config; a server without it (or with sign-in off) has no sign-in. */
 export async function authConfig(): Promise<AuthConfig> {
+  const off = { oidc: false, loginPath: "/auth/login" };
   try {
     const res = await fetch("/auth/config", { headers: { Accept: "application/json" } });
-    if (!res.ok) return { oidc: false };
-    const c = (await res.json()) as Record<string, unknown>;
-    const providers = Array.isArray(c.providers) ? c.providers : [];
-    const oidc = c.oidc === true || c.mode === "oidc" || c.login === "oidc" || providers.includes("oidc") || (typeof c.oidc === "object" && c.oidc !== null);
-    return { oidc };
+    if (!res.ok) return off;
+    const c = (await res.json()) as { oidc?: unknown; login_url?: unknown };
+    const path = typeof c.login_url === "string" && c.login_url.startsWith("/") ? c.login_url : off.loginPath;
+    return { oidc: c.oidc === true, loginPath: path };
   } catch {
-    return { oidc: false };
+    return off;
   }
 }
 
 /** The sign-in link for a room's viewer: back to its watch page with `#token=` afterwards. */
-export function loginURL(room: string): string {
+export function loginURL(room: string, cfg?: AuthConfig): string {
   const q = new URLSearchParams({ room, return: `/watch/${room}` });
-  return `/auth/login?${q.toString()}`;
+  return `${cfg?.loginPath ?? "/auth/login"}?${q.toString()}`;
 }

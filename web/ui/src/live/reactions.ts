@@ -41,7 +41,7 @@ export class Reactions {
 
   private tap(): void {
     if (!this.room.joined) return;
-    this.room.session.send({ type: "react", kind: "heart" } as unknown as Parameters<LiveRoom["session"]["send"]>[0]);
+    this.room.session.send({ type: "react", kind: "heart" });
     this.button.classList.remove("react-pop");
     void this.button.offsetWidth; // restart the animation
     this.button.classList.add("react-pop");

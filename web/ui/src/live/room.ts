@@ -51,7 +51,6 @@ export class LiveRoom {
   private readonly errorFns: ((e: LiveError) => void)[] = [];
   private readonly pending = new Map<string, { resolve: (a: Answer) => void; reject: (e: LiveError) => void; timer: number }>();
   private nextRef = 1;
-  private joinRef = "";
 
   constructor(
     readonly session: LiveSession,
@@ -73,21 +72,23 @@ export class LiveRoom {
     this.session.keepOpen();
   }
 
-  /** Sends `join` (again): with after = the last seq seen, the server sends what was missed. */
+  /**
+   * Sends `join` (again): with after = the last seq seen, the server sends what was missed. A
+   * guest joins under the name they chose, or until then under a placeholder ("Guest 4821": a
+   * guest needs a name to join at all; the chat asks for a real one before they can write).
+   */
   join(): void {
     this.joined = false;
-    this.joinRef = this.ref();
-    const name = this.opts.name?.() ?? "";
     const token = this.opts.token();
-    this.send({
-      type: "join",
-      room: this.room,
-      ref: this.joinRef,
-      ...(token ? { token } : {}),
-      ...(name ? { name } : {}),
-      ...(this.seq > 0 ? { after: this.seq } : {}),
-    });
+    const name = this.opts.name?.() || (token ? "" : this.placeholder);
+    if (this.send({ type: "join", room: this.room, ...(token ? { token } : {}), ...(name ? { name } : {}), ...(this.seq > 0 ? { after: this.seq } : {}) })) {
+      this.joinPending = true;
+      this.session.liveJoinPending = true;
+    }
   }
+
+  private readonly placeholder = `Guest ${1000 + Math.floor(Math.random() * 9000)}`;
+  private joinPending = false;
 
   /** The name a guest chose for the chat ("" until chosen). */
   get chosenName(): string {
@@ -160,8 +161,8 @@ export class LiveRoom {
     });
   }
 
-  private send(msg: Record<string, unknown>): boolean {
-    return this.session.send(msg as unknown as ClientMessage);
+  private send(msg: Record<string, unknown> | ClientMessage): boolean {
+    return this.session.send(msg as ClientMessage);
   }
 
   private ref(): string {
@@ -177,8 +178,11 @@ export class LiveRoom {
   }
 
   private handleJoined(j: Joined): void {
-    const fresh = this.seq === 0 || j.seq < this.seq;
+    // resumed: the server had every event after our seq (they come in `events`); else a snapshot.
+    const fresh = !j.resumed;
     this.joined = true;
+    this.joinPending = false;
+    this.session.liveJoinPending = false;
     this.you = j.you;
     this.settings = j.settings ?? this.settings;
     this.product = j.product ?? null;
@@ -248,9 +252,12 @@ export class LiveRoom {
 
   private handleError(m: { code: string; message?: string; ref?: string; min_amount?: number }): void {
     const err = new LiveError(m.code, m.message ?? "", m.min_amount);
-    if (m.ref && m.ref === this.joinRef) {
+    if (!m.ref && this.joinPending) {
+      // The join's answer (join carries no ref).
+      this.joinPending = false;
+      this.session.liveJoinPending = false;
       if (m.code === "bad_seq") {
-        // Our seq is ahead of the room's (a forged or stale resume): start over from a snapshot.
+        // Our seq is ahead of the room's (a stale or forged resume): start over from a snapshot.
         this.seq = 0;
         this.join();
         return;
@@ -265,19 +272,7 @@ export class LiveRoom {
       p.reject(err);
       return;
     }
-    if (m.code === "bad_seq" && this.seq > 0) {
-      this.seq = 0;
-      this.join();
-      return;
-    }
-    if (m.code === "not_joined") {
-      this.join();
-      return;
-    }
-    // A refused join whose answer carries no ref.
-    if (!this.joined && !m.ref && (m.code === "unauthorized" || m.code === "forbidden" || m.code === "banned")) {
-      for (const fn of this.errorFns) fn(err);
-    }
+    if (m.code === "not_joined" && this.joined) this.join(); // the server forgot us (it restarted the room)
   }
 }
 

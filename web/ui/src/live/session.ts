@@ -73,6 +73,11 @@ export class LiveSession {
   active = false;
   /** The request was sent; no answer, waiting or error yet. */
   awaiting = false;
+  /**
+   * The live room sent `join` and has no answer yet: an `error` without a `ref` is the join's
+   * (join carries none), not the publish/watch request's (the room sends its join first).
+   */
+  liveJoinPending = false;
   /** The last technical reason (console and automation; never shown as is). */
   lastReason = "";
   private readonly listeners = new Map<string, ((msg: ServerMessage) => void)[]>();
@@ -91,6 +96,7 @@ export class LiveSession {
       {
         open: () => {
           this.keepBackoff.reset();
+          this.liveJoinPending = false;
           for (const fn of this.openers) fn();
           if (this.wanted) this.hooks.start();
         },
@@ -268,7 +274,8 @@ export class LiveSession {
         break;
       }
       case "error":
-        if (isLiveError(msg)) break; // an answer to a chat, bid or lot message: the live room's panels handle it
+        // An answer to a join, chat, bid or lot message: the live room's panels handle it.
+        if (isLiveError(msg) || this.liveJoinPending) break;
         if (!this.awaiting && msg.code === "bad_request") {
           // Not an answer to the request: a trickled candidate (or a setting) the server could not use.
           console.warn("relaycast: server rejected a message:", msg.message);
