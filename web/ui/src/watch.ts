@@ -112,7 +112,7 @@ const chat = new ChatPanel(liveRoom, chatMount, {
   },
   signIn: () => (auth.oidc ? { href: loginURL(room, auth), text: "Sign in" } : null),
 });
-const reactions = new Reactions(liveRoom, chat.root.querySelector(".chat-form") ?? chatMount, el.stage);
+const reactions = new Reactions(liveRoom, chat.bar, el.stage);
 liveRoom.onJoined(() => {
   roomPanel.dataset.joined = "1";
   lotCard.render();

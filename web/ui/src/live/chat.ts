@@ -83,6 +83,9 @@ export class ChatPanel {
   private readonly shown = new Map<number, HTMLLIElement>();
   private errorTimer = 0;
   private timedOutUntil = 0;
+  private banned = false;
+  /** The row under the messages: the message (or name) form, and room for a page's buttons (hearts). */
+  readonly bar: HTMLElement;
 
   constructor(
     private readonly room: LiveRoom,
@@ -175,7 +178,9 @@ export class ChatPanel {
     this.settingsBox.hidden = true;
     for (const c of [this.slow, this.links, this.guests]) c.addEventListener("change", () => void this.saveSettings());
 
-    this.root.append(this.settingsBox, this.list, this.modeLine, this.error, this.form, this.nameForm, this.note);
+    this.bar = el("div", "chat-bar");
+    this.bar.append(this.form, this.nameForm);
+    this.root.append(this.settingsBox, this.list, this.modeLine, this.error, this.bar, this.note);
     mount.append(this.root);
 
     this.list.addEventListener("click", (ev) => {
@@ -196,8 +201,17 @@ export class ChatPanel {
     });
     room.on("user.ban", (d) => {
       if ((d as { subject: string }).subject === room.you?.subject) {
+        this.banned = true;
         this.showError("A moderator removed you from this chat.", 0);
-        this.form.hidden = true;
+        this.render();
+      }
+    });
+    room.on("user.unban", (d) => {
+      if ((d as { subject: string }).subject === room.you?.subject) {
+        this.banned = false;
+        this.timedOutUntil = 0;
+        this.hideError();
+        this.render();
       }
     });
   }
@@ -228,7 +242,7 @@ export class ChatPanel {
     const named = !guest || !!this.room.chosenName;
     const guestsOff = guest && !s.guest_chat;
     const mayChat = !!you && (guest ? s.guest_chat && named : this.room.has("chat") || this.room.moderator);
-    this.form.hidden = !mayChat;
+    this.form.hidden = !mayChat || this.banned;
     this.nameForm.hidden = !(guest && s.guest_chat && !named && !!you);
     let note = "";
     let signIn: { href: string; text: string } | null = null;
