@@ -56,6 +56,7 @@ type Archive struct {
 	embedded *transcode.Embedded
 	redisOpt asynq.RedisConnOpt
 	rdb      redis.UniversalClient
+	ownRedis bool // rdb was opened here (not passed in Params), so Close closes it
 	store    storage.Storage
 	local    *storage.Local // nil with S3
 	cat      *catalog.SQLite
@@ -113,6 +114,10 @@ type Params struct {
 	Config config.Config
 	Logger *slog.Logger
 	Tuning Tuning
+	// Redis and RedisOpt are the node's Redis, shared with the live room (server.New opens it).
+	// When RedisOpt is nil, New opens its own: Config.RedisURL, or an in-process one without it.
+	Redis    redis.UniversalClient
+	RedisOpt asynq.RedisConnOpt
 }
 
 // New starts the pipeline of p.Config: Redis (in-process without --redis-url), storage, the
@@ -141,16 +146,24 @@ func New(p Params) (a *Archive, err error) {
 	}
 	a.jobAttempts = ap.JobAttempts
 
-	if cfg.RedisURL == "" {
+	switch {
+	case p.RedisOpt != nil && p.Redis != nil:
+		a.redisOpt, a.rdb = p.RedisOpt, p.Redis
+	case cfg.RedisURL == "":
 		if a.embedded, err = transcode.StartEmbedded(); err != nil {
 			return nil, err
 		}
 		a.redisOpt = asynq.RedisClientOpt{Addr: a.embedded.Addr()}
 		a.log.Info("using the in-process Redis (single node; set --redis-url for several)")
-	} else if a.redisOpt, err = transcode.RedisOpt(cfg.RedisURL); err != nil {
-		return nil, err
+	default:
+		if a.redisOpt, err = transcode.RedisOpt(cfg.RedisURL); err != nil {
+			return nil, err
+		}
 	}
-	a.rdb = a.redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if a.rdb == nil {
+		a.rdb = a.redisOpt.MakeRedisClient().(redis.UniversalClient)
+		a.ownRedis = true
+	}
 	pctx, pcancel := context.WithTimeout(a.ctx, 5*time.Second)
 	err = a.rdb.Ping(pctx).Err()
 	pcancel()
@@ -657,7 +670,7 @@ func (a *Archive) close() {
 	if a.events != nil {
 		_ = a.events.Close()
 	}
-	if a.rdb != nil {
+	if a.rdb != nil && a.ownRedis {
 		_ = a.rdb.Close()
 	}
 	if a.cat != nil {

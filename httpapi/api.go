@@ -1,5 +1,5 @@
-// Package httpapi is relaycast's REST API: one file per domain (rooms.go, recordings.go,
-// uploads.go, imports.go, subtitles.go, admin.go) over the domain packages (sfu rooms,
+// Package httpapi is relaycast's REST API: one file per domain (rooms.go, lots.go, chat.go,
+// recordings.go, uploads.go, imports.go, subtitles.go, admin.go) over the domain packages (sfu rooms,
 // archive, uploads), and one shared way to answer errors (errors.go). Register mounts every
 // route in one place.
 package httpapi
@@ -34,6 +34,8 @@ type Params struct {
 	// uploads and imports routes are then not mounted and the admin ones answer 404.
 	Archive *archive.Archive
 	Uploads *uploads.Service
+	// Live is the live room (lots, bids, chat, room events); nil: those routes are not mounted.
+	Live Live
 }
 
 // API holds the REST handlers. Close releases asynqmon's Redis connections.
@@ -44,6 +46,7 @@ type API struct {
 	rooms  Rooms
 	a      *archive.Archive
 	up     *uploads.Service
+	live   Live
 	mon    *asynqmon.HTTPHandler
 }
 
@@ -53,13 +56,15 @@ func New(p Params) *API {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &API{cfg: p.Config, log: p.Logger.With("component", "httpapi"), signer: p.Signer, rooms: p.Rooms,
-		a: p.Archive, up: p.Uploads}
+		a: p.Archive, up: p.Uploads, live: p.Live}
 }
 
 // Register mounts every REST route on mux (the one place they are listed):
 //
 //	GET    /api/rooms, /api/rooms/{room}          rooms.go
 //	DELETE /api/rooms/{room}                      rooms.go
+//	/api/rooms/{room}/lots[/{id}[/start|end|cancel|bids]]   lots.go
+//	GET|POST /api/rooms/{room}/chat, GET /api/rooms/{room}/events (SSE)   chat.go
 //	GET    /api/recordings[/{id}], /api/events     recordings.go
 //	PATCH|DELETE /api/recordings/{id}             recordings.go
 //	POST   /api/recordings/{id}/retry             recordings.go
@@ -77,6 +82,9 @@ func (api *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/rooms/{room}", api.handleEndRoom)
 	mux.HandleFunc("POST /api/session", api.handleSession)
 	mux.HandleFunc("DELETE /api/session", api.handleEndSession)
+	if api.live != nil {
+		api.registerLive(mux)
+	}
 	if api.a == nil {
 		off := func(w http.ResponseWriter, _ *http.Request) {
 			writeErr(w, http.StatusNotFound, "recording is off on this server (--record=false)")

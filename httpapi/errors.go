@@ -29,10 +29,15 @@ func writeErr(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-// writeError answers err with the status of its kind and its message.
+// writeError answers err with the status of its kind and its message; the live room's errors
+// also carry their code ({"error", "code"}: the same codes as on the socket, live.Code).
 func writeError(w http.ResponseWriter, err error) {
 	if isAuthError(err) {
 		authError(w, err)
+		return
+	}
+	if st, code, ok := liveError(err); ok {
+		writeJSON(w, st, map[string]string{"error": err.Error(), "code": code})
 		return
 	}
 	writeErr(w, statusOf(err), err.Error())

@@ -20,15 +20,22 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/net/netutil"
 
 	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/httpapi"
+	"github.com/relaycast/relaycast/live"
+	"github.com/relaycast/relaycast/live/auction"
+	"github.com/relaycast/relaycast/live/chat"
+	"github.com/relaycast/relaycast/live/stream"
 	"github.com/relaycast/relaycast/metrics"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
+	"github.com/relaycast/relaycast/transcode"
 	"github.com/relaycast/relaycast/uploads"
 	"github.com/relaycast/relaycast/web"
 )
@@ -46,6 +53,8 @@ type Params struct {
 	Signer *auth.Signer
 	// ArchiveTuning shortens the recording pipeline's timings (tests).
 	ArchiveTuning archive.Tuning
+	// LiveLeaseTTL is the auction's lot lease (0: its default; tests shorten it).
+	LiveLeaseTTL time.Duration
 }
 
 // Server is one relaycast node.
@@ -67,6 +76,18 @@ type Server struct {
 	archive      *archive.Archive // nil when recording is off
 	uploads      *uploads.Service // nil when recording is off
 	api          *httpapi.API
+
+	// The node's Redis (redis.go), shared by the archive and the live room.
+	embedded *transcode.Embedded // in-process Redis without --redis-url
+	redisOpt asynq.RedisConnOpt
+	rdb      redis.UniversalClient
+	stream   *stream.Log // the live rooms' event streams
+
+	// The live room (live.go): chat, auctions, and the service over both.
+	chat         *chat.Service
+	auction      *auction.Engine
+	live         *live.Service
+	settledHooks []func(auction.Lot, []auction.Bid) // called by lotSettled (webhooks)
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
@@ -101,14 +122,32 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.openRedis(); err != nil {
+		s.closeRedis()
+		return nil, err
+	}
+	if err := s.openStream(); err != nil {
+		s.closeRedis()
+		return nil, err
+	}
+	if err := s.openLive(); err != nil {
+		s.closeLive()
+		s.closeRedis()
+		return nil, err
+	}
 	var onLive func(sfu.LiveRoom) sfu.Sink
 	if cfg.Record {
-		if s.archive, err = archive.New(archive.Params{Config: cfg, Logger: p.Logger, Tuning: p.ArchiveTuning}); err != nil {
+		if s.archive, err = archive.New(archive.Params{Config: cfg, Logger: p.Logger, Tuning: p.ArchiveTuning,
+			Redis: s.rdb, RedisOpt: s.redisOpt}); err != nil {
+			s.closeLive()
+			s.closeRedis()
 			return nil, fmt.Errorf("archive: %w", err)
 		}
 		if s.uploads, err = uploads.New(uploads.Params{Config: cfg, Logger: p.Logger, PartKey: s.signer.DeriveKey(uploads.PartKeyPurpose),
 			Catalog: s.archive.Catalog(), Store: s.archive.Store(), Pipeline: s.archive}); err != nil {
 			s.archive.Close()
+			s.closeLive()
+			s.closeRedis()
 			return nil, err
 		}
 		onLive = s.archive.OnLive
@@ -120,6 +159,8 @@ func New(p Params) (*Server, error) {
 	})
 	if err != nil {
 		s.closeArchive()
+		s.closeLive()
+		s.closeRedis()
 		return nil, err
 	}
 	sigICE := make([]signaling.ICEServer, 0, len(iceServers))
@@ -130,10 +171,11 @@ func New(p Params) (*Server, error) {
 		SFU: s.sfu, Auth: s.signer, Logger: p.Logger, ViewerAuth: cfg.ViewerAuth,
 		AllowedOrigins: cfg.AllowedOrigins, ICEServers: sigICE,
 		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
+		Families: []signaling.Family{liveFamily{s.live}},
 	})
 
 	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.sfu,
-		Archive: s.archive, Uploads: s.uploads})
+		Archive: s.archive, Uploads: s.uploads, Live: s.live})
 	s.handler = s.routes()
 	return s, nil
 }
@@ -190,6 +232,9 @@ func (s *Server) Signer() *auth.Signer { return s.signer }
 // SFU is the media server (for in-process tools and tests).
 func (s *Server) SFU() *sfu.SFU { return s.sfu }
 
+// Stream is the live rooms' event stream (for in-process tools and tests).
+func (s *Server) Stream() *stream.Log { return s.stream }
+
 // Start listens on the configured HTTP address and serves in the background.
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
@@ -210,6 +255,7 @@ func (s *Server) Start() error {
 	if s.archive != nil {
 		s.httpSrv.RegisterOnShutdown(s.archive.EndStreams)
 	}
+	s.httpSrv.RegisterOnShutdown(s.live.EndStreams)
 	if s.cfg.TLSCert != "" {
 		go func() { s.served <- s.httpSrv.ServeTLS(s.ln, s.cfg.TLSCert, s.cfg.TLSKey) }()
 	} else {
@@ -248,6 +294,8 @@ func (s *Server) closeMedia() {
 	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
 	s.api.Close()
 	s.closeArchive()
+	s.closeLive()
+	s.closeRedis()
 }
 
 // closeArchive stops uploads, then the recording pipeline they use.

@@ -39,12 +39,24 @@ type Socket interface {
 	Token() string
 	// Done is closed when the socket closes.
 	Done() <-chan struct{}
+	// SendWait queues m like Send but waits while the send queue is full, until m is queued
+	// (true), cancel closes or the socket closes (false). For a family whose own bounded buffer
+	// (the live room's event subscription) decides when a client is too slow.
+	SendWait(m wire.Message, cancel <-chan struct{}) bool
+	// Close closes the socket with code 1008 (policy violation) and reason (e.g. "too slow").
+	Close(reason string)
+}
+
+// Featurer is a Family that announces an optional feature in `hello` ("features", e.g. "live").
+type Featurer interface {
+	Feature() string
 }
 
 // registry maps client message types to their families.
 type registry struct {
 	families []Family
 	byType   map[string]int // index into families
+	features []string       // of the families that are Featurers, for hello
 }
 
 func newRegistry(fams ...Family) (*registry, error) {
@@ -52,6 +64,9 @@ func newRegistry(fams ...Family) (*registry, error) {
 	for _, f := range fams {
 		i := len(r.families)
 		r.families = append(r.families, f)
+		if ft, ok := f.(Featurer); ok && ft.Feature() != "" {
+			r.features = append(r.features, ft.Feature())
+		}
 		for _, t := range f.Types() {
 			if t == "" {
 				return nil, fmt.Errorf("%w: a family registers an empty message type", ErrFamily)

@@ -22,6 +22,9 @@ const (
 	sendQueue    = 64
 )
 
+// reasonTooSlow closes a socket that does not read its messages (PROTOCOL.md, "Slow clients").
+const reasonTooSlow = "too slow"
+
 // DecodeMessage parses one client message with the built-in families (session, media) and
 // checks its shape. It is the fuzzed entry point; sockets decode through their server's registry.
 func DecodeMessage(data []byte) (wire.Message, error) {
@@ -49,6 +52,19 @@ func (c *wsConn) Send(m wire.Message)   { c.queue(m) }
 func (c *wsConn) SendError(err error)   { c.errorMsg(err) }
 func (c *wsConn) Token() string         { return c.token }
 func (c *wsConn) Done() <-chan struct{} { return c.done }
+func (c *wsConn) Close(reason string)   { c.closeWith(websocket.ClosePolicyViolation, reason) }
+
+// SendWait queues m, waiting while the queue is full (see Socket).
+func (c *wsConn) SendWait(m wire.Message, cancel <-chan struct{}) bool {
+	select {
+	case c.send <- m:
+		return true
+	case <-c.done:
+		return false
+	case <-cancel:
+		return false
+	}
+}
 
 func (s *Server) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
@@ -124,7 +140,7 @@ func (c *wsConn) queue(m wire.Message) {
 	case <-c.done:
 	default:
 		// A client that does not read its messages is closed rather than allowed to grow memory.
-		go c.closeWith(websocket.ClosePolicyViolation, "client is not reading")
+		go c.closeWith(websocket.ClosePolicyViolation, reasonTooSlow)
 	}
 }
 
@@ -172,7 +188,7 @@ func (c *wsConn) readLoop() {
 	c.conn.SetReadLimit(maxMessage)
 	_ = c.conn.SetReadDeadline(time.Now().Add(idleTimeout))
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(idleTimeout)) })
-	hello := wire.Hello{Version: wire.Version}
+	hello := wire.Hello{Version: wire.Version, Features: c.s.reg.features}
 	for _, x := range c.s.p.ICEServers {
 		hello.ICEServers = append(hello.ICEServers, wire.ICEServer{URLs: []string{x.URL}, Username: x.Username, Credential: x.Credential})
 	}

@@ -1,0 +1,256 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/relaycast/relaycast/live/stream"
+	"github.com/relaycast/relaycast/signaling/wire"
+)
+
+// ReasonTooSlow closes a socket whose event subscription overflowed (PROTOCOL.md).
+const ReasonTooSlow = "too slow"
+
+// maxRef bounds a request's ref.
+const maxRef = 64
+
+// Socket is what the live room needs of a WebSocket (signaling's sockets are one).
+type Socket interface {
+	// Send queues a message; a socket whose queue is full is closed as too slow.
+	Send(m wire.Message)
+	// SendWait queues a message, waiting while the queue is full, until it is queued (true),
+	// cancel closes or the socket closes (false).
+	SendWait(m wire.Message, cancel <-chan struct{}) bool
+	// Close closes the socket (code 1008) with reason.
+	Close(reason string)
+	// Token is the socket's ?token= ("" if none).
+	Token() string
+	// Done is closed when the socket closes.
+	Done() <-chan struct{}
+}
+
+// Conn is the live state of one socket: at most one joined room and its event forwarder.
+// Handle and Close are called from the socket's read goroutine only.
+type Conn struct {
+	s     *Service
+	sock  Socket
+	guest string // this socket's guest subject, kept across joins
+
+	joined bool
+	room   string
+	id     Identity
+	stop   context.CancelFunc
+	done   chan struct{} // closed when the forwarder returned
+	feed   *Feed
+}
+
+// Handle runs one live message.
+func (c *Conn) Handle(m wire.Message) {
+	switch m := m.(type) {
+	case wire.Join:
+		c.join(m)
+		return
+	case wire.Leave:
+		c.leave()
+		c.reply(wire.OK{})
+		return
+	}
+	ref := refOf(m)
+	if len(ref) > maxRef {
+		c.fail("", fmt.Errorf("%w: ref is at most %d bytes", ErrBadRequest, maxRef))
+		return
+	}
+	if !c.joined {
+		c.fail(ref, ErrNotJoined)
+		return
+	}
+	ctx, cancel := c.s.reqCtx()
+	defer cancel()
+	var err error
+	switch m := m.(type) {
+	case wire.ChatSend:
+		err = c.chat(ctx, m)
+	case wire.React:
+		err = c.s.React(c.room, c.id, m.Kind)
+	case wire.PlaceBid:
+		err = c.bid(ctx, m)
+	case wire.LotCreate:
+		err = c.lot(ctx, m.Ref, func() (any, error) { return c.s.CreateLot(ctx, c.room, c.id, m.Lot) })
+	case wire.LotStart:
+		err = c.lot(ctx, m.Ref, func() (any, error) { return c.s.LotAction(ctx, c.room, c.id, ActionStart, m.LotID) })
+	case wire.LotEnd:
+		err = c.lot(ctx, m.Ref, func() (any, error) { return c.s.LotAction(ctx, c.room, c.id, ActionEnd, m.LotID) })
+	case wire.LotCancel:
+		err = c.lot(ctx, m.Ref, func() (any, error) { return c.s.LotAction(ctx, c.room, c.id, ActionCancel, m.LotID) })
+	case wire.Moderate:
+		if err = c.s.Moderate(ctx, c.room, c.id, m); err == nil {
+			c.reply(wire.OK{Ref: m.Ref})
+		}
+	default:
+		err = fmt.Errorf("%w: unexpected message %T", ErrBadRequest, m)
+	}
+	if err != nil {
+		c.fail(ref, err)
+	}
+}
+
+// Close ends the socket's live state.
+func (c *Conn) Close() { c.leave() }
+
+func (c *Conn) reply(m wire.Message) { c.sock.SendWait(m, nil) }
+
+// fail answers err as an `error` message with its code.
+func (c *Conn) fail(ref string, err error) {
+	code, known := Code(err)
+	if !known {
+		c.s.log.Warn("live request failed", "room", c.room, "err", err)
+	}
+	c.reply(wire.Error{Code: code, Message: err.Error(), Ref: ref})
+}
+
+func (c *Conn) join(m wire.Join) {
+	c.leave()
+	token := m.Token
+	if token == "" {
+		token = c.sock.Token()
+	}
+	id, err := c.s.Identify(m.Room, token, m.Name)
+	if err != nil {
+		c.fail("", err)
+		return
+	}
+	if id.Guest {
+		if c.guest == "" {
+			c.guest = id.Subject
+		}
+		id.Subject = c.guest
+	}
+	ctx, cancel := c.s.reqCtx()
+	defer cancel()
+	feed, err := c.s.Follow(ctx, m.Room, m.After)
+	if err != nil {
+		c.fail("", err)
+		return
+	}
+	joined, err := c.s.Snapshot(ctx, m.Room, id, feed, m.After)
+	if err != nil {
+		feed.Close()
+		c.fail("", err)
+		return
+	}
+	c.s.mu.Lock()
+	if c.s.closed {
+		c.s.mu.Unlock()
+		feed.Close()
+		c.fail("", ErrClosed)
+		return
+	}
+	c.s.wg.Add(1)
+	c.s.mu.Unlock()
+	c.joined, c.room, c.id, c.feed = true, m.Room, id, feed
+	fctx, stop := context.WithCancel(c.s.ctx)
+	c.stop, c.done = stop, make(chan struct{})
+	c.reply(joined)
+	go c.forward(fctx, m.Room, feed, c.done)
+}
+
+// forward sends the feed's live events after the snapshot, in order, each once.
+func (c *Conn) forward(ctx context.Context, room string, feed *Feed, done chan struct{}) {
+	defer c.s.wg.Done()
+	defer close(done)
+	last := feed.Seq
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.sock.Done():
+			return
+		case e, ok := <-feed.C:
+			if !ok {
+				if ctx.Err() == nil {
+					c.s.log.Info("live socket too slow, closing", "room", room)
+					c.sock.Close(ReasonTooSlow)
+				}
+				return
+			}
+			if e.Seq <= last {
+				continue
+			}
+			last = e.Seq
+			if !c.sock.SendWait(EventMessage(e), ctx.Done()) {
+				return
+			}
+		}
+	}
+}
+
+func (c *Conn) leave() {
+	if !c.joined {
+		return
+	}
+	c.stop()
+	c.feed.Close()
+	<-c.done
+	c.joined, c.feed, c.stop = false, nil, nil
+}
+
+func (c *Conn) chat(ctx context.Context, m wire.ChatSend) error {
+	if _, err := c.s.Chat(ctx, c.room, c.id, m.Text); err != nil {
+		return err
+	}
+	c.reply(wire.OK{Ref: m.Ref})
+	return nil
+}
+
+func (c *Conn) bid(ctx context.Context, m wire.PlaceBid) error {
+	res, err := c.s.Bid(ctx, c.room, c.id, m.LotID, m.Amount, m.MaxAmount)
+	if err != nil {
+		return err
+	}
+	out := wire.BidResult{Ref: m.Ref, Accepted: res.Accepted, Code: res.Code, MinAmount: res.MinAmount, Lot: raw(res.Lot)}
+	if res.Bid.LotID != "" {
+		out.Bid = raw(res.Bid)
+	}
+	c.reply(out)
+	return nil
+}
+
+func (c *Conn) lot(_ context.Context, ref string, do func() (any, error)) error {
+	lot, err := do()
+	if err != nil {
+		return err
+	}
+	c.reply(wire.LotResult{Ref: ref, Lot: raw(lot)})
+	return nil
+}
+
+// EventMessage is a stream event as an `event` message.
+func EventMessage(e stream.Event) wire.Event {
+	data := e.Data
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	return wire.Event{Room: e.Room, Seq: e.Seq, Kind: e.Kind, At: e.At, Data: data}
+}
+
+// refOf is a request's ref.
+func refOf(m wire.Message) string {
+	switch m := m.(type) {
+	case wire.ChatSend:
+		return m.Ref
+	case wire.PlaceBid:
+		return m.Ref
+	case wire.LotCreate:
+		return m.Ref
+	case wire.LotStart:
+		return m.Ref
+	case wire.LotEnd:
+		return m.Ref
+	case wire.LotCancel:
+		return m.Ref
+	case wire.Moderate:
+		return m.Ref
+	}
+	return ""
+}

@@ -1,0 +1,346 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/relaycast/relaycast/auth"
+)
+
+// hello announces the live room; a live message before join is not_joined and changes nothing.
+func TestLiveHelloAndNotJoined(t *testing.T) {
+	s := &liveServer{testServer: start(t, nil)}
+	c := s.dial(t, 0)
+	c.msgs, c.err = make(chan liveMsg, 64), make(chan error, 1)
+	var hello liveMsg
+	if err := c.conn.ReadJSON(&hello); err != nil || hello.Type != "hello" || !slices.Equal(hello.Features, []string{"live"}) {
+		t.Fatalf("hello = %+v, %v", hello, err)
+	}
+	go func() {
+		for {
+			var m liveMsg
+			if err := c.conn.ReadJSON(&m); err != nil {
+				c.err <- err
+				close(c.msgs)
+				return
+			}
+			c.msgs <- m
+		}
+	}()
+	for _, m := range []map[string]any{
+		{"type": "chat", "text": "hi", "ref": "c1"},
+		{"type": "bid", "lot_id": "x", "amount": 100, "ref": "b1"},
+		{"type": "moderate", "action": "ban", "subject": "x", "ref": "m1"},
+	} {
+		c.send(m)
+		if r := c.wantError("not_joined"); r.Ref != m["ref"] {
+			t.Errorf("%v: ref %q", m, r.Ref)
+		}
+	}
+	// A live message that is not its type's JSON is a protocol violation (socket closed).
+	c.send(map[string]any{"type": "bid", "lot_id": 7})
+	for range c.msgs {
+	}
+	var ce *websocket.CloseError
+	if err := <-c.err; !errors.As(err, &ce) || ce.Code != websocket.CloseInvalidFramePayloadData {
+		t.Fatalf("bad bid JSON: %v, want close 1007", err)
+	}
+}
+
+// Chat history on join, resume after a seq while the room keeps going (every event exactly once,
+// in order), a forged after (bad_seq, nothing joined), and a resume older than the kept events
+// (a snapshot).
+func TestLiveJoinHistoryResume(t *testing.T) {
+	liveBackends(t, func(t *testing.T, s *liveServer) {
+		r := room("hist")
+		ctx := context.Background()
+		// 60 chat messages by 20 guests (3 each, the rate limit).
+		for g := range 20 {
+			c := s.dial(t, 0).reading()
+			c.join(map[string]any{"room": r, "name": "guest " + string(rune('a'+g))})
+			for i := range 3 {
+				c.send(map[string]any{"type": "chat", "text": "m" + string(rune('0'+i)), "ref": "r"})
+				if m := c.reply(); m.Type != "ok" {
+					t.Fatalf("chat: %+v", m)
+				}
+			}
+		}
+		v := s.dial(t, 0).reading()
+		j := v.join(map[string]any{"room": r, "name": "Viewer"})
+		if j.Seq != 60 || j.Resumed || len(j.Chat) != 50 || j.Chat[0].ID != 11 || j.Chat[49].ID != 60 || !j.You.Guest ||
+			!strings.HasPrefix(j.You.Subject, "guest:") || j.You.Name != "Viewer" || string(j.Lot) != "null" {
+			t.Fatalf("fresh join: seq %d resumed %v chat %d [%v..] you %+v lot %s", j.Seq, j.Resumed, len(j.Chat), j.Chat[0], j.You, j.Lot)
+		}
+
+		// Resume after 40 while events keep coming: 41..60 in joined, the rest as events.
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				if _, err := s.Stream().Emit(ctx, r, "test", map[string]int{"i": i}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		rc := s.dial(t, 0).reading()
+		j = rc.join(map[string]any{"room": r, "name": "Back", "after": 40})
+		if !j.Resumed || len(j.Events) < 20 || j.Events[0].Seq != 41 {
+			t.Fatalf("resume: resumed %v, %d events", j.Resumed, len(j.Events))
+		}
+		for _, l := range j.Chat {
+			if l.ID <= 40 || l.ID > j.Seq {
+				t.Errorf("resumed chat line %d outside (40, %d]", l.ID, j.Seq)
+			}
+		}
+		seqs := []int64{}
+		for _, e := range j.Events {
+			seqs = append(seqs, e.Seq)
+		}
+		if seqs[len(seqs)-1] != j.Seq {
+			t.Errorf("joined.seq %d, last replayed %d", j.Seq, seqs[len(seqs)-1])
+		}
+		wg.Wait()
+		for seqs[len(seqs)-1] < 260 {
+			seqs = append(seqs, rc.next("event").Seq)
+		}
+		for i, q := range seqs {
+			if q != int64(41+i) {
+				t.Fatalf("resumed seqs not 41..260 once each, in order: at %d got %d (%v)", i, q, seqs)
+			}
+		}
+
+		// A forged after: bad_seq, the socket is not joined.
+		f := s.dial(t, 0).reading()
+		f.send(map[string]any{"type": "join", "room": r, "name": "Forger", "after": 100000})
+		f.wantError("bad_seq")
+		f.send(map[string]any{"type": "chat", "text": "x"})
+		f.wantError("not_joined")
+
+		// Older than the kept events (2000): a snapshot at the current seq.
+		for i := range 2000 {
+			if _, err := s.Stream().Emit(ctx, r, "test", map[string]int{"j": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g := s.dial(t, 0).reading()
+		j = g.join(map[string]any{"room": r, "name": "Late", "after": 5})
+		if j.Resumed || j.Seq != 2260 || len(j.Events) != 0 || len(j.Chat) != 50 {
+			t.Fatalf("gap join: resumed %v seq %d events %d chat %d", j.Resumed, j.Seq, len(j.Events), len(j.Chat))
+		}
+	})
+}
+
+// Chat reaches every socket, HTML stays text, bad text is refused with its code and changes
+// nothing, a moderator's delete reaches the others and leaves the history; a ban stops chat.
+func TestLiveChatAndModeration(t *testing.T) {
+	liveBackends(t, func(t *testing.T, s *liveServer) {
+		r := room("chat")
+		a := s.dial(t, 0).reading()
+		a.join(map[string]any{"room": r, "name": "Ana"})
+		b := s.dial(t, 0).reading()
+		jb := b.join(map[string]any{"room": r, "name": "Bo"})
+		seller := s.dial(t, 0).reading()
+		js := seller.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "seller-1", "", auth.GrantPublish)})
+		if js.You.Guest || js.You.Subject != "seller-1" || !slices.Contains(js.You.Grants, "publish") || string(js.Lots) != "[]" {
+			t.Fatalf("seller joined: %+v lots %s", js.You, js.Lots)
+		}
+		if jb.Lots != nil {
+			t.Errorf("a guest got the lots: %s", jb.Lots)
+		}
+
+		a.send(map[string]any{"type": "chat", "text": "<b>hi</b> & bye", "ref": "a1"})
+		if m := a.reply(); m.Type != "ok" || m.Ref != "a1" {
+			t.Fatalf("chat reply %+v", m)
+		}
+		ev := b.event("chat")
+		var line chatLine
+		_ = json.Unmarshal(ev.Data, &line)
+		if line.Text != "<b>hi</b> & bye" || line.Name != "Ana" || !line.Guest || line.ID != ev.Seq {
+			t.Fatalf("chat event %s", ev.Data)
+		}
+		for _, c := range []struct{ text, code string }{
+			{strings.Repeat("x", 10<<10), "too_long"},
+			{"bell\x07", "bad_request"},
+			{"", "bad_request"},
+		} {
+			a.send(map[string]any{"type": "chat", "text": c.text, "ref": "bad"})
+			if m := a.wantError(c.code); m.Ref != "bad" {
+				t.Errorf("%q: ref %q", c.code, m.Ref)
+			}
+		}
+		// Invalid UTF-8 on the wire: the JSON decoder reads it as U+FFFD, which chat refuses.
+		if err := a.conn.WriteMessage(websocket.TextMessage, []byte("{\"type\":\"chat\",\"text\":\"a\xffb\",\"ref\":\"u\"}")); err != nil {
+			t.Fatal(err)
+		}
+		a.wantError("bad_request")
+		// A guest cannot moderate; the seller deletes, everyone sees it, the history forgets it.
+		b.send(map[string]any{"type": "moderate", "action": "delete", "id": line.ID, "ref": "m0"})
+		b.wantError("unauthorized")
+		seller.send(map[string]any{"type": "moderate", "action": "delete", "id": line.ID, "ref": "m1"})
+		if m := seller.reply(); m.Type != "ok" || m.Ref != "m1" {
+			t.Fatalf("delete: %+v", m)
+		}
+		del := b.event("chat.deleted")
+		if !strings.Contains(string(del.Data), `"id":`+itoa(line.ID)) {
+			t.Fatalf("chat.deleted %s", del.Data)
+		}
+		n := s.dial(t, 0).reading()
+		for _, l := range n.join(map[string]any{"room": r, "name": "New"}).Chat {
+			if l.ID == line.ID {
+				t.Fatalf("deleted message %d still in the history", l.ID)
+			}
+		}
+		// Ban Ana: her chat is refused, the others see user.ban.
+		seller.send(map[string]any{"type": "moderate", "action": "ban", "subject": jAnaSubject(t, a, r), "ref": "m2"})
+		if m := seller.reply(); m.Type != "ok" {
+			t.Fatalf("ban: %+v", m)
+		}
+		b.event("user.ban")
+		a.send(map[string]any{"type": "chat", "text": "still here?"})
+		a.wantError("banned")
+		// Settings: guest chat off refuses guests with guests_off.
+		seller.send(map[string]any{"type": "moderate", "action": "settings", "settings": map[string]any{"guest_chat": false}})
+		if m := seller.reply(); m.Type != "ok" {
+			t.Fatalf("settings: %+v", m)
+		}
+		ev = b.event("room.settings")
+		if !strings.Contains(string(ev.Data), `"guest_chat":false`) || !strings.Contains(string(ev.Data), `"links":true`) {
+			t.Fatalf("room.settings %s", ev.Data)
+		}
+		b.send(map[string]any{"type": "chat", "text": "hello?"})
+		b.wantError("guests_off")
+		// Pin a product: everyone gets it, a new join sees it.
+		seller.send(map[string]any{"type": "moderate", "action": "pin", "product": map[string]any{"id": "p1", "title": "Lamp", "price": 1999, "stock": 3}})
+		if m := seller.reply(); m.Type != "ok" {
+			t.Fatalf("pin: %+v", m)
+		}
+		if ev := b.event("product"); !strings.Contains(string(ev.Data), `"Lamp"`) {
+			t.Fatalf("product %s", ev.Data)
+		}
+		j := s.dial(t, 0).reading().join(map[string]any{"room": r, "name": "Late"})
+		if !strings.Contains(string(j.Product), `"p1"`) {
+			t.Fatalf("joined product %s", j.Product)
+		}
+	})
+}
+
+// jAnaSubject is a's subject (its joined.you), by joining again (same socket keeps its guest subject).
+func jAnaSubject(t *testing.T, a *liveClient, r string) string {
+	t.Helper()
+	return a.join(map[string]any{"room": r, "name": "Ana"}).You.Subject
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// Tokens: a wrong-room or forged token cannot join; guests and tokens without the grant cannot
+// bid or manage lots.
+func TestLiveGrants(t *testing.T) {
+	s := &liveServer{testServer: start(t, nil)}
+	r := room("grants")
+	c := s.dial(t, 0).reading()
+	c.send(map[string]any{"type": "join", "room": r, "token": s.tokenFor(t, "other", "x", "", auth.GrantPublish)})
+	c.wantError("unauthorized")
+	c.send(map[string]any{"type": "join", "room": r, "token": "forged"})
+	c.wantError("unauthorized")
+	c.send(map[string]any{"type": "join", "room": "bad room!", "name": "x"})
+	c.wantError("bad_request")
+	c.send(map[string]any{"type": "join", "room": r})
+	c.wantError("bad_request") // a guest needs a name
+	c.send(map[string]any{"type": "join", "room": r, "name": "\x01"})
+	c.wantError("bad_request")
+
+	c.join(map[string]any{"room": r, "name": "Guest"})
+	c.send(map[string]any{"type": "bid", "lot_id": "l1", "amount": 100, "ref": "g"})
+	if m := c.wantError("unauthorized"); m.Ref != "g" || !strings.Contains(m.Message, "guest") {
+		t.Errorf("guest bid: %+v", m)
+	}
+	c.send(map[string]any{"type": "lot_create", "lot": map[string]any{"title": "x", "start_price": 100, "duration_s": 30}})
+	c.wantError("unauthorized")
+	v := s.dial(t, 0).reading()
+	j := v.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "viewer-1", "", auth.GrantSubscribe)})
+	if j.You.Guest || j.You.Subject != "viewer-1" || j.You.Name != "viewer-1" {
+		t.Fatalf("subscriber: %+v", j.You)
+	}
+	v.send(map[string]any{"type": "bid", "lot_id": "l1", "amount": 100})
+	v.wantError("unauthorized")
+	v.send(map[string]any{"type": "lot_start", "lot_id": "l1"})
+	v.wantError("unauthorized")
+	v.send(map[string]any{"type": "moderate", "action": "unpin"})
+	v.wantError("unauthorized")
+	// A token holder without the chat grant chats while guest chat is on.
+	v.send(map[string]any{"type": "chat", "text": "hi", "ref": "v"})
+	if m := v.reply(); m.Type != "ok" {
+		t.Fatalf("subscriber chat: %+v", m)
+	}
+	v.send(map[string]any{"type": "react", "kind": "nope"})
+	v.wantError("bad_request")
+	v.send(map[string]any{"type": "leave"})
+	if m := v.reply(); m.Type != "ok" {
+		t.Fatalf("leave: %+v", m)
+	}
+	v.send(map[string]any{"type": "chat", "text": "gone"})
+	v.wantError("not_joined")
+}
+
+// A socket that never reads is closed with 1008 "too slow"; the room goes on and a reading
+// socket gets every event.
+func TestLiveStalledSocket(t *testing.T) {
+	liveBackends(t, func(t *testing.T, s *liveServer) {
+		r := room("stall")
+		stalled := s.dial(t, 4096)
+		if err := stalled.conn.WriteJSON(map[string]any{"type": "join", "room": r, "name": "Sleepy"}); err != nil {
+			t.Fatal(err)
+		}
+		reader := s.dial(t, 0).reading()
+		reader.join(map[string]any{"room": r, "name": "Awake"})
+		time.Sleep(200 * time.Millisecond) // the stalled socket's join is handled
+		const n = 3000
+		pad := strings.Repeat("p", 8<<10)
+		ctx := context.Background()
+		done := make(chan error, 1)
+		go func() {
+			for i := range n {
+				if _, err := s.Stream().Emit(ctx, r, "test", map[string]any{"i": i, "pad": pad}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		for i := range n {
+			m := reader.next("event")
+			if m.Seq != int64(i+1) {
+				t.Fatalf("reader got seq %d, want %d", m.Seq, i+1)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// Now read the stalled socket: what it was sent, then the close.
+		_ = stalled.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		got := 0
+		for {
+			_, _, err := stalled.conn.ReadMessage()
+			if err != nil {
+				var ce *websocket.CloseError
+				if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || ce.Text != "too slow" {
+					t.Fatalf("stalled socket ended with %v after %d messages, want close 1008 too slow", err, got)
+				}
+				break
+			}
+			got++
+		}
+		if got >= n {
+			t.Fatalf("the stalled socket got all %d events", got)
+		}
+	})
+}
