@@ -241,7 +241,8 @@ export class ChatPanel {
     const guest = !you || you.guest;
     const named = !guest || !!this.room.chosenName;
     const guestsOff = guest && !s.guest_chat;
-    const mayChat = !!you && (guest ? s.guest_chat && named : this.room.has("chat") || this.room.moderator);
+    // Tokens with chat (or a managing grant) always; guests and other tokens while guest chat is on.
+    const mayChat = !!you && (guest ? s.guest_chat && named : s.guest_chat || this.room.has("chat") || this.room.moderator);
     this.form.hidden = !mayChat || this.banned;
     this.nameForm.hidden = !(guest && s.guest_chat && !named && !!you);
     let note = "";
@@ -249,7 +250,7 @@ export class ChatPanel {
     if (guestsOff) {
       note = "Guests can't chat in this room right now.";
       signIn = this.opts.signIn?.() ?? null;
-    } else if (you && !guest && !mayChat) note = "Your sign-in lets you watch but not chat here.";
+    } else if (you && !guest && !mayChat) note = "Only signed-in chatters can write here right now.";
     this.note.textContent = note;
     if (signIn) {
       const a = el("a", "", signIn.text);

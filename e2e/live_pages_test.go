@@ -1,0 +1,374 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/server"
+)
+
+// The live room's pages in Chromium against a real server: the seller's console (the studio page
+// and the broadcast page's panel), the watch page's lot card, chat and moderation, and the phone
+// layout. The page hooks used here (window.relaycast.live) only read state; every action is a
+// real click on the page.
+
+// The live room's grants (auth.GrantBid and auth.GrantChat by value).
+const (
+	grantBid  auth.Grant = "bid"
+	grantChat auth.Grant = "chat"
+)
+
+// liveToken mints a one-hour token for room whose subject is also the display name.
+func liveToken(t *testing.T, srv *server.Server, room, name string, grants ...auth.Grant) string {
+	t.Helper()
+	tok, err := srv.Signer().Issue(room, grants, time.Hour, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// skewClock makes the tab's Date.now() run off by d (its scripts load after this), as on a phone
+// whose clock is wrong: the countdown must still agree with the server's.
+func skewClock(t *testing.T, ctx context.Context, d time.Duration) {
+	t.Helper()
+	src := fmt.Sprintf(`(() => { const real = Date.now.bind(Date); Date.now = () => real() + %d; })();`, d.Milliseconds())
+	err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src})
+		return err
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// queueLot fills the console's "Add a lot" form and submits it, then waits for the lot in the queue.
+func queueLot(t *testing.T, ctx context.Context, title, price string, durationS, windowS, toS int) {
+	t.Helper()
+	setValue(t, ctx, `.studio-form input[name="title"]`, title)
+	setValue(t, ctx, `.studio-form input[name="start_price"]`, price)
+	setValue(t, ctx, `.studio-form input[name="duration_s"]`, fmt.Sprint(durationS))
+	realClick(t, ctx, ".studio-advanced summary")
+	setValue(t, ctx, `.studio-form input[name="extend_window_s"]`, fmt.Sprint(windowS))
+	setValue(t, ctx, `.studio-form input[name="extend_to_s"]`, fmt.Sprint(toS))
+	realClick(t, ctx, `.studio-form button[type="submit"]`)
+	waitJS(t, ctx, 10*time.Second, `[...document.querySelectorAll(".studio-lots .studio-lot-title")].some(e => e.textContent === `+jsString(title)+`)`, "the lot in the queue")
+}
+
+// ownTab opens a tab in a browser context of its own (its own localStorage): another person.
+func ownTab(t *testing.T, ctx context.Context) context.Context {
+	t.Helper()
+	tctx, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	return tctx
+}
+
+// msgTool marks the moderation button (action) of the chat message with this text and returns
+// a selector for it, for realClick.
+func msgTool(t *testing.T, ctx context.Context, text, action string) string {
+	t.Helper()
+	ok := evalJS[bool](t, ctx, `(() => {
+	  const li = [...document.querySelectorAll(".chat-msg")].find(li => li.querySelector(".chat-text").textContent === `+jsString(text)+`);
+	  const b = li && li.querySelector('button[data-action="`+action+`"]');
+	  if (b) b.dataset.test = "target";
+	  return !!b;
+	})()`)
+	if !ok {
+		t.Fatalf("no %s button on the message %q", action, text)
+	}
+	return `button[data-test="target"]`
+}
+
+// lotJS reads one field of the page's current lot.
+func lotJS[T any](t *testing.T, ctx context.Context, field string) T {
+	t.Helper()
+	return evalJS[T](t, ctx, `window.relaycast.live.lot.`+field)
+}
+
+// TestLiveAuctionPages: the seller queues a lot on the studio page and starts it with one click;
+// a viewer (whose clock is 5 s fast) sees its card with a countdown that agrees with the server,
+// bids with one tap; the seller's console shows the bid as it arrives, the countdown extends
+// (anti-sniping), and when the lot ends every screen — the winner's, another viewer's, the
+// seller's — shows the winner banner.
+func TestLiveAuctionPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	srv := startServer(t)
+	const room = "auction"
+	seller := liveToken(t, srv, room, "Sam's shop", auth.GrantPublish)
+	alice := liveToken(t, srv, room, "Alice", auth.GrantSubscribe, grantBid, grantChat)
+	ctx := browser(t)
+
+	studio := tab(t, ctx)
+	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+seller)
+	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.subject === "Sam's shop"`, "the studio to join the room")
+
+	viewer := tab(t, ctx)
+	skewClock(t, viewer, 5*time.Second)
+	navigate(t, viewer, srv.URL()+"/watch/"+room+"?token="+alice)
+	waitJS(t, viewer, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.name === "Alice"`, "the viewer to join as Alice")
+	// The token left the address bar and is kept for the room.
+	if s := evalJS[string](t, viewer, `location.href`); strings.Contains(s, "token") {
+		t.Errorf("the token is still in the address bar: %s", s)
+	}
+	if got := evalJS[string](t, viewer, `localStorage.getItem("relaycast:token:`+room+`") || ""`); got != alice {
+		t.Error("the token was not kept for the room")
+	}
+	guest := ownTab(t, ctx)
+	navigate(t, guest, srv.URL()+"/watch/"+room)
+	waitJS(t, guest, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.guest`, "a guest to join")
+
+	// Queue: the lot is short, and its anti-sniping window covers all of it, so a bid extends it.
+	queueLot(t, studio, "Vintage lamp", "10.00", 4, 30, 8)
+	realClick(t, studio, ".studio-start-next")
+	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.lot && window.relaycast.live.lot.status === "open"`, "the viewer to see the lot open")
+
+	// The card: title, price, and a countdown by the server's clock despite the 5 s skew.
+	waitJS(t, viewer, 5*time.Second, `document.querySelector(".lot-title").textContent === "Vintage lamp" && document.querySelector(".lot-price").textContent === "$10.00"`, "the lot card")
+	endsAt := lotJS[float64](t, viewer, "ends_at")
+	left := evalJS[float64](t, viewer, `window.relaycast.live.remaining()`)
+	want := endsAt - float64(time.Now().UnixMilli())
+	if math.Abs(left-want) > 700 {
+		t.Errorf("countdown %.0f ms left, the server's clock says %.0f ms (offset %.0f)", left, want, evalJS[float64](t, viewer, `window.relaycast.live.offset`))
+	}
+	if txt := evalJS[string](t, viewer, `document.querySelector(".lot-timer").textContent`); !strings.HasPrefix(txt, "0:0") {
+		t.Errorf("countdown shows %q", txt)
+	}
+	// Guests may not bid: they are told how to.
+	waitJS(t, guest, 5*time.Second, `!document.querySelector(".lot-signin").hidden && document.querySelector(".lot-actions").hidden`, "the guest's sign-in note instead of the bid button")
+
+	// One tap.
+	if txt := evalJS[string](t, viewer, `document.getElementById("bid-button").textContent`); txt != "Bid $10.00" {
+		t.Errorf("bid button says %q", txt)
+	}
+	realClick(t, viewer, "#bid-button")
+	waitJS(t, viewer, 5*time.Second, `document.querySelector(".lot-feedback").textContent.includes("highest bidder")`, "the viewer to be told they lead")
+	// The seller sees it arrive, and the countdown went back up (anti-sniping).
+	waitJS(t, studio, 5*time.Second, `[...document.querySelectorAll(".studio-bid")].some(e => e.textContent.includes("Alice") && e.textContent.includes("$10.00"))`, "the bid on the seller's console")
+	waitJS(t, viewer, 5*time.Second, fmt.Sprintf(`window.relaycast.live.lot.ends_at > %f && window.relaycast.live.lot.extensions >= 1`, endsAt), "the countdown to extend")
+	if a, b := lotJS[float64](t, viewer, "ends_at"), evalJS[float64](t, studio, `window.relaycast.live.lot.ends_at`); a != b {
+		t.Errorf("the viewer's lot ends at %.0f, the seller's at %.0f", a, b)
+	}
+	if evalJS[float64](t, studio, `window.relaycast.live.lot.bid_count`) != 1 || !strings.Contains(evalJS[string](t, studio, `document.querySelector(".studio-current .lot-leader").textContent`), "Alice") {
+		t.Error("the console does not show Alice leading with one bid")
+	}
+	// A too-low bid from the custom field is refused with the valid amount.
+	realClick(t, viewer, ".lot-more")
+	setValue(t, viewer, ".lot-amount", "10.00")
+	realClick(t, viewer, ".lot-bid-custom")
+	waitJS(t, viewer, 5*time.Second, `/already the highest bidder|Too low: the next valid bid is \$1\d\.\d\d/.test(document.querySelector(".lot-feedback").textContent)`, "the refusal in words")
+
+	// The end: every screen shows the winner.
+	waitJS(t, viewer, 20*time.Second, `window.relaycast.live.lot.status === "sold"`, "the lot to be sold")
+	for name, c := range map[string]context.Context{"winner": viewer, "guest": guest, "seller": studio} {
+		waitJS(t, c, 5*time.Second, `[...document.querySelectorAll(".lot-banner")].some(b => !b.hidden && b.textContent.includes("$10.00"))`, "the winner banner on the "+name+"'s screen")
+	}
+	if txt := evalJS[string](t, viewer, `document.querySelector(".lot-banner:not([hidden])").textContent`); !strings.Contains(txt, "You won") {
+		t.Errorf("the winner's banner says %q", txt)
+	}
+	for name, c := range map[string]context.Context{"guest": guest, "seller": studio} {
+		if txt := evalJS[string](t, c, `document.querySelector(".lot-banner:not([hidden])").textContent`); !strings.Contains(txt, "Sold to Alice") {
+			t.Errorf("the %s's banner says %q", name, txt)
+		}
+	}
+	if w := evalJS[string](t, studio, `window.relaycast.live.lot.winner`); w != "Alice" {
+		t.Errorf("winner %q", w)
+	}
+	screenshots(t, studio, "live-studio")
+}
+
+// TestLiveChatModeration: a guest picks a name and chats; a viewer's message with HTML in it is
+// shown as text on every screen; the seller deletes it and it vanishes from the viewers' screens;
+// the seller times the guest out and the guest is told so in words.
+func TestLiveChatModeration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	srv := startServer(t)
+	const room = "chatroom"
+	seller := liveToken(t, srv, room, "Sam", auth.GrantPublish)
+	alice := liveToken(t, srv, room, "Alice", auth.GrantSubscribe) // guest chat is on: any token holder may chat
+	ctx := browser(t)
+
+	studio := tab(t, ctx)
+	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+seller)
+	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined`, "the studio to join")
+	viewer := tab(t, ctx)
+	navigate(t, viewer, srv.URL()+"/watch/"+room+"?token="+alice)
+	waitJS(t, viewer, 15*time.Second, `window.relaycast.live.joined`, "the viewer to join")
+	guest := ownTab(t, ctx)
+	navigate(t, guest, srv.URL()+"/watch/"+room)
+	waitJS(t, guest, 15*time.Second, `window.relaycast.live.joined`, "the guest to join")
+
+	// The guest must pick a name before writing.
+	if evalJS[bool](t, guest, `!document.querySelector(".chat-form:not(.chat-name-form)").hidden`) {
+		t.Error("a guest without a name can write")
+	}
+	setValue(t, guest, ".chat-name-form input", "Bo")
+	realClick(t, guest, ".chat-join")
+	waitJS(t, guest, 10*time.Second, `window.relaycast.live.you.name === "Bo" && !document.querySelector(".chat-input").closest("form").hidden`, "the guest's chat box")
+	send := func(c context.Context, text string) {
+		t.Helper()
+		setValue(t, c, ".chat-input", text)
+		realClick(t, c, ".chat-send")
+	}
+	send(guest, "hi from Bo")
+	waitJS(t, studio, 10*time.Second, `window.relaycast.live.messages.some(m => m.name === "Bo" && m.text === "hi from Bo")`, "the guest's message on the seller's screen")
+
+	// HTML is text.
+	const evil = `<b>bold</b> <img src=x onerror="window.pwned=1">`
+	send(viewer, evil)
+	for name, c := range map[string]context.Context{"seller": studio, "viewer": viewer, "guest": guest} {
+		waitJS(t, c, 10*time.Second, `window.relaycast.live.messages.some(m => m.name === "Alice" && m.text === `+jsString(evil)+`)`, "Alice's message as text on the "+name+"'s screen")
+		if evalJS[bool](t, c, `!!document.querySelector(".chat-list b, .chat-list img") || !!window.pwned`) {
+			t.Errorf("the %s's page rendered the message as HTML", name)
+		}
+	}
+	// Resume: a reload shows the history once.
+	navigate(t, guest, srv.URL()+"/watch/"+room)
+	waitJS(t, guest, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.messages.length === 2`, "the guest's history after a reload")
+
+	// The seller deletes Alice's message: it vanishes everywhere.
+	sel := `.chat-msg[data-subject="Alice"] button[data-action="delete"]`
+	waitJS(t, studio, 5*time.Second, `!!document.querySelector(`+jsString(sel)+`)`, "the delete button on Alice's message")
+	if evalJS[bool](t, viewer, `!!document.querySelector('button[data-action="delete"]')`) {
+		t.Error("a viewer without the moderate grant sees moderation buttons")
+	}
+	realClick(t, studio, sel)
+	for name, c := range map[string]context.Context{"viewer": viewer, "guest": guest, "seller": studio} {
+		waitJS(t, c, 10*time.Second, `!window.relaycast.live.messages.some(m => m.name === "Alice") && !document.querySelector('.chat-msg[data-subject="Alice"]')`, "the deleted message to vanish from the "+name+"'s screen")
+	}
+	screenshots(t, studio, "live-studio-chat")
+
+	// The seller times the guest out (a guest is a new subject on each socket: the message they
+	// wrote since the reload): the guest is told, and what they send is refused in words.
+	send(guest, "back again")
+	waitJS(t, studio, 10*time.Second, `window.relaycast.live.messages.some(m => m.text === "back again")`, "the guest's new message on the console")
+	realClick(t, studio, msgTool(t, studio, "back again", "timeout"))
+	waitJS(t, guest, 10*time.Second, `document.querySelector(".chat-error").textContent.includes("paused your chat")`, "the guest to be told of the time-out")
+	send(guest, "still here?")
+	waitJS(t, guest, 10*time.Second, `!document.querySelector(".chat-error").hidden && document.querySelector(".chat-error").textContent.includes("paused your chat")`, "the refusal in words")
+	time.Sleep(500 * time.Millisecond)
+	if evalJS[bool](t, studio, `window.relaycast.live.messages.some(m => m.text === "still here?")`) {
+		t.Error("a timed-out guest's message reached the room")
+	}
+	// Guest chat off: the guest's box goes, with a sentence.
+	realClick(t, studio, ".chat-settings summary")
+	realClick(t, studio, ".chat-guests")
+	waitJS(t, guest, 10*time.Second, `document.querySelector(".chat-input").closest("form").hidden && document.querySelector(".chat-note").textContent.includes("Guests can't chat")`, "the guest to be told guests can't chat")
+}
+
+// TestLiveWatchPhoneLayout: at 390×844 the watch page is the phone layout — the video fills the
+// screen's width, the chat lies over its lower part within the viewport, the lot card sits above
+// a big bid button at the bottom, and nothing scrolls sideways. Saved as docs/screenshots/live-phone.png
+// (RELAYCAST_SCREENSHOTS=…/docs/screenshots).
+func TestLiveWatchPhoneLayout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	srv := startServer(t)
+	const room = "phone"
+	seller := liveToken(t, srv, room, "Sam", auth.GrantPublish)
+	alice := liveToken(t, srv, room, "Alice", grantChat, grantBid)
+	ctx := browser(t)
+
+	// The seller goes live from the broadcast page and runs the lot from its panel.
+	pub := tab(t, ctx)
+	navigate(t, pub, srv.URL()+"/broadcast/"+room+"?autostart=1&token="+seller)
+	waitJS(t, pub, 20*time.Second, `window.relaycast.state === "live" && window.relaycast.live.joined`, "the broadcast page to go live and join")
+	queueLot(t, pub, "Silk scarf", "25", 120, 10, 10)
+	realClick(t, pub, ".studio-start-next")
+	setValue(t, pub, ".seller-chat .chat-input", "Welcome! The scarf is up.")
+	realClick(t, pub, ".seller-chat .chat-send")
+
+	viewer := tab(t, ctx)
+	if err := chromedp.Do(viewer, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile)); err != nil {
+		t.Fatal(err)
+	}
+	navigate(t, viewer, srv.URL()+"/watch/"+room+"?token="+alice)
+	waitJS(t, viewer, 20*time.Second, `window.relaycast.state === "playing" && window.relaycast.live.lot && window.relaycast.live.lot.status === "open"`, "the phone to play with the lot open")
+	for _, text := range []string{"Love it", "How long is it?", "Bidding now"} {
+		setValue(t, viewer, ".chat-input", text)
+		realClick(t, viewer, ".chat-send")
+		time.Sleep(700 * time.Millisecond) // three messages in 2 s is the rate limit
+	}
+	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.messages.length >= 4`, "the chat on the phone")
+	waitJS(t, viewer, 5*time.Second, `window.relaycast.live.messages.some(m => m.text === "Welcome! The scarf is up.")`, "the seller's message")
+	time.Sleep(300 * time.Millisecond) // layout settles
+
+	facts := evalJS[map[string]any](t, viewer, `(() => {
+	  const r = (sel) => { const e = document.querySelector(sel); const b = e.getBoundingClientRect(); return {top: b.top, bottom: b.bottom, left: b.left, right: b.right, width: b.width, height: b.height}; };
+	  const video = r("#video"), chat = r(".room-chat .chat-list"), lot = r(".room-lot .lot"), bid = r("#bid-button");
+	  const hit = (() => { const b = document.getElementById("bid-button").getBoundingClientRect(); const e = document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2); return !!e && (e.id === "bid-button" || !!e.closest("#bid-button")); })();
+	  return {vw: innerWidth, vh: innerHeight, scrollW: document.documentElement.scrollWidth, video, chat, lot, bid, hit,
+	    bidText: document.getElementById("bid-button").textContent};
+	})()`)
+	num := func(m any, k string) float64 { return m.(map[string]any)[k].(float64) }
+	vw, vh := facts["vw"].(float64), facts["vh"].(float64)
+	video, chat, lot, bid := facts["video"], facts["chat"], facts["lot"], facts["bid"]
+	if vw != 390 {
+		t.Fatalf("viewport %v px wide", vw)
+	}
+	if num(video, "left") > 0.5 || math.Abs(num(video, "width")-vw) > 0.5 || num(video, "height") < 0.9*vh {
+		t.Errorf("the video does not fill the phone's screen: %v in %v×%v", video, vw, vh)
+	}
+	if h := num(bid, "height"); h < 44 {
+		t.Errorf("the bid button is %.0f px tall (want >= 44)", h)
+	}
+	if num(bid, "bottom") > vh || num(bid, "top") < vh/2 || !facts["hit"].(bool) {
+		t.Errorf("the bid button is not visible at the bottom of the screen: %v (tappable: %v)", bid, facts["hit"])
+	}
+	if num(chat, "top") < vh/3 || num(chat, "bottom") > vh || num(chat, "left") < 0 || num(chat, "right") > vw || num(chat, "height") < 40 {
+		t.Errorf("the chat is not over the lower part of the video, inside the screen: %v", chat)
+	}
+	if num(chat, "bottom") > num(lot, "top")+1 || num(lot, "bottom") < num(bid, "bottom") {
+		t.Errorf("want the chat above the lot card and the bid button inside it at the bottom: chat %v, lot %v, bid %v", chat, lot, bid)
+	}
+	if sw := facts["scrollW"].(float64); sw > vw {
+		t.Errorf("the page scrolls sideways: %v px wide in a %v px viewport", sw, vw)
+	}
+	if !strings.HasPrefix(facts["bidText"].(string), "Bid $") {
+		t.Errorf("bid button says %q", facts["bidText"])
+	}
+
+	dir := screenshotDir(t)
+	if png, err := chromedp.Run(viewer, chromedp.CaptureScreenshot()); err != nil {
+		t.Logf("screenshot: %v", err)
+	} else if err := os.WriteFile(filepath.Join(dir, "live-phone.png"), png, 0o644); err != nil {
+		t.Logf("screenshot: %v", err)
+	} else {
+		t.Logf("screenshot %s (%d KiB)", filepath.Join(dir, "live-phone.png"), len(png)/1024)
+	}
+
+	// One tap on the phone: the bid lands, the seller's panel shows it.
+	realClick(t, viewer, "#bid-button")
+	waitJS(t, viewer, 5*time.Second, `document.querySelector(".lot-feedback").textContent.includes("highest bidder")`, "the phone's bid to lead")
+	waitJS(t, pub, 5*time.Second, `[...document.querySelectorAll(".studio-bid")].some(e => e.textContent.includes("Alice") && e.textContent.includes("$25.00"))`, "the phone's bid on the broadcast page")
+	if png, err := chromedp.Run(viewer, chromedp.CaptureScreenshot()); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "live-phone-winning.png"), png, 0o644)
+	}
+	// Desktop: video and side panel.
+	if err := chromedp.Do(viewer, chromedp.EmulateViewport(1280, 800), chromedp.Sleep(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	side := evalJS[[]float64](t, viewer, `(() => { const v = document.getElementById("stage").getBoundingClientRect(), p = document.getElementById("room-panel").getBoundingClientRect(); return [v.right, p.left, p.width]; })()`)
+	if side[1] < side[0] || side[2] < 200 {
+		t.Errorf("desktop: the room panel is not beside the video (video right %v, panel left %v, width %v)", side[0], side[1], side[2])
+	}
+	if png, err := chromedp.Run(viewer, chromedp.CaptureScreenshot()); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "live-desktop.png"), png, 0o644)
+	}
+	screenshots(t, pub, "live-broadcast")
+}
