@@ -1,10 +1,13 @@
 // Package auth issues and verifies relaycast access tokens: HS256 JWTs that
-// grant publish / subscribe / admin rights on one room (or on every room, "*").
+// grant rights (publish, subscribe, chat, bid, moderate, admin) on one room
+// (or on every room, "*"), optionally with the holder's display name.
 //
 // A token's claims look like:
 //
 //	{"iss":"relaycast","sub":"alice","exp":1767225600,"iat":1767139200,
-//	 "room":"shop-1","grants":["publish"]}
+//	 "room":"shop-1","grants":["chat","bid"],"name":"Alice"}
+//
+// docs/AUTH.md describes every claim and grant.
 package auth
 
 import (
@@ -18,20 +21,25 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Grant is one right a token confers on its room.
+// Grant is one right a token confers on its room. Some grants imply others
+// (see Grant.Implies): admin implies every grant, publish implies moderate,
+// moderate implies chat.
 type Grant string
 
 // The grants a token may carry.
 const (
-	GrantPublish   Grant = "publish"   // broadcast to the room
+	GrantPublish   Grant = "publish"   // broadcast to the room; also moderate it and manage its lots
 	GrantSubscribe Grant = "subscribe" // watch the room (needed when --viewer-auth is on)
+	GrantChat      Grant = "chat"      // write in the room's chat and react
+	GrantBid       Grant = "bid"       // bid on the room's lots
+	GrantModerate  Grant = "moderate"  // delete messages, time out / ban users, room chat settings, pin products; implies chat
 	GrantAdmin     Grant = "admin"     // everything, including ending other people's broadcasts
 )
 
 // Valid reports whether g is one of the known grants.
 func (g Grant) Valid() bool {
 	switch g {
-	case GrantPublish, GrantSubscribe, GrantAdmin:
+	case GrantPublish, GrantSubscribe, GrantChat, GrantBid, GrantModerate, GrantAdmin:
 		return true
 	}
 	return false
@@ -51,17 +59,20 @@ type Claims struct {
 	Room      string // room name, or AnyRoom
 	Grants    []Grant
 	Subject   string // who the token was issued to; may be empty
+	Name      string // display name of the holder (JWT claim "name"); may be empty, see ValidName
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 }
 
-// Allows reports whether the claims grant g on room. The admin grant implies
-// every grant; a Room of "*" matches any room.
+// Allows reports whether the claims grant g on room: one of the token's grants
+// is g or implies it (Grant.Implies: admin implies every grant, publish implies
+// moderate, moderate implies chat). A Room of "*" matches any room; an empty
+// room is never allowed.
 func (c Claims) Allows(room string, g Grant) bool {
 	if room == "" || (c.Room != AnyRoom && c.Room != room) {
 		return false
 	}
-	return slices.Contains(c.Grants, g) || slices.Contains(c.Grants, GrantAdmin)
+	return slices.ContainsFunc(c.Grants, func(have Grant) bool { return have.Implies(g) })
 }
 
 // jwtClaims is the wire form of Claims.
@@ -69,6 +80,7 @@ type jwtClaims struct {
 	jwt.RegisteredClaims
 	Room   string  `json:"room"`
 	Grants []Grant `json:"grants"`
+	Name   string  `json:"name,omitempty"`
 }
 
 // Signer issues and verifies tokens with one HMAC secret. It is safe for
@@ -88,17 +100,29 @@ func NewSigner(secret []byte) (*Signer, error) {
 
 // Issue returns a signed token granting grants on room for ttl. room may be
 // AnyRoom. subject is free text identifying the holder and may be empty.
+// It is IssueClaims without a display name.
 func (s *Signer) Issue(room string, grants []Grant, ttl time.Duration, subject string) (string, error) {
-	if room == "" {
+	return s.IssueClaims(Claims{Room: room, Grants: grants, Subject: subject}, ttl)
+}
+
+// IssueClaims returns a signed token for c.Room (or AnyRoom) with c.Grants,
+// c.Subject and c.Name, valid for ttl from now. c.IssuedAt and c.ExpiresAt are
+// ignored (the signer's clock sets them). Errors wrap ErrBadClaims: empty room,
+// no or unknown grants, a name ValidName refuses, or a non-positive ttl.
+func (s *Signer) IssueClaims(c Claims, ttl time.Duration) (string, error) {
+	if c.Room == "" {
 		return "", fmt.Errorf("%w: empty room", ErrBadClaims)
 	}
-	if len(grants) == 0 {
+	if len(c.Grants) == 0 {
 		return "", fmt.Errorf("%w: no grants", ErrBadClaims)
 	}
-	for _, g := range grants {
+	for _, g := range c.Grants {
 		if !g.Valid() {
 			return "", fmt.Errorf("%w: unknown grant %q", ErrBadClaims, g)
 		}
+	}
+	if err := ValidName(c.Name); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadClaims, err)
 	}
 	if ttl <= 0 {
 		return "", fmt.Errorf("%w: ttl must be positive, got %s", ErrBadClaims, ttl)
@@ -107,12 +131,13 @@ func (s *Signer) Issue(room string, grants []Grant, ttl time.Duration, subject s
 	claims := jwtClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    Issuer,
-			Subject:   subject,
+			Subject:   c.Subject,
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 		},
-		Room:   room,
-		Grants: slices.Clone(grants),
+		Room:   c.Room,
+		Grants: slices.Clone(c.Grants),
+		Name:   c.Name,
 	}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.secret)
 	if err != nil {
@@ -159,10 +184,14 @@ func (s *Signer) Verify(token string) (Claims, error) {
 			return Claims{}, fmt.Errorf("%w: unknown grant %q", ErrInvalidToken, g)
 		}
 	}
+	if err := ValidName(wire.Name); err != nil {
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
 	c := Claims{
 		Room:      wire.Room,
 		Grants:    wire.Grants,
 		Subject:   wire.Subject,
+		Name:      wire.Name,
 		ExpiresAt: wire.ExpiresAt.Time,
 	}
 	if wire.IssuedAt != nil {

@@ -17,6 +17,9 @@ var (
 	// ErrWeakSecret means the signing secret is shorter than MinSecretLen bytes.
 	ErrWeakSecret = errors.New("auth: secret too short")
 	// ErrBadClaims means Issue was asked for a token it must not produce
-	// (empty room, no or unknown grants, non-positive ttl).
+	// (empty room, no or unknown grants, a bad name, non-positive ttl).
 	ErrBadClaims = errors.New("auth: bad claims")
+	// ErrBadName means a display name breaks the rules of ValidName. IssueClaims
+	// wraps it in ErrBadClaims, Verify in ErrInvalidToken.
+	ErrBadName = errors.New("auth: bad name")
 )

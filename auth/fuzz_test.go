@@ -28,8 +28,12 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	named, err := s.IssueClaims(Claims{Room: "shop", Grants: []Grant{GrantChat, GrantBid}, Subject: "u1", Name: "Zoë"}, time.Hour)
+	if err != nil {
+		f.Fatal(err)
+	}
 	for _, seed := range []string{
-		"", ".", "..", "a.b.c", good, wild,
+		"", ".", "..", "a.b.c", good, wild, named,
 		good[:len(good)-2],
 		strings.Replace(good, "eyJhbGciOiJIUzI1NiIs", "eyJhbGciOiJub25lIiwi", 1),
 		"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJpc3MiOiJyZWxheWNhc3QiLCJyb29tIjoiKiIsImdyYW50cyI6WyJhZG1pbiJdLCJleHAiOjk5OTk5OTk5OTl9.",
@@ -61,6 +65,9 @@ func FuzzVerify(f *testing.F) {
 			if !g.Valid() {
 				t.Fatalf("accepted unknown grant %q", g)
 			}
+		}
+		if err := ValidName(c.Name); err != nil {
+			t.Fatalf("accepted a bad name: %v", err)
 		}
 	})
 }

@@ -84,6 +84,8 @@ type Config struct {
 	TLSCert, TLSKey string
 	// Archive: recording, queue, transcode and storage settings (see archive.go).
 	Archive
+	// SignIn: OpenID Connect sign-in of viewers (see signin.go).
+	SignIn
 }
 
 // Default returns the documented defaults.
@@ -97,6 +99,7 @@ func Default() Config {
 		LogLevel:      "info",
 		LogFormat:     "text",
 		Archive:       DefaultArchive(),
+		SignIn:        DefaultSignIn(),
 	}
 }
 
@@ -138,7 +141,7 @@ func (c *Config) settings() []setting {
 		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
 		{"tls-cert", "PEM certificate `file`: serve HTTPS (with --tls-key); browsers allow camera access only on https:// pages or localhost", (*stringValue)(&c.TLSCert)},
 		{"tls-key", "PEM private key `file` for --tls-cert", (*stringValue)(&c.TLSKey)},
-	}, c.Archive.settings()...)
+	}, append(c.Archive.settings(), c.SignIn.settings()...)...)
 }
 
 // FlagNames lists every flag RegisterFlags defines, in order.
@@ -313,6 +316,7 @@ func (c Config) Validate() error {
 		bad("log-format", "%q is not one of text, json", c.LogFormat)
 	}
 	c.Archive.validate(bad)
+	c.SignIn.validate(bad)
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

@@ -35,6 +35,7 @@ import (
 	"github.com/relaycast/relaycast/metrics"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
+	"github.com/relaycast/relaycast/signin"
 	"github.com/relaycast/relaycast/transcode"
 	"github.com/relaycast/relaycast/uploads"
 	"github.com/relaycast/relaycast/web"
@@ -76,6 +77,7 @@ type Server struct {
 	archive      *archive.Archive // nil when recording is off
 	uploads      *uploads.Service // nil when recording is off
 	api          *httpapi.API
+	signIn       *signin.Service // OIDC sign-in routes (server/signin.go)
 
 	// The node's Redis (redis.go), shared by the archive and the live room.
 	embedded *transcode.Embedded // in-process Redis without --redis-url
@@ -176,6 +178,10 @@ func New(p Params) (*Server, error) {
 
 	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.sfu,
 		Archive: s.archive, Uploads: s.uploads, Live: s.live})
+	if s.signIn, err = s.newSignIn(); err != nil {
+		s.closeMedia()
+		return nil, err
+	}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -186,6 +192,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	s.sig.Register(mux)
 	s.api.Register(mux)
+	s.signIn.Register(mux)
 	reg := metrics.NewRegistry(s.sfu)
 	if s.archive != nil {
 		reg.MustRegister(s.archive.Collector())
@@ -293,6 +300,7 @@ func (s *Server) closeMedia() {
 	_ = s.sig.Close()
 	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
 	s.api.Close()
+	_ = s.signIn.Close()
 	s.closeArchive()
 	s.closeLive()
 	s.closeRedis()

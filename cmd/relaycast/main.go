@@ -86,6 +86,7 @@ Usage:
 Examples:
   relaycast serve --ice-loopback                 local demo on http://localhost:8080
   relaycast token --room shop --publish          token to broadcast to room "shop"
+  relaycast token --room shop --chat --bid --subject u-42 --name Zoe   a bidder's token
   relaycast token --admin                        admin token for every room
   relaycast loadtest --url http://127.0.0.1:8080 --room shop --token T --viewers 300 --duration 1m
 

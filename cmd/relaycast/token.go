@@ -30,20 +30,31 @@ func runToken(args []string, env func(string) (string, bool), stdout, stderr io.
 
 	var (
 		room      = fs.String("room", "", `room the token is for; optional with --admin (then "*", every room)`)
-		publish   = fs.Bool("publish", false, "grant: broadcast to the room")
+		publish   = fs.Bool("publish", false, "grant: broadcast to the room; also moderate it and manage its lots (implies --moderate)")
 		subscribe = fs.Bool("subscribe", false, "grant: watch the room (needed with serve --viewer-auth)")
-		admin     = fs.Bool("admin", false, "grant: everything (implies publish and subscribe)")
+		chat      = fs.Bool("chat", false, "grant: write in the room's chat and react")
+		bid       = fs.Bool("bid", false, "grant: bid on the room's lots")
+		moderate  = fs.Bool("moderate", false, "grant: delete messages, time out and ban users, chat settings, pin products (implies --chat)")
+		admin     = fs.Bool("admin", false, "grant: everything (implies every other grant)")
 		ttl       = fs.Duration("ttl", 24*time.Hour, "how long the token is valid, e.g. 30m, 24h, 720h")
-		subject   = fs.String("subject", "", "who the token is for (the sub claim); shown in logs")
+		subject   = fs.String("subject", "", "who the token is for (the sub claim): the bidder / chatter identity, named as a lot's winner; shown in logs")
+		name      = fs.String("name", "", fmt.Sprintf("display name shown in chat and on bids (the name claim), at most %d characters", auth.MaxNameRunes))
 	)
 	fs.StringVar(&dataDir, "data-dir", dataDir, "data directory holding auth-secret, as for serve (env "+config.EnvVar("data-dir")+")")
 	fs.StringVar(&secret, "auth-secret", secret, "signing secret, as for serve (env "+config.EnvVar("auth-secret")+")")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: relaycast token [--room ROOM] (--publish | --subscribe | --admin) [flags]
+		fmt.Fprint(fs.Output(), `Usage: relaycast token [--room ROOM] GRANT... [--subject S] [--name N] [flags]
 
-Prints a signed access token (HS256 JWT) on stdout. Grants may be combined.
-Give it to a broadcaster / viewer as ?token=... on the pages and /ws, or as
-"Authorization: Bearer ..." on WHIP/WHEP.
+Prints a signed access token (HS256 JWT) on stdout. GRANT is one or more of
+--publish, --subscribe, --chat, --bid, --moderate, --admin. Give it to a
+broadcaster / viewer as ?token=... on the pages and /ws, or as
+"Authorization: Bearer ..." on WHIP/WHEP and the REST API.
+
+Examples:
+  relaycast token --room shop --publish --subject seller-1 --name "Ana's shop"
+  relaycast token --room shop --subscribe --chat --bid --subject u-42 --name Zoe
+  relaycast token --room shop --moderate --subject mod-1 --name Mods
+  relaycast token --admin
 
 Flags:
 `)
@@ -71,11 +82,27 @@ Flags:
 	if *subscribe {
 		grants = append(grants, auth.GrantSubscribe)
 	}
+	if *chat {
+		grants = append(grants, auth.GrantChat)
+	}
+	if *bid {
+		grants = append(grants, auth.GrantBid)
+	}
+	if *moderate {
+		grants = append(grants, auth.GrantModerate)
+	}
 	if *admin {
 		grants = append(grants, auth.GrantAdmin)
 	}
 	if len(grants) == 0 {
-		return usageErr("need at least one of --publish, --subscribe, --admin")
+		return usageErr("need at least one of --publish, --subscribe, --chat, --bid, --moderate, --admin")
+	}
+	if (*chat || *bid || *moderate) && strings.TrimSpace(*subject) == "" {
+		// The live room tells people apart by subject: a lot's winner, bans and time-outs name it.
+		return usageErr("--chat, --bid and --moderate need --subject (who the holder is)")
+	}
+	if err := auth.ValidName(*name); err != nil {
+		return usageErr("--name: %v", err)
 	}
 	*room = strings.TrimSpace(*room)
 	switch {
@@ -102,7 +129,7 @@ Flags:
 		fmt.Fprintf(stderr, "relaycast token: generated a new signing secret in %s; start serve with the same --data-dir\n",
 			filepath.Join(dataDir, auth.SecretFileName))
 	}
-	tok, err := signer.Issue(*room, grants, *ttl, *subject)
+	tok, err := signer.IssueClaims(auth.Claims{Room: *room, Grants: grants, Subject: *subject, Name: *name}, *ttl)
 	if err != nil {
 		fmt.Fprintf(stderr, "relaycast token: %v\n", err)
 		return exitFailure
