@@ -23,16 +23,10 @@ import (
 // layout. The page hooks used here (window.relaycast.live) only read state; every action is a
 // real click on the page.
 
-// The live room's grants (auth.GrantBid and auth.GrantChat by value).
-const (
-	grantBid  auth.Grant = "bid"
-	grantChat auth.Grant = "chat"
-)
-
-// liveToken mints a one-hour token for room whose subject is also the display name.
+// liveToken mints a one-hour token for room whose subject is also its display name.
 func liveToken(t *testing.T, srv *server.Server, room, name string, grants ...auth.Grant) string {
 	t.Helper()
-	tok, err := srv.Signer().Issue(room, grants, time.Hour, name)
+	tok, err := srv.Signer().IssueClaims(auth.Claims{Room: room, Grants: grants, Subject: name, Name: name}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +57,12 @@ func queueLot(t *testing.T, ctx context.Context, title, price string, durationS,
 	setValue(t, ctx, `.studio-form input[name="extend_window_s"]`, fmt.Sprint(windowS))
 	setValue(t, ctx, `.studio-form input[name="extend_to_s"]`, fmt.Sprint(toS))
 	realClick(t, ctx, `.studio-form button[type="submit"]`)
-	waitJS(t, ctx, 10*time.Second, `[...document.querySelectorAll(".studio-lots .studio-lot-title")].some(e => e.textContent === `+jsString(title)+`)`, "the lot in the queue")
+	queued := `[...document.querySelectorAll(".studio-lots .studio-lot-title")].some(e => e.textContent === ` + jsString(title) + `)`
+	refused := `!document.querySelector(".studio-message").hidden && !document.querySelector(".studio-message").classList.contains("studio-ok")`
+	waitJS(t, ctx, 10*time.Second, queued+` || `+refused, "the lot in the queue")
+	if !evalJS[bool](t, ctx, queued) {
+		t.Fatalf("the console refused the lot: %s", evalJS[string](t, ctx, `document.querySelector(".studio-message").textContent`))
+	}
 }
 
 // ownTab opens a tab in a browser context of its own (its own localStorage): another person.
@@ -108,7 +107,7 @@ func TestLiveAuctionPages(t *testing.T) {
 	srv := startServer(t)
 	const room = "auction"
 	seller := liveToken(t, srv, room, "Sam's shop", auth.GrantPublish)
-	alice := liveToken(t, srv, room, "Alice", auth.GrantSubscribe, grantBid, grantChat)
+	alice := liveToken(t, srv, room, "Alice", auth.GrantSubscribe, auth.GrantBid, auth.GrantChat)
 	ctx := browser(t)
 
 	studio := tab(t, ctx)
@@ -131,7 +130,7 @@ func TestLiveAuctionPages(t *testing.T) {
 	waitJS(t, guest, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.guest`, "a guest to join")
 
 	// Queue: the lot is short, and its anti-sniping window covers all of it, so a bid extends it.
-	queueLot(t, studio, "Vintage lamp", "10.00", 4, 30, 8)
+	queueLot(t, studio, "Vintage lamp", "10.00", 5, 30, 8)
 	realClick(t, studio, ".studio-start-next")
 	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.lot && window.relaycast.live.lot.status === "open"`, "the viewer to see the lot open")
 
@@ -281,7 +280,7 @@ func TestLiveWatchPhoneLayout(t *testing.T) {
 	srv := startServer(t)
 	const room = "phone"
 	seller := liveToken(t, srv, room, "Sam", auth.GrantPublish)
-	alice := liveToken(t, srv, room, "Alice", grantChat, grantBid)
+	alice := liveToken(t, srv, room, "Alice", auth.GrantChat, auth.GrantBid)
 	ctx := browser(t)
 
 	// The seller goes live from the broadcast page and runs the lot from its panel.
@@ -363,9 +362,12 @@ func TestLiveWatchPhoneLayout(t *testing.T) {
 	if err := chromedp.Do(viewer, chromedp.EmulateViewport(1280, 800), chromedp.Sleep(300*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	side := evalJS[[]float64](t, viewer, `(() => { const v = document.getElementById("stage").getBoundingClientRect(), p = document.getElementById("room-panel").getBoundingClientRect(); return [v.right, p.left, p.width]; })()`)
+	side := evalJS[[]float64](t, viewer, `(() => { const v = document.getElementById("stage").getBoundingClientRect(), p = document.getElementById("room-panel").getBoundingClientRect(); return [v.right, p.left, p.width, p.right, document.documentElement.scrollWidth, innerWidth]; })()`)
 	if side[1] < side[0] || side[2] < 200 {
 		t.Errorf("desktop: the room panel is not beside the video (video right %v, panel left %v, width %v)", side[0], side[1], side[2])
+	}
+	if side[3] > side[5] || side[4] > side[5] {
+		t.Errorf("desktop: the room panel ends at %v px, the page is %v px wide, in a %v px window", side[3], side[4], side[5])
 	}
 	if png, err := chromedp.Run(viewer, chromedp.CaptureScreenshot()); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, "live-desktop.png"), png, 0o644)

@@ -222,7 +222,7 @@ export class LotCard {
     this.price.textContent = m.format(lot.price);
     this.leader.textContent =
       lot.bid_count === 0 ? "no bids yet" : leading ? "you lead" : lot.leader_name ? `${lot.leader_name} leads` : "";
-    this.bids.textContent = `${lot.bid_count} ${lot.bid_count === 1 ? "bid" : "bids"}`;
+    this.bids.textContent = lot.bid_count ? `${lot.bid_count} ${lot.bid_count === 1 ? "bid" : "bids"}` : "";
     this.root.classList.toggle("lot-winning", leading && lot.status === "open");
 
     const open = lot.status === "open";
@@ -231,7 +231,7 @@ export class LotCard {
     this.actions.hidden = !bidding || !open || !canBid;
     if (!open || !canBid) this.custom.hidden = true;
     this.bidButton.disabled = this.busy || leading;
-    this.bidButton.textContent = leading ? `You're winning · ${m.format(lot.price)}` : `Bid ${m.format(lot.min_amount)}`;
+    this.bidButton.textContent = leading ? `Winning at ${m.format(lot.price)}` : `Bid ${m.format(lot.min_amount)}`;
     this.bidButton.dataset.amount = String(lot.min_amount);
     if (!this.amount.value || !this.custom.hidden) this.amount.placeholder = m.plain(lot.min_amount);
     this.renderSignIn(bidding && open && !canBid);

@@ -82,6 +82,7 @@ export class StudioPanel {
   private readonly banner: HTMLElement;
   private readonly current: HTMLElement;
   private readonly curTitle: HTMLElement;
+  private readonly curHeading: HTMLElement;
   private readonly curPrice: HTMLElement;
   private readonly curLeader: HTMLElement;
   private readonly curTimer: HTMLElement;
@@ -120,7 +121,8 @@ export class StudioPanel {
     // The lot on sale now.
     this.current = el("div", "card studio-current");
     const head = el("div", "card-header");
-    head.append(el("h2", "", "On sale now"));
+    this.curHeading = el("h2", "", "On sale now");
+    head.append(this.curHeading);
     this.curTimer = el("span", "lot-timer");
     this.curTimer.setAttribute("role", "timer");
     head.append(this.curTimer);
@@ -184,7 +186,8 @@ export class StudioPanel {
     const price = input("start_price", "text", m.plain(m.scale));
     price.inputMode = "decimal";
     const duration = input("duration_s", "number", "30");
-    duration.min = "1";
+    duration.min = "5";
+    duration.max = "3600";
     const formRow = el("div", "studio-row");
     formRow.append(field(`Start price (${m.currency})`, price), field("Duration (s)", duration));
     const add = el("button", "btn btn-primary", "Add to queue");
@@ -267,10 +270,13 @@ export class StudioPanel {
       this.current.dataset.status = lot.status;
       this.current.dataset.lot = lot.id;
       this.curTitle.textContent = lot.title;
+      this.curHeading.textContent = open ? "On sale now" : "Last lot";
       this.curPrice.textContent = m.format(lot.price);
-      this.curLeader.textContent =
-        lot.bid_count === 0 ? "no bids yet" : `${lot.bid_count} ${lot.bid_count === 1 ? "bid" : "bids"} · ${lot.leader_name || lot.leader || ""} leads`;
-      if (lot.status === "sold") this.curLeader.textContent = `sold to ${lot.winner_name || lot.winner} · ${lot.bid_count} bids`;
+      const bids = `${lot.bid_count} ${lot.bid_count === 1 ? "bid" : "bids"}`;
+      this.curLeader.textContent = lot.bid_count === 0 ? "no bids yet" : `${bids} · ${lot.leader_name || lot.leader || ""} leads`;
+      if (lot.status === "sold") this.curLeader.textContent = `sold to ${lot.winner_name || lot.winner} · ${bids}`;
+      else if (lot.status === "unsold") this.curLeader.textContent = "ended without bids";
+      else if (lot.status === "cancelled") this.curLeader.textContent = "cancelled";
       this.endBtn.hidden = !open;
       this.cancelBtn.hidden = !open || lot.bid_count > 0;
       if (this.bidsFor !== lot.id) {
@@ -374,7 +380,7 @@ export class StudioPanel {
     const n = (k: string) => Number(s(k) || "0");
     const start = m.parse(s("start_price"));
     if (start === null || start <= 0) return this.say(`The start price must be an amount, such as ${m.plain(m.scale * 10)}.`);
-    if (!Number.isInteger(n("duration_s")) || n("duration_s") < 1) return this.say("The duration is a whole number of seconds.");
+    if (!Number.isInteger(n("duration_s")) || n("duration_s") < 5 || n("duration_s") > 3600) return this.say("The duration is a whole number of seconds, from 5 to 3600.");
     const lot: LotInput = {
       title: s("title"),
       description: s("description"),
@@ -393,11 +399,23 @@ export class StudioPanel {
     try {
       const a = (await this.room.request({ type: "lot_create", lot })) as Answer;
       if (a.type === "lot_result") this.room.lots.set(a.lot.id, a.lot);
-      (this.form.elements.namedItem("title") as HTMLInputElement).value = "";
+      this.resetForm();
       this.say(`Queued “${lot.title}”.`, true);
       this.render();
     } catch (e) {
       this.say(lotErrorText(e));
+    }
+  }
+
+  /** Clears the lot's own fields (title, image, description) and keeps the seller's settings. */
+  private resetForm(): void {
+    const keep = ["start_price", "duration_s", "mode", "increments", "extend_window_s", "extend_to_s", "max_extensions"];
+    const els = this.form.elements;
+    const saved = keep.map((k) => [k, (els.namedItem(k) as HTMLInputElement | null)?.value ?? ""] as const);
+    this.form.reset(); // also forgets that the person touched "title" (no :user-invalid)
+    for (const [k, v] of saved) {
+      const e = els.namedItem(k) as HTMLInputElement | null;
+      if (e) e.value = v;
     }
   }
 
@@ -447,7 +465,8 @@ function lotErrorText(e: unknown): string {
     case "conflict":
       return e.message && e.message !== e.code ? `Not now: ${e.message}.` : "Not now: another lot is open, or this one has bids already.";
     case "bad_request":
-      return e.message && e.message !== e.code ? `Check the lot: ${e.message}.` : "Check the lot's fields.";
+      // "auction: invalid: duration_s: must be 5..3600" → "duration_s: must be 5..3600"
+      return e.message && e.message !== e.code ? `Check the lot: ${e.message.replace(/^.*invalid: /, "").replace(/\.$/, "")}.` : "Check the lot's fields.";
     case "unauthorized":
     case "forbidden":
       return "This link may not run lots in this room: it needs a publish token.";
