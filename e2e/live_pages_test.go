@@ -96,10 +96,11 @@ func lotJS[T any](t *testing.T, ctx context.Context, field string) T {
 }
 
 // TestLiveAuctionPages: the seller queues a lot on the studio page and starts it with one click;
-// a viewer (whose clock is 5 s fast) sees its card with a countdown that agrees with the server,
-// bids with one tap; the seller's console shows the bid as it arrives, the countdown extends
-// (anti-sniping), and when the lot ends every screen — the winner's, another viewer's, the
-// seller's — shows the winner banner.
+// viewers whose clocks are 5 s fast and 5 s slow see its card with a countdown that agrees with
+// the server's; Alice bids with one tap and the seller's console shows the bid as it arrives, the
+// countdown extends (anti-sniping); Bob bids too low (told the valid amount), then outbids her
+// (she is told); her max bid answers; when the lot ends every screen — the winner's, the outbid
+// bidder's, a guest's, the seller's — shows the winner banner.
 func TestLiveAuctionPages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium")
@@ -128,6 +129,10 @@ func TestLiveAuctionPages(t *testing.T) {
 	guest := ownTab(t, ctx)
 	navigate(t, guest, srv.URL()+"/watch/"+room)
 	waitJS(t, guest, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.guest`, "a guest to join")
+	bob := ownTab(t, ctx)
+	skewClock(t, bob, -5*time.Second)
+	navigate(t, bob, srv.URL()+"/watch/"+room+"?token="+liveToken(t, srv, room, "Bob", auth.GrantBid))
+	waitJS(t, bob, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.name === "Bob"`, "Bob to join")
 
 	// Queue: the lot is short, and its anti-sniping window covers all of it, so a bid extends it.
 	queueLot(t, studio, "Vintage lamp", "10.00", 5, 30, 8)
@@ -137,10 +142,12 @@ func TestLiveAuctionPages(t *testing.T) {
 	// The card: title, price, and a countdown by the server's clock despite the 5 s skew.
 	waitJS(t, viewer, 5*time.Second, `document.querySelector(".lot-title").textContent === "Vintage lamp" && document.querySelector(".lot-price").textContent === "$10.00"`, "the lot card")
 	endsAt := lotJS[float64](t, viewer, "ends_at")
-	left := evalJS[float64](t, viewer, `window.relaycast.live.remaining()`)
-	want := endsAt - float64(time.Now().UnixMilli())
-	if math.Abs(left-want) > 700 {
-		t.Errorf("countdown %.0f ms left, the server's clock says %.0f ms (offset %.0f)", left, want, evalJS[float64](t, viewer, `window.relaycast.live.offset`))
+	for name, c := range map[string]context.Context{"Alice (+5 s)": viewer, "Bob (-5 s)": bob} {
+		left := evalJS[float64](t, c, `window.relaycast.live.remaining()`)
+		want := endsAt - float64(time.Now().UnixMilli())
+		if math.Abs(left-want) > 700 {
+			t.Errorf("%s: countdown %.0f ms left, the server's clock says %.0f ms (offset %.0f)", name, left, want, evalJS[float64](t, c, `window.relaycast.live.offset`))
+		}
 	}
 	if txt := evalJS[string](t, viewer, `document.querySelector(".lot-timer").textContent`); !strings.HasPrefix(txt, "0:0") {
 		t.Errorf("countdown shows %q", txt)
@@ -163,21 +170,39 @@ func TestLiveAuctionPages(t *testing.T) {
 	if evalJS[float64](t, studio, `window.relaycast.live.lot.bid_count`) != 1 || !strings.Contains(evalJS[string](t, studio, `document.querySelector(".studio-current .lot-leader").textContent`), "Alice") {
 		t.Error("the console does not show Alice leading with one bid")
 	}
-	// A too-low bid from the custom field is refused with the valid amount.
+	// Bob (his clock 5 s slow) bids too low from the custom field: refused with the valid amount.
+	realClick(t, bob, ".lot-more")
+	setValue(t, bob, ".lot-amount", "10.00")
+	realClick(t, bob, ".lot-bid-custom")
+	waitJS(t, bob, 5*time.Second, `/Too low: the next valid bid is \$1\d\.\d\d\./.test(document.querySelector(".lot-feedback").textContent)`, "Bob's refusal in words")
+	next := evalJS[string](t, bob, `document.getElementById("bid-button").textContent`)
+	if !strings.Contains(evalJS[string](t, bob, `document.querySelector(".lot-feedback").textContent`), strings.TrimPrefix(next, "Bid ")) {
+		t.Errorf("the refusal names another amount than the button (%q)", next)
+	}
+	// Bob takes the lead with one tap; Alice is told she was outbid.
+	realClick(t, bob, "#bid-button")
+	waitJS(t, bob, 5*time.Second, `document.querySelector(".lot-feedback").textContent.includes("highest bidder")`, "Bob to lead")
+	waitJS(t, viewer, 5*time.Second, `document.querySelector(".lot-feedback").textContent.includes("You were outbid") && document.querySelector(".lot-leader").textContent === "Bob leads"`, "Alice to be told she was outbid")
+	// Alice answers with a max bid: the engine bids for her, one step over Bob.
 	realClick(t, viewer, ".lot-more")
-	setValue(t, viewer, ".lot-amount", "10.00")
-	realClick(t, viewer, ".lot-bid-custom")
-	waitJS(t, viewer, 5*time.Second, `/already the highest bidder|Too low: the next valid bid is \$1\d\.\d\d/.test(document.querySelector(".lot-feedback").textContent)`, "the refusal in words")
+	setValue(t, viewer, ".lot-amount", "20.00")
+	realClick(t, viewer, ".lot-bid-max")
+	waitJS(t, viewer, 5*time.Second, `document.querySelector(".lot-feedback").textContent.includes("Your max bid of $20.00 is set: you lead")`, "Alice's max bid to lead")
+	waitJS(t, studio, 5*time.Second, `document.querySelectorAll(".studio-bid").length === 3 && document.querySelector(".studio-bid").textContent.includes("Alice")`, "the console to list the three bids, newest first")
+	if txt := evalJS[string](t, studio, `document.querySelector(".studio-bid").textContent`); strings.Contains(txt, "20.00") {
+		t.Errorf("the console shows Alice's maximum: %q", txt)
+	}
+	price := evalJS[string](t, viewer, `document.querySelector(".lot-price").textContent`)
 
 	// The end: every screen shows the winner.
-	waitJS(t, viewer, 20*time.Second, `window.relaycast.live.lot.status === "sold"`, "the lot to be sold")
-	for name, c := range map[string]context.Context{"winner": viewer, "guest": guest, "seller": studio} {
-		waitJS(t, c, 5*time.Second, `[...document.querySelectorAll(".lot-banner")].some(b => !b.hidden && b.textContent.includes("$10.00"))`, "the winner banner on the "+name+"'s screen")
+	waitJS(t, viewer, 30*time.Second, `window.relaycast.live.lot.status === "sold"`, "the lot to be sold")
+	for name, c := range map[string]context.Context{"winner": viewer, "outbid bidder": bob, "guest": guest, "seller": studio} {
+		waitJS(t, c, 5*time.Second, `[...document.querySelectorAll(".lot-banner")].some(b => !b.hidden && b.textContent.includes(`+jsString(price)+`))`, "the winner banner on the "+name+"'s screen")
 	}
 	if txt := evalJS[string](t, viewer, `document.querySelector(".lot-banner:not([hidden])").textContent`); !strings.Contains(txt, "You won") {
 		t.Errorf("the winner's banner says %q", txt)
 	}
-	for name, c := range map[string]context.Context{"guest": guest, "seller": studio} {
+	for name, c := range map[string]context.Context{"outbid bidder": bob, "guest": guest, "seller": studio} {
 		if txt := evalJS[string](t, c, `document.querySelector(".lot-banner:not([hidden])").textContent`); !strings.Contains(txt, "Sold to Alice") {
 			t.Errorf("the %s's banner says %q", name, txt)
 		}
@@ -267,6 +292,61 @@ func TestLiveChatModeration(t *testing.T) {
 	realClick(t, studio, ".chat-settings summary")
 	realClick(t, studio, ".chat-guests")
 	waitJS(t, guest, 10*time.Second, `document.querySelector(".chat-input").closest("form").hidden && document.querySelector(".chat-note").textContent.includes("Guests can't chat")`, "the guest to be told guests can't chat")
+}
+
+// TestLiveChatResume: a viewer's connection drops while the room goes on (new messages, one
+// deleted); when it comes back the page resumes from the last event it saw: the new messages
+// appear once, in order, and the deleted one is gone — nothing missed, nothing twice.
+func TestLiveChatResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	srv := startServer(t)
+	px := newTCPProxy(t, strings.TrimPrefix(srv.URL(), "http://"))
+	const room = "resume"
+	seller := liveToken(t, srv, room, "Sam", auth.GrantPublish)
+	alice := liveToken(t, srv, room, "Alice", auth.GrantChat)
+	ctx := browser(t)
+	studio := tab(t, ctx)
+	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+seller)
+	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined`, "the studio to join")
+	viewer := tab(t, ctx)
+	navigate(t, viewer, px.URL()+"/watch/"+room+"?token="+alice)
+	waitJS(t, viewer, 15*time.Second, `window.relaycast.live.joined`, "the viewer to join")
+	say := func(text string) {
+		t.Helper()
+		setValue(t, studio, ".chat-input", text)
+		realClick(t, studio, ".chat-send")
+		waitJS(t, studio, 5*time.Second, `window.relaycast.live.messages.some(m => m.text === `+jsString(text)+`)`, "the seller's message "+text)
+		time.Sleep(700 * time.Millisecond) // the chat's rate limit: 3 messages in 2 s
+	}
+	say("one")
+	waitJS(t, viewer, 5*time.Second, `window.relaycast.live.messages.some(m => m.text === "one")`, "the viewer to see the first message")
+
+	px.Down()
+	waitJS(t, viewer, 15*time.Second, `document.body.innerText.includes("Lost the connection to the server")`, "the viewer to lose the connection")
+	say("two")
+	say("three")
+	realClick(t, studio, msgTool(t, studio, "one", "delete"))
+	waitJS(t, studio, 5*time.Second, `!window.relaycast.live.messages.some(m => m.text === "one")`, "the deletion on the console")
+	if evalJS[bool](t, viewer, `window.relaycast.live.messages.some(m => m.text === "two")`) {
+		t.Fatal("the viewer got a message through a dead connection")
+	}
+	px.Up()
+	waitJS(t, viewer, 40*time.Second, `window.relaycast.live.joins >= 2 && window.relaycast.live.messages.some(m => m.text === "three")`, "the viewer to resume")
+	if !evalJS[bool](t, viewer, `window.relaycast.live.resumed`) {
+		t.Error("the second join was not a resume")
+	}
+	got := evalJS[[]string](t, viewer, `window.relaycast.live.messages.map(m => m.text)`)
+	if strings.Join(got, "|") != "two|three" {
+		t.Errorf("after the resume the viewer shows %q, want [two three]", got)
+	}
+	if n := evalJS[int](t, viewer, `document.querySelectorAll(".chat-msg").length`); n != 2 {
+		t.Errorf("%d messages on screen, want 2", n)
+	}
+	// And the room goes on.
+	say("four")
+	waitJS(t, viewer, 5*time.Second, `window.relaycast.live.messages.map(m => m.text).join("|") === "two|three|four"`, "the next message once")
 }
 
 // TestLiveWatchPhoneLayout: at 390×844 the watch page is the phone layout — the video fills the

@@ -180,6 +180,13 @@ window.relaycast = {
     get seq(): number {
       return liveRoom.seq;
     },
+    /** Joins answered on this page, and whether the last one resumed after a reconnect. */
+    get joins(): number {
+      return liveRoom.joins;
+    },
+    get resumed(): boolean {
+      return liveRoom.resumed;
+    },
     get you() {
       return liveRoom.you;
     },

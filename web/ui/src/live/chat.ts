@@ -314,22 +314,25 @@ export class ChatPanel {
     this.shown.delete(id);
   }
 
-  /** Moderators get delete / time out / ban on others' messages. */
+  /** Moderators get delete on every message, and time out / ban on others'. */
   private decorate(li: HTMLLIElement): void {
-    const want = this.room.moderator && li.dataset.subject !== this.room.you?.subject;
+    const own = li.dataset.subject === this.room.you?.subject;
+    const want = this.room.moderator ? (own ? "own" : "other") : "";
     let tools = li.querySelector<HTMLElement>(".chat-tools");
-    if (!want) {
-      tools?.remove();
-      return;
+    if (tools && tools.dataset.for !== want) {
+      tools.remove();
+      tools = null;
     }
-    if (tools) return;
+    if (!want || tools) return;
     tools = el("span", "chat-tools");
+    tools.dataset.for = want;
     const who = li.querySelector(".chat-name")?.textContent ?? "";
-    for (const [action, label, title] of [
+    const all: [string, string, string][] = [
       ["delete", "Delete", "Delete this message"],
       ["timeout", "Time out", `Pause ${who}'s chat for 5 minutes`],
       ["ban", "Ban", `Remove ${who} from the chat`],
-    ]) {
+    ];
+    for (const [action, label, title] of own ? all.slice(0, 1) : all) {
       const b = el("button", "btn btn-ghost chat-tool", label);
       b.type = "button";
       b.dataset.action = action;

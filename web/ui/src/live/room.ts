@@ -36,6 +36,9 @@ export class LiveRoom {
   /** The last event seq applied (0 before the first join). */
   seq = 0;
   joined = false;
+  /** Joins answered so far, and whether the last one resumed (replayed what was missed). */
+  joins = 0;
+  resumed = false;
   you: You | null = null;
   settings: Settings = { slow_mode_s: 0, links: true, guest_chat: true };
   /** The lot on screen: the open one, or the last one that ended (until the next opens). */
@@ -181,6 +184,8 @@ export class LiveRoom {
     // resumed: the server had every event after our seq (they come in `events`); else a snapshot.
     const fresh = !j.resumed;
     this.joined = true;
+    this.joins++;
+    this.resumed = !!j.resumed;
     this.joinPending = false;
     this.session.liveJoinPending = false;
     this.you = j.you;
