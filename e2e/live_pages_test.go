@@ -13,8 +13,11 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/server"
 )
 
@@ -292,6 +295,50 @@ func TestLiveChatModeration(t *testing.T) {
 	realClick(t, studio, ".chat-settings summary")
 	realClick(t, studio, ".chat-guests")
 	waitJS(t, guest, 10*time.Second, `document.querySelector(".chat-input").closest("form").hidden && document.querySelector(".chat-note").textContent.includes("Guests can't chat")`, "the guest to be told guests can't chat")
+}
+
+// TestLiveSignInToBid: on a server with OpenID Connect sign-in, a guest's lot card offers
+// "Sign in to bid"; the provider's answer comes back as #token= on the watch page, which keeps
+// the token for the room, clears it from the address bar, joins with it, and the viewer bids.
+func TestLiveSignInToBid(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	op, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = op.Shutdown() })
+	srv := testserver.Start(t, func(c *config.Config) {
+		c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret = op.Issuer(), op.ClientID, op.ClientSecret
+	})
+	const room = "signin"
+	ctx := browser(t)
+	studio := tab(t, ctx)
+	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+liveToken(t, srv, room, "Sam", auth.GrantPublish))
+	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined`, "the studio to join")
+	queueLot(t, studio, "Clock", "5", 120, 10, 10)
+	realClick(t, studio, ".studio-start-next")
+
+	viewer := ownTab(t, ctx)
+	navigate(t, viewer, srv.URL()+"/watch/"+room)
+	waitJS(t, viewer, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.guest && window.relaycast.live.lot && window.relaycast.live.lot.status === "open"`, "the guest to see the lot")
+	waitJS(t, viewer, 5*time.Second, `(() => { const a = document.querySelector(".lot-signin-link"); return !!a && a.offsetParent !== null && a.textContent === "Sign in to bid"; })()`, "the Sign in to bid link")
+	if href := evalJS[string](t, viewer, `document.querySelector(".lot-signin-link").getAttribute("href")`); href != "/auth/login?room="+room+"&return=%2Fwatch%2F"+room {
+		t.Errorf("sign-in link %q", href)
+	}
+	realClick(t, viewer, ".lot-signin-link")
+	waitJS(t, viewer, 20*time.Second, `location.pathname === "/watch/`+room+`" && !!window.relaycast && window.relaycast.live.joined && !window.relaycast.live.you.guest`, "the viewer back from the sign-in, joined with the token")
+	if h := evalJS[string](t, viewer, `location.href`); strings.Contains(h, "token") {
+		t.Errorf("the token is still in the address bar: %s", h)
+	}
+	if !evalJS[bool](t, viewer, `(localStorage.getItem("relaycast:token:`+room+`") || "").split(".").length === 3`) {
+		t.Error("the sign-in's token was not kept for the room")
+	}
+	waitJS(t, viewer, 5*time.Second, `!document.querySelector(".lot-actions").hidden`, "the bid button for the signed-in viewer")
+	realClick(t, viewer, "#bid-button")
+	waitJS(t, viewer, 5*time.Second, `document.querySelector(".lot-feedback").textContent.includes("highest bidder")`, "the signed-in viewer's bid to lead")
+	waitJS(t, studio, 5*time.Second, `window.relaycast.live.lot.bid_count === 1`, "the bid on the console")
 }
 
 // TestLiveChatResume: a viewer's connection drops while the room goes on (new messages, one
