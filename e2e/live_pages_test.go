@@ -50,17 +50,39 @@ func skewClock(t *testing.T, ctx context.Context, d time.Duration) {
 	}
 }
 
+// lotForm is what queueLot types into the console's "Add a lot" form ("" / 0: leave the field).
+type lotForm struct {
+	title, price               string
+	duration, window, extendTo int
+	mode, increments           string
+}
+
 // queueLot fills the console's "Add a lot" form and submits it, then waits for the lot in the queue.
 func queueLot(t *testing.T, ctx context.Context, title, price string, durationS, windowS, toS int) {
 	t.Helper()
-	setValue(t, ctx, `.studio-form input[name="title"]`, title)
-	setValue(t, ctx, `.studio-form input[name="start_price"]`, price)
-	setValue(t, ctx, `.studio-form input[name="duration_s"]`, fmt.Sprint(durationS))
-	realClick(t, ctx, ".studio-advanced summary")
-	setValue(t, ctx, `.studio-form input[name="extend_window_s"]`, fmt.Sprint(windowS))
-	setValue(t, ctx, `.studio-form input[name="extend_to_s"]`, fmt.Sprint(toS))
+	queue(t, ctx, lotForm{title: title, price: price, duration: durationS, window: windowS, extendTo: toS})
+}
+
+func queue(t *testing.T, ctx context.Context, f lotForm) {
+	t.Helper()
+	setValue(t, ctx, `.studio-form input[name="title"]`, f.title)
+	setValue(t, ctx, `.studio-form input[name="start_price"]`, f.price)
+	setValue(t, ctx, `.studio-form input[name="duration_s"]`, fmt.Sprint(f.duration))
+	evalJS[bool](t, ctx, `document.querySelector(".studio-advanced").open = true`)
+	if f.window > 0 {
+		setValue(t, ctx, `.studio-form input[name="extend_window_s"]`, fmt.Sprint(f.window))
+	}
+	if f.extendTo > 0 {
+		setValue(t, ctx, `.studio-form input[name="extend_to_s"]`, fmt.Sprint(f.extendTo))
+	}
+	setValue(t, ctx, `.studio-form textarea[name="increments"]`, f.increments)
+	mode := f.mode
+	if mode == "" {
+		mode = "standard"
+	}
+	setValue(t, ctx, `.studio-form select[name="mode"]`, mode)
 	realClick(t, ctx, `.studio-form button[type="submit"]`)
-	queued := `[...document.querySelectorAll(".studio-lots .studio-lot-title")].some(e => e.textContent === ` + jsString(title) + `)`
+	queued := `[...document.querySelectorAll(".studio-lots .studio-lot-title")].some(e => e.textContent === ` + jsString(f.title) + `)`
 	refused := `!document.querySelector(".studio-message").hidden && !document.querySelector(".studio-message").classList.contains("studio-ok")`
 	waitJS(t, ctx, 10*time.Second, queued+` || `+refused, "the lot in the queue")
 	if !evalJS[bool](t, ctx, queued) {
@@ -339,6 +361,63 @@ func TestLiveSignInToBid(t *testing.T) {
 	realClick(t, viewer, "#bid-button")
 	waitJS(t, viewer, 5*time.Second, `document.querySelector(".lot-feedback").textContent.includes("highest bidder")`, "the signed-in viewer's bid to lead")
 	waitJS(t, studio, 5*time.Second, `window.relaycast.live.lot.bid_count === 1`, "the bid on the console")
+}
+
+// TestLiveConsoleControls: the rest of the seller's console, each seen on a viewer's page: a
+// pinned product (price, stock, buy link) and unpinning it; a sudden-death lot with its own
+// increment table (a bid does not extend it; the next amount follows the table) ended early
+// with End now, Cancel offered only before the first bid; a lot cancelled before any bid.
+func TestLiveConsoleControls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium")
+	}
+	srv := startServer(t)
+	const room = "console"
+	ctx := browser(t)
+	studio := tab(t, ctx)
+	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+liveToken(t, srv, room, "Sam", auth.GrantPublish))
+	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined`, "the studio to join")
+	viewer := ownTab(t, ctx)
+	navigate(t, viewer, srv.URL()+"/watch/"+room+"?token="+liveToken(t, srv, room, "Alice", auth.GrantBid))
+	waitJS(t, viewer, 15*time.Second, `window.relaycast.live.joined`, "the viewer to join")
+
+	// Pin a product.
+	setValue(t, studio, `.studio-product-form input[name="title"]`, "Tote bag")
+	setValue(t, studio, `.studio-product-form input[name="price"]`, "15")
+	setValue(t, studio, `.studio-product-form input[name="stock"]`, "3")
+	setValue(t, studio, `.studio-product-form input[name="url"]`, "https://shop.example/tote")
+	realClick(t, studio, `.studio-product-form button[type="submit"]`)
+	waitJS(t, viewer, 10*time.Second, `!document.querySelector(".product").hidden && document.querySelector(".product-title").textContent === "Tote bag"`, "the pinned product on the viewer's page")
+	if got := evalJS[string](t, viewer, `document.querySelector(".product-meta").textContent + " | " + document.querySelector(".product-buy").href`); got != "$15.00 · 3 left | https://shop.example/tote" {
+		t.Errorf("the product card says %q", got)
+	}
+	waitJS(t, studio, 5*time.Second, `!document.querySelector('.studio-product-form button[data-action="unpin"]').hidden`, "Unpin on the console")
+	realClick(t, studio, `.studio-product-form button[data-action="unpin"]`)
+	waitJS(t, viewer, 10*time.Second, `document.querySelector(".product").hidden`, "the product to go when unpinned")
+
+	// Sudden death, own increments: $12 start, +$1 below $10, +$5 from there.
+	queue(t, studio, lotForm{title: "Poster", price: "12", duration: 60, mode: "sudden_death", increments: "10: 1\n*: 5"})
+	realClick(t, studio, ".studio-start-next")
+	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.lot && window.relaycast.live.lot.status === "open" && window.relaycast.live.lot.title === "Poster"`, "the viewer to see the poster")
+	waitJS(t, studio, 5*time.Second, `!document.querySelector('.studio-current [data-action="cancel"]').hidden`, "Cancel offered before the first bid")
+	endsAt := lotJS[float64](t, viewer, "ends_at")
+	realClick(t, viewer, "#bid-button")
+	waitJS(t, viewer, 5*time.Second, `window.relaycast.live.lot.bid_count === 1 && window.relaycast.live.lot.min_amount === 1700`, "the next amount by the lot's table ($12 + $5)")
+	if got := lotJS[float64](t, viewer, "ends_at"); got != endsAt {
+		t.Errorf("a sudden-death lot moved its end from %.0f to %.0f", endsAt, got)
+	}
+	waitJS(t, studio, 5*time.Second, `document.querySelector('.studio-current [data-action="cancel"]').hidden && !document.querySelector('.studio-current [data-action="end"]').hidden`, "Cancel gone after the first bid, End now still there")
+	realClick(t, studio, `.studio-current [data-action="end"]`)
+	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.lot.status === "sold" && [...document.querySelectorAll(".lot-banner")].some(b => !b.hidden && b.textContent.includes("You won Poster for $12.00"))`, "the lot sold early to Alice")
+
+	// Cancelled before any bid.
+	queueLot(t, studio, "Mug", "3", 60, 10, 10)
+	realClick(t, studio, ".studio-start-next")
+	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.lot.title === "Mug" && window.relaycast.live.lot.status === "open" && document.querySelector(".lot-banner").hidden`, "the mug open (and the last banner gone)")
+	waitJS(t, studio, 5*time.Second, `document.querySelector(".studio-current").dataset.status === "open" && document.querySelector(".studio-current .lot-title").textContent === "Mug" && !document.querySelector('.studio-current [data-action="cancel"]').hidden`, "Cancel on the console")
+	realClick(t, studio, `.studio-current [data-action="cancel"]`)
+	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.lot.status === "cancelled" && document.querySelector(".lot-timer").textContent === "Cancelled" && document.querySelector(".lot-actions").hidden`, "the viewer to see the lot cancelled")
+	waitJS(t, studio, 5*time.Second, `[...document.querySelectorAll(".studio-done .studio-lot")].map(e => e.textContent).join("|").includes("Mugcancelled")`, "the cancelled lot among the finished ones")
 }
 
 // TestLiveChatResume: a viewer's connection drops while the room goes on (new messages, one
