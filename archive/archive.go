@@ -255,6 +255,8 @@ func (a *Archive) seller(room string) string {
 // ---- recorder hooks (called from the room's sink goroutine: keep them short) ----
 
 func (a *Archive) onStarted(m recorder.Manifest) {
+	a.savePart(m) // the recording's timeline (show.go)
+
 	if m.Resumed > 0 { // the publisher reconnected: the same recording goes on
 		if r, err := a.cat.Update(a.ctx, m.ID, func(r *catalog.Recording) error {
 			r.Status, r.EndedAt, r.Error = catalog.StatusRecording, nil, ""

@@ -82,6 +82,9 @@ func (a *Archive) Delete(ctx context.Context, rec catalog.Recording) error {
 	if err := os.RemoveAll(filepath.Join(a.rec.Dir(), filepath.Base(id))); err != nil {
 		return err
 	}
+	if err := a.deleteShow(ctx, rec); err != nil { // show.go
+		return err
+	}
 	if err := a.cat.Delete(ctx, id); err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return err
 	}

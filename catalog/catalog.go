@@ -154,7 +154,10 @@ func migrate(db *sql.DB) error {
 			return fmt.Errorf("add column %s: %w", m.column, err)
 		}
 	}
-	_, err = db.Exec(uploadsSchema)
+	if _, err = db.Exec(uploadsSchema); err != nil {
+		return err
+	}
+	_, err = db.Exec(showSchema) // show.go
 	return err
 }
 

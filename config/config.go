@@ -86,6 +86,8 @@ type Config struct {
 	Archive
 	// SignIn: OpenID Connect sign-in of viewers (see signin.go).
 	SignIn
+	// Webhooks: the host shop's signed webhooks (see webhook.go).
+	Webhooks
 }
 
 // Default returns the documented defaults.
@@ -100,6 +102,7 @@ func Default() Config {
 		LogFormat:     "text",
 		Archive:       DefaultArchive(),
 		SignIn:        DefaultSignIn(),
+		Webhooks:      DefaultWebhooks(),
 	}
 }
 
@@ -141,7 +144,7 @@ func (c *Config) settings() []setting {
 		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
 		{"tls-cert", "PEM certificate `file`: serve HTTPS (with --tls-key); browsers allow camera access only on https:// pages or localhost", (*stringValue)(&c.TLSCert)},
 		{"tls-key", "PEM private key `file` for --tls-cert", (*stringValue)(&c.TLSKey)},
-	}, append(c.Archive.settings(), c.SignIn.settings()...)...)
+	}, append(append(c.Archive.settings(), c.SignIn.settings()...), c.Webhooks.settings()...)...)
 }
 
 // FlagNames lists every flag RegisterFlags defines, in order.
@@ -317,6 +320,7 @@ func (c Config) Validate() error {
 	}
 	c.Archive.validate(bad)
 	c.SignIn.validate(bad)
+	c.Webhooks.validate(bad)
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

@@ -1,5 +1,5 @@
 // Package httpapi is relaycast's REST API: one file per domain (rooms.go, lots.go, chat.go,
-// recordings.go, uploads.go, imports.go, subtitles.go, admin.go) over the domain packages (sfu rooms,
+// recordings.go, show.go, uploads.go, imports.go, subtitles.go, admin.go) over the domain packages (sfu rooms,
 // archive, uploads), and one shared way to answer errors (errors.go). Register mounts every
 // route in one place.
 package httpapi
@@ -68,6 +68,7 @@ func New(p Params) *API {
 //	GET    /api/recordings[/{id}], /api/events     recordings.go
 //	PATCH|DELETE /api/recordings/{id}             recordings.go
 //	POST   /api/recordings/{id}/retry             recordings.go
+//	GET    /api/recordings/{id}/chapters|events   show.go
 //	GET    /vod/…                                 recordings.go (local storage only)
 //	POST   /api/uploads, GET /api/uploads/{id}    uploads.go
 //	PUT    /api/uploads/{id}/parts/{n}            uploads.go (local storage only)
@@ -97,6 +98,8 @@ func (api *API) Register(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("GET /api/recordings", api.handleList)
 	mux.HandleFunc("GET /api/recordings/{id}", api.handleGet)
+	mux.HandleFunc("GET /api/recordings/{id}/chapters", api.handleChapters) // show.go
+	mux.HandleFunc("GET /api/recordings/{id}/events", api.handleShowEvents)
 	mux.HandleFunc("PATCH /api/recordings/{id}", api.handlePatch)
 	mux.HandleFunc("DELETE /api/recordings/{id}", api.handleDelete)
 	mux.Handle("GET /api/events", api.eventsHandler())

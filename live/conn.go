@@ -159,6 +159,8 @@ func (c *Conn) join(m wire.Join) {
 func (c *Conn) forward(ctx context.Context, room string, feed *Feed, done chan struct{}) {
 	defer c.s.wg.Done()
 	defer close(done)
+	c.s.enc.join(room)
+	defer c.s.enc.leave(room)
 	last := feed.Seq
 	for {
 		select {
@@ -178,7 +180,7 @@ func (c *Conn) forward(ctx context.Context, room string, feed *Feed, done chan s
 				continue
 			}
 			last = e.Seq
-			if !c.sock.SendWait(EventMessage(e), ctx.Done()) {
+			if !c.sock.SendWait(c.s.enc.event(e), ctx.Done()) {
 				return
 			}
 		}

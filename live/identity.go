@@ -11,13 +11,6 @@ import (
 	"github.com/relaycast/relaycast/live/chat"
 )
 
-// The live room's grants (K6; auth's constants of the same names once it has them).
-const (
-	GrantBid      auth.Grant = "bid"
-	GrantChat     auth.Grant = "chat"
-	GrantModerate auth.Grant = "moderate"
-)
-
 // Roles of a chat message's sender.
 const (
 	RoleSeller    = "seller"
@@ -37,15 +30,27 @@ type Identity struct {
 // FromClaims is the identity of a verified token: its subject (a token without one is named
 // by its hash, "token:<12 hex>"), its name claim (else the subject), its room and grants.
 func FromClaims(c auth.Claims, token string) Identity {
-	id := Identity{Subject: c.Subject, Name: claimName(c), Room: c.Room, Grants: slices.Clone(c.Grants)}
+	id := Identity{Subject: c.Subject, Room: c.Room, Grants: slices.Clone(c.Grants)}
 	if id.Subject == "" {
 		h := sha256.Sum256([]byte(token))
 		id.Subject = "token:" + hex.EncodeToString(h[:6])
 	}
-	if id.Name == "" {
-		id.Name = id.Subject
-	}
+	id.Name = displayName(c.Name, id.Subject)
 	return id
+}
+
+// displayName is the token's name as chat shows it (chat.ValidName: trimmed, at most
+// chat.MaxNameRunes characters, longer names cut), else the subject (cut the same way).
+func displayName(name, subject string) string {
+	for _, n := range []string{name, subject} {
+		if r := []rune(n); len(r) > chat.MaxNameRunes {
+			n = string(r[:chat.MaxNameRunes])
+		}
+		if v, err := chat.ValidName(n); err == nil {
+			return v
+		}
+	}
+	return "user"
 }
 
 // Guest is a guest's identity: subject "guest:<random>", the chosen name.
@@ -64,17 +69,18 @@ func (id Identity) ForRoom(room string) error {
 	return fmt.Errorf("%w: the token is for room %q, not %q", ErrUnauthorized, id.Room, room)
 }
 
-// Has reports whether the identity holds grant g on room (admin implies every grant).
+// Has reports whether the identity holds grant g on room, itself or implied (auth.Grant.Implies:
+// admin implies every grant, publish implies moderate and chat, moderate implies chat).
 func (id Identity) Has(room string, g auth.Grant) bool {
-	if id.Guest || id.ForRoom(room) != nil {
+	if id.Guest {
 		return false
 	}
-	return slices.Contains(id.Grants, g) || slices.Contains(id.Grants, auth.GrantAdmin)
+	return auth.Claims{Room: id.Room, Grants: id.Grants}.Allows(room, g)
 }
 
 // CanManage: lots and moderation need moderate, publish or admin on the room.
 func (id Identity) CanManage(room string) bool {
-	return id.Has(room, GrantModerate) || id.Has(room, auth.GrantPublish)
+	return id.Has(room, auth.GrantModerate) || id.Has(room, auth.GrantPublish)
 }
 
 // CanSeeSubjects: the bid log's subjects are shown to the room's managers only.
@@ -93,7 +99,7 @@ func (id Identity) CheckBid(room string) error {
 	if id.Guest {
 		return fmt.Errorf("%w: guests cannot bid, sign in with a token that has the bid grant", ErrUnauthorized)
 	}
-	if !id.Has(room, GrantBid) {
+	if !id.Has(room, auth.GrantBid) {
 		return fmt.Errorf("%w: bidding needs the bid grant on room %q", ErrUnauthorized, room)
 	}
 	return nil
@@ -102,7 +108,7 @@ func (id Identity) CheckBid(room string) error {
 // ChatNeedsSettings reports whether the identity's right to chat depends on the room's
 // guest_chat setting (it has neither chat nor a managing grant).
 func (id Identity) ChatNeedsSettings(room string) bool {
-	return !id.Has(room, GrantChat) && !id.CanManage(room)
+	return !id.Has(room, auth.GrantChat) && !id.CanManage(room)
 }
 
 // CheckChat: a chat grant (or a managing one) always chats; anyone else (guests, tokens without

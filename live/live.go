@@ -90,6 +90,7 @@ type Service struct {
 	wg      sync.WaitGroup // the sockets' event forwarders
 	endOnce sync.Once
 	ended   chan struct{} // closed by EndStreams: SSE streams end
+	enc     encCache      // room events encoded once for every socket
 }
 
 // New builds a Service.

@@ -87,11 +87,10 @@ func room(prefix string) string { return fmt.Sprintf("%s-%d", prefix, rand.Int64
 
 func (s *liveServer) tokenFor(t *testing.T, room, subject, name string, grants ...auth.Grant) string {
 	t.Helper()
-	tok, err := s.Signer().Issue(room, grants, time.Hour, subject)
+	tok, err := s.Signer().IssueClaims(auth.Claims{Room: room, Grants: grants, Subject: subject, Name: name}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = name
 	return tok
 }
 

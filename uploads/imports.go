@@ -11,10 +11,10 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/relaycast/relaycast/catalog"
+	"github.com/relaycast/relaycast/internal/netguard"
 	"github.com/relaycast/relaycast/recorder"
 	"github.com/relaycast/relaycast/transcode"
 )
@@ -28,70 +28,16 @@ import (
 // ImportRoom is the room of imports that name none.
 const ImportRoom = "imports"
 
-// blockedPrefixes are internal ranges net/netip has no predicate for.
-var blockedPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, broadcast
-	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
-	netip.MustParsePrefix("2001:db8::/32"),  // documentation
-	netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
-	netip.MustParsePrefix("::ffff:0:0/96"),  // IPv4-mapped (checked unmapped too)
-	netip.MustParsePrefix("2002::/16"),      // 6to4 may embed any IPv4 address
-	netip.MustParsePrefix("2001::/32"),      // Teredo, likewise
-	netip.MustParsePrefix("169.254.0.0/16"), // link-local (also by IsLinkLocalUnicast)
-	netip.MustParsePrefix("192.88.99.0/24"), // 6to4 relay anycast
-	netip.MustParsePrefix("255.255.255.255/32"),
-}
-
 // addressProblem says why ip may not be fetched from ("" when it may).
 func addressProblem(ip netip.Addr, allowLoopback bool) string {
-	ip = ip.Unmap()
-	switch {
-	case !ip.IsValid():
-		return "not an IP address"
-	case ip.IsLoopback():
-		if allowLoopback {
-			return ""
-		}
-		return "loopback"
-	case ip.IsPrivate():
-		return "private"
-	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
-		return "link-local"
-	case ip.IsUnspecified():
-		return "unspecified"
-	case ip.IsMulticast(), ip.IsInterfaceLocalMulticast():
-		return "multicast"
-	}
-	for _, p := range blockedPrefixes {
-		if p.Contains(ip) {
-			return "reserved"
-		}
-	}
-	return ""
+	return netguard.Problem(ip, allowLoopback)
 }
 
 // importClient is the HTTP client of URL imports: no proxy from the environment, every dial
 // checked against addressProblem, at most 5 redirects and only to http(s).
 func importClient(allowLoopback bool) *http.Client {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second,
-		Control: func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return fmt.Errorf("%w: %s", ErrAddressNotAllowed, address)
-			}
-			ip, err := netip.ParseAddr(host)
-			if err != nil {
-				return fmt.Errorf("%w: %s", ErrAddressNotAllowed, host)
-			}
-			if why := addressProblem(ip, allowLoopback); why != "" {
-				return fmt.Errorf("%w: %s is %s", ErrAddressNotAllowed, ip.Unmap(), why)
-			}
-			return nil
-		}}
+		Control: netguard.Control(allowLoopback, ErrAddressNotAllowed)}
 	tr := &http.Transport{
 		Proxy: nil, DialContext: d.DialContext, ForceAttemptHTTP2: true,
 		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 30 * time.Second,

@@ -57,7 +57,7 @@ type Engine struct {
 	prefix string
 	every  time.Duration
 
-	create, start, bid, tick, acquire, release, end, cancel, get *redis.Script
+	create, start, bid, tick, acquire, release, end, cancel, get, expired *redis.Script
 
 	ctx    context.Context
 	stop   context.CancelFunc
@@ -100,6 +100,7 @@ func New(p Params) (*Engine, error) {
 	e.create, e.start, e.bid = script(createLua), script(startLua), script(bidLua)
 	e.tick, e.acquire, e.release = script(tickLua), script(acquireLua), script(releaseLua)
 	e.end, e.cancel, e.get = script(endLua), script(cancelLua), script(getLua)
+	e.expired = redis.NewScript(expiredLua)
 	e.wg.Add(1)
 	go e.watch()
 	return e, nil
@@ -139,10 +140,18 @@ func (e *Engine) check(room string) error {
 	if e.ctx.Err() != nil {
 		return ErrClosed
 	}
-	if room == "" {
-		return invalid("room", "required")
+	if !goodRoom(room) {
+		return invalid("room", "1..64 letters, digits, '_' or '-', starting with a letter or digit")
 	}
 	return nil
+}
+
+// goodRoom is the signaling layer's room charset: [A-Za-z0-9][A-Za-z0-9_-]{0,63}.
+func goodRoom(room string) bool {
+	if len(room) > 64 || !goodID(room) || room[0] == '_' || room[0] == '-' {
+		return false
+	}
+	return true
 }
 
 // run runs a script and returns its answer as strings.
@@ -427,9 +436,7 @@ func (e *Engine) settled(room, id string, out []string) (Lot, error) {
 		return lot, nil
 	}
 	n, _ := strconv.ParseInt(out[2], 10, 64)
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	e.spawn(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		bids, err := e.bids(ctx, room, id, n)
@@ -437,14 +444,32 @@ func (e *Engine) settled(room, id string, out []string) (Lot, error) {
 			e.log.Warn("reading the bid log of a settled lot", "room", room, "lot", id, "err", err)
 		}
 		e.p.OnSettled(lot, bids)
-	}()
+	})
 	return lot, nil
+}
+
+// spawn runs f on a goroutine Close waits for; once Close has begun, right here.
+func (e *Engine) spawn(f func()) {
+	e.mu.Lock()
+	if e.ctx.Err() != nil {
+		e.mu.Unlock()
+		f()
+		return
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
 }
 
 // Close stops this node's timers and hands their leases back (another node takes them over
 // at its next look), waits for its goroutines (OnSettled calls included).
 func (e *Engine) Close() error {
-	e.stop()
+	e.mu.Lock()
+	e.stop() // under mu: own and spawn see it before they add to wg
+	e.mu.Unlock()
 	e.wg.Wait()
 	e.mu.Lock()
 	left := make([]*owned, 0, len(e.owned))

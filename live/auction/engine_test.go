@@ -178,8 +178,14 @@ func TestBadInput(t *testing.T) {
 			!strings.Contains(err.Error(), "duration_s") {
 			t.Fatalf("bad duration: %v", err)
 		}
-		if _, err := en.Create(ctx, "", LotInput{Title: "x", DurationS: 10}); !errors.Is(err, ErrInvalid) {
-			t.Fatalf("no room: %v", err)
+		for _, room := range []string{"", "-x", "a}b", "a:b", "a b", strings.Repeat("r", 65), "caf\u00e9"} {
+			if _, err := en.Create(ctx, room, LotInput{Title: "x", DurationS: 10}); !errors.Is(err, ErrInvalid) ||
+				!strings.Contains(err.Error(), "room") {
+				t.Fatalf("room %q: %v", room, err)
+			}
+			if _, err := en.Bid(ctx, BidRequest{Room: room, LotID: "abc", Subject: "s", Amount: 1}); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("bid in room %q: %v", room, err)
+			}
 		}
 		if l, _ := en.List(ctx, "r"); len(l) != 0 {
 			t.Fatalf("a refused create left a lot: %+v", l)
@@ -366,5 +372,35 @@ func TestClosedEngine(t *testing.T) {
 		if _, err := en.Create(context.Background(), "r", LotInput{Title: "x", DurationS: 10}); !errors.Is(err, ErrClosed) {
 			t.Fatalf("after Close: %v", err)
 		}
+	})
+}
+
+func TestCustomIncrements(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		en := newEnv(t, b).engine("n1", 0, nil)
+		table := []Increment{{UpTo: 1000, Step: 50}, {UpTo: 0, Step: 250}}
+		l := okLot(t)(en.Create(ctx, "r", LotInput{Title: "custom", StartPrice: 900, Increments: table, DurationS: 60}))
+		if !reflect.DeepEqual(l.Increments, table) {
+			t.Fatalf("increments: %+v", l.Increments)
+		}
+		if _, err := en.End(ctx, "r", l.ID); !errors.Is(err, ErrConflict) {
+			t.Fatalf("end a queued lot: %v", err)
+		}
+		okLot(t)(en.Start(ctx, "r", l.ID))
+		steps := []struct {
+			who             string
+			amount, wantMin int64
+		}{{"a", 900, 950}, {"b", 950, 1000}, {"a", 1000, 1250}, {"b", 1300, 1550}}
+		for _, s := range steps {
+			r := mustBid(t, en, BidRequest{Room: "r", LotID: l.ID, Subject: s.who, Amount: s.amount})
+			if !r.Accepted || r.MinAmount != s.wantMin {
+				t.Fatalf("%s %d: %+v", s.who, s.amount, r)
+			}
+		}
+		if r := mustBid(t, en, BidRequest{Room: "r", LotID: l.ID, Subject: "a", Amount: 1549}); r.Code != CodeTooLow || r.MinAmount != 1550 {
+			t.Fatalf("too low: %+v", r)
+		}
+		_, _ = en.End(ctx, "r", l.ID)
 	})
 }

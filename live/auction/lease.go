@@ -11,9 +11,9 @@ import (
 // The node that starts a lot holds its lease (owner, lease_until on the Redis clock, and a
 // fencing token, fence, incremented on every acquisition) and runs its timer: every
 // LeaseTTL/3, and at ends_at, it calls tickLua with its token, which renews the lease while
-// the lot runs and settles it once ends_at has passed. Every engine looks at the open lots of
-// every room (P:auction:open) as often and takes the lease of a lot whose lease has expired
-// (acquireLua): the lot of a dead, stopped or partitioned node goes on from its state in
+// the lot runs and settles it once ends_at has passed. Every engine looks as often for open lots
+// of any room whose lease has expired (P:auction:open, scored by lease_until) and takes their
+// lease (acquireLua): the lot of a dead, stopped or partitioned node goes on from its state in
 // Redis. A node that lost its lease holds a stale token, and tickLua refuses it ('fenced')
 // without writing anything: it can neither renew nor settle. Settling happens in a script that
 // checks status = open, so exactly one call, of one node, settles a lot (End included).
@@ -151,9 +151,10 @@ func (e *Engine) watch() {
 	}
 }
 
-// scan tries to take every open lot this node does not run; it returns how many it took.
+// scan takes over the open lots whose lease has expired (the scores of P:auction:open are the
+// lease expiries); it returns how many it took.
 func (e *Engine) scan(ctx context.Context) int {
-	members, err := e.rdb.ZRange(ctx, e.allOpenKey(), 0, -1).Result()
+	members, err := e.expired.Run(ctx, e.rdb, []string{e.allOpenKey()}, 500).StringSlice()
 	if err != nil {
 		if ctx.Err() == nil {
 			e.log.Warn("looking at the open lots", "err", err)

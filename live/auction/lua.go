@@ -14,7 +14,8 @@ package auction
 //	P:{R}:lots            list: the room's lot ids in creation order
 //	P:{R}:lot_open        string: the id of the room's open lot
 //	P:auction:open        sorted set of every open lot of every room ("<id>:<room>", score
-//	                      ends_at): what the engines watch to take over a dead owner's lot
+//	                      its lease_until): what the engines watch to take over the lot of a
+//	                      dead owner (the members with a score at or below now)
 //
 // Lot hash fields: static (the JSON of the fields that never change, without braces), inc
 // (the increment table as "up_to:step,…"), start, dur_ms, win_ms, to_ms, max_ext, mode;
@@ -121,10 +122,11 @@ local now = now_ms()
 local ends = now + n(h, 'dur_ms')
 local fence = redis.call('HINCRBY', lkey(ID), 'fence', 1)
 h.status, h.started_at, h.ends_at = 'open', d(now), d(ends)
+local lease = d(now + tonumber(ARGV[5]))
 redis.call('HSET', lkey(ID), 'status', 'open', 'started_at', h.started_at, 'ends_at', h.ends_at,
-  'owner', ARGV[4], 'lease_until', d(now + tonumber(ARGV[5])))
+  'owner', ARGV[4], 'lease_until', lease)
 redis.call('SET', OPEN, ID)
-redis.call('ZADD', ALL_OPEN, h.ends_at, MEMBER)
+redis.call('ZADD', ALL_OPEN, lease, MEMBER)
 local j = lot_json(h, now)
 emit(P, ROOM, 'lot', j)
 return {'', j, d(fence)}
@@ -205,7 +207,6 @@ if not raise then
     local ne = now + n(h, 'to_ms')
     if ne > ends then
       h.ends_at, h.extensions, extended = d(ne), d(n(h, 'extensions') + 1), true
-      redis.call('ZADD', ALL_OPEN, h.ends_at, MEMBER)
     end
   end
 end
@@ -234,7 +235,9 @@ if h.fence ~= ARGV[4] or h.owner ~= ARGV[5] then return {'fenced'} end
 local now = now_ms()
 local ends = n(h, 'ends_at')
 if now < ends then
-  redis.call('HSET', lkey(ID), 'lease_until', d(now + tonumber(ARGV[6])))
+  local lease = d(now + tonumber(ARGV[6]))
+  redis.call('HSET', lkey(ID), 'lease_until', lease)
+  redis.call('ZADD', ALL_OPEN, lease, MEMBER)
   return {'wait', d(ends), d(now)}
 end
 return settle(h, now)
@@ -251,7 +254,9 @@ end
 local now = now_ms()
 if (h.owner or '') ~= '' and n(h, 'lease_until') > now then return {'held', h.owner} end
 local fence = redis.call('HINCRBY', lkey(ID), 'fence', 1)
-redis.call('HSET', lkey(ID), 'owner', ARGV[4], 'lease_until', d(now + tonumber(ARGV[5])))
+local lease = d(now + tonumber(ARGV[5]))
+redis.call('HSET', lkey(ID), 'owner', ARGV[4], 'lease_until', lease)
+redis.call('ZADD', ALL_OPEN, lease, MEMBER)
 return {'ok', d(fence)}
 `
 
@@ -260,6 +265,7 @@ const releaseLua = `
 local h = load(ID)
 if not h or h.fence ~= ARGV[4] then return 0 end
 redis.call('HSET', lkey(ID), 'owner', '', 'lease_until', '0')
+if h.status == 'open' then redis.call('ZADD', ALL_OPEN, 0, MEMBER) end
 return 1
 `
 
@@ -314,4 +320,12 @@ for _, id in ipairs(ids) do
   if h and (ID ~= '*' or h.status == 'open') then out[#out + 1] = lot_json(h, now) end
 end
 return out
+`
+
+// expiredLua lists the open lots whose lease has expired (at most ARGV 1): what a node may take
+// over. It runs without a room (no ARGV prefix/room/id).
+const expiredLua = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
 `

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -196,31 +197,37 @@ func TestPropertyConcurrentBids(t *testing.T) {
 				bidder(ctx, en, "prop", lot.ID, fmt.Sprintf("b%02d", i), uint64(i), stop, results, errs)
 			}()
 		}
-		time.Sleep(1500 * time.Millisecond)
+		// collect the answers while the bidders run, until 1.5 s and 300 accepted bids have passed
+		var all []BidResult
+		var accepted atomic.Int64
+		collected := make(chan struct{})
+		go func() {
+			defer close(collected)
+			for r := range results {
+				all = append(all, r)
+				if r.Accepted {
+					accepted.Add(1)
+				}
+			}
+		}()
+		begin := time.Now()
+		waitFor(t, 60*time.Second, "300 accepted bids", func() bool {
+			return time.Since(begin) >= 1500*time.Millisecond && accepted.Load() >= 300
+		})
 		close(stop)
 		wg.Wait()
 		close(results)
+		<-collected
 		close(errs)
 		for err := range errs {
 			t.Fatal(err)
-		}
-		var all []BidResult
-		accepted := 0
-		for r := range results {
-			all = append(all, r)
-			if r.Accepted {
-				accepted++
-			}
 		}
 		final := okLot(t)(en.End(ctx, "prop", lot.ID))
 		bids, err := en.Bids(ctx, "prop", lot.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%d requests, %d accepted, %d log entries, final price %d", len(all), accepted, len(bids), final.Price)
-		if accepted < 50 {
-			t.Fatalf("only %d accepted bids: the test did not exercise the engine", accepted)
-		}
+		t.Logf("%d requests, %d accepted, %d log entries, final price %d", len(all), accepted.Load(), len(bids), final.Price)
 		checkResults(t, all, bids)
 		checkInvariants(t, final, bids)
 		replay(t, final, bids)
@@ -255,6 +262,7 @@ func TestPropertyConcurrentBids(t *testing.T) {
 // bids are decided by the same clock in the same serial order, so no bid is accepted at or
 // after ends_at, none accepted before it is lost, and the winner is the last accepted leader.
 func TestBidsAtTheDeadline(t *testing.T) {
+	t.Parallel()
 	forEach(t, func(t *testing.T, b backend) {
 		t.Parallel()
 		ctx := context.Background()
@@ -262,8 +270,8 @@ func TestBidsAtTheDeadline(t *testing.T) {
 		en := newEnv(t, b).engine("n1", 0, &settled)
 		lot := okLot(t)(en.Create(ctx, "dl", LotInput{Title: "deadline", DurationS: 5, Mode: ModeSuddenDeath}))
 		open := okLot(t)(en.Start(ctx, "dl", lot.ID))
-		// wake up 300 ms before the end, by the server's clock
-		time.Sleep(time.Duration(open.EndsAt-open.ServerTime-300) * time.Millisecond)
+		// wake up 1 s before the end, by the server's clock
+		time.Sleep(time.Duration(open.EndsAt-open.ServerTime-1000) * time.Millisecond)
 
 		const bidders = 20
 		results := make(chan BidResult, 1<<16)
@@ -330,6 +338,7 @@ func TestBidsAtTheDeadline(t *testing.T) {
 // clock is 5 s fast, one 5 s slow and an exact one show the same countdown from server_time and
 // ends_at, and a bid counts when the server gets it before ends_at, whatever the client thinks.
 func TestClientClockSkew(t *testing.T) {
+	t.Parallel()
 	for _, f := range reflect.VisibleFields(reflect.TypeFor[BidRequest]()) {
 		if f.Type == reflect.TypeFor[time.Time]() || f.Name == "At" || f.Name == "Time" {
 			t.Fatalf("BidRequest carries a client time: %s", f.Name)

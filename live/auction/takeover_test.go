@@ -53,6 +53,7 @@ func bidLoop(ctx context.Context, en *Engine, room, id string) (results chan Bid
 // extending it) and the new owner settles exactly once. The old owner, resumed with its stale
 // fencing token, is refused: it can neither renew nor settle.
 func TestTakeoverPausedOwner(t *testing.T) {
+	t.Parallel()
 	forEach(t, func(t *testing.T, b backend) {
 		t.Parallel()
 		ctx := context.Background()
@@ -125,6 +126,7 @@ func TestTakeoverPausedOwner(t *testing.T) {
 // TestTakeoverAfterClose: a node that closes hands its leases back; another node takes over
 // at its next look and settles the lot at its time.
 func TestTakeoverAfterClose(t *testing.T) {
+	t.Parallel()
 	forEach(t, func(t *testing.T, b backend) {
 		t.Parallel()
 		ctx := context.Background()
@@ -157,6 +159,7 @@ func TestTakeoverAfterClose(t *testing.T) {
 // owner, no settle). A node that comes up later finds it, takes it over and settles it at
 // once; the old owner, resumed, settles nothing.
 func TestLateTakeover(t *testing.T) {
+	t.Parallel()
 	forEach(t, func(t *testing.T, b backend) {
 		t.Parallel()
 		ctx := context.Background()

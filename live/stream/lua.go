@@ -32,7 +32,7 @@ local function emit(prefix, room, kind, data_json)
     ',"data":' .. data_json .. '}'
   local log = room_key(prefix, room, 'log')
   redis.call('ZADD', log, seq, ev)
-  redis.call('ZREMRANGEBYRANK', log, 0, -(STREAM_KEEP + 1))
+  if seq % 64 == 0 then redis.call('ZREMRANGEBYRANK', log, 0, -(STREAM_KEEP + 1)) end
   redis.call('PUBLISH', STREAM_CHANNEL, ev)
   return seq, ev
 end

@@ -182,8 +182,29 @@ func Open(data []byte) (Envelope, error) {
 // Decode decodes the envelope's message into m (a pointer to a message struct).
 func (e Envelope) Decode(m any) error { return decodeOne(e.Data, m) }
 
-// Encode marshals m with its type first: {"type":"...", fields...}.
+// Encoded is a message encoded once (NewEncoded) and sent as is: for fan-out, where many
+// sockets send the same message (a room event) and encoding it for each would cost more than
+// sending it.
+type Encoded struct {
+	typ string
+	b   []byte
+}
+
+// NewEncoded encodes m once.
+func NewEncoded(m Message) (Encoded, error) {
+	b, err := Encode(m)
+	return Encoded{typ: m.MessageType(), b: b}, err
+}
+
+// MessageType is the encoded message's type.
+func (e Encoded) MessageType() string { return e.typ }
+
+// Encode marshals m with its type first: {"type":"...", fields...}. An Encoded message is
+// returned as encoded (a slice the caller may append to: appending copies it).
 func Encode(m Message) ([]byte, error) {
+	if e, ok := m.(Encoded); ok {
+		return e.b[:len(e.b):len(e.b)], nil
+	}
 	body, err := json.Marshal(m)
 	if err != nil {
 		return nil, err

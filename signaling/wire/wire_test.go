@@ -144,3 +144,23 @@ func TestWireTSMatches(t *testing.T) {
 		t.Errorf("parsed only %d messages from wire.ts", len(ts))
 	}
 }
+
+// An Encoded message is sent as NewEncoded encoded it, and appending to it never writes into
+// the shared encoding.
+func TestEncoded(t *testing.T) {
+	e, err := NewEncoded(Event{Room: "r", Seq: 3, Kind: "chat", At: 7, Data: []byte(`{"id":3}`)})
+	if err != nil || e.MessageType() != TypeEvent {
+		t.Fatal(e, err)
+	}
+	want := `{"type":"event","room":"r","seq":3,"kind":"chat","at":7,"data":{"id":3}}`
+	a, _ := Encode(e)
+	b, _ := Encode(e)
+	if string(a) != want {
+		t.Fatalf("Encode(encoded) = %s", a)
+	}
+	a = append(a, '\n')
+	b = append(b, 'x')
+	if string(a) != want+"\n" || string(b) != want+"x" {
+		t.Fatalf("appends share memory: %q %q", a, b)
+	}
+}

@@ -6,15 +6,18 @@
 // switches to the final one when /api/events says it is ready.
 // Sections: the shared elements and page state (vod/page.ts), the information panel
 // (vod/info.ts), the editor and subtitle upload (vod/edit.ts), the speed/quality/subtitle menus
-// (vod/menus.ts), playback (vod/playback.ts) and the recording's state (vod/state.ts); this
-// entry wires them and exposes the automation hook.
+// (vod/menus.ts), playback (vod/playback.ts), the recording's state (vod/state.ts) and the show
+// beside the video — chapters and the replayed chat (vod/show.ts); this entry wires them and
+// exposes the automation hook.
 
 import { initEditor } from "./vod/edit";
 import { controls, page, setState, showNotice, video } from "./vod/page";
 import { initPlayback } from "./vod/playback";
+import { initShow, showState } from "./vod/show";
 import { apply, load } from "./vod/state";
 
 initPlayback();
+initShow();
 
 // ---------------------------------------------------------------- automation hook
 
@@ -51,6 +54,10 @@ Object.defineProperty(window, "relaycast", {
     },
     get levelSwitches() {
       return page.levelSwitches;
+    },
+    /** The show beside the video: its chapters, the events loaded and how many the video reached. */
+    get show() {
+      return showState();
     },
   }),
 });

@@ -8,6 +8,7 @@ import { renderInfo } from "./info";
 import { renderSubtitles } from "./menus";
 import { fail, overlayDetail, page, setControls, setState, showNotice, showOverlay, video } from "./page";
 import { attach, detach } from "./playback";
+import { showRecording } from "./show";
 
 // ---------------------------------------------------------------- recording state
 
@@ -19,6 +20,7 @@ export function apply(r: Recording): void {
   renderSubtitles(r);
   renderSubsList(r);
   if (editorClosed()) fillEdit(r);
+  if (r.status !== "failed") showRecording(r);
   switch (r.status) {
     case "ready":
       if (r.hls_url) attach(r.hls_url);
