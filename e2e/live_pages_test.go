@@ -313,8 +313,26 @@ func TestLiveChatModeration(t *testing.T) {
 	if evalJS[bool](t, studio, `window.relaycast.live.messages.some(m => m.text === "still here?")`) {
 		t.Error("a timed-out guest's message reached the room")
 	}
-	// Guest chat off: the guest's box goes, with a sentence.
+	// Slow mode: everyone sees it; a second message inside the interval is refused in words.
 	realClick(t, studio, ".chat-settings summary")
+	setValue(t, studio, ".chat-slow", "10")
+	evalJS[bool](t, studio, `document.querySelector(".chat-slow").dispatchEvent(new Event("change"))`)
+	waitJS(t, viewer, 10*time.Second, `document.querySelector(".chat-mode").textContent.includes("Slow mode: one message every 10 s")`, "the viewer to see slow mode")
+	cy := ownTab(t, ctx) // someone who has not written yet
+	navigate(t, cy, srv.URL()+"/watch/"+room+"?token="+liveToken(t, srv, room, "Cy", auth.GrantChat))
+	waitJS(t, cy, 15*time.Second, `window.relaycast.live.joined && document.querySelector(".chat-mode").textContent.includes("Slow mode")`, "Cy to join in slow mode")
+	send(cy, "first")
+	waitJS(t, cy, 5*time.Second, `window.relaycast.live.messages.some(m => m.text === "first")`, "the first message in slow mode")
+	send(cy, "second")
+	waitJS(t, cy, 5*time.Second, `document.querySelector(".chat-error").textContent === "Slow mode is on: one message every 10 seconds."`, "the slow-mode refusal in words")
+	if v := evalJS[string](t, cy, `document.querySelector(".chat-input").value`); v != "second" {
+		t.Errorf("the refused message is not kept for a retry: the box holds %q", v)
+	}
+	// Hearts: a tap on one screen floats on the others (aggregated by the server).
+	realClick(t, viewer, ".react-heart")
+	realClick(t, viewer, ".react-heart")
+	waitJS(t, guest, 5*time.Second, `window.relaycast.live.hearts >= 2 && !!document.querySelector(".react-float")`, "the hearts on the guest's screen")
+	// Guest chat off: the guest's box goes, with a sentence.
 	realClick(t, studio, ".chat-guests")
 	waitJS(t, guest, 10*time.Second, `document.querySelector(".chat-input").closest("form").hidden && document.querySelector(".chat-note").textContent.includes("Guests can't chat")`, "the guest to be told guests can't chat")
 }
@@ -400,6 +418,10 @@ func TestLiveConsoleControls(t *testing.T) {
 	realClick(t, studio, ".studio-start-next")
 	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.lot && window.relaycast.live.lot.status === "open" && window.relaycast.live.lot.title === "Poster"`, "the viewer to see the poster")
 	waitJS(t, studio, 5*time.Second, `!document.querySelector('.studio-current [data-action="cancel"]').hidden`, "Cancel offered before the first bid")
+	// Another currency: ?currency=EUR shows the same minor units in euros.
+	eur := ownTab(t, ctx)
+	navigate(t, eur, srv.URL()+"/watch/"+room+"?currency=EUR")
+	waitJS(t, eur, 10*time.Second, `window.relaycast.live.lot && document.querySelector(".lot-price").textContent === "€12.00"`, "the price in euros")
 	endsAt := lotJS[float64](t, viewer, "ends_at")
 	realClick(t, viewer, "#bid-button")
 	waitJS(t, viewer, 5*time.Second, `window.relaycast.live.lot.bid_count === 1 && window.relaycast.live.lot.min_amount === 1700`, "the next amount by the lot's table ($12 + $5)")
@@ -409,6 +431,7 @@ func TestLiveConsoleControls(t *testing.T) {
 	waitJS(t, studio, 5*time.Second, `document.querySelector('.studio-current [data-action="cancel"]').hidden && !document.querySelector('.studio-current [data-action="end"]').hidden`, "Cancel gone after the first bid, End now still there")
 	realClick(t, studio, `.studio-current [data-action="end"]`)
 	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.lot.status === "sold" && [...document.querySelectorAll(".lot-banner")].some(b => !b.hidden && b.textContent.includes("You won Poster for $12.00"))`, "the lot sold early to Alice")
+	waitJS(t, eur, 5*time.Second, `[...document.querySelectorAll(".lot-banner")].some(b => !b.hidden && b.textContent === "Sold to Alice for €12.00")`, "the banner in euros")
 
 	// Cancelled before any bid.
 	queueLot(t, studio, "Mug", "3", 60, 10, 10)
