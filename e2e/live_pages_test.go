@@ -584,6 +584,7 @@ func TestLiveWatchPhoneLayout(t *testing.T) {
 	realClick(t, viewer, "#bid-button")
 	waitJS(t, viewer, 5*time.Second, `document.querySelector(".lot-feedback").textContent.includes("highest bidder")`, "the phone's bid to lead")
 	waitJS(t, pub, 5*time.Second, `[...document.querySelectorAll(".studio-bid")].some(e => e.textContent.includes("Alice") && e.textContent.includes("$25.00"))`, "the phone's bid on the broadcast page")
+	time.Sleep(300 * time.Millisecond) // the button's colour transition
 	if png, err := chromedp.Run(viewer, chromedp.CaptureScreenshot()); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, "live-phone-winning.png"), png, 0o644)
 	}
@@ -602,4 +603,10 @@ func TestLiveWatchPhoneLayout(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(dir, "live-desktop.png"), png, 0o644)
 	}
 	screenshots(t, pub, "live-broadcast")
+
+	// The studio page of a room that is live says so (a media-less watch on its socket).
+	studio := tab(t, ctx)
+	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+seller)
+	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined && document.getElementById("live-badge").textContent === "Live" && document.getElementById("studio-state").textContent.includes("Your stream is live")`, "the studio to show the stream live")
+	waitJS(t, studio, 5*time.Second, `[...document.querySelectorAll(".studio-bid")].some(e => e.textContent.includes("Alice"))`, "the studio to load the open lot's bid log")
 }
