@@ -265,6 +265,10 @@ func TestLiveChatModeration(t *testing.T) {
 	if evalJS[bool](t, guest, `!document.querySelector(".chat-form:not(.chat-name-form)").hidden`) {
 		t.Error("a guest without a name can write")
 	}
+	// A name the server refuses (a control character) is asked for again, in words.
+	evalJS[bool](t, guest, `(document.querySelector(".chat-name-form input").value = "Bo\u0007", true)`)
+	realClick(t, guest, ".chat-join")
+	waitJS(t, guest, 10*time.Second, `document.querySelector(".chat-error").textContent.includes("That name can't be used") && !document.querySelector(".chat-name-form").hidden && window.relaycast.live.joined`, "the refused name asked for again")
 	setValue(t, guest, ".chat-name-form input", "Bo")
 	realClick(t, guest, ".chat-join")
 	waitJS(t, guest, 10*time.Second, `window.relaycast.live.you.name === "Bo" && !document.querySelector(".chat-input").closest("form").hidden`, "the guest's chat box")

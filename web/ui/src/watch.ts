@@ -118,6 +118,13 @@ liveRoom.onJoined(() => {
   lotCard.render();
 });
 liveRoom.onError((e) => {
+  if (e.code === "bad_request" && !token && guestName()) {
+    // The server refused the chosen name: join under the placeholder and ask again.
+    setGuestName("");
+    chat.notice("That name can't be used in the chat: pick another (letters, digits and spaces, 32 at most).");
+    liveRoom.join();
+    return;
+  }
   if ((e.code === "unauthorized" || e.code === "forbidden") && token) {
     // The stored token was refused (expired, another room): forget it and join as a guest.
     forgetRoomToken(room);

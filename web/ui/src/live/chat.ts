@@ -399,6 +399,11 @@ export class ChatPanel {
     }
   }
 
+  /** Shows a sentence under the messages (errors of the page about the chat, e.g. a refused name). */
+  notice(text: string): void {
+    this.showError(text);
+  }
+
   private showError(text: string, ms = 6000, info = false): void {
     window.clearTimeout(this.errorTimer);
     this.error.textContent = text;

@@ -44,7 +44,8 @@ export function guestName(): string {
 }
 
 export function setGuestName(name: string): void {
-  storage()?.setItem(NAME_KEY, name);
+  if (name) storage()?.setItem(NAME_KEY, name);
+  else storage()?.removeItem(NAME_KEY);
 }
 
 export interface AuthConfig {
