@@ -318,7 +318,6 @@ func TestLiveChatModeration(t *testing.T) {
 		t.Error("a timed-out guest's message reached the room")
 	}
 	// Slow mode: everyone sees it; a second message inside the interval is refused in words.
-	realClick(t, studio, ".chat-settings summary")
 	setValue(t, studio, ".chat-slow", "10")
 	evalJS[bool](t, studio, `document.querySelector(".chat-slow").dispatchEvent(new Event("change"))`)
 	waitJS(t, viewer, 10*time.Second, `document.querySelector(".chat-mode").textContent.includes("Slow mode: one message every 10 s")`, "the viewer to see slow mode")
@@ -422,6 +421,9 @@ func TestLiveConsoleControls(t *testing.T) {
 	realClick(t, studio, ".studio-start-next")
 	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.lot && window.relaycast.live.lot.status === "open" && window.relaycast.live.lot.title === "Poster"`, "the viewer to see the poster")
 	waitJS(t, studio, 5*time.Second, `!document.querySelector('.studio-current [data-action="cancel"]').hidden`, "Cancel offered before the first bid")
+	// Every control of both pages is reachable with Tab and shows a focus ring.
+	tabThrough(t, studio, "studio")
+	tabThrough(t, viewer, "watch")
 	// Another currency: ?currency=EUR shows the same minor units in euros.
 	eur := ownTab(t, ctx)
 	navigate(t, eur, srv.URL()+"/watch/"+room+"?currency=EUR")
@@ -606,6 +608,7 @@ func TestLiveWatchPhoneLayout(t *testing.T) {
 	if png, err := chromedp.Run(viewer, chromedp.CaptureScreenshot()); err == nil {
 		_ = os.WriteFile(filepath.Join(dir, "live-desktop.png"), png, 0o644)
 	}
+	darkScreenshot(t, viewer, "live-watch")
 	screenshots(t, pub, "live-broadcast")
 
 	// The studio page of a room that is live says so (a media-less watch on its socket).

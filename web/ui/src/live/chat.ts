@@ -176,6 +176,7 @@ export class ChatPanel {
     grid.append(slowLabel, linksLabel, guestsLabel);
     this.settingsBox.append(grid);
     this.settingsBox.hidden = true;
+    this.settingsBox.open = !!opts.title; // the sellers' side panels show them; the phone overlay folds them
     for (const c of [this.slow, this.links, this.guests]) c.addEventListener("change", () => void this.saveSettings());
 
     this.bar = el("div", "chat-bar");
