@@ -82,6 +82,7 @@ export class LiveRoom {
    */
   join(): void {
     this.joined = false;
+    if (!this.session.signal.features.includes("live")) return; // a server without the live room
     const token = this.opts.token();
     const name = this.opts.name?.() || (token ? "" : this.placeholder);
     if (this.send({ type: "join", room: this.room, ...(token ? { token } : {}), ...(name ? { name } : {}), ...(this.seq > 0 ? { after: this.seq } : {}) })) {
