@@ -144,6 +144,7 @@ export class LiveSession {
     this.clearRetry();
     this.endRequest(true);
     this.backoff.reset();
+    if (this.signal.state === "closed") this.reopen(); // stopped while away: the live room still wants its socket
   }
 
   /** Sends the role's request (publish or watch); false (and a retry) when the socket is down. */
