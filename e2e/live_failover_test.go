@@ -179,7 +179,7 @@ func TestLiveFailover(t *testing.T) {
 	var won []accepted
 	killed := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range 6 {
+	for i := range 10 {
 		node := []*serveNode{a, b}[i%2]
 		subject := fmt.Sprintf("bidder-%d", i)
 		tok, err := signer.Issue(room, []auth.Grant{auth.GrantBid}, time.Hour, subject)
@@ -221,7 +221,7 @@ func TestLiveFailover(t *testing.T) {
 					t.Errorf("%s bid on %s: %d %+v", subject, node.name, code, out)
 					return
 				}
-				time.Sleep(30 * time.Millisecond)
+				time.Sleep(120 * time.Millisecond) // under the bid rate limit (10 a second per bidder)
 			}
 		}()
 	}

@@ -59,6 +59,9 @@ func (s *Service) Bid(ctx context.Context, room string, id Identity, lot string,
 	if amount < 0 || maxAmount < 0 || (amount == 0) == (maxAmount == 0) {
 		return auction.BidResult{}, fmt.Errorf("%w: a bid needs exactly one of amount or max_amount, a positive number of minor units", ErrBadRequest)
 	}
+	if !s.bids.allow(room+"\x00"+id.Subject, time.Now()) {
+		return auction.BidResult{}, fmt.Errorf("%w: at most %d bids a second (bursts of %d)", ErrRateLimited, bidRate, bidBurst)
+	}
 	return s.p.Auction.Bid(ctx, auction.BidRequest{Room: room, LotID: lot, Subject: id.Subject, Name: id.Name, Amount: amount, MaxAmount: maxAmount})
 }
 

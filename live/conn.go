@@ -109,8 +109,9 @@ func (c *Conn) fail(ref string, err error) {
 	c.reply(wire.Error{Code: code, Message: err.Error(), Ref: ref})
 }
 
+// join answers a join: the socket leaves its room (if any) only once the new join succeeded,
+// so a refused join changes nothing.
 func (c *Conn) join(m wire.Join) {
-	c.leave()
 	token := m.Token
 	if token == "" {
 		token = c.sock.Token()
@@ -148,6 +149,7 @@ func (c *Conn) join(m wire.Join) {
 	}
 	c.s.wg.Add(1)
 	c.s.mu.Unlock()
+	c.leave()
 	c.joined, c.room, c.id, c.feed = true, m.Room, id, feed
 	fctx, stop := context.WithCancel(c.s.ctx)
 	c.stop, c.done = stop, make(chan struct{})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/live/auction"
@@ -105,6 +106,7 @@ func TestCode(t *testing.T) {
 		{auction.ErrNotFound, CodeNotFound, true},
 		{chat.ErrNotFound, CodeNotFound, true},
 		{auction.ErrConflict, CodeConflict, true},
+		{ErrRateLimited, CodeRateLimited, true},
 		{chat.ErrTooLong, CodeTooLong, true},
 		{chat.ErrRateLimited, CodeRateLimited, true},
 		{chat.ErrSlowMode, CodeSlowMode, true},
@@ -120,5 +122,24 @@ func TestCode(t *testing.T) {
 		if code, ok := Code(c.err); code != c.code || ok != c.ok {
 			t.Errorf("Code(%v) = %q %v, want %q %v", c.err, code, ok, c.code, c.ok)
 		}
+	}
+}
+
+// The bid limiter: a burst, then the sustained rate; buckets are per key.
+func TestLimiter(t *testing.T) {
+	l := newLimiter(10, 20)
+	now := time.Unix(1000, 0)
+	n := 0
+	for l.allow("a", now) {
+		n++
+	}
+	if n != 20 || !l.allow("b", now) {
+		t.Fatalf("burst %d", n)
+	}
+	if l.allow("a", now.Add(50*time.Millisecond)) || !l.allow("a", now.Add(100*time.Millisecond)) {
+		t.Error("not 10 a second after the burst")
+	}
+	if !l.allow("c", now.Add(2*time.Minute)) || len(l.buckets) != 1 {
+		t.Errorf("idle buckets kept: %d", len(l.buckets))
 	}
 }

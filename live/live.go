@@ -91,6 +91,7 @@ type Service struct {
 	endOnce sync.Once
 	ended   chan struct{} // closed by EndStreams: SSE streams end
 	enc     encCache      // room events encoded once for every socket
+	bids    *limiter      // bids per bidder and room (limit.go)
 }
 
 // New builds a Service.
@@ -107,7 +108,8 @@ func New(p Params) (*Service, error) {
 	if p.Timeout <= 0 {
 		p.Timeout = 5 * time.Second
 	}
-	s := &Service{p: p, log: p.Logger.With("component", "live"), ended: make(chan struct{})}
+	s := &Service{p: p, log: p.Logger.With("component", "live"), ended: make(chan struct{}),
+		bids: newLimiter(bidRate, bidBurst)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }

@@ -33,8 +33,9 @@ func (s *Server) openLive() error {
 	return nil
 }
 
-// lotSettled runs once per settled lot, cluster-wide (on the node whose settle script won):
-// the hooks of other components (webhooks) are called from here.
+// lotSettled is the auction's OnSettled: once per settled lot cluster-wide, again only when the
+// node that ran it died before acknowledging it (the webhooks' ids make a repeat harmless). The
+// hooks of other components (webhooks) are called from here.
 func (s *Server) lotSettled(l auction.Lot, bids []auction.Bid) {
 	s.log.Info("lot settled, hooks run", "room", l.Room, "lot", l.ID, "status", l.Status, "price", l.Price, "bids", len(bids))
 	s.lotSettledWebhooks(l) // webhooks.go

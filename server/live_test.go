@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testserver"
 )
 
 // hello announces the live room; a live message before join is not_joined and changes nothing.
@@ -219,6 +220,32 @@ func TestLiveChatAndModeration(t *testing.T) {
 		}
 		b.send(map[string]any{"type": "chat", "text": "hello?"})
 		b.wantError("guests_off")
+		for _, bad := range []map[string]any{
+			{"type": "moderate", "action": "settings", "settings": map[string]any{"colour": "red"}},
+			{"type": "moderate", "action": "settings", "settings": "slow"},
+			{"type": "moderate", "action": "settings", "settings": map[string]any{"slow_mode_s": "x"}},
+			{"type": "moderate", "action": "timeout", "subject": "x", "seconds": 0},
+			{"type": "moderate", "action": "timeout", "seconds": 30},
+			{"type": "moderate", "action": "delete"},
+			{"type": "moderate", "action": "pin"},
+			{"type": "moderate", "action": "pin", "product": map[string]any{"id": "p", "title": "", "price": 1, "stock": 1}},
+			{"type": "moderate", "action": "shout"},
+		} {
+			seller.send(bad)
+			seller.wantError("bad_request")
+		}
+		// A time-out: the seller's own chat goes on, the timed-out user's is refused.
+		t2 := s.dial(t, 0).reading()
+		jt := t2.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-t", "Tim", auth.GrantChat)})
+		seller.send(map[string]any{"type": "moderate", "action": "timeout", "subject": jt.You.Subject, "seconds": 60, "ref": "to"})
+		if m := seller.reply(); m.Type != "ok" || m.Ref != "to" {
+			t.Fatalf("timeout: %+v", m)
+		}
+		if ev := b.event("user.timeout"); !strings.Contains(string(ev.Data), `"subject":"u-t"`) {
+			t.Fatalf("user.timeout %s", ev.Data)
+		}
+		t2.send(map[string]any{"type": "chat", "text": "let me speak"})
+		t2.wantError("timed_out")
 		// Pin a product: everyone gets it, a new join sees it.
 		seller.send(map[string]any{"type": "moderate", "action": "pin", "product": map[string]any{"id": "p1", "title": "Lamp", "price": 1999, "stock": 3}})
 		if m := seller.reply(); m.Type != "ok" {
@@ -284,6 +311,14 @@ func TestLiveGrants(t *testing.T) {
 	}
 	v.send(map[string]any{"type": "react", "kind": "nope"})
 	v.wantError("bad_request")
+	// A refused join changes nothing: the socket is still in its room.
+	v.send(map[string]any{"type": "join", "room": r, "token": "forged"})
+	v.wantError("unauthorized")
+	v.send(map[string]any{"type": "react", "kind": "heart"})
+	v.send(map[string]any{"type": "chat", "text": "still in", "ref": "v2"})
+	if m := v.reply(); m.Type != "ok" || m.Ref != "v2" {
+		t.Fatalf("chat after a refused join: %+v", m)
+	}
 	v.send(map[string]any{"type": "leave"})
 	if m := v.reply(); m.Type != "ok" {
 		t.Fatalf("leave: %+v", m)
@@ -494,5 +529,37 @@ func TestLiveRoomLiveEnded(t *testing.T) {
 	_ = pub.Close()
 	if ev := c.event("room.ended"); string(ev.Data) != `{"room":"`+r+`"}` {
 		t.Fatalf("room.ended %s", ev.Data)
+	}
+}
+
+// Two nodes on one Redis are one room: what a socket on A says reaches a socket on B with the
+// same seq, and B's bids reach A.
+func TestLiveTwoNodes(t *testing.T) {
+	url := testserver.RedisURL(t, 4)
+	mk := func() *liveServer {
+		return &liveServer{testServer: start(t, func(c *config.Config) { c.Record = false; c.RedisURL = url })}
+	}
+	a, b := mk(), mk()
+	r := room("nodes")
+	ca := a.dial(t, 0).reading()
+	ca.join(map[string]any{"room": r, "token": a.tokenFor(t, r, "seller", "Sel", auth.GrantPublish)})
+	cb := b.dial(t, 0).reading()
+	cb.join(map[string]any{"room": r, "token": b.tokenFor(t, r, "u-b", "Bea", auth.GrantBid, auth.GrantChat)})
+	ca.send(map[string]any{"type": "chat", "text": "from A"})
+	ca.reply()
+	ea, eb := ca.event("chat"), cb.event("chat")
+	if ea.Seq != eb.Seq || !strings.Contains(string(eb.Data), "from A") {
+		t.Fatalf("chat: A seq %d, B seq %d %s", ea.Seq, eb.Seq, eb.Data)
+	}
+	ca.send(map[string]any{"type": "lot_create", "lot": map[string]any{"title": "x", "start_price": 100, "duration_s": 30}})
+	id := lotOf(t, ca.reply().Lot).ID
+	ca.send(map[string]any{"type": "lot_start", "lot_id": id})
+	ca.reply()
+	cb.send(map[string]any{"type": "bid", "lot_id": id, "amount": 100})
+	if m := cb.reply(); !m.Accepted {
+		t.Fatalf("bid on B: %+v", m)
+	}
+	if ev := ca.event("bid"); !strings.Contains(string(ev.Data), `"name":"Bea"`) {
+		t.Fatalf("A got %s", ev.Data)
 	}
 }

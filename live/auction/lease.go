@@ -74,7 +74,7 @@ type tickResult struct {
 
 // tickOnce is one timer call with token fence.
 func (e *Engine) tickOnce(ctx context.Context, room, id, fence string) (tickResult, error) {
-	out, err := e.run(ctx, e.tick, room, id, fence, e.p.NodeID, e.p.LeaseTTL.Milliseconds())
+	out, err := e.run(ctx, e.tick, room, id, fence, e.p.NodeID, e.p.LeaseTTL.Milliseconds(), e.claimMS())
 	if err != nil {
 		return tickResult{}, err
 	}
@@ -133,7 +133,8 @@ func (e *Engine) runTimer(ctx context.Context, o *owned) {
 	}
 }
 
-// watch looks at every open lot every LeaseTTL/3 and takes over those whose lease expired.
+// watch looks at every open lot every LeaseTTL/3 and takes over those whose lease expired, and
+// at the settled lots whose OnSettled claim expired (notify.go).
 func (e *Engine) watch() {
 	defer e.wg.Done()
 	timer := time.NewTimer(0)
@@ -146,6 +147,7 @@ func (e *Engine) watch() {
 		}
 		if !e.paused.Load() {
 			e.scan(e.ctx)
+			e.scanNotify(e.ctx)
 		}
 		timer.Reset(e.every)
 	}
