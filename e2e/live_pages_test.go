@@ -103,6 +103,7 @@ func ownTab(t *testing.T, ctx context.Context) context.Context {
 func msgTool(t *testing.T, ctx context.Context, text, action string) string {
 	t.Helper()
 	ok := evalJS[bool](t, ctx, `(() => {
+	  document.querySelectorAll('[data-test="target"]').forEach(e => delete e.dataset.test);
 	  const li = [...document.querySelectorAll(".chat-msg")].find(li => li.querySelector(".chat-text").textContent === `+jsString(text)+`);
 	  const b = li && li.querySelector('button[data-action="`+action+`"]');
 	  if (b) b.dataset.test = "target";
@@ -335,6 +336,17 @@ func TestLiveChatModeration(t *testing.T) {
 	realClick(t, viewer, ".react-heart")
 	realClick(t, viewer, ".react-heart")
 	waitJS(t, guest, 5*time.Second, `window.relaycast.live.hearts >= 2 && !!document.querySelector(".react-float")`, "the hearts on the guest's screen")
+	// Links off (slow mode off again): a link is refused in words.
+	setValue(t, studio, ".chat-slow", "0")
+	evalJS[bool](t, studio, `document.querySelector(".chat-slow").dispatchEvent(new Event("change"))`)
+	waitJS(t, viewer, 10*time.Second, `document.querySelector(".chat-mode").hidden`, "slow mode off on the viewer's page")
+	realClick(t, studio, ".chat-links")
+	waitJS(t, viewer, 10*time.Second, `document.querySelector(".chat-mode").textContent === "links off"`, "the viewer to see links off")
+	send(viewer, "see shop.example.com")
+	waitJS(t, viewer, 5*time.Second, `document.querySelector(".chat-error").textContent === "Links are not allowed in this chat."`, "the links-off refusal in words")
+	// Ban: the banned viewer's chat box goes, with a sentence.
+	realClick(t, studio, msgTool(t, studio, "first", "ban"))
+	waitJS(t, cy, 10*time.Second, `document.querySelector(".chat-input").closest("form").hidden && document.querySelector(".chat-error").textContent === "A moderator removed you from this chat."`, "the banned viewer to be told")
 	// Guest chat off: the guest's box goes, with a sentence.
 	realClick(t, studio, ".chat-guests")
 	waitJS(t, guest, 10*time.Second, `document.querySelector(".chat-input").closest("form").hidden && document.querySelector(".chat-note").textContent.includes("Guests can't chat")`, "the guest to be told guests can't chat")
