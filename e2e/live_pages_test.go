@@ -190,6 +190,9 @@ func TestLiveAuctionPages(t *testing.T) {
 	// The seller sees it arrive, and the countdown went back up (anti-sniping).
 	waitJS(t, studio, 5*time.Second, `[...document.querySelectorAll(".studio-bid")].some(e => e.textContent.includes("Alice") && e.textContent.includes("$10.00"))`, "the bid on the seller's console")
 	waitJS(t, viewer, 5*time.Second, fmt.Sprintf(`window.relaycast.live.lot.ends_at > %f && window.relaycast.live.lot.extensions >= 1`, endsAt), "the countdown to extend")
+	if !evalJS[bool](t, viewer, `!document.querySelector(".lot-extended").hidden`) {
+		t.Error("the card does not say the time was extended")
+	}
 	if a, b := lotJS[float64](t, viewer, "ends_at"), evalJS[float64](t, studio, `window.relaycast.live.lot.ends_at`); a != b {
 		t.Errorf("the viewer's lot ends at %.0f, the seller's at %.0f", a, b)
 	}
