@@ -213,11 +213,11 @@ export class LiveRoom {
     if (live) this.sample(ev.at);
     switch (ev.kind) {
       case "lot":
-        this.setLot(ev.data as Lot);
+        this.setLot(ev.data as Lot, true, live);
         break;
       case "bid": {
         const d = ev.data as { lot_id: string; bid: Bid; lot: Lot };
-        if (d.lot) this.setLot(d.lot);
+        if (d.lot) this.setLot(d.lot, true, live);
         break;
       }
       case "room.settings":
@@ -234,10 +234,11 @@ export class LiveRoom {
   /**
    * Applies a lot. Events come in seq order (ordered); an answer's snapshot may be older than an
    * event already applied (the bid event can overtake the bid_result), so it never goes back.
+   * fresh: the lot's server_time is of now (not a replayed event), a sample of the server clock.
    */
-  private setLot(l: Lot, ordered = true): void {
+  private setLot(l: Lot, ordered = true, fresh = true): void {
     if (!l || !l.id) return;
-    if (l.server_time) this.sample(l.server_time);
+    if (fresh && l.server_time) this.sample(l.server_time); // a replayed event's time is old: no clock sample
     const known = this.lots.get(l.id);
     if (!ordered && known && isOlder(l, known)) return;
     this.lots.set(l.id, l);
