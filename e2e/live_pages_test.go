@@ -462,6 +462,20 @@ func TestLiveConsoleControls(t *testing.T) {
 	realClick(t, studio, `.studio-current [data-action="cancel"]`)
 	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.lot.status === "cancelled" && document.querySelector(".lot-timer").textContent === "Cancelled" && document.querySelector(".lot-actions").hidden`, "the viewer to see the lot cancelled")
 	waitJS(t, studio, 5*time.Second, `[...document.querySelectorAll(".studio-done .studio-lot")].map(e => e.textContent).join("|").includes("Mugcancelled")`, "the cancelled lot among the finished ones")
+
+	// The studio with a token that may not run lots says what link it needs; its requests are refused in words.
+	wrong := ownTab(t, ctx)
+	navigate(t, wrong, srv.URL()+"/studio/"+room+"?token="+liveToken(t, srv, room, "Eve", auth.GrantBid))
+	waitJS(t, wrong, 15*time.Second, `window.relaycast.live.joined && document.getElementById("notice").textContent.includes("may not run this room's lots")`, "the studio to ask for a publish token")
+	queueLotRefused := func() string {
+		setValue(t, wrong, `.studio-form input[name="title"]`, "Nope")
+		realClick(t, wrong, `.studio-form button[type="submit"]`)
+		waitJS(t, wrong, 10*time.Second, `!document.querySelector(".studio-message").hidden`, "the console's answer")
+		return evalJS[string](t, wrong, `document.querySelector(".studio-message").textContent`)
+	}
+	if msg := queueLotRefused(); msg != "This link may not run lots in this room: it needs a publish token." {
+		t.Errorf("a refused lot says %q", msg)
+	}
 }
 
 // TestLiveChatResume: a viewer's connection drops while the room goes on (new messages, one
