@@ -58,7 +58,7 @@ type chatLine struct {
 
 // liveClient is a /ws client reading in the background.
 type liveClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 	msgs chan liveMsg
 	err  chan error // the read error (a close) once the socket is done
