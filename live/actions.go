@@ -60,9 +60,17 @@ func (s *Service) Bid(ctx context.Context, room string, id Identity, lot string,
 		return auction.BidResult{}, fmt.Errorf("%w: a bid needs exactly one of amount or max_amount, a positive number of minor units", ErrBadRequest)
 	}
 	if !s.bids.allow(room+"\x00"+id.Subject, time.Now()) {
+		s.stats.bidsLimit.Add(1)
 		return auction.BidResult{}, fmt.Errorf("%w: at most %d bids a second (bursts of %d)", ErrRateLimited, bidRate, bidBurst)
 	}
-	return s.p.Auction.Bid(ctx, auction.BidRequest{Room: room, LotID: lot, Subject: id.Subject, Name: id.Name, Amount: amount, MaxAmount: maxAmount})
+	res, err := s.p.Auction.Bid(ctx, auction.BidRequest{Room: room, LotID: lot, Subject: id.Subject, Name: id.Name, Amount: amount, MaxAmount: maxAmount})
+	if err == nil {
+		s.stats.bids.Add(1)
+		if res.Accepted {
+			s.stats.accepted.Add(1)
+		}
+	}
+	return res, err
 }
 
 // CreateLot queues a lot (in: the lot input's JSON).

@@ -163,6 +163,8 @@ func (c *Conn) forward(ctx context.Context, room string, feed *Feed, done chan s
 	defer close(done)
 	c.s.enc.join(room)
 	defer c.s.enc.leave(room)
+	c.s.stats.sockets.Add(1)
+	defer c.s.stats.sockets.Add(-1)
 	last := feed.Seq
 	for {
 		select {
@@ -174,6 +176,7 @@ func (c *Conn) forward(ctx context.Context, room string, feed *Feed, done chan s
 			if !ok {
 				if ctx.Err() == nil {
 					c.s.log.Info("live socket too slow, closing", "room", room)
+					c.s.stats.slow.Add(1)
 					c.sock.Close(ReasonTooSlow)
 				}
 				return
@@ -185,6 +188,7 @@ func (c *Conn) forward(ctx context.Context, room string, feed *Feed, done chan s
 			if !c.sock.SendWait(c.s.enc.event(e), ctx.Done()) {
 				return
 			}
+			c.s.stats.events.Add(1)
 		}
 	}
 }

@@ -92,6 +92,7 @@ type Service struct {
 	ended   chan struct{} // closed by EndStreams: SSE streams end
 	enc     encCache      // room events encoded once for every socket
 	bids    *limiter      // bids per bidder and room (limit.go)
+	stats   stats         // metrics.go
 }
 
 // New builds a Service.

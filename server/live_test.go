@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -382,6 +384,14 @@ func TestLiveStalledSocket(t *testing.T) {
 		if got >= n {
 			t.Fatalf("the stalled socket got all %d events", got)
 		}
+		res, err := http.Get(s.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if body, _ := io.ReadAll(res.Body); !strings.Contains(string(body), "relaycast_live_slow_closes_total 1\n") {
+			t.Error("the slow close is not counted in /metrics")
+		}
 	})
 }
 
@@ -566,5 +576,44 @@ func TestLiveTwoNodes(t *testing.T) {
 	}
 	if ev := wa.event("bid"); !strings.Contains(string(ev.Data), `"name":"Bea"`) {
 		t.Fatalf("A got %s", ev.Data)
+	}
+}
+
+// The live room's metrics: joined sockets, events sent, bids by result, slow closes.
+func TestLiveMetrics(t *testing.T) {
+	s := &liveServer{testServer: start(t, func(c *config.Config) { c.Record = false })}
+	r := room("metrics")
+	seller := s.dial(t, 0).reading()
+	seller.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "seller", "", auth.GrantPublish)})
+	b := s.dial(t, 0).reading()
+	b.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-1", "", auth.GrantBid)})
+	seller.send(map[string]any{"type": "lot_create", "lot": map[string]any{"title": "x", "start_price": 100, "duration_s": 30}})
+	id := lotOf(t, seller.reply().Lot).ID
+	seller.send(map[string]any{"type": "lot_start", "lot_id": id})
+	seller.reply()
+	b.send(map[string]any{"type": "bid", "lot_id": id, "amount": 100})
+	b.reply()
+	b.send(map[string]any{"type": "bid", "lot_id": id, "amount": 100})
+	b.reply()
+	seller.event("bid")
+	res, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, want := range []string{
+		"relaycast_live_sockets 2",
+		`relaycast_live_bids_total{result="accepted"} 1`,
+		`relaycast_live_bids_total{result="refused"} 1`,
+		`relaycast_live_bids_total{result="rate_limited"} 0`,
+		"relaycast_live_slow_closes_total 0",
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(string(body), "relaycast_live_events_sent_total ") || strings.Contains(string(body), "relaycast_live_events_sent_total 0\n") {
+		t.Error("no events sent counted")
 	}
 }

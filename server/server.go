@@ -209,6 +209,7 @@ func (s *Server) routes() http.Handler {
 		reg.MustRegister(s.archive.Collector())
 	}
 	s.registerWebhookMetrics(reg)
+	reg.MustRegister(s.live.Collector())
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
