@@ -48,6 +48,15 @@ func forEach(t *testing.T, f func(t *testing.T, b backend)) {
 	}
 }
 
+// forEachEnv runs f in parallel once per backend, each with its own env.
+func forEachEnv(t *testing.T, f func(t *testing.T, ctx context.Context, ev *env)) {
+	t.Parallel()
+	forEach(t, func(t *testing.T, b backend) {
+		t.Parallel()
+		f(t, context.Background(), newEnv(t, b))
+	})
+}
+
 // env is one test's Redis with a fresh key prefix (tests on a real Redis do not meet).
 type env struct {
 	t      testing.TB
@@ -138,6 +147,24 @@ func okLot(t testing.TB) func(Lot, error) Lot {
 		}
 		return l
 	}
+}
+
+// openLot creates a lot in room and starts it; it returns the started lot.
+func openLot(t testing.TB, en *Engine, room string, in LotInput) Lot {
+	t.Helper()
+	ctx := context.Background()
+	lot := okLot(t)(en.Create(ctx, room, in))
+	return okLot(t)(en.Start(ctx, room, lot.ID))
+}
+
+// acceptBid bids and fails the test unless the bid is accepted.
+func acceptBid(t testing.TB, en *Engine, r BidRequest) BidResult {
+	t.Helper()
+	res := mustBid(t, en, r)
+	if !res.Accepted {
+		t.Fatalf("bid %+v refused: %+v", r, res)
+	}
+	return res
 }
 
 func mustBid(t testing.TB, en *Engine, r BidRequest) BidResult {

@@ -156,19 +156,9 @@ func (e *Engine) watch() {
 // scan takes over the open lots whose lease has expired (the scores of P:auction:open are the
 // lease expiries); it returns how many it took.
 func (e *Engine) scan(ctx context.Context) int {
-	members, err := e.expired.Run(ctx, e.rdb, []string{e.allOpenKey()}, 500).StringSlice()
-	if err != nil {
-		if ctx.Err() == nil {
-			e.log.Warn("looking at the open lots", "err", err)
-		}
-		return 0
-	}
 	took := 0
-	for _, m := range members {
-		room, id, ok := splitMember(m)
-		if !ok || e.isOwned(room, id) {
-			continue
-		}
+	for _, l := range e.expiredLots(ctx, e.allOpenKey(), 500, "the open lots", e.isOwned) {
+		room, id := l.room, l.id
 		out, err := e.run(ctx, e.acquire, room, id, e.p.NodeID, e.p.LeaseTTL.Milliseconds())
 		if err != nil {
 			if ctx.Err() == nil {
@@ -183,4 +173,28 @@ func (e *Engine) scan(ctx context.Context) int {
 		}
 	}
 	return took
+}
+
+// lotRef names a lot of a member "ID:ROOM" of one of the engine's ZSETs.
+type lotRef struct{ room, id string }
+
+// expiredLots returns the lots of the ZSET key whose score (an expiry in ms, by the Redis
+// clock) has passed, at most limit, less those skip says this node already handles. A failure
+// is logged (naming what) and returns none.
+func (e *Engine) expiredLots(ctx context.Context, key string, limit int, what string, skip func(room, id string) bool) []lotRef {
+	members, err := e.expired.Run(ctx, e.rdb, []string{key}, limit).StringSlice()
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("looking at "+what, "err", err)
+		}
+		return nil
+	}
+	var lots []lotRef
+	for _, m := range members {
+		room, id, ok := splitMember(m)
+		if ok && !skip(room, id) {
+			lots = append(lots, lotRef{room, id})
+		}
+	}
+	return lots
 }

@@ -140,19 +140,9 @@ func (e *Engine) scanNotify(ctx context.Context) int {
 	if e.p.OnSettled == nil {
 		return 0
 	}
-	members, err := e.expired.Run(ctx, e.rdb, []string{e.unnotifiedKey()}, notifyScan).StringSlice()
-	if err != nil {
-		if ctx.Err() == nil {
-			e.log.Warn("looking at the unnotified lots", "err", err)
-		}
-		return 0
-	}
 	took := 0
-	for _, m := range members {
-		room, id, ok := splitMember(m)
-		if !ok || e.isNotifying(room, id) {
-			continue
-		}
+	for _, l := range e.expiredLots(ctx, e.unnotifiedKey(), notifyScan, "the unnotified lots", e.isNotifying) {
+		room, id := l.room, l.id
 		out, err := e.run(ctx, e.claim, room, id, e.claimMS())
 		if err != nil {
 			if ctx.Err() == nil {

@@ -60,22 +60,15 @@ func settledLogOf(t *testing.T, en *Engine, room, id string, n int) []Bid {
 // runs OnSettled with exactly the settled lot and its log as it was when the lot ended (not a
 // bid refused later), acknowledges, and the lot is never notified again.
 func TestNotifyAfterCrash(t *testing.T) {
-	t.Parallel()
-	forEach(t, func(t *testing.T, b backend) {
-		t.Parallel()
-		ctx := context.Background()
-		ev := newEnv(t, b)
+	forEachEnv(t, func(t *testing.T, ctx context.Context, ev *env) {
 		const claim = time.Second
 		var settled settledLog
 		a := ev.engineNotify("A", claim, settled.hook("A"))
 		a.dropNotify.Store(true)
 		bn := ev.engineNotify("B", claim, settled.hook("B"))
-		lot := okLot(t)(a.Create(ctx, "crash", LotInput{Title: "crash", DurationS: 5, Mode: ModeSuddenDeath}))
-		okLot(t)(a.Start(ctx, "crash", lot.ID))
+		lot := openLot(t, a, "crash", LotInput{Title: "crash", DurationS: 5, Mode: ModeSuddenDeath})
 		mustBid(t, bn, BidRequest{Room: "crash", LotID: lot.ID, Subject: "w", Name: "W", MaxAmount: 900})
-		if r := mustBid(t, bn, BidRequest{Room: "crash", LotID: lot.ID, Subject: "x", Name: "X", Amount: 500}); !r.Accepted {
-			t.Fatalf("bid: %+v", r)
-		}
+		acceptBid(t, bn, BidRequest{Room: "crash", LotID: lot.ID, Subject: "x", Name: "X", Amount: 500})
 		var final Lot
 		waitFor(t, 10*time.Second, "A's timer to settle the lot", func() bool {
 			final = okLot(t)(bn.Get(ctx, "crash", lot.ID))
@@ -124,11 +117,7 @@ func TestNotifyAfterCrash(t *testing.T) {
 // lot. The hung call, returning after that, is refused its acknowledgement (a stale token); the
 // newer claim's node acknowledges, and nothing is notified again.
 func TestNotifyHungCall(t *testing.T) {
-	t.Parallel()
-	forEach(t, func(t *testing.T, b backend) {
-		t.Parallel()
-		ctx := context.Background()
-		ev := newEnv(t, b)
+	forEachEnv(t, func(t *testing.T, ctx context.Context, ev *env) {
 		const claim = 2 * time.Second
 		var settled settledLog
 		releaseA, releaseB := make(chan struct{}), make(chan struct{})
@@ -143,8 +132,7 @@ func TestNotifyHungCall(t *testing.T) {
 		a := ev.engineNotify("A", claim, blocking("A", releaseA))
 		t.Cleanup(func() { onceA.Do(func() { close(releaseA) }); onceB.Do(func() { close(releaseB) }) })
 
-		lot := okLot(t)(a.Create(ctx, "hung", LotInput{Title: "hung", DurationS: 60}))
-		okLot(t)(a.Start(ctx, "hung", lot.ID))
+		lot := openLot(t, a, "hung", LotInput{Title: "hung", DurationS: 60})
 		mustBid(t, a, BidRequest{Room: "hung", LotID: lot.ID, Subject: "w", Name: "W", Amount: 300})
 		ended := okLot(t)(a.End(ctx, "hung", lot.ID))
 		waitFor(t, 2*time.Second, "A's OnSettled", func() bool { return len(settled.get()) == 1 })
@@ -186,11 +174,7 @@ func TestNotifyHungCall(t *testing.T) {
 // timers and by End on either node — exactly one OnSettled per lot, acknowledged at once,
 // never repeated after the claims would have expired. A node without OnSettled records nothing.
 func TestNotifyOncePerLot(t *testing.T) {
-	t.Parallel()
-	forEach(t, func(t *testing.T, b backend) {
-		t.Parallel()
-		ctx := context.Background()
-		ev := newEnv(t, b)
+	forEachEnv(t, func(t *testing.T, ctx context.Context, ev *env) {
 		const claim = time.Second
 		var settled settledLog
 		engines := []*Engine{ev.engineNotify("A", claim, settled.hook("A")), ev.engineNotify("B", claim, settled.hook("B"))}
@@ -199,8 +183,7 @@ func TestNotifyOncePerLot(t *testing.T) {
 		for i, room := range rooms {
 			en := engines[i%2]
 			in := LotInput{Title: room, DurationS: 5, Mode: ModeSuddenDeath}
-			lot := okLot(t)(en.Create(ctx, room, in))
-			okLot(t)(en.Start(ctx, room, lot.ID))
+			lot := openLot(t, en, room, in)
 			ids[room] = lot.ID
 			if i%3 != 0 {
 				mustBid(t, engines[(i+1)%2], BidRequest{Room: room, LotID: lot.ID, Subject: "w" + room, Name: "W", Amount: 100})
@@ -230,8 +213,7 @@ func TestNotifyOncePerLot(t *testing.T) {
 
 		// without OnSettled: settled, nothing recorded
 		plain := ev.engine("C", testTTL, nil)
-		lot := okLot(t)(plain.Create(ctx, "plain", LotInput{Title: "plain", DurationS: 30}))
-		okLot(t)(plain.Start(ctx, "plain", lot.ID))
+		lot := openLot(t, plain, "plain", LotInput{Title: "plain", DurationS: 30})
 		if l := okLot(t)(plain.End(ctx, "plain", lot.ID)); l.Status != StatusUnsold {
 			t.Fatalf("ended: %+v", l)
 		}
