@@ -115,6 +115,25 @@ func msgTool(t *testing.T, ctx context.Context, text, action string) string {
 	return `button[data-test="target"]`
 }
 
+// joinPage opens url in tab and waits until its page has joined the live room and cond (a JS
+// expression; "" for none) holds.
+func joinPage(t *testing.T, tab context.Context, url, cond, what string) {
+	t.Helper()
+	navigate(t, tab, url)
+	js := `window.relaycast.live.joined`
+	if cond != "" {
+		js += ` && ` + cond
+	}
+	waitJS(t, tab, 15*time.Second, js, what)
+}
+
+// sendChat writes text in the page's chat box and sends it.
+func sendChat(t *testing.T, tab context.Context, text string) {
+	t.Helper()
+	setValue(t, tab, ".chat-input", text)
+	realClick(t, tab, ".chat-send")
+}
+
 // lotJS reads one field of the page's current lot.
 func lotJS[T any](t *testing.T, ctx context.Context, field string) T {
 	t.Helper()
@@ -138,13 +157,11 @@ func TestLiveAuctionPages(t *testing.T) {
 	ctx := browser(t)
 
 	studio := tab(t, ctx)
-	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+seller)
-	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.subject === "Sam's shop"`, "the studio to join the room")
+	joinPage(t, studio, srv.URL()+"/studio/"+room+"?token="+seller, `window.relaycast.live.you.subject === "Sam's shop"`, "the studio to join the room")
 
 	viewer := tab(t, ctx)
 	skewClock(t, viewer, 5*time.Second)
-	navigate(t, viewer, srv.URL()+"/watch/"+room+"?token="+alice)
-	waitJS(t, viewer, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.name === "Alice"`, "the viewer to join as Alice")
+	joinPage(t, viewer, srv.URL()+"/watch/"+room+"?token="+alice, `window.relaycast.live.you.name === "Alice"`, "the viewer to join as Alice")
 	// The token left the address bar and is kept for the room.
 	if s := evalJS[string](t, viewer, `location.href`); strings.Contains(s, "token") {
 		t.Errorf("the token is still in the address bar: %s", s)
@@ -153,12 +170,10 @@ func TestLiveAuctionPages(t *testing.T) {
 		t.Error("the token was not kept for the room")
 	}
 	guest := ownTab(t, ctx)
-	navigate(t, guest, srv.URL()+"/watch/"+room)
-	waitJS(t, guest, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.guest`, "a guest to join")
+	joinPage(t, guest, srv.URL()+"/watch/"+room, `window.relaycast.live.you.guest`, "a guest to join")
 	bob := ownTab(t, ctx)
 	skewClock(t, bob, -5*time.Second)
-	navigate(t, bob, srv.URL()+"/watch/"+room+"?token="+liveToken(t, srv, room, "Bob", auth.GrantBid))
-	waitJS(t, bob, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.name === "Bob"`, "Bob to join")
+	joinPage(t, bob, srv.URL()+"/watch/"+room+"?token="+liveToken(t, srv, room, "Bob", auth.GrantBid), `window.relaycast.live.you.name === "Bob"`, "Bob to join")
 
 	// Queue: the lot is short, and its anti-sniping window covers all of it, so a bid extends it.
 	queueLot(t, studio, "Vintage lamp", "10.00", 5, 30, 8)
@@ -256,14 +271,11 @@ func TestLiveChatModeration(t *testing.T) {
 	ctx := browser(t)
 
 	studio := tab(t, ctx)
-	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+seller)
-	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined`, "the studio to join")
+	joinPage(t, studio, srv.URL()+"/studio/"+room+"?token="+seller, "", "the studio to join")
 	viewer := tab(t, ctx)
-	navigate(t, viewer, srv.URL()+"/watch/"+room+"?token="+alice)
-	waitJS(t, viewer, 15*time.Second, `window.relaycast.live.joined`, "the viewer to join")
+	joinPage(t, viewer, srv.URL()+"/watch/"+room+"?token="+alice, "", "the viewer to join")
 	guest := ownTab(t, ctx)
-	navigate(t, guest, srv.URL()+"/watch/"+room)
-	waitJS(t, guest, 15*time.Second, `window.relaycast.live.joined`, "the guest to join")
+	joinPage(t, guest, srv.URL()+"/watch/"+room, "", "the guest to join")
 
 	// The guest must pick a name before writing.
 	if evalJS[bool](t, guest, `!document.querySelector(".chat-form:not(.chat-name-form)").hidden`) {
@@ -276,17 +288,12 @@ func TestLiveChatModeration(t *testing.T) {
 	setValue(t, guest, ".chat-name-form input", "Bo")
 	realClick(t, guest, ".chat-join")
 	waitJS(t, guest, 10*time.Second, `window.relaycast.live.you.name === "Bo" && !document.querySelector(".chat-input").closest("form").hidden`, "the guest's chat box")
-	send := func(c context.Context, text string) {
-		t.Helper()
-		setValue(t, c, ".chat-input", text)
-		realClick(t, c, ".chat-send")
-	}
-	send(guest, "hi from Bo")
+	sendChat(t, guest, "hi from Bo")
 	waitJS(t, studio, 10*time.Second, `window.relaycast.live.messages.some(m => m.name === "Bo" && m.text === "hi from Bo")`, "the guest's message on the seller's screen")
 
 	// HTML is text.
 	const evil = `<b>bold</b> <img src=x onerror="window.pwned=1">`
-	send(viewer, evil)
+	sendChat(t, viewer, evil)
 	for name, c := range map[string]context.Context{"seller": studio, "viewer": viewer, "guest": guest} {
 		waitJS(t, c, 10*time.Second, `window.relaycast.live.messages.some(m => m.name === "Alice" && m.text === `+jsString(evil)+`)`, "Alice's message as text on the "+name+"'s screen")
 		if evalJS[bool](t, c, `!!document.querySelector(".chat-list b, .chat-list img") || !!window.pwned`) {
@@ -294,8 +301,7 @@ func TestLiveChatModeration(t *testing.T) {
 		}
 	}
 	// Resume: a reload shows the history once.
-	navigate(t, guest, srv.URL()+"/watch/"+room)
-	waitJS(t, guest, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.messages.length === 2`, "the guest's history after a reload")
+	joinPage(t, guest, srv.URL()+"/watch/"+room, `window.relaycast.live.messages.length === 2`, "the guest's history after a reload")
 
 	// The seller deletes Alice's message: it vanishes everywhere.
 	sel := `.chat-msg[data-subject="Alice"] button[data-action="delete"]`
@@ -311,11 +317,11 @@ func TestLiveChatModeration(t *testing.T) {
 
 	// The seller times the guest out (a guest is a new subject on each socket: the message they
 	// wrote since the reload): the guest is told, and what they send is refused in words.
-	send(guest, "back again")
+	sendChat(t, guest, "back again")
 	waitJS(t, studio, 10*time.Second, `window.relaycast.live.messages.some(m => m.text === "back again")`, "the guest's new message on the console")
 	realClick(t, studio, msgTool(t, studio, "back again", "timeout"))
 	waitJS(t, guest, 10*time.Second, `document.querySelector(".chat-error").textContent.includes("paused your chat")`, "the guest to be told of the time-out")
-	send(guest, "still here?")
+	sendChat(t, guest, "still here?")
 	waitJS(t, guest, 10*time.Second, `!document.querySelector(".chat-error").hidden && document.querySelector(".chat-error").textContent.includes("paused your chat")`, "the refusal in words")
 	time.Sleep(500 * time.Millisecond)
 	if evalJS[bool](t, studio, `window.relaycast.live.messages.some(m => m.text === "still here?")`) {
@@ -326,11 +332,10 @@ func TestLiveChatModeration(t *testing.T) {
 	evalJS[bool](t, studio, `document.querySelector(".chat-slow").dispatchEvent(new Event("change"))`)
 	waitJS(t, viewer, 10*time.Second, `document.querySelector(".chat-mode").textContent.includes("Slow mode: one message every 10 s")`, "the viewer to see slow mode")
 	cy := ownTab(t, ctx) // someone who has not written yet
-	navigate(t, cy, srv.URL()+"/watch/"+room+"?token="+liveToken(t, srv, room, "Cy", auth.GrantChat))
-	waitJS(t, cy, 15*time.Second, `window.relaycast.live.joined && document.querySelector(".chat-mode").textContent.includes("Slow mode")`, "Cy to join in slow mode")
-	send(cy, "first")
+	joinPage(t, cy, srv.URL()+"/watch/"+room+"?token="+liveToken(t, srv, room, "Cy", auth.GrantChat), `document.querySelector(".chat-mode").textContent.includes("Slow mode")`, "Cy to join in slow mode")
+	sendChat(t, cy, "first")
 	waitJS(t, cy, 5*time.Second, `window.relaycast.live.messages.some(m => m.text === "first")`, "the first message in slow mode")
-	send(cy, "second")
+	sendChat(t, cy, "second")
 	waitJS(t, cy, 5*time.Second, `document.querySelector(".chat-error").textContent === "Slow mode is on: one message every 10 seconds."`, "the slow-mode refusal in words")
 	if v := evalJS[string](t, cy, `document.querySelector(".chat-input").value`); v != "second" {
 		t.Errorf("the refused message is not kept for a retry: the box holds %q", v)
@@ -345,7 +350,7 @@ func TestLiveChatModeration(t *testing.T) {
 	waitJS(t, viewer, 10*time.Second, `document.querySelector(".chat-mode").hidden`, "slow mode off on the viewer's page")
 	realClick(t, studio, ".chat-links")
 	waitJS(t, viewer, 10*time.Second, `document.querySelector(".chat-mode").textContent === "links off"`, "the viewer to see links off")
-	send(viewer, "see shop.example.com")
+	sendChat(t, viewer, "see shop.example.com")
 	waitJS(t, viewer, 5*time.Second, `document.querySelector(".chat-error").textContent === "Links are not allowed in this chat."`, "the links-off refusal in words")
 	// Ban: the banned viewer's chat box goes, with a sentence.
 	realClick(t, studio, msgTool(t, studio, "first", "ban"))
@@ -373,14 +378,12 @@ func TestLiveSignInToBid(t *testing.T) {
 	const room = "signin"
 	ctx := browser(t)
 	studio := tab(t, ctx)
-	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+liveToken(t, srv, room, "Sam", auth.GrantPublish))
-	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined`, "the studio to join")
+	joinPage(t, studio, srv.URL()+"/studio/"+room+"?token="+liveToken(t, srv, room, "Sam", auth.GrantPublish), "", "the studio to join")
 	queueLot(t, studio, "Clock", "5", 120, 10, 10)
 	realClick(t, studio, ".studio-start-next")
 
 	viewer := ownTab(t, ctx)
-	navigate(t, viewer, srv.URL()+"/watch/"+room)
-	waitJS(t, viewer, 15*time.Second, `window.relaycast.live.joined && window.relaycast.live.you.guest && window.relaycast.live.lot && window.relaycast.live.lot.status === "open"`, "the guest to see the lot")
+	joinPage(t, viewer, srv.URL()+"/watch/"+room, `window.relaycast.live.you.guest && window.relaycast.live.lot && window.relaycast.live.lot.status === "open"`, "the guest to see the lot")
 	waitJS(t, viewer, 5*time.Second, `(() => { const a = document.querySelector(".lot-signin-link"); return !!a && a.offsetParent !== null && a.textContent === "Sign in to bid"; })()`, "the Sign in to bid link")
 	if href := evalJS[string](t, viewer, `document.querySelector(".lot-signin-link").getAttribute("href")`); href != "/auth/login?room="+room+"&return=%2Fwatch%2F"+room {
 		t.Errorf("sign-in link %q", href)
@@ -411,11 +414,9 @@ func TestLiveConsoleControls(t *testing.T) {
 	const room = "console"
 	ctx := browser(t)
 	studio := tab(t, ctx)
-	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+liveToken(t, srv, room, "Sam", auth.GrantPublish))
-	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined`, "the studio to join")
+	joinPage(t, studio, srv.URL()+"/studio/"+room+"?token="+liveToken(t, srv, room, "Sam", auth.GrantPublish), "", "the studio to join")
 	viewer := ownTab(t, ctx)
-	navigate(t, viewer, srv.URL()+"/watch/"+room+"?token="+liveToken(t, srv, room, "Alice", auth.GrantBid))
-	waitJS(t, viewer, 15*time.Second, `window.relaycast.live.joined`, "the viewer to join")
+	joinPage(t, viewer, srv.URL()+"/watch/"+room+"?token="+liveToken(t, srv, room, "Alice", auth.GrantBid), "", "the viewer to join")
 
 	// Pin a product.
 	setValue(t, studio, `.studio-product-form input[name="title"]`, "Tote bag")
@@ -465,8 +466,7 @@ func TestLiveConsoleControls(t *testing.T) {
 
 	// The studio with a token that may not run lots says what link it needs; its requests are refused in words.
 	wrong := ownTab(t, ctx)
-	navigate(t, wrong, srv.URL()+"/studio/"+room+"?token="+liveToken(t, srv, room, "Eve", auth.GrantBid))
-	waitJS(t, wrong, 15*time.Second, `window.relaycast.live.joined && document.getElementById("notice").textContent.includes("may not run this room's lots")`, "the studio to ask for a publish token")
+	joinPage(t, wrong, srv.URL()+"/studio/"+room+"?token="+liveToken(t, srv, room, "Eve", auth.GrantBid), `document.getElementById("notice").textContent.includes("may not run this room's lots")`, "the studio to ask for a publish token")
 	queueLotRefused := func() string {
 		setValue(t, wrong, `.studio-form input[name="title"]`, "Nope")
 		realClick(t, wrong, `.studio-form button[type="submit"]`)
@@ -492,15 +492,12 @@ func TestLiveChatResume(t *testing.T) {
 	alice := liveToken(t, srv, room, "Alice", auth.GrantChat)
 	ctx := browser(t)
 	studio := tab(t, ctx)
-	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+seller)
-	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined`, "the studio to join")
+	joinPage(t, studio, srv.URL()+"/studio/"+room+"?token="+seller, "", "the studio to join")
 	viewer := tab(t, ctx)
-	navigate(t, viewer, px.URL()+"/watch/"+room+"?token="+alice)
-	waitJS(t, viewer, 15*time.Second, `window.relaycast.live.joined`, "the viewer to join")
+	joinPage(t, viewer, px.URL()+"/watch/"+room+"?token="+alice, "", "the viewer to join")
 	say := func(text string) {
 		t.Helper()
-		setValue(t, studio, ".chat-input", text)
-		realClick(t, studio, ".chat-send")
+		sendChat(t, studio, text)
 		waitJS(t, studio, 5*time.Second, `window.relaycast.live.messages.some(m => m.text === `+jsString(text)+`)`, "the seller's message "+text)
 		time.Sleep(700 * time.Millisecond) // the chat's rate limit: 3 messages in 2 s
 	}
@@ -563,8 +560,7 @@ func TestLiveWatchPhoneLayout(t *testing.T) {
 	navigate(t, viewer, srv.URL()+"/watch/"+room+"?token="+alice)
 	waitJS(t, viewer, 20*time.Second, `window.relaycast.state === "playing" && window.relaycast.live.lot && window.relaycast.live.lot.status === "open"`, "the phone to play with the lot open")
 	for _, text := range []string{"Love it", "How long is it?", "Bidding now"} {
-		setValue(t, viewer, ".chat-input", text)
-		realClick(t, viewer, ".chat-send")
+		sendChat(t, viewer, text)
 		time.Sleep(700 * time.Millisecond) // three messages in 2 s is the rate limit
 	}
 	waitJS(t, viewer, 10*time.Second, `window.relaycast.live.messages.length >= 4`, "the chat on the phone")
@@ -642,7 +638,6 @@ func TestLiveWatchPhoneLayout(t *testing.T) {
 
 	// The studio page of a room that is live says so (a media-less watch on its socket).
 	studio := tab(t, ctx)
-	navigate(t, studio, srv.URL()+"/studio/"+room+"?token="+seller)
-	waitJS(t, studio, 15*time.Second, `window.relaycast.live.joined && document.getElementById("live-badge").textContent === "Live" && document.getElementById("studio-state").textContent.includes("Your stream is live")`, "the studio to show the stream live")
+	joinPage(t, studio, srv.URL()+"/studio/"+room+"?token="+seller, `document.getElementById("live-badge").textContent === "Live" && document.getElementById("studio-state").textContent.includes("Your stream is live")`, "the studio to show the stream live")
 	waitJS(t, studio, 5*time.Second, `[...document.querySelectorAll(".studio-bid")].some(e => e.textContent.includes("Alice"))`, "the studio to load the open lot's bid log")
 }
