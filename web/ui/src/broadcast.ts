@@ -33,7 +33,7 @@ import { DEFAULT_REFRESH_ROWS, noiseTrack } from "./noise";
 import { simulcastEncodings } from "./quality";
 import { LiveRoom } from "./live/room";
 import { ChatPanel } from "./live/chat";
-import { StudioPanel } from "./live/studio";
+import { StudioPanel, consoleHooks } from "./live/studio";
 import { Money } from "./live/money";
 
 type State = "idle" | "connecting" | "live" | "reconnecting" | "error";
@@ -176,24 +176,7 @@ window.relaycast = {
   start: () => goLive(),
   stop: () => stopLive(),
   /** The live room as the seller's console sees it. */
-  live: {
-    get joined(): boolean {
-      return liveRoom.joined;
-    },
-    get you() {
-      return liveRoom.you;
-    },
-    get lot() {
-      return liveRoom.lot;
-    },
-    get lots() {
-      return [...liveRoom.lots.values()];
-    },
-    get messages() {
-      return chat.messages;
-    },
-    remaining: (): number => liveRoom.remaining(liveRoom.lot),
-  },
+  live: consoleHooks(liveRoom, chat),
 };
 void studio;
 

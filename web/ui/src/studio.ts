@@ -7,7 +7,7 @@ import { ROOM_RE, byId, param, plural, roomFromPath, setRichText } from "./commo
 import { LiveSession } from "./live/session";
 import { LiveRoom } from "./live/room";
 import { ChatPanel } from "./live/chat";
-import { StudioPanel } from "./live/studio";
+import { StudioPanel, consoleHooks } from "./live/studio";
 import { Money } from "./live/money";
 
 const room = roomFromPath("/studio/");
@@ -98,24 +98,7 @@ window.relaycast = {
   get error(): string {
     return lastError;
   },
-  live: {
-    get joined(): boolean {
-      return liveRoom.joined;
-    },
-    get you() {
-      return liveRoom.you;
-    },
-    get lot() {
-      return liveRoom.lot;
-    },
-    get lots() {
-      return [...liveRoom.lots.values()];
-    },
-    get messages() {
-      return chat.messages;
-    },
-    remaining: (): number => liveRoom.remaining(liveRoom.lot),
-  },
+  live: consoleHooks(liveRoom, chat),
 };
 void studio;
 

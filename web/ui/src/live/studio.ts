@@ -7,7 +7,33 @@
 import { type LiveRoom, LiveError } from "./room";
 import { type Money } from "./money";
 import { formatCountdown } from "./lot";
+import { type ChatPanel } from "./chat";
 import type { Answer, Bid, Increment, Lot, LotInput, LotMode, Product } from "./types";
+
+/**
+ * The seller's console as the page's test hooks (window.relaycast.live) show it, on the studio
+ * and broadcast pages: they only read state.
+ */
+export function consoleHooks(room: LiveRoom, chat: ChatPanel) {
+  return {
+    get joined(): boolean {
+      return room.joined;
+    },
+    get you() {
+      return room.you;
+    },
+    get lot() {
+      return room.lot;
+    },
+    get lots() {
+      return [...room.lots.values()];
+    },
+    get messages() {
+      return chat.messages;
+    },
+    remaining: (): number => room.remaining(room.lot),
+  };
+}
 
 export interface StudioOptions {
   money: Money;
