@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relaycast/relaycast/internal/redistest"
 	"github.com/relaycast/relaycast/live/stream"
 )
 
@@ -23,19 +23,12 @@ type backend struct {
 
 func backends() []backend {
 	bs := []backend{{name: "miniredis", rdb: func(tb testing.TB) redis.UniversalClient {
-		m := miniredis.RunT(tb)
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		tb.Cleanup(func() { _ = c.Close() })
+		_, c := redistest.Mini(tb)
 		return c
 	}}}
-	if addr := os.Getenv("RELAYCAST_TEST_REDIS"); addr != "" {
+	if os.Getenv(redistest.Env) != "" {
 		bs = append(bs, backend{name: "redis", rdb: func(tb testing.TB) redis.UniversalClient {
-			c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
-			if err := c.Ping(context.Background()).Err(); err != nil {
-				tb.Fatalf("RELAYCAST_TEST_REDIS=%s: %v", addr, err)
-			}
-			tb.Cleanup(func() { _ = c.Close() })
-			return c
+			return redistest.Real(tb, redis.Options{PoolSize: 64})
 		}})
 	}
 	return bs
