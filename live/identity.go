@@ -25,6 +25,8 @@ type Identity struct {
 	// Room and Grants are the token's (Room "*" = every room); a guest has none.
 	Room   string
 	Grants []auth.Grant
+	// IP is a guest's address on a socket ("" elsewhere): a guest's time-out or ban holds for it.
+	IP string
 }
 
 // FromClaims is the identity of a verified token: its subject (a token without one is named
