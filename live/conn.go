@@ -39,7 +39,7 @@ type Socket interface {
 type Conn struct {
 	s     *Service
 	sock  Socket
-	guest string // this socket's guest subject, kept across joins
+	guest string // this socket's guest subject, kept across joins (unless a join names another by its key)
 
 	joined bool
 	room   string

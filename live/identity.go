@@ -55,7 +55,8 @@ func displayName(name, subject string) string {
 	return "user"
 }
 
-// Guest is a guest's identity: subject "guest:<random>", the chosen name.
+// Guest is a new guest's identity: subject "guest:<random>", the chosen name (a socket's join
+// replaces the subject with the one a valid guest key names: guest.go).
 func Guest(name string) Identity {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
