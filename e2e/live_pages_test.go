@@ -254,6 +254,13 @@ func TestLiveAuctionPages(t *testing.T) {
 	if w := evalJS[string](t, studio, `window.relaycast.live.lot.winner`); w != "Alice" {
 		t.Errorf("winner %q", w)
 	}
+	// Someone who comes after the sale (joined.last_lot) sees the same result, without its entrance.
+	late := ownTab(t, ctx)
+	navigate(t, late, srv.URL()+"/watch/"+room)
+	waitJS(t, late, 15*time.Second, `window.relaycast.live.joined && [...document.querySelectorAll(".lot-banner")].some(b => !b.hidden && b.dataset.late === "1" && b.style.animationName === "none" && b.textContent.includes("Sold to Alice") && b.textContent.includes(`+jsString(price)+`))`, "the winner banner, still, for a late guest")
+	if txt := evalJS[string](t, late, `document.querySelector(".lot-feedback").textContent`); !strings.Contains(txt, "sold for "+price) {
+		t.Errorf("the late guest's lot card says %q", txt)
+	}
 	screenshots(t, studio, "live-studio")
 }
 
@@ -300,8 +307,12 @@ func TestLiveChatModeration(t *testing.T) {
 			t.Errorf("the %s's page rendered the message as HTML", name)
 		}
 	}
-	// Resume: a reload shows the history once.
+	// Resume: a reload shows the history once, to the same guest (the guest key kept by the browser).
+	guestSubject := evalJS[string](t, guest, `window.relaycast.live.you.subject`)
 	joinPage(t, guest, srv.URL()+"/watch/"+room, `window.relaycast.live.messages.length === 2`, "the guest's history after a reload")
+	if s := evalJS[string](t, guest, `window.relaycast.live.you.subject`); s != guestSubject {
+		t.Errorf("the guest is %q after a reload, %q before", s, guestSubject)
+	}
 
 	// The seller deletes Alice's message: it vanishes everywhere.
 	sel := `.chat-msg[data-subject="Alice"] button[data-action="delete"]`
@@ -315,8 +326,8 @@ func TestLiveChatModeration(t *testing.T) {
 	}
 	screenshots(t, studio, "live-studio-chat")
 
-	// The seller times the guest out (a guest is a new subject on each socket: the message they
-	// wrote since the reload): the guest is told, and what they send is refused in words.
+	// The seller times the guest out (from a message they wrote since the reload): the guest is
+	// told, and what they send is refused in words.
 	sendChat(t, guest, "back again")
 	waitJS(t, studio, 10*time.Second, `window.relaycast.live.messages.some(m => m.text === "back again")`, "the guest's new message on the console")
 	realClick(t, studio, msgTool(t, studio, "back again", "timeout"))

@@ -25,6 +25,8 @@ type Identity struct {
 	// Room and Grants are the token's (Room "*" = every room); a guest has none.
 	Room   string
 	Grants []auth.Grant
+	// IP is a guest's address on a socket ("" elsewhere): a guest's time-out or ban holds for it.
+	IP string
 }
 
 // FromClaims is the identity of a verified token: its subject (a token without one is named
@@ -53,7 +55,8 @@ func displayName(name, subject string) string {
 	return "user"
 }
 
-// Guest is a guest's identity: subject "guest:<random>", the chosen name.
+// Guest is a new guest's identity: subject "guest:<random>", the chosen name (a socket's join
+// replaces the subject with the one a valid guest key names: guest.go).
 func Guest(name string) Identity {
 	var b [8]byte
 	_, _ = rand.Read(b[:])

@@ -27,7 +27,7 @@ func (s *Server) openLive() error {
 		return fmt.Errorf("auction: %w", err)
 	}
 	if s.live, err = live.New(live.Params{Redis: s.rdb, Log: s.stream, Auction: s.auction, Chat: s.chat,
-		Auth: s.signer, Logger: s.p.Logger}); err != nil {
+		Auth: s.signer, GuestKey: s.signer.DeriveKey(live.GuestKeyPurpose), Logger: s.p.Logger}); err != nil {
 		return fmt.Errorf("live: %w", err)
 	}
 	return nil

@@ -35,15 +35,17 @@ type liveMsg struct {
 	Chat      []chatLine      `json:"chat"`
 	Events    []liveMsg       `json:"events"`
 	Lot       json.RawMessage `json:"lot"`
+	LastLot   json.RawMessage `json:"last_lot"`
 	Lots      json.RawMessage `json:"lots"`
 	Bid       json.RawMessage `json:"bid"`
 	Settings  json.RawMessage `json:"settings"`
 	Product   json.RawMessage `json:"product"`
 	You       struct {
-		Subject string   `json:"subject"`
-		Name    string   `json:"name"`
-		Guest   bool     `json:"guest"`
-		Grants  []string `json:"grants"`
+		Subject  string   `json:"subject"`
+		Name     string   `json:"name"`
+		Guest    bool     `json:"guest"`
+		Grants   []string `json:"grants"`
+		GuestKey string   `json:"guest_key"`
 	} `json:"you"`
 }
 

@@ -577,6 +577,11 @@ func TestLiveTwoNodes(t *testing.T) {
 	if ev := wa.event("bid"); !strings.Contains(string(ev.Data), `"name":"Bea"`) {
 		t.Fatalf("A got %s", ev.Data)
 	}
+	// A guest key issued on A names the same guest on B (the key comes from the shared secret).
+	ga := a.dial(t, 0).reading().join(map[string]any{"room": r, "name": "Gus"})
+	if gb := b.dial(t, 0).reading().join(map[string]any{"room": r, "name": "Gus", "guest_key": ga.You.GuestKey}); gb.You.Subject != ga.You.Subject {
+		t.Fatalf("guest on B %q, on A %q", gb.You.Subject, ga.You.Subject)
+	}
 }
 
 // The live room's metrics: joined sockets, events sent, bids by result, slow closes.

@@ -37,6 +37,8 @@ type Socket interface {
 	SendError(err error)
 	// Token is the socket's ?token= query parameter ("" if none).
 	Token() string
+	// RemoteIP is the client's address (the connection's, as the per-IP session limit sees it).
+	RemoteIP() string
 	// Done is closed when the socket closes.
 	Done() <-chan struct{}
 	// SendWait queues m on a lane of its own (written after what Send queued before it) and

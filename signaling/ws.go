@@ -40,6 +40,7 @@ type wsConn struct {
 	s        *Server
 	conn     *websocket.Conn
 	token    string
+	ip       string
 	release  func()
 	send     chan wire.Message
 	bulk     chan wire.Message // SendWait's lane: a family's stream never fills send
@@ -52,6 +53,7 @@ type wsConn struct {
 func (c *wsConn) Send(m wire.Message)   { c.queue(m) }
 func (c *wsConn) SendError(err error)   { c.errorMsg(err) }
 func (c *wsConn) Token() string         { return c.token }
+func (c *wsConn) RemoteIP() string      { return c.ip }
 func (c *wsConn) Done() <-chan struct{} { return c.done }
 func (c *wsConn) Close(reason string)   { c.closeWith(websocket.ClosePolicyViolation, reason) }
 
@@ -95,7 +97,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusForbidden, "origin not allowed")
 		return
 	}
-	release, ok := s.limiter.acquire(clientIP(r))
+	ip := clientIP(r)
+	release, ok := s.limiter.acquire(ip)
 	if !ok {
 		w.Header().Set("Retry-After", "5")
 		httpError(w, http.StatusServiceUnavailable, errBusy.Error())
@@ -107,7 +110,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		release()
 		return // the upgrader answered with an error already
 	}
-	c := &wsConn{s: s, conn: conn, token: r.URL.Query().Get("token"), release: release, send: make(chan wire.Message, sendQueue), bulk: make(chan wire.Message, sendQueue), done: make(chan struct{}), handlers: make([]Handler, len(s.reg.families))}
+	c := &wsConn{s: s, conn: conn, token: r.URL.Query().Get("token"), ip: ip, release: release, send: make(chan wire.Message, sendQueue), bulk: make(chan wire.Message, sendQueue), done: make(chan struct{}), handlers: make([]Handler, len(s.reg.families))}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -1,9 +1,11 @@
 // Who the viewer is on the live pages: the room token (from the shop's link `?token=` or the
 // sign-in return `#token=`, kept per room in localStorage and removed from the address bar), the
-// guest's chosen chat name, and how this server signs people in (GET /auth/config).
+// guest's chosen chat name, the guest key the server issued (so a reload is the same guest, and
+// a moderator's time-out still holds), and how this server signs people in (GET /auth/config).
 
 const TOKEN_KEY = (room: string) => `relaycast:token:${room}`;
 const NAME_KEY = "relaycast:guest-name";
+const GUEST_KEY = "relaycast:guest-key";
 
 function storage(): Storage | null {
   try {
@@ -46,6 +48,16 @@ export function guestName(): string {
 export function setGuestName(name: string): void {
   if (name) storage()?.setItem(NAME_KEY, name);
   else storage()?.removeItem(NAME_KEY);
+}
+
+/** The guest key of this browser (joined.you.guest_key; "" until the server issued one). */
+export function guestKey(): string {
+  return storage()?.getItem(GUEST_KEY) ?? "";
+}
+
+export function setGuestKey(key: string): void {
+  if (key) storage()?.setItem(GUEST_KEY, key);
+  else storage()?.removeItem(GUEST_KEY);
 }
 
 export interface AuthConfig {

@@ -2,11 +2,12 @@
 // a countdown by the server's clock (LiveRoom.remaining), a big one-tap "Bid $X" at the next
 // valid amount, a custom bid and a max (proxy) bid, and feedback in words: winning, outbid, too
 // low (with the amount that would be valid), lot ended. When a lot ends, the winner banner shows
-// on every screen (it comes from the room's `lot` event, the same moment for everyone).
+// on every screen (it comes from the room's `lot` event, the same moment for everyone); someone
+// who joins after it ended (joined.last_lot) sees the same banner, shown still (no entrance).
 
 import { type LiveRoom, LiveError } from "./room";
 import { type Money } from "./money";
-import type { Answer, Bid, Lot } from "./types";
+import type { Answer, Bid, Joined, Lot } from "./types";
 
 export interface LotOptions {
   money: Money;
@@ -139,10 +140,17 @@ export class LotCard {
     this.banner.hidden = true;
     opts.bannerMount.append(this.banner);
 
-    room.onJoined(() => this.render());
+    room.onJoined((j) => this.onJoined(j));
     room.on("lot", (d) => this.onLot(d as Lot));
     room.on("bid", (d) => this.onBid(d as { bid: Bid; lot: Lot }));
     window.setInterval(() => this.tick(), 200);
+  }
+
+  /** A join while no lot is open: the last result's banner, as it was shown live, but still. */
+  private onJoined(j: Joined): void {
+    const l = this.room.lot;
+    if (!j.lot && j.last_lot && l && l.id === j.last_lot.id && (l.status === "sold" || l.status === "unsold")) this.showBanner(l, false);
+    this.render();
   }
 
   private onLot(l: Lot): void {
@@ -166,17 +174,22 @@ export class LotCard {
     this.render();
   }
 
-  private showBanner(l: Lot): void {
+  /** The winner banner for an ended lot; animate: its entrance (a lot ending now, not one already shown). */
+  private showBanner(l: Lot, animate = true): void {
     const m = this.opts.money;
     const me = this.room.you?.subject;
     let text: string;
     if (l.status === "sold") {
       text = l.winner && l.winner === me ? `You won ${l.title} for ${m.format(l.price)}!` : `Sold to ${l.winner_name || "the winner"} for ${m.format(l.price)}`;
     } else text = `${l.title}: no bids, not sold`;
+    if (this.bannerFor === l.id && !this.banner.hidden && this.banner.textContent === text) return; // already up: no second entrance
     this.banner.textContent = text;
     this.banner.dataset.status = l.status;
     this.banner.dataset.lot = l.id;
     this.banner.classList.toggle("lot-banner-mine", l.status === "sold" && !!me && l.winner === me);
+    this.banner.style.animation = animate ? "" : "none";
+    if (animate) delete this.banner.dataset.late;
+    else this.banner.dataset.late = "1"; // shown on joining after the end
     this.banner.hidden = false;
     this.bannerFor = l.id;
   }

@@ -3,9 +3,12 @@
 // a reconnect misses nothing and shows nothing twice (events are deduplicated by seq). Keeps the
 // room's state (you, settings, the current lot, the seller's lots, the pinned product) and the
 // server clock's offset, so a countdown is `ends_at - (Date.now() + offset)`. The chat, lot,
-// reactions and studio panels subscribe to its events.
+// reactions and studio panels subscribe to its events. Each join carries a ref, so its answer
+// (`joined`, or the `error` refusing it) is told apart from any other request's. A guest joins
+// with the guest key the server gave this browser before (identity.ts), staying the same guest.
 
 import { type ClientMessage } from "../signal";
+import { guestKey, setGuestKey } from "./identity";
 import { type LiveSession } from "./session";
 import type { Answer, Bid, Joined, Lot, Product, RoomEvent, Settings, You } from "./types";
 
@@ -41,7 +44,10 @@ export class LiveRoom {
   resumed = false;
   you: You | null = null;
   settings: Settings = { slow_mode_s: 0, links: true, guest_chat: true };
-  /** The lot on screen: the open one, or the last one that ended (until the next opens). */
+  /**
+   * The lot on screen: the open one, or the last one that ended (until the next opens; on a
+   * join while none is open, the server's `last_lot`).
+   */
   lot: Lot | null = null;
   /** Every lot of the room, by id (sellers and moderators get them all on join). */
   readonly lots = new Map<string, Lot>();
@@ -71,7 +77,10 @@ export class LiveRoom {
 
   /** Joins now (if the socket is open) and on every reconnect; keeps the socket open. */
   start(): void {
-    this.session.onOpen(() => this.join());
+    this.session.onOpen(() => {
+      this.joinRefs.clear(); // a new socket: the old one's joins will never be answered
+      this.join();
+    });
     this.session.keepOpen();
   }
 
@@ -85,14 +94,29 @@ export class LiveRoom {
     if (!this.session.signal.features.includes("live")) return; // a server without the live room
     const token = this.opts.token();
     const name = this.opts.name?.() || (token ? "" : this.placeholder);
-    if (this.send({ type: "join", room: this.room, ...(token ? { token } : {}), ...(name ? { name } : {}), ...(this.seq > 0 ? { after: this.seq } : {}) })) {
-      this.joinPending = true;
+    const key = token ? "" : guestKey();
+    const ref = this.ref();
+    const msg = {
+      type: "join",
+      room: this.room,
+      ref,
+      ...(token ? { token } : {}),
+      ...(name ? { name } : {}),
+      ...(key ? { guest_key: key } : {}),
+      ...(this.seq > 0 ? { after: this.seq } : {}),
+    };
+    if (this.send(msg)) {
+      this.joinRefs.add(ref);
+      this.joinRef = ref;
       this.session.liveJoinPending = true;
     }
   }
 
   private readonly placeholder = `Guest ${1000 + Math.floor(Math.random() * 9000)}`;
-  private joinPending = false;
+  /** The ref of the last join sent, until its answer; an earlier join's answer no longer counts. */
+  private joinRef = "";
+  /** Refs of every join sent (a refused one's error is recognised and dropped, not misread). */
+  private readonly joinRefs = new Set<string>();
 
   /** The name a guest chose for the chat ("" until chosen). */
   get chosenName(): string {
@@ -173,6 +197,11 @@ export class LiveRoom {
     return `r${this.nextRef++}`;
   }
 
+  /** Whether ref is a join's (and forgets it): the answer to that join. */
+  private isJoinRef(ref: string | undefined): boolean {
+    return !!ref && this.joinRefs.delete(ref);
+  }
+
   private sample(serverTime: number): void {
     if (!serverTime) return;
     this.samples.push(serverTime - Date.now());
@@ -184,12 +213,16 @@ export class LiveRoom {
   private handleJoined(j: Joined): void {
     // resumed: the server had every event after our seq (they come in `events`); else a snapshot.
     const fresh = !j.resumed;
+    this.isJoinRef(j.ref);
+    if (!j.ref || j.ref === this.joinRef) {
+      this.joinRef = "";
+      this.session.liveJoinPending = false;
+    }
     this.joined = true;
     this.joins++;
     this.resumed = !!j.resumed;
-    this.joinPending = false;
-    this.session.liveJoinPending = false;
     this.you = j.you;
+    if (j.you?.guest && j.you.guest_key) setGuestKey(j.you.guest_key); // the same guest after a reload
     this.settings = j.settings ?? this.settings;
     this.product = j.product ?? null;
     this.sample(j.server_time);
@@ -198,7 +231,10 @@ export class LiveRoom {
       for (const l of j.lots) this.lots.set(l.id, l);
     }
     if (j.lot) this.setLot(j.lot);
-    else if (this.lot?.status === "open") this.lot = null; // it ended while we were away; events (if any) say how
+    else {
+      if (this.lot?.status === "open") this.lot = null; // it ended while we were away; events (if any) say how
+      if (j.last_lot) this.setLot(j.last_lot, false); // the last result, for someone joining after it
+    }
     const events = (j.events ?? []).slice().sort((a, b) => a.seq - b.seq);
     if (fresh) this.seq = j.seq;
     for (const fn of this.joinedFns) fn(j, fresh);
@@ -259,9 +295,11 @@ export class LiveRoom {
 
   private handleError(m: { code: string; message?: string; ref?: string; min_amount?: number }): void {
     const err = new LiveError(m.code, m.message ?? "", m.min_amount);
-    if (!m.ref && this.joinPending) {
-      // The join's answer (join carries no ref).
-      this.joinPending = false;
+    if (this.isJoinRef(m.ref)) {
+      // A join was refused (nothing changed on the server). An earlier join's refusal is moot:
+      // a later join is on its way.
+      if (m.ref !== this.joinRef) return;
+      this.joinRef = "";
       this.session.liveJoinPending = false;
       if (m.code === "bad_seq") {
         // Our seq is ahead of the room's (a stale or forged resume): start over from a snapshot.
