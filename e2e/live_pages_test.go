@@ -256,8 +256,7 @@ func TestLiveAuctionPages(t *testing.T) {
 	}
 	// Someone who comes after the sale (joined.last_lot) sees the same result, without its entrance.
 	late := ownTab(t, ctx)
-	navigate(t, late, srv.URL()+"/watch/"+room)
-	waitJS(t, late, 15*time.Second, `window.relaycast.live.joined && [...document.querySelectorAll(".lot-banner")].some(b => !b.hidden && b.dataset.late === "1" && b.style.animationName === "none" && b.textContent.includes("Sold to Alice") && b.textContent.includes(`+jsString(price)+`))`, "the winner banner, still, for a late guest")
+	joinPage(t, late, srv.URL()+"/watch/"+room, `[...document.querySelectorAll(".lot-banner")].some(b => !b.hidden && b.dataset.late === "1" && b.style.animationName === "none" && b.textContent.includes("Sold to Alice") && b.textContent.includes(`+jsString(price)+`))`, "the winner banner, still, for a late guest")
 	if txt := evalJS[string](t, late, `document.querySelector(".lot-feedback").textContent`); !strings.Contains(txt, "sold for "+price) {
 		t.Errorf("the late guest's lot card says %q", txt)
 	}
