@@ -123,6 +123,16 @@ func signRaw(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClai
 	return tok
 }
 
+// minter returns a function that signs (HS256, testSecret) a valid token for room "shop" with
+// grant, expiring an hour after now, after edit has changed its claims.
+func minter(t *testing.T, now time.Time, grant string) func(edit func(jwt.MapClaims)) string {
+	return func(edit func(jwt.MapClaims)) string {
+		c := jwt.MapClaims{"iss": "relaycast", "room": "shop", "grants": []string{grant}, "exp": now.Add(time.Hour).Unix()}
+		edit(c)
+		return signRaw(t, jwt.SigningMethodHS256, testSecret, c)
+	}
+}
+
 func TestVerifyAndAuthorize(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	s := newTestSigner(t, now)
@@ -152,11 +162,7 @@ func TestVerifyAndAuthorize(t *testing.T) {
 	hs512 := signRaw(t, jwt.SigningMethodHS512, testSecret, jwt.MapClaims{
 		"iss": "relaycast", "room": "shop", "grants": []string{"publish"}, "exp": now.Add(time.Hour).Unix(),
 	})
-	validMap := func(edit func(jwt.MapClaims)) string {
-		c := jwt.MapClaims{"iss": "relaycast", "room": "shop", "grants": []string{"publish"}, "exp": now.Add(time.Hour).Unix()}
-		edit(c)
-		return signRaw(t, jwt.SigningMethodHS256, testSecret, c)
-	}
+	validMap := minter(t, now, "publish")
 
 	tests := []struct {
 		name    string

@@ -208,11 +208,7 @@ func TestIssueClaimsRejects(t *testing.T) {
 func TestVerifyNameClaim(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	s := newTestSigner(t, now)
-	mint := func(edit func(jwt.MapClaims)) string {
-		c := jwt.MapClaims{"iss": "relaycast", "room": "shop", "grants": []string{"bid"}, "exp": now.Add(time.Hour).Unix()}
-		edit(c)
-		return signRaw(t, jwt.SigningMethodHS256, testSecret, c)
-	}
+	mint := minter(t, now, "bid")
 	tests := []struct {
 		name     string
 		token    string

@@ -18,6 +18,7 @@ import (
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/internal/testserver"
+	"github.com/relaycast/relaycast/live/auction"
 )
 
 // serveNode is one real `relaycast serve` process.
@@ -76,26 +77,6 @@ func call(method, url, token, body string, out any) (int, error) {
 	return res.StatusCode, nil
 }
 
-type foLot struct {
-	ID        string  `json:"id"`
-	Status    string  `json:"status"`
-	Price     int64   `json:"price"`
-	MinAmount int64   `json:"min_amount"`
-	Leader    *string `json:"leader"`
-	Winner    *string `json:"winner"`
-	BidCount  int     `json:"bid_count"`
-	EndsAt    int64   `json:"ends_at"`
-	EndedAt   int64   `json:"ended_at"`
-}
-
-type foBid struct {
-	N        int64  `json:"n"`
-	Subject  string `json:"subject"`
-	Amount   int64  `json:"amount"`
-	At       int64  `json:"at"`
-	Accepted bool   `json:"accepted"`
-}
-
 // TestLiveFailover: two real `relaycast serve` processes share one real Redis. A lot is
 // opened over REST on node A (its timer's owner), bidders bid on both nodes, and A is killed
 // with SIGKILL mid-lot. Node B takes the lot over from Redis: the lot settles exactly once (one
@@ -130,7 +111,7 @@ func TestLiveFailover(t *testing.T) {
 		t.Fatalf("events on B: %v %v", res, err)
 	}
 	var evMu sync.Mutex
-	var lotEvents []foLot
+	var lotEvents []auction.Lot
 	var finalAt time.Time // when B's stream carried the lot's end
 	evDone := make(chan struct{})
 	go func() {
@@ -146,7 +127,7 @@ func TestLiveFailover(t *testing.T) {
 			}
 			if d, ok := strings.CutPrefix(line, "data: "); ok && kind == "lot" {
 				var e struct {
-					Data foLot `json:"data"`
+					Data auction.Lot `json:"data"`
 				}
 				_ = json.Unmarshal([]byte(d), &e)
 				evMu.Lock()
@@ -160,7 +141,7 @@ func TestLiveFailover(t *testing.T) {
 	}()
 
 	lotsA := a.url + "/api/rooms/" + room + "/lots"
-	var lot foLot
+	var lot auction.Lot
 	if code, err := call("POST", lotsA, seller, `{"title":"Clock","start_price":100,"duration_s":12,"mode":"sudden_death"}`, &lot); err != nil || code != 201 {
 		t.Fatalf("create on A: %d %v", code, err)
 	}
@@ -179,10 +160,10 @@ func TestLiveFailover(t *testing.T) {
 	var won []accepted
 	killed := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range 6 {
+	for i := range 10 {
 		node := []*serveNode{a, b}[i%2]
 		subject := fmt.Sprintf("bidder-%d", i)
-		tok, err := signer.Issue(room, []auth.Grant{auth.Grant("bid")}, time.Hour, subject)
+		tok, err := signer.Issue(room, []auth.Grant{auth.GrantBid}, time.Hour, subject)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -192,8 +173,8 @@ func TestLiveFailover(t *testing.T) {
 			next := int64(100)
 			for {
 				var out struct {
-					Bid       foBid `json:"bid"`
-					Lot       foLot `json:"lot"`
+					Bid       auction.Bid `json:"bid"`
+					Lot       auction.Lot `json:"lot"`
 					Code      string
 					MinAmount int64 `json:"min_amount"`
 				}
@@ -221,7 +202,7 @@ func TestLiveFailover(t *testing.T) {
 					t.Errorf("%s bid on %s: %d %+v", subject, node.name, code, out)
 					return
 				}
-				time.Sleep(30 * time.Millisecond)
+				time.Sleep(120 * time.Millisecond) // under the bid rate limit (10 a second per bidder)
 			}
 		}()
 	}
@@ -236,7 +217,7 @@ func TestLiveFailover(t *testing.T) {
 	wg.Wait()
 
 	// B settled the lot at its ends_at.
-	var final foLot
+	var final auction.Lot
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		if code, err := call("GET", b.url+"/api/rooms/"+room+"/lots/"+lot.ID, "", "", &final); err != nil || code != 200 {
 			t.Fatalf("get on B: %d %v", code, err)
@@ -251,12 +232,12 @@ func TestLiveFailover(t *testing.T) {
 	if final.EndsAt != endsAt || final.EndedAt < endsAt || final.EndedAt > endsAt+1500 {
 		t.Errorf("sudden death lot ended at %d, ends_at %d (was %d): want at ends_at (+ at most 1.5 s)", final.EndedAt, final.EndsAt, endsAt)
 	}
-	var log []foBid
+	var log []auction.Bid
 	if code, err := call("GET", b.url+"/api/rooms/"+room+"/lots/"+lot.ID+"/bids", seller, "", &log); err != nil || code != 200 {
 		t.Fatalf("bid log on B: %d %v", code, err)
 	}
-	byN := map[int64]foBid{}
-	var lastAcc foBid
+	byN := map[int64]auction.Bid{}
+	var lastAcc auction.Bid
 	for _, x := range log {
 		byN[x.N] = x
 		if x.Accepted {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/relaycast/relaycast/live"
-	"github.com/relaycast/relaycast/live/chat"
 	"github.com/relaycast/relaycast/live/stream"
 )
 
@@ -45,14 +44,7 @@ func (api *API) handleChatHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msgs, err := api.live.History(r.Context(), room, after, int(limit))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if msgs == nil {
-		msgs = []chat.Message{}
-	}
-	writeJSON(w, http.StatusOK, msgs)
+	writeList(w, msgs, err)
 }
 
 func (api *API) handleChatPost(w http.ResponseWriter, r *http.Request) {
@@ -67,11 +59,7 @@ func (api *API) handleChatPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msg, err := api.live.Chat(r.Context(), room, id, in.Text)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, msg)
+	writeResult(w, http.StatusCreated, msg, err)
 }
 
 // handleRoomEvents streams the room's events as Server-Sent Events.

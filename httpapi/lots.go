@@ -99,11 +99,7 @@ func (api *API) handleCreateLot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lot, err := api.live.CreateLot(r.Context(), room, id, in)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, lot)
+	writeResult(w, http.StatusCreated, lot, err)
 }
 
 func (api *API) handleLots(w http.ResponseWriter, r *http.Request) {
@@ -112,14 +108,7 @@ func (api *API) handleLots(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lots, err := api.live.Lots(r.Context(), room)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if lots == nil {
-		lots = []auction.Lot{}
-	}
-	writeJSON(w, http.StatusOK, lots)
+	writeList(w, lots, err)
 }
 
 func (api *API) handleLot(w http.ResponseWriter, r *http.Request) {
@@ -128,11 +117,7 @@ func (api *API) handleLot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	lot, err := api.live.Lot(r.Context(), room, r.PathValue("id"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, lot)
+	writeResult(w, http.StatusOK, lot, err)
 }
 
 func (api *API) lotAction(action string) http.HandlerFunc {
@@ -142,11 +127,7 @@ func (api *API) lotAction(action string) http.HandlerFunc {
 			return
 		}
 		lot, err := api.live.LotAction(r.Context(), room, id, action, r.PathValue("id"))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, lot)
+		writeResult(w, http.StatusOK, lot, err)
 	}
 }
 
@@ -184,14 +165,24 @@ func (api *API) handleBids(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bids, err := api.live.Bids(r.Context(), room, viewer, r.PathValue("id"))
+	writeList(w, bids, err)
+}
+
+// writeResult writes v with status code, or err (writeError) when it is not nil.
+func writeResult(w http.ResponseWriter, code int, v any, err error) {
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if bids == nil {
-		bids = []auction.Bid{}
+	writeJSON(w, code, v)
+}
+
+// writeList writes a list with status 200 (an empty one as [], never null), or err.
+func writeList[T any](w http.ResponseWriter, list []T, err error) {
+	if list == nil {
+		list = []T{}
 	}
-	writeJSON(w, http.StatusOK, bids)
+	writeResult(w, http.StatusOK, list, err)
 }
 
 // liveStatus is the HTTP status of each live error code (live.Code is the one mapping of the

@@ -89,12 +89,6 @@ type apiBid struct {
 	Leader    *string `json:"leader"`
 }
 
-// The live room's grants (auth.GrantBid, moderateGrant).
-const (
-	bidGrant      = auth.Grant("bid")
-	moderateGrant = auth.Grant("moderate")
-)
-
 // Every lot endpoint with its status codes: create (201), list, get (404 unknown), start /
 // end / cancel (200, 409 in the wrong state), bids (201 accepted, 409 refused with code and
 // min_amount, 400 invalid, 404 unknown lot), the bid log (subjects and maxima only for the
@@ -103,11 +97,11 @@ func TestLotsAPI(t *testing.T) {
 	liveBackends(t, func(t *testing.T, s *liveAPI) {
 		r := liveRoom("shop")
 		seller := s.tok(t, r, "seller", auth.GrantPublish)
-		mod := s.tok(t, r, "mod", moderateGrant)
+		mod := s.tok(t, r, "mod", auth.GrantModerate)
 		admin := s.tok(t, auth.AnyRoom, "root", auth.GrantAdmin)
 		viewer := s.tok(t, r, "viewer", auth.GrantSubscribe)
-		ana := s.tok(t, r, "u-ana", bidGrant)
-		bo := s.tok(t, r, "u-bo", bidGrant)
+		ana := s.tok(t, r, "u-ana", auth.GrantBid)
+		bo := s.tok(t, r, "u-bo", auth.GrantBid)
 		lots := "/api/rooms/" + r + "/lots"
 		body := `{"title":"Vase","start_price":1000,"duration_s":60,"mode":"standard","extend_window_s":10,"extend_to_s":10}`
 
@@ -250,6 +244,9 @@ func TestLotsAPI(t *testing.T) {
 		if code, b := s.call(t, "POST", lots+"/"+l2.ID+"/cancel", mod, "", &c2); code != 200 || c2.Status != "cancelled" {
 			t.Errorf("cancel queued: %d %s", code, b)
 		}
+		if code, b := s.call(t, "POST", lots+"/"+l2.ID+"/bids", ana, `{"amount":5000}`, &ref); code != 409 || ref.Code != "lot_closed" {
+			t.Errorf("bid on a cancelled lot: %d %s", code, b)
+		}
 		// end: sold to the leader; later bids are 409 lot_closed.
 		var sold apiLot
 		if code, b := s.call(t, "POST", lots+"/"+l1.ID+"/end", admin, "", &sold); code != 200 || sold.Status != "sold" || sold.Winner == nil || *sold.Winner != "u-bo" {
@@ -266,4 +263,37 @@ func TestLotsAPI(t *testing.T) {
 			t.Errorf("sold lot: %+v", after)
 		}
 	})
+}
+
+// A bidder flooding bids is refused with 429 rate_limited after a burst; the others are not.
+func TestBidFlood(t *testing.T) {
+	s := &liveAPI{testserver.Start(t, func(c *config.Config) { c.Record = false }), ""}
+	s.base = s.URL()
+	r := liveRoom("flood")
+	seller := s.tok(t, r, "seller", auth.GrantPublish)
+	var lot apiLot
+	s.call(t, "POST", "/api/rooms/"+r+"/lots", seller, `{"title":"x","start_price":100,"duration_s":60}`, &lot)
+	s.call(t, "POST", "/api/rooms/"+r+"/lots/"+lot.ID+"/start", seller, "", nil)
+	flood, other := s.tok(t, r, "flood", auth.GrantBid), s.tok(t, r, "other", auth.GrantBid)
+	bids := "/api/rooms/" + r + "/lots/" + lot.ID + "/bids"
+	limited := 0
+	for range 40 {
+		code, b := s.call(t, "POST", bids, flood, `{"amount":1}`, nil)
+		switch {
+		case code == 429 && strings.Contains(b, `"code":"rate_limited"`):
+			limited++
+		case code != 409:
+			t.Fatalf("flood bid: %d %s", code, b)
+		}
+	}
+	if limited < 10 {
+		t.Errorf("%d of 40 flood bids rate limited", limited)
+	}
+	if code, b := s.call(t, "POST", bids, other, `{"amount":100}`, nil); code != 201 {
+		t.Errorf("another bidder: %d %s", code, b)
+	}
+	var log []apiBid
+	if s.call(t, "GET", bids, seller, "", &log); len(log) > 40-limited+1 {
+		t.Errorf("the bid log has %d entries: the refused flood reached the auction", len(log))
+	}
 }

@@ -37,6 +37,9 @@ func (s *Service) Chat(ctx context.Context, room string, id Identity, text strin
 			return chat.Message{}, err
 		}
 	}
+	if err := s.checkGuestIP(ctx, room, id); err != nil {
+		return chat.Message{}, err
+	}
 	return s.p.Chat.Send(ctx, room, chat.Sender{Subject: id.Subject, Name: id.Name, Guest: id.Guest, Moderator: id.CanManage(room), Role: id.Role(room)}, text)
 }
 
@@ -59,7 +62,18 @@ func (s *Service) Bid(ctx context.Context, room string, id Identity, lot string,
 	if amount < 0 || maxAmount < 0 || (amount == 0) == (maxAmount == 0) {
 		return auction.BidResult{}, fmt.Errorf("%w: a bid needs exactly one of amount or max_amount, a positive number of minor units", ErrBadRequest)
 	}
-	return s.p.Auction.Bid(ctx, auction.BidRequest{Room: room, LotID: lot, Subject: id.Subject, Name: id.Name, Amount: amount, MaxAmount: maxAmount})
+	if !s.bids.allow(room+"\x00"+id.Subject, time.Now()) {
+		s.stats.bidsLimit.Add(1)
+		return auction.BidResult{}, fmt.Errorf("%w: at most %d bids a second (bursts of %d)", ErrRateLimited, bidRate, bidBurst)
+	}
+	res, err := s.p.Auction.Bid(ctx, auction.BidRequest{Room: room, LotID: lot, Subject: id.Subject, Name: id.Name, Amount: amount, MaxAmount: maxAmount})
+	if err == nil {
+		s.stats.bids.Add(1)
+		if res.Accepted {
+			s.stats.accepted.Add(1)
+		}
+	}
+	return res, err
 }
 
 // CreateLot queues a lot (in: the lot input's JSON).
@@ -170,17 +184,29 @@ func (s *Service) Moderate(ctx context.Context, room string, id Identity, m wire
 		if d <= 0 || d > maxTimeout {
 			return fmt.Errorf("%w: timeout needs seconds between 1 and %d", ErrBadRequest, int(maxTimeout/time.Second))
 		}
-		return s.p.Chat.Timeout(ctx, room, m.Subject, d, by)
+		if err := s.p.Chat.Timeout(ctx, room, m.Subject, d, by); err != nil {
+			return err
+		}
+		s.restrictGuestIP(ctx, room, m.Subject, ipTimeout, d)
+		return nil
 	case "ban":
 		if err := needSubject(); err != nil {
 			return err
 		}
-		return s.p.Chat.Ban(ctx, room, m.Subject, by)
+		if err := s.p.Chat.Ban(ctx, room, m.Subject, by); err != nil {
+			return err
+		}
+		s.restrictGuestIP(ctx, room, m.Subject, ipBan, 0)
+		return nil
 	case "unban":
 		if err := needSubject(); err != nil {
 			return err
 		}
-		return s.p.Chat.Unban(ctx, room, m.Subject, by)
+		if err := s.p.Chat.Unban(ctx, room, m.Subject, by); err != nil {
+			return err
+		}
+		s.liftGuestIP(ctx, room, m.Subject)
+		return nil
 	case "settings":
 		_, err := s.SetSettings(ctx, room, m.Settings, by)
 		return err
@@ -233,6 +259,9 @@ func (s *Service) SetSettings(ctx context.Context, room string, patch json.RawMe
 func (s *Service) Snapshot(ctx context.Context, room string, id Identity, feed *Feed, after int64) (wire.Joined, error) {
 	j := wire.Joined{Room: room, Seq: feed.Seq, Resumed: feed.Resumed,
 		You: wire.You{Subject: id.Subject, Name: id.Name, Guest: id.Guest, Grants: id.GrantNames()}}
+	if id.Guest {
+		j.You.GuestKey = s.guests.issue(id.Subject)
+	}
 	st, err := s.p.Chat.Settings(ctx, room)
 	if err != nil {
 		return j, err
@@ -243,15 +272,21 @@ func (s *Service) Snapshot(ctx context.Context, room string, id Identity, feed *
 		return j, err
 	}
 	j.Lot = raw(cur)
-	if id.CanManage(room) {
-		lots, err := s.p.Auction.List(ctx, room)
-		if err != nil {
+	var lots []auction.Lot
+	if manager := id.CanManage(room); manager || cur == nil {
+		if lots, err = s.p.Auction.List(ctx, room); err != nil {
 			return j, err
 		}
-		if lots == nil {
-			lots = []auction.Lot{}
+		if manager {
+			if lots == nil {
+				lots = []auction.Lot{}
+			}
+			j.Lots = raw(lots)
 		}
-		j.Lots = raw(lots)
+	}
+	j.LastLot = json.RawMessage("null")
+	if cur == nil {
+		j.LastLot = raw(lastEnded(lots))
 	}
 	p, err := s.p.Chat.Product(ctx, room)
 	if err != nil {
@@ -282,6 +317,21 @@ func (s *Service) Snapshot(ctx context.Context, room string, id Identity, feed *
 	}
 	j.ServerTime = s.serverTime(ctx)
 	return j, nil
+}
+
+// lastEnded is the lot that ended last (sold, unsold or cancelled; of equal end times the later
+// one), or nil.
+func lastEnded(lots []auction.Lot) *auction.Lot {
+	var last *auction.Lot
+	for i := range lots {
+		switch lots[i].Status {
+		case auction.StatusSold, auction.StatusUnsold, auction.StatusCancelled:
+			if last == nil || lots[i].EndedAt >= last.EndedAt {
+				last = &lots[i]
+			}
+		}
+	}
+	return last
 }
 
 func validLotID(id string) error {

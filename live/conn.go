@@ -15,6 +15,8 @@ const ReasonTooSlow = "too slow"
 // maxRef bounds a request's ref.
 const maxRef = 64
 
+var errLongRef = fmt.Errorf("%w: ref is at most %d bytes", ErrBadRequest, maxRef)
+
 // Socket is what the live room needs of a WebSocket (signaling's sockets are one).
 type Socket interface {
 	// Send queues a message; a socket whose queue is full is closed as too slow.
@@ -26,6 +28,8 @@ type Socket interface {
 	Close(reason string)
 	// Token is the socket's ?token= ("" if none).
 	Token() string
+	// RemoteIP is the client's address.
+	RemoteIP() string
 	// Done is closed when the socket closes.
 	Done() <-chan struct{}
 }
@@ -35,7 +39,7 @@ type Socket interface {
 type Conn struct {
 	s     *Service
 	sock  Socket
-	guest string // this socket's guest subject, kept across joins
+	guest string // this socket's guest subject, kept across joins (unless a join names another by its key)
 
 	joined bool
 	room   string
@@ -52,13 +56,17 @@ func (c *Conn) Handle(m wire.Message) {
 		c.join(m)
 		return
 	case wire.Leave:
+		if len(m.Ref) > maxRef {
+			c.fail("", errLongRef)
+			return
+		}
 		c.leave()
-		c.reply(wire.OK{})
+		c.reply(wire.OK{Ref: m.Ref})
 		return
 	}
 	ref := refOf(m)
 	if len(ref) > maxRef {
-		c.fail("", fmt.Errorf("%w: ref is at most %d bytes", ErrBadRequest, maxRef))
+		c.fail("", errLongRef)
 		return
 	}
 	if !c.joined {
@@ -109,45 +117,59 @@ func (c *Conn) fail(ref string, err error) {
 	c.reply(wire.Error{Code: code, Message: err.Error(), Ref: ref})
 }
 
+// join answers a join (joined, or an error, with its ref): the socket leaves its room (if any)
+// only once the new join succeeded, so a refused join changes nothing.
 func (c *Conn) join(m wire.Join) {
-	c.leave()
+	if len(m.Ref) > maxRef {
+		c.fail("", errLongRef)
+		return
+	}
 	token := m.Token
 	if token == "" {
 		token = c.sock.Token()
 	}
 	id, err := c.s.Identify(m.Room, token, m.Name)
 	if err != nil {
-		c.fail("", err)
+		c.fail(m.Ref, err)
 		return
 	}
 	if id.Guest {
-		if c.guest == "" {
-			c.guest = id.Subject
+		// The guest named by a valid key (the same browser), else this socket's guest.
+		if subject, ok := c.s.guests.subject(m.GuestKey); ok {
+			id.Subject = subject
+		} else if c.guest != "" {
+			id.Subject = c.guest
 		}
-		id.Subject = c.guest
+		c.guest = id.Subject
+		id.IP = c.sock.RemoteIP()
 	}
 	ctx, cancel := c.s.reqCtx()
 	defer cancel()
 	feed, err := c.s.Follow(ctx, m.Room, m.After)
 	if err != nil {
-		c.fail("", err)
+		c.fail(m.Ref, err)
 		return
 	}
 	joined, err := c.s.Snapshot(ctx, m.Room, id, feed, m.After)
+	if err == nil {
+		err = c.s.noteGuestIP(ctx, m.Room, id)
+	}
 	if err != nil {
 		feed.Close()
-		c.fail("", err)
+		c.fail(m.Ref, err)
 		return
 	}
+	joined.Ref = m.Ref
 	c.s.mu.Lock()
 	if c.s.closed {
 		c.s.mu.Unlock()
 		feed.Close()
-		c.fail("", ErrClosed)
+		c.fail(m.Ref, ErrClosed)
 		return
 	}
 	c.s.wg.Add(1)
 	c.s.mu.Unlock()
+	c.leave()
 	c.joined, c.room, c.id, c.feed = true, m.Room, id, feed
 	fctx, stop := context.WithCancel(c.s.ctx)
 	c.stop, c.done = stop, make(chan struct{})
@@ -161,6 +183,8 @@ func (c *Conn) forward(ctx context.Context, room string, feed *Feed, done chan s
 	defer close(done)
 	c.s.enc.join(room)
 	defer c.s.enc.leave(room)
+	c.s.stats.sockets.Add(1)
+	defer c.s.stats.sockets.Add(-1)
 	last := feed.Seq
 	for {
 		select {
@@ -172,6 +196,7 @@ func (c *Conn) forward(ctx context.Context, room string, feed *Feed, done chan s
 			if !ok {
 				if ctx.Err() == nil {
 					c.s.log.Info("live socket too slow, closing", "room", room)
+					c.s.stats.slow.Add(1)
 					c.sock.Close(ReasonTooSlow)
 				}
 				return
@@ -183,6 +208,7 @@ func (c *Conn) forward(ctx context.Context, room string, feed *Feed, done chan s
 			if !c.sock.SendWait(c.s.enc.event(e), ctx.Done()) {
 				return
 			}
+			c.s.stats.events.Add(1)
 		}
 	}
 }

@@ -24,6 +24,8 @@ var (
 	ErrBadSeq = errors.New("after is greater than the room's last event seq: join with after 0")
 	// ErrNotFound: no such thing (e.g. no pinned product to unpin is not an error; an unknown lot is).
 	ErrNotFound = errors.New("not found")
+	// ErrRateLimited: too many bids (limit.go).
+	ErrRateLimited = errors.New("rate limited")
 	// ErrClosed: the service is closed.
 	ErrClosed = errors.New("live: closed")
 )
@@ -75,6 +77,8 @@ func Code(err error) (code string, ok bool) {
 		return CodeNotFound, true
 	case is(auction.ErrConflict):
 		return CodeConflict, true
+	case is(ErrRateLimited):
+		return CodeRateLimited, true
 	case is(ErrClosed, stream.ErrClosed, chat.ErrClosed, auction.ErrClosed, context.DeadlineExceeded, context.Canceled):
 		return CodeBusy, true
 	}

@@ -11,13 +11,6 @@ import (
 	"github.com/relaycast/relaycast/live/chat"
 )
 
-// The live room's grants (K6; auth's constants of the same names once it has them).
-const (
-	GrantBid      auth.Grant = "bid"
-	GrantChat     auth.Grant = "chat"
-	GrantModerate auth.Grant = "moderate"
-)
-
 // Roles of a chat message's sender.
 const (
 	RoleSeller    = "seller"
@@ -32,6 +25,8 @@ type Identity struct {
 	// Room and Grants are the token's (Room "*" = every room); a guest has none.
 	Room   string
 	Grants []auth.Grant
+	// IP is a guest's address on a socket ("" elsewhere): a guest's time-out or ban holds for it.
+	IP string
 }
 
 // FromClaims is the identity of a verified token: its subject (a token without one is named
@@ -42,7 +37,7 @@ func FromClaims(c auth.Claims, token string) Identity {
 		h := sha256.Sum256([]byte(token))
 		id.Subject = "token:" + hex.EncodeToString(h[:6])
 	}
-	id.Name = displayName(claimName(c), id.Subject)
+	id.Name = displayName(c.Name, id.Subject)
 	return id
 }
 
@@ -60,7 +55,8 @@ func displayName(name, subject string) string {
 	return "user"
 }
 
-// Guest is a guest's identity: subject "guest:<random>", the chosen name.
+// Guest is a new guest's identity: subject "guest:<random>", the chosen name (a socket's join
+// replaces the subject with the one a valid guest key names: guest.go).
 func Guest(name string) Identity {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -76,17 +72,18 @@ func (id Identity) ForRoom(room string) error {
 	return fmt.Errorf("%w: the token is for room %q, not %q", ErrUnauthorized, id.Room, room)
 }
 
-// Has reports whether the identity holds grant g on room (admin implies every grant).
+// Has reports whether the identity holds grant g on room, itself or implied (auth.Grant.Implies:
+// admin implies every grant, publish implies moderate and chat, moderate implies chat).
 func (id Identity) Has(room string, g auth.Grant) bool {
-	if id.Guest || id.ForRoom(room) != nil {
+	if id.Guest {
 		return false
 	}
-	return slices.Contains(id.Grants, g) || slices.Contains(id.Grants, auth.GrantAdmin)
+	return auth.Claims{Room: id.Room, Grants: id.Grants}.Allows(room, g)
 }
 
 // CanManage: lots and moderation need moderate, publish or admin on the room.
 func (id Identity) CanManage(room string) bool {
-	return id.Has(room, GrantModerate) || id.Has(room, auth.GrantPublish)
+	return id.Has(room, auth.GrantModerate) || id.Has(room, auth.GrantPublish)
 }
 
 // CanSeeSubjects: the bid log's subjects are shown to the room's managers only.
@@ -105,7 +102,7 @@ func (id Identity) CheckBid(room string) error {
 	if id.Guest {
 		return fmt.Errorf("%w: guests cannot bid, sign in with a token that has the bid grant", ErrUnauthorized)
 	}
-	if !id.Has(room, GrantBid) {
+	if !id.Has(room, auth.GrantBid) {
 		return fmt.Errorf("%w: bidding needs the bid grant on room %q", ErrUnauthorized, room)
 	}
 	return nil
@@ -114,7 +111,7 @@ func (id Identity) CheckBid(room string) error {
 // ChatNeedsSettings reports whether the identity's right to chat depends on the room's
 // guest_chat setting (it has neither chat nor a managing grant).
 func (id Identity) ChatNeedsSettings(room string) bool {
-	return !id.Has(room, GrantChat) && !id.CanManage(room)
+	return !id.Has(room, auth.GrantChat) && !id.CanManage(room)
 }
 
 // CheckChat: a chat grant (or a managing one) always chats; anyone else (guests, tokens without

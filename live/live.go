@@ -33,6 +33,8 @@ type Events interface {
 	Subscribe(room string) (<-chan stream.Event, func())
 	After(ctx context.Context, room string, after int64, limit int) ([]stream.Event, error)
 	Seq(ctx context.Context, room string) (int64, error)
+	// Key is a room's Redis key for suffix ("<prefix>:{<room>}:<suffix>").
+	Key(room, suffix string) string
 }
 
 // Auction is what the live room needs of the auction engine (an *auction.Engine).
@@ -76,6 +78,14 @@ type Params struct {
 	HistoryLimit int
 	// Timeout bounds one request's work (default 5s).
 	Timeout time.Duration
+	// GuestKey signs the guest keys (guest.go): a key derived from the auth secret with
+	// GuestKeyPurpose, the same on every node. Empty: a random key (guests stay themselves only
+	// while this process runs).
+	GuestKey []byte
+	// GuestIPBan is how long a guest's ban also holds for their address (default
+	// DefaultGuestIPBan; negative: a ban does not restrict the address). A time-out holds for
+	// the address as long as it lasts.
+	GuestIPBan time.Duration
 }
 
 // Service is the live room of one node.
@@ -91,6 +101,9 @@ type Service struct {
 	endOnce sync.Once
 	ended   chan struct{} // closed by EndStreams: SSE streams end
 	enc     encCache      // room events encoded once for every socket
+	guests  guestKeys     // guest.go
+	bids    *limiter      // bids per bidder and room (limit.go)
+	stats   stats         // metrics.go
 }
 
 // New builds a Service.
@@ -107,7 +120,11 @@ func New(p Params) (*Service, error) {
 	if p.Timeout <= 0 {
 		p.Timeout = 5 * time.Second
 	}
-	s := &Service{p: p, log: p.Logger.With("component", "live"), ended: make(chan struct{})}
+	if p.GuestIPBan == 0 {
+		p.GuestIPBan = DefaultGuestIPBan
+	}
+	s := &Service{p: p, log: p.Logger.With("component", "live"), ended: make(chan struct{}),
+		bids: newLimiter(bidRate, bidBurst), guests: newGuestKeys(p.GuestKey)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }

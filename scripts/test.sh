@@ -83,9 +83,11 @@ free_port() {
   done
   echo "test.sh: no free port found" >&2; return 1
 }
-wait_port() { # port what
-  for _ in $(seq 1 100); do port_in_use "$1" && return 0; sleep 0.1; done
-  echo "test.sh: $2 did not start on port $1" >&2; return 1
+wait_port() { # port what [log]
+  for _ in $(seq 1 300); do port_in_use "$1" && return 0; sleep 0.1; done
+  echo "test.sh: $2 did not start on port $1 within 30 s" >&2
+  [ -n "${3:-}" ] && [ -f "$3" ] && tail -20 "$3" >&2
+  return 1
 }
 
 step "starting redis-server and versitygw (S3)"
@@ -93,7 +95,7 @@ redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
   --dir "$svc_dir" --logfile "$svc_dir/redis.log" &
 svc_pids+=($!)
-wait_port "$redis_port" redis-server
+wait_port "$redis_port" redis-server "$svc_dir/redis.log"
 export RELAYCAST_TEST_REDIS="127.0.0.1:$redis_port"
 
 versitygw_bin="$(go env GOPATH)/bin/versitygw"
@@ -106,7 +108,7 @@ export RELAYCAST_TEST_S3_ACCESS=relaycasttest RELAYCAST_TEST_S3_SECRET=relaycast
 "$versitygw_bin" --port "127.0.0.1:$s3_port" --access "$RELAYCAST_TEST_S3_ACCESS" \
   --secret "$RELAYCAST_TEST_S3_SECRET" posix "$svc_dir/s3" >"$svc_dir/versitygw.log" 2>&1 &
 svc_pids+=($!)
-wait_port "$s3_port" versitygw
+wait_port "$s3_port" versitygw "$svc_dir/versitygw.log"
 export RELAYCAST_TEST_S3="http://127.0.0.1:$s3_port"
 echo "redis: $RELAYCAST_TEST_REDIS  s3: $RELAYCAST_TEST_S3"
 # <<< end of services

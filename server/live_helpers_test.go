@@ -35,15 +35,17 @@ type liveMsg struct {
 	Chat      []chatLine      `json:"chat"`
 	Events    []liveMsg       `json:"events"`
 	Lot       json.RawMessage `json:"lot"`
+	LastLot   json.RawMessage `json:"last_lot"`
 	Lots      json.RawMessage `json:"lots"`
 	Bid       json.RawMessage `json:"bid"`
 	Settings  json.RawMessage `json:"settings"`
 	Product   json.RawMessage `json:"product"`
 	You       struct {
-		Subject string   `json:"subject"`
-		Name    string   `json:"name"`
-		Guest   bool     `json:"guest"`
-		Grants  []string `json:"grants"`
+		Subject  string   `json:"subject"`
+		Name     string   `json:"name"`
+		Guest    bool     `json:"guest"`
+		Grants   []string `json:"grants"`
+		GuestKey string   `json:"guest_key"`
 	} `json:"you"`
 }
 
@@ -58,7 +60,7 @@ type chatLine struct {
 
 // liveClient is a /ws client reading in the background.
 type liveClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 	msgs chan liveMsg
 	err  chan error // the read error (a close) once the socket is done
@@ -87,11 +89,10 @@ func room(prefix string) string { return fmt.Sprintf("%s-%d", prefix, rand.Int64
 
 func (s *liveServer) tokenFor(t *testing.T, room, subject, name string, grants ...auth.Grant) string {
 	t.Helper()
-	tok, err := s.Signer().Issue(room, grants, time.Hour, subject)
+	tok, err := s.Signer().IssueClaims(auth.Claims{Room: room, Grants: grants, Subject: subject, Name: name}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = name
 	return tok
 }
 
@@ -219,6 +220,3 @@ func (c *liveClient) wantError(code string) liveMsg {
 	}
 	return r
 }
-
-// bidGrant is the bid grant (auth.GrantBid).
-const bidGrant = auth.Grant("bid")

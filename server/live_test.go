@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testserver"
 )
 
 // hello announces the live room; a live message before join is not_joined and changes nothing.
@@ -218,6 +222,32 @@ func TestLiveChatAndModeration(t *testing.T) {
 		}
 		b.send(map[string]any{"type": "chat", "text": "hello?"})
 		b.wantError("guests_off")
+		for _, bad := range []map[string]any{
+			{"type": "moderate", "action": "settings", "settings": map[string]any{"colour": "red"}},
+			{"type": "moderate", "action": "settings", "settings": "slow"},
+			{"type": "moderate", "action": "settings", "settings": map[string]any{"slow_mode_s": "x"}},
+			{"type": "moderate", "action": "timeout", "subject": "x", "seconds": 0},
+			{"type": "moderate", "action": "timeout", "seconds": 30},
+			{"type": "moderate", "action": "delete"},
+			{"type": "moderate", "action": "pin"},
+			{"type": "moderate", "action": "pin", "product": map[string]any{"id": "p", "title": "", "price": 1, "stock": 1}},
+			{"type": "moderate", "action": "shout"},
+		} {
+			seller.send(bad)
+			seller.wantError("bad_request")
+		}
+		// A time-out: the seller's own chat goes on, the timed-out user's is refused.
+		t2 := s.dial(t, 0).reading()
+		jt := t2.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-t", "Tim", auth.GrantChat)})
+		seller.send(map[string]any{"type": "moderate", "action": "timeout", "subject": jt.You.Subject, "seconds": 60, "ref": "to"})
+		if m := seller.reply(); m.Type != "ok" || m.Ref != "to" {
+			t.Fatalf("timeout: %+v", m)
+		}
+		if ev := b.event("user.timeout"); !strings.Contains(string(ev.Data), `"subject":"u-t"`) {
+			t.Fatalf("user.timeout %s", ev.Data)
+		}
+		t2.send(map[string]any{"type": "chat", "text": "let me speak"})
+		t2.wantError("timed_out")
 		// Pin a product: everyone gets it, a new join sees it.
 		seller.send(map[string]any{"type": "moderate", "action": "pin", "product": map[string]any{"id": "p1", "title": "Lamp", "price": 1999, "stock": 3}})
 		if m := seller.reply(); m.Type != "ok" {
@@ -283,6 +313,14 @@ func TestLiveGrants(t *testing.T) {
 	}
 	v.send(map[string]any{"type": "react", "kind": "nope"})
 	v.wantError("bad_request")
+	// A refused join changes nothing: the socket is still in its room.
+	v.send(map[string]any{"type": "join", "room": r, "token": "forged"})
+	v.wantError("unauthorized")
+	v.send(map[string]any{"type": "react", "kind": "heart"})
+	v.send(map[string]any{"type": "chat", "text": "still in", "ref": "v2"})
+	if m := v.reply(); m.Type != "ok" || m.Ref != "v2" {
+		t.Fatalf("chat after a refused join: %+v", m)
+	}
 	v.send(map[string]any{"type": "leave"})
 	if m := v.reply(); m.Type != "ok" {
 		t.Fatalf("leave: %+v", m)
@@ -346,6 +384,14 @@ func TestLiveStalledSocket(t *testing.T) {
 		if got >= n {
 			t.Fatalf("the stalled socket got all %d events", got)
 		}
+		res, err := http.Get(s.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		if body, _ := io.ReadAll(res.Body); !strings.Contains(string(body), "relaycast_live_slow_closes_total 1\n") {
+			t.Error("the slow close is not counted in /metrics")
+		}
 	})
 }
 
@@ -381,9 +427,11 @@ func TestLiveBids(t *testing.T) {
 		watcher := s.dial(t, 0).reading()
 		watcher.join(map[string]any{"room": r, "name": "Watcher"})
 		b1 := s.dial(t, 0).reading()
-		b1.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-1", "Ana", bidGrant)})
+		if j := b1.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-1", "  Ana  ", auth.GrantBid)}); j.You.Name != "Ana" || j.You.Subject != "u-1" || !slices.Equal(j.You.Grants, []string{"bid"}) {
+			t.Fatalf("bidder joined as %+v", j.You)
+		}
 		b2 := s.dial(t, 0).reading()
-		b2.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-2", "Bo", bidGrant)})
+		b2.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-2", "Bo", auth.GrantBid)})
 
 		seller.send(map[string]any{"type": "lot_create", "ref": "c", "lot": map[string]any{"title": "Vase", "start_price": 1000, "duration_s": 60}})
 		m := seller.reply()
@@ -419,7 +467,7 @@ func TestLiveBids(t *testing.T) {
 		}
 		next := m.MinAmount
 		ev := watcher.event("bid")
-		if !strings.Contains(string(ev.Data), `"amount":1000`) {
+		if !strings.Contains(string(ev.Data), `"amount":1000`) || !strings.Contains(string(ev.Data), `"name":"Ana"`) {
 			t.Fatalf("bid event %s", ev.Data)
 		}
 		b2.send(map[string]any{"type": "bid", "lot_id": id, "amount": 1000, "ref": "low"})
@@ -473,4 +521,104 @@ func TestLiveBids(t *testing.T) {
 			t.Fatalf("bid after the end: %+v", m)
 		}
 	})
+}
+
+// A broadcast's start and end are room events (room.live, room.ended) for sockets without media.
+func TestLiveRoomLiveEnded(t *testing.T) {
+	s := &liveServer{testServer: start(t, func(c *config.Config) { c.Record = false })}
+	r := room("onair")
+	c := s.dial(t, 0).reading()
+	c.join(map[string]any{"room": r, "name": "Fan"})
+	pub, _, err := whipPublish(t, s.testServer, r, s.token(t, r, auth.GrantPublish))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := c.event("room.live"); string(ev.Data) != `{"room":"`+r+`"}` {
+		t.Fatalf("room.live %s", ev.Data)
+	}
+	_ = pub.Close()
+	if ev := c.event("room.ended"); string(ev.Data) != `{"room":"`+r+`"}` {
+		t.Fatalf("room.ended %s", ev.Data)
+	}
+}
+
+// Two nodes on one Redis are one room: what a socket on A says reaches a socket on B with the
+// same seq, and B's bids reach A.
+func TestLiveTwoNodes(t *testing.T) {
+	url := testserver.RedisURL(t, 4)
+	mk := func() *liveServer {
+		return &liveServer{testServer: start(t, func(c *config.Config) { c.Record = false; c.RedisURL = url })}
+	}
+	a, b := mk(), mk()
+	r := room("nodes")
+	ca := a.dial(t, 0).reading()
+	ca.join(map[string]any{"room": r, "token": a.tokenFor(t, r, "seller", "Sel", auth.GrantPublish)})
+	wa := a.dial(t, 0).reading()
+	wa.join(map[string]any{"room": r, "name": "Watcher"})
+	cb := b.dial(t, 0).reading()
+	cb.join(map[string]any{"room": r, "token": b.tokenFor(t, r, "u-b", "Bea", auth.GrantBid, auth.GrantChat)})
+	ca.send(map[string]any{"type": "chat", "text": "from A"})
+	if m := ca.reply(); m.Type != "ok" {
+		t.Fatalf("chat on A: %+v", m)
+	}
+	ea := wa.event("chat") // (the sender's own event may come before its ok: reply skips events)
+	eb := cb.event("chat")
+	if ea.Seq != eb.Seq || !strings.Contains(string(eb.Data), "from A") {
+		t.Fatalf("chat: A seq %d, B seq %d %s", ea.Seq, eb.Seq, eb.Data)
+	}
+	ca.send(map[string]any{"type": "lot_create", "lot": map[string]any{"title": "x", "start_price": 100, "duration_s": 30}})
+	id := lotOf(t, ca.reply().Lot).ID
+	ca.send(map[string]any{"type": "lot_start", "lot_id": id})
+	ca.reply()
+	cb.send(map[string]any{"type": "bid", "lot_id": id, "amount": 100})
+	if m := cb.reply(); !m.Accepted {
+		t.Fatalf("bid on B: %+v", m)
+	}
+	if ev := wa.event("bid"); !strings.Contains(string(ev.Data), `"name":"Bea"`) {
+		t.Fatalf("A got %s", ev.Data)
+	}
+	// A guest key issued on A names the same guest on B (the key comes from the shared secret).
+	ga := a.dial(t, 0).reading().join(map[string]any{"room": r, "name": "Gus"})
+	if gb := b.dial(t, 0).reading().join(map[string]any{"room": r, "name": "Gus", "guest_key": ga.You.GuestKey}); gb.You.Subject != ga.You.Subject {
+		t.Fatalf("guest on B %q, on A %q", gb.You.Subject, ga.You.Subject)
+	}
+}
+
+// The live room's metrics: joined sockets, events sent, bids by result, slow closes.
+func TestLiveMetrics(t *testing.T) {
+	s := &liveServer{testServer: start(t, func(c *config.Config) { c.Record = false })}
+	r := room("metrics")
+	seller := s.dial(t, 0).reading()
+	seller.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "seller", "", auth.GrantPublish)})
+	b := s.dial(t, 0).reading()
+	b.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-1", "", auth.GrantBid)})
+	seller.send(map[string]any{"type": "lot_create", "lot": map[string]any{"title": "x", "start_price": 100, "duration_s": 30}})
+	id := lotOf(t, seller.reply().Lot).ID
+	seller.send(map[string]any{"type": "lot_start", "lot_id": id})
+	seller.reply()
+	b.send(map[string]any{"type": "bid", "lot_id": id, "amount": 100})
+	b.reply()
+	b.send(map[string]any{"type": "bid", "lot_id": id, "amount": 100})
+	b.reply()
+	seller.event("bid")
+	res, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, want := range []string{
+		"relaycast_live_sockets 2",
+		`relaycast_live_bids_total{result="accepted"} 1`,
+		`relaycast_live_bids_total{result="refused"} 1`,
+		`relaycast_live_bids_total{result="rate_limited"} 0`,
+		"relaycast_live_slow_closes_total 0",
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(string(body), "relaycast_live_events_sent_total ") || strings.Contains(string(body), "relaycast_live_events_sent_total 0\n") {
+		t.Error("no events sent counted")
+	}
 }

@@ -86,10 +86,14 @@ type Server struct {
 	stream   *stream.Log // the live rooms' event streams
 
 	// The live room (live.go): chat, auctions, and the service over both.
-	chat         *chat.Service
-	auction      *auction.Engine
-	live         *live.Service
-	settledHooks []func(auction.Lot, []auction.Bid) // called by lotSettled (webhooks)
+	chat        *chat.Service
+	auction     *auction.Engine
+	live        *live.Service
+	roomMu      sync.Mutex     // guards roomsClosed against roomWG.Add
+	roomsClosed bool           // closeLive ran: no more room watches
+	roomsDone   chan struct{}  // closed by closeLive
+	roomWG      sync.WaitGroup // watchLive's goroutines
+
 	webhooks atomic.Pointer[webhooks] // nil without --webhook-url (webhooks.go)
 
 	// show archives the rooms' chat, lots and bids (show.go); nil when recording is off.
@@ -112,7 +116,7 @@ func New(p Params) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{p: p, cfg: cfg, log: p.Logger.With("component", "server"), served: make(chan error, 1)}
+	s := &Server{p: p, cfg: cfg, log: p.Logger.With("component", "server"), served: make(chan error, 1), roomsDone: make(chan struct{})}
 
 	var err error
 	if s.signer = p.Signer; s.signer == nil {
@@ -128,52 +132,50 @@ func New(p Params) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.openRedis(); err != nil {
-		s.closeRedis()
+	// Built in this order (each may use the ones before it); on an error, closeMedia closes
+	// whatever was built.
+	fail := func(err error) (*Server, error) {
+		s.closeMedia()
 		return nil, err
+	}
+	if err := s.openRedis(); err != nil {
+		return fail(err)
 	}
 	if err := s.openStream(); err != nil {
-		s.closeRedis()
-		return nil, err
+		return fail(err)
 	}
-	if err := s.openLive(); err != nil {
-		s.closeLive()
-		s.closeRedis()
-		return nil, err
-	}
-	var onLive func(sfu.LiveRoom) sfu.Sink
 	if cfg.Record {
 		if s.archive, err = archive.New(archive.Params{Config: cfg, Logger: p.Logger, Tuning: p.ArchiveTuning,
 			Redis: s.rdb, RedisOpt: s.redisOpt}); err != nil {
-			s.closeLive()
-			s.closeRedis()
-			return nil, fmt.Errorf("archive: %w", err)
+			return fail(fmt.Errorf("archive: %w", err))
 		}
 		if s.uploads, err = uploads.New(uploads.Params{Config: cfg, Logger: p.Logger, PartKey: s.signer.DeriveKey(uploads.PartKeyPurpose),
 			Catalog: s.archive.Catalog(), Store: s.archive.Store(), Pipeline: s.archive}); err != nil {
-			s.archive.Close()
-			s.closeLive()
-			s.closeRedis()
-			return nil, err
+			return fail(err)
 		}
-		if err := s.openShow(nil); err != nil { // show.go
-			s.closeArchive()
-			s.closeRedis()
-			return nil, err
+	}
+	// Webhooks before the auction: a lot the engine settles as soon as it runs (taken over from
+	// a dead node) gets its lot.won / lot.ended.
+	if err := s.startWebhooks(); err != nil {
+		return fail(err)
+	}
+	if err := s.openLive(); err != nil { // live.go
+		return fail(err)
+	}
+	var onLive func(sfu.LiveRoom) sfu.Sink
+	if s.archive != nil {
+		if err := s.openShow(liveBidLog{s.auction}); err != nil { // show.go
+			return fail(err)
 		}
 		onLive = s.archive.OnLive
 	}
-	onLive = s.webhookOnLive(onLive)
-	s.sfu, err = sfu.New(sfu.Config{
+	onLive = s.liveOnLive(s.webhookOnLive(onLive))
+	if s.sfu, err = sfu.New(sfu.Config{
 		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
 		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive, PionSend: cfg.PionSend,
 		NoGSO: cfg.NoGSO,
-	})
-	if err != nil {
-		s.closeArchive()
-		s.closeLive()
-		s.closeRedis()
-		return nil, err
+	}); err != nil {
+		return fail(err)
 	}
 	sigICE := make([]signaling.ICEServer, 0, len(iceServers))
 	for _, x := range iceServers {
@@ -189,12 +191,7 @@ func New(p Params) (*Server, error) {
 	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.sfu,
 		Archive: s.archive, Uploads: s.uploads, Live: s.live})
 	if s.signIn, err = s.newSignIn(); err != nil {
-		s.closeMedia()
-		return nil, err
-	}
-	if err := s.startWebhooks(); err != nil {
-		s.closeMedia()
-		return nil, err
+		return fail(err)
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -212,6 +209,7 @@ func (s *Server) routes() http.Handler {
 		reg.MustRegister(s.archive.Collector())
 	}
 	s.registerWebhookMetrics(reg)
+	reg.MustRegister(s.live.Collector())
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -311,14 +309,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.shutdownErr
 }
 
+// closeMedia closes every component in order (those New built, when it failed half-way):
+// the sockets and sessions first, the rooms, the live room (its last settlements still reach
+// the webhooks), the webhooks, the API, the archive, and the Redis last.
 func (s *Server) closeMedia() {
-	_ = s.sig.Close()
-	_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
+	if s.sig != nil {
+		_ = s.sig.Close()
+	}
+	if s.sfu != nil {
+		_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
+	}
+	s.closeLive()
 	s.closeWebhooks()
-	s.api.Close()
+	if s.api != nil {
+		s.api.Close()
+	}
 	_ = s.signIn.Close()
 	s.closeArchive()
-	s.closeLive()
 	s.closeRedis()
 }
 

@@ -37,11 +37,15 @@ type Socket interface {
 	SendError(err error)
 	// Token is the socket's ?token= query parameter ("" if none).
 	Token() string
+	// RemoteIP is the client's address (the connection's, as the per-IP session limit sees it).
+	RemoteIP() string
 	// Done is closed when the socket closes.
 	Done() <-chan struct{}
-	// SendWait queues m like Send but waits while the send queue is full, until m is queued
-	// (true), cancel closes or the socket closes (false). For a family whose own bounded buffer
-	// (the live room's event subscription) decides when a client is too slow.
+	// SendWait queues m on a lane of its own (written after what Send queued before it) and
+	// waits while that lane is full, until m is queued (true), cancel closes or the socket
+	// closes (false). For a family whose own bounded buffer (the live room's event
+	// subscription) decides when a client is too slow; a full lane never makes Send close the
+	// socket.
 	SendWait(m wire.Message, cancel <-chan struct{}) bool
 	// Close closes the socket with code 1008 (policy violation) and reason (e.g. "too slow").
 	Close(reason string)

@@ -174,3 +174,68 @@ func live(s *sfu.SFU, room string) bool {
 	_, ok := s.Room(room)
 	return ok
 }
+
+// featureFamily announces a feature; its `echo` waits with SendWait and `bye` closes the socket
+// with a reason.
+type featureFamily struct{ echoFamily }
+
+func (featureFamily) Feature() string { return "echoes" }
+func (featureFamily) Types() []string { return []string{"echo", "bye"} }
+
+func (f featureFamily) Decode(env wire.Envelope) (wire.Message, error) {
+	if env.Type == "bye" {
+		return byeMsg{}, nil
+	}
+	return f.echoFamily.Decode(env)
+}
+
+func (f featureFamily) Open(s signaling.Socket) signaling.Handler { return featureHandler{s} }
+
+type byeMsg struct{}
+
+func (byeMsg) MessageType() string { return "bye" }
+
+type featureHandler struct{ s signaling.Socket }
+
+func (h featureHandler) Handle(m wire.Message) {
+	if _, ok := m.(byeMsg); ok {
+		h.s.Close("bye now")
+		return
+	}
+	h.s.SendWait(m, nil)
+}
+func (featureHandler) Close() {}
+
+// A Featurer family is named in hello's features; SendWait queues its answer; Close closes the
+// socket with 1008 and the reason.
+func TestFamilyFeatureSendWaitClose(t *testing.T) {
+	_, base := startSignaling(t, sfu.Config{Loopback: true}, featureFamily{echoFamily{closed: make(chan struct{})}})
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for _, c := range []struct{ send, want string }{
+		{"", `{"type":"hello","version":1,"features":["echoes"]}`},
+		{`{"type":"echo","text":"hi"}`, `{"type":"echo","text":"hi"}`},
+	} {
+		if c.send != "" {
+			if err := conn.WriteMessage(websocket.TextMessage, []byte(c.send)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, b, err := conn.ReadMessage()
+		if err != nil || strings.TrimSpace(string(b)) != c.want {
+			t.Fatalf("got %s, %v; want %s", b, err, c.want)
+		}
+	}
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"bye"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = conn.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || ce.Text != "bye now" {
+		t.Fatalf("bye: %v, want close 1008 bye now", err)
+	}
+}

@@ -40,8 +40,10 @@ type wsConn struct {
 	s        *Server
 	conn     *websocket.Conn
 	token    string
+	ip       string
 	release  func()
 	send     chan wire.Message
+	bulk     chan wire.Message // SendWait's lane: a family's stream never fills send
 	done     chan struct{}
 	once     sync.Once
 	handlers []Handler // by family index, opened on the family's first message (read loop only)
@@ -51,13 +53,16 @@ type wsConn struct {
 func (c *wsConn) Send(m wire.Message)   { c.queue(m) }
 func (c *wsConn) SendError(err error)   { c.errorMsg(err) }
 func (c *wsConn) Token() string         { return c.token }
+func (c *wsConn) RemoteIP() string      { return c.ip }
 func (c *wsConn) Done() <-chan struct{} { return c.done }
 func (c *wsConn) Close(reason string)   { c.closeWith(websocket.ClosePolicyViolation, reason) }
 
-// SendWait queues m, waiting while the queue is full (see Socket).
+// SendWait queues m on its own lane, waiting while it is full (see Socket): a family that
+// streams (the live room's events) keeps its lane full when the client lags, and must not make
+// the other families' Send find their queue full.
 func (c *wsConn) SendWait(m wire.Message, cancel <-chan struct{}) bool {
 	select {
-	case c.send <- m:
+	case c.bulk <- m:
 		return true
 	case <-c.done:
 		return false
@@ -92,7 +97,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusForbidden, "origin not allowed")
 		return
 	}
-	release, ok := s.limiter.acquire(clientIP(r))
+	ip := clientIP(r)
+	release, ok := s.limiter.acquire(ip)
 	if !ok {
 		w.Header().Set("Retry-After", "5")
 		httpError(w, http.StatusServiceUnavailable, errBusy.Error())
@@ -104,7 +110,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		release()
 		return // the upgrader answered with an error already
 	}
-	c := &wsConn{s: s, conn: conn, token: r.URL.Query().Get("token"), release: release, send: make(chan wire.Message, sendQueue), done: make(chan struct{}), handlers: make([]Handler, len(s.reg.families))}
+	c := &wsConn{s: s, conn: conn, token: r.URL.Query().Get("token"), ip: ip, release: release, send: make(chan wire.Message, sendQueue), bulk: make(chan wire.Message, sendQueue), done: make(chan struct{}), handlers: make([]Handler, len(s.reg.families))}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -153,13 +159,22 @@ func (c *wsConn) writeLoop() {
 		case <-c.done:
 			return
 		case m := <-c.send:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			b, err := wire.Encode(m)
-			if err == nil {
-				err = c.conn.WriteMessage(websocket.TextMessage, append(b, '\n'))
+			if !c.write(m) {
+				return
 			}
-			if err != nil {
-				c.closeWith(websocket.CloseGoingAway, "write failed")
+		case m := <-c.bulk:
+			// What the main lane holds was queued first (hello before any family's answer).
+			for more := true; more; {
+				select {
+				case x := <-c.send:
+					if !c.write(x) {
+						return
+					}
+				default:
+					more = false
+				}
+			}
+			if !c.write(m) {
 				return
 			}
 		case <-t.C:
@@ -169,6 +184,20 @@ func (c *wsConn) writeLoop() {
 			}
 		}
 	}
+}
+
+// write sends one message; false (the socket closed) when it could not.
+func (c *wsConn) write(m wire.Message) bool {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	b, err := wire.Encode(m)
+	if err == nil {
+		err = c.conn.WriteMessage(websocket.TextMessage, append(b, '\n'))
+	}
+	if err != nil {
+		c.closeWith(websocket.CloseGoingAway, "write failed")
+		return false
+	}
+	return true
 }
 
 func (c *wsConn) readLoop() {

@@ -45,13 +45,15 @@ const (
 	vodPage       = "vod.html"
 	adminPage     = "admin.html"
 	uploadPage    = "upload.html"
+	studioPage    = "studio.html"
 )
 
 // Handler returns the UI handler. Mount it at "/" next to /ws and /api/:
 //
 //	GET /                  library: rooms live now and the archive (?q= searches)
 //	GET /broadcast/{room}  broadcast page (?token=…&autostart=1)
-//	GET /watch/{room}      watch page (?token=… with viewer auth)
+//	GET /watch/{room}      watch page with the live room (?token=… or #token=…, kept per room; ?currency=)
+//	GET /studio/{room}     seller console without a camera, for OBS (?token=… with publish)
 //	GET /v/{id}            VOD player of a recording
 //	GET /admin             admin page
 //	GET /upload            upload page (?token=…&room=…)
@@ -92,8 +94,8 @@ type handler struct {
 
 func newHandler(files fs.FS) http.Handler {
 	h := &handler{files: files, csp: buildCSP(nil)}
-	pages := make(map[string]page, 6)
-	for _, name := range []string{homePage, broadcastPage, watchPage, vodPage, adminPage, uploadPage} {
+	pages := make(map[string]page, 7)
+	for _, name := range []string{homePage, broadcastPage, watchPage, vodPage, adminPage, uploadPage, studioPage} {
 		body, err := fs.ReadFile(files, name)
 		if err != nil {
 			pages = nil
@@ -108,6 +110,7 @@ func newHandler(files fs.FS) http.Handler {
 	mux.HandleFunc("GET /{$}", h.servePage(homePage, false))
 	mux.HandleFunc("GET /broadcast/{room}", h.servePage(broadcastPage, true))
 	mux.HandleFunc("GET /watch/{room}", h.servePage(watchPage, true))
+	mux.HandleFunc("GET /studio/{room}", h.servePage(studioPage, true))
 	mux.HandleFunc("GET /v/{id}", h.servePage(vodPage, false))
 	mux.HandleFunc("GET /admin", h.servePage(adminPage, false))
 	mux.HandleFunc("GET /upload", h.servePage(uploadPage, false))
@@ -162,9 +165,15 @@ func (h *handler) servePage(name string, withRoom bool) http.HandlerFunc {
 		hd.Set("Referrer-Policy", "no-referrer")
 		if name == broadcastPage {
 			// The broadcast page drives the camera: no framing, and it may use camera, mic and screen.
-			hd.Set("Content-Security-Policy", h.csp+"; frame-ancestors 'none'")
+			hd.Set("Content-Security-Policy", liveCSP(h.csp)+"; frame-ancestors 'none'")
 			hd.Set("X-Frame-Options", "DENY")
 			hd.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+		} else if name == studioPage {
+			// The seller's console takes a publish token: no framing.
+			hd.Set("Content-Security-Policy", liveCSP(h.csp)+"; frame-ancestors 'none'")
+			hd.Set("X-Frame-Options", "DENY")
+		} else if name == watchPage {
+			hd.Set("Content-Security-Policy", liveCSP(h.csp))
 		} else if name == adminPage {
 			hd.Set("Content-Security-Policy", h.csp+"; frame-ancestors 'none'")
 			hd.Set("X-Frame-Options", "DENY")
@@ -180,6 +189,12 @@ func (h *handler) servePage(name string, withRoom bool) http.HandlerFunc {
 		}
 		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(p.body))
 	}
+}
+
+// liveCSP lets the live pages show the images of lots and pinned products, which sellers give
+// as https URLs on their own shop's origin (images only; scripts and connections stay same-origin).
+func liveCSP(csp string) string {
+	return strings.Replace(csp, "img-src 'self' data:", "img-src 'self' data: https:", 1)
 }
 
 func uploadCSP(csp string) string {

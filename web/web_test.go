@@ -18,6 +18,7 @@ func builtFS() fstest.MapFS {
 		"vod.html":                {Data: []byte("<!doctype html><title>vod</title>")},
 		"admin.html":              {Data: []byte("<!doctype html><title>admin</title>")},
 		"upload.html":             {Data: []byte("<!doctype html><title>upload</title>")},
+		"studio.html":             {Data: []byte("<!doctype html><title>studio</title>")},
 		"assets/app-ABCDEF12.js":  {Data: []byte("console.log(1)")},
 		"assets/app-ABCDEF12.css": {Data: []byte("body{}")},
 		"assets/plain.txt":        {Data: []byte("plain")},
@@ -65,6 +66,8 @@ func TestRouting(t *testing.T) {
 		{"broadcast", "GET", "/broadcast/shop1?token=abc", 200, "<title>broadcast</title>", "no-cache", "text/html"},
 		{"watch", "GET", "/watch/shop_1-x", 200, "<title>watch</title>", "no-cache", "text/html"},
 		{"watch 64 chars", "GET", "/watch/" + long, 200, "<title>watch</title>", "no-cache", "text/html"},
+		{"studio", "GET", "/studio/shop1?token=abc", 200, "<title>studio</title>", "no-cache", "text/html"},
+		{"studio bad room", "GET", "/studio/-x", 400, "", "", ""},
 		{"hashed js", "GET", "/assets/app-ABCDEF12.js", 200, "console.log", "public, max-age=31536000, immutable", "text/javascript"},
 		{"hashed css", "GET", "/assets/app-ABCDEF12.css", 200, "body{}", "public, max-age=31536000, immutable", "text/css"},
 		{"unhashed asset", "GET", "/assets/plain.txt", 200, "plain", "no-cache", "text/plain"},
@@ -179,9 +182,20 @@ func TestPageHeaders(t *testing.T) {
 	if got := res.Header.Get("Content-Security-Policy"); strings.Contains(got, "frame-ancestors") {
 		t.Errorf("watch CSP %q should allow embedding", got)
 	}
+	if got := res.Header.Get("Content-Security-Policy"); !strings.Contains(got, "img-src 'self' data: https:;") || !strings.Contains(got, "script-src 'self';") {
+		t.Errorf("watch CSP %q: lot images come from https origins, scripts only from this one", got)
+	}
 	res = get(t, h, "GET", "/admin", nil)
 	if got := res.Header.Get("Content-Security-Policy"); !strings.Contains(got, "frame-ancestors 'none'") || res.Header.Get("X-Frame-Options") != "DENY" {
 		t.Errorf("admin page may be framed: CSP %q", got)
+	}
+	if got := res.Header.Get("Content-Security-Policy"); strings.Contains(got, "https:;") {
+		t.Errorf("admin CSP %q allows images from anywhere", got)
+	}
+	// The studio page takes a publish token: never framed, no referrer.
+	res = get(t, h, "GET", "/studio/shop1?token=secret", nil)
+	if got := res.Header.Get("Content-Security-Policy"); !strings.Contains(got, "frame-ancestors 'none'") || res.Header.Get("X-Frame-Options") != "DENY" || res.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("studio page headers: CSP %q, XFO %q", got, res.Header.Get("X-Frame-Options"))
 	}
 }
 

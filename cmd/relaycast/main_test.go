@@ -22,6 +22,43 @@ func envMap(m map[string]string) func(string) (string, bool) {
 
 const testSecret = "cli-test-secret-0123456789"
 
+// runTokenCase runs `relaycast token args` in a fresh data dir with env added; it fails the
+// test unless it exits with wantCode, its stderr contains wantStderr and a failure prints
+// nothing. It returns what it printed.
+func runTokenCase(t *testing.T, args []string, env map[string]string, wantCode int, wantStderr string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	all := map[string]string{"RELAYCAST_DATA_DIR": t.TempDir()}
+	for k, v := range env {
+		all[k] = v
+	}
+	code := runToken(args, envMap(all), &stdout, &stderr)
+	if code != wantCode {
+		t.Fatalf("exit %d, want %d; stderr: %s", code, wantCode, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), wantStderr) {
+		t.Fatalf("stderr %q does not contain %q", stderr.String(), wantStderr)
+	}
+	if wantCode != 0 && stdout.Len() > 0 {
+		t.Fatalf("stdout on failure: %q", stdout.String())
+	}
+	return stdout.String()
+}
+
+// verifyPrinted returns the claims of a printed token (signed with testSecret).
+func verifyPrinted(t *testing.T, out string) auth.Claims {
+	t.Helper()
+	signer, err := auth.NewSigner([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := signer.Verify(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("printed token does not verify: %v", err)
+	}
+	return c
+}
+
 func TestTokenCommand(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -58,32 +95,11 @@ func TestTokenCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			env := map[string]string{"RELAYCAST_DATA_DIR": t.TempDir()}
-			for k, v := range tt.env {
-				env[k] = v
-			}
-			code := runToken(tt.args, envMap(env), &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d; stderr: %s", code, tt.wantCode, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), tt.wantStderr) {
-				t.Fatalf("stderr %q does not contain %q", stderr.String(), tt.wantStderr)
-			}
+			out := runTokenCase(t, tt.args, tt.env, tt.wantCode, tt.wantStderr)
 			if tt.wantCode != 0 || tt.room == "" {
-				if tt.wantCode != 0 && stdout.Len() > 0 {
-					t.Fatalf("stdout on failure: %q", stdout.String())
-				}
 				return
 			}
-			signer, err := auth.NewSigner([]byte(testSecret))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := signer.Verify(strings.TrimSpace(stdout.String()))
-			if err != nil {
-				t.Fatalf("printed token does not verify: %v", err)
-			}
+			c := verifyPrinted(t, out)
 			if c.Room != tt.room || c.Subject != tt.subject || !equalGrants(c.Grants, tt.grants) {
 				t.Fatalf("claims = %+v", c)
 			}

@@ -52,29 +52,11 @@ func TestTokenLiveGrants(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			env := envMap(map[string]string{"RELAYCAST_DATA_DIR": t.TempDir(), "RELAYCAST_AUTH_SECRET": testSecret})
-			code := runToken(tt.args, env, &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Fatalf("exit %d, want %d; stderr: %s", code, tt.wantCode, stderr.String())
-			}
-			if !strings.Contains(stderr.String(), tt.wantStderr) {
-				t.Fatalf("stderr %q does not contain %q", stderr.String(), tt.wantStderr)
-			}
+			out := runTokenCase(t, tt.args, map[string]string{"RELAYCAST_AUTH_SECRET": testSecret}, tt.wantCode, tt.wantStderr)
 			if tt.wantCode != 0 {
-				if stdout.Len() > 0 {
-					t.Fatalf("stdout on failure: %q", stdout.String())
-				}
 				return
 			}
-			signer, err := auth.NewSigner([]byte(testSecret))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := signer.Verify(strings.TrimSpace(stdout.String()))
-			if err != nil {
-				t.Fatalf("printed token does not verify: %v", err)
-			}
+			c := verifyPrinted(t, out)
 			if !slices.Equal(c.Grants, tt.grants) || c.Subject != tt.subject || c.Name != tt.display {
 				t.Fatalf("claims = %+v", c)
 			}

@@ -29,6 +29,9 @@ import (
 // DefaultLeaseTTL is the default Params.LeaseTTL.
 const DefaultLeaseTTL = 3 * time.Second
 
+// DefaultNotifyClaimTTL is the default Params.NotifyClaimTTL.
+const DefaultNotifyClaimTTL = 30 * time.Second
+
 // MaxLots is the most lots a room keeps.
 const MaxLots = 1000
 
@@ -39,14 +42,21 @@ type Params struct {
 	Logger *slog.Logger
 	// NodeID names this node in the lot leases (default: random). Unique per running engine.
 	NodeID string
-	// OnSettled is called once per lot that ended sold or unsold, cluster-wide: on the node
-	// whose settle script decided it, with the final lot and its bid log. It runs on its own
-	// goroutine; Close waits for it.
+	// OnSettled is called for every lot that ended sold or unsold, at least once cluster-wide:
+	// on the node whose settle script decided it, with the final lot and its bid log; if that
+	// node dies (or its call hangs) before the call returned, another node calls it again with
+	// the same lot and log once the claim expired (NotifyClaimTTL). Receivers dedupe by the lot
+	// id. It runs on its own goroutine; Close waits for it.
 	OnSettled func(Lot, []Bid)
 	// LeaseTTL is how long a lot's timer owner holds its lease without renewing it (default
 	// DefaultLeaseTTL); it renews every LeaseTTL/3, and every engine looks for lots with an
 	// expired lease as often. A dead owner's lot is taken over within about LeaseTTL*4/3.
 	LeaseTTL time.Duration
+	// NotifyClaimTTL is how long a node's claim on a settled lot's OnSettled call lasts (default
+	// DefaultNotifyClaimTTL): if the call has not returned and been acknowledged by then, the
+	// next look of any engine (every LeaseTTL/3) claims it and calls OnSettled again. Keep it
+	// well above the time OnSettled takes.
+	NotifyClaimTTL time.Duration
 }
 
 // Engine runs the auctions of every room of one node. It is safe for concurrent use.
@@ -58,14 +68,20 @@ type Engine struct {
 	every  time.Duration
 
 	create, start, bid, tick, acquire, release, end, cancel, get, expired *redis.Script
+	claim, ack                                                            *redis.Script
 
 	ctx    context.Context
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
 	paused atomic.Bool // tests: this node stands still (a stopped process) — no renewals, no settles
+	// tests: this node "dies" right after its next settle script: its OnSettled never runs nor
+	// acknowledges, and it stands still from then on (paused)
+	dropNotify atomic.Bool
 
 	mu    sync.Mutex
 	owned map[string]*owned // room + "\x00" + id → the lot timer this node runs
+	// notifying: room + "\x00" + id → an OnSettled call of this node is running
+	notifying map[string]bool
 }
 
 // owned is a lot whose lease this node holds.
@@ -92,14 +108,18 @@ func New(p Params) (*Engine, error) {
 	if p.LeaseTTL <= 0 {
 		p.LeaseTTL = DefaultLeaseTTL
 	}
+	if p.NotifyClaimTTL <= 0 {
+		p.NotifyClaimTTL = DefaultNotifyClaimTTL
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{p: p, rdb: p.Redis, prefix: p.Log.Prefix(), every: p.LeaseTTL / 3,
 		log: p.Logger.With("component", "auction", "node", p.NodeID),
-		ctx: ctx, stop: cancel, owned: map[string]*owned{}}
+		ctx: ctx, stop: cancel, owned: map[string]*owned{}, notifying: map[string]bool{}}
 	script := func(body string) *redis.Script { return p.Log.Script(commonLua + body) }
 	e.create, e.start, e.bid = script(createLua), script(startLua), script(bidLua)
 	e.tick, e.acquire, e.release = script(tickLua), script(acquireLua), script(releaseLua)
 	e.end, e.cancel, e.get = script(endLua), script(cancelLua), script(getLua)
+	e.claim, e.ack = script(claimLua), script(ackLua)
 	e.expired = redis.NewScript(expiredLua)
 	e.wg.Add(1)
 	go e.watch()
@@ -113,6 +133,8 @@ func (e *Engine) NodeID() string { return e.p.NodeID }
 func (e *Engine) key(room, suffix string) string { return e.prefix + ":{" + room + "}:" + suffix }
 
 func (e *Engine) allOpenKey() string { return e.prefix + ":auction:open" }
+
+func (e *Engine) unnotifiedKey() string { return e.prefix + ":auction:unnotified" }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
@@ -264,7 +286,7 @@ func (e *Engine) End(ctx context.Context, room, id string) (Lot, error) {
 	if !goodID(id) {
 		return Lot{}, ErrNotFound
 	}
-	out, err := e.run(ctx, e.end, room, id)
+	out, err := e.run(ctx, e.end, room, id, e.claimMS())
 	if err != nil {
 		return Lot{}, err
 	}
@@ -418,34 +440,6 @@ func (e *Engine) bids(ctx context.Context, room, id string, n int64) ([]Bid, err
 		out = append(out, b)
 	}
 	return out, nil
-}
-
-// settled handles a settle script's {'settled', lot, log length}: OnSettled with the lot and
-// its log as it was when the lot ended.
-func (e *Engine) settled(room, id string, out []string) (Lot, error) {
-	if len(out) < 3 {
-		return Lot{}, errors.New("auction: short settle answer")
-	}
-	lot, err := decodeLot(out[1])
-	if err != nil {
-		return Lot{}, err
-	}
-	e.log.Info("lot settled", "room", room, "lot", id, "status", lot.Status, "price", lot.Price,
-		"bids", lot.BidCount, "extensions", lot.Extensions)
-	if e.p.OnSettled == nil {
-		return lot, nil
-	}
-	n, _ := strconv.ParseInt(out[2], 10, 64)
-	e.spawn(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		bids, err := e.bids(ctx, room, id, n)
-		if err != nil {
-			e.log.Warn("reading the bid log of a settled lot", "room", room, "lot", id, "err", err)
-		}
-		e.p.OnSettled(lot, bids)
-	})
-	return lot, nil
 }
 
 // spawn runs f on a goroutine Close waits for; once Close has begun, right here.

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relaycast/relaycast/internal/redistest"
 	"github.com/relaycast/relaycast/live/stream"
 )
 
@@ -23,19 +23,12 @@ type backend struct {
 
 func backends() []backend {
 	bs := []backend{{name: "miniredis", rdb: func(tb testing.TB) redis.UniversalClient {
-		m := miniredis.RunT(tb)
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		tb.Cleanup(func() { _ = c.Close() })
+		_, c := redistest.Mini(tb)
 		return c
 	}}}
-	if addr := os.Getenv("RELAYCAST_TEST_REDIS"); addr != "" {
+	if os.Getenv(redistest.Env) != "" {
 		bs = append(bs, backend{name: "redis", rdb: func(tb testing.TB) redis.UniversalClient {
-			c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
-			if err := c.Ping(context.Background()).Err(); err != nil {
-				tb.Fatalf("RELAYCAST_TEST_REDIS=%s: %v", addr, err)
-			}
-			tb.Cleanup(func() { _ = c.Close() })
-			return c
+			return redistest.Real(tb, redis.Options{PoolSize: 64})
 		}})
 	}
 	return bs
@@ -46,6 +39,15 @@ func forEach(t *testing.T, f func(t *testing.T, b backend)) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) { f(t, b) })
 	}
+}
+
+// forEachEnv runs f in parallel once per backend, each with its own env.
+func forEachEnv(t *testing.T, f func(t *testing.T, ctx context.Context, ev *env)) {
+	t.Parallel()
+	forEach(t, func(t *testing.T, b backend) {
+		t.Parallel()
+		f(t, context.Background(), newEnv(t, b))
+	})
 }
 
 // env is one test's Redis with a fresh key prefix (tests on a real Redis do not meet).
@@ -138,6 +140,24 @@ func okLot(t testing.TB) func(Lot, error) Lot {
 		}
 		return l
 	}
+}
+
+// openLot creates a lot in room and starts it; it returns the started lot.
+func openLot(t testing.TB, en *Engine, room string, in LotInput) Lot {
+	t.Helper()
+	ctx := context.Background()
+	lot := okLot(t)(en.Create(ctx, room, in))
+	return okLot(t)(en.Start(ctx, room, lot.ID))
+}
+
+// acceptBid bids and fails the test unless the bid is accepted.
+func acceptBid(t testing.TB, en *Engine, r BidRequest) BidResult {
+	t.Helper()
+	res := mustBid(t, en, r)
+	if !res.Accepted {
+		t.Fatalf("bid %+v refused: %+v", r, res)
+	}
+	return res
 }
 
 func mustBid(t testing.TB, en *Engine, r BidRequest) BidResult {

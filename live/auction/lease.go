@@ -74,7 +74,7 @@ type tickResult struct {
 
 // tickOnce is one timer call with token fence.
 func (e *Engine) tickOnce(ctx context.Context, room, id, fence string) (tickResult, error) {
-	out, err := e.run(ctx, e.tick, room, id, fence, e.p.NodeID, e.p.LeaseTTL.Milliseconds())
+	out, err := e.run(ctx, e.tick, room, id, fence, e.p.NodeID, e.p.LeaseTTL.Milliseconds(), e.claimMS())
 	if err != nil {
 		return tickResult{}, err
 	}
@@ -133,7 +133,8 @@ func (e *Engine) runTimer(ctx context.Context, o *owned) {
 	}
 }
 
-// watch looks at every open lot every LeaseTTL/3 and takes over those whose lease expired.
+// watch looks at every open lot every LeaseTTL/3 and takes over those whose lease expired, and
+// at the settled lots whose OnSettled claim expired (notify.go).
 func (e *Engine) watch() {
 	defer e.wg.Done()
 	timer := time.NewTimer(0)
@@ -146,6 +147,7 @@ func (e *Engine) watch() {
 		}
 		if !e.paused.Load() {
 			e.scan(e.ctx)
+			e.scanNotify(e.ctx)
 		}
 		timer.Reset(e.every)
 	}
@@ -154,19 +156,9 @@ func (e *Engine) watch() {
 // scan takes over the open lots whose lease has expired (the scores of P:auction:open are the
 // lease expiries); it returns how many it took.
 func (e *Engine) scan(ctx context.Context) int {
-	members, err := e.expired.Run(ctx, e.rdb, []string{e.allOpenKey()}, 500).StringSlice()
-	if err != nil {
-		if ctx.Err() == nil {
-			e.log.Warn("looking at the open lots", "err", err)
-		}
-		return 0
-	}
 	took := 0
-	for _, m := range members {
-		room, id, ok := splitMember(m)
-		if !ok || e.isOwned(room, id) {
-			continue
-		}
+	for _, l := range e.expiredLots(ctx, e.allOpenKey(), 500, "the open lots", e.isOwned) {
+		room, id := l.room, l.id
 		out, err := e.run(ctx, e.acquire, room, id, e.p.NodeID, e.p.LeaseTTL.Milliseconds())
 		if err != nil {
 			if ctx.Err() == nil {
@@ -181,4 +173,28 @@ func (e *Engine) scan(ctx context.Context) int {
 		}
 	}
 	return took
+}
+
+// lotRef names a lot of a member "ID:ROOM" of one of the engine's ZSETs.
+type lotRef struct{ room, id string }
+
+// expiredLots returns the lots of the ZSET key whose score (an expiry in ms, by the Redis
+// clock) has passed, at most limit, less those skip says this node already handles. A failure
+// is logged (naming what) and returns none.
+func (e *Engine) expiredLots(ctx context.Context, key string, limit int, what string, skip func(room, id string) bool) []lotRef {
+	members, err := e.expired.Run(ctx, e.rdb, []string{key}, limit).StringSlice()
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("looking at "+what, "err", err)
+		}
+		return nil
+	}
+	var lots []lotRef
+	for _, m := range members {
+		room, id, ok := splitMember(m)
+		if ok && !skip(room, id) {
+			lots = append(lots, lotRef{room, id})
+		}
+	}
+	return lots
 }

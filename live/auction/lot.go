@@ -224,7 +224,28 @@ func CheckIncrements(table []Increment) error {
 
 // Lot is a lot as the clients see it (K3). Every Lot returned by the engine carries
 // ServerTime (the Redis server's clock when it was read) and MinAmount (the next valid bid).
+// Its first fields (lotStatic: ID … MaxExtensions) never change after Create.
 type Lot struct {
+	lotStatic
+	Status     string  `json:"status"`
+	Price      int64   `json:"price"`      // start_price before the first bid
+	MinAmount  int64   `json:"min_amount"` // the next valid bid
+	Leader     *string `json:"leader"`     // subject, null before the first bid
+	LeaderName string  `json:"leader_name"`
+	BidCount   int     `json:"bid_count"` // accepted bid log entries (proxy bids included)
+	EndsAt     int64   `json:"ends_at"`   // ms; 0 while queued
+	ServerTime int64   `json:"server_time"`
+	Winner     *string `json:"winner"` // subject, set when sold
+	WinnerName string  `json:"winner_name"`
+	Extensions int     `json:"extensions"`
+	CreatedAt  int64   `json:"created_at"`
+	StartedAt  int64   `json:"started_at"`
+	EndedAt    int64   `json:"ended_at"`
+}
+
+// lotStatic is the part of a Lot that never changes after Create; its fields are promoted
+// into Lot (and its JSON).
+type lotStatic struct {
 	ID            string      `json:"id"`
 	Room          string      `json:"room"`
 	Title         string      `json:"title"`
@@ -237,20 +258,6 @@ type Lot struct {
 	ExtendWindowS int         `json:"extend_window_s"`
 	ExtendToS     int         `json:"extend_to_s"`
 	MaxExtensions int         `json:"max_extensions"`
-	Status        string      `json:"status"`
-	Price         int64       `json:"price"`      // start_price before the first bid
-	MinAmount     int64       `json:"min_amount"` // the next valid bid
-	Leader        *string     `json:"leader"`     // subject, null before the first bid
-	LeaderName    string      `json:"leader_name"`
-	BidCount      int         `json:"bid_count"` // accepted bid log entries (proxy bids included)
-	EndsAt        int64       `json:"ends_at"`   // ms; 0 while queued
-	ServerTime    int64       `json:"server_time"`
-	Winner        *string     `json:"winner"` // subject, set when sold
-	WinnerName    string      `json:"winner_name"`
-	Extensions    int         `json:"extensions"`
-	CreatedAt     int64       `json:"created_at"`
-	StartedAt     int64       `json:"started_at"`
-	EndedAt       int64       `json:"ended_at"`
 }
 
 // Bid is one entry of a lot's bid log: every bid request, accepted or not, and every bid the
@@ -332,21 +339,8 @@ func cleanName(s string) string {
 // staticJSON is the part of a lot's JSON that never changes after Create, without its braces
 // (the scripts add the changing fields).
 func staticJSON(id, room string, in LotInput) (string, error) {
-	b, err := json.Marshal(struct {
-		ID            string      `json:"id"`
-		Room          string      `json:"room"`
-		Title         string      `json:"title"`
-		Description   string      `json:"description"`
-		ImageURL      string      `json:"image_url"`
-		StartPrice    int64       `json:"start_price"`
-		Increments    []Increment `json:"increments"`
-		DurationS     int         `json:"duration_s"`
-		Mode          string      `json:"mode"`
-		ExtendWindowS int         `json:"extend_window_s"`
-		ExtendToS     int         `json:"extend_to_s"`
-		MaxExtensions int         `json:"max_extensions"`
-	}{id, room, in.Title, in.Description, in.ImageURL, in.StartPrice, in.Increments, in.DurationS,
-		in.Mode, in.ExtendWindowS, in.ExtendToS, in.MaxExtensions})
+	b, err := json.Marshal(lotStatic{id, room, in.Title, in.Description, in.ImageURL, in.StartPrice,
+		in.Increments, in.DurationS, in.Mode, in.ExtendWindowS, in.ExtendToS, in.MaxExtensions})
 	if err != nil {
 		return "", err
 	}

@@ -16,12 +16,17 @@ package auction
 //	P:auction:open        sorted set of every open lot of every room ("<id>:<room>", score
 //	                      its lease_until): what the engines watch to take over the lot of a
 //	                      dead owner (the members with a score at or below now)
+//	P:auction:unnotified  sorted set of every lot settled but whose OnSettled has not been
+//	                      acknowledged yet ("<id>:<room>", score its notify claim's expiry):
+//	                      what the engines watch to run the OnSettled of a dead node (notify.go)
 //
 // Lot hash fields: static (the JSON of the fields that never change, without braces), inc
 // (the increment table as "up_to:step,…"), start, dur_ms, win_ms, to_ms, max_ext, mode;
 // status, price, leader, leader_name, leader_max (the leader's max, never shown), bid_count,
 // ends_at, winner, winner_name, extensions, created_at, started_at, ended_at; the lease:
-// owner (node id), lease_until (ms, Redis clock), fence (incremented on every acquisition).
+// owner (node id), lease_until (ms, Redis clock), fence (incremented on every acquisition);
+// once settled: settled_lot (the Lot JSON of the settlement), settled_bids (the log length then)
+// and nfence (the notify claim's fencing token, incremented on every claim).
 //
 // Numbers go out as string.format('%d') and strings through cjson.encode, so real Redis and
 // miniredis build the same JSON. Amounts stay below 2^53 (MaxMoney), exact in Lua numbers.
@@ -33,6 +38,7 @@ local OPEN = room_key(P, ROOM, 'lot_open')
 local LOTS = room_key(P, ROOM, 'lots')
 local ALL_OPEN = P .. ':auction:open'
 local MEMBER = ID .. ':' .. ROOM
+local NOTIFY = P .. ':auction:unnotified'
 local function load(id)
   local raw = redis.call('HGETALL', lkey(id))
   if #raw == 0 then return nil end
@@ -72,8 +78,11 @@ local function lot_json(h, now)
     ',"extensions":' .. d(n(h, 'extensions')) .. ',"created_at":' .. d(n(h, 'created_at')) ..
     ',"started_at":' .. d(n(h, 'started_at')) .. ',"ended_at":' .. d(n(h, 'ended_at')) .. '}'
 end
--- settle ends the open lot h now: sold to its leader, or unsold. Returns the script's answer.
-local function settle(h, now)
+-- settle ends the open lot h now: sold to its leader, or unsold. It keeps the settled lot and
+-- its log length in the hash and, when claim_ms > 0 (the caller has an OnSettled), records the
+-- lot as settled, not yet notified, claimed by the caller until now + claim_ms (token nfence).
+-- → {'settled', lot, log length, notify token ('0': not recorded)}
+local function settle(h, now, claim_ms)
   if (h.leader or '') ~= '' then
     h.status, h.winner, h.winner_name = 'sold', h.leader, h.leader_name or ''
   else
@@ -86,7 +95,14 @@ local function settle(h, now)
   redis.call('ZREM', ALL_OPEN, MEMBER)
   local j = lot_json(h, now)
   emit(P, ROOM, 'lot', j)
-  return {'settled', j, d(redis.call('LLEN', bkey(ID)))}
+  local nb = d(redis.call('LLEN', bkey(ID)))
+  redis.call('HSET', lkey(ID), 'settled_lot', j, 'settled_bids', nb)
+  local token = '0'
+  if claim_ms > 0 then
+    token = d(redis.call('HINCRBY', lkey(ID), 'nfence', 1))
+    redis.call('ZADD', NOTIFY, d(now + claim_ms), MEMBER)
+  end
+  return {'settled', j, nb, token}
 end
 `
 
@@ -226,8 +242,9 @@ return {'', mine, lj, d(min_amount(h))}
 `
 
 // tickLua is the owner's call: with the caller's fencing token (ARGV 4) and node (5), it
-// renews the lease (ARGV 6 ms) while the lot runs and settles it once ends_at has passed.
-// → {'wait', ends_at, now} | {'settled', lot, log length} | {'fenced'} | {'gone'}
+// renews the lease (ARGV 6 ms) while the lot runs and settles it once ends_at has passed
+// (ARGV 7: the notify claim ms, see settle).
+// → {'wait', ends_at, now} | {'settled', lot, log length, notify token} | {'fenced'} | {'gone'}
 const tickLua = `
 local h = load(ID)
 if not h or h.status ~= 'open' then return {'gone'} end
@@ -240,7 +257,7 @@ if now < ends then
   redis.call('ZADD', ALL_OPEN, lease, MEMBER)
   return {'wait', d(ends), d(now)}
 end
-return settle(h, now)
+return settle(h, now, tonumber(ARGV[7]))
 `
 
 // acquireLua takes the lease of an open lot whose lease has expired (or that has no owner):
@@ -269,8 +286,8 @@ if h.status == 'open' then redis.call('ZADD', ALL_OPEN, 0, MEMBER) end
 return 1
 `
 
-// endLua ends an open lot now (sold to the leader, or unsold).
-// → {'settled', lot, log length} | {'not_found'} | {'conflict', why}
+// endLua ends an open lot now (sold to the leader, or unsold); ARGV 4 the notify claim ms.
+// → {'settled', lot, log length, notify token} | {'not_found'} | {'conflict', why}
 const endLua = `
 local h = load(ID)
 if not h then return {'not_found'} end
@@ -280,7 +297,7 @@ if n(h, 'ends_at') > now then
   h.ends_at = d(now)
   redis.call('HSET', lkey(ID), 'ends_at', h.ends_at)
 end
-return settle(h, now)
+return settle(h, now, tonumber(ARGV[4]))
 `
 
 // cancelLua cancels a queued lot, or an open one before its first bid.

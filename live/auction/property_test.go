@@ -150,6 +150,26 @@ func bidder(ctx context.Context, en *Engine, room, lotID, who string, seed uint6
 	}
 }
 
+// runBidders runs n bidders on a lot (named prefix00…, seeded seed+i) until stop is closed
+// (nil: until the lot closes). wait waits for them all, then closes results and errs.
+func runBidders(ctx context.Context, en *Engine, room, lotID, prefix string, seed uint64, n int,
+	stop <-chan struct{}) (results chan BidResult, errs chan error, wait func()) {
+	results, errs = make(chan BidResult, 1<<16), make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bidder(ctx, en, room, lotID, fmt.Sprintf("%s%02d", prefix, i), seed+uint64(i), stop, results, errs)
+		}()
+	}
+	return results, errs, func() {
+		wg.Wait()
+		close(results)
+		close(errs)
+	}
+}
+
 // checkResults: every accepted result is in the log once, as it was answered.
 func checkResults(t *testing.T, results []BidResult, bids []Bid) {
 	t.Helper()
@@ -182,21 +202,10 @@ func TestPropertyConcurrentBids(t *testing.T) {
 		ctx := context.Background()
 		var settled settledLog
 		en := newEnv(t, b).engine("n1", 0, &settled)
-		lot := okLot(t)(en.Create(ctx, "prop", LotInput{Title: "property", StartPrice: 0, DurationS: 600}))
-		okLot(t)(en.Start(ctx, "prop", lot.ID))
+		lot := openLot(t, en, "prop", LotInput{Title: "property", StartPrice: 0, DurationS: 600})
 
-		const bidders = 50
 		stop := make(chan struct{})
-		results := make(chan BidResult, 1<<16)
-		errs := make(chan error, bidders)
-		var wg sync.WaitGroup
-		for i := range bidders {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				bidder(ctx, en, "prop", lot.ID, fmt.Sprintf("b%02d", i), uint64(i), stop, results, errs)
-			}()
-		}
+		results, errs, wait := runBidders(ctx, en, "prop", lot.ID, "b", 0, 50, stop)
 		// collect the answers while the bidders run, until 1.5 s and 300 accepted bids have passed
 		var all []BidResult
 		var accepted atomic.Int64
@@ -215,10 +224,8 @@ func TestPropertyConcurrentBids(t *testing.T) {
 			return time.Since(begin) >= 1500*time.Millisecond && accepted.Load() >= 300
 		})
 		close(stop)
-		wg.Wait()
-		close(results)
+		wait()
 		<-collected
-		close(errs)
 		for err := range errs {
 			t.Fatal(err)
 		}
@@ -268,25 +275,12 @@ func TestBidsAtTheDeadline(t *testing.T) {
 		ctx := context.Background()
 		var settled settledLog
 		en := newEnv(t, b).engine("n1", 0, &settled)
-		lot := okLot(t)(en.Create(ctx, "dl", LotInput{Title: "deadline", DurationS: 5, Mode: ModeSuddenDeath}))
-		open := okLot(t)(en.Start(ctx, "dl", lot.ID))
+		open := openLot(t, en, "dl", LotInput{Title: "deadline", DurationS: 5, Mode: ModeSuddenDeath})
 		// wake up 1 s before the end, by the server's clock
 		time.Sleep(time.Duration(open.EndsAt-open.ServerTime-1000) * time.Millisecond)
 
-		const bidders = 20
-		results := make(chan BidResult, 1<<16)
-		errs := make(chan error, bidders)
-		var wg sync.WaitGroup
-		for i := range bidders {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				bidder(ctx, en, "dl", lot.ID, fmt.Sprintf("d%02d", i), uint64(100+i), nil, results, errs)
-			}()
-		}
-		wg.Wait()
-		close(results)
-		close(errs)
+		results, errs, wait := runBidders(ctx, en, "dl", open.ID, "d", 100, 20, nil)
+		wait()
 		for err := range errs {
 			t.Fatal(err)
 		}
@@ -296,7 +290,7 @@ func TestBidsAtTheDeadline(t *testing.T) {
 		}
 		waitFor(t, 3*time.Second, "OnSettled", func() bool { return len(settled.get()) == 1 })
 		final := settled.get()[0].lot
-		bids, err := en.Bids(ctx, "dl", lot.ID)
+		bids, err := en.Bids(ctx, "dl", open.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,8 +342,7 @@ func TestClientClockSkew(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		en := newEnv(t, b).engine("n1", 0, nil)
-		lot := okLot(t)(en.Create(ctx, "skew", LotInput{Title: "skew", DurationS: 5, Mode: ModeSuddenDeath}))
-		okLot(t)(en.Start(ctx, "skew", lot.ID))
+		lot := openLot(t, en, "skew", LotInput{Title: "skew", DurationS: 5, Mode: ModeSuddenDeath})
 
 		type client struct {
 			skew   time.Duration

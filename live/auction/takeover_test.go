@@ -53,15 +53,10 @@ func bidLoop(ctx context.Context, en *Engine, room, id string) (results chan Bid
 // extending it) and the new owner settles exactly once. The old owner, resumed with its stale
 // fencing token, is refused: it can neither renew nor settle.
 func TestTakeoverPausedOwner(t *testing.T) {
-	t.Parallel()
-	forEach(t, func(t *testing.T, b backend) {
-		t.Parallel()
-		ctx := context.Background()
-		ev := newEnv(t, b)
+	forEachEnv(t, func(t *testing.T, ctx context.Context, ev *env) {
 		var settled settledLog
 		a, bn := ev.engine("A", testTTL, &settled), ev.engine("B", testTTL, &settled)
-		lot := okLot(t)(a.Create(ctx, "to", LotInput{Title: "takeover", DurationS: 5, ExtendWindowS: 2, ExtendToS: 2, MaxExtensions: 3}))
-		okLot(t)(a.Start(ctx, "to", lot.ID))
+		lot := openLot(t, a, "to", LotInput{Title: "takeover", DurationS: 5, ExtendWindowS: 2, ExtendToS: 2, MaxExtensions: 3})
 		if owner, fence := ev.leaseOf("to", lot.ID); owner != "A" || fence != "1" {
 			t.Fatalf("lease after start: %q %q", owner, fence)
 		}
@@ -126,24 +121,17 @@ func TestTakeoverPausedOwner(t *testing.T) {
 // TestTakeoverAfterClose: a node that closes hands its leases back; another node takes over
 // at its next look and settles the lot at its time.
 func TestTakeoverAfterClose(t *testing.T) {
-	t.Parallel()
-	forEach(t, func(t *testing.T, b backend) {
-		t.Parallel()
-		ctx := context.Background()
-		ev := newEnv(t, b)
+	forEachEnv(t, func(t *testing.T, ctx context.Context, ev *env) {
 		var settled settledLog
 		a, bn := ev.engine("A", testTTL, &settled), ev.engine("B", testTTL, &settled)
-		lot := okLot(t)(a.Create(ctx, "cl", LotInput{Title: "close", DurationS: 5, Mode: ModeSuddenDeath}))
-		open := okLot(t)(a.Start(ctx, "cl", lot.ID))
-		if r := mustBid(t, bn, BidRequest{Room: "cl", LotID: lot.ID, Subject: "w", Name: "W", Amount: 100}); !r.Accepted {
-			t.Fatalf("bid: %+v", r)
-		}
+		open := openLot(t, a, "cl", LotInput{Title: "close", DurationS: 5, Mode: ModeSuddenDeath})
+		acceptBid(t, bn, BidRequest{Room: "cl", LotID: open.ID, Subject: "w", Name: "W", Amount: 100})
 		_ = a.Close()
 		waitFor(t, 2*time.Second, "B to take over", func() bool {
-			owner, _ := ev.leaseOf("cl", lot.ID)
+			owner, _ := ev.leaseOf("cl", open.ID)
 			return owner == "B"
 		})
-		if _, err := a.Bid(ctx, BidRequest{Room: "cl", LotID: lot.ID, Subject: "x", Amount: 500}); err == nil {
+		if _, err := a.Bid(ctx, BidRequest{Room: "cl", LotID: open.ID, Subject: "x", Amount: 500}); err == nil {
 			t.Fatal("a closed engine took a bid")
 		}
 		waitFor(t, 8*time.Second, "the lot to settle", func() bool { return len(settled.get()) == 1 })
@@ -159,30 +147,23 @@ func TestTakeoverAfterClose(t *testing.T) {
 // owner, no settle). A node that comes up later finds it, takes it over and settles it at
 // once; the old owner, resumed, settles nothing.
 func TestLateTakeover(t *testing.T) {
-	t.Parallel()
-	forEach(t, func(t *testing.T, b backend) {
-		t.Parallel()
-		ctx := context.Background()
-		ev := newEnv(t, b)
+	forEachEnv(t, func(t *testing.T, ctx context.Context, ev *env) {
 		var settled settledLog
 		a := ev.engine("A", testTTL, &settled)
-		lot := okLot(t)(a.Create(ctx, "late", LotInput{Title: "late", DurationS: 5, Mode: ModeSuddenDeath}))
-		open := okLot(t)(a.Start(ctx, "late", lot.ID))
-		if r := mustBid(t, a, BidRequest{Room: "late", LotID: lot.ID, Subject: "w", Name: "W", Amount: 700}); !r.Accepted {
-			t.Fatalf("bid: %+v", r)
-		}
+		open := openLot(t, a, "late", LotInput{Title: "late", DurationS: 5, Mode: ModeSuddenDeath})
+		acceptBid(t, a, BidRequest{Room: "late", LotID: open.ID, Subject: "w", Name: "W", Amount: 700})
 		a.paused.Store(true)
 		time.Sleep(time.Duration(open.EndsAt-open.ServerTime+500) * time.Millisecond)
-		if l := okLot(t)(a.Get(ctx, "late", lot.ID)); l.Status != StatusOpen || len(settled.get()) != 0 {
+		if l := okLot(t)(a.Get(ctx, "late", open.ID)); l.Status != StatusOpen || len(settled.get()) != 0 {
 			t.Fatalf("settled without an owner: %+v", l)
 		}
-		if r := mustBid(t, a, BidRequest{Room: "late", LotID: lot.ID, Subject: "z", Amount: 5000}); r.Code != CodeLotClosed {
+		if r := mustBid(t, a, BidRequest{Room: "late", LotID: open.ID, Subject: "z", Amount: 5000}); r.Code != CodeLotClosed {
 			t.Fatalf("a bid after ends_at on an unsettled lot: %+v", r)
 		}
 		bn := ev.engine("B", testTTL, &settled)
 		waitFor(t, 3*time.Second, "B to settle", func() bool { return len(settled.get()) == 1 })
 		a.paused.Store(false)
-		waitFor(t, 2*time.Second, "the old owner's timer to stop", func() bool { return !a.isOwned("late", lot.ID) })
+		waitFor(t, 2*time.Second, "the old owner's timer to stop", func() bool { return !a.isOwned("late", open.ID) })
 		time.Sleep(400 * time.Millisecond)
 		calls := settled.get()
 		if len(calls) != 1 || calls[0].node != bn.NodeID() || str(calls[0].lot.Winner) != "w" || calls[0].lot.Price != 700 {

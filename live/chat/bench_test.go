@@ -3,13 +3,12 @@ package chat_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relaycast/relaycast/internal/redistest"
 	"github.com/relaycast/relaycast/live/chat"
 )
 
@@ -29,14 +28,14 @@ func BenchmarkSend(b *testing.B) {
 		}
 	}
 	b.Run("miniredis", func(b *testing.B) {
-		m := miniredis.RunT(b)
-		run(b, redis.NewClient(&redis.Options{Addr: m.Addr()}))
+		_, rdb := redistest.Mini(b)
+		run(b, rdb)
 	})
 	b.Run("redis", func(b *testing.B) {
-		addr := os.Getenv("RELAYCAST_TEST_REDIS")
-		if addr == "" {
+		rdb := redistest.Real(b, redis.Options{})
+		if rdb == nil {
 			b.Skip("RELAYCAST_TEST_REDIS not set")
 		}
-		run(b, redis.NewClient(&redis.Options{Addr: addr}))
+		run(b, rdb)
 	})
 }

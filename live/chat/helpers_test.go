@@ -5,14 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relaycast/relaycast/internal/redistest"
 	"github.com/relaycast/relaycast/live/chat"
 	"github.com/relaycast/relaycast/live/stream"
 )
@@ -32,7 +31,7 @@ type env struct {
 // backends runs f once on miniredis and, when RELAYCAST_TEST_REDIS is set, once on real Redis.
 func backends(t *testing.T, p chat.Params, f func(t *testing.T, e *env)) {
 	t.Run("miniredis", func(t *testing.T) {
-		m := miniredis.RunT(t)
+		m, rdb := redistest.Mini(t)
 		var mu sync.Mutex
 		now := time.Now()
 		adv := func(d time.Duration) {
@@ -42,17 +41,12 @@ func backends(t *testing.T, p chat.Params, f func(t *testing.T, e *env)) {
 			m.SetTime(now)
 		}
 		m.SetTime(now)
-		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 		f(t, newEnv(t, rdb, p, adv))
 	})
 	t.Run("redis", func(t *testing.T) {
-		addr := os.Getenv("RELAYCAST_TEST_REDIS")
-		if addr == "" {
+		rdb := redistest.Real(t, redis.Options{})
+		if rdb == nil {
 			t.Skip("RELAYCAST_TEST_REDIS not set")
-		}
-		rdb := redis.NewClient(&redis.Options{Addr: addr})
-		if err := rdb.Ping(context.Background()).Err(); err != nil {
-			t.Fatalf("redis %s: %v", addr, err)
 		}
 		f(t, newEnv(t, rdb, p, func(d time.Duration) { time.Sleep(d) }))
 	})
@@ -64,7 +58,6 @@ func newEnv(t testing.TB, rdb redis.UniversalClient, p chat.Params, adv func(tim
 	_, _ = rand.Read(b)
 	prefix := "chattest:" + hex.EncodeToString(b)
 	l, svc := newNode(t, rdb, prefix, p)
-	t.Cleanup(func() { _ = rdb.Close() })
 	return &env{rdb: rdb, prefix: prefix, params: p, log: l, svc: svc, advance: adv}
 }
 

@@ -168,20 +168,8 @@ func (l *Log) After(ctx context.Context, room string, after int64, limit int) ([
 			return nil, ErrGap
 		}
 	}
-	raw, err := l.p.Redis.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, ByScore: true,
-		Start: "(" + strconv.FormatInt(after, 10), Stop: "+inf", Count: int64(limit)}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("stream: log: %w", err)
-	}
-	out := make([]Event, 0, len(raw))
-	for _, s := range raw {
-		var e Event
-		if err := json.Unmarshal([]byte(s), &e); err != nil {
-			return nil, fmt.Errorf("stream: bad event in the log: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	return decodeLog(l.p.Redis.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, ByScore: true,
+		Start: "(" + strconv.FormatInt(after, 10), Stop: "+inf", Count: int64(limit)}).Result())
 }
 
 // Last returns the room's last n events, oldest first.
@@ -189,7 +177,11 @@ func (l *Log) Last(ctx context.Context, room string, n int) ([]Event, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	raw, err := l.p.Redis.ZRange(ctx, l.Key(room, "log"), int64(-n), -1).Result()
+	return decodeLog(l.p.Redis.ZRange(ctx, l.Key(room, "log"), int64(-n), -1).Result())
+}
+
+// decodeLog decodes the members of a read of a room's log.
+func decodeLog(raw []string, err error) ([]Event, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stream: log: %w", err)
 	}

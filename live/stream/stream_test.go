@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/relaycast/relaycast/internal/redistest"
 )
 
 // redises lists the Redis servers to test against: miniredis (the embedded default) always,
@@ -18,16 +18,11 @@ import (
 func redises(t *testing.T) map[string]redis.UniversalClient {
 	t.Helper()
 	out := map[string]redis.UniversalClient{}
-	m := miniredis.RunT(t)
-	mc := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { _ = mc.Close() })
-	out["miniredis"] = mc
-	if addr := os.Getenv("RELAYCAST_TEST_REDIS"); addr != "" {
-		rc := redis.NewClient(&redis.Options{Addr: addr, DB: 13})
+	_, out["miniredis"] = redistest.Mini(t)
+	if rc := redistest.Real(t, redis.Options{DB: 13}); rc != nil {
 		if err := rc.FlushDB(context.Background()).Err(); err != nil {
 			t.Fatalf("real redis: %v", err)
 		}
-		t.Cleanup(func() { _ = rc.Close() })
 		out["redis"] = rc
 	}
 	return out

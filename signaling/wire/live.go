@@ -17,15 +17,21 @@ const FeatureLive = "live"
 // Client → server messages of the live family.
 type (
 	// Join enters Room's live room: Token (a relaycast token; none = guest), Name (a guest's
-	// display name), After (the last event seq the client has seen, 0 = none: resume after it).
+	// display name), After (the last event seq the client has seen, 0 = none: resume after it),
+	// GuestKey (a guest's key from an earlier Joined.You: the same guest again), Ref (echoed on
+	// Joined and on the error refusing the join).
 	Join struct {
-		Room  string `json:"room,omitempty"`
-		Token string `json:"token,omitempty"`
-		Name  string `json:"name,omitempty"`
-		After int64  `json:"after,omitempty"`
+		Room     string `json:"room,omitempty"`
+		Token    string `json:"token,omitempty"`
+		Name     string `json:"name,omitempty"`
+		After    int64  `json:"after,omitempty"`
+		GuestKey string `json:"guest_key,omitempty"`
+		Ref      string `json:"ref,omitempty"`
 	}
 	// Leave leaves the joined room; the socket stays open.
-	Leave struct{}
+	Leave struct {
+		Ref string `json:"ref,omitempty"`
+	}
 	// ChatSend posts a chat message to the joined room.
 	ChatSend struct {
 		Text string `json:"text"`
@@ -78,14 +84,17 @@ type (
 // Server → client messages of the live family.
 type (
 	// Joined answers Join: the room's state at Seq (the last event included), then Event
-	// messages follow with seq > Seq.
+	// messages follow with seq > Seq. Lot is the open lot; LastLot, while none is open, the
+	// room's most recently ended one (null otherwise).
 	Joined struct {
+		Ref        string          `json:"ref,omitempty"`
 		Room       string          `json:"room"`
 		Seq        int64           `json:"seq"`
 		ServerTime int64           `json:"server_time"`
 		You        You             `json:"you"`
 		Settings   json.RawMessage `json:"settings"`
 		Lot        json.RawMessage `json:"lot"`
+		LastLot    json.RawMessage `json:"last_lot"`
 		Lots       json.RawMessage `json:"lots,omitempty"`
 		Product    json.RawMessage `json:"product"`
 		Chat       json.RawMessage `json:"chat"`
@@ -123,12 +132,13 @@ type (
 	}
 )
 
-// You is who the joined socket is.
+// You is who the joined socket is. GuestKey (guests only) names this guest in a later Join.
 type You struct {
-	Subject string   `json:"subject"`
-	Name    string   `json:"name"`
-	Guest   bool     `json:"guest"`
-	Grants  []string `json:"grants"`
+	Subject  string   `json:"subject"`
+	Name     string   `json:"name"`
+	Guest    bool     `json:"guest"`
+	Grants   []string `json:"grants"`
+	GuestKey string   `json:"guest_key,omitempty"`
 }
 
 // Live message types.

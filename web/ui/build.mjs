@@ -27,6 +27,9 @@ const entries = {
   watch: "src/watch.ts",
   app: "src/styles/app.css",
 };
+// The live room's pages (watch, broadcast, studio): their own stylesheet next to app.css.
+entries.studio = "src/studio.ts";
+entries["live-css"] = "src/styles/live.css";
 // The upload page: its script and its own stylesheet (next to app.css).
 entries.upload = "src/upload.ts";
 entries["upload-css"] = "src/styles/upload.css";
@@ -65,10 +68,11 @@ const pages = {
   "watch.html": "watch",
   "vod.html": "vod",
   "admin.html": "admin",
+  "studio.html": "studio",
 };
 for (const [page, script] of Object.entries(pages)) {
   let html = await readFile(path.join(here, "static", page), "utf8");
-  html = html.replaceAll("{{css}}", urlFor("app")).replaceAll("{{js}}", urlFor(script));
+  html = html.replaceAll("{{css}}", urlFor("app")).replaceAll("{{live-css}}", urlFor("live-css")).replaceAll("{{js}}", urlFor(script));
   const left = html.match(/\{\{[^}]*\}\}/);
   if (left) throw new Error(`${page}: unreplaced placeholder ${left[0]}`);
   await writeFile(path.join(dist, page), html);

@@ -1,7 +1,9 @@
-// Broadcast page: /broadcast/{room}?token=…[&autostart=1]
+// Broadcast page: /broadcast/{room}?token=…[&autostart=1][&currency=EUR]
 // Captures camera (or screen) + microphone and publishes them over the live session
 // (live/session.ts: /ws, reconnect with backoff); shows how long it has been live and copies the
-// viewers' link.
+// viewers' link. Beside the preview: the live room's chat (with moderation) and the seller's
+// console (lots, bids, the pinned product; live/studio.ts), joined on the same socket before and
+// while live.
 
 import {
   ROOM_RE,
@@ -29,6 +31,10 @@ import { LiveSession, formatElapsed } from "./live/session";
 import { clockTrack } from "./clock";
 import { DEFAULT_REFRESH_ROWS, noiseTrack } from "./noise";
 import { simulcastEncodings } from "./quality";
+import { LiveRoom } from "./live/room";
+import { ChatPanel } from "./live/chat";
+import { StudioPanel, consoleHooks } from "./live/studio";
+import { Money } from "./live/money";
 
 type State = "idle" | "connecting" | "live" | "reconnecting" | "error";
 type Source = "camera" | "screen";
@@ -134,6 +140,12 @@ const session = new LiveSession(room, "publish", {
 const signal = session.signal;
 session.on("answer", onMessage);
 
+// ---- the live room: chat and the seller's console ----
+const money = Money.fromPage();
+const liveRoom = new LiveRoom(session, { token: () => token });
+const studio = new StudioPanel(liveRoom, byId("studio-panel"), { money, token: () => token, bannerMount: byId("stage") });
+const chat = new ChatPanel(liveRoom, byId("seller-chat"), { title: "Chat" });
+
 // ---- automation hook ----
 declare global {
   interface Window {
@@ -163,7 +175,10 @@ window.relaycast = {
   },
   start: () => goLive(),
   stop: () => stopLive(),
+  /** The live room as the seller's console sees it. */
+  live: consoleHooks(liveRoom, chat),
 };
+void studio;
 
 // ---- UI ----
 function setState(next: State): void {
@@ -729,4 +744,5 @@ window.setInterval(() => {
 }, 1000);
 
 setState("idle");
+if (ROOM_RE.test(room)) liveRoom.start();
 if (autostart && !unsupported) void goLive();

@@ -33,6 +33,8 @@ export class Signal {
   state: SocketState = "closed";
   /** STUN/TURN servers the server announced in `hello`, for new RTCPeerConnections. */
   iceServers: RTCIceServer[] = [];
+  /** Optional parts the server announced in `hello` (`"live"`: the live room, protocol 1.1). */
+  features: string[] = [];
   private ws: WebSocket | null = null;
   private timer = 0;
   private lastHeard = 0;
@@ -63,6 +65,7 @@ export class Signal {
           return;
         }
         this.iceServers = Array.isArray(msg.ice_servers) ? msg.ice_servers : [];
+        this.features = Array.isArray(msg.features) ? msg.features : [];
         this.setState("open");
         this.handlers.open();
         return;

@@ -1,6 +1,9 @@
-// Watch page: /watch/{room}[?token=…]
+// Watch page: /watch/{room}[?token=…][&currency=EUR]
 // Receives a room over the live session (live/session.ts), waits for it when it is not live and
 // resumes by itself. When the show ends it says so and links to its recording once it is ready.
+// The live room (chat, the lot card with its bid button, reactions, the pinned product) joins
+// on the same socket (live/room.ts). A token in `?token=` or `#token=` (the sign-in's return) is
+// kept per room in localStorage and removed from the address bar.
 
 import { ROOM_RE, byId, formatBitrate, param, plural, roomFromPath, setRichText } from "./common";
 import { type ServerMessage } from "./signal";
@@ -9,11 +12,18 @@ import { watchRecording } from "./live/recording";
 import { StatsSampler, type ReceiveStats } from "./stats";
 import { ClockReader } from "./clock";
 import { QUALITIES, injectQualityStyles, isLayerMessage, qualityLabel, type LayerMessage, type Quality } from "./quality";
+import { LiveRoom } from "./live/room";
+import { ChatPanel } from "./live/chat";
+import { LotCard } from "./live/lot";
+import { Reactions } from "./live/reactions";
+import { ProductCard } from "./live/product";
+import { Money } from "./live/money";
+import { authConfig, forgetRoomToken, guestName, loginURL, setGuestName, takeRoomToken, type AuthConfig } from "./live/identity";
 
 type State = "waiting" | "connecting" | "playing" | "ended" | "error";
 
 const room = roomFromPath("/watch/");
-const token = param("token");
+let token = ROOM_RE.test(room) ? takeRoomToken(room) : param("token");
 // The viewer's simulcast choice; `?quality=low` preselects it.
 let quality: Quality = (QUALITIES as string[]).includes(param("quality") ?? "") ? (param("quality") as Quality) : "auto";
 let layer: LayerMessage | null = null; // what the server says it sends (simulcast rooms only)
@@ -75,6 +85,60 @@ const signal = session.signal;
 for (const t of ["answer", "waiting", "live"]) session.on(t, onMessage);
 session.on("layer", onMessage);
 
+// ---- the live room: chat, lot, reactions, product ----
+const money = Money.fromPage();
+let auth: AuthConfig = { oidc: false, loginPath: "/auth/login" };
+const liveRoom = new LiveRoom(session, { token: () => token, name: () => guestName() });
+const signInLink = () => (auth.oidc ? { href: loginURL(room, auth), text: "Sign in to bid" } : null);
+const roomPanel = byId("room-panel");
+const lotMount = byId("room-lot");
+const chatMount = byId("room-chat");
+const product = new ProductCard(liveRoom, lotMount, money);
+const lotCard = new LotCard(liveRoom, lotMount, {
+  money,
+  bannerMount: el.stage,
+  bidding: true,
+  signIn: () =>
+    signInLink() ?? {
+      note: token
+        ? "This link doesn't allow bidding. Open the show again from the shop's link to bid."
+        : "Bidding needs an account: open this show from the shop's link, which signs you in.",
+    },
+});
+const chat = new ChatPanel(liveRoom, chatMount, {
+  onName: (name) => {
+    setGuestName(name);
+    liveRoom.join();
+  },
+  signIn: () => (auth.oidc ? { href: loginURL(room, auth), text: "Sign in" } : null),
+});
+const reactions = new Reactions(liveRoom, chat.bar, el.stage);
+liveRoom.onJoined(() => {
+  roomPanel.dataset.joined = "1";
+  lotCard.render();
+});
+liveRoom.onError((e) => {
+  if (e.code === "bad_request" && !token && guestName()) {
+    // The server refused the chosen name: join under the placeholder and ask again.
+    setGuestName("");
+    chat.notice("That name can't be used in the chat: pick another (letters, digits and spaces, 32 at most).");
+    liveRoom.join();
+    return;
+  }
+  if ((e.code === "unauthorized" || e.code === "forbidden") && token) {
+    // The stored token was refused (expired, another room): forget it and join as a guest.
+    forgetRoomToken(room);
+    token = "";
+    console.warn("relaycast: the room refused the token:", e.message);
+    liveRoom.join();
+  }
+});
+void authConfig().then((c) => {
+  auth = c;
+  lotCard.render();
+});
+void product;
+
 // ---- automation hook ----
 declare global {
   interface Window {
@@ -114,6 +178,38 @@ window.relaycast = {
   },
   get liveSince(): string {
     return liveSince;
+  },
+  /** The live room (chat, lots) as this page sees it. */
+  live: {
+    get joined(): boolean {
+      return liveRoom.joined;
+    },
+    get seq(): number {
+      return liveRoom.seq;
+    },
+    /** Joins answered on this page, and whether the last one resumed after a reconnect. */
+    get joins(): number {
+      return liveRoom.joins;
+    },
+    get resumed(): boolean {
+      return liveRoom.resumed;
+    },
+    get you() {
+      return liveRoom.you;
+    },
+    get lot() {
+      return liveRoom.lot;
+    },
+    get offset(): number {
+      return liveRoom.offset;
+    },
+    get messages() {
+      return chat.messages;
+    },
+    get hearts(): number {
+      return reactions.total;
+    },
+    remaining: (): number => liveRoom.remaining(liveRoom.lot),
   },
   /** Loadtest: glass-to-glass delays (ms) read from a `source=clock` broadcast since the last call. */
   readClock: (): number[] => {
@@ -477,5 +573,6 @@ if (!ROOM_RE.test(room)) {
   fail("This browser does not support WebRTC.");
 } else {
   setState("connecting");
+  liveRoom.start();
   session.run();
 }

@@ -223,6 +223,8 @@ export interface You {
   name: string;
   guest: boolean;
   grants: string[];
+  /** Guests only: keep it (per browser) and send it as join.guest_key to stay the same guest. */
+  guest_key?: string;
 }
 
 // Event kinds: chat, chat.deleted, user.timeout, user.ban, user.unban, room.settings, reactions,
@@ -257,10 +259,13 @@ export interface JoinMessage {
   token?: string;
   name?: string;
   after?: number;
+  guest_key?: string;
+  ref?: string;
 }
 
 export interface LeaveMessage {
   type: "leave";
+  ref?: string;
 }
 
 export interface ChatSendMessage {
@@ -321,12 +326,15 @@ export interface ModerateMessage {
 
 export interface JoinedMessage {
   type: "joined";
+  ref?: string;
   room: string;
   seq: number;
   server_time: number;
   you: You;
   settings: RoomSettings;
   lot: Lot | null;
+  /** While no lot is open: the room's most recently ended lot (sold, unsold, cancelled), else null. */
+  last_lot: Lot | null;
   lots?: Lot[];
   product: Product | null;
   chat: ChatLine[];

@@ -73,9 +73,19 @@ export class LiveSession {
   active = false;
   /** The request was sent; no answer, waiting or error yet. */
   awaiting = false;
+  /**
+   * The live room sent `join` and has no answer yet: an `error` without a `ref` is the join's
+   * (join carries none), not the publish/watch request's (the room sends its join first).
+   */
+  liveJoinPending = false;
   /** The last technical reason (console and automation; never shown as is). */
   lastReason = "";
   private readonly listeners = new Map<string, ((msg: ServerMessage) => void)[]>();
+  private readonly openers: (() => void)[] = [];
+  /** The live room keeps the socket open (and reconnects it) even without a publish/watch request. */
+  private keep = false;
+  private keepTimer = 0;
+  private readonly keepBackoff = new Backoff(1000, 15000);
 
   constructor(
     readonly room: string,
@@ -85,6 +95,9 @@ export class LiveSession {
     this.signal = new Signal(
       {
         open: () => {
+          this.keepBackoff.reset();
+          this.liveJoinPending = false;
+          for (const fn of this.openers) fn();
           if (this.wanted) this.hooks.start();
         },
         message: (msg) => this.onMessage(msg),
@@ -95,11 +108,13 @@ export class LiveSession {
           console.warn("relaycast:", reason);
           if (/protocol version/.test(reason)) {
             this.wanted = false;
+            this.keep = false;
             this.hooks.teardown();
             this.hooks.failed("This page is out of date: reload it to connect.");
             return;
           }
           this.retry(socketLostText(reason));
+          this.reopen();
         },
       },
       (s) => this.hooks.socket?.(s),
@@ -129,6 +144,7 @@ export class LiveSession {
     this.clearRetry();
     this.endRequest(true);
     this.backoff.reset();
+    if (this.signal.state === "closed") this.reopen(); // stopped while away: the live room still wants its socket
   }
 
   /** Sends the role's request (publish or watch); false (and a retry) when the socket is down. */
@@ -144,6 +160,32 @@ export class LiveSession {
 
   send(msg: ClientMessage): boolean {
     return this.signal.send(msg);
+  }
+
+  /**
+   * fn runs each time the socket opens (before the role's request): the live room joins (and
+   * resumes) there. Runs at once when the socket is already open.
+   */
+  onOpen(fn: () => void): void {
+    this.openers.push(fn);
+    if (this.signal.isOpen) fn();
+  }
+
+  /**
+   * Keeps the socket open without a publish/watch request (chat and lots before going live, the
+   * studio page without a camera): connects now and reconnects with backoff after a drop.
+   */
+  keepOpen(): void {
+    this.keep = true;
+    if (this.signal.state === "closed" && !this.retryTimer) this.signal.connect();
+  }
+
+  private reopen(): void {
+    if (!this.keep || this.wanted || this.keepTimer) return; // a wanted session reconnects through retry()
+    this.keepTimer = window.setTimeout(() => {
+      this.keepTimer = 0;
+      if (this.signal.state === "closed" && !this.retryTimer) this.signal.connect();
+    }, this.keepBackoff.next());
   }
 
   /** Every message of type for this room (the chat and auction panels' entry point). */
@@ -233,6 +275,8 @@ export class LiveSession {
         break;
       }
       case "error":
+        // An answer to a join, chat, bid or lot message: the live room's panels handle it.
+        if (isLiveError(msg) || this.liveJoinPending) break;
         if (!this.awaiting && msg.code === "bad_request") {
           // Not an answer to the request: a trickled candidate (or a setting) the server could not use.
           console.warn("relaycast: server rejected a message:", msg.message);
@@ -258,6 +302,31 @@ export class LiveSession {
     }
     for (const fn of this.listeners.get(msg.type) ?? []) fn(msg);
   }
+}
+
+/** Error codes only the live room's messages get (K5): never an answer to publish/watch. */
+const LIVE_CODES = new Set([
+  "not_joined",
+  "bad_seq",
+  "too_long",
+  "rate_limited",
+  "slow_mode",
+  "links_off",
+  "timed_out",
+  "banned",
+  "guests_off",
+  "too_low",
+  "lot_closed",
+  "not_open",
+  "already_leading",
+]);
+
+/**
+ * An `error` that answers a live-room message (it carries the message's `ref`, which the live
+ * room always sends, or a live-only code) and so says nothing about the publish/watch request.
+ */
+export function isLiveError(msg: { code: string; ref?: unknown }): boolean {
+  return (msg.ref !== undefined && msg.ref !== null && msg.ref !== "") || LIVE_CODES.has(msg.code);
 }
 
 /** "1:05" or "1:02:05" for an elapsed time in ms. */
