@@ -3,6 +3,7 @@ package signaling
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -191,13 +192,30 @@ func (c *wsConn) write(m wire.Message) bool {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	b, err := wire.Encode(m)
 	if err == nil {
-		err = c.conn.WriteMessage(websocket.TextMessage, append(b, '\n'))
+		err = c.writeFrame(b)
 	}
 	if err != nil {
 		c.closeWith(websocket.CloseGoingAway, "write failed")
 		return false
 	}
 	return true
+}
+
+// writeFrame writes b and a newline (every message ends with one) as one text message, into
+// the connection's own write buffer: no copy of b (a fanned-out event's bytes are shared by
+// every socket).
+func (c *wsConn) writeFrame(b []byte) error {
+	w, err := c.conn.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, "\n"); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 func (c *wsConn) readLoop() {
