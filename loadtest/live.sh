@@ -8,6 +8,7 @@
 #   c0  300 lean synthetic video viewers of a 1.5 Mbps stream, 30 s hold: no live room
 #   c1  the same 300 video viewers with (a)'s auction running in the same room during the hold
 #   a500    (a) at 500 bids/s for 30 s;  a-half  500 bidders and 500 viewer sockets at 1,000 bids/s, 30 s
+#   c2  (c0)'s video viewers with a-half's auction (the one this box holds within every limit)
 # and prints the summary of each. Runs take the measurement lock (/work/measure.lock if present)
 # so nothing else measured runs at the same time; each output notes `uptime` before the run.
 # Environment: REDIS=embedded (the server's embedded miniredis) or a redis:// URL (default: a
@@ -92,6 +93,7 @@ for s in $SCEN; do
     a500) run a500 --bidders 1000 --bid-rate 500 --live-viewers 1000 --duration 30s ;;
     a-half) run a-half --bidders 500 --bid-rate 1000 --live-viewers 500 --duration 30s ;;
     c0) run c0 --viewers $VIEWERS_C --viewer lean --ramp 100/s --duration ${DUR_C}s ;;
+    c2) run c2 --viewers $VIEWERS_C --viewer lean --ramp 100/s --duration ${DUR_C}s --bidders 500 --bid-rate 1000 --live-viewers 500 ;;
     c1) run c1 --viewers $VIEWERS_C --viewer lean --ramp 100/s --duration ${DUR_C}s --bidders 1000 --bid-rate 1000 --live-viewers 1000 ;;
     *)  echo "unknown scenario $s" >&2 ;;
   esac
