@@ -605,7 +605,11 @@ func (s *LiveSession) Join(ctx context.Context, room string, after int64) (*Join
 }
 
 // Leave leaves the room.
-func (s *LiveSession) Leave() error { return s.write(struct{ Type string }{"leave"}) }
+func (s *LiveSession) Leave() error {
+	return s.write(struct {
+		Type string `json:"type"`
+	}{"leave"})
+}
 
 // Chat sends a chat message. The server answers only refusals (OnError, with the returned ref);
 // the message itself comes back as a `chat` event.

@@ -169,6 +169,7 @@ func TestLiveBidRefs(t *testing.T) {
 	// Answers arrive out of order: each goes to the bid that sent its ref.
 	var mu sync.Mutex
 	var held []map[string]any
+	left := make(chan struct{}, 1)
 	f := &fakeLive{}
 	f.script = func(m map[string]any, send func(string)) {
 		switch m["type"] {
@@ -201,6 +202,8 @@ func TestLiveBidRefs(t *testing.T) {
 			send(`{"type":"error","ref":"` + m["ref"].(string) + `","code":"conflict","message":"another lot is open"}`)
 		case "chat":
 			send(`{"type":"error","ref":"` + m["ref"].(string) + `","code":"rate_limited","message":"slow down"}`)
+		case "leave":
+			left <- struct{}{}
 		}
 	}
 	url := startFake(t, f)
@@ -267,6 +270,14 @@ func TestLiveBidRefs(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("no chat error")
+	}
+	if err := s.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-left:
+	case <-ctx.Done():
+		t.Fatal("the fake never saw a leave")
 	}
 }
 

@@ -140,6 +140,7 @@ func (l *liveRun) setup(ctx context.Context) error {
 		tok := ""
 		if sp.grants != nil {
 			if tok, err = l.mint(sp.subject, sp.name, sp.grants...); err != nil {
+				wg.Wait()
 				return err
 			}
 		}
