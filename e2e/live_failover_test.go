@@ -264,8 +264,16 @@ func TestLiveFailover(t *testing.T) {
 	if len(won) < 10 || after == 0 {
 		t.Errorf("%d bids accepted, %d of them after the kill: want bids before and after", len(won), after)
 	}
-	if *final.Winner != lastAcc.Subject || final.Price != lastAcc.Amount || final.BidCount != len(won) {
-		t.Errorf("final %+v; last accepted bid %+v, %d accepted", final, lastAcc, len(won))
+	// The lot counts every bid the log accepted. That may be one more than the 201s: a bid
+	// accepted by A's script whose answer died with A was never confirmed to its bidder.
+	inLog := 0
+	for _, x := range log {
+		if x.Accepted {
+			inLog++
+		}
+	}
+	if *final.Winner != lastAcc.Subject || final.Price != lastAcc.Amount || final.BidCount != inLog || inLog < len(won) {
+		t.Errorf("final %+v; last accepted bid %+v, %d accepted in the log, %d answered 201", final, lastAcc, inLog, len(won))
 	}
 
 	// Exactly once: one final lot event in the stream, one OnSettled in the two logs.
