@@ -31,6 +31,9 @@ func (a *Archive) retry(ctx context.Context, ins *asynq.Inspector, id string) (c
 	if rec.Status != catalog.StatusFailed {
 		return rec, fmt.Errorf("%w (it is %s)", ErrNotFailed, rec.Status)
 	}
+	// The job that failed the recording marks it failed before asynq archives the job: let it
+	// settle first, or its dead task would be missed here (and its ID refuse the new job).
+	settleActive(ctx, ins, id, 5*time.Second)
 	dead, err := deadTasks(ins, id)
 	if err != nil {
 		return rec, fmt.Errorf("queue: %w", err)
@@ -82,6 +85,24 @@ func (a *Archive) retry(ctx context.Context, ins *asynq.Inspector, id string) (c
 	}
 	a.publish("recording", id, rec)
 	return rec, nil
+}
+
+// settleActive waits, at most max, until no task of the recording is active.
+func settleActive(ctx context.Context, ins *asynq.Inspector, recordingID string, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for {
+		active := false
+		if err := eachTask(ins, []string{"active"}, func(t *asynq.TaskInfo) {
+			active = active || payloadRecording(t.Payload) == recordingID
+		}); err != nil || !active || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // deadTasks are the recording's tasks that will not run again by themselves: archived (failed

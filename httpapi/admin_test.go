@@ -220,8 +220,15 @@ func TestAdminRetryFailedRecording(t *testing.T) {
 	if code := getJSON(t, s.Base+"/api/admin/jobs?state=bogus", admin, nil); code != 400 {
 		t.Errorf("jobs with a bad state: %d", code)
 	}
-	if code := getJSON(t, s.Base+"/api/admin/jobs", admin, &jobs); code != 200 || len(jobs.Jobs) != 1 {
-		t.Fatalf("jobs: %d %+v", code, jobs)
+	// The worker marks the recording failed, then asynq archives the job: it is listed a moment later.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code := getJSON(t, s.Base+"/api/admin/jobs", admin, &jobs)
+		if code == 200 && len(jobs.Jobs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs: %d %+v", code, jobs)
+		}
 	}
 	j := jobs.Jobs[0]
 	if j.RecordingID != rec.ID || j.State != "archived" || j.Queue != transcode.QueueChunks || j.Type != transcode.TypeChunk ||

@@ -78,7 +78,9 @@ export async function load(): Promise<void> {
   }
   subscribe(`id=${encodeURIComponent(id)}`, {
     recording: (r) => {
-      if (r.id === id) apply(r);
+      if (r.id !== id) return;
+      eventsSeen++;
+      apply(r);
     },
     progress: (p) => {
       const rec = page.rec;
@@ -102,9 +104,16 @@ export async function load(): Promise<void> {
   });
 }
 
+// eventsSeen counts the recording events applied: an answer fetched before the latest of them
+// is older than what the page shows (a "processing" read just before a "failed" event must not
+// undo it), so it is dropped.
+let eventsSeen = 0;
+
 async function resync(): Promise<void> {
+  const seen = eventsSeen;
   try {
     const r = await api<Recording>(`/api/recordings/${encodeURIComponent(page.id)}`);
+    if (seen !== eventsSeen) return;
     if (!page.rec || r.status !== page.rec.status || r.hls_url !== page.rec.hls_url) apply(r);
   } catch {
     // the next event or reconnect tries again
@@ -116,9 +125,10 @@ let refetching = false;
 async function refetch(): Promise<void> {
   if (refetching) return;
   refetching = true;
+  const seen = eventsSeen;
   try {
     const r = await api<Recording>(`/api/recordings/${encodeURIComponent(page.id)}`);
-    if (r.hls_url && !page.src) apply(r);
+    if (seen === eventsSeen && r.hls_url && !page.src) apply(r);
   } catch {
     /* the next event tries again */
   } finally {
