@@ -47,6 +47,10 @@ type track struct {
 	unwrapped int64 // RTP units since anchorRTP of the last popped sample
 	last32    uint32
 	popped    bool
+	// broken is set when frames were lost or a picture came out cut short: what follows
+	// references what is missing, and a decoder refuses it, so video is not written again
+	// until the next keyframe (the recording shows a short freeze, never corrupt pictures).
+	broken bool
 }
 
 func (t *track) tl(ts uint32) (float64, int64) {
@@ -98,6 +102,7 @@ type Sink struct {
 	audioQ   []audioSample
 	videoTL  float64   // timeline of the last video frame handled
 	keyAsked time.Time // last keyframe request outside the chunk cuts (first keyframe, losses)
+	skipped  int       // video frames not written after a loss, until the next keyframe
 }
 
 // askKeyframe asks the publisher for a keyframe unless the recorder did so less than every ago.
@@ -176,7 +181,8 @@ func (s *Sink) pop(t *track, flush bool) error {
 			}
 			if smp.PrevDroppedPackets > 0 && s.cur != nil {
 				// Frames were lost (a gap not repaired in time): what follows references them,
-				// so ask for a keyframe to make the recording whole again soon.
+				// so skip to the next keyframe, and ask for one to make the recording whole again soon.
+				t.broken = true
 				s.askKeyframe(time.Second)
 			}
 			tl, ts := t.tl(smp.PacketTimestamp)
@@ -253,6 +259,18 @@ func (s *Sink) newTrack(info sfu.TrackInfo, pkt *rtp.Packet, now time.Time) (*tr
 	return t, nil
 }
 
+// skippingVideo reports whether video is being skipped until the next keyframe (after a loss).
+func (s *Sink) skippingVideo() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.tracks {
+		if t.video && t.broken {
+			return true
+		}
+	}
+	return false
+}
+
 // videoTrack reports whether a video track is recorded already (one per recording).
 func (s *Sink) videoTrack() bool {
 	for _, t := range s.tracks {
@@ -265,6 +283,17 @@ func (s *Sink) videoTrack() bool {
 
 func (s *Sink) video(t *track, frame []byte, tl float64, ts int64) error {
 	frame, key, w, h := t.vf.frame(frame)
+	if p, ok := t.vf.(interface{ cutShort() bool }); ok && p.cutShort() && s.cur != nil {
+		t.broken = true
+		s.askKeyframe(time.Second)
+	}
+	switch {
+	case key:
+		t.broken = false
+	case t.broken:
+		s.skipped++
+		return s.flushAudio(false)
+	}
 	c := s.cur
 	if key && w > 0 && s.m.Width == 0 {
 		s.m.Width, s.m.Height = w, h
@@ -571,7 +600,7 @@ func (s *Sink) finish() error {
 	if err := writeJSON(filepath.Join(s.dir, manifestFile), s.m); err != nil {
 		return fmt.Errorf("%w: %v", ErrDisk, err)
 	}
-	s.log.Info("recording ended", "chunks", s.m.Chunks)
+	s.log.Info("recording ended", "chunks", s.m.Chunks, "video_frames_skipped_after_loss", s.skipped)
 	if h := s.r.p.Hooks.Ended; h != nil {
 		h(s.m)
 	}

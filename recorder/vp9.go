@@ -157,6 +157,9 @@ func (v *vp9Format) frame(rec []byte) ([]byte, bool, int, int) {
 	return out, true, int(h.Width()), int(h.Height())
 }
 
+// cutShort reports whether the last picture was not whole: a decoder refuses it.
+func (v *vp9Format) cutShort() bool { return v.partial }
+
 // vp9Superframe joins frames (at most 8, as the index can count) and appends the superframe
 // index: a marker byte 0b110mmfff (mm+1 bytes per size, fff+1 frames), the sizes little-endian,
 // the marker byte again. A frame that is itself a superframe, or more than 8 frames, cannot be
