@@ -353,6 +353,9 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case serveErr = <-s.served:
 	}
+	if serveErr == nil {
+		s.drainOnStop() // drain.go
+	}
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

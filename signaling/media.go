@@ -100,9 +100,13 @@ func (c *mediaConn) Handle(m wire.Message) {
 	case wire.SetQuality:
 		c.setQuality(sfu.Quality(m.Quality))
 	case wire.Publish:
-		c.publish(m)
+		if !c.s.drainingSocket(c.sock) { // drain.go
+			c.publish(m)
+		}
 	case wire.Watch:
-		c.watch(m)
+		if !c.s.drainingSocket(c.sock) {
+			c.watch(m)
+		}
 	}
 }
 

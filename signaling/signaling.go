@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -68,6 +69,7 @@ type Server struct {
 	sockets  map[*wsConn]struct{}
 	closed   bool
 	wg       sync.WaitGroup
+	draining atomic.Bool // Drain ran (drain.go)
 }
 
 type session interface {

@@ -76,6 +76,9 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, publish boo
 		httpError(w, http.StatusMethodNotAllowed, "method not allowed: POST an SDP offer")
 		return
 	}
+	if s.refuseDrainingHTTP(w) {
+		return
+	}
 	room := r.PathValue("room")
 	if !ValidRoom(room) {
 		s.fail(w, errBadRoom)

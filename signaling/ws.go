@@ -98,6 +98,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusForbidden, "origin not allowed")
 		return
 	}
+	if s.refuseDrainingWS(w, r) {
+		return
+	}
 	ip := clientIP(r)
 	release, ok := s.limiter.acquire(ip)
 	if !ok {

@@ -153,7 +153,7 @@ func (Layer) MessageType() string      { return TypeLayer }
 // registries and for the wire.ts check).
 var (
 	ClientMessages = append([]Message{Publish{}, Watch{}, SetQuality{}, Candidate{}, Stop{}, Ping{}}, LiveClientMessages...)
-	ServerMessages = append([]Message{Hello{}, Answer{}, Waiting{}, Live{}, Status{}, Ended{}, Error{}, Pong{}, Layer{}}, LiveServerMessages...)
+	ServerMessages = append([]Message{Hello{}, Answer{}, Waiting{}, Live{}, Status{}, Ended{}, Error{}, Pong{}, Layer{}, Reconnect{}}, LiveServerMessages...)
 )
 
 // Envelope is what every message shares: its type. Data is the whole JSON object, which the
