@@ -118,6 +118,13 @@ const session = new LiveSession(room, "publish", {
     showNotice(`${text}. ${what} in ${Math.ceil(delay / 1000)} s…`);
     announce(wasLive ? "Reconnecting to the server…" : "Connecting…");
   },
+  // The node is draining: publishing again at once through the same URL (another node takes the
+  // room over: same token subject); the camera, the live timer and the recording go on.
+  moving: (text) => {
+    setState(wasLive ? "reconnecting" : "connecting");
+    showNotice(text);
+    announce(wasLive ? "Moving the broadcast to another server…" : "Connecting…");
+  },
   failed: (text) => {
     wantLive = false;
     showError(text, true);

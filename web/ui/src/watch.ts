@@ -74,6 +74,8 @@ const session = new LiveSession(room, "watch", {
     setState("connecting", `${text}. Reconnecting in ${Math.ceil(delay / 1000)} s…`);
   },
   failed: (text) => fail(text),
+  // The node is draining: reconnecting through the same URL at once (another node), no error.
+  moving: (text) => setState("connecting", text),
   ended: (text) => onEnded(text),
   status: (n, live, since) => {
     viewers = n;

@@ -118,6 +118,12 @@ export interface PongMessage {
   type: "pong";
 }
 
+/** The node is draining: close this socket and connect again at once (PROTOCOL.md, "Draining"). */
+export interface ReconnectMessage {
+  type: "reconnect";
+  reason?: string;
+}
+
 export interface LayerMessage {
   type: "layer";
   quality?: string;
@@ -405,4 +411,5 @@ export type ServerMessage =
   | ErrorMessage
   | PongMessage
   | LayerMessage
+  | ReconnectMessage
   | LiveServerMessage;

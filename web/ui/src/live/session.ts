@@ -27,10 +27,17 @@ export interface SessionHooks {
   status?(viewers: number, live: boolean, since: string): void;
   /** The socket's state changed (for a status line). */
   socket?(state: SocketState): void;
+  /**
+   * The server is draining (PROTOCOL.md, "Draining"): the session moves to another node at once,
+   * through the same URL (no backoff, no error); text is a sentence for the page.
+   */
+  moving?(text: string): void;
 }
 
 const STABLE_AFTER_MS = 10_000; // connected this long: the next drop retries from 1 s again
 const DISCONNECTED_GRACE_MS = 5_000; // "disconnected" often recovers by itself
+const MOVE_RETRY_MS = 250; // a draining node refused the new socket too: the balancer has not taken it out yet
+const MOVE_TRIES = 40; // then back to the usual backoff
 
 /** What the server's `ended` reason means, as a sentence for the pages (no internal words). */
 export function endedText(reason: string | undefined, role: Role): string {
@@ -86,6 +93,8 @@ export class LiveSession {
   private keep = false;
   private keepTimer = 0;
   private readonly keepBackoff = new Backoff(1000, 15000);
+  /** Consecutive moves away from a draining node (reset when a socket opens). */
+  private moves = 0;
 
   constructor(
     readonly room: string,
@@ -95,6 +104,7 @@ export class LiveSession {
     this.signal = new Signal(
       {
         open: () => {
+          this.moves = 0;
           this.keepBackoff.reset();
           this.liveJoinPending = false;
           for (const fn of this.openers) fn();
@@ -106,6 +116,10 @@ export class LiveSession {
           this.awaiting = false;
           this.lastReason = reason;
           console.warn("relaycast:", reason);
+          if (/\bdraining\b/.test(reason)) {
+            this.move(); // the `reconnect` message was lost: the close reason says the same
+            return;
+          }
           if (/protocol version/.test(reason)) {
             this.wanted = false;
             this.keep = false;
@@ -251,6 +265,34 @@ export class LiveSession {
     };
   }
 
+  /**
+   * The node is draining: drop the peer connection without `stop` (a seller's broadcast goes on
+   * under the takeover rule on the next node) and connect again at once through the same URL,
+   * which the load balancer sends to another node; a socket the draining node refuses again
+   * (the balancer has not taken it out yet) retries after MOVE_RETRY_MS.
+   */
+  private move(): void {
+    this.lastReason = "the server is draining";
+    this.clearRetry();
+    window.clearTimeout(this.keepTimer);
+    this.keepTimer = 0;
+    this.endRequest(false);
+    this.signal.close();
+    if (!this.wanted && !this.keep) return;
+    if (this.moves >= MOVE_TRIES) {
+      this.moves = 0;
+      if (this.wanted) this.retry("The server is restarting");
+      else this.reopen();
+      return;
+    }
+    this.hooks.moving?.("The server is restarting: moving you to another one…");
+    const delay = this.moves++ === 0 ? 0 : MOVE_RETRY_MS;
+    this.retryTimer = window.setTimeout(() => {
+      this.retryTimer = 0;
+      if ((this.wanted || this.keep) && this.signal.state === "closed") this.signal.connect();
+    }, delay);
+  }
+
   private clearRetry(): void {
     window.clearTimeout(this.retryTimer);
     this.retryTimer = 0;
@@ -260,6 +302,9 @@ export class LiveSession {
     const room = (msg as { room?: string }).room;
     if (room !== undefined && room !== this.room) return;
     switch (msg.type) {
+      case "reconnect":
+        this.move();
+        return;
       case "answer":
         this.awaiting = false;
         break;
