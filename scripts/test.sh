@@ -2,7 +2,7 @@
 # The one test command (CI runs it through .ci/run → make test).
 #
 # On a clean Debian with Go and Node, as root, it:
-#   1. installs missing system tools (chromium, ffmpeg, redis-server) with apt;
+#   1. installs missing system tools (chromium, ffmpeg, redis-server, haproxy) with apt;
 #   2. builds the web UI (npm ci + npm run build) when web/ui/package.json exists and checks
 #      that the committed web/dist matches it;
 #   3. starts the services the tests need (see "SERVICES" below);
@@ -18,7 +18,10 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 # ---------------------------------------------------------------- 1. tools
-declare -A apt_pkg=([chromium]=chromium [ffmpeg]=ffmpeg [redis-server]=redis-server)
+# haproxy: the real load balancer in front of the cluster tests (internal/lbtest); Debian puts
+# it in /usr/sbin, which a non-root PATH may lack.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) export PATH="$PATH:/usr/sbin" ;; esac
+declare -A apt_pkg=([chromium]=chromium [ffmpeg]=ffmpeg [redis-server]=redis-server [haproxy]=haproxy)
 if [ -f web/ui/package.json ]; then
   apt_pkg[npm]=npm
 fi
@@ -38,7 +41,7 @@ if [ "${#missing[@]}" -gt 0 ] && [ "${SKIP_APT:-0}" != 1 ]; then
   $sudo apt-get update
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 else
-  step "system tools present (chromium, ffmpeg, redis-server)"
+  step "system tools present (chromium, ffmpeg, redis-server, haproxy)"
 fi
 command -v go >/dev/null 2>&1 || { echo "test.sh: go not found" >&2; exit 1; }
 go version
