@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 // returns as soon as they are gone; bounded by its context, it reports what was left.
 func TestServerDrain(t *testing.T) {
 	s := start(t, nil)
-	if code, _ := getStatus(s.url + "/readyz"); code != http.StatusOK {
+	if code, _, _ := getStatus(s.url + "/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d before the drain", code)
 	}
 	c, _, err := dialWS(t, s, "")
@@ -26,8 +27,8 @@ func TestServerDrain(t *testing.T) {
 	if m := c.next("reconnect"); m.Reason != "draining" {
 		t.Fatalf("reconnect reason %q", m.Reason)
 	}
-	if code, _ := getStatus(s.url + "/readyz"); code != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz = %d while draining, want 503", code)
+	if code, body, _ := getStatus(s.url + "/readyz"); code != http.StatusServiceUnavailable || body != "draining\n" {
+		t.Fatalf("/readyz = %d %q while draining, want 503 draining", code, body)
 	}
 	if !s.Draining() {
 		t.Fatal("Draining() false while draining")
@@ -46,11 +47,12 @@ func TestServerDrain(t *testing.T) {
 	}
 }
 
-func getStatus(url string) (int, error) {
+func getStatus(url string) (int, string, error) {
 	res, err := http.Get(url)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	res.Body.Close()
-	return res.StatusCode, nil
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
 }
