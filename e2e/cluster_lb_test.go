@@ -144,15 +144,6 @@ func publishTo(t *testing.T, n *lbNode, signer *auth.Signer, room string) (stop 
 	}
 }
 
-func nodeByName(nodes []*lbNode, name string) *lbNode {
-	for _, n := range nodes {
-		if n.name == name {
-			return n
-		}
-	}
-	return nil
-}
-
 // TestClusterBehindHAProxy: three real `relaycast serve` processes share one real Redis and
 // one storage directory behind a real HAProxy (round robin, health check GET /readyz, no
 // stickiness). Every page, the REST API and /ws work through the balancer whichever node
@@ -193,12 +184,10 @@ func TestClusterBehindHAProxy(t *testing.T) {
 
 	// ---- every page, the API and /ws through the balancer, from every node ----
 	const room = "lbwatch"
-	var stops []func()
-	if lbEdgeRelay {
-		stops = append(stops, publishTo(t, nodes[0], signer, room))
-	} else {
-		for _, n := range nodes {
-			stops = append(stops, publishTo(t, n, signer, room))
+	stops := map[string]func(){} // node → its WHIP publisher of room
+	for _, n := range nodes {
+		if !lbEdgeRelay || n == nodes[0] {
+			stops[n.name] = publishTo(t, n, signer, room)
 		}
 	}
 	served := map[string]map[string]int{} // kind → node → answers
@@ -377,8 +366,8 @@ func TestClusterBehindHAProxy(t *testing.T) {
 	}
 	// Its last sessions leave: the node exits at once, cleanly.
 	_ = raw.Close()
-	if !lbEdgeRelay {
-		stops[v.name[1]-'0']()
+	if stop, ok := stops[v.name]; ok {
+		stop()
 	}
 	left := time.Now()
 	select {
@@ -433,10 +422,10 @@ func TestClusterBehindHAProxy(t *testing.T) {
 			t.Fatalf("room %s is not live on node %s after the move", show, b2.name)
 		}
 	}
-	// The node the seller left has nothing to wait for but its own publisher (before the edge
-	// relay): once that is stopped it exits.
-	if !lbEdgeRelay {
-		stops[b.name[1]-'0']()
+	// The node the seller left has nothing to wait for but a WHIP publisher of room, if it has
+	// one: once that is stopped it exits.
+	if stop, ok := stops[b.name]; ok {
+		stop()
 	}
 	select {
 	case <-b.exited:
