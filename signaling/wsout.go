@@ -78,8 +78,12 @@ type out struct {
 
 func newOut(nc net.Conn) *out {
 	o := &out{nc: nc, wake: make(chan struct{}, 1)}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		if raw, err := tc.SyscallConn(); err == nil {
+	// A plain TCP socket (or a wrapper that gives its SyscallConn, like the server's connection
+	// limit); a TLS connection has none, and its writer writes everything.
+	if sc, ok := nc.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	}); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
 			o.raw = raw
 		}
 	}
