@@ -59,7 +59,7 @@ type Archive struct {
 	ownRedis bool // rdb was opened here (not passed in Params), so Close closes it
 	store    storage.Storage
 	local    *storage.Local // nil with S3
-	cat      *catalog.SQLite
+	cat      catalog.Store
 	events   *events.Bus // SSE fan-out
 	updates  *events.Bus // transcode updates from every worker
 	queue    *transcode.Client
@@ -177,7 +177,7 @@ func New(p Params) (a *Archive, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	if a.cat, err = catalog.Open(catalog.Params{Path: filepath.Join(cfg.DataDir, "catalog.db"), Logger: logger}); err != nil {
+	if a.cat, err = OpenCatalog(a.ctx, cfg, logger); err != nil { // catalog.go
 		return nil, err
 	}
 	if a.events, err = events.New(events.Params{Redis: a.rdb, Channel: ChannelFor(EventsChannel, a.redisOpt), Logger: logger}); err != nil {
