@@ -458,8 +458,15 @@ func (a *Archive) apply(u transcode.Update) {
 			"chunk_progress": u.Progress, "progress": overall, "kind": u.Kind})
 	case transcode.UpdateReady:
 		live := a.rec.Live()[u.RecordingID] // resumed by a reconnect since: not done yet
+		// With a shared catalog (PostgreSQL) every node applies every update; a node that did
+		// not record this broadcast cannot know it is live again elsewhere, so it leaves a
+		// recording that the catalog says is being recorded to the node recording it.
+		elsewhere := !live && !a.recordedHere(u.RecordingID)
 		r, err := a.cat.Update(ctx, u.RecordingID, func(r *catalog.Recording) error {
 			if r.Status == catalog.StatusReady && r.HLSURL == u.HLSURL && r.Duration == u.Duration {
+				return errNoChange
+			}
+			if elsewhere && r.Status == catalog.StatusRecording {
 				return errNoChange
 			}
 			if !live {
@@ -495,6 +502,12 @@ func (a *Archive) apply(u transcode.Update) {
 		a.mu.Unlock()
 		a.setFailedUpdate(u) // archive_tracks.go
 	}
+}
+
+// recordedHere reports whether this node's disk holds raw files of recording id.
+func (a *Archive) recordedHere(id string) bool {
+	_, err := os.Stat(filepath.Join(a.rec.Dir(), id))
+	return err == nil
 }
 
 func (a *Archive) setFailed(id, msg string) {
