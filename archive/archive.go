@@ -133,9 +133,10 @@ func New(p Params) (a *Archive, err error) {
 		Buckets: []float64{1, 2, 4, 8, 15, 30, 60, 120},
 	})
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	self := a // the error returns below set a to nil
 	defer func() {
 		if err != nil {
-			a.Close()
+			self.Close()
 		}
 	}()
 	if ap.ReconcileInterval <= 0 {

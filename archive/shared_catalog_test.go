@@ -2,6 +2,7 @@ package archive_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/events"
 	"github.com/relaycast/relaycast/internal/pgtest"
+	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/transcode"
 )
 
@@ -63,5 +65,20 @@ func TestReadyOfAnotherNodesBroadcast(t *testing.T) {
 				t.Fatalf("another node's live broadcast: %+v %v, want still recording", r, err)
 			}
 		})
+	}
+}
+
+// TestCatalogUnreachable: a node whose PostgreSQL catalog cannot be reached does not start,
+// with an error that names the catalog and hides the password.
+func TestCatalogUnreachable(t *testing.T) {
+	cfg := testserver.ArchiveConfig(t)
+	cfg.CatalogURL = "postgres://relay:hunter2@127.0.0.1:1/relaycast"
+	a, err := archive.New(archive.Params{Config: cfg})
+	if err == nil {
+		a.Close()
+		t.Fatal("started without its catalog")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "catalog") || !strings.Contains(msg, "127.0.0.1:1") || strings.Contains(msg, "hunter2") {
+		t.Fatalf("error %q: want the catalog's address, never its password", msg)
 	}
 }

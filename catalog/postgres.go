@@ -86,6 +86,7 @@ func OpenPostgres(ctx context.Context, p PostgresParams) (*Postgres, error) {
 		pool.Close()
 		return nil, fmt.Errorf("catalog: migrate %s: %w", where, err)
 	}
+	s.log.Info("catalog on PostgreSQL", "url", where)
 	return s, nil
 }
 
