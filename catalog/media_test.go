@@ -10,6 +10,28 @@ import (
 	"time"
 )
 
+// firstSchema is the recordings table as the first version created it.
+const firstSchema = `
+CREATE TABLE recordings (
+	id TEXT PRIMARY KEY,
+	room TEXT NOT NULL,
+	title TEXT NOT NULL DEFAULT '',
+	description TEXT NOT NULL DEFAULT '',
+	seller TEXT NOT NULL DEFAULT '',
+	started_at INTEGER NOT NULL,
+	ended_at INTEGER,
+	duration REAL NOT NULL DEFAULT 0,
+	status TEXT NOT NULL,
+	progress REAL NOT NULL DEFAULT 0,
+	renditions TEXT NOT NULL DEFAULT '[]',
+	hls_url TEXT NOT NULL DEFAULT '',
+	poster_url TEXT NOT NULL DEFAULT '',
+	error TEXT NOT NULL DEFAULT '',
+	updated_at INTEGER NOT NULL
+);
+CREATE INDEX recordings_started ON recordings(started_at DESC, id DESC);
+`
+
 // TestMediaColumnsOnOldSQLite: a SQLite database of an older version (without the tracks, log
 // and retryable columns) opens and keeps its rows.
 func TestMediaColumnsOnOldSQLite(t *testing.T) {
@@ -20,10 +42,10 @@ func TestMediaColumnsOnOldSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(schema); err != nil {
+	if _, err := db.Exec(firstSchema); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range migrations[:2] {
+	for _, m := range legacyColumns[:2] {
 		if _, err := db.Exec(m.ddl); err != nil {
 			t.Fatal(err)
 		}

@@ -2,11 +2,9 @@ package catalog
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"hash/crc64"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -24,13 +22,6 @@ import (
 // migrations/pg, embedded in the binary, applied in order by goose on open (under an advisory
 // lock, so nodes starting together migrate once). Times are kept as ms (BIGINT) and JSON as
 // TEXT, as in SQLite, so both stores return the same bytes.
-
-//go:embed migrations/pg/*.sql
-var pgMigrations embed.FS
-
-// MigrationsTable is the table where goose records the applied versions of the PostgreSQL
-// schema.
-const MigrationsTable = "relaycast_catalog_version"
 
 // Postgres is the catalog in a PostgreSQL database.
 type Postgres struct {
@@ -102,25 +93,9 @@ func (s *Postgres) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sub, err := fs.Sub(pgMigrations, "migrations/pg")
-	if err != nil {
-		return err
-	}
 	sqldb := stdlib.OpenDBFromPool(s.pool)
 	defer sqldb.Close()
-	prov, err := goose.NewProvider(goose.DialectPostgres, sqldb, sub, goose.WithSessionLocker(locker),
-		goose.WithTableName(MigrationsTable), goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return err
-	}
-	res, err := prov.Up(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range res {
-		s.log.Info("catalog migrated", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
-	}
-	return nil
+	return migrate(ctx, sqldb, goose.DialectPostgres, "pg", s.log, goose.WithSessionLocker(locker))
 }
 
 // Close closes the pool.

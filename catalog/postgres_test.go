@@ -84,7 +84,7 @@ func TestPostgresMigrations(t *testing.T) {
 		Scan(&applied, &latest); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := pgMigrations.ReadDir("migrations/pg")
+	files, _ := migrationFiles.ReadDir("migrations/pg")
 	if applied != int64(len(files)) || latest != int64(len(files)) {
 		t.Fatalf("%d migrations applied (latest %d), want each of the %d files once", applied, latest, len(files))
 	}

@@ -32,11 +32,21 @@ func TestMigrateOldDatabase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var version int64
+		if err := c.db.QueryRow(`SELECT max(version_id) FROM ` + MigrationsTable + ` WHERE is_applied`).Scan(&version); err != nil || version < 1 {
+			t.Fatalf("open %d: schema version %d (%v), want the migrations applied", i, version, err)
+		}
 		r, err := c.Get(ctx, "old")
 		if err != nil || r.Title != "Old one" || r.Source != SourceLive || r.Subtitles == nil || (i == 0 && len(r.Subtitles) != 0) {
 			t.Fatalf("open %d: %+v %v", i, r, err)
 		}
-		if i == 0 {
+		if i == 0 { // the tables of later versions were created
+			if err := c.SaveLiveEvents(ctx, "shop", []LiveEvent{chat(1, 1, "hi")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.PutUpload(ctx, Upload{ID: "u", CreatedAt: time.Now(), ExpiresAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := c.Update(ctx, "old", func(r *Recording) error {
 				r.Subtitles = []Subtitle{{Lang: "en", Label: "English", URL: "/vod/rec/old/subs/en.vtt"}}
 				return nil
