@@ -1,6 +1,8 @@
-// Package catalog lists recordings and their archive status. SQLite (pure Go, modernc.org/sqlite)
-// is the default store; callers depend on the small interfaces they declare, so a server
-// database can replace it later.
+// Package catalog lists recordings and their archive status, pending uploads and the show
+// beside each recording. SQLite (pure Go, modernc.org/sqlite) is the default store; PostgreSQL
+// (postgres.go, pgx) is the store a cluster's nodes share. Both have the method set of Store
+// and versioned schemas (migrate.go); callers depend on Store or on smaller interfaces they
+// declare.
 package catalog
 
 import (
