@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -118,6 +119,46 @@ func TestOpenPostgresErrors(t *testing.T) {
 			if err == nil || errors.Is(err, ErrBadURL) != tt.bad || strings.Contains(err.Error(), "hunter2") {
 				t.Fatalf("err = %v (bad URL expected: %v; never the password)", err, tt.bad)
 			}
+		})
+	}
+}
+
+// BenchmarkStores: one Update (read, change, write in a transaction) and one List page per
+// store, on loopback for PostgreSQL.
+func BenchmarkStores(b *testing.B) {
+	ctx := context.Background()
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			var c Store
+			var err error
+			if name == "sqlite" {
+				c, err = Open(Params{Path: b.TempDir() + "/c.db"})
+			} else {
+				c, err = OpenPostgres(ctx, PostgresParams{URL: pgtest.URL(b)})
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			for i := range 50 {
+				if err := c.Put(ctx, Recording{ID: "r" + strconv.Itoa(i), Room: "shop", StartedAt: time.UnixMilli(int64(i)), Status: StatusReady}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.Run("update", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := c.Update(ctx, "r7", func(r *Recording) error { r.Progress++; return nil }); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("list20", func(b *testing.B) {
+				for b.Loop() {
+					if p, err := c.List(ctx, ListParams{}); err != nil || len(p.Recordings) != 20 {
+						b.Fatal(len(p.Recordings), err)
+					}
+				}
+			})
 		})
 	}
 }
