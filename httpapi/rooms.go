@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/relaycast/relaycast/auth"
@@ -16,11 +17,30 @@ import (
 
 const badRoom = "bad room name: use 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit"
 
-// handleRooms: GET /api/rooms lists the live rooms.
-func (api *API) handleRooms(w http.ResponseWriter, _ *http.Request) {
-	rooms := api.rooms.Rooms()
+// NodeRoom is a live room of GET /api/rooms with the node serving it (its owner: the node
+// its publisher reached).
+type NodeRoom struct {
+	sfu.RoomInfo
+	Node string `json:"node"`
+}
+
+// ClusterRooms is implemented by a Rooms that sees every node's rooms (server/cluster.go).
+type ClusterRooms interface {
+	NodeRooms(ctx context.Context) []NodeRoom
+}
+
+// handleRooms: GET /api/rooms lists the live rooms (of the whole cluster, with their node).
+func (api *API) handleRooms(w http.ResponseWriter, r *http.Request) {
+	var rooms []NodeRoom
+	if cr, ok := api.rooms.(ClusterRooms); ok {
+		rooms = cr.NodeRooms(r.Context())
+	} else {
+		for _, info := range api.rooms.Rooms() {
+			rooms = append(rooms, NodeRoom{RoomInfo: info})
+		}
+	}
 	if rooms == nil {
-		rooms = []sfu.RoomInfo{}
+		rooms = []NodeRoom{}
 	}
 	writeJSON(w, http.StatusOK, rooms)
 }
