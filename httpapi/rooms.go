@@ -11,9 +11,9 @@ import (
 
 // Rooms:
 //
-//	GET    /api/rooms          the live rooms
-//	GET    /api/rooms/{room}   one live room, 404 when it is not live
-//	DELETE /api/rooms/{room}   admin or the room's publisher: end the broadcast
+//	GET    /api/rooms          the live rooms of the cluster, each with its node
+//	GET    /api/rooms/{room}   one live room (on any node), 404 when it is not live
+//	DELETE /api/rooms/{room}   admin or the room's publisher: end the broadcast (on its node)
 
 const badRoom = "bad room name: use 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit"
 
@@ -27,6 +27,7 @@ type NodeRoom struct {
 // ClusterRooms is implemented by a Rooms that sees every node's rooms (server/cluster.go).
 type ClusterRooms interface {
 	NodeRooms(ctx context.Context) []NodeRoom
+	NodeRoom(ctx context.Context, name string) (NodeRoom, bool)
 }
 
 // handleRooms: GET /api/rooms lists the live rooms (of the whole cluster, with their node).
@@ -52,7 +53,13 @@ func (api *API) handleRoom(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "room names are 1-64 characters from A-Z a-z 0-9 _ - and start with a letter or digit")
 		return
 	}
-	info, ok := api.rooms.Room(room)
+	var info NodeRoom
+	var ok bool
+	if cr, isCluster := api.rooms.(ClusterRooms); isCluster {
+		info, ok = cr.NodeRoom(r.Context(), room)
+	} else {
+		info.RoomInfo, ok = api.rooms.Room(room)
+	}
 	if !ok {
 		writeErr(w, http.StatusNotFound, "room is not live")
 		return

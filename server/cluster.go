@@ -4,15 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,9 +34,6 @@ const (
 	reasonMoved     = "publisher moved to another node"
 	reasonFencedOut = "another node owns the room"
 )
-
-// handoverPath is the owner node's internal endpoint that hands a room over to another node.
-const handoverPath = "/internal/rooms/{room}/handover"
 
 // RemoteFunc makes a room that another node owns live in the local SFU (the edge relay pulls
 // it from owner) before a local viewer subscribes; it returns once the room is live here, or an
@@ -223,8 +217,15 @@ func (cs *clusterSFU) Publish(ctx context.Context, p sfu.PublishParams) (*sfu.Pu
 	lease, err := c.Claim(ctx, p.Room)
 	var owned *cluster.OwnedError
 	if errors.As(err, &owned) {
-		if hash != "" && cs.handover(ctx, owned.Owner, hash) {
-			lease, err = c.Claim(ctx, p.Room)
+		if hash != "" {
+			switch cs.handover(ctx, owned.Owner, hash) {
+			case handoverDone:
+				lease, err = c.Claim(ctx, p.Room)
+			case handoverGone:
+				// The owner does not answer, or has no live room (it crashed and restarted): it
+				// loses the room once its membership or lease lapses.
+				lease, err = cs.claimWhenGone(ctx, c, p.Room, owned.Owner)
+			}
 		}
 		if errors.As(err, &owned) {
 			return fail(&signaling.Redirect{URL: owned.Owner.URL + "/whip/" + url.PathEscape(p.Room)})
@@ -269,99 +270,6 @@ func (cs *clusterSFU) serve(o *origin) {
 	cs.mu.Unlock()
 	o.lease.Release()
 	close(o.released)
-}
-
-// handoverRequest is the body of POST /internal/rooms/{room}/handover.
-type handoverRequest struct {
-	Owner string `json:"owner"` // hash of the new publisher's identity
-	Node  string `json:"node"`  // the node asking
-	Fence int64  `json:"fence"` // the lease it saw
-}
-
-// handover asks the owner node to end its room for the same publisher: true when it did
-// (its lease is released).
-func (cs *clusterSFU) handover(ctx context.Context, owner cluster.Owner, hash string) bool {
-	c := cs.cluster()
-	tok, err := cs.signer.Issue(owner.Room, []auth.Grant{auth.GrantRelay}, time.Minute, "node:"+c.Self().ID)
-	if err != nil {
-		cs.log.Warn("handover token", "err", err)
-		return false
-	}
-	body, _ := json.Marshal(handoverRequest{Owner: hash, Node: c.Self().ID, Fence: owner.Fence})
-	u := strings.TrimRight(owner.URL, "/") + "/internal/rooms/" + url.PathEscape(owner.Room) + "/handover"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(string(body)))
-	if err != nil {
-		return false
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := cs.client.Do(req)
-	if err != nil {
-		cs.log.Warn("handover request failed", "room", owner.Room, "owner", owner.Node, "err", err)
-		return false
-	}
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		cs.log.Info("handover refused", "room", owner.Room, "owner", owner.Node, "status", resp.StatusCode, "body", strings.TrimSpace(string(msg)))
-		return false
-	}
-	cs.log.Info("room handed over", "room", owner.Room, "from", owner.Node, "fence", owner.Fence)
-	return true
-}
-
-// register mounts the internal endpoints.
-func (cs *clusterSFU) register(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+handoverPath, cs.handleHandover)
-}
-
-func jsonError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
-// handleHandover: POST /internal/rooms/{room}/handover (a relay token): the same publisher
-// reached another node; end the room here and release its lease (200), or 409 when the live
-// publisher is someone else, 404 when the room is not live here.
-func (cs *clusterSFU) handleHandover(w http.ResponseWriter, r *http.Request) {
-	room := r.PathValue("room")
-	if !signaling.ValidRoom(room) {
-		jsonError(w, http.StatusBadRequest, "bad room name")
-		return
-	}
-	if _, err := cs.signer.Authorize(auth.TokenFromRequest(r), room, auth.GrantRelay); err != nil {
-		jsonError(w, http.StatusUnauthorized, "a relay token is required: "+err.Error())
-		return
-	}
-	var req handoverRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil || req.Owner == "" {
-		jsonError(w, http.StatusBadRequest, "body must be JSON {\"owner\": ..., \"node\": ...}")
-		return
-	}
-	cs.mu.Lock()
-	o := cs.rooms[room]
-	switch {
-	case o == nil:
-		cs.mu.Unlock()
-		jsonError(w, http.StatusNotFound, "room is not live on this node")
-		return
-	case o.owner != req.Owner:
-		cs.mu.Unlock()
-		jsonError(w, http.StatusConflict, "another publisher is live in this room")
-		return
-	}
-	cs.mu.Unlock()
-	cs.log.Info("handing the room over", "room", room, "to", req.Node)
-	cs.SFU.EndRoom(room, reasonMoved)
-	select {
-	case <-o.released:
-	case <-time.After(3 * time.Second):
-		jsonError(w, http.StatusGatewayTimeout, "the room did not end in time")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"released":true}`+"\n")
 }
 
 // Subscribe subscribes locally; a room another live node owns is first made live here by the
@@ -419,7 +327,7 @@ func (cs *clusterSFU) NodeRooms(ctx context.Context) []httpapi.NodeRoom {
 			byRoom[o.Room] = r
 			continue
 		}
-		byRoom[o.Room] = httpapi.NodeRoom{RoomInfo: sfu.RoomInfo{Room: o.Room, Since: time.UnixMilli(o.Since).UTC(), Codecs: []string{}}, Node: o.Node}
+		byRoom[o.Room] = httpapi.NodeRoom{RoomInfo: remoteInfo(o), Node: o.Node}
 	}
 	out := make([]httpapi.NodeRoom, 0, len(byRoom))
 	for _, r := range byRoom {
@@ -427,4 +335,29 @@ func (cs *clusterSFU) NodeRooms(ctx context.Context) []httpapi.NodeRoom {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
 	return out
+}
+
+// NodeRoom is one live room of the cluster with its owner node: as the local SFU has it, else
+// as its lease says.
+func (cs *clusterSFU) NodeRoom(ctx context.Context, name string) (httpapi.NodeRoom, bool) {
+	c := cs.cluster()
+	info, local := cs.SFU.Room(name)
+	if c == nil {
+		return httpapi.NodeRoom{RoomInfo: info}, local
+	}
+	o, owned, err := c.Owner(ctx, name)
+	switch {
+	case err != nil || (!owned && local):
+		return httpapi.NodeRoom{RoomInfo: info, Node: c.Self().ID}, local
+	case !owned:
+		return httpapi.NodeRoom{}, false
+	case local:
+		return httpapi.NodeRoom{RoomInfo: info, Node: o.Node}, true
+	}
+	return httpapi.NodeRoom{RoomInfo: remoteInfo(o), Node: o.Node}, true
+}
+
+// remoteInfo is what a lease tells of a room served elsewhere (its viewers are that node's).
+func remoteInfo(o cluster.Owner) sfu.RoomInfo {
+	return sfu.RoomInfo{Room: o.Room, Since: time.UnixMilli(o.Since).UTC(), Codecs: []string{}}
 }

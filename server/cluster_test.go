@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/cluster"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/sfu"
@@ -120,6 +122,10 @@ func TestClusterTwoNodes(t *testing.T) {
 	if r := apiRooms(t, a)[room]; r.Node != idA {
 		t.Errorf("A's /api/rooms: %+v", r)
 	}
+	var one apiRoom
+	if err := json.Unmarshal([]byte(get(t, b.url+"/api/rooms/"+room, http.StatusOK)), &one); err != nil || one.Node != idA || one.Room != room {
+		t.Errorf("B's /api/rooms/%s = %+v %v", room, one, err)
+	}
 	waitFor(t, 3*time.Second, "cluster gauges", func() bool {
 		m := get(t, b.url+"/metrics", http.StatusOK)
 		return strings.Contains(m, "relaycast_cluster_nodes 2") && strings.Contains(m, "relaycast_cluster_rooms 1")
@@ -187,6 +193,56 @@ func TestClusterTwoNodes(t *testing.T) {
 	if n, _ := a.Cluster().Nodes(context.Background()); len(n) != 1 || n[0].ID != idA {
 		t.Errorf("members after B died: %+v", n)
 	}
+
+	// DELETE /api/rooms/{room} on a node that does not serve the room (a third one; B still
+	// has its own, cut off) ends it on its owner.
+	c := start(t, mutate)
+	eventsA2, unwatch2 := a.SFU().Watch(room)
+	defer unwatch2()
+	admin, _ := a.Signer().Issue(room, []auth.Grant{auth.GrantAdmin}, time.Hour, "ops")
+	req, _ := http.NewRequest(http.MethodDelete, c.url+"/api/rooms/"+room, nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Errorf("DELETE on C = %d", resp.StatusCode)
+	}
+	if reason := waitEnded(t, eventsA2); reason != "ended by an operator" {
+		t.Errorf("A's room ended with %q", reason)
+	}
+}
+
+// A publisher whose room's owner does not answer (it died a moment ago, still a member) gets
+// the room once the owner's membership or lease lapses, without a redirect to the dead node.
+func TestClusterOwnerUnreachable(t *testing.T) {
+	redisURL := testserver.RedisURL(t, 10)
+	a := start(t, func(c *config.Config) { c.Record = false; c.RedisURL = redisURL })
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ghost, err := cluster.New(cluster.Params{Redis: rdb, Self: cluster.Node{ID: "ghost", URL: "http://127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := fmt.Sprintf("ghost-%d", rand.Int64N(1<<40))
+	if _, err := ghost.Claim(context.Background(), room); err != nil {
+		t.Fatal(err)
+	}
+	_ = ghost.Close() // dies holding the room
+	t0 := time.Now()
+	if _, _, err := whipPublish(t, a, room, a.token(t, room, auth.GrantPublish)); err != nil {
+		t.Fatalf("publish while the owner is dead: %v", err)
+	}
+	t.Logf("published %v after the owner died", time.Since(t0).Round(10*time.Millisecond))
+	if o, ok, _ := a.Cluster().Owner(context.Background(), room); !ok || o.Node != a.Cluster().Self().ID {
+		t.Errorf("owner = %+v %v", o, ok)
+	}
 }
 
 // Without --redis-url the node is a cluster of one on its embedded Redis: same code path.
@@ -208,4 +264,66 @@ func TestClusterEmbedded(t *testing.T) {
 		_, ok, _ := s.Cluster().Owner(context.Background(), room)
 		return !ok
 	})
+}
+
+// A lease fenced out (another node holds the room now) ends the local room: never two origins.
+func TestClusterFencedOut(t *testing.T) {
+	redisURL := testserver.RedisURL(t, 10)
+	a := start(t, func(c *config.Config) { c.Record = false; c.RedisURL = redisURL })
+	room := fmt.Sprintf("fence-%d", rand.Int64N(1<<40))
+	events, unwatch := a.SFU().Watch(room)
+	defer unwatch()
+	if _, _, err := whipPublish(t, a, room, a.token(t, room, auth.GrantPublish)); err != nil {
+		t.Fatal(err)
+	}
+	opt, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ghost, err := cluster.New(cluster.Params{Redis: rdb, Self: cluster.Node{ID: "ghost", URL: "http://127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ghost.Close()
+	// The ghost's lease replaces A's (as after a partition: A's lease lapsed, the ghost claimed).
+	far := time.Now().Add(time.Hour).UnixMilli()
+	rdb.Set(context.Background(), cluster.DefaultPrefix+":room:"+room,
+		fmt.Sprintf(`{"room":%q,"node":"ghost","url":"http://127.0.0.1:1","fence":999,"since":%d,"expires":%d}`, room, far, far), 0)
+	if reason := waitEnded(t, events); reason != "another node owns the room" {
+		t.Errorf("ended with %q", reason)
+	}
+	if o, ok, _ := a.Cluster().Owner(context.Background(), room); !ok || o.Node != "ghost" || o.Fence != 999 {
+		t.Errorf("the ghost's lease was touched: %+v %v", o, ok)
+	}
+}
+
+// The internal endpoints want a relay token and a valid request.
+func TestClusterInternalAuth(t *testing.T) {
+	s := start(t, func(c *config.Config) { c.Record = false })
+	relay, _ := s.Signer().Issue(auth.AnyRoom, []auth.Grant{auth.GrantRelay}, time.Hour, "node:x")
+	admin, _ := s.Signer().Issue(auth.AnyRoom, []auth.Grant{auth.GrantAdmin}, time.Hour, "ops")
+	for _, c := range []struct {
+		path, token, body string
+		want              int
+	}{
+		{"/internal/rooms/r1/handover", "", `{"owner":"x"}`, http.StatusUnauthorized},
+		{"/internal/rooms/r1/handover", admin, `{"owner":"x"}`, http.StatusUnauthorized},
+		{"/internal/rooms/r1/handover", relay, `{`, http.StatusBadRequest},
+		{"/internal/rooms/-bad/handover", relay, `{"owner":"x"}`, http.StatusBadRequest},
+		{"/internal/rooms/r1/handover", relay, `{"owner":"x"}`, http.StatusNotFound},
+		{"/internal/rooms/r1/end", relay, `{"reason":"x"}`, http.StatusNotFound},
+		{"/internal/rooms/r1/end", relay, `{}`, http.StatusBadRequest},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, s.url+c.path, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != c.want || body["error"] == "" {
+			t.Errorf("%s %q: %d %v, want %d with an error", c.path, c.body, resp.StatusCode, body, c.want)
+		}
+	}
 }
