@@ -59,6 +59,48 @@ type clusterSFU struct {
 	rooms  map[string]*origin
 	closed bool
 	wg     sync.WaitGroup
+
+	publishing roomLocks // one publish at a time per room on this node (claim, then the SFU)
+}
+
+// roomLocks is a lock per room name, dropped when nobody holds or waits for it.
+type roomLocks struct {
+	mu sync.Mutex
+	m  map[string]*roomLock
+}
+
+type roomLock struct {
+	sem  chan struct{} // holds one token while locked
+	refs int
+}
+
+// lock locks room (waiting at most until ctx is done) and returns its unlock.
+func (l *roomLocks) lock(ctx context.Context, room string) (func(), error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*roomLock{}
+	}
+	rl := l.m[room]
+	if rl == nil {
+		rl = &roomLock{sem: make(chan struct{}, 1)}
+		l.m[room] = rl
+	}
+	rl.refs++
+	l.mu.Unlock()
+	drop := func() {
+		l.mu.Lock()
+		if rl.refs--; rl.refs == 0 {
+			delete(l.m, room)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case rl.sem <- struct{}{}:
+		return func() { <-rl.sem; drop() }, nil
+	case <-ctx.Done():
+		drop()
+		return nil, ctx.Err()
+	}
 }
 
 // origin is a room this node is the origin of: its publisher and its lease.
@@ -185,6 +227,11 @@ func (cs *clusterSFU) Publish(ctx context.Context, p sfu.PublishParams) (*sfu.Pu
 	if c == nil {
 		return cs.SFU.Publish(ctx, p)
 	}
+	unlock, err := cs.publishing.lock(ctx, p.Room)
+	if err != nil {
+		return nil, "", err
+	}
+	defer unlock()
 	hash := ownerHash(p.Owner)
 	cs.mu.Lock()
 	if cs.closed {

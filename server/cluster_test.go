@@ -259,6 +259,18 @@ func TestClusterEmbedded(t *testing.T) {
 	if r := apiRooms(t, s)[room]; r.Node != s.Cluster().Self().ID {
 		t.Errorf("/api/rooms: %+v", r)
 	}
+	// Another publisher on the same node: 409, and the room and its lease stay as they were.
+	intruder, _ := s.Signer().Issue(room, []auth.Grant{auth.GrantPublish}, time.Hour, "someone-else")
+	if code, _ := postOffer(t, s.url+"/whip/"+room, intruder); code != http.StatusConflict {
+		t.Errorf("intruder on the owner node: %d", code)
+	}
+	time.Sleep(1500 * time.Millisecond) // a renewal or more
+	if o2, ok, _ := s.Cluster().Owner(context.Background(), room); !ok || o2.Fence != o.Fence {
+		t.Errorf("lease after the intruder = %+v (was %+v)", o2, o)
+	}
+	if _, live := s.SFU().Room(room); !live {
+		t.Error("the room ended")
+	}
 	s.SFU().EndRoom(room, "test over")
 	waitFor(t, 5*time.Second, "lease released when the room ends", func() bool {
 		_, ok, _ := s.Cluster().Owner(context.Background(), room)
