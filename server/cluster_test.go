@@ -271,6 +271,22 @@ func TestClusterEmbedded(t *testing.T) {
 	if _, live := s.SFU().Room(room); !live {
 		t.Error("the room ended")
 	}
+	// The same seller again on this node (a reconnect): it takes over with a new lease, and the
+	// old lease, fenced out, does not end the new room.
+	events, unwatch := s.SFU().Watch(room)
+	defer unwatch()
+	if _, _, err := whipPublish(t, s, room, s.token(t, room, auth.GrantPublish)); err != nil {
+		t.Fatal(err)
+	}
+	if reason := waitEnded(t, events); reason != "publisher reconnected" {
+		t.Errorf("old room ended with %q", reason)
+	}
+	waitFor(t, 5*time.Second, "the new room live", func() bool { _, ok := s.SFU().Room(room); return ok })
+	time.Sleep(1500 * time.Millisecond)
+	o3, ok, _ := s.Cluster().Owner(context.Background(), room)
+	if _, live := s.SFU().Room(room); !live || !ok || o3.Fence <= o.Fence {
+		t.Fatalf("after the reconnect: live %v, lease %+v (was %+v)", live, o3, o)
+	}
 	s.SFU().EndRoom(room, "test over")
 	waitFor(t, 5*time.Second, "lease released when the room ends", func() bool {
 		_, ok, _ := s.Cluster().Owner(context.Background(), room)
