@@ -32,12 +32,16 @@ if cur then
   end
 end
 local fence = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], 86400000)
 local snow = string.format('%.0f', now)
 local sexp = string.format('%.0f', now + tonumber(ARGV[2]))
 local val = ARGV[4] .. fence .. ',"since":' .. snow .. ',"expires":' .. sexp .. '}'
 redis.call('SET', KEYS[1], val, 'PX', ARGV[2])
 redis.call('ZADD', KEYS[4], sexp, ARGV[5])
 return {1, val}`)
+
+// The fence counter of a room lives a day after its last lease (a room name used once does not
+// stay in Redis forever; a stale holder is fenced out within seconds, far within that day).
 
 // renewScript: KEYS room, fence, rooms; ARGV fence, ttl ms, JSON prefix, since, room. Extends
 // the lease of fence ARGV[1]; re-creates it when its key is gone (Redis restarted, or it lapsed)
@@ -51,8 +55,9 @@ if cur then
 else
   local f = tonumber(redis.call('GET', KEYS[2]) or '0')
   if f > tonumber(ARGV[1]) then return 0 end
-  if f < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) end
+  if f < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1], 'PX', 86400000) end
 end
+redis.call('PEXPIRE', KEYS[2], 86400000)
 local sexp = string.format('%.0f', now + tonumber(ARGV[2]))
 redis.call('SET', KEYS[1], ARGV[3] .. ARGV[1] .. ',"since":' .. ARGV[4] .. ',"expires":' .. sexp .. '}', 'PX', ARGV[2])
 redis.call('ZADD', KEYS[3], sexp, ARGV[5])
