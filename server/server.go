@@ -22,7 +22,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/net/netutil"
 
 	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
@@ -273,7 +272,7 @@ func (s *Server) Start() error {
 	if s.cfg.MaxConns > 0 {
 		limit += 2 * s.cfg.MaxConns
 	}
-	s.ln = netutil.LimitListener(ln, limit)
+	s.ln = newLimitListener(ln, limit) // listener.go
 	if err := s.startCluster(); err != nil { // cluster.go
 		_ = ln.Close()
 		s.closeMedia()
