@@ -140,6 +140,16 @@ func (s *Server) startCluster() error {
 	s.csfu.c = c
 	s.csfu.mu.Unlock()
 	s.log.Info("joined the cluster", "node", self.ID, "url", self.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if nodes, err := c.Nodes(ctx); err == nil {
+		for _, n := range nodes {
+			if n.ID != self.ID && n.URL == self.URL {
+				s.log.Warn("another node has the same URL: nodes reach each other there (handovers, edge pulls), so give each its own --internal-url (with --public-url the balancer's)",
+					"url", self.URL, "other", n.ID)
+			}
+		}
+	}
 	return nil
 }
 
