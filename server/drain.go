@@ -41,11 +41,10 @@ func (s *Server) Drain(ctx context.Context) (sessions, sockets int) {
 // Draining reports whether Drain ran (the node refuses new sessions).
 func (s *Server) Draining() bool { return s.sig.Draining() }
 
-// markClusterDraining is the cluster hook of a drain: it marks this node's membership entry
-// Draining (K1: cluster.Cluster.SetDraining(true)) so that routing sends no new room or edge
-// pull here. Until the cluster package is wired into the server (server/cluster.go), there is
-// no membership to mark. INTEGRATION HOOK: call s.cluster.SetDraining(true) here.
-func (s *Server) markClusterDraining() {}
+// markClusterDraining marks this node's membership entry Draining (K1:
+// cluster.Cluster.SetDraining, published with its next heartbeat) so that routing sends no new
+// room or edge pull here.
+func (s *Server) markClusterDraining() { s.SetDraining(true) }
 
 // drainOnStop runs the drain of Run's shutdown path: only for a cluster member (--redis-url;
 // a lone node has nowhere to send its clients) with --drain-timeout > 0.

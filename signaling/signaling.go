@@ -67,9 +67,12 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*httpSession // WHIP/WHEP sessions by id
 	sockets  map[*wsConn]struct{}
-	closed   bool
-	wg       sync.WaitGroup
-	draining atomic.Bool // Drain ran (drain.go)
+	// unusedWrites is the WebSocket upgrader's write buffer pool: the server writes every frame
+	// itself (wsout.go), so gorilla never takes a buffer from it.
+	unusedWrites sync.Pool
+	closed       bool
+	wg           sync.WaitGroup
+	draining     atomic.Bool // Drain ran (drain.go)
 }
 
 type session interface {
@@ -189,7 +192,10 @@ func clientIP(r *http.Request) string {
 
 // statusOf maps SFU and auth errors to an HTTP status and a WebSocket error code.
 func statusOf(err error) (int, string) {
+	var redirect *Redirect
 	switch {
+	case errors.As(err, &redirect):
+		return http.StatusTemporaryRedirect, codeRedirect
 	case errors.Is(err, errBadRoom), errors.Is(err, sfu.ErrBadOffer), errors.Is(err, sfu.ErrBadQuality):
 		return http.StatusBadRequest, "bad_request"
 	case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrForbidden), errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrExpired):
