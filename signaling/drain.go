@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/signaling/wire"
 )
 
@@ -50,10 +51,17 @@ func (s *Server) Active() (sessions, sockets int) {
 }
 
 // refuseDrainingHTTP answers a new WHIP/WHEP session on a draining node: 503, Retry-After and
-// {"error": "..."}. It reports whether it answered.
-func (s *Server) refuseDrainingHTTP(w http.ResponseWriter) bool {
+// {"error": "..."}. It reports whether it answered. An edge's pull (WHEP with a relay token,
+// auth.GrantRelay) is still served: the room's publisher may stay here until the drain ends,
+// and the viewers that moved to other nodes watch it through their edges.
+func (s *Server) refuseDrainingHTTP(w http.ResponseWriter, r *http.Request, publish bool) bool {
 	if !s.draining.Load() {
 		return false
+	}
+	if !publish {
+		if _, err := s.p.Auth.Authorize(auth.TokenFromRequest(r), r.PathValue("room"), auth.GrantRelay); err == nil {
+			return false
+		}
 	}
 	h := w.Header()
 	h.Set("Retry-After", drainRetryAfter)

@@ -10,21 +10,26 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
 )
 
 // TestDrain: after Drain, an open socket is told to reconnect (and answered `reconnect` when it
 // asks to watch), a new socket gets `reconnect` and the close reason "draining" (code 1013),
-// new WHIP/WHEP offers get 503 with Retry-After and a JSON error, and Active counts the sockets
-// until their clients leave.
+// new WHIP/WHEP offers get 503 with Retry-After and a JSON error (but an edge's WHEP pull with a
+// relay token is served), and Active counts the sockets until their clients leave.
 func TestDrain(t *testing.T) {
 	s, err := sfu.New(sfu.Config{Loopback: true, ICEUDPPort: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	sig := signaling.New(signaling.Params{SFU: s, Auth: allowAll{}})
+	signer, err := auth.NewSigner([]byte("drain-test-secret-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := signaling.New(signaling.Params{SFU: s, Auth: signer})
 	mux := http.NewServeMux()
 	sig.Register(mux)
 	hs := httptest.NewServer(mux)
@@ -94,6 +99,17 @@ func TestDrain(t *testing.T) {
 			t.Errorf("POST %s while draining: %d Retry-After %q %q %+v (%v): want 503, Retry-After, a JSON error", path,
 				res.StatusCode, res.Header.Get("Retry-After"), res.Header.Get("Content-Type"), body, decErr)
 		}
+	}
+
+	// An edge's pull (a relay token) still reaches the SFU: here the room is not live (404).
+	relay, _ := signer.Issue(auth.AnyRoom, []auth.Grant{auth.GrantRelay}, time.Minute, "node:edge")
+	req, _ := http.NewRequest(http.MethodPost, hs.URL+"/whep/r1", strings.NewReader("v=0\r\n"))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", "Bearer "+relay)
+	if res, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.StatusCode == http.StatusServiceUnavailable {
+		t.Errorf("an edge's WHEP pull (relay token) on a draining node: %d, want it served", res.StatusCode)
 	}
 
 	// The old socket's client leaves: nothing is left to wait for.

@@ -82,7 +82,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, publish boo
 		httpError(w, http.StatusMethodNotAllowed, "method not allowed: POST an SDP offer")
 		return
 	}
-	if s.refuseDrainingHTTP(w) {
+	if s.refuseDrainingHTTP(w, r, publish) {
 		return
 	}
 	room := r.PathValue("room")

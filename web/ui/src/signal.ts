@@ -146,6 +146,10 @@ export function describeError(code: string, message: string | undefined, role: "
       return "This browser offered no codec the server accepts (VP8, VP9, H.264 or AV1 video; Opus audio).";
     case "not_found":
       return "This room does not exist.";
+    case "redirect":
+      // Another node of the cluster serves the room (its owner is moving, or no edge here yet):
+      // the page tries again through the same address.
+      return role === "publish" ? "Someone else is already live in this room." : "This broadcast is moving to another server.";
     case "bad_request":
       return `The server rejected the request${message ? `: ${message}` : "."}`;
     case "internal":
@@ -157,5 +161,5 @@ export function describeError(code: string, message: string | undefined, role: "
 
 /** Errors worth retrying after a pause; others need a human. */
 export function isRetryable(code: string): boolean {
-  return code === "busy" || code === "internal" || code === "conflict";
+  return code === "busy" || code === "internal" || code === "conflict" || code === "redirect";
 }
