@@ -227,6 +227,19 @@ func (h *HAProxy) WaitState(t testing.TB, name, want string, d time.Duration) ti
 	}
 }
 
+// SetState sets backend name's admin state: "ready", "maint" (out of rotation, HAProxy's status
+// MAINT) or "drain" (HAProxy's own drain: no new connections). Tests use it to steer round robin.
+func (h *HAProxy) SetState(name, state string) error {
+	out, err := h.command(fmt.Sprintf("set server nodes/%s state %s", name, state))
+	if err != nil {
+		return err
+	}
+	if out = strings.TrimSpace(out); out != "" {
+		return fmt.Errorf("lbtest: set server %s state %s: %s", name, state, out)
+	}
+	return nil
+}
+
 // Served sends one request through the balancer (no keep-alive: each is balanced anew) and
 // returns the status and the backend that answered.
 func (h *HAProxy) Served(ctx context.Context, method, path string) (int, string, error) {

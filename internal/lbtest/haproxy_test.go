@@ -62,6 +62,20 @@ func TestHAProxy(t *testing.T) {
 	}
 	ready[1].Store(true)
 	h.WaitState(t, "n1", "UP", 5*time.Second)
+	if err := h.SetState("n0", "maint"); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitState(t, "n0", "MAINT", time.Second)
+	if by := served(4); by["n1"] != 4 {
+		t.Fatalf("served by %v with n0 in maintenance: want all by n1", by)
+	}
+	if err := h.SetState("n0", "ready"); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitState(t, "n0", "UP", 5*time.Second)
+	if err := h.SetState("nx", "ready"); err == nil {
+		t.Error("SetState of an unknown backend: no error")
+	}
 }
 
 func TestWriteConfigDefaults(t *testing.T) {
