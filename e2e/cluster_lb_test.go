@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +53,7 @@ func startLBNode(t *testing.T, bin, name, secret, redisURL, storage string, drai
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = exec.Command(bin, "serve", "--http", addr, "--public-url", n.url, "--ice-udp-port", strconv.Itoa(icePort), "--ice-loopback",
+	n.cmd = exec.Command(bin, "serve", "--node-id", name, "--http", addr, "--public-url", n.url, "--ice-udp-port", strconv.Itoa(icePort), "--ice-loopback",
 		"--data-dir", filepath.Join(dir, "data"), "--storage-dir", storage, "--auth-secret", secret, "--redis-url", redisURL,
 		"--workers", "0", "--drain-timeout", drain.String(), "--log-level", "debug")
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
@@ -248,6 +249,56 @@ func checkRouting(t *testing.T, lb *lbtest.HAProxy, nodes []*lbNode, signer *aut
 		}
 	}
 	t.Logf("answers through HAProxy by node: %v", served)
+	checkSessionURL(t, nodes, signer)
+}
+
+// checkSessionURL: a WHIP session's URL works whichever node a balancer sends it to: a PATCH and
+// the DELETE reaching other nodes are handed to the node holding the session.
+func checkSessionURL(t *testing.T, nodes []*lbNode, signer *auth.Signer) {
+	t.Helper()
+	const room = "lbsession"
+	v, a := clip(t, 6*time.Second)
+	pub, err := client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: v, Audio: a, Loop: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	tok, _ := signer.Issue(room, []auth.Grant{auth.GrantPublish}, time.Hour, "session-seller")
+	var loc string
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := pub.Connect(ctx, client.WHIP(nil, nodes[0].url+"/whip/"+room, tok, &loc)); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(loc)
+	if err != nil || u.Query().Get("node") != nodes[0].name {
+		t.Fatalf("session Location %q: want it to name its node %s", loc, nodes[0].name)
+	}
+	do := func(n *lbNode, method, body string) int {
+		req, _ := http.NewRequest(method, n.url+u.RequestURI(), strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := do(nodes[1], http.MethodPatch, "a=end-of-candidates\r\n"); code != http.StatusNoContent {
+		t.Errorf("PATCH of n0's session sent to n1: %d, want 204 (forwarded)", code)
+	}
+	if code := do(nodes[2], http.MethodDelete, ""); code != http.StatusOK {
+		t.Errorf("DELETE of n0's session sent to n2: %d, want 200 (forwarded)", code)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, err := call(http.MethodGet, nodes[0].url+"/api/rooms/"+room, "", "", nil); err == nil && code == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broadcast did not end on n0 after its DELETE reached n2")
+		}
+	}
 }
 
 // setLB puts backends in an admin state and waits for HAProxy's status.

@@ -188,7 +188,8 @@ func New(p Params) (*Server, error) {
 		SFU: s.csfu, Auth: s.signer, Logger: p.Logger, ViewerAuth: cfg.ViewerAuth,
 		AllowedOrigins: cfg.AllowedOrigins, ICEServers: sigICE,
 		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
-		Families: []signaling.Family{liveFamily{s.live}},
+		Families:    []signaling.Family{liveFamily{s.live}},
+		SessionNode: s.sessionNode, ForwardSession: s.forwardSession, // sessionforward.go
 	})
 
 	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.csfu,
@@ -276,7 +277,7 @@ func (s *Server) Start() error {
 	if s.cfg.MaxConns > 0 {
 		limit += 2 * s.cfg.MaxConns
 	}
-	s.ln = newLimitListener(ln, limit) // listener.go
+	s.ln = newLimitListener(ln, limit)       // listener.go
 	if err := s.startCluster(); err != nil { // cluster.go
 		_ = ln.Close()
 		s.closeMedia()

@@ -52,6 +52,11 @@ type Params struct {
 	MaxConns, MaxConnsPerIP int
 	// NegotiateTimeout bounds one offer/answer (default 10s).
 	NegotiateTimeout time.Duration
+	// SessionNode, when set, names this node in every WHIP/WHEP session's Location
+	// (?node=ID); ForwardSession serves a PATCH or DELETE of a session another node holds (a
+	// load balancer sent it here; false: 404 as for an unknown session). See forward.go.
+	SessionNode    func() string
+	ForwardSession func(w http.ResponseWriter, r *http.Request, node string) bool
 	// Families are extra WebSocket message families (the live room's chat, auctions), registered
 	// after the built-in session and media families (PROTOCOL.md, "Message families").
 	Families []Family

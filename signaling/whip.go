@@ -160,7 +160,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, publish boo
 	if publish {
 		kind = "whip"
 	}
-	loc := fmt.Sprintf("/%s/%s/%s", kind, room, sess.ID())
+	loc := s.sessionLocation(kind, room, sess.ID()) // forward.go
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", loc)
@@ -210,6 +210,9 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions {
 		w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
 		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if hs == nil && s.forwardSession(w, r) { // forward.go: a session of another node
 		return
 	}
 	if hs == nil || hs.publish != publish || hs.Room() != r.PathValue("room") {
