@@ -86,6 +86,7 @@ defaults
 
 frontend relaycast
     bind %s
+    http-request deny deny_status 404 if { path_beg /internal/ }
     default_backend nodes
 
 backend nodes

@@ -50,6 +50,9 @@ func TestHAProxy(t *testing.T) {
 	if by := served(6); by["n0"] != 3 || by["n1"] != 3 {
 		t.Fatalf("served by %v: want 3 each (round robin)", by)
 	}
+	if code, who, err := h.Served(ctx, http.MethodPost, "/internal/rooms/x/end"); err != nil || code != http.StatusNotFound || who != "" {
+		t.Errorf("POST /internal/… through haproxy: %d from %q (%v), want 404 from haproxy itself", code, who, err)
+	}
 	ready[1].Store(false)
 	start := time.Now()
 	took := h.WaitState(t, "n1", "DOWN", 3*time.Second).Sub(start)
