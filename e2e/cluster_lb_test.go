@@ -422,7 +422,9 @@ func drainSellerAndViewer(t *testing.T, lb *lbtest.HAProxy, nodes []*lbNode, sig
 		}
 	}
 	for _, s := range watchStates {
-		if s == "error" || s == "ended" {
+		// ("ended" may flash by with the edge relay: a viewer that reached the other node before
+		// the seller is served from the draining origin until the takeover ends that room.)
+		if s == "error" || (s == "ended" && !lbEdgeRelay) {
 			t.Errorf("the watch page went %q while moving (states %v)", s, watchStates)
 		}
 	}

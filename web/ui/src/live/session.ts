@@ -52,6 +52,8 @@ export function endedText(reason: string | undefined, role: Role): string {
       return role === "watch" ? "The seller's connection was lost." : "Your connection to the server was lost.";
     case "publisher reconnected":
       return role === "watch" ? "The seller reconnected." : "This broadcast continues in another tab or window.";
+    case "publisher moved to another node": // the cluster's takeover: the seller's page reached another node
+      return role === "watch" ? "The seller moved to another server." : "This broadcast continues on another server.";
     case "ended by an operator":
       return role === "watch" ? "The broadcast was ended by the site's staff." : "The site's staff ended your broadcast.";
     case "server shutting down":
