@@ -207,3 +207,7 @@ func RelayTrackCount(answer string) int {
 	}
 	return n
 }
+
+// RegisterViewerCodecs registers in m the codecs the SFU offers its viewers (relaycast's list,
+// without RTX), so a relay pull's client offers exactly what an origin can send.
+func RegisterViewerCodecs(m *webrtc.MediaEngine) error { return registerCodecs(m, false, false) }
