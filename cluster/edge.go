@@ -57,7 +57,7 @@ type EdgeParams struct {
 	// are added when they come).
 	TrackWait time.Duration
 	// ICEDisconnectedTimeout / ICEFailedTimeout bound how long a silent owner is kept (defaults
-	// 2 s / 2 s): then the pull breaks and the local room ends.
+	// 1.5 s / 1 s; a pull carries audio every 20 ms): then the pull breaks and the local room ends.
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
 }
 
@@ -78,10 +78,10 @@ func (p *EdgeParams) setDefaults() {
 		p.TrackWait = 2 * time.Second
 	}
 	if p.ICEDisconnectedTimeout <= 0 {
-		p.ICEDisconnectedTimeout = 2 * time.Second
+		p.ICEDisconnectedTimeout = 1500 * time.Millisecond
 	}
 	if p.ICEFailedTimeout <= 0 {
-		p.ICEFailedTimeout = 2 * time.Second
+		p.ICEFailedTimeout = time.Second
 	}
 }
 

@@ -100,11 +100,9 @@ func (p *pull) start() (<-chan *sfu.PulledTrack, error) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			once.Do(func() { close(connected) })
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateDisconnected:
+		case webrtc.PeerConnectionStateFailed:
 			// The owner went silent: closing ends every pulled track, so the room ends.
-			if st == webrtc.PeerConnectionStateFailed {
-				go pc.Close()
-			}
+			go pc.Close()
 		}
 	})
 	offer, err := pc.CreateOffer(nil)
