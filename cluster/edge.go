@@ -59,6 +59,9 @@ type EdgeParams struct {
 	// ICEDisconnectedTimeout / ICEFailedTimeout bound how long a silent owner is kept (defaults
 	// 1.5 s / 1 s; a pull carries audio every 20 ms): then the pull breaks and the local room ends.
 	ICEDisconnectedTimeout, ICEFailedTimeout time.Duration
+	// AwaitEvery is how often Await asks the Locator about a room someone waits for here
+	// (default 500 ms).
+	AwaitEvery time.Duration
 }
 
 func (p *EdgeParams) setDefaults() {
@@ -83,6 +86,9 @@ func (p *EdgeParams) setDefaults() {
 	if p.ICEFailedTimeout <= 0 {
 		p.ICEFailedTimeout = time.Second
 	}
+	if p.AwaitEvery <= 0 {
+		p.AwaitEvery = 500 * time.Millisecond
+	}
 }
 
 // Edge pulls rooms from other nodes on demand.
@@ -97,6 +103,7 @@ type Edge struct {
 
 	mu     sync.Mutex
 	pulls  map[string]*pull
+	waits  map[string]*waiter // edge_await.go
 	closed bool
 }
 
@@ -110,7 +117,7 @@ func NewEdge(p EdgeParams) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Edge{p: p, log: p.Logger.With("component", "edge"), api: api, pulls: map[string]*pull{}}
+	e := &Edge{p: p, log: p.Logger.With("component", "edge"), api: api, pulls: map[string]*pull{}, waits: map[string]*waiter{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e, nil
 }

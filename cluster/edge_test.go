@@ -275,3 +275,46 @@ func TestEdgeEnsureErrors(t *testing.T) {
 		t.Error("a failed pull left a room")
 	}
 }
+
+// Await pulls a room as soon as another node owns it, once per owner and fence: a pull that
+// lingered out is not restarted for the same broadcast, a new fence is pulled again.
+func TestEdgeAwait(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Run("await", func(t *testing.T) {
+		o := newOrigin(t)
+		loc := &fakeLocator{owners: map[string]cluster.Owner{}}
+		e, es := newEdge(t, loc, 500*time.Millisecond)
+		stop1, stop2 := e.Await("later"), e.Await("later")
+		defer stop2()
+		time.Sleep(700 * time.Millisecond)
+		if o.posts.Load() != 0 || loc.calls.Load() == 0 {
+			t.Fatalf("before the room is owned: %d pulls, %d locator calls", o.posts.Load(), loc.calls.Load())
+		}
+		publish(t, o.sfu, "later")
+		loc.mu.Lock()
+		loc.owners["later"] = o.owner("later")
+		loc.mu.Unlock()
+		waitFor(t, 5*time.Second, func() bool { _, ok := es.Room("later"); return ok })
+		stop1()
+		stop1()
+		// Nobody subscribes: the pull lingers out and is not restarted for the same fence.
+		waitFor(t, 5*time.Second, func() bool { _, ok := es.Room("later"); return !ok })
+		time.Sleep(1500 * time.Millisecond)
+		if n := o.posts.Load(); n != 1 {
+			t.Fatalf("%d pulls for one broadcast", n)
+		}
+		loc.mu.Lock()
+		next := o.owner("later")
+		next.Fence = 2
+		loc.owners["later"] = next
+		loc.mu.Unlock()
+		waitFor(t, 5*time.Second, func() bool { return o.posts.Load() == 2 })
+		stop2()
+	})
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before+2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+	}
+}

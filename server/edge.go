@@ -50,9 +50,10 @@ func (s *Server) newEdge() (*cluster.Edge, error) {
 	})
 }
 
-// Ensurer is what the signaling wrapper needs of the Edge.
+// Ensurer is what the signaling wrapper needs of the Edge (*cluster.Edge).
 type Ensurer interface {
 	Ensure(ctx context.Context, room string) error
+	Await(room string) (stop func())
 }
 
 // edgeSFU is the media server signaling sees on an edge-capable node: Subscribe (and Room, which
@@ -70,6 +71,17 @@ func (w edgeSFU) Subscribe(ctx context.Context, p sfu.SubscribeParams) (*sfu.Sub
 		return nil, "", err
 	}
 	return w.SFU.Subscribe(ctx, p)
+}
+
+// Watch also makes the edge pull the room as soon as another node serves it, for as long as the
+// watch lasts: a /ws viewer waiting for the seller gets `live` from the local relay room.
+func (w edgeSFU) Watch(room string) (<-chan sfu.Event, func()) {
+	events, unwatch := w.SFU.Watch(room)
+	if w.edge == nil {
+		return events, unwatch
+	}
+	stop := w.edge.Await(room)
+	return events, func() { stop(); unwatch() }
 }
 
 func (w edgeSFU) Room(name string) (sfu.RoomInfo, bool) {

@@ -3,16 +3,21 @@ package server_test
 import (
 	"context"
 	"io"
+	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/client"
 	"github.com/relaycast/relaycast/cluster"
 	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/server"
+	"github.com/relaycast/relaycast/signaling/wire"
 )
 
 // mapLocator is a Locator filled by the test: room → the node to pull it from.
@@ -180,5 +185,62 @@ func TestEdgeNodes(t *testing.T) {
 			buf := make([]byte, 1<<20)
 			t.Fatalf("goroutine leak: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 		}
+	}
+}
+
+// A /ws viewer on an edge that asked for the room before the seller went live (`waiting`) gets
+// `live` once the origin is live: its watch makes the edge pull the room (Edge.Await).
+func TestEdgeWSWaitingViewer(t *testing.T) {
+	locO, loc1 := &mapLocator{m: map[string]cluster.Owner{}}, &mapLocator{m: map[string]cluster.Owner{}}
+	origin, edge1 := edgeNode(t, "origin", locO), edgeNode(t, "edge1", loc1)
+	u := "ws" + strings.TrimPrefix(edge1.URL(), "http") + "/ws"
+	conn, _, err := websocket.DefaultDialer.Dial(u, http.Header{"Origin": {edge1.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	next := func() string {
+		t.Helper()
+		_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := wire.Open(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env.Type
+	}
+	if typ := next(); typ != wire.TypeHello {
+		t.Fatalf("first message %q", typ)
+	}
+	msg, _ := wire.Encode(wire.Watch{Room: "show", Token: testserver.Token(t, edge1, "show", auth.GrantSubscribe)})
+	if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+		t.Fatal(err)
+	}
+	if typ := next(); typ != wire.TypeWaiting {
+		t.Fatalf("watch of a room not live anywhere: %q, want waiting", typ)
+	}
+
+	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := pub.Connect(ctx, client.WHIP(nil, origin.URL()+"/whip/show", testserver.Token(t, origin, "show", auth.GrantPublish), nil)); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 10*time.Second, "origin live", func() bool { _, ok := origin.SFU().Room("show"); return ok })
+	loc1.set("show", "origin", origin.URL())
+	for typ := next(); typ != wire.TypeLive; typ = next() {
+		if typ != wire.TypeStatus && typ != wire.TypePing {
+			t.Fatalf("waiting viewer got %q before live", typ)
+		}
+	}
+	if info, _ := origin.SFU().Room("show"); info.Edges != 1 {
+		t.Errorf("origin after the waiting viewer's edge pulled: %+v", info)
 	}
 }
