@@ -144,6 +144,17 @@ func TestEdgeNodes(t *testing.T) {
 		if info, _ := edge1.SFU().Room("show"); info.Viewers != 6 || !info.Relayed {
 			t.Errorf("edge 1: %+v", info)
 		}
+		for srv, want := range map[*server.Server]string{origin: "relaycast_edges 1\n", edge1: "relaycast_relays 1\n"} {
+			resp, err := http.Get(srv.URL() + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), want) {
+				t.Errorf("%s/metrics lacks %q", srv.URL(), strings.TrimSpace(want))
+			}
+		}
 		if st := viewers[0].Stats(); st.Lost > st.VideoPackets/20 {
 			t.Errorf("edge viewer lost %d of %d packets", st.Lost, st.VideoPackets)
 		}
