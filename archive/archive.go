@@ -59,7 +59,7 @@ type Archive struct {
 	ownRedis bool // rdb was opened here (not passed in Params), so Close closes it
 	store    storage.Storage
 	local    *storage.Local // nil with S3
-	cat      *catalog.SQLite
+	cat      catalog.Store
 	events   *events.Bus // SSE fan-out
 	updates  *events.Bus // transcode updates from every worker
 	queue    *transcode.Client
@@ -133,9 +133,10 @@ func New(p Params) (a *Archive, err error) {
 		Buckets: []float64{1, 2, 4, 8, 15, 30, 60, 120},
 	})
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	self := a // the error returns below set a to nil
 	defer func() {
 		if err != nil {
-			a.Close()
+			self.Close()
 		}
 	}()
 	if ap.ReconcileInterval <= 0 {
@@ -177,7 +178,7 @@ func New(p Params) (a *Archive, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	if a.cat, err = catalog.Open(catalog.Params{Path: filepath.Join(cfg.DataDir, "catalog.db"), Logger: logger}); err != nil {
+	if a.cat, err = OpenCatalog(a.ctx, cfg, logger); err != nil { // catalog.go
 		return nil, err
 	}
 	if a.events, err = events.New(events.Params{Redis: a.rdb, Channel: ChannelFor(EventsChannel, a.redisOpt), Logger: logger}); err != nil {
@@ -458,8 +459,15 @@ func (a *Archive) apply(u transcode.Update) {
 			"chunk_progress": u.Progress, "progress": overall, "kind": u.Kind})
 	case transcode.UpdateReady:
 		live := a.rec.Live()[u.RecordingID] // resumed by a reconnect since: not done yet
+		// With a shared catalog (PostgreSQL) every node applies every update; a node that did
+		// not record this broadcast cannot know it is live again elsewhere, so it leaves a
+		// recording that the catalog says is being recorded to the node recording it.
+		elsewhere := !live && !a.recordedHere(u.RecordingID)
 		r, err := a.cat.Update(ctx, u.RecordingID, func(r *catalog.Recording) error {
 			if r.Status == catalog.StatusReady && r.HLSURL == u.HLSURL && r.Duration == u.Duration {
+				return errNoChange
+			}
+			if elsewhere && r.Status == catalog.StatusRecording {
 				return errNoChange
 			}
 			if !live {
@@ -495,6 +503,12 @@ func (a *Archive) apply(u transcode.Update) {
 		a.mu.Unlock()
 		a.setFailedUpdate(u) // archive_tracks.go
 	}
+}
+
+// recordedHere reports whether this node's disk holds raw files of recording id.
+func (a *Archive) recordedHere(id string) bool {
+	_, err := os.Stat(filepath.Join(a.rec.Dir(), id))
+	return err == nil
 }
 
 func (a *Archive) setFailed(id, msg string) {

@@ -24,6 +24,9 @@ type Socket interface {
 	// SendWait queues a message, waiting while the queue is full, until it is queued (true),
 	// cancel closes or the socket closes (false).
 	SendWait(m wire.Message, cancel <-chan struct{}) bool
+	// Offer queues m, or writes it at once from the calling goroutine; it never waits. False:
+	// the socket is closed, or its queue is full (the caller closes it as too slow).
+	Offer(m wire.Message) bool
 	// Close closes the socket (code 1008) with reason.
 	Close(reason string)
 	// Token is the socket's ?token= ("" if none).
@@ -34,7 +37,7 @@ type Socket interface {
 	Done() <-chan struct{}
 }
 
-// Conn is the live state of one socket: at most one joined room and its event forwarder.
+// Conn is the live state of one socket: at most one joined room and its event pusher.
 // Handle and Close are called from the socket's read goroutine only.
 type Conn struct {
 	s     *Service
@@ -44,8 +47,7 @@ type Conn struct {
 	joined bool
 	room   string
 	id     Identity
-	stop   context.CancelFunc
-	done   chan struct{} // closed when the forwarder returned
+	push   *pusher // push.go: the room's events into the socket
 	feed   *Feed
 }
 
@@ -145,7 +147,8 @@ func (c *Conn) join(m wire.Join) {
 	}
 	ctx, cancel := c.s.reqCtx()
 	defer cancel()
-	feed, err := c.s.Follow(ctx, m.Room, m.After)
+	push := &pusher{s: c.s, sock: c.sock, room: m.Room}
+	feed, err := c.s.FollowFunc(ctx, m.Room, m.After, push.push)
 	if err != nil {
 		c.fail(m.Ref, err)
 		return
@@ -167,60 +170,24 @@ func (c *Conn) join(m wire.Join) {
 		c.fail(m.Ref, ErrClosed)
 		return
 	}
-	c.s.wg.Add(1)
 	c.s.mu.Unlock()
 	c.leave()
-	c.joined, c.room, c.id, c.feed = true, m.Room, id, feed
-	fctx, stop := context.WithCancel(c.s.ctx)
-	c.stop, c.done = stop, make(chan struct{})
-	c.reply(joined)
-	go c.forward(fctx, m.Room, feed, c.done)
-}
-
-// forward sends the feed's live events after the snapshot, in order, each once.
-func (c *Conn) forward(ctx context.Context, room string, feed *Feed, done chan struct{}) {
-	defer c.s.wg.Done()
-	defer close(done)
-	c.s.enc.join(room)
-	defer c.s.enc.leave(room)
+	c.joined, c.room, c.id, c.feed, c.push = true, m.Room, id, feed, push
+	c.s.enc.join(m.Room)
 	c.s.stats.sockets.Add(1)
-	defer c.s.stats.sockets.Add(-1)
-	last := feed.Seq
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.sock.Done():
-			return
-		case e, ok := <-feed.C:
-			if !ok {
-				if ctx.Err() == nil {
-					c.s.log.Info("live socket too slow, closing", "room", room)
-					c.s.stats.slow.Add(1)
-					c.sock.Close(ReasonTooSlow)
-				}
-				return
-			}
-			if e.Seq <= last {
-				continue
-			}
-			last = e.Seq
-			if !c.sock.SendWait(c.s.enc.event(e), ctx.Done()) {
-				return
-			}
-			c.s.stats.events.Add(1)
-		}
-	}
+	c.reply(joined)
+	push.start(feed.Seq)
 }
 
 func (c *Conn) leave() {
 	if !c.joined {
 		return
 	}
-	c.stop()
-	c.feed.Close()
-	<-c.done
-	c.joined, c.feed, c.stop = false, nil, nil
+	c.feed.Close() // after it returns, the dispatcher pushes nothing more
+	c.push.stop()
+	c.s.enc.leave(c.room)
+	c.s.stats.sockets.Add(-1)
+	c.joined, c.feed, c.push = false, nil, nil
 }
 
 func (c *Conn) chat(ctx context.Context, m wire.ChatSend) error {

@@ -39,6 +39,22 @@ func (f *Feed) Close() {
 // Follow subscribes to room and reads the events after `after` (0: none, a snapshot point).
 // `after` greater than the room's last seq is ErrBadSeq.
 func (s *Service) Follow(ctx context.Context, room string, after int64) (*Feed, error) {
+	return s.follow(ctx, room, after, func() *Feed {
+		ch, unsub := s.p.Log.Subscribe(room)
+		return &Feed{C: ch, stop: unsub}
+	})
+}
+
+// FollowFunc is Follow with the live events handed to fn from the node's dispatcher instead of
+// a channel (Feed.C is nil): see stream.Log.SubscribeFunc. fn may be called before FollowFunc
+// returns, with events the replay or snapshot also covers (seq ≤ Feed.Seq).
+func (s *Service) FollowFunc(ctx context.Context, room string, after int64, fn func(stream.Event) bool) (*Feed, error) {
+	return s.follow(ctx, room, after, func() *Feed {
+		return &Feed{stop: s.p.Log.SubscribeFunc(room, fn)}
+	})
+}
+
+func (s *Service) follow(ctx context.Context, room string, after int64, subscribe func() *Feed) (*Feed, error) {
 	if after < 0 {
 		return nil, fmt.Errorf("%w: after must not be negative", ErrBadRequest)
 	}
@@ -48,8 +64,7 @@ func (s *Service) Follow(ctx context.Context, room string, after int64) (*Feed, 
 	if closed {
 		return nil, ErrClosed
 	}
-	ch, unsub := s.p.Log.Subscribe(room)
-	f := &Feed{C: ch, stop: unsub}
+	f := subscribe()
 	seq, err := s.p.Log.Seq(ctx, room)
 	if err != nil {
 		f.Close()

@@ -31,6 +31,8 @@ type Auth interface {
 // Events is what the live room needs of the room's event stream (a *stream.Log).
 type Events interface {
 	Subscribe(room string) (<-chan stream.Event, func())
+	// SubscribeFunc hands the room's events to fn from the receiving goroutine (sockets).
+	SubscribeFunc(room string, fn func(stream.Event) bool) (stop func())
 	After(ctx context.Context, room string, after int64, limit int) ([]stream.Event, error)
 	Seq(ctx context.Context, room string) (int64, error)
 	// Key is a room's Redis key for suffix ("<prefix>:{<room>}:<suffix>").
@@ -97,7 +99,6 @@ type Service struct {
 	cancel  context.CancelFunc
 	mu      sync.Mutex
 	closed  bool
-	wg      sync.WaitGroup // the sockets' event forwarders
 	endOnce sync.Once
 	ended   chan struct{} // closed by EndStreams: SSE streams end
 	enc     encCache      // room events encoded once for every socket
@@ -129,15 +130,14 @@ func New(p Params) (*Service, error) {
 	return s, nil
 }
 
-// Close stops every socket's event forwarding and waits for it (the sockets themselves are
-// signaling's: close signaling first).
+// Close refuses new joins and ends the SSE streams (the sockets are signaling's: close
+// signaling first; their event subscriptions end with them, or with the stream's Close).
 func (s *Service) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
 	s.EndStreams()
-	s.wg.Wait()
 	return nil
 }
 

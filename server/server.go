@@ -22,7 +22,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/net/netutil"
 
 	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
@@ -279,7 +278,7 @@ func (s *Server) Start() error {
 	if s.cfg.MaxConns > 0 {
 		limit += 2 * s.cfg.MaxConns
 	}
-	s.ln = netutil.LimitListener(ln, limit)
+	s.ln = newLimitListener(ln, limit) // listener.go
 	s.httpSrv = &http.Server{
 		Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

@@ -41,12 +41,15 @@ type Socket interface {
 	RemoteIP() string
 	// Done is closed when the socket closes.
 	Done() <-chan struct{}
-	// SendWait queues m on a lane of its own (written after what Send queued before it) and
-	// waits while that lane is full, until m is queued (true), cancel closes or the socket
-	// closes (false). For a family whose own bounded buffer (the live room's event
-	// subscription) decides when a client is too slow; a full lane never makes Send close the
-	// socket.
+	// SendWait queues m after what was sent before it (true), or reports that the socket is
+	// closed (false). The socket's queue is bounded in bytes (1 MiB): a client that lets it fill
+	// is closed as too slow, so SendWait does not wait; cancel is kept for callers that pass one.
 	SendWait(m wire.Message, cancel <-chan struct{}) bool
+	// Offer queues m after what was sent before it, or writes it at once from the calling
+	// goroutine when nothing is queued; it never waits for the client (a dispatcher can offer
+	// one event to thousands of sockets). False: the socket is closed, or its queue is full —
+	// the client does not read, and the caller closes it (e.g. as "too slow").
+	Offer(m wire.Message) bool
 	// Close closes the socket with code 1008 (policy violation) and reason (e.g. "too slow").
 	Close(reason string)
 }

@@ -66,8 +66,11 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*httpSession // WHIP/WHEP sessions by id
 	sockets  map[*wsConn]struct{}
-	closed   bool
-	wg       sync.WaitGroup
+	// unusedWrites is the WebSocket upgrader's write buffer pool: the server writes every frame
+	// itself (wsout.go), so gorilla never takes a buffer from it.
+	unusedWrites sync.Pool
+	closed       bool
+	wg           sync.WaitGroup
 }
 
 type session interface {

@@ -3,7 +3,6 @@ package signaling
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,7 +19,6 @@ const (
 	pingEvery    = 20 * time.Second
 	idleTimeout  = 60 * time.Second
 	writeTimeout = 10 * time.Second
-	sendQueue    = 64
 )
 
 // reasonTooSlow closes a socket that does not read its messages (PROTOCOL.md, "Slow clients").
@@ -43,8 +41,7 @@ type wsConn struct {
 	token    string
 	ip       string
 	release  func()
-	send     chan wire.Message
-	bulk     chan wire.Message // SendWait's lane: a family's stream never fills send
+	out      *out // wsout.go: every frame the server writes
 	done     chan struct{}
 	once     sync.Once
 	handlers []Handler // by family index, opened on the family's first message (read loop only)
@@ -58,19 +55,20 @@ func (c *wsConn) RemoteIP() string      { return c.ip }
 func (c *wsConn) Done() <-chan struct{} { return c.done }
 func (c *wsConn) Close(reason string)   { c.closeWith(websocket.ClosePolicyViolation, reason) }
 
-// SendWait queues m on its own lane, waiting while it is full (see Socket): a family that
-// streams (the live room's events) keeps its lane full when the client lags, and must not make
-// the other families' Send find their queue full.
-func (c *wsConn) SendWait(m wire.Message, cancel <-chan struct{}) bool {
-	select {
-	case c.bulk <- m:
-		return true
-	case <-c.done:
-		return false
-	case <-cancel:
-		return false
+// SendWait queues m (see Socket). The queue is bounded in bytes, not messages: a client that
+// lets it fill is closed as too slow, so SendWait never waits; false when the socket is closed.
+func (c *wsConn) SendWait(m wire.Message, _ <-chan struct{}) bool {
+	err := c.send(m)
+	if errors.Is(err, errTooSlow) {
+		go c.closeWith(websocket.ClosePolicyViolation, reasonTooSlow)
 	}
+	return err == nil
 }
+
+// Offer queues m, or writes it at once from the calling goroutine when nothing is queued before
+// it (without waiting for the client: what the kernel does not take is queued). False when the
+// socket is closed, or its queue is full (the client does not read): the caller closes it then.
+func (c *wsConn) Offer(m wire.Message) bool { return c.send(m) == nil }
 
 func (s *Server) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
@@ -105,13 +103,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, errBusy.Error())
 		return
 	}
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }, ReadBufferSize: 4096, WriteBufferSize: 4096}
+	// The server writes every frame itself (wsout.go): gorilla's write buffer is never taken.
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }, ReadBufferSize: 4096, WriteBufferPool: &s.unusedWrites}
 	conn, err := up.Upgrade(w, r, nil)
 	if err != nil {
 		release()
 		return // the upgrader answered with an error already
 	}
-	c := &wsConn{s: s, conn: conn, token: r.URL.Query().Get("token"), ip: ip, release: release, send: make(chan wire.Message, sendQueue), bulk: make(chan wire.Message, sendQueue), done: make(chan struct{}), handlers: make([]Handler, len(s.reg.families))}
+	c := &wsConn{s: s, conn: conn, token: r.URL.Query().Get("token"), ip: ip, release: release, out: newOut(conn.NetConn()), done: make(chan struct{}), handlers: make([]Handler, len(s.reg.families))}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -135,22 +134,20 @@ func (c *wsConn) closeWith(code int, reason string) {
 		if len(reason) > 120 {
 			reason = reason[:120]
 		}
-		_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 		close(c.done)
+		c.out.finish(closeFrame(code, reason))
 		_ = c.conn.Close()
 	})
 }
 
+// queue sends m; a client that lets the queue fill is closed rather than allowed to grow memory.
 func (c *wsConn) queue(m wire.Message) {
-	select {
-	case c.send <- m:
-	case <-c.done:
-	default:
-		// A client that does not read its messages is closed rather than allowed to grow memory.
+	if errors.Is(c.send(m), errTooSlow) {
 		go c.closeWith(websocket.ClosePolicyViolation, reasonTooSlow)
 	}
 }
 
+// writeLoop writes what the queue holds when the client can take it, and pings.
 func (c *wsConn) writeLoop() {
 	defer c.s.wg.Done()
 	t := time.NewTicker(pingEvery)
@@ -159,63 +156,18 @@ func (c *wsConn) writeLoop() {
 		select {
 		case <-c.done:
 			return
-		case m := <-c.send:
-			if !c.write(m) {
-				return
-			}
-		case m := <-c.bulk:
-			// What the main lane holds was queued first (hello before any family's answer).
-			for more := true; more; {
-				select {
-				case x := <-c.send:
-					if !c.write(x) {
-						return
-					}
-				default:
-					more = false
-				}
-			}
-			if !c.write(m) {
+		case <-c.out.wake:
+			if err := c.out.flush(); err != nil {
+				c.closeWith(websocket.CloseGoingAway, "write failed")
 				return
 			}
 		case <-t.C:
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
-				c.closeWith(websocket.CloseGoingAway, "ping failed")
+			if err := c.control(opPing, nil); errors.Is(err, errTooSlow) {
+				c.closeWith(websocket.ClosePolicyViolation, reasonTooSlow)
 				return
 			}
 		}
 	}
-}
-
-// write sends one message; false (the socket closed) when it could not.
-func (c *wsConn) write(m wire.Message) bool {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	b, err := wire.Encode(m)
-	if err == nil {
-		err = c.writeFrame(b)
-	}
-	if err != nil {
-		c.closeWith(websocket.CloseGoingAway, "write failed")
-		return false
-	}
-	return true
-}
-
-// writeFrame writes b and a newline (every message ends with one) as one text message, into
-// the connection's own write buffer: no copy of b (a fanned-out event's bytes are shared by
-// every socket).
-func (c *wsConn) writeFrame(b []byte) error {
-	w, err := c.conn.NextWriter(websocket.TextMessage)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(b); err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, "\n"); err != nil {
-		return err
-	}
-	return w.Close()
 }
 
 func (c *wsConn) readLoop() {
@@ -235,6 +187,12 @@ func (c *wsConn) readLoop() {
 	c.conn.SetReadLimit(maxMessage)
 	_ = c.conn.SetReadDeadline(time.Now().Add(idleTimeout))
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(idleTimeout)) })
+	// Pongs and the close handshake go through the socket's own queue (gorilla never writes).
+	c.conn.SetPingHandler(func(data string) error {
+		_ = c.control(opPong, []byte(data))
+		return nil
+	})
+	c.conn.SetCloseHandler(func(int, string) error { return nil }) // closeWith answers with 1000
 	hello := wire.Hello{Version: wire.Version, Features: c.s.reg.features}
 	for _, x := range c.s.p.ICEServers {
 		hello.ICEServers = append(hello.ICEServers, wire.ICEServer{URLs: []string{x.URL}, Username: x.Username, Credential: x.Credential})

@@ -63,7 +63,8 @@ type Log struct {
 }
 
 type sub struct {
-	ch     chan Event
+	ch     chan Event       // Subscribe's; nil for SubscribeFunc's
+	fn     func(Event) bool // SubscribeFunc's
 	closed bool
 }
 
@@ -202,6 +203,31 @@ func decodeLog(raw []string, err error) ([]Event, error) {
 // it must resume from its last seq (After) or give up (a slow socket is dropped, the room goes on).
 func (l *Log) Subscribe(room string) (<-chan Event, func()) { return l.subscribe(room) }
 
+// SubscribeFunc calls fn with each of the room's events, in seq order, from the goroutine that
+// receives them (once per event for all of this node's subscribers: fn must not block, and
+// must not call the Log). fn returning false ends the subscription. The returned stop ends it
+// too; after stop returns, fn is not called again.
+func (l *Log) SubscribeFunc(room string, fn func(Event) bool) (stop func()) {
+	s := &sub{fn: fn}
+	l.mu.Lock()
+	if l.ctx.Err() != nil {
+		l.mu.Unlock()
+		return func() {}
+	}
+	m := l.subs[room]
+	if m == nil {
+		m = map[*sub]struct{}{}
+		l.subs[room] = m
+	}
+	m[s] = struct{}{}
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.drop(room, s)
+	}
+}
+
 // SubscribeAll is Subscribe for the events of every room.
 func (l *Log) SubscribeAll() (<-chan Event, func()) { return l.subscribe("") }
 
@@ -237,7 +263,9 @@ func (l *Log) drop(room string, s *sub) {
 	}
 	if !s.closed {
 		s.closed = true
-		close(s.ch)
+		if s.ch != nil {
+			close(s.ch)
+		}
 	}
 }
 
@@ -297,6 +325,12 @@ func (l *Log) deliver(e Event) {
 	l.last[e.Room] = e.Seq
 	for _, room := range [2]string{e.Room, ""} {
 		for s := range l.subs[room] {
+			if s.fn != nil {
+				if !s.fn(e) {
+					l.drop(room, s)
+				}
+				continue
+			}
 			select {
 			case s.ch <- e:
 			default: // too slow: dropped, the others never wait
