@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -110,7 +109,7 @@ type Edge struct {
 // NewEdge builds an Edge.
 func NewEdge(p EdgeParams) (*Edge, error) {
 	if p.Locator == nil || p.SFU == nil || p.Token == nil {
-		return nil, errors.New("cluster: EdgeParams needs Locator, SFU and Token")
+		return nil, fmt.Errorf("%w: EdgeParams needs Locator, SFU and Token", ErrBadParams)
 	}
 	p.setDefaults()
 	api, err := pullAPI(p)

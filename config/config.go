@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -90,6 +91,8 @@ type Config struct {
 	Webhooks
 	// Catalog: where the recordings catalog lives (see catalog.go).
 	Catalog
+	// Cluster: this node's id, internal URL and capacity (see cluster.go).
+	Cluster
 }
 
 // Default returns the documented defaults.
@@ -106,6 +109,7 @@ func Default() Config {
 		SignIn:        DefaultSignIn(),
 		Webhooks:      DefaultWebhooks(),
 		Catalog:       DefaultCatalog(),
+		Cluster:       DefaultCluster(),
 	}
 }
 
@@ -147,7 +151,7 @@ func (c *Config) settings() []setting {
 		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
 		{"tls-cert", "PEM certificate `file`: serve HTTPS (with --tls-key); browsers allow camera access only on https:// pages or localhost", (*stringValue)(&c.TLSCert)},
 		{"tls-key", "PEM private key `file` for --tls-cert", (*stringValue)(&c.TLSKey)},
-	}, append(append(c.Archive.settings(), c.SignIn.settings()...), append(c.Webhooks.settings(), c.Catalog.settings()...)...)...)
+	}, slices.Concat(c.Archive.settings(), c.SignIn.settings(), c.Webhooks.settings(), c.Catalog.settings(), c.Cluster.settings())...)
 }
 
 // FlagNames lists every flag RegisterFlags defines, in order.
@@ -325,6 +329,7 @@ func (c Config) Validate() error {
 	c.SignIn.validate(bad)
 	c.Webhooks.validate(bad)
 	c.Catalog.validate(bad)
+	c.Cluster.validate(bad)
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

@@ -14,40 +14,59 @@ import (
 	"github.com/relaycast/relaycast/signaling"
 )
 
-// Edges (docs/CLUSTER.md, "Edges"): with Params.EdgeLocator set, a viewer (WHEP or /ws) of a
-// room not live on this node makes the node pull the room from the node the locator names
-// (cluster.Edge), and a WHEP request whose token holds the relay grant is another node's pull of
-// a room here (sfu.SubscribeParams.Relay: every layer, counted as an edge, not a viewer).
+// Edges (docs/CLUSTER.md, "Edges"): a viewer (WHEP or /ws) of a room not live on this node
+// makes the node pull the room from the node that serves it (cluster.Edge; the cluster's owner,
+// or whom Params.EdgeLocator names), and a WHEP request whose token holds the relay grant is
+// another node's pull of a room here (sfu.SubscribeParams.Relay: every layer, counted as an edge,
+// not a viewer). Signaling sees edgeSFU around the cluster-aware clusterSFU (cluster.go), whose
+// remote seam is the Edge too.
 
 // relayTokenTTL is the lifetime of the tokens this node mints for its pulls.
 const relayTokenTTL = 5 * time.Minute
 
-// openEdge builds the node's Edge when Params.EdgeLocator is set and returns what signaling
-// is given as its SFU: the SFU wrapped so relay pulls are marked (and, with an Edge, viewers of
-// rooms served elsewhere trigger a pull).
+// openEdge builds the node's Edge, fills clusterSFU's remote seam with it and returns what
+// signaling is given as its SFU: edgeSFU around s.csfu.
 func (s *Server) openEdge() (signaling.SFU, error) {
-	w := edgeSFU{SFU: s.sfu, log: s.log.With("component", "edge")}
-	if s.p.EdgeLocator == nil {
-		return w, nil
-	}
 	e, err := s.newEdge()
 	if err != nil {
 		return nil, err
 	}
-	s.edge, w.edge = e, e
-	return w, nil
+	s.edge = e
+	s.csfu.remote = func(ctx context.Context, room string, _ cluster.Owner) error { return e.Ensure(ctx, room) }
+	return edgeSFU{SFU: s.csfu, edge: e, log: s.log.With("component", "edge")}, nil
 }
 
-// newEdge builds the node's Edge from Params.EdgeLocator.
+// newEdge builds the node's Edge: it pulls from the room's owner in the cluster, or from whom
+// Params.EdgeLocator names (tests, trees deeper than one level).
 func (s *Server) newEdge() (*cluster.Edge, error) {
 	node := s.p.EdgeNode
+	var loc cluster.Locator = clusterLocator{s.csfu}
+	if s.p.EdgeLocator != nil {
+		loc = s.p.EdgeLocator
+	}
 	return cluster.NewEdge(cluster.EdgeParams{
-		Locator: s.p.EdgeLocator, SFU: s.sfu, Self: node, Logger: s.p.Logger,
+		Locator: loc, SFU: s.sfu, Self: node, Logger: s.p.Logger,
 		Linger: s.p.EdgeLinger, Loopback: s.cfg.ICELoopback,
 		Token: func() (string, error) {
 			return s.signer.Issue(auth.AnyRoom, []auth.Grant{auth.GrantRelay}, relayTokenTTL, "node:"+node)
 		},
 	})
+}
+
+// clusterLocator locates rooms in the node's cluster (once Start joined it); a room this node
+// owns is not to be pulled.
+type clusterLocator struct{ cs *clusterSFU }
+
+func (l clusterLocator) Owner(ctx context.Context, room string) (cluster.Owner, bool, error) {
+	c := l.cs.cluster()
+	if c == nil {
+		return cluster.Owner{}, false, nil
+	}
+	o, ok, err := c.Owner(ctx, room)
+	if err != nil || !ok || o.Node == c.Self().ID {
+		return cluster.Owner{}, false, err
+	}
+	return o, true, nil
 }
 
 // Ensurer is what the signaling wrapper needs of the Edge (*cluster.Edge).

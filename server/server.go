@@ -104,7 +104,9 @@ type Server struct {
 	// show archives the rooms' chat, lots and bids (show.go); nil when recording is off.
 	show *archive.Show
 
-	edge *cluster.Edge // nil unless Params.EdgeLocator (edge.go)
+	csfu       *clusterSFU           // the SFU as signaling and the API see it (cluster.go)
+	clusterRDB redis.UniversalClient // the cluster's own Redis client
+	edge       *cluster.Edge         // pulls rooms other nodes serve (edge.go)
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
@@ -184,6 +186,7 @@ func New(p Params) (*Server, error) {
 	}); err != nil {
 		return fail(err)
 	}
+	s.csfu = newClusterSFU(s.sfu, s.signer, p.Logger)
 	sigICE := make([]signaling.ICEServer, 0, len(iceServers))
 	for _, x := range iceServers {
 		sigICE = append(sigICE, signaling.ICEServer{URL: x.URL, Username: x.Username, Credential: x.Credential})
@@ -199,7 +202,7 @@ func New(p Params) (*Server, error) {
 		Families: []signaling.Family{liveFamily{s.live}},
 	})
 
-	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.sfu,
+	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.csfu,
 		Archive: s.archive, Uploads: s.uploads, Live: s.live})
 	if s.signIn, err = s.newSignIn(); err != nil {
 		return fail(err)
@@ -215,7 +218,9 @@ func (s *Server) routes() http.Handler {
 	s.sig.Register(mux)
 	s.api.Register(mux)
 	s.signIn.Register(mux)
+	s.csfu.register(mux)
 	reg := metrics.NewRegistry(s.sfu)
+	s.registerClusterMetrics(reg)
 	if s.archive != nil {
 		reg.MustRegister(s.archive.Collector())
 	}
@@ -278,7 +283,12 @@ func (s *Server) Start() error {
 	if s.cfg.MaxConns > 0 {
 		limit += 2 * s.cfg.MaxConns
 	}
-	s.ln = newLimitListener(ln, limit) // listener.go
+	s.ln = newLimitListener(ln, limit)       // listener.go
+	if err := s.startCluster(); err != nil { // cluster.go
+		_ = ln.Close()
+		s.closeMedia()
+		return fmt.Errorf("cluster: %w", err)
+	}
 	s.httpSrv = &http.Server{
 		Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -333,6 +343,7 @@ func (s *Server) closeMedia() {
 	if s.sfu != nil {
 		_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
 	}
+	s.closeCluster() // the ended rooms' leases are released; the heartbeat stops
 	s.closeLive()
 	s.closeWebhooks()
 	if s.api != nil {
