@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -81,15 +82,7 @@ func TestEdgeOriginKilled(t *testing.T) {
 	if err := pub.Connect(ctx, client.WHIP(nil, url+"/whip/show", tok, nil)); err != nil {
 		t.Fatal(err)
 	}
-	until(t, 10*time.Second, "origin room live", func() bool {
-		resp, err := http.Get(url + "/api/rooms/show")
-		if err != nil {
-			return false
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	until(t, 10*time.Second, "origin room live", func() bool { return roomLiveAt(url, "show") })
 	v := whepViewer(t, edge, edge.URL()+"/whep/show")
 	plays(t, v, "edge viewer")
 
@@ -108,4 +101,18 @@ func TestEdgeOriginKilled(t *testing.T) {
 	if d := time.Since(killed); d > 10*time.Second {
 		t.Errorf("the edge took %s to notice the origin died", d)
 	}
+}
+
+// roomLiveAt reports whether base's GET /api/rooms/{room} shows the room live with its tracks
+// (a lease alone answers 200 without codecs).
+func roomLiveAt(base, room string) bool {
+	resp, err := http.Get(base + "/api/rooms/" + room)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var info struct {
+		Codecs []string `json:"codecs"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&info) == nil && len(info.Codecs) > 0
 }

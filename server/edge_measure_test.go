@@ -231,15 +231,7 @@ func TestEdgeMeasureOriginCPU(t *testing.T) {
 			t.Fatal(err)
 		}
 		cancel()
-		until(t, 10*time.Second, "origin live", func() bool {
-			resp, err := http.Get(url + "/api/rooms/" + room)
-			if err != nil {
-				return false
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
+		until(t, 10*time.Second, "origin live", func() bool { return roomLiveAt(url, room) })
 		base := originCPU(t, srv.Process.Pid) // the publisher alone (layer rates measured meanwhile)
 
 		var closers []func()
