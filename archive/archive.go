@@ -52,6 +52,7 @@ type Archive struct {
 
 	sellerMu sync.Mutex
 	sellers  map[string]string // room → publisher subject of its current broadcast
+	recorded map[string]bool   // recordings this node's recorder started or continued (sellerMu)
 
 	embedded *transcode.Embedded
 	redisOpt asynq.RedisConnOpt
@@ -256,6 +257,12 @@ func (a *Archive) seller(room string) string {
 // ---- recorder hooks (called from the room's sink goroutine: keep them short) ----
 
 func (a *Archive) onStarted(m recorder.Manifest) {
+	a.sellerMu.Lock()
+	if a.recorded == nil {
+		a.recorded = map[string]bool{}
+	}
+	a.recorded[m.ID] = true
+	a.sellerMu.Unlock()
 	a.savePart(m) // the recording's timeline (show.go)
 
 	if m.Resumed > 0 { // the publisher reconnected: the same recording goes on
@@ -505,8 +512,15 @@ func (a *Archive) apply(u transcode.Update) {
 	}
 }
 
-// recordedHere reports whether this node's disk holds raw files of recording id.
+// recordedHere reports whether this node recorded (a part of) recording id: it started or
+// continued it since it started, or its disk holds raw files of it.
 func (a *Archive) recordedHere(id string) bool {
+	a.sellerMu.Lock()
+	mine := a.recorded[id]
+	a.sellerMu.Unlock()
+	if mine {
+		return true
+	}
 	_, err := os.Stat(filepath.Join(a.rec.Dir(), id))
 	return err == nil
 }

@@ -14,6 +14,15 @@ var (
 	ErrBadParams = errors.New("bad cluster params")
 	// ErrBadRoom: a room name is empty or has characters a key or the Owner JSON cannot hold.
 	ErrBadRoom = errors.New("bad room name")
+
+	// The edge relay (edge.go).
+
+	// ErrLocate: the Locator failed (Redis unreachable, ...).
+	ErrLocate = errors.New("cluster: cannot locate the room's owner")
+	// ErrPull: pulling a room from its owner failed (HTTP, negotiation, ICE, no tracks).
+	ErrPull = errors.New("cluster: pull from the owner failed")
+	// ErrEdgeClosed: the Edge is closed.
+	ErrEdgeClosed = errors.New("cluster: edge closed")
 )
 
 // OwnedError is the error of Claim when a live other node owns the room; errors.Is(err, ErrOwned).

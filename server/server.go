@@ -25,6 +25,7 @@ import (
 
 	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/cluster"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/httpapi"
 	"github.com/relaycast/relaycast/live"
@@ -55,6 +56,11 @@ type Params struct {
 	ArchiveTuning archive.Tuning
 	// LiveLeaseTTL is the auction's lot lease (0: its default; tests shorten it).
 	LiveLeaseTTL time.Duration
+	// EdgeLocator, when set, lets the node pull rooms served elsewhere for its viewers; EdgeNode
+	// is its node ID, EdgeLinger how long a pull outlives its last viewer (server/edge.go).
+	EdgeLocator cluster.Locator
+	EdgeNode    string
+	EdgeLinger  time.Duration
 }
 
 // Server is one relaycast node.
@@ -100,6 +106,7 @@ type Server struct {
 
 	csfu       *clusterSFU           // the SFU as signaling and the API see it (cluster.go)
 	clusterRDB redis.UniversalClient // the cluster's own Redis client
+	edge       *cluster.Edge         // pulls rooms other nodes serve (edge.go)
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
@@ -184,8 +191,12 @@ func New(p Params) (*Server, error) {
 	for _, x := range iceServers {
 		sigICE = append(sigICE, signaling.ICEServer{URL: x.URL, Username: x.Username, Credential: x.Credential})
 	}
+	media, err := s.openEdge() // edge.go
+	if err != nil {
+		return fail(err)
+	}
 	s.sig = signaling.New(signaling.Params{
-		SFU: s.csfu, Auth: s.signer, Logger: p.Logger, ViewerAuth: cfg.ViewerAuth,
+		SFU: media, Auth: s.signer, Logger: p.Logger, ViewerAuth: cfg.ViewerAuth,
 		AllowedOrigins: cfg.AllowedOrigins, ICEServers: sigICE,
 		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		Families:    []signaling.Family{liveFamily{s.live}},
@@ -230,7 +241,7 @@ func (s *Server) routes() http.Handler {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.Handle("/", web.NewHandler(web.Params{MediaOrigins: mediaOrigins(s.cfg)}))
-	return mux
+	return relayPulls(s.signer, mux) // edge.go
 }
 
 // mediaOrigins is the origin the VOD is served from when it is not this server (S3 or a CDN),
@@ -330,6 +341,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeMedia() {
 	if s.sig != nil {
 		_ = s.sig.Close()
+	}
+	if s.edge != nil {
+		_ = s.edge.Close() // its pulls' rooms end with it
 	}
 	if s.sfu != nil {
 		_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
