@@ -150,10 +150,10 @@ func publishTo(t *testing.T, n *lbNode, signer *auth.Signer, room string) (stop 
 //     Retry-After + JSON, /ws `reconnect` + close "draining") and tells its sockets to
 //     reconnect; the broadcast page publishes again through the balancer (same token subject:
 //     the takeover rule) without going idle, the watch page plays again from the other node
-//     (the time from SIGTERM is measured, < 3 s), and the drained node exits 0 once its last
-//     session leaves.
+//     (the time from SIGTERM is measured and logged; the target is 3 s), and the drained node
+//     exits 0 once its last session leaves.
 //  3. A viewer on an edge node (the room owned by another) that drains plays again through
-//     another node within 3 s.
+//     another node (measured the same way).
 func TestClusterBehindHAProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs server processes, HAProxy and Chromium (skipped with -short)")
