@@ -25,6 +25,9 @@ type PublisherParams struct {
 	// Simulcast sends the video as three RID layers q, h, f (VP8 or H.264; see SimulcastRIDs);
 	// Bitrate is the top layer's.
 	Simulcast bool
+	// KeyframesOnRequest (simulcast noise): a keyframe only first and on PLI, never every 2 s —
+	// as Chrome's encoder (see also IgnoreNextPLIs).
+	KeyframesOnRequest bool
 	// Media, if set, is real pre-encoded VP8 + Opus sent in a loop instead of noise (loop.go):
 	// decodable by browsers and recordings. Bitrate is then the loop's, and VideoMime VP8.
 	Media *Loop

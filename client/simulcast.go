@@ -29,6 +29,7 @@ type simLayer struct {
 	bitrate  int
 	w, h     uint16
 	forceKey atomic.Bool
+	ignore   atomic.Int64 // keyframe requests still to ignore (IgnoreNextPLIs)
 	paused   atomic.Bool
 	plis     atomic.Int64
 }
@@ -94,7 +95,10 @@ func (p *Publisher) addSimulcastVideo() error {
 					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 						l.plis.Add(1)
 						p.plis.Add(1)
-						l.forceKey.Store(true)
+						if l.ignore.Add(-1) < 0 {
+							l.ignore.Store(0)
+							l.forceKey.Store(true)
+						}
 					}
 				}
 			}
@@ -114,6 +118,17 @@ func (p *Publisher) SetLayerActive(rid string, active bool) {
 		if l.rid == rid {
 			l.paused.Store(!active)
 		}
+	}
+}
+
+// IgnoreNextPLIs makes every simulcast layer ignore its next n keyframe requests (an encoder
+// not ready yet, as a just-republished browser's).
+func (p *Publisher) IgnoreNextPLIs(n int) {
+	if p.sim == nil {
+		return
+	}
+	for _, l := range p.sim.layers {
+		l.ignore.Store(int64(n))
 	}
 }
 
@@ -207,7 +222,7 @@ func (p *Publisher) sendSimulcastFrame(sv *simulcastVideo, n int, curs []*loopCu
 			resume[i] = false
 			frame = stamped(f.Data, now)
 		default:
-			key := l.forceKey.Swap(false) || n%(2*fps) == 0
+			key := l.forceKey.Swap(false) || n == 0 || (!p.p.KeyframesOnRequest && n%(2*fps) == 0)
 			if l.paused.Load() {
 				l.pz.SkipSamples(90000 / fps)
 				continue

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/relaycast/relaycast/client"
@@ -48,7 +49,12 @@ func newRecViewer(t *testing.T, s *sfu.SFU, room string, q sfu.Quality) *recView
 // newRecViewerVia connects through relay (nil: directly).
 func newRecViewerVia(t *testing.T, s *sfu.SFU, room string, q sfu.Quality, relay *lossyRelay) *recViewer {
 	t.Helper()
-	pc := loopbackPC(t)
+	return newRecViewerPC(t, s, room, q, relay, loopbackPC(t))
+}
+
+// newRecViewerPC is newRecViewerVia on the given peer connection.
+func newRecViewerPC(t *testing.T, s *sfu.SFU, room string, q sfu.Quality, relay *lossyRelay, pc *webrtc.PeerConnection) *recViewer {
+	t.Helper()
 	v := &recViewer{pc: pc}
 	t.Cleanup(func() { _ = pc.Close(); v.wg.Wait() })
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
@@ -527,6 +533,65 @@ func loopbackPC(t *testing.T) *webrtc.PeerConnection {
 		t.Fatal(err)
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc
+}
+
+// A simulcast viewer waiting for its layer's first keyframe asks again until one comes: the
+// publisher's encoder (as a just-republished browser's) ignores its next two requests and sends
+// keyframes only when asked, the viewer arrives while no layer sends, and it sends no RTCP at
+// all, so nothing it sends makes the SFU choose (and ask) again. (A regression guard written
+// while looking for why a watch page moved off a draining node with its seller played again
+// only after ~10 s behind HAProxy: this path is not the cause, it passes with and without a
+// periodic re-ask.)
+func TestSimulcastViewerAsksAgainForKeyframe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for several seconds")
+	}
+	s, err := sfu.New(sfu.Config{Loopback: true, SimulcastStartBitrate: 800_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pub, _ := publish(t, s, "stubborn", client.PublisherParams{Simulcast: true, Bitrate: 1_500_000, KeyframesOnRequest: true})
+	defer pub.Close()
+	// The viewer arrives while no layer sends (as when it reconnects before its seller's page has
+	// published again), and is a viewer that sends no RTCP at all (no receiver reports, no REMB,
+	// no PLI): nothing it sends makes the SFU choose again.
+	for _, rid := range []string{"q", "h", "f"} {
+		pub.SetLayerActive(rid, false)
+	}
+	time.Sleep(1500 * time.Millisecond) // the layers are idle
+	v := newRecViewerPC(t, s, "stubborn", sfu.QualityHigh, nil, silentPC(t))
+	// The layers come back without a keyframe, and ignore the next two requests.
+	pub.IgnoreNextPLIs(2)
+	for _, rid := range []string{"q", "h", "f"} {
+		pub.SetLayerActive(rid, true)
+	}
+	start := time.Now()
+	waitWidth(t, v, 1280, "viewer of a layer whose first two keyframe requests were ignored")
+	t.Logf("the viewer got its keyframe %v after it connected; top layer keyframe requests: %d", time.Since(start).Round(time.Millisecond), pub.LayerPLIs("f"))
+	if n := pub.LayerPLIs("f"); n < 3 {
+		t.Errorf("the top layer got %d keyframe requests, want at least 3 (two ignored)", n)
+	}
+}
+
+// silentPC is a loopback peer connection without interceptors: it sends no RTCP feedback.
+func silentPC(t *testing.T) *webrtc.PeerConnection {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
