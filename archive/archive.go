@@ -65,7 +65,7 @@ type Archive struct {
 	queue    *transcode.Client
 	worker   *transcode.Worker
 	rec      *recorder.Recorder
-	cont     *continuation // recordings' state in Redis (continue.go)
+	cont     *continuation    // recordings' state in Redis (continue.go)
 	ins      *asynq.Inspector // retry and the admin job list (retry.go)
 
 	ctx         context.Context

@@ -114,7 +114,7 @@ func TestRecordingAcrossNodes(t *testing.T) {
 	pubA, _ := a.PublishFile(t, room, 20*time.Second)
 	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	time.Sleep(time.Until(rec.StartedAt.Add(9500 * time.Millisecond))) // two 4 s chunks done, the third in flight
-	_ = pubA.Close()                                                    // abrupt: A's room lingers until ICE gives up
+	_ = pubA.Close()                                                   // abrupt: A's room lingers until ICE gives up
 	cut := time.Now()
 	const partB = 8 * time.Second
 	pubB, stopB := b.PublishFile(t, room, partB)
