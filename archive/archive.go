@@ -615,19 +615,25 @@ func (a *Archive) Reconcile(ctx context.Context, minAge time.Duration) error {
 		if minAge > 0 && err == nil && cur.Status == catalog.StatusFailed {
 			continue // periodic runs leave failed recordings alone; a restart retries them
 		}
-		if a.cont.foreign(ctx, m.ID) {
-			// The recording went on on another node, which ends it: only this node's chunks of
-			// it are uploaded (their claims decide), and its catalog entry is not touched.
-			if err == nil && cur.Status == catalog.StatusReady {
-				_ = recorder.MarkArchived(a.rec.Dir(), m.ID)
-				continue
-			}
-			a.log.Info("reconciling the chunks of a recording that went on on another node", "recording", m.ID, "chunks", len(p.Chunks))
+		if mine, ok := a.cont.foreign(ctx, m.ID); ok {
+			// The recording went on on another node, which ends it: only the chunks of this
+			// node's parts are uploaded (a hole that comes late joins in order); the chunk that
+			// was in flight lies in the next node's part and is dropped; the catalog entry is
+			// not touched here.
+			left := 0
 			for i := range p.Chunks {
 				c := p.Chunks[i]
+				if !mine(c.Index) {
+					a.log.Warn("chunk dropped: the recording went on on another node from before it", "recording", m.ID, "chunk", c.Index)
+					continue
+				}
 				if ok, _ := a.exists(ctx, transcode.ChunkDoneKey(m.ID, c.Index)); !ok {
 					a.submit(archiveJob{chunk: &c})
+					left++
 				}
+			}
+			if left == 0 && err == nil && cur.Status == catalog.StatusReady {
+				_ = recorder.MarkArchived(a.rec.Dir(), m.ID) // nothing of it left here
 			}
 			continue
 		}

@@ -311,10 +311,17 @@ func (c *continuation) mayEnd(ctx context.Context, id string) ([]int, bool, erro
 	return st.Holes, st.current().Node == c.node, nil
 }
 
-// foreign reports whether recording id went on on another node after this node's part.
-func (c *continuation) foreign(ctx context.Context, id string) bool {
+// foreign reports whether recording id went on on another node after this node's part, and
+// then which chunk indices are this node's (in one of its parts).
+func (c *continuation) foreign(ctx context.Context, id string) (mine func(int) bool, ok bool) {
 	st, err := c.get(ctx, c.rdb, id)
-	return err == nil && st != nil && st.current().Node != c.node
+	if err != nil || st == nil || st.current().Node == c.node {
+		return nil, false
+	}
+	return func(i int) bool {
+		p := st.part(i)
+		return p != nil && p.Node == c.node
+	}, true
 }
 
 // live reports whether recording id is being recorded on some node now (its room key lives and
