@@ -98,25 +98,36 @@ func localChunks(t *testing.T, node *testserver.Archive, id string) []int {
 	return out
 }
 
-// TestRecordingAcrossNodes: a broadcast on node A is cut abruptly (the publisher vanishes, no
-// WHIP DELETE: A's room is still up when the seller is back) and the seller publishes the same
-// room on node B within the grace: the catalog has ONE recording of the room, ready, whose
-// chunks came from both nodes in index order, with the duration of both parts; A's chunk in
-// flight at the cut is refused (its index belongs to B's part) and lost, nothing else.
+// TestRecordingAcrossNodes: a broadcast on node A is cut mid-chunk and the seller publishes the
+// same room on node B within the grace: the catalog has ONE recording of the room, ready, whose
+// chunks came from both nodes in index order, with the duration of both parts. Two cuts: the
+// publisher vanishes from A (no WHIP DELETE), and A drains (server shutdown, as on SIGTERM).
 func TestRecordingAcrossNodes(t *testing.T) {
 	needTools(t)
 	if testing.Short() {
 		t.Skip("two nodes, transcodes (skipped with -short)")
 	}
-	a, b, st, rurl := sharedNodes(t, 10)
-	events := sse(t, a.Base) // one Redis: A's SSE carries B's events too
+	for i, how := range []string{"vanish", "drain"} {
+		t.Run(how, func(t *testing.T) { recordAcross(t, 13+i, how == "drain") })
+	}
+}
+
+func recordAcross(t *testing.T, db int, drain bool) {
+	a, b, st, rurl := sharedNodes(t, db)
+	const partB = 8 * time.Second
+	clip(t, partB)           // made now: B's publish must come within the grace
+	events := sse(t, b.Base) // one Redis: B's SSE carries A's events too
 	const room = "handover"
 	pubA, _ := a.PublishFile(t, room, 20*time.Second)
 	rec := waitStatus(t, events, "", catalog.StatusRecording, 10*time.Second)
 	time.Sleep(time.Until(rec.StartedAt.Add(9500 * time.Millisecond))) // two 4 s chunks done, the third in flight
-	_ = pubA.Close()                                                   // abrupt: A's room lingers until ICE gives up
 	cut := time.Now()
-	const partB = 8 * time.Second
+	if drain {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		_ = a.Shutdown(ctx)
+		cancel()
+	}
+	_ = pubA.Close() // abrupt: no WHIP DELETE
 	pubB, stopB := b.PublishFile(t, room, partB)
 	<-pubB.Done()
 	stopB()
@@ -169,10 +180,20 @@ func TestRecordingAcrossNodes(t *testing.T) {
 	if d := r.Duration - want; d > 1 || d < -1 {
 		t.Errorf("duration %.2f s, want %.2f ± 1", r.Duration, want)
 	}
-	if lost := sentA - (want - partB.Seconds()); lost > 4.5+0.5 {
+	if lost := sentA - (want - partB.Seconds()); drain && lost > 0.6 {
+		t.Errorf("lost %.2f s at the drain: want nothing but the jitter buffers", lost)
+	} else if lost > 4.5+0.5 {
 		t.Errorf("lost %.2f s at the cut: want at most the chunk in flight (4 s chunks)", lost)
 	}
-	a.CheckArchive(t, r, want)
+	if strings.HasPrefix(r.HLSURL, "http") { // S3: the bucket is private, the playlists are there
+		for _, key := range []string{transcode.MasterKey(rec.ID), "rec/" + rec.ID + "/" + r.Renditions[0] + "/index.m3u8"} {
+			if !exists(t, st, key) {
+				t.Errorf("%s not in storage", key)
+			}
+		}
+	} else {
+		checkHLS(t, b.Base+r.HLSURL, r, want, 1)
+	}
 	if !strings.Contains(r.HLSURL, rec.ID) {
 		t.Errorf("hls %s", r.HLSURL)
 	}
