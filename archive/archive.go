@@ -99,6 +99,8 @@ type archiveStats struct {
 type archiveJob struct {
 	chunk *recorder.ChunkInfo
 	end   *recorder.Manifest
+	// orphan: end of a recording whose node vanished, ended by this node (continue.go)
+	orphan bool
 }
 
 // Tuning lets tests shorten the pipeline's timings (zero values: the defaults).
@@ -400,7 +402,7 @@ func (a *Archive) doJob(j archiveJob) error {
 	if err != nil {
 		return err
 	}
-	if !mine {
+	if !mine && !j.orphan {
 		a.log.Info("recording goes on on another node: that node ends it", "recording", m.ID)
 		return nil
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/recorder"
 	"github.com/relaycast/relaycast/storage"
 	"github.com/relaycast/relaycast/transcode"
@@ -31,6 +32,9 @@ import (
 //	                           recording.
 //	relaycast:rec:{id}         STRING recState JSON (kept 7 days): the parts (which node wrote
 //	                           which chunk indices), the chunks claimed, the timeline end, holes.
+//	relaycast:rec:open         SET of the ids whose current part has not ended: a recording whose
+//	                           room key expired while in it (its node died and nobody went on)
+//	                           is finished by any node's sweep (an orphan).
 //
 // A node uploads a chunk only after claiming its index in the state (WATCH/MULTI): a claim
 // succeeds for an index of one of the node's own parts and, in the open part, moves the
@@ -46,6 +50,7 @@ const (
 	recStateTTL  = 7 * 24 * time.Hour
 	redisTimeout = 2 * time.Second
 	beatEvery    = time.Second
+	orphanEvery  = 5 * time.Second
 	openPart     = -1
 )
 
@@ -110,6 +115,8 @@ func NodeID(dataDir string) string {
 	return host + "/" + hex.EncodeToString(sum[:4])
 }
 
+const openSet = recKeyPrefix + "open"
+
 func roomKey(room string) string { return recKeyPrefix + "room:" + room }
 func stateKey(id string) string  { return recKeyPrefix + id }
 
@@ -166,6 +173,7 @@ func (c *continuation) begin(m recorder.Manifest, seller string) {
 	if _, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.Set(ctx, stateKey(m.ID), b, recStateTTL)
 		pipe.Set(ctx, roomKey(m.Room), m.ID, c.grace)
+		pipe.SAdd(ctx, openSet, m.ID)
 		return nil
 	}); err != nil {
 		c.log.Warn("cannot record the recording's state: it will not continue on another node", "recording", m.ID, "err", err)
@@ -219,6 +227,7 @@ func (c *continuation) resume(room string, local *recorder.Manifest) (recorder.M
 		st.Parts = append(st.Parts, recPart{Node: c.node, First: cur.Cut, Cut: openPart})
 		holes = slices.Clone(st.Holes)
 		pipe.Set(ctx, roomKey(room), id, c.grace)
+		pipe.SAdd(ctx, openSet, id)
 		return true
 	})
 	if err != nil {
@@ -351,21 +360,108 @@ func (c *continuation) beat(ctx context.Context, live map[string]bool) {
 	}
 }
 
+// orphans finishes the recordings whose current part's node vanished: the room key expired
+// (nobody renewed it for the grace, nobody went on) and the part never ended. The state is
+// ended at the claimed chunks (pending ones become holes) in a transaction that also checks
+// the room key is still absent, so one node finishes each; it returns the states it ended.
+// A node that comes back later with more chunks of its part still uploads them and ends the
+// recording again with them (its reconciler: the part is its own).
+func (c *continuation) orphans(ctx context.Context) []recState {
+	ids, err := c.rdb.SMembers(ctx, openSet).Result()
+	if err != nil {
+		return nil
+	}
+	var out []recState
+	for _, id := range ids {
+		st, err := c.get(ctx, c.rdb, id)
+		if err != nil {
+			continue
+		}
+		if st == nil || (st.Ended && c.rdb.Exists(ctx, roomKey(st.Room)).Val() == 0) {
+			c.rdb.SRem(ctx, openSet, id) // gone, or ended and past its grace
+			continue
+		}
+		if st.Ended {
+			continue
+		}
+		var done *recState
+		err = c.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			st, err := c.get(ctx, tx, id)
+			if err != nil || st == nil || st.Ended {
+				return err
+			}
+			if n, err := tx.Exists(ctx, roomKey(st.Room)).Result(); err != nil || n > 0 {
+				return err // live, or continuable
+			}
+			for _, i := range st.Pending {
+				if !slices.Contains(st.Holes, i) {
+					st.Holes = append(st.Holes, i)
+				}
+			}
+			st.Pending, st.Ended, st.Chunks, st.TLEnd = []int{}, true, st.Next, st.End
+			b, _ := json.Marshal(st)
+			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+				pipe.Set(ctx, stateKey(id), b, recStateTTL)
+				pipe.SRem(ctx, openSet, id)
+				return nil
+			})
+			if err == nil {
+				done = st
+			}
+			return err
+		}, stateKey(id), roomKey(st.Room))
+		if err == nil && done != nil {
+			c.log.Warn("recording's node vanished mid-show and nobody went on: finishing it", "recording", id,
+				"node", done.current().Node, "chunks", done.Chunks, "holes", done.Holes)
+			out = append(out, *done)
+		}
+	}
+	return out
+}
+
 // runBeat renews the room keys every second until the archive closes.
 func (a *Archive) runBeat() {
 	defer a.wg.Done()
 	t := time.NewTicker(beatEvery)
 	defer t.Stop()
+	// Orphans are looked for once the reconciler had its chance to end this node's own.
+	sweepAt := time.Now().Add(a.cfg.ReconnectGrace)
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
 			ctx, cancel := context.WithTimeout(a.ctx, redisTimeout)
 			a.cont.beat(ctx, a.rec.Live())
 			cancel()
+			if a.cfg.ReconnectGrace > 0 && now.After(sweepAt) {
+				sweepAt = now.Add(orphanEvery)
+				ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+				for _, st := range a.cont.orphans(ctx) {
+					a.finishOrphan(st)
+				}
+				cancel()
+			}
 		}
 	}
+}
+
+// finishOrphan ends a recording whose node vanished (orphans): the catalog entry leaves
+// "recording" and the end job is queued here with the state's chunk count and holes.
+func (a *Archive) finishOrphan(st recState) {
+	now := time.Now().UTC()
+	if r, err := a.cat.Update(a.ctx, st.ID, func(r *catalog.Recording) error {
+		if r.Status != catalog.StatusRecording {
+			return errNoChange
+		}
+		r.Status, r.EndedAt = catalog.StatusProcessing, &now
+		r.Duration = now.Sub(r.StartedAt).Seconds()
+		return nil
+	}); err == nil {
+		a.publish("recording", r.ID, r)
+	}
+	a.submit(archiveJob{end: &recorder.Manifest{ID: st.ID, Room: st.Room, StartedAt: st.StartedAt, EndedAt: &now,
+		Chunks: st.Chunks, Width: st.Width, Height: st.Height, End: st.TLEnd}, orphan: true})
 }
 
 // goAsync runs f in a goroutine of the archive (Close waits for it).
