@@ -17,6 +17,7 @@ import (
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/client"
 	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testmedia"
 	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/recorder"
 	"github.com/relaycast/relaycast/storage"
@@ -78,7 +79,7 @@ func TestRecordingFailoverKill(t *testing.T) {
 	}
 	redisURL := testserver.RedisURL(t, 9)
 	const secret = "recfail-secret-0123456789abcdef"
-	const chunk = 3 * time.Second
+	const chunk, grace = 3 * time.Second, 8 * time.Second
 	cfg := config.Default()
 	var storeArgs []string
 	if ep := os.Getenv("RELAYCAST_TEST_S3"); ep != "" {
@@ -99,7 +100,7 @@ func TestRecordingFailoverKill(t *testing.T) {
 		n := &recNode{url: "http://127.0.0.1:" + strconv.Itoa(port), data: filepath.Join(dir, "data"), logPath: filepath.Join(dir, name+".log")}
 		n.args = append([]string{"serve", "--http", "127.0.0.1:" + strconv.Itoa(port), "--ice-udp-port", "0", "--ice-loopback",
 			"--data-dir", n.data, "--auth-secret", secret, "--redis-url", redisURL, "--chunk-duration", chunk.String(),
-			"--reconnect-grace", "15s", "--workers", "1", "--log-level", "debug"}, storeArgs...)
+			"--reconnect-grace", grace.String(), "--workers", "1", "--log-level", "debug"}, storeArgs...)
 		return n
 	}
 	a, b := node("a"), node("b")
@@ -117,13 +118,17 @@ func TestRecordingFailoverKill(t *testing.T) {
 		}
 	}()
 
+	var publishRoom func(url, room string, d time.Duration) (*client.FilePublisher, string)
 	signer, err := auth.NewSigner([]byte(secret))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const room = "failover"
-	tok, _ := signer.Issue(room, []auth.Grant{auth.GrantPublish}, time.Hour, "seller")
+	tok, _ := signer.Issue(auth.AnyRoom, []auth.Grant{auth.GrantPublish}, time.Hour, "seller")
 	publish := func(url string, d time.Duration) (*client.FilePublisher, string) {
+		return publishRoom(url, room, d)
+	}
+	publishRoom = func(url, room string, d time.Duration) (*client.FilePublisher, string) {
 		v, au := clip(t, d)
 		pub, err := client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: v, Audio: au})
 		if err != nil {
@@ -176,6 +181,9 @@ func TestRecordingFailoverKill(t *testing.T) {
 		}
 	}
 	want := aEnd + partB.Seconds()
+	if firstB.Audio != nil && firstB.Video != nil {
+		t.Logf("B's first chunk: video from %.3f s, audio from %.3f s after its start (the seam)", firstB.Video.Offset, firstB.Audio.Offset)
+	}
 	r := waitRec(t, b.url, func(r catalog.Recording) bool { return r.Status == catalog.StatusReady && r.Duration > want-1 }, 90*time.Second)
 	onA := chunksOnDisk(t, a.data, rec.ID)
 	lost := sentA - aEnd
@@ -206,7 +214,7 @@ func TestRecordingFailoverKill(t *testing.T) {
 			t.Errorf("B's first chunk not in storage")
 		}
 	} else {
-		testserver.CheckHLS(t, hlsURL(b.url, r.HLSURL), r, want, 1)
+		checkSeamHLS(t, hlsURL(b.url, r.HLSURL), r, want)
 	}
 
 	// A comes back: its reconciler finds its interrupted part on disk. Its chunk in flight lies
@@ -221,6 +229,49 @@ func TestRecordingFailoverKill(t *testing.T) {
 		t.Errorf("A's leftover chunk %d (B's part from %d) was not dropped", onA[len(onA)-1].Index, firstB.Index)
 	}
 	t.Logf("after A's restart: %s, %.2f s", after.Status, after.Duration)
+
+	// A is killed again mid-show in another room and nobody goes on: once the grace is over,
+	// B finishes the orphan (its sweep) with A's archived chunks.
+	const lone = "lone"
+	pubL, _ := publishRoom(a.url, lone, 20*time.Second)
+	recL := waitRec(t, a.url, func(r catalog.Recording) bool { return r.Room == lone && r.Status == catalog.StatusRecording }, 10*time.Second)
+	time.Sleep(time.Until(recL.StartedAt.Add(7800 * time.Millisecond)))
+	killedL := time.Now()
+	if err := a.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.cmd.Wait()
+	_ = pubL.Close()
+	rl := waitRec(t, b.url, func(r catalog.Recording) bool { return r.ID == recL.ID && r.Status == catalog.StatusReady }, grace+60*time.Second)
+	t.Logf("orphan: SIGKILL %.2f s into the show, nobody went on; B finished it %.2f s after the kill: ready, %.2f s (lost %.2f s)",
+		killedL.Sub(recL.StartedAt).Seconds(), time.Since(killedL).Seconds(), rl.Duration, killedL.Sub(recL.StartedAt).Seconds()-rl.Duration)
+	if lostL := killedL.Sub(recL.StartedAt).Seconds() - rl.Duration; lostL > chunk.Seconds()+2.5 || lostL < -0.2 {
+		t.Errorf("orphan lost %.2f s", lostL)
+	}
+	if !strings.Contains(b.log(t), "nobody went on: finishing it") {
+		t.Error("B's log does not say it finished the orphan")
+	}
+}
+
+// checkSeamHLS probes every rendition of a recording made of two parts: duration want ± 1 s,
+// video and audio, and no gap longer than 0.25 s — at the seam the second part's audio may
+// start a little after its first keyframe (the reconnected publisher's first audio packets),
+// which CheckHLS's 0.1 s for one broadcast does not allow.
+func checkSeamHLS(t *testing.T, master string, r catalog.Recording, want float64) {
+	t.Helper()
+	for _, name := range r.Renditions {
+		rep, err := testmedia.Probe(strings.TrimSuffix(master, "master.m3u8") + name + "/index.m3u8")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %+v", name, rep)
+		if !rep.Video || !rep.Audio || rep.Duration < want-1 || rep.Duration > want+1 {
+			t.Errorf("%s: video %v audio %v duration %.2f s, want %.2f ± 1", name, rep.Video, rep.Audio, rep.Duration, want)
+		}
+		if rep.MaxVideoGap > 0.25 || rep.MaxAudioGap > 0.25 || rep.AVOffset > 0.1 || rep.AVOffset < -0.1 {
+			t.Errorf("%s: gaps video %.3f s audio %.3f s, A/V offset %.3f s", name, rep.MaxVideoGap, rep.MaxAudioGap, rep.AVOffset)
+		}
+	}
 }
 
 func hlsURL(base, u string) string {
