@@ -298,7 +298,7 @@ func (c *continuation) ended(m recorder.Manifest) {
 	defer cancel()
 	_, err := c.update(ctx, m.ID, func(st *recState, pipe redis.Pipeliner) bool {
 		if st.current().Node != c.node || st.current().First > m.Chunks {
-			return false // taken over meanwhile
+			return false // taken over meanwhile (by another node, or a later part here)
 		}
 		st.Ended, st.Chunks, st.TLEnd = true, m.Chunks, m.End
 		st.Next = max(st.Next, m.Chunks)
