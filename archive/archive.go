@@ -52,6 +52,7 @@ type Archive struct {
 
 	sellerMu sync.Mutex
 	sellers  map[string]string // room → publisher subject of its current broadcast
+	recorded map[string]bool   // recordings this node's recorder started or continued (sellerMu)
 
 	embedded *transcode.Embedded
 	redisOpt asynq.RedisConnOpt
@@ -59,7 +60,7 @@ type Archive struct {
 	ownRedis bool // rdb was opened here (not passed in Params), so Close closes it
 	store    storage.Storage
 	local    *storage.Local // nil with S3
-	cat      *catalog.SQLite
+	cat      catalog.Store
 	events   *events.Bus // SSE fan-out
 	updates  *events.Bus // transcode updates from every worker
 	queue    *transcode.Client
@@ -122,7 +123,8 @@ type Params struct {
 	Redis    redis.UniversalClient
 	RedisOpt asynq.RedisConnOpt
 	// NodeID names this node in the recordings' state in Redis (continue.go); default
-	// NodeID(Config.DataDir). Nodes sharing Redis need distinct ids; a restarted node keeps its own.
+	// Config.NodeID (--node-id) when set, else NodeID(Config.DataDir). Nodes sharing Redis need
+	// distinct ids; a restarted node must keep its own (it recognises its chunks by it).
 	NodeID string
 }
 
@@ -139,9 +141,10 @@ func New(p Params) (a *Archive, err error) {
 		Buckets: []float64{1, 2, 4, 8, 15, 30, 60, 120},
 	})
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	self := a // the error returns below set a to nil
 	defer func() {
 		if err != nil {
-			a.Close()
+			self.Close()
 		}
 	}()
 	if ap.ReconcileInterval <= 0 {
@@ -183,7 +186,7 @@ func New(p Params) (a *Archive, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	if a.cat, err = catalog.Open(catalog.Params{Path: filepath.Join(cfg.DataDir, "catalog.db"), Logger: logger}); err != nil {
+	if a.cat, err = OpenCatalog(a.ctx, cfg, logger); err != nil { // catalog.go
 		return nil, err
 	}
 	if a.events, err = events.New(events.Params{Redis: a.rdb, Channel: ChannelFor(EventsChannel, a.redisOpt), Logger: logger}); err != nil {
@@ -193,6 +196,9 @@ func New(p Params) (a *Archive, err error) {
 		return nil, err
 	}
 	a.queue = transcode.NewClient(a.redisOpt)
+	if p.NodeID == "" {
+		p.NodeID = cfg.NodeID // --node-id when given; else the host and data directory
+	}
 	if p.NodeID == "" {
 		p.NodeID = NodeID(cfg.DataDir)
 	}
@@ -271,6 +277,12 @@ func (a *Archive) seller(room string) string {
 // ---- recorder hooks (called from the room's sink goroutine: keep them short) ----
 
 func (a *Archive) onStarted(m recorder.Manifest) {
+	a.sellerMu.Lock()
+	if a.recorded == nil {
+		a.recorded = map[string]bool{}
+	}
+	a.recorded[m.ID] = true
+	a.sellerMu.Unlock()
 	a.savePart(m) // the recording's timeline (show.go)
 	if m.Resumed == 0 && a.cfg.ReconnectGrace > 0 {
 		a.cont.begin(m, a.seller(m.Room)) // continue.go
@@ -501,8 +513,15 @@ func (a *Archive) apply(u transcode.Update) {
 	case transcode.UpdateReady:
 		// Resumed by a reconnect since, here or on another node (continue.go): not done yet.
 		live := a.rec.Live()[u.RecordingID] || a.cont.live(ctx, u.RecordingID)
+		// With a shared catalog (PostgreSQL) every node applies every update; a node that did
+		// not record this broadcast cannot know it is live again elsewhere, so it leaves a
+		// recording that the catalog says is being recorded to the node recording it.
+		elsewhere := !live && !a.recordedHere(u.RecordingID)
 		r, err := a.cat.Update(ctx, u.RecordingID, func(r *catalog.Recording) error {
 			if r.Status == catalog.StatusReady && r.HLSURL == u.HLSURL && r.Duration == u.Duration {
+				return errNoChange
+			}
+			if elsewhere && r.Status == catalog.StatusRecording {
 				return errNoChange
 			}
 			if !live {
@@ -538,6 +557,19 @@ func (a *Archive) apply(u transcode.Update) {
 		a.mu.Unlock()
 		a.setFailedUpdate(u) // archive_tracks.go
 	}
+}
+
+// recordedHere reports whether this node recorded (a part of) recording id: it started or
+// continued it since it started, or its disk holds raw files of it.
+func (a *Archive) recordedHere(id string) bool {
+	a.sellerMu.Lock()
+	mine := a.recorded[id]
+	a.sellerMu.Unlock()
+	if mine {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(a.rec.Dir(), id))
+	return err == nil
 }
 
 func (a *Archive) setFailed(id, msg string) {

@@ -17,8 +17,8 @@ import (
 
 // What the other components (uploads, httpapi, server) use of the archive.
 
-// Catalog is the recordings database.
-func (a *Archive) Catalog() *catalog.SQLite { return a.cat }
+// Catalog is the recordings database (SQLite, or PostgreSQL with --catalog-url).
+func (a *Archive) Catalog() catalog.Store { return a.cat }
 
 // Store is the VOD storage (local directory or S3).
 func (a *Archive) Store() storage.Storage { return a.store }

@@ -29,10 +29,18 @@ type BidLog interface {
 	Bids(ctx context.Context, room, id string) ([]json.RawMessage, error)
 }
 
+// ShowCatalog is what the show archiver needs of the catalog (a catalog.Store).
+type ShowCatalog interface {
+	LastSeqs(ctx context.Context) (map[string]int64, error)
+	SaveLiveEvents(ctx context.Context, room string, evs []catalog.LiveEvent) error
+	SaveLot(ctx context.Context, l catalog.Lot, bids []json.RawMessage) error
+	BidEvents(ctx context.Context, room, lotID string) ([]json.RawMessage, error)
+}
+
 // ShowParams configures a Show.
 type ShowParams struct {
 	Log     EventLog
-	Catalog *catalog.SQLite
+	Catalog ShowCatalog
 	Bids    BidLog // optional
 	Logger  *slog.Logger
 	// LiveRooms lists the rooms being recorded now (optional; Archive.LiveRooms). They are

@@ -34,12 +34,16 @@ const (
 	GrantBid       Grant = "bid"       // bid on the room's lots
 	GrantModerate  Grant = "moderate"  // delete messages, time out / ban users, room chat settings, pin products; implies chat
 	GrantAdmin     Grant = "admin"     // everything, including ending other people's broadcasts
+	// GrantRelay is node-to-node: an edge node pulling a room from its owner (docs/CLUSTER.md,
+	// "Edges"). Minted by a node with the cluster's shared secret, usually for AnyRoom. Admin does
+	// not imply it; it implies subscribe (a pull watches the room).
+	GrantRelay Grant = "relay"
 )
 
 // Valid reports whether g is one of the known grants.
 func (g Grant) Valid() bool {
 	switch g {
-	case GrantPublish, GrantSubscribe, GrantChat, GrantBid, GrantModerate, GrantAdmin:
+	case GrantPublish, GrantSubscribe, GrantChat, GrantBid, GrantModerate, GrantAdmin, GrantRelay:
 		return true
 	}
 	return false

@@ -7,8 +7,9 @@ import (
 	"unicode/utf8"
 )
 
-// AllGrants returns every known grant in canonical order (the order Effective uses):
-// subscribe, chat, bid, moderate, publish, admin.
+// AllGrants returns every grant a user's token may carry, in canonical order (the order
+// Effective uses): subscribe, chat, bid, moderate, publish, admin. The node-to-node GrantRelay
+// is valid but not listed: no user needs it and admin does not imply it.
 func AllGrants() []Grant {
 	return []Grant{GrantSubscribe, GrantChat, GrantBid, GrantModerate, GrantPublish, GrantAdmin}
 }
@@ -19,18 +20,25 @@ func AllGrants() []Grant {
 //   - admin implies every grant (on the token's room, or on every room for "*");
 //   - publish implies moderate and chat: the seller moderates their own room
 //     (and manages its lots, which the publish grant itself covers);
-//   - moderate implies chat: a moderator can always speak in the room.
+//   - moderate implies chat: a moderator can always speak in the room;
+//   - relay (node to node: an edge pulling the room) implies subscribe.
 //
 // Nothing implies bid but bid and admin, nothing implies subscribe but
-// subscribe and admin, and nothing but admin implies publish. Unknown grants
-// imply nothing and are implied by nothing.
+// subscribe, relay and admin, nothing but admin implies publish, and nothing but
+// relay implies relay (admin does not: a node-to-node pull is not a user's
+// right). Unknown grants imply nothing and are implied by nothing.
 func (g Grant) Implies(h Grant) bool {
 	if !g.Valid() || !h.Valid() {
 		return false
 	}
+	if h == GrantRelay {
+		return g == GrantRelay
+	}
 	switch g {
 	case h, GrantAdmin:
 		return true
+	case GrantRelay:
+		return h == GrantSubscribe
 	case GrantPublish:
 		return h == GrantModerate || h == GrantChat
 	case GrantModerate:
@@ -40,11 +48,11 @@ func (g Grant) Implies(h Grant) bool {
 }
 
 // Effective returns every grant the claims confer, the implied ones included,
-// in canonical order (subscribe, chat, bid, moderate, publish, admin). It does
+// in canonical order (subscribe, chat, bid, moderate, publish, admin; relay last when held). It does
 // not look at the room: combine it with Allows for a given room.
 func (c Claims) Effective() []Grant {
 	var out []Grant
-	for _, g := range AllGrants() {
+	for _, g := range append(AllGrants(), GrantRelay) {
 		if slices.ContainsFunc(c.Grants, func(have Grant) bool { return have.Implies(g) }) {
 			out = append(out, g)
 		}

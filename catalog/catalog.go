@@ -1,6 +1,8 @@
-// Package catalog lists recordings and their archive status. SQLite (pure Go, modernc.org/sqlite)
-// is the default store; callers depend on the small interfaces they declare, so a server
-// database can replace it later.
+// Package catalog lists recordings and their archive status, pending uploads and the show
+// beside each recording. SQLite (pure Go, modernc.org/sqlite) is the default store; PostgreSQL
+// (postgres.go, pgx) is the store a cluster's nodes share. Both have the method set of Store
+// and versioned schemas (migrate.go); callers depend on Store or on smaller interfaces they
+// declare.
 package catalog
 
 import (
@@ -12,6 +14,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
@@ -97,30 +100,11 @@ type Params struct {
 	Logger *slog.Logger
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS recordings (
-	id TEXT PRIMARY KEY,
-	room TEXT NOT NULL,
-	title TEXT NOT NULL DEFAULT '',
-	description TEXT NOT NULL DEFAULT '',
-	seller TEXT NOT NULL DEFAULT '',
-	started_at INTEGER NOT NULL,
-	ended_at INTEGER,
-	duration REAL NOT NULL DEFAULT 0,
-	status TEXT NOT NULL,
-	progress REAL NOT NULL DEFAULT 0,
-	renditions TEXT NOT NULL DEFAULT '[]',
-	hls_url TEXT NOT NULL DEFAULT '',
-	poster_url TEXT NOT NULL DEFAULT '',
-	error TEXT NOT NULL DEFAULT '',
-	updated_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS recordings_started ON recordings(started_at DESC, id DESC);
-`
-
-// migrations add the columns of later versions to an existing database (ALTER TABLE ADD COLUMN
-// with a default keeps every row valid; a data dir of an older version keeps working).
-var migrations = []struct{ column, ddl string }{
+// legacyColumns are the columns that versions before the versioned schema added to an existing
+// database (ALTER TABLE ADD COLUMN with a default keeps every row valid). A data dir of such a
+// version gets them before its first migration (migrations/sqlite), so it opens and keeps its
+// rows.
+var legacyColumns = []struct{ column, ddl string }{
 	{"source", `ALTER TABLE recordings ADD COLUMN source TEXT NOT NULL DEFAULT 'live'`},
 	{"subtitles", `ALTER TABLE recordings ADD COLUMN subtitles TEXT NOT NULL DEFAULT '[]'`},
 	{"log", `ALTER TABLE recordings ADD COLUMN log TEXT NOT NULL DEFAULT ''`},
@@ -128,7 +112,20 @@ var migrations = []struct{ column, ddl string }{
 	{"retryable", `ALTER TABLE recordings ADD COLUMN retryable INTEGER NOT NULL DEFAULT 0`},
 }
 
-func migrate(db *sql.DB) error {
+// upgradeLegacy adds the legacy columns a database of a version before the versioned schema
+// lacks (none for a new database, nor for one goose migrated already).
+func upgradeLegacy(db *sql.DB) error {
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'recordings'`).Scan(&tables); err != nil {
+		return err
+	}
+	var versioned int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, MigrationsTable).Scan(&versioned); err != nil {
+		return err
+	}
+	if tables == 0 || versioned == 1 {
+		return nil
+	}
 	rows, err := db.Query(`SELECT name FROM pragma_table_info('recordings')`)
 	if err != nil {
 		return err
@@ -146,7 +143,7 @@ func migrate(db *sql.DB) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, m := range migrations {
+	for _, m := range legacyColumns {
 		if have[m.column] {
 			continue
 		}
@@ -154,33 +151,30 @@ func migrate(db *sql.DB) error {
 			return fmt.Errorf("add column %s: %w", m.column, err)
 		}
 	}
-	if _, err = db.Exec(uploadsSchema); err != nil {
-		return err
-	}
-	_, err = db.Exec(showSchema) // show.go
-	return err
+	return nil
 }
 
-// Open opens (creating if needed) the database.
+// Open opens (creating if needed) the database and brings its schema to the latest version.
 func Open(p Params) (*SQLite, error) {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
+	log := p.Logger.With("component", "catalog")
 	dsn := "file:" + p.Path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", p.Path, err)
 	}
 	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
-	if _, err := db.Exec(schema); err != nil {
+	if err := upgradeLegacy(db); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("catalog: schema: %w", err)
+		return nil, fmt.Errorf("catalog: upgrade %s: %w", p.Path, err)
 	}
-	if err := migrate(db); err != nil {
+	if err := migrate(context.Background(), db, goose.DialectSQLite3, "sqlite", log); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("catalog: migrate: %w", err)
+		return nil, fmt.Errorf("catalog: migrate %s: %w", p.Path, err)
 	}
-	return &SQLite{db: db, log: p.Logger.With("component", "catalog")}, nil
+	return &SQLite{db: db, log: log}, nil
 }
 
 // Close closes the database.

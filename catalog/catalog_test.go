@@ -4,113 +4,106 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
 
-func open(t *testing.T) *SQLite {
-	t.Helper()
-	c, err := Open(Params{Path: filepath.Join(t.TempDir(), "c.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 func TestPutGetUpdateDelete(t *testing.T) {
-	ctx := context.Background()
-	c := open(t)
-	start := time.Now().UTC().Truncate(time.Millisecond)
-	if err := c.Put(ctx, Recording{ID: "a", Room: "shop", StartedAt: start, Status: StatusRecording}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := c.Get(ctx, "a")
-	if err != nil || r.Room != "shop" || !r.StartedAt.Equal(start) || r.Status != StatusRecording {
-		t.Fatalf("get: %+v %v", r, err)
-	}
-	r, err = c.Update(ctx, "a", func(r *Recording) error {
-		r.Status, r.Renditions, r.Duration = StatusReady, []string{"720p", "360p"}, 12.5
-		now := time.Now()
-		r.EndedAt = &now
-		return nil
-	})
-	if err != nil || r.Status != StatusReady {
-		t.Fatal(r, err)
-	}
-	r, _ = c.Get(ctx, "a")
-	if len(r.Renditions) != 2 || r.EndedAt == nil || r.Duration != 12.5 {
-		t.Fatalf("after update: %+v", r)
-	}
-	if _, err := c.Update(ctx, "a", func(*Recording) error { return errors.New("no") }); err == nil {
-		t.Fatal("update error not returned")
-	}
-	if err := c.Delete(ctx, "a"); err != nil {
-		t.Fatal(err)
-	}
-	for name, err := range map[string]error{
-		"get":    func() error { _, err := c.Get(ctx, "a"); return err }(),
-		"delete": c.Delete(ctx, "a"),
-		"update": func() error { _, err := c.Update(ctx, "a", func(*Recording) error { return nil }); return err }(),
-	} {
-		if !errors.Is(err, ErrNotFound) {
-			t.Errorf("%s of deleted: %v, want ErrNotFound", name, err)
+	eachStore(t, func(t *testing.T, open opener) {
+		ctx := context.Background()
+		c := open(t)
+		start := time.Now().UTC().Truncate(time.Millisecond)
+		if err := c.Put(ctx, Recording{ID: "a", Room: "shop", StartedAt: start, Status: StatusRecording}); err != nil {
+			t.Fatal(err)
 		}
-	}
+		r, err := c.Get(ctx, "a")
+		if err != nil || r.Room != "shop" || !r.StartedAt.Equal(start) || r.Status != StatusRecording {
+			t.Fatalf("get: %+v %v", r, err)
+		}
+		r, err = c.Update(ctx, "a", func(r *Recording) error {
+			r.Status, r.Renditions, r.Duration = StatusReady, []string{"720p", "360p"}, 12.5
+			now := time.Now()
+			r.EndedAt = &now
+			return nil
+		})
+		if err != nil || r.Status != StatusReady {
+			t.Fatal(r, err)
+		}
+		r, _ = c.Get(ctx, "a")
+		if len(r.Renditions) != 2 || r.EndedAt == nil || r.Duration != 12.5 {
+			t.Fatalf("after update: %+v", r)
+		}
+		if _, err := c.Update(ctx, "a", func(*Recording) error { return errors.New("no") }); err == nil {
+			t.Fatal("update error not returned")
+		}
+		if err := c.Delete(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		for name, err := range map[string]error{
+			"get":    func() error { _, err := c.Get(ctx, "a"); return err }(),
+			"delete": c.Delete(ctx, "a"),
+			"update": func() error { _, err := c.Update(ctx, "a", func(*Recording) error { return nil }); return err }(),
+		} {
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s of deleted: %v, want ErrNotFound", name, err)
+			}
+		}
+	})
 }
 
 func TestListPagination(t *testing.T) {
-	ctx := context.Background()
-	c := open(t)
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 25 {
-		room := "a"
-		if i%2 == 1 {
-			room = "b"
+	eachStore(t, func(t *testing.T, open opener) {
+		ctx := context.Background()
+		c := open(t)
+		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range 25 {
+			room := "a"
+			if i%2 == 1 {
+				room = "b"
+			}
+			// Two recordings share each start time to exercise the id tie-break.
+			if err := c.Put(ctx, Recording{ID: fmt.Sprintf("r%02d", i), Room: room, StartedAt: base.Add(time.Duration(i/2) * time.Minute), Status: StatusReady}); err != nil {
+				t.Fatal(err)
+			}
 		}
-		// Two recordings share each start time to exercise the id tie-break.
-		if err := c.Put(ctx, Recording{ID: fmt.Sprintf("r%02d", i), Room: room, StartedAt: base.Add(time.Duration(i/2) * time.Minute), Status: StatusReady}); err != nil {
-			t.Fatal(err)
+		tests := []struct {
+			name  string
+			p     ListParams
+			total int
+			first string
+		}{
+			{"all", ListParams{Limit: 10}, 25, "r24"},
+			{"room b", ListParams{Limit: 4, Room: "b"}, 12, "r23"},
+			{"default limit", ListParams{}, 25, "r24"},
 		}
-	}
-	tests := []struct {
-		name  string
-		p     ListParams
-		total int
-		first string
-	}{
-		{"all", ListParams{Limit: 10}, 25, "r24"},
-		{"room b", ListParams{Limit: 4, Room: "b"}, 12, "r23"},
-		{"default limit", ListParams{}, 25, "r24"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			p := tt.p
-			for {
-				page, err := c.List(ctx, p)
-				if err != nil {
-					t.Fatal(err)
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				var got []string
+				p := tt.p
+				for {
+					page, err := c.List(ctx, p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range page.Recordings {
+						got = append(got, r.ID)
+					}
+					if page.NextCursor == "" {
+						break
+					}
+					p.Cursor = page.NextCursor
 				}
-				for _, r := range page.Recordings {
-					got = append(got, r.ID)
+				if len(got) != tt.total || got[0] != tt.first {
+					t.Fatalf("got %d %v", len(got), got)
 				}
-				if page.NextCursor == "" {
-					break
+				seen := map[string]bool{}
+				for _, id := range got {
+					if seen[id] {
+						t.Fatalf("duplicate %s in %v", id, got)
+					}
+					seen[id] = true
 				}
-				p.Cursor = page.NextCursor
-			}
-			if len(got) != tt.total || got[0] != tt.first {
-				t.Fatalf("got %d %v", len(got), got)
-			}
-			seen := map[string]bool{}
-			for _, id := range got {
-				if seen[id] {
-					t.Fatalf("duplicate %s in %v", id, got)
-				}
-				seen[id] = true
-			}
-		})
-	}
+			})
+		}
+	})
 }

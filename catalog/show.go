@@ -57,50 +57,6 @@ const (
 	KindBid         = "bid"
 )
 
-const showSchema = `
-CREATE TABLE IF NOT EXISTS live_events (
-	room TEXT NOT NULL,
-	seq INTEGER NOT NULL,
-	at_ms INTEGER NOT NULL,
-	kind TEXT NOT NULL,
-	data TEXT NOT NULL,
-	ref INTEGER NOT NULL DEFAULT 0,
-	deleted INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (room, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS live_events_at ON live_events(room, at_ms);
-CREATE INDEX IF NOT EXISTS live_events_ref ON live_events(room, kind, ref);
-CREATE TABLE IF NOT EXISTS lots (
-	room TEXT NOT NULL,
-	id TEXT NOT NULL,
-	seq INTEGER NOT NULL,
-	title TEXT NOT NULL DEFAULT '',
-	status TEXT NOT NULL,
-	price INTEGER NOT NULL DEFAULT 0,
-	winner TEXT NOT NULL DEFAULT '',
-	winner_name TEXT NOT NULL DEFAULT '',
-	started_at INTEGER NOT NULL DEFAULT 0,
-	ended_at INTEGER NOT NULL DEFAULT 0,
-	lot TEXT NOT NULL,
-	PRIMARY KEY (room, id)
-);
-CREATE INDEX IF NOT EXISTS lots_started ON lots(room, started_at);
-CREATE TABLE IF NOT EXISTS bids (
-	room TEXT NOT NULL,
-	lot_id TEXT NOT NULL,
-	n INTEGER NOT NULL,
-	bid TEXT NOT NULL,
-	PRIMARY KEY (room, lot_id, n)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS recording_parts (
-	recording_id TEXT NOT NULL,
-	n INTEGER NOT NULL,
-	wall_ms INTEGER NOT NULL,
-	start REAL NOT NULL,
-	PRIMARY KEY (recording_id, n)
-) WITHOUT ROWID;
-`
-
 // SaveLiveEvents stores events of room (INSERT OR IGNORE on (room, seq): saving an event twice,
 // e.g. live and again from a catch-up read of the log, keeps one row). A chat.deleted event
 // blanks the chat message it names, whether that message was stored before it or comes later.

@@ -51,25 +51,6 @@ func (u Upload) PartLen(n int) int64 {
 	return u.Size - int64(u.Parts()-1)*u.PartSize
 }
 
-const uploadsSchema = `
-CREATE TABLE IF NOT EXISTS uploads (
-	id TEXT PRIMARY KEY,
-	room TEXT NOT NULL,
-	title TEXT NOT NULL,
-	seller TEXT NOT NULL,
-	filename TEXT NOT NULL,
-	content_type TEXT NOT NULL,
-	size INTEGER NOT NULL,
-	part_size INTEGER NOT NULL,
-	key TEXT NOT NULL,
-	multipart_id TEXT NOT NULL,
-	state TEXT NOT NULL,
-	created_at INTEGER NOT NULL,
-	expires_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS uploads_expires ON uploads(expires_at);
-`
-
 const uploadCols = `id, room, title, seller, filename, content_type, size, part_size, key, multipart_id, state, created_at, expires_at`
 
 func scanUpload(row interface{ Scan(...any) error }) (Upload, error) {

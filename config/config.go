@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -88,6 +89,10 @@ type Config struct {
 	SignIn
 	// Webhooks: the host shop's signed webhooks (see webhook.go).
 	Webhooks
+	// Catalog: where the recordings catalog lives (see catalog.go).
+	Catalog
+	// Cluster: this node's id, internal URL and capacity (see cluster.go).
+	Cluster
 }
 
 // Default returns the documented defaults.
@@ -103,6 +108,8 @@ func Default() Config {
 		Archive:       DefaultArchive(),
 		SignIn:        DefaultSignIn(),
 		Webhooks:      DefaultWebhooks(),
+		Catalog:       DefaultCatalog(),
+		Cluster:       DefaultCluster(),
 	}
 }
 
@@ -144,7 +151,7 @@ func (c *Config) settings() []setting {
 		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
 		{"tls-cert", "PEM certificate `file`: serve HTTPS (with --tls-key); browsers allow camera access only on https:// pages or localhost", (*stringValue)(&c.TLSCert)},
 		{"tls-key", "PEM private key `file` for --tls-cert", (*stringValue)(&c.TLSKey)},
-	}, append(append(c.Archive.settings(), c.SignIn.settings()...), c.Webhooks.settings()...)...)
+	}, slices.Concat(c.Archive.settings(), c.SignIn.settings(), c.Webhooks.settings(), c.Catalog.settings(), c.Cluster.settings())...)
 }
 
 // FlagNames lists every flag RegisterFlags defines, in order.
@@ -321,6 +328,8 @@ func (c Config) Validate() error {
 	c.Archive.validate(bad)
 	c.SignIn.validate(bad)
 	c.Webhooks.validate(bad)
+	c.Catalog.validate(bad)
+	c.Cluster.validate(bad)
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/relaycast/relaycast/auth"
@@ -10,17 +11,37 @@ import (
 
 // Rooms:
 //
-//	GET    /api/rooms          the live rooms
-//	GET    /api/rooms/{room}   one live room, 404 when it is not live
-//	DELETE /api/rooms/{room}   admin or the room's publisher: end the broadcast
+//	GET    /api/rooms          the live rooms of the cluster, each with its node
+//	GET    /api/rooms/{room}   one live room (on any node), 404 when it is not live
+//	DELETE /api/rooms/{room}   admin or the room's publisher: end the broadcast (on its node)
 
 const badRoom = "bad room name: use 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit"
 
-// handleRooms: GET /api/rooms lists the live rooms.
-func (api *API) handleRooms(w http.ResponseWriter, _ *http.Request) {
-	rooms := api.rooms.Rooms()
+// NodeRoom is a live room of GET /api/rooms with the node serving it (its owner: the node
+// its publisher reached).
+type NodeRoom struct {
+	sfu.RoomInfo
+	Node string `json:"node"`
+}
+
+// ClusterRooms is implemented by a Rooms that sees every node's rooms (server/cluster.go).
+type ClusterRooms interface {
+	NodeRooms(ctx context.Context) []NodeRoom
+	NodeRoom(ctx context.Context, name string) (NodeRoom, bool)
+}
+
+// handleRooms: GET /api/rooms lists the live rooms (of the whole cluster, with their node).
+func (api *API) handleRooms(w http.ResponseWriter, r *http.Request) {
+	var rooms []NodeRoom
+	if cr, ok := api.rooms.(ClusterRooms); ok {
+		rooms = cr.NodeRooms(r.Context())
+	} else {
+		for _, info := range api.rooms.Rooms() {
+			rooms = append(rooms, NodeRoom{RoomInfo: info})
+		}
+	}
 	if rooms == nil {
-		rooms = []sfu.RoomInfo{}
+		rooms = []NodeRoom{}
 	}
 	writeJSON(w, http.StatusOK, rooms)
 }
@@ -32,7 +53,13 @@ func (api *API) handleRoom(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "room names are 1-64 characters from A-Z a-z 0-9 _ - and start with a letter or digit")
 		return
 	}
-	info, ok := api.rooms.Room(room)
+	var info NodeRoom
+	var ok bool
+	if cr, isCluster := api.rooms.(ClusterRooms); isCluster {
+		info, ok = cr.NodeRoom(r.Context(), room)
+	} else {
+		info.RoomInfo, ok = api.rooms.Room(room)
+	}
 	if !ok {
 		writeErr(w, http.StatusNotFound, "room is not live")
 		return

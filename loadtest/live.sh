@@ -13,12 +13,16 @@
 # so nothing else measured runs at the same time; each output notes `uptime` before the run.
 # Environment: REDIS=embedded (the server's embedded miniredis) or a redis:// URL (default: a
 # redis-server started here on port REDIS_PORT, 28379); PORT (default 18290); DUR_A, DUR_B, DUR_C
-# (seconds; 60, 60, 30); VIEWERS_C (300).
+# (seconds; 60, 60, 30); VIEWERS_C (300); SERVER_CPUS / HARNESS_CPUS (taskset CPU lists, e.g. 0
+# and 1: the server on one core, the load generator and Redis on the other; default: no pinning).
 set -u
 BIN=$1; OUT=${2:-/tmp/live-load}; SCEN=${3:-"a b c0 c1"}
 PORT=${PORT:-18290}; RPORT=${REDIS_PORT:-28379}
 DUR_A=${DUR_A:-60}; DUR_B=${DUR_B:-60}; DUR_C=${DUR_C:-30}; VIEWERS_C=${VIEWERS_C:-300}
 mkdir -p "$OUT"
+SPIN=""; HPIN=""
+[ -n "${SERVER_CPUS:-}" ] && SPIN="taskset -c $SERVER_CPUS"
+[ -n "${HARNESS_CPUS:-}" ] && HPIN="taskset -c $HARNESS_CPUS"
 LOCK=/work/measure.lock; [ -e $LOCK ] || LOCK=$OUT/lock
 RSTARTED=""
 if [ "${REDIS:-}" = embedded ]; then
@@ -26,7 +30,7 @@ if [ "${REDIS:-}" = embedded ]; then
 elif [ -n "${REDIS:-}" ]; then
   RURL=$REDIS
 else
-  redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile $OUT/redis.pid >/dev/null
+  $HPIN redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile $OUT/redis.pid >/dev/null
   RSTARTED=1; RURL=redis://127.0.0.1:$RPORT/0
   for i in $(seq 50); do redis-cli -p $RPORT ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
@@ -39,16 +43,16 @@ run() { # name, loadtest args...
   local D; D=$(mktemp -d)
   [ -n "$RSTARTED" ] && redis-cli -p $RPORT flushall >/dev/null
   local RFLAG=""; [ -n "$RURL" ] && RFLAG="--redis-url $RURL"
-  $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 \
+  $SPIN $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 \
     --record=false --data-dir $D --log-level info $RFLAG >$D/server.log 2>&1 &
   local SP=$!
   for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && break; sleep 0.2; done
   local TOK; TOK=$($BIN token --room live --publish --data-dir $D)
-  { echo "# $name: $BIN loadtest $* (redis: ${RURL:-embedded miniredis})"
+  { echo "# $name: $BIN loadtest $* (redis: ${RURL:-embedded miniredis})${SPIN:+; server: $SPIN}${HPIN:+; harness: $HPIN}"
     echo "# before: $(uptime)"; } > $OUT/$name.txt
   local RP=""; [ -n "$RSTARTED" ] && RP=$(cat $OUT/redis.pid)
   local R0=0 T0; T0=$(date +%s.%N); [ -n "$RP" ] && R0=$(awk '{print $14+$15}' /proc/$RP/stat)
-  $BIN loadtest --url http://127.0.0.1:$PORT --room live --data-dir $D --token $TOK --server-pid $SP \
+  $HPIN $BIN loadtest --url http://127.0.0.1:$PORT --room live --data-dir $D --token $TOK --server-pid $SP \
     --json $OUT/$name.json --html $OUT/$name.html "$@" >> $OUT/$name.txt 2>$OUT/$name.progress &
   local LP=$!
   python3 loadtest/cpusample.py $OUT/$name.cpu $SP $LP $RP &

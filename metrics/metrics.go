@@ -47,6 +47,8 @@ var sfuMetrics = []metric{
 	gauge("rooms", "Live rooms.", func(s sfu.Stats) float64 { return float64(s.Rooms) }),
 	gauge("publishers", "Connected publishers.", func(s sfu.Stats) float64 { return float64(s.Publishers) }),
 	gauge("viewers", "Connected viewers.", func(s sfu.Stats) float64 { return float64(s.Viewers) }),
+	gauge("relays", "Rooms this node relays from another node (edge pulls).", func(s sfu.Stats) float64 { return float64(s.Relays) }),
+	gauge("edges", "Other nodes pulling this node's rooms (relay subscribers, not viewers).", func(s sfu.Stats) float64 { return float64(s.Edges) }),
 	counter("rtp_packets_received_total", "RTP packets received from publishers.", func(s sfu.Stats) float64 { return float64(s.PacketsIn) }),
 	counter("rtp_received_bytes_total", "RTP bytes received from publishers.", func(s sfu.Stats) float64 { return float64(s.BytesIn) }),
 	counter("rtp_packets_sent_total", "RTP packets sent to viewers.", func(s sfu.Stats) float64 { return float64(s.PacketsOut) }),

@@ -2,7 +2,7 @@
 # The one test command (CI runs it through .ci/run → make test).
 #
 # On a clean Debian with Go and Node, as root, it:
-#   1. installs missing system tools (chromium, ffmpeg, redis-server) with apt;
+#   1. installs missing system tools (chromium, ffmpeg, redis-server, postgresql) with apt;
 #   2. builds the web UI (npm ci + npm run build) when web/ui/package.json exists and checks
 #      that the committed web/dist matches it;
 #   3. starts the services the tests need (see "SERVICES" below);
@@ -26,6 +26,11 @@ missing=()
 for cmd in "${!apt_pkg[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${apt_pkg[$cmd]}")
 done
+# PostgreSQL's server binaries are not on PATH: Debian keeps them in /usr/lib/postgresql/N/bin.
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+if [ -z "${RELAYCAST_PG_BIN:-}" ] && [ ! -x "$(pg_bindir)/initdb" ] && ! command -v initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
 if [ "${#missing[@]}" -gt 0 ] && [ "${SKIP_APT:-0}" != 1 ]; then
   step "installing missing tools: ${missing[*]}"
   sudo=""
@@ -38,7 +43,7 @@ if [ "${#missing[@]}" -gt 0 ] && [ "${SKIP_APT:-0}" != 1 ]; then
   $sudo apt-get update
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 else
-  step "system tools present (chromium, ffmpeg, redis-server)"
+  step "system tools present (chromium, ffmpeg, redis-server, postgresql)"
 fi
 command -v go >/dev/null 2>&1 || { echo "test.sh: go not found" >&2; exit 1; }
 go version
@@ -64,10 +69,19 @@ fi
 #   redis-server (no persistence)  → RELAYCAST_TEST_REDIS=127.0.0.1:PORT
 #   versitygw S3 (posix backend)   → RELAYCAST_TEST_S3=http://127.0.0.1:PORT,
 #                                    RELAYCAST_TEST_S3_ACCESS / RELAYCAST_TEST_S3_SECRET
+#   PostgreSQL (a private cluster  → RELAYCAST_TEST_POSTGRES=postgres://relaycast@127.0.0.1:PORT/relaycast_test
+#   in a temporary directory, run
+#   as an unprivileged user)
 # Tests that need them skip when the variables are unset, and fail when CI=true.
 svc_dir="$(mktemp -d)"
 svc_pids=()
+pg_dir="" # the PostgreSQL cluster's directory, once started
+pg_run=() # runs a PostgreSQL binary as the cluster's (unprivileged) owner
 cleanup() {
+  if [ -n "$pg_dir" ]; then
+    "${pg_run[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+  fi
   for pid in "${svc_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${svc_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$svc_dir"
@@ -110,7 +124,33 @@ export RELAYCAST_TEST_S3_ACCESS=relaycasttest RELAYCAST_TEST_S3_SECRET=relaycast
 svc_pids+=($!)
 wait_port "$s3_port" versitygw "$svc_dir/versitygw.log"
 export RELAYCAST_TEST_S3="http://127.0.0.1:$s3_port"
-echo "redis: $RELAYCAST_TEST_REDIS  s3: $RELAYCAST_TEST_S3"
+
+step "starting PostgreSQL (a private cluster)"
+pg_bin="${RELAYCAST_PG_BIN:-$(pg_bindir)}"
+[ -x "$pg_bin/initdb" ] || pg_bin="$(dirname "$(command -v initdb)")"
+pg_dir="$(mktemp -d)"
+if [ "$(id -u)" = 0 ]; then # PostgreSQL refuses to run as root: run it as the postgres user
+  id postgres >/dev/null 2>&1 || { echo "test.sh: no postgres user to run PostgreSQL as" >&2; exit 1; }
+  chown postgres "$pg_dir"
+  pg_run=(runuser -u postgres --)
+fi
+if ! "${pg_run[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U relaycast --auth=trust -E UTF8 --no-sync >"$pg_dir/initdb.log" 2>&1; then
+  tail -20 "$pg_dir/initdb.log" >&2
+  echo "test.sh: initdb failed" >&2
+  exit 1
+fi
+pg_port=$(free_port)
+# Throwaway data: no fsync; enough connections for the parallel tests' pools.
+if ! "${pg_run[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w -t 60 start \
+  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >/dev/null; then
+  tail -20 "$pg_dir/postgres.log" >&2
+  echo "test.sh: PostgreSQL did not start on port $pg_port" >&2
+  exit 1
+fi
+wait_port "$pg_port" PostgreSQL "$pg_dir/postgres.log"
+"${pg_run[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U relaycast relaycast_test
+export RELAYCAST_TEST_POSTGRES="postgres://relaycast@127.0.0.1:$pg_port/relaycast_test"
+echo "redis: $RELAYCAST_TEST_REDIS  s3: $RELAYCAST_TEST_S3  postgres: $RELAYCAST_TEST_POSTGRES"
 # <<< end of services
 
 # ---------------------------------------------------------------- 4. vet + test

@@ -22,10 +22,10 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/net/netutil"
 
 	"github.com/relaycast/relaycast/archive"
 	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/cluster"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/httpapi"
 	"github.com/relaycast/relaycast/live"
@@ -56,6 +56,11 @@ type Params struct {
 	ArchiveTuning archive.Tuning
 	// LiveLeaseTTL is the auction's lot lease (0: its default; tests shorten it).
 	LiveLeaseTTL time.Duration
+	// EdgeLocator, when set, lets the node pull rooms served elsewhere for its viewers; EdgeNode
+	// is its node ID, EdgeLinger how long a pull outlives its last viewer (server/edge.go).
+	EdgeLocator cluster.Locator
+	EdgeNode    string
+	EdgeLinger  time.Duration
 }
 
 // Server is one relaycast node.
@@ -98,6 +103,10 @@ type Server struct {
 
 	// show archives the rooms' chat, lots and bids (show.go); nil when recording is off.
 	show *archive.Show
+
+	csfu       *clusterSFU           // the SFU as signaling and the API see it (cluster.go)
+	clusterRDB redis.UniversalClient // the cluster's own Redis client
+	edge       *cluster.Edge         // pulls rooms other nodes serve (edge.go)
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
@@ -177,18 +186,23 @@ func New(p Params) (*Server, error) {
 	}); err != nil {
 		return fail(err)
 	}
+	s.csfu = newClusterSFU(s.sfu, s.signer, p.Logger)
 	sigICE := make([]signaling.ICEServer, 0, len(iceServers))
 	for _, x := range iceServers {
 		sigICE = append(sigICE, signaling.ICEServer{URL: x.URL, Username: x.Username, Credential: x.Credential})
 	}
+	media, err := s.openEdge() // edge.go
+	if err != nil {
+		return fail(err)
+	}
 	s.sig = signaling.New(signaling.Params{
-		SFU: s.sfu, Auth: s.signer, Logger: p.Logger, ViewerAuth: cfg.ViewerAuth,
+		SFU: media, Auth: s.signer, Logger: p.Logger, ViewerAuth: cfg.ViewerAuth,
 		AllowedOrigins: cfg.AllowedOrigins, ICEServers: sigICE,
 		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		Families: []signaling.Family{liveFamily{s.live}},
 	})
 
-	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.sfu,
+	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.csfu,
 		Archive: s.archive, Uploads: s.uploads, Live: s.live})
 	if s.signIn, err = s.newSignIn(); err != nil {
 		return fail(err)
@@ -204,7 +218,9 @@ func (s *Server) routes() http.Handler {
 	s.sig.Register(mux)
 	s.api.Register(mux)
 	s.signIn.Register(mux)
+	s.csfu.register(mux)
 	reg := metrics.NewRegistry(s.sfu)
+	s.registerClusterMetrics(reg)
 	if s.archive != nil {
 		reg.MustRegister(s.archive.Collector())
 	}
@@ -220,7 +236,7 @@ func (s *Server) routes() http.Handler {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.Handle("/", web.NewHandler(web.Params{MediaOrigins: mediaOrigins(s.cfg)}))
-	return mux
+	return relayPulls(s.signer, mux) // edge.go
 }
 
 // mediaOrigins is the origin the VOD is served from when it is not this server (S3 or a CDN),
@@ -267,7 +283,12 @@ func (s *Server) Start() error {
 	if s.cfg.MaxConns > 0 {
 		limit += 2 * s.cfg.MaxConns
 	}
-	s.ln = netutil.LimitListener(ln, limit)
+	s.ln = newLimitListener(ln, limit)       // listener.go
+	if err := s.startCluster(); err != nil { // cluster.go
+		_ = ln.Close()
+		s.closeMedia()
+		return fmt.Errorf("cluster: %w", err)
+	}
 	s.httpSrv = &http.Server{
 		Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -316,9 +337,13 @@ func (s *Server) closeMedia() {
 	if s.sig != nil {
 		_ = s.sig.Close()
 	}
+	if s.edge != nil {
+		_ = s.edge.Close() // its pulls' rooms end with it
+	}
 	if s.sfu != nil {
 		_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
 	}
+	s.closeCluster() // the ended rooms' leases are released; the heartbeat stops
 	s.closeLive()
 	s.closeWebhooks()
 	if s.api != nil {

@@ -84,6 +84,10 @@ func (s *SFU) Publish(ctx context.Context, p PublishParams) (*Publisher, string,
 			break
 		}
 		s.mu.Unlock()
+		if old.relay && attempt == 0 { // a publisher here replaces this node's pull of the room
+			old.end("publisher arrived")
+			continue
+		}
 		if p.Owner == "" || old.owner != p.Owner || attempt > 0 {
 			return nil, "", ErrRoomBusy
 		}

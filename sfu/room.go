@@ -34,6 +34,12 @@ type room struct {
 	lastViewers int
 	sinks       []*sinkFeed
 	closers     []io.Closer // incoming tracks to close when the room ends (IncomingTrack)
+	edges       int         // subscribers that are relay pulls (SubscribeParams.Relay), in subs
+
+	// relay: the room is fed by SFU.Relay (an edge's pull), not a publisher; set before the room
+	// is registered, read without the lock. relayOrder ranks its simulcast RIDs.
+	relay      bool
+	relayOrder []string
 }
 
 // newRoom builds a room that is not registered yet (Publish claims its name).
@@ -58,17 +64,17 @@ func (r *room) info() (RoomInfo, bool) {
 	for _, t := range r.tracks {
 		codecs = append(codecs, t.codec.MimeType)
 	}
-	return RoomInfo{Room: r.name, Since: r.since, Viewers: len(r.subs), Codecs: codecs}, true
+	return RoomInfo{Room: r.name, Since: r.since, Viewers: len(r.subs) - r.edges, Edges: r.edges, Relayed: r.relay, Codecs: codecs}, true
 }
 
 // viewersChanged reports whether the viewer count differs from the last report, and records it.
 func (r *room) viewersChanged() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.subs) == r.lastViewers {
+	if len(r.subs)-r.edges == r.lastViewers {
 		return false
 	}
-	r.lastViewers = len(r.subs)
+	r.lastViewers = len(r.subs) - r.edges
 	return true
 }
 
@@ -88,6 +94,8 @@ func (r *room) addTrack(in IncomingTrack, recv *webrtc.RTPReceiver) {
 	var order []string
 	if u.rid != "" && recv != nil {
 		order = r.ridOrder(recv)
+	} else if u.rid != "" {
+		order = r.relayOrder
 	}
 	r.mu.Lock()
 	if r.ended {
@@ -211,11 +219,17 @@ func (r *room) addSub(sub *Subscriber) bool {
 		return false
 	}
 	r.subs[sub] = struct{}{}
+	if sub.relay {
+		r.edges++
+	}
 	return true
 }
 
 func (r *room) removeSub(sub *Subscriber) {
 	r.mu.Lock()
+	if _, ok := r.subs[sub]; ok && sub.relay {
+		r.edges--
+	}
 	delete(r.subs, sub)
 	r.mu.Unlock()
 }
@@ -287,6 +301,9 @@ func (u *upTrack) readLoop() {
 	for {
 		pkt, err := readPacket(u.in)
 		if err != nil {
+			if u.room.relay { // the pull broke: viewers get the normal end and reconnect
+				go u.room.end("relay lost")
+			}
 			return
 		}
 		size := uint64(pkt.MarshalSize())

@@ -276,7 +276,11 @@ type RoomInfo struct {
 	Room    string    `json:"room"`
 	Since   time.Time `json:"live_since"`
 	Viewers int       `json:"viewers"`
-	Codecs  []string  `json:"codecs"`
+	// Edges counts the relay pulls of other nodes (SubscribeParams.Relay): not viewers.
+	Edges int `json:"edges"`
+	// Relayed: the room is fed by a pull from another node (SFU.Relay), not a publisher.
+	Relayed bool     `json:"relayed,omitempty"`
+	Codecs  []string `json:"codecs"`
 }
 
 // Rooms lists the live rooms, by name.

@@ -143,7 +143,7 @@ func (r *room) RequestKeyframe() {
 // startSink asks the OnLive hook for a sink and feeds it until the room ends.
 func (r *room) startSink() {
 	hook := r.s.cfg.OnLive
-	if hook == nil {
+	if hook == nil || r.relay { // a relayed room is recorded at its origin
 		return
 	}
 	sink := hook(r)

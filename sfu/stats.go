@@ -8,6 +8,7 @@ import (
 
 type counters struct {
 	publishers, viewers                      atomic.Int64
+	relays, edges                            atomic.Int64
 	packetsIn, bytesIn, packetsOut, bytesOut atomic.Uint64
 	nacks, resent, plisReceived, plisSent    atomic.Uint64
 	dropped, sinkDropped                     atomic.Uint64
@@ -20,7 +21,9 @@ type counters struct {
 type Stats struct {
 	Rooms        int    // gauge: live rooms
 	Publishers   int64  // gauge
-	Viewers      int64  // gauge
+	Viewers      int64  // gauge (relay pulls of other nodes are Edges, not viewers)
+	Relays       int64  // gauge: rooms fed by a pull from another node (SFU.Relay)
+	Edges        int64  // gauge: other nodes' relay pulls (SubscribeParams.Relay) of this node's rooms
 	PacketsIn    uint64 // RTP packets received from publishers
 	BytesIn      uint64
 	PacketsOut   uint64 // RTP packets sent to viewers
@@ -60,7 +63,7 @@ func (s *SFU) Stats() Stats {
 	s.mu.Unlock()
 	c := &s.stats
 	st := Stats{
-		Rooms: n, Publishers: c.publishers.Load(), Viewers: c.viewers.Load(),
+		Rooms: n, Publishers: c.publishers.Load(), Viewers: c.viewers.Load(), Relays: c.relays.Load(), Edges: c.edges.Load(),
 		PacketsIn: c.packetsIn.Load(), BytesIn: c.bytesIn.Load(),
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		NACKs: c.nacks.Load(), Resent: c.resent.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/sdp/v3"
@@ -20,6 +21,10 @@ type SubscribeParams struct {
 	// switch, audio-only and back, layers starting or stopping). It is called from SFU goroutines
 	// and must not block.
 	OnLayer func(LayerState)
+	// Relay marks another node's pull of the room (an edge, relay.go): it is sent every track
+	// and every simulcast layer as a track of its own (RelayTrackID names them), each with every
+	// VP9 spatial layer, and it is counted in Edges, not as a viewer. Quality is ignored.
+	Relay bool
 }
 
 // Subscriber is one viewer's peer connection.
@@ -29,6 +34,7 @@ type Subscriber struct {
 	pc    *webrtc.PeerConnection
 	downs []*downTrack
 	view  *simView // the video of a simulcast room; nil otherwise
+	relay bool     // another node's pull (SubscribeParams.Relay)
 
 	once     sync.Once
 	done     chan struct{}
@@ -78,7 +84,7 @@ func (sub *Subscriber) Close() error {
 				}
 				d.up.removeViewer(d)
 			}
-			sub.room.s.stats.viewers.Add(-1)
+			sub.viewerGauge().Add(-1)
 		}
 		sub.attached = false
 		sub.attachMu.Unlock()
@@ -115,7 +121,7 @@ func (sub *Subscriber) attach() {
 		return
 	}
 	sub.attached = true
-	sub.room.s.stats.viewers.Add(1)
+	sub.viewerGauge().Add(1)
 	sub.startSending()
 	for _, d := range sub.downs {
 		if d.view != nil {
@@ -140,7 +146,7 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	sub := &Subscriber{id: newID(), room: r, pc: pc, done: make(chan struct{})}
+	sub := &Subscriber{id: newID(), room: r, pc: pc, done: make(chan struct{}), relay: p.Relay}
 	sub.send.keys = keys
 	fail := func(err error) (*Subscriber, string, error) {
 		_ = pc.Close()
@@ -155,6 +161,19 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 	}
 	var senders []pair
 	for _, u := range r.snapshotTracks() {
+		if p.Relay {
+			for _, layer := range relayLayers(u) {
+				local := newLocalTrack(layer.codec, layer.kind, RelayTrackID(layer.info.Index, layer.rank, layer.rid), "relaycast-"+r.name)
+				sender, err := pc.AddTrack(local)
+				if err != nil {
+					return fail(fmt.Errorf("%w: %v", ErrUnsupported, err))
+				}
+				d := &downTrack{sub: sub, up: layer, local: local}
+				sub.downs = append(sub.downs, d)
+				senders = append(senders, pair{d, sender})
+			}
+			continue
+		}
 		local := newLocalTrack(u.codec, u.kind, u.kind.String(), "relaycast-"+r.name)
 		sender, err := pc.AddTrack(local)
 		if err != nil {
@@ -238,6 +257,14 @@ func answerSends(pc *webrtc.PeerConnection) bool {
 		}
 	}
 	return false
+}
+
+// viewerGauge is the SFU-wide gauge the subscriber counts in once attached.
+func (sub *Subscriber) viewerGauge() *atomic.Int64 {
+	if sub.relay {
+		return &sub.room.s.stats.edges
+	}
+	return &sub.room.s.stats.viewers
 }
 
 // SetQuality changes the viewer's simulcast layer choice; the switch happens at the next keyframe

@@ -8,3 +8,17 @@ var (
 	// ErrFamily: a message family cannot be registered (an empty or already registered type).
 	ErrFamily = errors.New("bad message family")
 )
+
+// codeRedirect is the /ws error code of a Redirect.
+const codeRedirect = "redirect"
+
+// Redirect is the error an SFU returns when another node serves the room: WHIP and WHEP answer
+// 307 Temporary Redirect with Location: URL (RFC 9725 §4.2), /ws sends an error message with
+// code "redirect" and the url (PROTOCOL.md).
+type Redirect struct {
+	// URL is the absolute URL to repeat the request at (the owner node's /whip/{room} or
+	// /whep/{room}).
+	URL string
+}
+
+func (r *Redirect) Error() string { return "the room is served by another node: " + r.URL }

@@ -190,7 +190,10 @@ func clientIP(r *http.Request) string {
 
 // statusOf maps SFU and auth errors to an HTTP status and a WebSocket error code.
 func statusOf(err error) (int, string) {
+	var redirect *Redirect
 	switch {
+	case errors.As(err, &redirect):
+		return http.StatusTemporaryRedirect, codeRedirect
 	case errors.Is(err, errBadRoom), errors.Is(err, sfu.ErrBadOffer), errors.Is(err, sfu.ErrBadQuality):
 		return http.StatusBadRequest, "bad_request"
 	case errors.Is(err, auth.ErrNoToken), errors.Is(err, auth.ErrForbidden), errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrExpired):

@@ -43,6 +43,12 @@ func httpError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
+	var redirect *Redirect
+	if errors.As(err, &redirect) {
+		w.Header().Set("Location", redirect.URL)
+		httpError(w, http.StatusTemporaryRedirect, err.Error())
+		return
+	}
 	status, _ := statusOf(err)
 	switch status {
 	case http.StatusUnauthorized:

@@ -230,6 +230,11 @@ func (c *wsConn) readLoop() {
 }
 
 func (c *wsConn) errorMsg(err error) {
+	var redirect *Redirect
+	if errors.As(err, &redirect) {
+		c.queue(wire.Error{Code: codeRedirect, Message: err.Error(), URL: redirect.URL})
+		return
+	}
 	_, code := statusOf(err)
 	c.queue(wire.Error{Code: code, Message: err.Error()})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -68,6 +69,8 @@ type out struct {
 	nc   net.Conn
 	raw  syscall.RawConn // nil when the connection is not a plain TCP socket (TLS): then every write is the writer's
 	wake chan struct{}   // capacity 1: the writer has something to write
+	// timeout bounds each of the writer's writes (writeTimeout).
+	timeout time.Duration
 
 	mu      sync.Mutex
 	pending []byte
@@ -77,9 +80,13 @@ type out struct {
 }
 
 func newOut(nc net.Conn) *out {
-	o := &out{nc: nc, wake: make(chan struct{}, 1)}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		if raw, err := tc.SyscallConn(); err == nil {
+	o := &out{nc: nc, wake: make(chan struct{}, 1), timeout: writeTimeout}
+	// A plain TCP socket (or a wrapper that gives its SyscallConn, like the server's connection
+	// limit); a TLS connection has none, and its writer writes everything.
+	if sc, ok := nc.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	}); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
 			o.raw = raw
 		}
 	}
@@ -165,6 +172,9 @@ func (o *out) tryWrite(b []byte) (int, error) {
 	if err == nil {
 		err = werr
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil // a write deadline the writer set is past: what is left is queued for it
+	}
 	return n, err
 }
 
@@ -179,8 +189,10 @@ func (o *out) flush() error {
 		buf := o.pending
 		o.pending, o.writing = o.spare[:0], true
 		o.mu.Unlock()
-		_ = o.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = o.nc.SetWriteDeadline(time.Now().Add(o.timeout))
 		_, err := o.nc.Write(buf)
+		// No deadline outside the writer's writes: the non-blocking writes must not find one past.
+		_ = o.nc.SetWriteDeadline(time.Time{})
 		o.mu.Lock()
 		o.writing = false
 		if cap(buf) <= 64<<10 {

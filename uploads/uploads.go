@@ -46,6 +46,20 @@ type Pipeline interface {
 	Publish(typ, id string, data any)
 }
 
+// Catalog is what the uploads need of the catalog (a catalog.Store): the recordings they
+// create and their pending uploads.
+type Catalog interface {
+	Put(ctx context.Context, r catalog.Recording) error
+	Get(ctx context.Context, id string) (catalog.Recording, error)
+	Update(ctx context.Context, id string, fn func(*catalog.Recording) error) (catalog.Recording, error)
+	List(ctx context.Context, p catalog.ListParams) (catalog.Page, error)
+	PutUpload(ctx context.Context, u catalog.Upload) error
+	GetUpload(ctx context.Context, id string) (catalog.Upload, error)
+	SetUploadState(ctx context.Context, id string, from, to catalog.UploadState) (bool, error)
+	DeleteUpload(ctx context.Context, id string) error
+	ExpiredUploads(ctx context.Context, now time.Time, grace time.Duration) ([]catalog.Upload, error)
+}
+
 // PartKeyPurpose is the purpose of the key that signs local part URLs (auth.Signer.DeriveKey).
 const PartKeyPurpose = "relaycast upload part urls"
 
@@ -55,7 +69,7 @@ type Params struct {
 	Logger *slog.Logger
 	// PartKey signs the URLs of local parts (auth.Signer.DeriveKey).
 	PartKey  []byte
-	Catalog  *catalog.SQLite
+	Catalog  Catalog
 	Store    storage.Storage
 	Pipeline Pipeline
 }
@@ -66,7 +80,7 @@ type Params struct {
 type Service struct {
 	cfg   config.Config
 	log   *slog.Logger
-	cat   *catalog.SQLite
+	cat   Catalog
 	store storage.Storage
 	pipe  Pipeline
 

@@ -25,9 +25,12 @@ func runWorker(args []string, env func(string) (string, bool), stdout, stderr io
 
 Runs transcode workers only: they take recorded chunks from the Redis queue, build the HLS
 ladder with ffmpeg and write it to the storage (--storage-dir on a shared disk, or --s3-*),
-reporting progress to every server. Run as many as you like, on any machine. It uses
---redis-url, --workers, --ffmpeg, --storage-dir/--data-dir, --s3-*, --log-*; the other flags
-are those of serve and are ignored. Every flag also reads RELAYCAST_<FLAG>.
+reporting progress to every server. Run as many as you like, on any machine: with S3 it
+shares no disk with the servers (every job, uploads and imports included, reads its input
+from storage), and it needs no catalog (the servers write it; --catalog-url is accepted and
+ignored, so one environment file serves both). It uses --redis-url, --workers, --ffmpeg,
+--storage-dir/--data-dir, --temp-dir, --s3-*, --log-*; the other flags are those of serve and
+are ignored. Every flag also reads RELAYCAST_<FLAG>.
 
 Flags:
 `)

@@ -88,13 +88,15 @@ type (
 		Reason string `json:"reason,omitempty"`
 	}
 	// Error: a request failed (Code: bad_request, unauthorized, not_found, conflict, unsupported,
-	// busy, internal; the live room adds its codes, PROTOCOL.md). Ref echoes the request's ref;
-	// MinAmount is the next valid bid of a refused bid (too_low, lot_closed).
+	// busy, internal, redirect; the live room adds its codes, PROTOCOL.md). Ref echoes the
+	// request's ref; MinAmount is the next valid bid of a refused bid (too_low, lot_closed); URL
+	// is where a "redirect" sends the publish or watch (another node of the cluster).
 	Error struct {
 		Code      string `json:"code,omitempty"`
 		Message   string `json:"message,omitempty"`
 		Ref       string `json:"ref,omitempty"`
 		MinAmount int64  `json:"min_amount,omitempty"`
+		URL       string `json:"url,omitempty"`
 	}
 	// Pong answers Ping.
 	Pong struct{}

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "unsupported"
   | "busy"
   | "internal"
+  | "redirect" // another node serves the room: repeat the request at url
   // live room (1.1)
   | "not_joined"
   | "bad_seq"
@@ -112,6 +113,7 @@ export interface ErrorMessage {
   message?: string;
   ref?: string;
   min_amount?: number;
+  url?: string;
 }
 
 export interface PongMessage {
