@@ -63,11 +63,12 @@ func (n *recNode) log(t *testing.T) string {
 // seller broadcasts; the seller publishes the same room to a second `serve` (node B) sharing
 // Redis, the VOD storage (S3 with RELAYCAST_TEST_S3, else one directory) and the catalog (B's
 // catalog.db is a symbolic link to A's SQLite file: the SQLite catalog is per data directory;
-// --catalog-url would share a PostgreSQL one, which this test does not need). The catalog ends with ONE recording, ready, made of A's
-// chunks then B's; the media lost at the kill (from the end of A's last archived chunk to the
+// --catalog-url would share a PostgreSQL one, which this test does not need). The catalog ends
+// with ONE recording, ready, made of A's chunks then B's; the media lost at the kill (from the end of A's last archived chunk to the
 // kill) is measured and must be at most what was in flight: the chunk being written (3 s
 // chunks) and its upload. A restarted later finds its leftover chunk on disk: its reconciler
-// must not break the recording (the chunk's index belongs to B's part: it is dropped).
+// must not break the recording (the chunk's index belongs to B's part: it is dropped). Then A
+// is killed in another room and nobody goes on: B finishes that orphan after the grace.
 func TestRecordingFailoverKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds, kills and restarts server processes, transcodes (skipped with -short)")
