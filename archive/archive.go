@@ -66,6 +66,7 @@ type Archive struct {
 	queue    *transcode.Client
 	worker   *transcode.Worker
 	rec      *recorder.Recorder
+	cont     *continuation    // recordings' state in Redis (continue.go)
 	ins      *asynq.Inspector // retry and the admin job list (retry.go)
 
 	ctx         context.Context
@@ -99,6 +100,8 @@ type archiveStats struct {
 type archiveJob struct {
 	chunk *recorder.ChunkInfo
 	end   *recorder.Manifest
+	// orphan: end of a recording whose node vanished, ended by this node (continue.go)
+	orphan bool
 }
 
 // Tuning lets tests shorten the pipeline's timings (zero values: the defaults).
@@ -119,6 +122,10 @@ type Params struct {
 	// When RedisOpt is nil, New opens its own: Config.RedisURL, or an in-process one without it.
 	Redis    redis.UniversalClient
 	RedisOpt asynq.RedisConnOpt
+	// NodeID names this node in the recordings' state in Redis (continue.go); default
+	// Config.NodeID (--node-id) when set, else NodeID(Config.DataDir). Nodes sharing Redis need
+	// distinct ids; a restarted node must keep its own (it recognises its chunks by it).
+	NodeID string
 }
 
 // New starts the pipeline of p.Config: Redis (in-process without --redis-url), storage, the
@@ -189,6 +196,14 @@ func New(p Params) (a *Archive, err error) {
 		return nil, err
 	}
 	a.queue = transcode.NewClient(a.redisOpt)
+	if p.NodeID == "" {
+		p.NodeID = cfg.NodeID // --node-id when given; else the host and data directory
+	}
+	if p.NodeID == "" {
+		p.NodeID = NodeID(cfg.DataDir)
+	}
+	a.cont = &continuation{rdb: a.rdb, node: p.NodeID, grace: cfg.ReconnectGrace, store: a.store, async: a.goAsync,
+		log: logger.With("component", "archive", "node", p.NodeID)}
 	if cfg.Workers > 0 {
 		h := transcode.NewHandler(transcode.HandlerParams{
 			Store: a.store, Logger: logger, FFmpeg: cfg.FFmpeg, Notify: PublishUpdates(a.updates),
@@ -201,14 +216,19 @@ func New(p Params) (a *Archive, err error) {
 			return nil, fmt.Errorf("archive: worker: %w", err)
 		}
 	}
-	if a.rec, err = recorder.New(recorder.Params{
+	rp := recorder.Params{
 		Dir: cfg.RecordingsDir(), ChunkDuration: cfg.ChunkDuration, Logger: logger, ReconnectGrace: cfg.ReconnectGrace,
 		Hooks: recorder.Hooks{Started: a.onStarted, Chunk: a.onChunk, Ended: a.onEnded, Failed: a.onFailed},
-	}); err != nil {
+	}
+	if cfg.ReconnectGrace > 0 {
+		rp.Continue = a.cont.resume // a broadcast continues its recording on any node (continue.go)
+	}
+	if a.rec, err = recorder.New(rp); err != nil {
 		return nil, err
 	}
 	a.jobs = make(chan archiveJob, 4096)
-	a.wg.Add(3)
+	a.wg.Add(4)
+	go a.runBeat()
 	go a.runJobs()
 	go a.runUpdates()
 	go a.runMaintenance(ap.ReconcileInterval)
@@ -264,6 +284,9 @@ func (a *Archive) onStarted(m recorder.Manifest) {
 	a.recorded[m.ID] = true
 	a.sellerMu.Unlock()
 	a.savePart(m) // the recording's timeline (show.go)
+	if m.Resumed == 0 && a.cfg.ReconnectGrace > 0 {
+		a.cont.begin(m, a.seller(m.Room)) // continue.go
+	}
 
 	if m.Resumed > 0 { // the publisher reconnected: the same recording goes on
 		if r, err := a.cat.Update(a.ctx, m.ID, func(r *catalog.Recording) error {
@@ -285,6 +308,9 @@ func (a *Archive) onStarted(m recorder.Manifest) {
 func (a *Archive) onChunk(c recorder.ChunkInfo) { a.submit(archiveJob{chunk: &c}) }
 
 func (a *Archive) onEnded(m recorder.Manifest) {
+	if a.cfg.ReconnectGrace > 0 {
+		a.cont.ended(m) // continue.go
+	}
 	a.submit(archiveJob{end: &m})
 	if r, err := a.cat.Update(a.ctx, m.ID, func(r *catalog.Recording) error {
 		r.EndedAt = m.EndedAt
@@ -354,6 +380,14 @@ func (a *Archive) doJob(j archiveJob) error {
 	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
 	defer cancel()
 	if c := j.chunk; c != nil {
+		// The index must be this node's to use: after the recording went on on another node, a
+		// chunk of the part that was taken over is not part of it (continue.go).
+		if ok, err := a.cont.claim(ctx, *c); err != nil {
+			return err
+		} else if !ok {
+			a.log.Warn("chunk dropped: the recording went on on another node from before it", "recording", c.RecordingID, "chunk", c.Index)
+			return nil
+		}
 		p := transcode.ChunkPayload{RecordingID: c.RecordingID, Index: c.Index, Start: c.Start, Duration: c.Duration,
 			Width: c.Width, Height: c.Height}
 		for _, tf := range []struct {
@@ -369,10 +403,22 @@ func (a *Archive) doJob(j archiveJob) error {
 			}
 			*tf.out = &transcode.Track{Key: key, Codec: tf.in.Codec, Offset: tf.in.Offset}
 		}
-		return a.queue.EnqueueChunk(ctx, p)
+		if err := a.queue.EnqueueChunk(ctx, p); err != nil {
+			return err
+		}
+		a.cont.ack(ctx, c.RecordingID, c.Index)
+		return nil
 	}
 	m := j.end
-	b, _ := json.Marshal(transcode.End{Chunks: m.Chunks, Width: m.Width, Height: m.Height})
+	holes, mine, err := a.cont.mayEnd(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	if !mine && !j.orphan {
+		a.log.Info("recording goes on on another node: that node ends it", "recording", m.ID)
+		return nil
+	}
+	b, _ := json.Marshal(transcode.End{Chunks: m.Chunks, Width: m.Width, Height: m.Height, Holes: holes})
 	if err := a.store.Put(ctx, transcode.EndKey(m.ID), bytes.NewReader(b), int64(len(b))); err != nil {
 		return err
 	}
@@ -465,7 +511,8 @@ func (a *Archive) apply(u transcode.Update) {
 		a.publish("progress", u.RecordingID, map[string]any{"id": u.RecordingID, "chunk": u.Chunk,
 			"chunk_progress": u.Progress, "progress": overall, "kind": u.Kind})
 	case transcode.UpdateReady:
-		live := a.rec.Live()[u.RecordingID] // resumed by a reconnect since: not done yet
+		// Resumed by a reconnect since, here or on another node (continue.go): not done yet.
+		live := a.rec.Live()[u.RecordingID] || a.cont.live(ctx, u.RecordingID)
 		// With a shared catalog (PostgreSQL) every node applies every update; a node that did
 		// not record this broadcast cannot know it is live again elsewhere, so it leaves a
 		// recording that the catalog says is being recorded to the node recording it.
@@ -591,7 +638,7 @@ func (a *Archive) Reconcile(ctx context.Context, minAge time.Duration) error {
 		if m.EndedAt != nil && time.Since(*m.EndedAt) < minAge {
 			continue
 		}
-		if a.archivedInFull(ctx, m.ID, len(p.Chunks)) {
+		if a.archivedInFull(ctx, m.ID, m.Chunks) {
 			// Done, but the ready update was missed (server down at that moment).
 			if _, err := a.cat.Get(ctx, m.ID); err == nil {
 				_ = recorder.MarkArchived(a.rec.Dir(), m.ID)
@@ -601,6 +648,28 @@ func (a *Archive) Reconcile(ctx context.Context, minAge time.Duration) error {
 		cur, err := a.cat.Get(ctx, m.ID)
 		if minAge > 0 && err == nil && cur.Status == catalog.StatusFailed {
 			continue // periodic runs leave failed recordings alone; a restart retries them
+		}
+		if mine, ok := a.cont.foreign(ctx, m.ID); ok {
+			// The recording went on on another node, which ends it: only the chunks of this
+			// node's parts are uploaded (a hole that comes late joins in order); the chunk that
+			// was in flight lies in the next node's part and is dropped; the catalog entry is
+			// not touched here.
+			left := 0
+			for i := range p.Chunks {
+				c := p.Chunks[i]
+				if !mine(c.Index) {
+					a.log.Warn("chunk dropped: the recording went on on another node from before it", "recording", m.ID, "chunk", c.Index)
+					continue
+				}
+				if ok, _ := a.exists(ctx, transcode.ChunkDoneKey(m.ID, c.Index)); !ok {
+					a.submit(archiveJob{chunk: &c})
+					left++
+				}
+			}
+			if left == 0 && err == nil && cur.Status == catalog.StatusReady {
+				_ = recorder.MarkArchived(a.rec.Dir(), m.ID) // nothing of it left here
+			}
+			continue
 		}
 		if errors.Is(err, catalog.ErrNotFound) {
 			_ = a.cat.Put(ctx, catalog.Recording{ID: m.ID, Room: m.Room, Title: m.Room + " — " + m.StartedAt.Format("2006-01-02 15:04"),
@@ -616,6 +685,9 @@ func (a *Archive) Reconcile(ctx context.Context, minAge time.Duration) error {
 				}
 				return nil
 			})
+		}
+		if m.Interrupted && a.cfg.ReconnectGrace > 0 {
+			a.cont.ended(m) // this node's part ended with its process (continue.go)
 		}
 		a.log.Info("reconciling recording", "recording", m.ID, "chunks", len(p.Chunks), "interrupted", m.Interrupted)
 		for i := range p.Chunks {

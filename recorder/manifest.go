@@ -124,11 +124,13 @@ func Scan(dir string, live map[string]bool) ([]Pending, error) {
 		}
 		p := Pending{Manifest: m, Dir: rd}
 		last := m.StartedAt
-		for i := 0; ; i++ {
+		// Every chunk directory, in index order: a recording continued from another node has
+		// only the chunks this node wrote, which need not start at 0 (archive/continue.go).
+		next := 0
+		for _, cd := range chunkDirs(rd) {
 			var c ChunkInfo
-			cd := chunkDir(rd, i)
 			if err := readJSON(filepath.Join(cd, chunkFile), &c); err != nil {
-				break
+				continue
 			}
 			// Paths are rebuilt: the data directory may have moved.
 			for _, tf := range []*TrackFile{c.Video, c.Audio} {
@@ -140,24 +142,40 @@ func Scan(dir string, live map[string]bool) ([]Pending, error) {
 				}
 			}
 			if c.Video == nil && c.Audio == nil {
-				break // opened, nothing written: not a chunk
+				continue // opened, nothing written: not a chunk
 			}
 			p.Chunks = append(p.Chunks, c)
+			next = c.Index + 1
 		}
 		if m.EndedAt == nil {
 			p.Manifest.EndedAt = &last
 			p.Manifest.Interrupted = true
-			p.Manifest.Chunks = len(p.Chunks)
+			p.Manifest.Chunks = next
 			if err := writeJSON(filepath.Join(rd, manifestFile), p.Manifest); err != nil {
 				errs = append(errs, fmt.Errorf("%w: %v", ErrDisk, err))
 			}
-		} else if len(p.Chunks) < m.Chunks {
-			p.Manifest.Chunks = len(p.Chunks)
+		} else if next < m.Chunks {
+			p.Manifest.Chunks = next
 		}
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Manifest.StartedAt.Before(out[j].Manifest.StartedAt) })
 	return out, errors.Join(errs...)
+}
+
+// chunkDirs lists the chunk directories of a recording directory (c000000, c000001, …) in index
+// order.
+func chunkDirs(rd string) []string {
+	ents, _ := os.ReadDir(rd)
+	var out []string
+	for _, e := range ents {
+		var i int
+		if n, err := fmt.Sscanf(e.Name(), "c%06d", &i); e.IsDir() && err == nil && n == 1 && e.Name() == fmt.Sprintf("c%06d", i) {
+			out = append(out, filepath.Join(rd, e.Name()))
+		}
+	}
+	sort.Strings(out) // fixed-width names: lexical order is index order
+	return out
 }
 
 // MarkArchived records that the archive holds recording id in full.

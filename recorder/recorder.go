@@ -47,6 +47,15 @@ type Params struct {
 	// continues that recording (same id, next chunk, timeline continuing without a gap).
 	// 0 = every broadcast is a new recording.
 	ReconnectGrace time.Duration
+	// Continue, when set, decides whether a room that goes live continues a recording: it gets
+	// the room and the room's recording that ended on this node within ReconnectGrace (nil if
+	// none, as it ended) and returns the recording to continue (its ID, StartedAt, Chunks = the
+	// first chunk index to write, End = where the timeline goes on, Resumed = this part's number
+	// counting from 0 for the first; EndedAt is ignored) or false for
+	// a new recording. It lets the owner continue a recording another node started (archive's
+	// cross-node continuation); it is called without the recorder's lock, once per Attach.
+	// Nil: only the local ended recording is continued.
+	Continue func(room string, local *Manifest) (Manifest, bool)
 }
 
 // Recorder records rooms.
@@ -128,12 +137,30 @@ type endedRecord struct {
 func (r *Recorder) Attach(room Room) *Sink {
 	now := r.p.Now()
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	var ended, local *Manifest // the room's recent recording on this node; the one to continue
 	if e, ok := r.ended[room.Name()]; ok && r.p.ReconnectGrace > 0 && now.Sub(e.at) <= r.p.ReconnectGrace {
 		delete(r.ended, room.Name())
 		m := e.m
-		m.EndedAt = nil
+		ended = &m
+	}
+	r.mu.Unlock()
+	switch {
+	case r.p.Continue != nil:
+		if m, ok := r.p.Continue(room.Name(), ended); ok {
+			local = &m
+		}
+	case ended != nil:
+		m := *ended
 		m.Resumed++
+		local = &m
+	}
+	if local != nil {
+		local.EndedAt = nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if local != nil {
+		m := *local
 		s := &Sink{r: r, room: room, dir: filepath.Join(r.p.Dir, m.ID), m: m, resume: true,
 			tracks: map[int]*track{}, log: r.log.With("room", room.Name(), "recording", m.ID)}
 		r.live[m.ID] = s

@@ -199,6 +199,8 @@ type chunkDone struct {
 	Tracks []TrackState `json:"tracks,omitempty"`
 	// Empty: nothing of the chunk decoded; it has no segments.
 	Empty bool `json:"empty,omitempty"`
+	// gapBefore (not stored): a hole was skipped before this chunk (loadChunks).
+	gapBefore bool
 	// AudioRung: the chunk's video did not decode, so it also has the audio-only rendition
 	// "audio" (used when no chunk of the recording has video).
 	AudioRung bool `json:"audio_rung,omitempty"`

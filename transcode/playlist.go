@@ -7,21 +7,42 @@ import (
 	"strings"
 )
 
-// loadChunks reads the done markers of chunks 0.. up to n (n < 0: as many as are contiguous).
-func (h *Handler) loadChunks(ctx context.Context, id string, n int) ([]chunkDone, bool, error) {
+// loadChunks reads the done markers of chunks 0.. up to n (n < 0: as many as are contiguous),
+// skipping the holes (indices that may never come) whose chunk is not done: the next chunk is
+// marked gapBefore. It reports whether every chunk up to n that is not a hole is done.
+func (h *Handler) loadChunks(ctx context.Context, id string, n int, holes []int) ([]chunkDone, bool, error) {
+	hole := map[int]bool{}
+	for _, i := range holes {
+		hole[i] = true
+	}
 	var out []chunkDone
+	gap := false
 	for i := 0; n < 0 || i < n; i++ {
 		var c chunkDone
 		ok, err := h.getJSON(ctx, ChunkDoneKey(id, i), &c)
 		if err != nil {
 			return nil, false, err
 		}
+		if !ok && hole[i] {
+			gap = true
+			continue
+		}
 		if !ok {
 			return out, n < 0, nil
 		}
+		c.gapBefore, gap = gap, false
 		out = append(out, c)
 	}
 	return out, true, nil
+}
+
+// holes reads the recording's holes.json (none when there is none).
+func (h *Handler) holes(ctx context.Context, id string) ([]int, error) {
+	var hs Holes
+	if _, err := h.getJSON(ctx, HolesKey(id), &hs); err != nil {
+		return nil, err
+	}
+	return hs.Holes, nil
 }
 
 // mediaPlaylist stitches the segments of chunks for one rung. Timestamps are continuous across
@@ -42,6 +63,7 @@ func mediaPlaylist(chunks []chunkDone, rung string, final bool) string {
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:%s\n#EXT-X-INDEPENDENT-SEGMENTS\n", int(math.Ceil(target)), typ)
 	started, gap := false, false
 	for _, c := range chunks {
+		gap = gap || (c.gapBefore && started) // a hole (chunks lost with a node) before it
 		if len(c.Segments[rung]) == 0 {
 			gap = started
 			continue
@@ -210,7 +232,11 @@ func (h *Handler) writePlaylists(ctx context.Context, id string, chunks []chunkD
 
 // writeLive publishes the EVENT playlists of the contiguous chunks done so far.
 func (h *Handler) writeLive(ctx context.Context, id string) (int, error) {
-	chunks, _, err := h.loadChunks(ctx, id, -1)
+	holes, err := h.holes(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	chunks, _, err := h.loadChunks(ctx, id, -1, holes)
 	if err != nil || len(chunks) == 0 {
 		return 0, err
 	}
@@ -226,7 +252,11 @@ func (h *Handler) TryFinalize(ctx context.Context, id string) (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
-	chunks, all, err := h.loadChunks(ctx, id, end.Chunks)
+	holes, err := h.holes(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	chunks, all, err := h.loadChunks(ctx, id, end.Chunks, append(holes, end.Holes...))
 	if err != nil || !all {
 		return false, err
 	}

@@ -8,6 +8,7 @@
 //	                                      video.ivf holds VP8, VP9, AV1 or H.264 (Track.Codec)
 //	raw/ID/source                         an uploaded or imported file (deleted when ready)
 //	rec/ID/end.json                       written by the server when the broadcast ended
+//	rec/ID/holes.json                     chunk indices that may never come (a node died mid-show)
 //	rec/ID/chunks/000003.json             a chunk's HLS segments, written last (= chunk done)
 //	rec/ID/720p/c000003_000.ts            MPEG-TS segments (H.264 + AAC, 2 s GOP)
 //	rec/ID/720p/live.m3u8, live.m3u8      EVENT playlists of the chunks done so far
@@ -73,6 +74,17 @@ type End struct {
 	Chunks int `json:"chunks"`
 	Width  int `json:"width"`
 	Height int `json:"height"`
+	// Holes are chunk indices that may never come: chunks a node that died (or lost the
+	// recording to another node) had claimed but maybe not uploaded. The final playlists skip
+	// a hole whose chunk is not done (a discontinuity there) and take it in order if it is.
+	Holes []int `json:"holes,omitempty"`
+}
+
+// Holes is rec/ID/holes.json, written when a recording goes on on another node: the chunk
+// indices that may never come (End.Holes), known before the end so that the EVENT playlist
+// of the chunks done so far goes past them too.
+type Holes struct {
+	Holes []int `json:"holes"`
 }
 
 // Task options shared by all tasks: retention keeps a finished task's ID reserved for a day,
@@ -134,6 +146,9 @@ func RawKey(recordingID string, index int, file string) string {
 
 // EndKey is the storage key of a recording's end marker.
 func EndKey(recordingID string) string { return "rec/" + recordingID + "/end.json" }
+
+// HolesKey is the storage key of a recording's holes (Holes).
+func HolesKey(recordingID string) string { return "rec/" + recordingID + "/holes.json" }
 
 // MasterKey is the final master playlist; LiveKey the one usable while processing.
 func MasterKey(recordingID string) string { return "rec/" + recordingID + "/master.m3u8" }
