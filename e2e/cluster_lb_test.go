@@ -62,7 +62,7 @@ func startLBNode(t *testing.T, bin, name, secret, redisURL, storage string, drai
 			<-n.exited
 		}
 		logf.Close()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("RELAYCAST_LB_LOGS") != "" {
 			b, _ := os.ReadFile(n.log)
 			t.Logf("--- node %s log ---\n%s", name, b)
 		}

@@ -224,6 +224,12 @@ func (v *simView) evaluate(now int64) {
 			v.autoChoose(active, now)
 		}
 	}
+	if v.target != nil && now-v.targetAt > v.reaskAfter() {
+		// Still no keyframe of the layer chosen (the encoder let the request go, as a browser
+		// that has just sent a keyframe does): ask again, whichever chooser kept the target.
+		v.targetAt = now
+		v.target.requestKeyframe()
+	}
 	report, st := v.changedLocked()
 	v.mu.Unlock()
 	if report != nil {

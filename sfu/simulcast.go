@@ -206,17 +206,21 @@ func (s *simulcast) monitor() {
 		for i := 0; !changed && i < len(active); i++ {
 			changed = active[i] != s.active[i]
 		}
-		var views []*simView
 		if changed {
 			s.active = active
-			views = make([]*simView, 0, len(s.views))
-			for v := range s.views {
-				views = append(views, v)
-			}
+		}
+		views := make([]*simView, 0, len(s.views))
+		for v := range s.views {
+			views = append(views, v)
 		}
 		s.mu.Unlock()
 		for _, v := range views {
-			v.evaluate(now)
+			// Besides a change of the sending layers: a viewer with no layer yet, or still
+			// waiting for its layer's keyframe, chooses again (and asks again) — one that
+			// receives nothing sends no reports that would make it.
+			if changed || v.stuck(now) {
+				v.evaluate(now)
+			}
 		}
 	}
 }

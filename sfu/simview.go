@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"sync"
+	"time"
 
 	"github.com/pion/rtp"
 )
@@ -269,6 +270,29 @@ func (v *simView) choose(want *upTrack, now int64) {
 	v.target, v.targetAt = want, now
 	v.addMember(want)
 	want.requestKeyframe()
+}
+
+// stuck reports whether the running view has nothing to send yet although layers send (no
+// layer chosen, or its target's keyframe awaited past choose's re-ask time).
+func (v *simView) stuck(now int64) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.running || v.closed || v.audioOnly {
+		return false
+	}
+	if v.target != nil {
+		return now-v.targetAt > v.reaskAfter()
+	}
+	return v.cur == nil
+}
+
+// reaskAfter is how long a view waits for its target layer's keyframe before it asks again
+// (ns): 2 × layerIdle while it still shows another layer, 500 ms while it shows nothing. mu held.
+func (v *simView) reaskAfter() int64 {
+	if v.cur == nil {
+		return int64(500 * time.Millisecond)
+	}
+	return int64(2 * layerIdle)
 }
 
 // requestKeyframe forwards a viewer's PLI to the layer it is (about to be) fed from.
