@@ -105,12 +105,19 @@ func TestNACKAnsweredFromCache(t *testing.T) {
 		}
 	}
 	s.mu.Unlock()
+	// Two cached packets in a row (the first slot in array order may hold the newest packet,
+	// whose successor is not cached yet).
 	var seq uint16
+	found := false
 	for i := range u.cache.slots {
-		if p := u.cache.slots[i].Load(); p != nil {
-			seq = p.SequenceNumber
+		p := u.cache.slots[i].Load()
+		if p != nil && u.cache.get(p.SequenceNumber+1) != nil {
+			seq, found = p.SequenceNumber, true
 			break
 		}
+	}
+	if !found {
+		t.Fatal("no two consecutive packets in the cache")
 	}
 	nack := &rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{seq, seq + 1})}
 	if err := v.PC().WriteRTCP([]rtcp.Packet{nack}); err != nil {
