@@ -4,7 +4,8 @@
 #   loadtest/edge.sh BIN [OUTDIR]
 # Starts a redis-server and two `serve` nodes on one Redis (origin and edge: loopback ICE, no
 # connection caps, no recording, one shared --auth-secret), publishes the synthetic VP8 + Opus
-# loop to the origin from one `loadtest --viewers 0` process, then runs the same viewer load
+# loop to the origin from one `loadtest --viewers 1` process (its one viewer on the origin), then
+# runs the same viewer load
 # (VIEWERS lean synthetic viewers, ramp 100/s, DUR s hold) once against the origin ("origin":
 # the single-node figure in the same setup) and once against the edge ("edge": the edge pulls
 # the room from the origin once and serves the viewers from its copy). Each run's server CPU is
@@ -33,7 +34,7 @@ node origin $OPORT; OPID=${PIDS[0]}
 node edge $EPORT; EPID=${PIDS[1]}
 TOK=$($BIN token --room edge --publish --subject edge-load --auth-secret $SECRET)
 # The publisher: one process for both runs, to the origin.
-$BIN loadtest --url http://127.0.0.1:$OPORT --room edge --token $TOK --viewers 0 --duration $((3*DUR+60))s \
+$BIN loadtest --url http://127.0.0.1:$OPORT --room edge --token $TOK --viewers 1 --viewer lean --duration $((3*DUR+60))s \
   --data-dir $D/origin >$OUT/publisher.txt 2>&1 &
 PIDS+=($!)
 sleep 5
