@@ -36,7 +36,7 @@ type lbNode struct {
 
 // startLBNode starts a cluster node: the shared Redis and storage directory, its own data dir,
 // a fixed ICE UDP port, and a drain timeout of drain.
-func startLBNode(t *testing.T, bin, name, secret, redisURL, storage string, drain time.Duration) *lbNode {
+func startLBNode(t *testing.T, bin, name, secret, redisURL, storage string, drain time.Duration, extra ...string) *lbNode {
 	t.Helper()
 	dir := t.TempDir()
 	port, icePort := freeTCPPort(t), freeUDPPort(t)
@@ -49,6 +49,7 @@ func startLBNode(t *testing.T, bin, name, secret, redisURL, storage string, drai
 	n.cmd = exec.Command(bin, "serve", "--node-id", name, "--http", addr, "--public-url", n.url, "--ice-udp-port", strconv.Itoa(icePort), "--ice-loopback",
 		"--data-dir", filepath.Join(dir, "data"), "--storage-dir", storage, "--auth-secret", secret, "--redis-url", redisURL,
 		"--workers", "0", "--drain-timeout", drain.String(), "--log-level", "debug")
+	n.cmd.Args = append(n.cmd.Args, extra...)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
