@@ -12,8 +12,10 @@ import (
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/client"
+	"github.com/relaycast/relaycast/cluster"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testserver"
+	"github.com/relaycast/relaycast/sfu"
 )
 
 // serveProc is a `relaycast serve` process of a cluster on redisURL (no recording).
@@ -69,6 +71,23 @@ func (p *serveProc) kill(t *testing.T) time.Time {
 	return time.Now()
 }
 
+// endReason waits for a room's EventEnded and returns its reason.
+func endReason(t *testing.T, events <-chan sfu.Event) string {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Kind == sfu.EventEnded {
+				return ev.Reason
+			}
+		case <-timeout:
+			t.Fatal("no end event")
+			return ""
+		}
+	}
+}
+
 func buildRelaycast(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "relaycast")
@@ -116,6 +135,8 @@ func TestEdgeFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		plays(t, v, "edge viewer")
+		edgeEvents, unwatch := edge.SFU().Watch("big")
+		defer unwatch()
 
 		killed := origin.kill(t)
 		_ = pub.Close()
@@ -125,6 +146,10 @@ func TestEdgeFaults(t *testing.T) {
 			t.Fatal("the edge viewer stayed connected after the origin was killed")
 		}
 		ended := time.Since(killed)
+		// The edge's viewers are told the show goes on (they wait for `live`), not that it ended.
+		if why := endReason(t, edgeEvents); why != cluster.ReasonOriginLost {
+			t.Errorf("the edge's room ended with %q after its origin's SIGKILL, want %q", why, cluster.ReasonOriginLost)
+		}
 		publish(b.url) // the seller's page reconnecting through the balancer to B
 		moved := time.Since(killed)
 		v2, _, err := whepWatch(t, edge, "big", "")

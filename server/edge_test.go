@@ -177,7 +177,10 @@ func TestEdgeNodes(t *testing.T) {
 			t.Fatal("edge 1 stopped its pull with viewers")
 		}
 
-		// The origin's room ends: every edge viewer is disconnected and edge 1's room ends.
+		// The origin's room ends: every edge viewer is disconnected and edge 1's room ends, with
+		// the normal end (not "the show goes on elsewhere": the origin says it is over).
+		edgeEvents, unwatch := edge1.SFU().Watch("show")
+		defer unwatch()
 		_ = pub.Close()
 		for _, v := range viewers {
 			select {
@@ -187,6 +190,9 @@ func TestEdgeNodes(t *testing.T) {
 			}
 		}
 		until(t, 5*time.Second, "edge 1's room ends", func() bool { _, ok := edge1.SFU().Room("show"); return !ok })
+		if why := endReason(t, edgeEvents); why == cluster.ReasonOriginLost {
+			t.Errorf("edge 1's room ended with %q after the seller stopped", why)
+		}
 		if st := origin.SFU().Stats(); st.Edges != 0 {
 			t.Errorf("origin still counts %d edges", st.Edges)
 		}

@@ -40,6 +40,18 @@ type room struct {
 	// is registered, read without the lock. relayOrder ranks its simulcast RIDs.
 	relay      bool
 	relayOrder []string
+	relayLost  func() string // RelayParams.Lost, once
+}
+
+// endLost ends a relay room whose pull broke, with the reason RelayParams.Lost gives.
+func (r *room) endLost() {
+	reason := "relay lost"
+	if r.relayLost != nil {
+		if why := r.relayLost(); why != "" {
+			reason = why
+		}
+	}
+	r.end(reason)
 }
 
 // newRoom builds a room that is not registered yet (Publish claims its name).
@@ -302,7 +314,7 @@ func (u *upTrack) readLoop() {
 		pkt, err := readPacket(u.in)
 		if err != nil {
 			if u.room.relay { // the pull broke: viewers get the normal end and reconnect
-				go u.room.end("relay lost")
+				go u.room.endLost()
 			}
 			return
 		}
