@@ -199,6 +199,7 @@ func New(p Params) (*Server, error) {
 		SFU: media, Auth: s.signer, Logger: p.Logger, ViewerAuth: cfg.ViewerAuth,
 		AllowedOrigins: cfg.AllowedOrigins, ICEServers: sigICE,
 		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
+		Unlimited:   func(r *http.Request) bool { return isRelayPull(r.Context()) }, // edge.go
 		Families:    []signaling.Family{liveFamily{s.live}},
 		SessionNode: s.sessionNode, ForwardSession: s.forwardSession, // sessionforward.go
 	})

@@ -50,6 +50,10 @@ type Params struct {
 	ICEServers     []ICEServer
 	// MaxConns / MaxConnsPerIP cap sessions (peer connections and WebSockets); 0 = no cap.
 	MaxConns, MaxConnsPerIP int
+	// Unlimited, when set, exempts a WHEP request from MaxConns/MaxConnsPerIP: another cluster
+	// node's relay pull (a relay token), one session however many viewers it serves — refusing
+	// it would refuse all of them, and every pull of an edge comes from that edge's address.
+	Unlimited func(*http.Request) bool
 	// NegotiateTimeout bounds one offer/answer (default 10s).
 	NegotiateTimeout time.Duration
 	// SessionNode, when set, names this node in every WHIP/WHEP session's Location
