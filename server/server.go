@@ -47,6 +47,9 @@ type Params struct {
 	Logger *slog.Logger
 	// Stdout receives the ready links (default os.Stdout).
 	Stdout io.Writer
+	// Hurry, when closed, cuts a drain in progress short (the operator's second SIGTERM): Run
+	// shuts down at once.
+	Hurry <-chan struct{}
 	// DemoRoom is the room of the printed links (default "demo").
 	DemoRoom string
 	// Signer issues and checks tokens. cmd/relaycast resolves the secret once
