@@ -91,6 +91,7 @@ type archiveStats struct {
 	chunksTranscoded atomic.Int64
 	jobFailures      atomic.Int64
 	uploadFailures   atomic.Int64
+	redisLosses      atomic.Int64 // times Redis came back without its data (redisloss.go)
 	bytesUploaded    atomic.Int64
 	lastSpeed        atomic.Uint64 // float64 bits
 	ready            atomic.Int64
@@ -232,6 +233,8 @@ func New(p Params) (a *Archive, err error) {
 	go a.runJobs()
 	go a.runUpdates()
 	go a.runMaintenance(ap.ReconcileInterval)
+	a.wg.Add(1)
+	go a.watchRedis() // redisloss.go
 	a.ins = asynq.NewInspector(a.redisOpt)
 	return a, nil
 }
