@@ -432,7 +432,9 @@ function fail(text: string): void {
 
 /** How long the page waits for an interrupted show to come back before it says it ended. */
 const COMING_BACK_MS = 12_000;
+const ASK_AGAIN_MS = 1_000;
 let comingBackTimer = 0;
+let askAgainTimer = 0;
 
 /**
  * The show is not over but this node lost it (a cluster edge's origin died): the socket hears
@@ -443,6 +445,12 @@ function onInterrupted(text: string): void {
   closePC();
   setState("connecting", `${text ? `${text} ` : ""}Reconnecting…`);
   window.clearTimeout(comingBackTimer);
+  window.clearTimeout(askAgainTimer);
+  // Ask again shortly (the node may serve the show again already: its pull restarted, or the
+  // seller came back to the same server); otherwise `live` comes when another node has it.
+  askAgainTimer = window.setTimeout(() => {
+    if (state === "connecting" && !pc) session.run();
+  }, ASK_AGAIN_MS);
   comingBackTimer = window.setTimeout(() => {
     if (state === "connecting" && !pc) onEnded("");
   }, COMING_BACK_MS);
@@ -451,6 +459,7 @@ function onInterrupted(text: string): void {
 /** The show ended: say so (no spinner), then link to its recording once it is ready. */
 function onEnded(text: string): void {
   window.clearTimeout(comingBackTimer);
+  window.clearTimeout(askAgainTimer);
   closePC();
   viewers = 0;
   setState("ended", `${text ? `${text} ` : ""}This page plays again by itself if the broadcast restarts.`);
