@@ -15,7 +15,6 @@ import (
 	"github.com/relaycast/relaycast/cluster"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testserver"
-	"github.com/relaycast/relaycast/sfu"
 )
 
 // serveProc is a `relaycast serve` process of a cluster on redisURL (no recording).
@@ -69,23 +68,6 @@ func (p *serveProc) kill(t *testing.T) time.Time {
 	}
 	_ = p.cmd.Wait()
 	return time.Now()
-}
-
-// endReason waits for a room's EventEnded and returns its reason.
-func endReason(t *testing.T, events <-chan sfu.Event) string {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case ev := <-events:
-			if ev.Kind == sfu.EventEnded {
-				return ev.Reason
-			}
-		case <-timeout:
-			t.Fatal("no end event")
-			return ""
-		}
-	}
 }
 
 func buildRelaycast(t *testing.T) string {
@@ -147,7 +129,7 @@ func TestEdgeFaults(t *testing.T) {
 		}
 		ended := time.Since(killed)
 		// The edge's viewers are told the show goes on (they wait for `live`), not that it ended.
-		if why := endReason(t, edgeEvents); why != cluster.ReasonOriginLost {
+		if why := waitEnded(t, edgeEvents); why != cluster.ReasonOriginLost {
 			t.Errorf("the edge's room ended with %q after its origin's SIGKILL, want %q", why, cluster.ReasonOriginLost)
 		}
 		publish(b.url) // the seller's page reconnecting through the balancer to B

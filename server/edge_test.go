@@ -53,6 +53,24 @@ func edgeNode(t *testing.T, id string, loc cluster.Locator, mutate ...func(*conf
 		EdgeLocator: loc, EdgeNode: id, EdgeLinger: 700 * time.Millisecond})
 }
 
+// publishShow publishes room "show" to origin over WHIP (closed when the test ends) and waits
+// until it is live.
+func publishShow(t *testing.T, origin *server.Server) *client.Publisher {
+	t.Helper()
+	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := pub.Connect(ctx, client.WHIP(nil, origin.URL()+"/whip/show", testserver.Token(t, origin, "show", auth.GrantPublish), nil)); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 10*time.Second, "origin live", func() bool { _, ok := origin.SFU().Room("show"); return ok })
+	return pub
+}
+
 // whepViewer connects a measuring viewer to url (WHEP) with a subscribe token of srv's secret.
 func whepViewer(t *testing.T, srv *server.Server, url string) *client.Viewer {
 	t.Helper()
@@ -194,7 +212,7 @@ func TestEdgeNodes(t *testing.T) {
 			}
 		}
 		until(t, 5*time.Second, "edge 1's room ends", func() bool { _, ok := edge1.SFU().Room("show"); return !ok })
-		if why := endReason(t, edgeEvents); why == cluster.ReasonOriginLost {
+		if why := waitEnded(t, edgeEvents); why == cluster.ReasonOriginLost {
 			t.Errorf("edge 1's room ended with %q after the seller stopped", why)
 		}
 		if st := origin.SFU().Stats(); st.Edges != 0 {
@@ -223,17 +241,7 @@ func TestEdgePullNotCounted(t *testing.T) {
 	edge := edgeNode(t, "edge", loc1)
 	locO.set("show", "origin", origin.URL())
 	loc1.set("show", "origin", origin.URL())
-	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := pub.Connect(ctx, client.WHIP(nil, origin.URL()+"/whip/show", testserver.Token(t, origin, "show", auth.GrantPublish), nil)); err != nil {
-		t.Fatal(err)
-	}
-	until(t, 10*time.Second, "origin live", func() bool { _, ok := origin.SFU().Room("show"); return ok })
+	publishShow(t, origin)
 	plays(t, whepViewer(t, origin, origin.URL()+"/whep/show"), "the origin's viewer")
 
 	extra, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}})
@@ -241,6 +249,8 @@ func TestEdgePullNotCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer extra.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
 	err = extra.Connect(ctx, client.WHIP(nil, origin.URL()+"/whep/show", testserver.Token(t, origin, "show", auth.GrantSubscribe), nil))
 	if err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("a third session on an origin with --max-conns 2: %v, want 503", err)
@@ -284,17 +294,7 @@ func TestEdgeWSWaitingViewer(t *testing.T) {
 		t.Fatalf("watch of a room not live anywhere: %q, want waiting", typ)
 	}
 
-	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := pub.Connect(ctx, client.WHIP(nil, origin.URL()+"/whip/show", testserver.Token(t, origin, "show", auth.GrantPublish), nil)); err != nil {
-		t.Fatal(err)
-	}
-	until(t, 10*time.Second, "origin live", func() bool { _, ok := origin.SFU().Room("show"); return ok })
+	publishShow(t, origin)
 	loc1.set("show", "origin", origin.URL())
 	for typ := next(); typ != wire.TypeLive; typ = next() {
 		if typ != wire.TypeStatus && typ != wire.TypePing {
