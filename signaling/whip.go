@@ -154,7 +154,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, publish boo
 		s.fail(w, err)
 		return
 	}
-	if !s.track(&httpSession{session: sess, publish: publish}, release) {
+	if !s.track(&httpSession{session: sess, publish: publish, room: room, token: token}, release) {
 		_ = sess.Close()
 		s.fail(w, sfu.ErrClosed)
 		return
