@@ -64,7 +64,10 @@ func TestAcceptPrevious(t *testing.T) {
 	if _, err := oldS.Verify(tokNew); err == nil {
 		t.Fatal("new tokens are signed with a previous secret")
 	}
-	forged, _ := func() (string, error) { s, _ := NewSigner([]byte("attacker-secret-012345")); return s.Issue("shop", []Grant{GrantAdmin}, time.Hour, "x") }()
+	forged, _ := func() (string, error) {
+		s, _ := NewSigner([]byte("attacker-secret-012345"))
+		return s.Issue("shop", []Grant{GrantAdmin}, time.Hour, "x")
+	}()
 	if _, err := newS.Verify(forged); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("a token of a third secret: %v", err)
 	}
