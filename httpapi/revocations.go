@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/relaycast/relaycast/revocation"
@@ -39,10 +37,7 @@ func (api *API) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Subject string `json:"subject"`
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeErr(w, http.StatusBadRequest, `body must be JSON {"subject": "..."}`)
+	if !decodeJSON(w, r, 4096, &req, `body must be JSON {"subject": "..."}`) {
 		return
 	}
 	e, err := api.revoked.Revoke(r.Context(), req.Subject)
