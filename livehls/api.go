@@ -4,17 +4,22 @@
 // delta updates (_HLS_skip) and EXT-X-RENDITION-REPORT, and the HTTP side that serves them with
 // CDN-correct caching and bounded blocking requests.
 //
-// It knows nothing of RTP, WebRTC or ffmpeg: a source (the room's sink, wired in package
-// server) hands it H.264 access units and AAC frames on one media timeline per stream.
+// It knows nothing of RTP, WebRTC or ffmpeg: a source (the room's sink, package hlsfeed) hands
+// it H.264 access units and AAC frames on one media timeline per stream.
 //
-// THIS FILE IS THE AGREED API (written before the implementation so the source and the pages
-// could be built at the same time). Its bodies are placeholders until the packager lands.
+// The API (this file) was agreed before the implementation so that the source and the pages
+// could be built at the same time; stream.go, variant.go, mux.go, playlist.go and server.go
+// implement it.
 package livehls
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 )
 
 // Errors.
@@ -33,7 +38,8 @@ type Config struct {
 	// PartTarget is the partial segment target (EXT-X-PART-INF PART-TARGET). Default 333ms.
 	PartTarget time.Duration
 	// SegmentTarget is the shortest segment: a segment closes at the first keyframe at or after
-	// it (EXT-X-TARGETDURATION is the longest segment so far, rounded up). Default 2s.
+	// it (EXT-X-TARGETDURATION is 3× it, rounded up: a segment without a keyframe for that long
+	// is cut anyway). Default 2s.
 	SegmentTarget time.Duration
 	// Window is how much of the show the live playlist keeps (the rewind window). Default 5m.
 	Window time.Duration
@@ -67,43 +73,146 @@ type AudioParams struct {
 // Media time 0 is Epoch(); EXT-X-PROGRAM-DATE-TIME of a segment is Epoch() + its first PTS, so a
 // page can match what it shows with the room's events (server time). Safe for concurrent use.
 type Stream struct {
-	cfg Config
+	cfg   Config
+	epoch time.Time
+	id    string // in every media URI: a later stream of the room never reuses one
+
+	mu       sync.Mutex
+	st       state
+	variants []*Variant
+	audio    *audioTrack
+}
+
+// audioTrack is the stream's AAC, as SetAudio declared it.
+type audioTrack struct {
+	p    AudioParams
+	asc  mpeg4audio.AudioSpecificConfig
+	gen  int // SetAudio calls with new parameters: a new one means a new init section
+	rate int
 }
 
 // NewStream makes a stream whose media time 0 is cfg.Now() at this call.
-func NewStream(cfg Config) *Stream { return &Stream{cfg: cfg} }
+func NewStream(cfg Config) *Stream {
+	cfg = cfg.withDefaults()
+	return &Stream{cfg: cfg, epoch: cfg.Now(), id: newID(), st: state{changed: make(chan struct{})}}
+}
 
 // Epoch is the wall-clock time of media time 0.
-func (s *Stream) Epoch() time.Time { return time.Time{} }
+func (s *Stream) Epoch() time.Time { return s.epoch }
 
 // AddVariant adds a rendition. Variants added after media started begin at the next segment.
-func (s *Stream) AddVariant(p VariantParams) (*Variant, error) { return &Variant{}, nil }
+func (s *Stream) AddVariant(p VariantParams) (*Variant, error) {
+	if !validName(p.Name) {
+		return nil, fmt.Errorf("%w: variant name %q (letters, digits, '-', '_', 1..32)", ErrBadInput, p.Name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.ended {
+		return nil, ErrClosed
+	}
+	for _, v := range s.variants {
+		if v.p.Name == p.Name {
+			return nil, fmt.Errorf("%w: %q", ErrExists, p.Name)
+		}
+	}
+	v := newVariant(s, p)
+	s.variants = append(s.variants, v)
+	return v, nil
+}
 
 // SetAudio declares the stream's audio (before the first WriteAAC; a change of parameters
 // starts new segments with a discontinuity and a new init section). A stream whose SetAudio
 // is never called is video only.
-func (s *Stream) SetAudio(p AudioParams) error { return nil }
+func (s *Stream) SetAudio(p AudioParams) error {
+	asc, err := parseAudio(p)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.ended {
+		return ErrClosed
+	}
+	if s.audio != nil && string(s.audio.p.Config) == string(p.Config) {
+		return nil
+	}
+	gen := 1
+	if s.audio != nil {
+		gen = s.audio.gen + 1
+		for _, v := range s.variants {
+			v.disc = true
+		}
+	}
+	s.audio = &audioTrack{p: AudioParams{SampleRate: p.SampleRate, Channels: p.Channels, Config: append([]byte(nil), p.Config...)},
+		asc: asc, gen: gen, rate: asc.SampleRate}
+	return nil
+}
 
 // WriteAAC adds raw AAC access units (no ADTS header), each 1024 samples, the first at pts on
 // the stream's media timeline; every variant gets them.
-func (s *Stream) WriteAAC(pts time.Duration, frames [][]byte) error { return nil }
+func (s *Stream) WriteAAC(pts time.Duration, frames [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.ended {
+		return ErrClosed
+	}
+	if s.audio == nil {
+		return fmt.Errorf("%w: WriteAAC before SetAudio", ErrBadInput)
+	}
+	step := time.Duration(1024) * time.Second / time.Duration(s.audio.rate)
+	for i, f := range frames {
+		if len(f) == 0 {
+			continue
+		}
+		fr := aacFrame{pts: pts + time.Duration(i)*step, data: append([]byte(nil), f...)}
+		for _, v := range s.variants {
+			v.pushAudio(fr)
+		}
+	}
+	return nil
+}
 
 // Discontinuity makes the next segment of every variant start with EXT-X-DISCONTINUITY (the
 // publisher reconnected, changed resolution, the transcoder restarted). Media time keeps going.
-func (s *Stream) Discontinuity() {}
+func (s *Stream) Discontinuity() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.variants {
+		v.disc = true
+	}
+}
 
 // End marks the show over: the playlists get EXT-X-ENDLIST, blocked requests are answered, and
 // writes fail with ErrClosed. The media stays servable until the Server removes the stream.
-func (s *Stream) End() {}
+func (s *Stream) End() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.ended {
+		return
+	}
+	s.st.ended = true
+	for _, v := range s.variants {
+		v.finish()
+	}
+	s.renderAll()
+	s.broadcast()
+}
 
-// Variant is one rendition's writer.
-type Variant struct{}
-
-// WriteH264 adds one access unit: NAL units without start codes, in decoding order, pts/dts on
-// the stream's media timeline. SPS and PPS come in band before an IDR (or were seen before); a
-// new SPS with another resolution starts a new segment with a new init section. Until the first
-// IDR, access units are dropped.
-func (v *Variant) WriteH264(pts, dts time.Duration, nalus [][]byte) error { return nil }
+// reopen takes an ended stream up again (Server.Open within the linger): writes work again,
+// and every variant's next segment starts a discontinuity.
+func (s *Stream) reopen() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.st.ended {
+		return
+	}
+	s.st.ended = false
+	for _, v := range s.variants {
+		v.disc = true
+	}
+	s.renderAll()
+	s.broadcast()
+}
 
 // ServerConfig bounds what viewers can hold. Zero fields take the defaults.
 type ServerConfig struct {
@@ -123,33 +232,3 @@ type ServerConfig struct {
 	// Now is the wall clock (tests). Default time.Now.
 	Now func() time.Time
 }
-
-// Server holds the live streams of a node's rooms and serves them under /live/:
-//
-//	GET /live/{room}/index.m3u8            multivariant playlist (the contract URL)
-//	GET /live/{room}/{variant}/…           media playlist, init section, segments, parts
-type Server struct {
-	cfg ServerConfig
-}
-
-// NewServer makes an empty server.
-func NewServer(cfg ServerConfig) *Server { return &Server{cfg: cfg} }
-
-// Open returns the room's stream: the one still lingering after its publisher left (the caller
-// then calls Discontinuity and goes on writing), or a new one made with cfg.
-func (s *Server) Open(room string, cfg Config) *Stream { return NewStream(cfg) }
-
-// Stream returns the room's stream if there is one (live or lingering).
-func (s *Server) Stream(room string) (*Stream, bool) { return nil, false }
-
-// Ended tells the server that st, the room's stream, ended (st.End is called): it stays
-// servable for Linger, then is removed unless Open took it up again.
-func (s *Server) Ended(room string, st *Stream) {}
-
-// ServeHTTP serves /live/… (mount it at "/live/").
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.Error(w, `{"error":"live HLS is not built yet"}`, http.StatusNotImplemented)
-}
-
-// Close ends every stream and answers every blocked request.
-func (s *Server) Close() error { return nil }
