@@ -21,7 +21,7 @@ type Variant struct {
 	init    *initSection // of the open segment
 	initSeq int
 
-	pend      *videoAU      // the last access unit, waiting for the next one to know its duration
+	pend      *videoAU       // the last access unit, waiting for the next one to know its duration
 	partV     []*fmp4.Sample // video samples of the part being filled
 	partStart time.Duration  // its first sample's DTS
 	partKey   bool           // it starts with an IDR
