@@ -25,7 +25,7 @@ type LiveHLS struct {
 	// --live-hls-window, default 5m.
 	LiveHLSWindow time.Duration
 	// LiveHLSLinger is how long a room's playlist outlives its publisher: one back within it
-	// continues the same playlist after a discontinuity. 0..10m. --live-hls-linger, default 30s.
+	// continues the same playlist after a discontinuity. 1s..10m. --live-hls-linger, default 30s.
 	LiveHLSLinger time.Duration
 }
 
@@ -70,7 +70,7 @@ func (l *LiveHLS) settings() []setting {
 		{"live-hls-part", "live HLS partial segment target (`duration`, 100ms..2s)", (*durationValue)(&l.LiveHLSPart)},
 		{"live-hls-segment", "live HLS segment target (`duration`, 1s..10s): keyframes are asked for or forced this often", (*durationValue)(&l.LiveHLSSegment)},
 		{"live-hls-window", "how much of a show the live HLS playlist keeps for rewind (`duration`, 10s..6h)", (*durationValue)(&l.LiveHLSWindow)},
-		{"live-hls-linger", "how long (`duration`, 0..10m) a room's live HLS outlives its publisher; one back within it continues the same playlist", (*durationValue)(&l.LiveHLSLinger)},
+		{"live-hls-linger", "how long (`duration`, 1s..10m) a room's live HLS outlives its publisher; one back within it continues the same playlist", (*durationValue)(&l.LiveHLSLinger)},
 	}
 }
 
@@ -89,7 +89,7 @@ func (l LiveHLS) validate(bad func(flagName, format string, args ...any)) {
 	if l.LiveHLSWindow < 10*time.Second || l.LiveHLSWindow > 6*time.Hour {
 		bad("live-hls-window", "%v is not in 10s..6h", l.LiveHLSWindow)
 	}
-	if l.LiveHLSLinger < 0 || l.LiveHLSLinger > 10*time.Minute {
-		bad("live-hls-linger", "%v is not in 0..10m", l.LiveHLSLinger)
+	if l.LiveHLSLinger < time.Second || l.LiveHLSLinger > 10*time.Minute {
+		bad("live-hls-linger", "%v is not in 1s..10m", l.LiveHLSLinger)
 	}
 }

@@ -47,7 +47,7 @@ func TestLiveHLSValidate(t *testing.T) {
 		{"live-hls-ladder", func(l *LiveHLS) { l.LiveHLSLadder = "361p" }},
 		{"live-hls-part", func(l *LiveHLS) { l.LiveHLSPart = 10 * time.Millisecond }},
 		{"live-hls-segment", func(l *LiveHLS) { l.LiveHLSSegment = 20 * time.Second }},
-		{"live-hls-segment", func(l *LiveHLS) { l.LiveHLSPart, l.LiveHLSSegment = time.Second, 2 * time.Second }},
+		{"live-hls-segment", func(l *LiveHLS) { l.LiveHLSPart, l.LiveHLSSegment = time.Second, 2*time.Second }},
 		{"live-hls-window", func(l *LiveHLS) { l.LiveHLSWindow = time.Second }},
 		{"live-hls-linger", func(l *LiveHLS) { l.LiveHLSLinger = -time.Second }},
 	} {
