@@ -2,6 +2,7 @@ package hlsfeed
 
 import (
 	"bytes"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -308,5 +309,46 @@ func TestNewSessionTakesOver(t *testing.T) {
 	}
 	if f.Stats().Rooms != 0 {
 		t.Fatalf("rooms %d after both closed", f.Stats().Rooms)
+	}
+}
+
+// fakeFFmpeg writes a script standing in for ffmpeg.
+func fakeFFmpeg(t *testing.T, body string) string {
+	t.Helper()
+	p := t.TempDir() + "/ffmpeg"
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A transcoder that keeps dying is restarted MaxRestarts times, then given up: the copied
+// H.264 goes on, no ffmpeg is left.
+func TestTranscoderGivesUp(t *testing.T) {
+	c := newClip(t, testmedia.CodecH264, "320x240", 2*time.Second, 15)
+	f, pk := newTestFeed(t, Params{FFmpeg: fakeFFmpeg(t, "echo broken >&2; exit 1"), MaxRestarts: 2, RestartBackoff: 10 * time.Millisecond})
+	sink := f.OnLive(c.room("r8"))
+	c.play(t, sink, 0, nil)
+	waitFor(t, 5*time.Second, "3 deaths", func() bool { return f.Stats().Restarts == 3 })
+	time.Sleep(100 * time.Millisecond)
+	if n := f.Stats().Restarts; n != 3 || f.Stats().Transcoders != 0 {
+		t.Fatalf("restarts %d, running %d", n, f.Stats().Transcoders)
+	}
+	c.play(t, sink, 0, nil)
+	_ = sink.Close()
+	if n := len(pk.stream("r8").variant("src").snapshot()); n < 50 {
+		t.Fatalf("%d copied AUs", n)
+	}
+}
+
+// An ffmpeg that takes input but gives no output is killed and restarted.
+func TestTranscoderHungKilled(t *testing.T) {
+	c := newClip(t, testmedia.CodecH264, "320x240", 2*time.Second, 15)
+	f, _ := newTestFeed(t, Params{FFmpeg: fakeFFmpeg(t, "exec sleep 30"), StallAfter: 300 * time.Millisecond, RestartBackoff: 10 * time.Millisecond})
+	sink := f.OnLive(c.room("r9"))
+	c.play(t, sink, 2, nil)
+	_ = sink.Close()
+	if n := f.Stats().Restarts; n < 1 || n > 4 {
+		t.Fatalf("restarts %d", n)
 	}
 }
