@@ -164,6 +164,7 @@ type clip struct {
 	video   sfu.TrackInfo
 	audio   sfu.TrackInfo
 	vp, ap  rtp.Packetizer
+	off     time.Duration // added to the RTP timestamps (a clip played after another)
 }
 
 func newClip(t *testing.T, codec, size string, d time.Duration, gop int) *clip {
@@ -212,12 +213,12 @@ func (c *clip) play(t *testing.T, sink sfu.Sink, speed float64, stop <-chan stru
 		if s.Video {
 			pkts = c.vp.Packetize(s.Data, 0)
 			for _, p := range pkts {
-				p.Timestamp = 1000 + uint32(s.At*90000/time.Second)
+				p.Timestamp = 1000 + uint32((c.off+s.At)*90000/time.Second)
 			}
 		} else {
 			pkts = c.ap.Packetize(s.Data, 0)
 			for _, p := range pkts {
-				p.Timestamp = 5000 + uint32(s.At*48000/time.Second)
+				p.Timestamp = 5000 + uint32((c.off+s.At)*48000/time.Second)
 			}
 		}
 		info := c.audio

@@ -39,6 +39,10 @@ type Params struct {
 	// RestartBackoff is the first wait before a restart; it doubles up to 10 times that.
 	// Default 250ms.
 	RestartBackoff time.Duration
+	// StallAfter is how long ffmpeg may take input without giving output before it is taken
+	// for hung, killed and restarted like one that died (checked when input comes, no timer).
+	// Default 10s.
+	StallAfter time.Duration
 	// QueueFrames bounds each ffmpeg input's queue (frames or packets). Default 256.
 	QueueFrames int
 	// Now is the wall clock (tests). Default time.Now.
@@ -77,6 +81,9 @@ func New(p Params) *Feed {
 	}
 	if p.RestartBackoff <= 0 {
 		p.RestartBackoff = 250 * time.Millisecond
+	}
+	if p.StallAfter <= 0 {
+		p.StallAfter = 10 * time.Second
 	}
 	if p.QueueFrames <= 0 {
 		p.QueueFrames = 256

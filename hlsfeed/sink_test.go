@@ -2,6 +2,7 @@ package hlsfeed
 
 import (
 	"bytes"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -223,5 +224,131 @@ func TestReconnectContinuesStream(t *testing.T) {
 	}
 	if len(st.discont) != 1 || st.ends != 2 {
 		t.Fatalf("discontinuities %d, ends %d", len(st.discont), st.ends)
+	}
+}
+
+// An H.264 room with a ladder: the top rendition copied, the rung from one ffmpeg that reads
+// the same access units (IVF of H.264), keyframes of the rung on the segment grid.
+func TestCopyH264Ladder(t *testing.T) {
+	c := newClip(t, testmedia.CodecH264, "640x360", 3*time.Second, 30)
+	f, pk := newTestFeed(t, Params{Ladder: []int{180}})
+	sink := f.OnLive(c.room("r5"))
+	c.play(t, sink, 4, nil)
+	st := pk.stream("r5")
+	waitFor(t, 15*time.Second, "the rung", func() bool { v := st.variant("180p"); return v != nil && len(v.snapshot()) > 60 })
+	rs := sink.(*roomSink)
+	if rs.tc.spec.fourcc != "H264" || len(rs.tc.spec.outs) != 1 || rs.tc.spec.outs[0].name != "180p" {
+		t.Fatalf("spec %+v", rs.tc.spec)
+	}
+	_ = sink.Close()
+	if w, h := sizeOf(t, spsOf(st.variant("180p").snapshot()[0].nalus)); w != 320 || h != 180 {
+		t.Fatalf("rung %dx%d", w, h)
+	}
+	if w, h := sizeOf(t, spsOf(st.variant("src").snapshot()[0].nalus)); w != 640 || h != 360 {
+		t.Fatalf("src %dx%d", w, h)
+	}
+}
+
+// A VP8 publisher that changes size: ffmpeg is restarted for the new size, with a
+// discontinuity; the top rendition's SPS then has the new size.
+func TestTranscodeVP8SizeChange(t *testing.T) {
+	c1 := newClip(t, testmedia.CodecVP8, "320x240", 2*time.Second, 30)
+	c2 := newClip(t, testmedia.CodecVP8, "480x270", 2*time.Second, 30)
+	c2.vp, c2.ap, c2.off = c1.vp, c1.ap, 2*time.Second
+	f, pk := newTestFeed(t, Params{})
+	sink := f.OnLive(c1.room("r6"))
+	c1.play(t, sink, 4, nil)
+	c2.play(t, sink, 4, nil)
+	st := pk.stream("r6")
+	var sizes [][2]int
+	waitFor(t, 15*time.Second, "the new size", func() bool {
+		sizes = sizes[:0]
+		for _, a := range st.variant("src").snapshot() {
+			if sps := spsOf(a.nalus); sps != nil {
+				w, h := sizeOf(t, sps)
+				if len(sizes) == 0 || sizes[len(sizes)-1] != [2]int{w, h} {
+					sizes = append(sizes, [2]int{w, h})
+				}
+			}
+		}
+		return len(sizes) == 2
+	})
+	_ = sink.Close()
+	if sizes[0] != [2]int{320, 240} || sizes[1] != [2]int{480, 270} {
+		t.Fatalf("sizes %v", sizes)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.discont) != 1 || f.Stats().Restarts != 0 {
+		t.Fatalf("discontinuities %d, restarts after deaths %d", len(st.discont), f.Stats().Restarts)
+	}
+}
+
+// A new session of a room that starts before the old one closed takes the stream over: the old
+// one stops writing and its Close does not end the stream.
+func TestNewSessionTakesOver(t *testing.T) {
+	c := newClip(t, testmedia.CodecH264, "320x240", time.Second, 15)
+	f, pk := newTestFeed(t, Params{})
+	s1 := f.OnLive(c.room("r7"))
+	c.play(t, s1, 0, nil)
+	st := pk.stream("r7")
+	s2 := f.OnLive(c.room("r7"))
+	n := len(st.variant("src").snapshot())
+	c.play(t, s1, 0, nil) // the old session's late packets
+	if got := len(st.variant("src").snapshot()); got != n {
+		t.Fatalf("the superseded session wrote %d AUs", got-n)
+	}
+	_ = s1.Close()
+	if st.ends != 0 {
+		t.Fatal("the old session's Close ended the stream")
+	}
+	c.play(t, s2, 0, nil)
+	_ = s2.Close()
+	if st.ends != 1 || len(st.variant("src").snapshot()) <= n {
+		t.Fatalf("ends %d", st.ends)
+	}
+	if f.Stats().Rooms != 0 {
+		t.Fatalf("rooms %d after both closed", f.Stats().Rooms)
+	}
+}
+
+// fakeFFmpeg writes a script standing in for ffmpeg.
+func fakeFFmpeg(t *testing.T, body string) string {
+	t.Helper()
+	p := t.TempDir() + "/ffmpeg"
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A transcoder that keeps dying is restarted MaxRestarts times, then given up: the copied
+// H.264 goes on, no ffmpeg is left.
+func TestTranscoderGivesUp(t *testing.T) {
+	c := newClip(t, testmedia.CodecH264, "320x240", 2*time.Second, 15)
+	f, pk := newTestFeed(t, Params{FFmpeg: fakeFFmpeg(t, "echo broken >&2; exit 1"), MaxRestarts: 2, RestartBackoff: 10 * time.Millisecond})
+	sink := f.OnLive(c.room("r8"))
+	c.play(t, sink, 0, nil)
+	waitFor(t, 5*time.Second, "3 deaths", func() bool { return f.Stats().Restarts == 3 })
+	time.Sleep(100 * time.Millisecond)
+	if n := f.Stats().Restarts; n != 3 || f.Stats().Transcoders != 0 {
+		t.Fatalf("restarts %d, running %d", n, f.Stats().Transcoders)
+	}
+	c.play(t, sink, 0, nil)
+	_ = sink.Close()
+	if n := len(pk.stream("r8").variant("src").snapshot()); n < 50 {
+		t.Fatalf("%d copied AUs", n)
+	}
+}
+
+// An ffmpeg that takes input but gives no output is killed and restarted.
+func TestTranscoderHungKilled(t *testing.T) {
+	c := newClip(t, testmedia.CodecH264, "320x240", 2*time.Second, 15)
+	f, _ := newTestFeed(t, Params{FFmpeg: fakeFFmpeg(t, "exec sleep 30"), StallAfter: 300 * time.Millisecond, RestartBackoff: 10 * time.Millisecond})
+	sink := f.OnLive(c.room("r9"))
+	c.play(t, sink, 2, nil)
+	_ = sink.Close()
+	if n := f.Stats().Restarts; n < 1 || n > 4 {
+		t.Fatalf("restarts %d", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
@@ -53,6 +54,9 @@ type ffRun struct {
 	wg      sync.WaitGroup // the pipe writers
 	read    chan struct{}  // closed when the output reader is done
 	started time.Time
+	lastOut atomic.Int64 // unix ns of ffmpeg's last output (the reader's)
+	hung    bool         // killed for giving no output
+	fedAt   time.Time    // when it was first given input
 }
 
 func newTranscoder(f *Feed, log *slog.Logger, s spec, out *streamState, ask func(), base time.Duration) *transcoder {
@@ -254,6 +258,22 @@ func send(q chan []byte, b []byte) bool {
 	}
 }
 
+// checkStall kills the run's ffmpeg if it has given no output for stallAfter (under t.mu).
+func (t *transcoder) checkStall(r *ffRun, now time.Time) {
+	if r.hung || r.fedAt.IsZero() {
+		return
+	}
+	last := r.fedAt
+	if ns := r.lastOut.Load(); ns != 0 && time.Unix(0, ns).After(last) {
+		last = time.Unix(0, ns)
+	}
+	if now.Sub(last) > t.f.p.StallAfter {
+		r.hung = true
+		t.log.Warn("transcoder gives no output; killing it", "for", now.Sub(last).Round(time.Second))
+		_ = r.cmd.Process.Kill()
+	}
+}
+
 // setBase sets the media time a restarted run starts at.
 func (t *transcoder) setBase(d time.Duration) {
 	t.mu.Lock()
@@ -275,6 +295,7 @@ func (t *transcoder) writeVideo(pts time.Duration, frame []byte, key bool) bool 
 	if r == nil || r.video == nil {
 		return true
 	}
+	t.checkStall(r, time.Now())
 	if r.needKey && !key {
 		return false
 	}
@@ -293,6 +314,9 @@ func (t *transcoder) writeVideo(pts time.Duration, frame []byte, key bool) bool 
 		t.f.stats.dropped.Add(1)
 		return false
 	}
+	if r.fedAt.IsZero() {
+		r.fedAt = time.Now()
+	}
 	r.needKey = false
 	return true
 }
@@ -301,9 +325,15 @@ func (t *transcoder) writeVideo(pts time.Duration, frame []byte, key bool) bool 
 func (t *transcoder) writeAudio(pts time.Duration, pkt []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if pts > t.base {
+		t.base = pts
+	}
 	r := t.run
 	if r == nil || r.audio == nil || r.ts == nil {
 		return
+	}
+	if r.video == nil { // an audio-only run: its input is the audio
+		t.checkStall(r, time.Now())
 	}
 	tk := ticks(pts - r.base + tsOffset)
 	if tk < 0 {
@@ -315,6 +345,8 @@ func (t *transcoder) writeAudio(pts time.Duration, pkt []byte) {
 	}
 	if !send(r.audio, bytes.Clone(r.tsBuf.Bytes())) {
 		t.f.stats.dropped.Add(1)
+	} else if r.fedAt.IsZero() {
+		r.fedAt = time.Now()
 	}
 }
 
@@ -359,6 +391,7 @@ func (t *transcoder) read(r *ffRun, out io.Reader) error {
 				if len(nalus) == 0 {
 					return nil
 				}
+				r.lastOut.Store(time.Now().UnixNano())
 				p, d := media(pts), media(dts)
 				if err := v.WriteH264(p, d, nalus); err != nil && errors.Is(err, livehls.ErrClosed) {
 					return err
@@ -375,6 +408,7 @@ func (t *transcoder) read(r *ffRun, out io.Reader) error {
 			}
 			st := t.out.st
 			rd.OnDataMPEG4Audio(tr, func(pts int64, aus [][]byte) error {
+				r.lastOut.Store(time.Now().UnixNano())
 				if err := st.WriteAAC(media(pts), aus); err != nil && errors.Is(err, livehls.ErrClosed) {
 					return err
 				}

@@ -57,7 +57,8 @@ func (s *Server) openLiveHLS() error {
 			pr.SetXForwarded()
 			pr.Out.Header.Set(liveHLSProxyHeader, h.proxyKey)
 		},
-		Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: 30 * time.Second},
+		FlushInterval: -1, // a part streamed while it is made (preload hint) goes on at once
+		Transport:     &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute, ResponseHeaderTimeout: 30 * time.Second},
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			s.log.Warn("live HLS proxy to the room's owner failed", "err", err)
 			liveHLSError(w, http.StatusBadGateway, "the room's node does not answer")
