@@ -45,12 +45,14 @@ type Params struct {
 
 	ViewerToken string // token for viewers (only needed with --viewer-auth); default Token
 
-	Viewers        int           // synthetic viewers (Pion, in this process)
-	BrowserViewers int           // headless Chromium tabs on the watch page
-	Duration       time.Duration // hold time once every viewer joined (default 30s)
-	Ramp           float64       // viewers started per second; 0 = default 50/s
-	Warmup         time.Duration // publisher warm-up before viewers join (default 2s synthetic, 10s browser: BWE ramp)
-	Publisher      string        // synthetic (default) | browser | none
+	Viewers        int // synthetic viewers (Pion, in this process)
+	BrowserViewers int // headless Chromium tabs on the watch page
+	// BrowserViewerMode is how browser viewers watch: webrtc (default) or hls (?mode=hls, llhls.go).
+	BrowserViewerMode string
+	Duration          time.Duration // hold time once every viewer joined (default 30s)
+	Ramp              float64       // viewers started per second; 0 = default 50/s
+	Warmup            time.Duration // publisher warm-up before viewers join (default 2s synthetic, 10s browser: BWE ramp)
+	Publisher         string        // synthetic (default) | browser | none
 	// PublisherSource is the broadcast page's canvas for --publisher browser: clock (default,
 	// 640×360, one layer) or noise (1280×720 noise under the clock strip, three simulcast layers).
 	PublisherSource string
@@ -277,6 +279,8 @@ func (p Params) Validate() error {
 		return bad("bidders and chatters need minted tokens: the server's auth secret (--data-dir or --auth-secret)")
 	case p.LotDuration > 0 && p.LotDuration < time.Second:
 		return bad("--lot-duration at least 1s")
+	case !validBrowserViewerMode(p.BrowserViewerMode):
+		return bad("--browser-viewer-mode must be webrtc or hls, got %q", p.BrowserViewerMode)
 	case p.Viewers > 20000 || p.BrowserViewers > 64:
 		return bad("at most 20000 synthetic and 64 browser viewers per harness process")
 	case p.PublisherSource != SourceClock && p.PublisherSource != SourceNoise:

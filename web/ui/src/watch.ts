@@ -160,6 +160,11 @@ const delayed = new Delayed({
   wantsFallback: () => state === "connecting" && session.running,
   changed: () => setState(state, el.overlayDetail.textContent ?? ""),
   ended: () => onEnded(""),
+  retryWebRTC: () => {
+    if (state !== "connecting" || !session.running || session.retryPending) return;
+    session.lastReason = "no picture over WebRTC in delayed mode";
+    session.retry("The live connection did not connect");
+  },
 });
 // When each lot/bid event arrived over the socket and when it reached the page (automation: the
 // events-by-media-time check compares them with the picture's time).
@@ -263,6 +268,9 @@ window.relaycast = {
     },
     get switchesBack(): number {
       return delayed.switchesBack;
+    },
+    get webrtcRetries(): number {
+      return delayed.webrtcRetries;
     },
     get errors(): number {
       return delayed.hls.errors;

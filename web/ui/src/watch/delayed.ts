@@ -17,6 +17,8 @@ export const FALLBACK_MS = 3000;
 /** Events wait for the picture only this far behind live; a viewer rewound further sees the live auction. */
 export const HOLD_MAX_MS = 15_000;
 const DEFAULT_WINDOW_S = 300;
+/** In delayed mode, a WebRTC attempt that shows nothing this long is given up and tried again. */
+export const WEBRTC_RETRY_MS = 6000;
 
 export interface DelayedOptions {
   room: string;
@@ -38,6 +40,11 @@ export interface DelayedOptions {
   changed: () => void;
   /** The HLS stream ended (EXT-X-ENDLIST). */
   ended: () => void;
+  /**
+   * Delayed mode and WebRTC has shown nothing for WEBRTC_RETRY_MS: ask for it again (the live
+   * session's bounded backoff paces the attempts).
+   */
+  retryWebRTC: () => void;
 }
 
 export type Shown = "webrtc" | "hls";
@@ -48,6 +55,8 @@ export interface DelayedTimes {
   webrtcAsked: number;
   /** The fallback decided WebRTC failed and started hls.js. */
   fallbackAt: number;
+  /** webrtcAsked when the fallback happened. */
+  askedBeforeFallback: number;
   /** hls.js showed its first picture (after the fallback or a forced start). */
   hlsPlayingAt: number;
   /** WebRTC took over again. */
@@ -68,9 +77,11 @@ export class Delayed {
   private switching = false;
   /** Why HLS runs: "" (not), "fallback", "forced", "rewind". */
   reason = "";
-  readonly times: DelayedTimes = { webrtcAsked: 0, fallbackAt: 0, hlsPlayingAt: 0, backToWebRTCAt: 0 };
+  readonly times: DelayedTimes = { webrtcAsked: 0, fallbackAt: 0, askedBeforeFallback: 0, hlsPlayingAt: 0, backToWebRTCAt: 0 };
   /** Switches back to WebRTC so far. */
   switchesBack = 0;
+  /** WebRTC attempts given up in delayed mode (each followed by a new one after the backoff). */
+  webrtcRetries = 0;
 
   constructor(private readonly o: DelayedOptions) {
     this.hls = new LiveHls(o.stage, o.webrtcVideo.nextSibling, {
@@ -173,6 +184,7 @@ export class Delayed {
       this.fallbackTimer = 0;
       if (this.o.webrtcPlaying() || !this.o.wantsFallback()) return;
       this.times.fallbackAt = Date.now();
+      this.times.askedBeforeFallback = this.times.webrtcAsked;
       this.startHls("fallback", 0);
     }, FALLBACK_MS);
   }
@@ -270,6 +282,11 @@ export class Delayed {
 
   private tick(): void {
     this.o.liveRoom.releaseHeld();
+    if (this.showing && !this.o.forced && !this.switching && this.times.webrtcAsked && !this.o.webrtcPlaying() && Date.now() - this.times.webrtcAsked > WEBRTC_RETRY_MS) {
+      this.times.webrtcAsked = 0; // armFallback sets it again with the next attempt
+      this.webrtcRetries++;
+      this.o.retryWebRTC();
+    }
     const w = this.hls.windowSeconds;
     if (w > 0) this.windowS = Math.max(10, Math.floor(w));
     this.render();
