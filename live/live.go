@@ -60,6 +60,7 @@ type Chat interface {
 	Timeout(ctx context.Context, room, subject string, d time.Duration, by string) error
 	Ban(ctx context.Context, room, subject, by string) error
 	Unban(ctx context.Context, room, subject, by string) error
+	Restriction(ctx context.Context, room, subject string) (banned bool, until int64, err error)
 	Settings(ctx context.Context, room string) (chat.Settings, error)
 	SetSettings(ctx context.Context, room string, s chat.Settings, by string) (chat.Settings, error)
 	React(room, subject, kind string) error

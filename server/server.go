@@ -108,6 +108,7 @@ type Server struct {
 	show *archive.Show
 
 	csfu       *clusterSFU           // the SFU as signaling and the API see it (cluster.go)
+	limits     *limits               // write rate limits (limits.go)
 	clusterRDB redis.UniversalClient // the cluster's own Redis client
 	edge       *cluster.Edge         // pulls rooms other nodes serve (edge.go)
 
@@ -199,6 +200,8 @@ func New(p Params) (*Server, error) {
 	for _, x := range iceServers {
 		sigICE = append(sigICE, signaling.ICEServer{URL: x.URL, Username: x.Username, Credential: x.Credential})
 	}
+	s.limits = s.newLimits() // limits.go
+	_, _, sockRule := cfg.Rules()
 	media, err := s.openEdge() // edge.go
 	if err != nil {
 		return fail(err)
@@ -207,7 +210,9 @@ func New(p Params) (*Server, error) {
 		SFU: media, Auth: s.signer, Logger: p.Logger, ViewerAuth: cfg.ViewerAuth,
 		AllowedOrigins: cfg.AllowedOrigins, ICEServers: sigICE,
 		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
-		Unlimited:   func(r *http.Request) bool { return isRelayPull(r.Context()) }, // edge.go
+		Unlimited: func(r *http.Request) bool { return isRelayPull(r.Context()) }, // edge.go
+		ClientIP:  s.cfg.Proxies().ClientIP, MessageLimit: sockRule,               // limits.go
+		RateLimited: func() { s.limits.refused.WithLabelValues("socket").Inc() },
 		Families:    []signaling.Family{liveFamily{s.live}},
 		SessionNode: s.sessionNode, ForwardSession: s.forwardSession, // sessionforward.go
 	})
@@ -235,6 +240,7 @@ func (s *Server) routes() http.Handler {
 		reg.MustRegister(s.archive.Collector())
 	}
 	s.registerWebhookMetrics(reg)
+	s.registerLimitMetrics(reg)
 	reg.MustRegister(s.live.Collector())
 	s.mountLiveHLS(mux, reg) // livehls.go
 	mux.Handle("GET /metrics", metrics.Handler(reg))
@@ -251,7 +257,7 @@ func (s *Server) routes() http.Handler {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.Handle("/", web.NewHandler(web.Params{MediaOrigins: mediaOrigins(s.cfg)}))
-	return relayPulls(s.signer, mux) // edge.go
+	return relayPulls(s.signer, s.limits.http.Wrap(mux)) // edge.go, limits.go
 }
 
 // mediaOrigins is the origin the VOD is served from when it is not this server (S3 or a CDN),

@@ -117,7 +117,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, publish boo
 	}
 	release, ok := func() {}, true
 	if publish || s.p.Unlimited == nil || !s.p.Unlimited(r) {
-		release, ok = s.limiter.acquire(clientIP(r))
+		release, ok = s.limiter.acquire(s.clientIP(r))
 	}
 	if !ok {
 		s.fail(w, errBusy)
