@@ -10,6 +10,7 @@
 //   so lot and bid events wait until the video reaches them; the bid button says how far behind
 //   live the viewer is (bids still go to the server, which decides by its own clock).
 
+import { api, type Page } from "../api";
 import { type LiveRoom } from "../live/room";
 import { LiveHls } from "./hls";
 
@@ -71,6 +72,10 @@ export class Delayed {
   private readonly timeLabel: HTMLElement;
   private readonly liveBtn: HTMLButtonElement;
   private readonly note: HTMLElement;
+  /** Older than the live window: the show's recording (its progressive playlist, in the player). */
+  private readonly archive: HTMLAnchorElement;
+  private archiveId = "";
+  private archiveLooked = 0;
   private fallbackTimer = 0;
   private dragging = false;
   private windowS = DEFAULT_WINDOW_S;
@@ -121,7 +126,12 @@ export class Delayed {
     this.liveBtn.type = "button";
     this.liveBtn.className = "btn btn-sm dvr-live";
     this.liveBtn.id = "to-live";
-    this.bar.append(this.range, this.timeLabel, this.liveBtn);
+    this.archive = document.createElement("a");
+    this.archive.className = "dvr-archive small";
+    this.archive.id = "dvr-archive";
+    this.archive.hidden = true;
+    this.archive.textContent = "Earlier: the recording from the start";
+    this.bar.append(this.range, this.timeLabel, this.liveBtn, this.archive);
     o.barBefore.before(this.bar);
 
     this.range.addEventListener("pointerdown", () => (this.dragging = true));
@@ -289,7 +299,20 @@ export class Delayed {
     }
     const w = this.hls.windowSeconds;
     if (w > 0) this.windowS = Math.max(10, Math.floor(w));
+    if (!this.bar.hidden && Date.now() - this.archiveLooked > 30_000) void this.lookArchive();
     this.render();
+  }
+
+  /** The room's recording in progress (the live show's), if the server records it. */
+  private async lookArchive(): Promise<void> {
+    this.archiveLooked = Date.now();
+    try {
+      const page = await api<Page>(`/api/recordings?room=${encodeURIComponent(this.o.room)}&limit=1`);
+      const r = page.recordings?.[0];
+      this.archiveId = r && r.status === "recording" && r.hls_url ? r.id : "";
+    } catch {
+      this.archiveId = "";
+    }
   }
 
   /** The badge, the DVR bar and the "behind live" note. */
@@ -308,6 +331,10 @@ export class Delayed {
     this.liveBtn.textContent = rewound ? "Back to live" : "LIVE";
     this.liveBtn.classList.toggle("dvr-at-live", !rewound);
     this.liveBtn.setAttribute("aria-pressed", String(!rewound));
+    // At the start of the live window, the rest of the show is in its recording.
+    const atStart = this.dragging ? -Number(this.range.value) >= this.windowS - 1 : rewound && behindS >= this.windowS - 3;
+    this.archive.hidden = !this.archiveId || !atStart;
+    if (this.archiveId) this.archive.href = `/v/${encodeURIComponent(this.archiveId)}`;
 
     const actions = this.o.lotMount.querySelector(".lot-actions");
     if (actions && this.note.parentElement !== actions) actions.prepend(this.note);
