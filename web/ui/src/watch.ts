@@ -368,7 +368,7 @@ function setState(next: State, detail = ""): void {
 }
 
 function renderViewers(): void {
-  el.viewerBadge.hidden = state !== "playing" && !delayed.showing;
+  el.viewerBadge.hidden = state !== "playing" || delayed.showing; // HLS viewers are not in the room's WebRTC count
   el.viewerBadge.textContent = plural(viewers, "viewer", "viewers");
 }
 

@@ -104,7 +104,10 @@ export class Delayed {
     this.badge.dataset.testid = "delayed-badge";
     this.badge.hidden = true;
     this.badge.title = "WebRTC could not connect: playing the HLS stream, a little behind live";
-    o.stage.querySelector(".stage-badges")?.append(this.badge);
+    const badges = o.stage.querySelector(".stage-badges");
+    const live = badges?.querySelector("#live-badge");
+    if (live) live.after(this.badge);
+    else badges?.append(this.badge);
 
     this.bar = document.createElement("div");
     this.bar.className = "dvr";
@@ -327,7 +330,7 @@ export class Delayed {
     this.bar.hidden = !(showing || this.o.webrtcPlaying());
     this.range.min = String(-this.windowS);
     if (!this.dragging) this.range.value = String(rewound ? -Math.round(behindS) : 0);
-    if (!this.dragging) this.timeLabel.textContent = rewound ? label(behindS) : "Live";
+    if (!this.dragging) this.timeLabel.textContent = rewound ? label(behindS) : "";
     this.liveBtn.textContent = rewound ? "Back to live" : "LIVE";
     this.liveBtn.classList.toggle("dvr-at-live", !rewound);
     this.liveBtn.setAttribute("aria-pressed", String(!rewound));
