@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -111,69 +112,56 @@ func TestLLHLSWatch(t *testing.T) {
 		}
 	})
 
-	t.Run("auction by media time", func(t *testing.T) {
-		seller, err := srv.Signer().Issue(room, []auth.Grant{auth.GrantPublish}, time.Hour, "seller-"+room)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lot struct {
-			ID string `json:"id"`
-		}
-		if code, err := call("POST", srv.URL()+"/api/rooms/"+room+"/lots", seller, `{"title":"Teapot","start_price":1000,"duration_s":120}`, &lot); err != nil || code != 201 {
-			t.Fatalf("create lot: %d %v", code, err)
-		}
-		if code, err := call("POST", srv.URL()+"/api/rooms/"+room+"/lots/"+lot.ID+"/start", seller, "", nil); err != nil || code != 200 {
-			t.Fatalf("start lot: %d %v", code, err)
-		}
-		// The HLS viewer sees the open lot once its video reaches the start; its bid button says
-		// how far behind live it is; its bid goes to the server, which takes it.
-		waitJS(t, page, 15*time.Second, `!!document.querySelector(".lot .btn-bid") && document.querySelector(".lot").dataset.status === "open" && !document.querySelector(".lot-actions").hidden`, "the open lot with its bid button")
-		waitJS(t, page, 5*time.Second, `(() => { const n = document.getElementById("behind-live"); return !!n && !n.hidden && /behind live/.test(n.textContent); })()`, "the behind-live note at the bid button")
-		note, _ := chromedp.Run(page, chromedp.Evaluate[string](`document.getElementById("behind-live").textContent`))
-		t.Logf("bid button note: %q", note)
-		if err := chromedp.Do(page, chromedp.Click(chromedp.CSS(".lot .btn-bid"))); err != nil {
-			t.Fatal(err)
-		}
-		waitJS(t, page, 10*time.Second, `window.relaycast.live.lot && window.relaycast.live.lot.bid_count === 1`, "the viewer's bid taken by the server")
+	t.Run("auction by media time", func(t *testing.T) { checkAuctionByMediaTime(t, srv.URL(), srv.Signer(), page, room) })
+}
 
-		// A banner watcher: when the winner banner appears, the page's clock and the picture's time.
-		if _, err := chromedp.Run(page, chromedp.Evaluate[bool](`(() => { window.__banner = null;
-		  const b = document.querySelector(".lot-banner");
-		  const seen = () => { if (!window.__banner && !b.hidden && b.dataset.status === "sold")
-		    window.__banner = { at: Date.now(), media: window.relaycast.hls.playingDate, behind: window.relaycast.hls.behindMs }; };
-		  new MutationObserver(seen).observe(b, { attributes: true, childList: true, characterData: true, subtree: true }); seen(); return true; })()`)); err != nil {
-			t.Fatal(err)
-		}
-		if code, err := call("POST", srv.URL()+"/api/rooms/"+room+"/lots/"+lot.ID+"/end", seller, "", nil); err != nil || code != 200 {
-			t.Fatalf("end lot: %d %v", code, err)
-		}
-		waitJS(t, page, 15*time.Second, `!!window.__banner`, "the winner banner")
-		var got struct {
-			Banner struct {
-				At     float64 `json:"at"`
-				Media  float64 `json:"media"`
-				Behind float64 `json:"behind"`
-			} `json:"banner"`
-			Events []struct {
-				Seq      int     `json:"seq"`
-				Kind     string  `json:"kind"`
-				At       float64 `json:"at"`
-				Status   string  `json:"status"`
-				Received float64 `json:"received"`
-				Applied  float64 `json:"applied"`
-				Media    float64 `json:"media"`
-			} `json:"events"`
-			Offset float64 `json:"offset"`
-		}
-		got.Banner.Media = -1
-		v, err := chromedp.Run(page, chromedp.Evaluate[string](`JSON.stringify({ banner: window.__banner, events: window.relaycast.hls.events, offset: window.relaycast.live.offset })`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal([]byte(v), &got); err != nil {
-			t.Fatal(err)
-		}
-		var sold *struct {
+// checkAuctionByMediaTime runs a lot on room while page (an HLS viewer with a bid token) watches:
+// the viewer bids (the server takes it), then the winner banner must wait for the picture.
+func checkAuctionByMediaTime(t *testing.T, base string, signer *auth.Signer, page context.Context, room string) {
+	t.Helper()
+	seller, err := signer.Issue(room, []auth.Grant{auth.GrantPublish}, time.Hour, "seller-"+room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lot struct {
+		ID string `json:"id"`
+	}
+	if code, err := call("POST", base+"/api/rooms/"+room+"/lots", seller, `{"title":"Teapot","start_price":1000,"duration_s":120}`, &lot); err != nil || code != 201 {
+		t.Fatalf("create lot: %d %v", code, err)
+	}
+	if code, err := call("POST", base+"/api/rooms/"+room+"/lots/"+lot.ID+"/start", seller, "", nil); err != nil || code != 200 {
+		t.Fatalf("start lot: %d %v", code, err)
+	}
+	// The HLS viewer sees the open lot once its video reaches the start; its bid button says
+	// how far behind live it is; its bid goes to the server, which takes it.
+	waitJS(t, page, 15*time.Second, `!!document.querySelector(".lot .btn-bid") && document.querySelector(".lot").dataset.status === "open" && !document.querySelector(".lot-actions").hidden`, "the open lot with its bid button")
+	waitJS(t, page, 5*time.Second, `(() => { const n = document.getElementById("behind-live"); return !!n && !n.hidden && /behind live/.test(n.textContent); })()`, "the behind-live note at the bid button")
+	note, _ := chromedp.Run(page, chromedp.Evaluate[string](`document.getElementById("behind-live").textContent`))
+	t.Logf("bid button note: %q", note)
+	if err := chromedp.Do(page, chromedp.Click(chromedp.CSS(".lot .btn-bid"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, page, 10*time.Second, `window.relaycast.live.lot && window.relaycast.live.lot.bid_count === 1`, "the viewer's bid taken by the server")
+
+	// A banner watcher: when the winner banner appears, the page's clock and the picture's time.
+	if _, err := chromedp.Run(page, chromedp.Evaluate[bool](`(() => { window.__banner = null;
+	  const b = document.querySelector(".lot-banner");
+	  const seen = () => { if (!window.__banner && !b.hidden && b.dataset.status === "sold")
+	    window.__banner = { at: Date.now(), media: window.relaycast.hls.playingDate, behind: window.relaycast.hls.behindMs }; };
+	  new MutationObserver(seen).observe(b, { attributes: true, childList: true, characterData: true, subtree: true }); seen(); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := call("POST", base+"/api/rooms/"+room+"/lots/"+lot.ID+"/end", seller, "", nil); err != nil || code != 200 {
+		t.Fatalf("end lot: %d %v", code, err)
+	}
+	waitJS(t, page, 15*time.Second, `!!window.__banner`, "the winner banner")
+	var got struct {
+		Banner struct {
+			At     float64 `json:"at"`
+			Media  float64 `json:"media"`
+			Behind float64 `json:"behind"`
+		} `json:"banner"`
+		Events []struct {
 			Seq      int     `json:"seq"`
 			Kind     string  `json:"kind"`
 			At       float64 `json:"at"`
@@ -181,29 +169,47 @@ func TestLLHLSWatch(t *testing.T) {
 			Received float64 `json:"received"`
 			Applied  float64 `json:"applied"`
 			Media    float64 `json:"media"`
+		} `json:"events"`
+		Offset float64 `json:"offset"`
+	}
+	got.Banner.Media = -1
+	v, err := chromedp.Run(page, chromedp.Evaluate[string](`JSON.stringify({ banner: window.__banner, events: window.relaycast.hls.events, offset: window.relaycast.live.offset })`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(v), &got); err != nil {
+		t.Fatal(err)
+	}
+	var sold *struct {
+		Seq      int     `json:"seq"`
+		Kind     string  `json:"kind"`
+		At       float64 `json:"at"`
+		Status   string  `json:"status"`
+		Received float64 `json:"received"`
+		Applied  float64 `json:"applied"`
+		Media    float64 `json:"media"`
+	}
+	for i := range got.Events {
+		if got.Events[i].Kind == "lot" && got.Events[i].Status == "sold" {
+			sold = &got.Events[i]
 		}
-		for i := range got.Events {
-			if got.Events[i].Kind == "lot" && got.Events[i].Status == "sold" {
-				sold = &got.Events[i]
-			}
-		}
-		if sold == nil {
-			t.Fatalf("no sold lot event in %s", v)
-		}
-		// Server time of each moment (the page's clock + its measured offset).
-		recvServer := sold.Received + got.Offset
-		bannerServer := got.Banner.At + got.Offset
-		t.Logf("lot sold at %.0f (server); event received +%.0f ms, applied +%.0f ms, banner shown +%.0f ms; picture at the banner: %.0f ms after the sale (viewer %.0f ms behind live)",
-			sold.At, recvServer-sold.At, sold.Applied+got.Offset-sold.At, bannerServer-sold.At, got.Banner.Media-sold.At, got.Banner.Behind)
-		if got.Banner.Media < sold.At {
-			t.Fatalf("the winner banner showed while the picture was at %.0f, before the sale at %.0f", got.Banner.Media, sold.At)
-		}
-		if sold.Applied < sold.Received+300 || got.Banner.At < sold.Received+300 {
-			t.Fatalf("the sale was applied %.0f ms / shown %.0f ms after it arrived: not held for the ~2 s delayed picture",
-				sold.Applied-sold.Received, got.Banner.At-sold.Received)
-		}
-		if got.Banner.At-sold.Received > 10_000 {
-			t.Fatalf("the banner came %.0f ms after the event", got.Banner.At-sold.Received)
-		}
-	})
+	}
+	if sold == nil {
+		t.Fatalf("no sold lot event in %s", v)
+	}
+	// Server time of each moment (the page's clock + its measured offset).
+	recvServer := sold.Received + got.Offset
+	bannerServer := got.Banner.At + got.Offset
+	t.Logf("lot sold at %.0f (server); event received +%.0f ms, applied +%.0f ms, banner shown +%.0f ms; picture at the banner: %.0f ms after the sale (viewer %.0f ms behind live)",
+		sold.At, recvServer-sold.At, sold.Applied+got.Offset-sold.At, bannerServer-sold.At, got.Banner.Media-sold.At, got.Banner.Behind)
+	if got.Banner.Media < sold.At {
+		t.Fatalf("the winner banner showed while the picture was at %.0f, before the sale at %.0f", got.Banner.Media, sold.At)
+	}
+	if sold.Applied < sold.Received+300 || got.Banner.At < sold.Received+300 {
+		t.Fatalf("the sale was applied %.0f ms / shown %.0f ms after it arrived: not held for the ~2 s delayed picture",
+			sold.Applied-sold.Received, got.Banner.At-sold.Received)
+	}
+	if got.Banner.At-sold.Received > 10_000 {
+		t.Fatalf("the banner came %.0f ms after the event", got.Banner.At-sold.Received)
+	}
 }
