@@ -3,7 +3,9 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/testserver"
+	"github.com/relaycast/relaycast/server"
 )
 
 // TestLLHLSWatch: a real publisher (WHIP, H.264) → the server's /live/{room}/ LL-HLS → the watch
@@ -212,4 +217,57 @@ func checkAuctionByMediaTime(t *testing.T, base string, signer *auth.Signer, pag
 	if got.Banner.At-sold.Received > 10_000 {
 		t.Fatalf("the banner came %.0f ms after the event", got.Banner.At-sold.Received)
 	}
+}
+
+// TestLLHLSViewerAuth: with --viewer-auth the live HLS needs a subscribe token; the watch page's
+// hls.js sends the page's token as Authorization: Bearer, so ?mode=hls plays with one (and the
+// playlist without a token is refused).
+func TestLLHLSViewerAuth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Chromium and ffmpeg")
+	}
+	srv := startServerWith(t, func(c *config.Config) { c.ViewerAuth = true })
+	const room = "llhls-auth"
+	llhlsPublish(t, srv, room)
+	viewer, err := srv.Signer().Issue(room, []auth.Grant{auth.GrantSubscribe}, time.Hour, "viewer-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", srv.URL()+"/live/"+room+"/index.m3u8", nil)
+		req.Header.Set("Authorization", "Bearer "+viewer)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no live playlist with a subscribe token: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code, err := httpGet(srv.URL() + "/live/" + room + "/index.m3u8"); err != nil || code != http.StatusUnauthorized {
+		t.Fatalf("the live playlist without a token: %d %v, want 401", code, err)
+	}
+	ctx := browser(t)
+	page := tab(t, ctx)
+	navigate(t, page, srv.URL()+"/watch/"+room+"?mode=hls&token="+url.QueryEscape(viewer))
+	waitJS(t, page, 30*time.Second, `window.relaycast.hls.playing && window.relaycast.hls.frames() > 15`, "the HLS video to play with the token")
+	hlsAdvances(t, page, 2*time.Second)
+}
+
+// startServerWith is startServer with a changed config.
+func startServerWith(t *testing.T, mutate func(*config.Config)) *server.Server {
+	t.Helper()
+	srv := testserver.Start(t, mutate)
+	if code, err := httpGet(srv.URL() + "/watch/x"); err != nil || code != 200 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("watch page not served (status %d, %v): is the web UI built?", code, err)
+		}
+		t.Skipf("web UI not built (status %d, %v)", code, err)
+	}
+	return srv
 }
