@@ -219,7 +219,8 @@ func New(p Params) (a *Archive, err error) {
 	}
 	rp := recorder.Params{
 		Dir: cfg.RecordingsDir(), ChunkDuration: cfg.ChunkDuration, Logger: logger, ReconnectGrace: cfg.ReconnectGrace,
-		Hooks: recorder.Hooks{Started: a.onStarted, Chunk: a.onChunk, Ended: a.onEnded, Failed: a.onFailed},
+		Hooks: recorder.Hooks{Started: a.onStarted, Chunk: a.onChunk, Ended: a.onEnded, Failed: a.onFailed,
+			Paused: a.onPaused, Resumed: a.onResumed},
 	}
 	if cfg.ReconnectGrace > 0 {
 		rp.Continue = a.cont.resume // a broadcast continues its recording on any node (continue.go)
@@ -331,6 +332,41 @@ func (a *Archive) onEnded(m recorder.Manifest) {
 
 func (a *Archive) onFailed(m recorder.Manifest, err error) {
 	a.setFailedLog(m.ID, MsgDiskFailed, err) // archive_tracks.go
+}
+
+// onPaused: the disk filled; the recording says so (status still recording) until it resumes.
+func (a *Archive) onPaused(m recorder.Manifest, err error) {
+	a.noteRecording(m.ID, func(r *catalog.Recording) bool {
+		r.Error, r.Log = MsgDiskFull, transcode.CleanLog(err.Error())
+		return true
+	})
+}
+
+// onResumed: there is room again; the note goes.
+func (a *Archive) onResumed(m recorder.Manifest) {
+	a.noteRecording(m.ID, func(r *catalog.Recording) bool {
+		if r.Error != MsgDiskFull {
+			return false
+		}
+		r.Error, r.Log = "", ""
+		return true
+	})
+}
+
+// noteRecording changes a recording in the catalog off the recorder's goroutine (its hooks must
+// not wait for the catalog) and publishes it.
+func (a *Archive) noteRecording(id string, change func(*catalog.Recording) bool) {
+	a.goAsync(func(ctx context.Context) {
+		r, err := a.cat.Update(ctx, id, func(r *catalog.Recording) error {
+			if !change(r) {
+				return errNoChange
+			}
+			return nil
+		})
+		if err == nil {
+			a.publish("recording", id, r)
+		}
+	})
 }
 
 func (a *Archive) submit(j archiveJob) {

@@ -70,10 +70,15 @@ func (a *Archive) saveProgress(id string, overall float64) {
 const (
 	MsgStoreFailed = "The recording could not be uploaded to storage; it is tried again later."
 	MsgDiskFailed  = "Recording stopped: the server could not write it to its disk."
+	// MsgDiskFull is a recording's error while it is paused by a full disk (cleared on resume).
+	MsgDiskFull = "Recording paused: the server's disk is full; it goes on when there is room."
 )
 
 // setFailedLog marks a recording failed with a human reason, keeping err's text as the log.
 func (a *Archive) setFailedLog(id, msg string, err error) {
-	a.setFailedUpdate(transcode.Update{RecordingID: id, Kind: transcode.UpdateFailed, Error: msg,
+	r, uerr := a.setFailedUpdate(transcode.Update{RecordingID: id, Kind: transcode.UpdateFailed, Error: msg,
 		Log: transcode.CleanLog(err.Error()), Retryable: true})
+	if uerr == nil {
+		a.publish("recording", id, r)
+	}
 }

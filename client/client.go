@@ -6,6 +6,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -76,7 +77,14 @@ type HTTPError struct {
 }
 
 func (e *HTTPError) Error() string {
-	return fmt.Sprintf("http %d: %s", e.Status, strings.TrimSpace(e.Body))
+	msg := strings.TrimSpace(e.Body)
+	var j struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal([]byte(msg), &j) == nil && j.Error != "" { // relaycast answers {"error": ...}
+		msg = j.Error
+	}
+	return fmt.Sprintf("http %d: %s", e.Status, msg)
 }
 
 // ErrNoLocation: the server answered 201 without a Location header.

@@ -4,7 +4,8 @@ import (
 	"github.com/relaycast/relaycast/ratelimit"
 )
 
-// Limits holds the write rate limits (docs/SECURITY.md, "Rate limits"). It is embedded in
+// Limits holds the write rate limits (docs/SECURITY.md, "Rate limits") and the signing secrets
+// being rotated out ("Rotating the signing secret"). It is embedded in
 // Config, so its fields read as cfg.RateLimitIP etc. A rule is "RATE,BURST" (RATE per second),
 // "RATE", or "off".
 type Limits struct {
@@ -21,6 +22,10 @@ type Limits struct {
 	// client, for the per-address limits and caps: --trusted-proxies, default none (the client is
 	// the TCP peer).
 	TrustedProxies []string
+	// AuthPreviousSecrets still verify tokens (each at least 16 bytes) while the signing secret
+	// is rotated: new tokens are signed with --auth-secret only. --auth-previous-secrets, default
+	// none.
+	AuthPreviousSecrets []string
 }
 
 // DefaultLimits returns the documented defaults.
@@ -34,6 +39,7 @@ func (l *Limits) settings() []setting {
 		{"rate-limit-user", "HTTP writes per signed-in user (token subject): `RATE,BURST` per second, or off", (*stringValue)(&l.RateLimitUser)},
 		{"rate-limit-socket", "messages per WebSocket: `RATE,BURST` per second, or off (chat and bids have their own limits too)", (*stringValue)(&l.RateLimitSocket)},
 		{"trusted-proxies", "load balancers (`CIDR`s or addresses, comma separated) whose X-Forwarded-For names the client, for per-address limits", &listValue{p: &l.TrustedProxies}},
+		{"auth-previous-secrets", "former signing `secret`s (comma separated, each ≥ 16 bytes) whose tokens are still accepted while --auth-secret is rotated", &listValue{p: &l.AuthPreviousSecrets}},
 	}
 }
 
@@ -45,6 +51,11 @@ func (l Limits) validate(bad func(flagName, format string, args ...any)) {
 	}
 	if _, err := ratelimit.ParseProxies(l.TrustedProxies); err != nil {
 		bad("trusted-proxies", "%v", err)
+	}
+	for i, p := range l.AuthPreviousSecrets {
+		if len(p) < 16 {
+			bad("auth-previous-secrets", "secret %d must be at least 16 bytes, got %d", i+1, len(p))
+		}
 	}
 }
 

@@ -268,6 +268,9 @@ code{background:#f5f5f5;padding:1px 4px}
 <tr><td>first keyframe (offer → keyframe)</td>{{dist .FirstKeyframe true}}</tr>
 <tr><td>publisher → viewer latency</td>{{dist .Latency true}}</tr></table>
 {{range .FirstErrors}}<p class="fail">{{.}}</p>{{end}}{{else}}<p>none</p>{{end}}{{end}}
+{{with .Rooms}}<h2>Rooms (hold window, worst loss first)</h2>
+<table><tr><th>room</th><th>viewers</th><th>joined</th><th>packets</th><th>lost</th><th>loss %</th><th>first keyframe p95 ms</th></tr>
+{{range .}}<tr><td>{{.Room}}</td><td>{{.Target}}</td><td>{{.Connected}}</td><td>{{.Packets}}</td><td>{{.Lost}}</td><td>{{num .LossPct}}</td><td>{{num .FirstKeyframeP95}}</td></tr>{{end}}</table>{{end}}
 {{with .Live}}{{.HTML}}{{end}}
 {{with .Browser}}<h2>Browser viewers</h2>
 <p>{{.Playing}} of {{.Target}} playing · {{.HoldFreezes}} freezes in the hold window ({{.Freezes}} in all) · video loss {{num .LossPct}} %</p>

@@ -45,14 +45,19 @@ type Params struct {
 
 	ViewerToken string // token for viewers (only needed with --viewer-auth); default Token
 
-	Viewers        int // synthetic viewers (Pion, in this process)
-	BrowserViewers int // headless Chromium tabs on the watch page
 	// BrowserViewerMode is how browser viewers watch: webrtc (default) or hls (?mode=hls, llhls.go).
 	BrowserViewerMode string
-	Duration          time.Duration // hold time once every viewer joined (default 30s)
-	Ramp              float64       // viewers started per second; 0 = default 50/s
-	Warmup            time.Duration // publisher warm-up before viewers join (default 2s synthetic, 10s browser: BWE ramp)
-	Publisher         string        // synthetic (default) | browser | none
+
+	Viewers int // synthetic viewers (Pion, in this process), in all rooms
+	// Rooms is the number of rooms (rooms.go): Room-1 … Room-N, each with its own publisher, the
+	// viewers spread over them; ViewersPerRoom M sets Viewers to Rooms × M. Default 1 (Room).
+	Rooms          int
+	ViewersPerRoom int
+	BrowserViewers int           // headless Chromium tabs on the watch page
+	Duration       time.Duration // hold time once every viewer joined (default 30s)
+	Ramp           float64       // viewers started per second; 0 = default 50/s
+	Warmup         time.Duration // publisher warm-up before viewers join (default 2s synthetic, 10s browser: BWE ramp)
+	Publisher      string        // synthetic (default) | browser | none
 	// PublisherSource is the broadcast page's canvas for --publisher browser: clock (default,
 	// 640×360, one layer) or noise (1280×720 noise under the clock strip, three simulcast layers).
 	PublisherSource string
@@ -177,6 +182,12 @@ func (t Thresholds) WithDefaults() Thresholds {
 }
 
 func (p Params) withDefaults() Params {
+	if p.Rooms <= 0 {
+		p.Rooms = 1
+	}
+	if p.ViewersPerRoom > 0 {
+		p.Viewers = p.Rooms * p.ViewersPerRoom
+	}
 	if p.Duration <= 0 {
 		p.Duration = 30 * time.Second
 	}
@@ -259,6 +270,12 @@ func (p Params) Validate() error {
 		return bad("--url must be http(s)://HOST[:PORT], got %q", p.URL)
 	case p.Room == "":
 		return bad("--room is required")
+	case p.Rooms < 1 || p.Rooms > 1000:
+		return bad("--rooms must be 1..1000, got %d", p.Rooms)
+	case p.Rooms > 1 && p.Publisher != PublisherSynthetic && p.Publisher != PublisherFile && p.Publisher != PublisherNone:
+		return bad("--rooms %d needs the synthetic or file publisher (one per room), not %q", p.Rooms, p.Publisher)
+	case p.Rooms > 1 && p.liveEnabled():
+		return bad("the live scenario (bidders, chatters) runs in one room: leave --rooms at 1")
 	case p.Publisher != PublisherSynthetic && p.Publisher != PublisherBrowser && p.Publisher != PublisherNone && p.Publisher != PublisherFile:
 		return bad("--publisher must be synthetic, browser, file or none, got %q", p.Publisher)
 	case p.Publisher == PublisherFile && p.VideoFile == "" && p.AudioFile == "":
@@ -267,8 +284,10 @@ func (p Params) Validate() error {
 		return bad("--token (a publish token: relaycast token --room %s --publish) is required", p.Room)
 	case p.Viewers < 0 || p.BrowserViewers < 0:
 		return bad("viewer counts must be >= 0")
-	case p.Viewers == 0 && p.BrowserViewers == 0 && !p.liveEnabled():
-		return bad("nothing to do: set --viewers, --browser-viewers, --bidders, --chatters and/or --live-viewers")
+	case p.ViewersPerRoom < 0:
+		return bad("--viewers-per-room must be >= 0")
+	case p.Viewers == 0 && p.ViewersPerRoom == 0 && p.BrowserViewers == 0 && !p.liveEnabled():
+		return bad("nothing to do: set --viewers (or --viewers-per-room), --browser-viewers, --bidders, --chatters and/or --live-viewers")
 	case p.Bidders < 0 || p.Chatters < 0 || p.LiveViewers < 0 || p.Stalled < 0 || p.BidRate < 0 || p.ChatRate < 0:
 		return bad("live counts and rates must be >= 0")
 	case p.Bidders+p.Chatters+p.LiveViewers+p.Stalled > 20000:

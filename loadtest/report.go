@@ -147,12 +147,14 @@ type Report struct {
 	Layers    *LayerMix         `json:"layers,omitempty"`    // --simulcast / --quality (simulcast.go)
 	Generator *GeneratorSummary `json:"generator,omitempty"` // lean viewers' socket reads (gro.go)
 	Live      *LiveSummary      `json:"live,omitempty"`      // the live scenario (live.go)
+	Rooms     []RoomSummary     `json:"rooms,omitempty"`     // --rooms > 1: each room, worst loss first (rooms.go)
 }
 
 // ReportParams is the scenario as run (no tokens).
 type ReportParams struct {
 	URL            string  `json:"url"`
 	Room           string  `json:"room"`
+	Rooms          int     `json:"rooms"`
 	Viewers        int     `json:"viewers"`
 	BrowserViewers int     `json:"browser_viewers"`
 	DurationS      float64 `json:"duration_s"`

@@ -63,7 +63,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		Bitrate: p.Bitrate, Signaling: p.Signaling, ServerPID: p.ServerPID,
 		Simulcast: p.Simulcast, Quality: p.Quality, LeanNoGRO: p.LeanNoGRO,
 		Bidders: p.Bidders, Chatters: p.Chatters, ChatRate: p.ChatRate, LiveViewers: p.LiveViewers, BidRate: p.BidRate,
-		Stalled: p.Stalled,
+		Stalled: p.Stalled, Rooms: max(p.Rooms, 1),
 	}}
 	if p.liveEnabled() {
 		rep.Params.LotDurationS = p.LotDuration.Seconds()
@@ -80,6 +80,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	r.prevAt = time.Now()
 	r.progressf("loadtest %s room %s: publisher %s, %d synthetic (%s) + %d browser viewers, ramp %g/s, hold %s",
 		p.URL, p.Room, p.Publisher, p.Viewers, p.Signaling, p.BrowserViewers, p.Ramp, p.Duration)
+	if p.Rooms > 1 {
+		r.progressf("%d rooms (%s … %s), each with its own publisher; viewers spread over them", p.Rooms, p.RoomName(0), p.RoomName(p.Rooms-1))
+	}
 	if p.liveEnabled() {
 		r.progressf("live room: %d bidders (%g bids/s), %d chatters (%g msgs/s), %d viewer sockets, %d stalled",
 			p.Bidders, p.BidRate, p.Chatters, p.ChatRate, p.LiveViewers, p.Stalled)
@@ -88,16 +91,11 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	// --- publisher ---
 	switch p.Publisher {
 	case PublisherSynthetic, PublisherFile:
-		pub, loc, err := publishPion(ctx, p)
+		pubs, err := startPublishers(ctx, p) // rooms.go: one per room
 		if err != nil {
 			return nil, err
 		}
-		defer func() {
-			dctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			_ = client.Delete(dctx, nil, loc, p.Token)
-			cancel()
-			_ = pub.Close()
-		}()
+		defer pubs.close()
 	case PublisherBrowser:
 		bpub, err := startBrowserPublisher(ctx, p)
 		if err != nil {
@@ -360,6 +358,7 @@ func (r *runner) holdEnd(rep *Report) {
 		rep.Browser = r.brows.summary(dt)
 	}
 	r.synth.holdExtras(rep, r.mark, dt)
+	rep.Rooms = r.synth.roomSummaries(r.mark) // rooms.go
 	rep.Recording = findRecording(sctx, r.synth.hc, r.p, r.start)
 }
 

@@ -38,6 +38,7 @@ type synthViewer struct {
 	ws      *client.WSSession
 	loc     string
 	quality string // the simulcast layer it asked for ("" = auto)
+	room    int    // the room it watches (Params.roomOf)
 }
 
 func newSynthPool(p Params) *synthPool {
@@ -100,7 +101,8 @@ func (s *synthPool) join1(ctx context.Context, i int) {
 		s.fail(err)
 		return
 	}
-	sv := &synthViewer{v: v}
+	sv := &synthViewer{v: v, room: s.p.roomOf(i)}
+	room := s.p.RoomName(sv.room)
 	if s.p.Quality != "" {
 		mix, _ := parseQualityMix(s.p.Quality) // Validate checked it
 		sv.quality = qualityFor(mix, i)
@@ -116,9 +118,9 @@ func (s *synthPool) join1(ctx context.Context, i int) {
 			s.fail(err)
 			return
 		}
-		ex = sv.ws.WatchQuality(s.p.Room, s.p.ViewerToken, sv.quality)
+		ex = sv.ws.WatchQuality(room, s.p.ViewerToken, sv.quality)
 	} else {
-		ex = client.WHIP(s.hc, s.p.URL+"/whep/"+s.p.Room+whepQuality(sv.quality), s.p.ViewerToken, &sv.loc)
+		ex = client.WHIP(s.hc, s.p.URL+"/whep/"+room+whepQuality(sv.quality), s.p.ViewerToken, &sv.loc)
 	}
 	if err := v.Connect(jctx, ex); err != nil {
 		s.closeViewer(sv)
@@ -226,19 +228,15 @@ type pionPublisher interface {
 	Close() error
 }
 
-// publishPion starts the in-process publisher over WHIP: synthetic (a VP8 + Opus loop encoded
-// at start, media.go, each frame stamped with its send time) or, for --publisher file, real
-// media files looped (no send-time stamps).
-func publishPion(ctx context.Context, p Params) (pionPublisher, string, error) {
+// publishPion starts the in-process publisher of room over WHIP: synthetic (loop, the VP8 + Opus
+// loop encoded at start, media.go, each frame stamped with its send time) or, for --publisher
+// file, real media files looped (no send-time stamps).
+func publishPion(ctx context.Context, p Params, room string, loop *client.Loop) (pionPublisher, string, error) {
 	var pub pionPublisher
 	var err error
 	if p.Publisher == PublisherFile {
 		pub, err = client.NewFilePublisher(client.FilePublisherParams{Config: client.Config{Loopback: true}, Video: p.VideoFile, Audio: p.AudioFile, Loop: true})
 	} else {
-		var loop *client.Loop
-		if loop, err = encodeLoop(ctx, p.FFmpegPath, p.Bitrate, p.Simulcast); err != nil {
-			return nil, "", fmt.Errorf("%w: %w", ErrPublisher, err)
-		}
 		pub, err = client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}, Bitrate: p.Bitrate, Simulcast: p.Simulcast, Media: loop})
 	}
 	if err != nil {
@@ -247,7 +245,7 @@ func publishPion(ctx context.Context, p Params) (pionPublisher, string, error) {
 	var loc string
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := pub.Connect(cctx, client.WHIP(nil, p.URL+"/whip/"+p.Room, p.Token, &loc)); err != nil {
+	if err := pub.Connect(cctx, client.WHIP(nil, p.URL+"/whip/"+room, p.Token, &loc)); err != nil {
 		_ = pub.Close()
 		return nil, "", fmt.Errorf("%w: %w", ErrPublisher, err)
 	}

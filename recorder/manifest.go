@@ -152,7 +152,7 @@ func Scan(dir string, live map[string]bool) ([]Pending, error) {
 			p.Manifest.Interrupted = true
 			p.Manifest.Chunks = next
 			if err := writeJSON(filepath.Join(rd, manifestFile), p.Manifest); err != nil {
-				errs = append(errs, fmt.Errorf("%w: %v", ErrDisk, err))
+				errs = append(errs, fmt.Errorf("%w: %w", ErrDisk, err))
 			}
 		} else if next < m.Chunks {
 			p.Manifest.Chunks = next

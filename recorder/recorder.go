@@ -31,6 +31,9 @@ type Hooks struct {
 	Chunk   func(ChunkInfo) // a chunk is complete on disk
 	Ended   func(Manifest)  // the recording ended; every chunk was passed to Chunk before
 	Failed  func(m Manifest, err error)
+	// Paused: the data disk filled; the recording goes on when there is room (full.go), Resumed.
+	Paused  func(m Manifest, err error)
+	Resumed func(m Manifest)
 }
 
 // Params configures a Recorder.
@@ -43,6 +46,9 @@ type Params struct {
 	Hooks         Hooks
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// ResumeFree is the free room a recording paused by a full disk waits for before it goes
+	// on (full.go); default DefaultResumeFree (64 MiB).
+	ResumeFree int64
 	// ReconnectGrace: a room that goes live again within this time after its recording ended
 	// continues that recording (same id, next chunk, timeline continuing without a gap).
 	// 0 = every broadcast is a new recording.
@@ -68,6 +74,7 @@ type Recorder struct {
 	ended map[string]endedRecord // by room: recent ends, for reconnects
 
 	failures atomic.Int64
+	pauses   atomic.Int64
 }
 
 // New checks the directory.
@@ -81,8 +88,11 @@ func New(p Params) (*Recorder, error) {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
+	if p.ResumeFree <= 0 {
+		p.ResumeFree = DefaultResumeFree
+	}
 	if err := os.MkdirAll(p.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDisk, err)
+		return nil, fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	return &Recorder{p: p, log: p.Logger.With("component", "recorder"), live: map[string]*Sink{}, ended: map[string]endedRecord{}}, nil
 }
@@ -92,6 +102,9 @@ func (r *Recorder) Dir() string { return r.p.Dir }
 
 // Failures counts recordings stopped by a disk error (for metrics).
 func (r *Recorder) Failures() int64 { return r.failures.Load() }
+
+// Pauses counts recordings paused by a full disk (for metrics).
+func (r *Recorder) Pauses() int64 { return r.pauses.Load() }
 
 // Live lists the ids of recordings being written now (the reconciler skips them).
 func (r *Recorder) Live() map[string]bool {

@@ -78,6 +78,8 @@ type feedOpts struct {
 	audioLag time.Duration // audio packets arrive this much later than video
 	hookAt   time.Duration // call hook once when the feed reaches this time
 	hook     func()
+	hook2At  time.Duration // and hook2 at hook2At
+	hook2    func()
 	video    sfu.TrackInfo // the video track (default videoInfo: VP8)
 }
 
@@ -108,6 +110,10 @@ func feed(t *testing.T, s *Sink, clk *clock, samples []testmedia.Sample, o feedO
 		if o.hook != nil && smp.At >= o.hookAt {
 			o.hook()
 			o.hook = nil
+		}
+		if o.hook2 != nil && smp.At >= o.hook2At {
+			o.hook2()
+			o.hook2 = nil
 		}
 		info, pz, base, rate := audioInfo, ap, uint32(aBase), 48000.0
 		at := smp.At + o.audioLag

@@ -96,6 +96,10 @@ type Sink struct {
 	hasVideo bool
 	failed   bool
 	closed   bool
+	// paused: the data disk filled (full.go); packets are dropped until there is room again,
+	// then the recording goes on with the next chunk. probed is when room was last looked for.
+	paused bool
+	probed time.Time
 	tracks   map[int]*track
 	cur      *chunk
 	prev     *chunk // cut for video, still taking late audio from before the cut
@@ -133,8 +137,15 @@ func (s *Sink) WriteAgedRTP(info sfu.TrackInfo, pkt *rtp.Packet, age time.Durati
 	if s.failed {
 		return nil // recording stopped; the live stream goes on
 	}
+	if s.paused && !s.tryResume() { // full.go
+		return nil // the disk is still full: the live stream goes on
+	}
 	if err := s.write(info, pkt, age); err != nil {
-		s.fail(err)
+		if diskFull(err) && s.started {
+			s.pause(err)
+		} else {
+			s.fail(err)
+		}
 	}
 	return nil
 }
@@ -208,7 +219,7 @@ func (s *Sink) pop(t *track, flush bool) error {
 
 func (s *Sink) start(now time.Time) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	s.t0, s.started = now, true
 	if s.resume {
@@ -226,7 +237,7 @@ func (s *Sink) start(now time.Time) error {
 		}
 	}
 	if err := writeJSON(filepath.Join(s.dir, manifestFile), s.m); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	s.log.Info("recording started", "resumed", s.resume, "chunk", s.m.Chunks)
 	if h := s.r.p.Hooks.Started; h != nil {
@@ -328,16 +339,16 @@ func (s *Sink) video(t *track, frame []byte, tl float64, ts int64) error {
 		}
 		var err error
 		if c.ivf, err = newIVF(filepath.Join(c.dir, videoFile), t.codec.fourcc, w, h); err != nil {
-			return fmt.Errorf("%w: %v", ErrDisk, err)
+			return fmt.Errorf("%w: %w", ErrDisk, err)
 		}
 		c.videoStart = ts
 		c.info.Video = &TrackFile{Path: filepath.Join(c.dir, videoFile), Codec: t.codec.mime, Offset: tl - c.info.Start}
 		if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
-			return fmt.Errorf("%w: %v", ErrDisk, err)
+			return fmt.Errorf("%w: %w", ErrDisk, err)
 		}
 	}
 	if err := c.ivf.write(frame, ts-c.videoStart); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	c.end = max(c.end, tl+1.0/30)
 	s.videoTL = tl
@@ -390,16 +401,16 @@ func (s *Sink) audio(a audioSample) error {
 	if c.ogg == nil {
 		var err error
 		if c.ogg, err = newOgg(filepath.Join(c.dir, audioFile), uint32(c.info.Index+1)); err != nil {
-			return fmt.Errorf("%w: %v", ErrDisk, err)
+			return fmt.Errorf("%w: %w", ErrDisk, err)
 		}
 		c.audioStart = a.ts
 		c.info.Audio = &TrackFile{Path: filepath.Join(c.dir, audioFile), Codec: webrtc.MimeTypeOpus, Offset: max(0, a.tl-c.info.Start)}
 		if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
-			return fmt.Errorf("%w: %v", ErrDisk, err)
+			return fmt.Errorf("%w: %w", ErrDisk, err)
 		}
 	}
 	if err := c.ogg.write(a.data, a.ts-c.audioStart); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	if c == s.cur {
 		c.end = max(c.end, a.tl+float64(opusSamples(a.data))/48000)
@@ -428,14 +439,14 @@ func (s *Sink) rebase(t float64) float64 {
 func (s *Sink) openChunk(i int, start float64) error {
 	c := &chunk{dir: chunkDir(s.dir, i), info: ChunkInfo{RecordingID: s.m.ID, Index: i, Start: start}, end: start}
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	s.m.Chunks = i + 1
 	if err := writeJSON(filepath.Join(s.dir, manifestFile), s.m); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	s.cur = c
 	return nil
@@ -458,7 +469,7 @@ func (s *Sink) cut(t float64) error {
 	}
 	if old.ivf != nil {
 		if err := old.ivf.close(); err != nil {
-			return fmt.Errorf("%w: %v", ErrDisk, err)
+			return fmt.Errorf("%w: %w", ErrDisk, err)
 		}
 		old.ivf = nil
 	}
@@ -502,7 +513,7 @@ func (s *Sink) closeChunk(c *chunk, end float64) error {
 	c.info.Closed = true
 	c.info.Width, c.info.Height = s.m.Width, s.m.Height
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	if c.info.Video == nil && c.info.Audio == nil {
 		// Nothing was written (e.g. the room ended right after a cut): drop the chunk.
@@ -511,7 +522,7 @@ func (s *Sink) closeChunk(c *chunk, end float64) error {
 		return nil
 	}
 	if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	s.log.Debug("chunk closed", "chunk", c.info.Index, "start", c.info.Start, "duration", c.info.Duration)
 	if h := s.r.p.Hooks.Chunk; h != nil {
@@ -598,7 +609,7 @@ func (s *Sink) finish() error {
 	end := s.r.p.Now().UTC()
 	s.m.EndedAt = &end
 	if err := writeJSON(filepath.Join(s.dir, manifestFile), s.m); err != nil {
-		return fmt.Errorf("%w: %v", ErrDisk, err)
+		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	s.log.Info("recording ended", "chunks", s.m.Chunks, "video_frames_skipped_after_loss", s.skipped)
 	if h := s.r.p.Hooks.Ended; h != nil {

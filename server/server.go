@@ -33,6 +33,7 @@ import (
 	"github.com/relaycast/relaycast/live/chat"
 	"github.com/relaycast/relaycast/live/stream"
 	"github.com/relaycast/relaycast/metrics"
+	"github.com/relaycast/relaycast/revocation"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
 	"github.com/relaycast/relaycast/signin"
@@ -109,6 +110,7 @@ type Server struct {
 
 	csfu       *clusterSFU           // the SFU as signaling and the API see it (cluster.go)
 	limits     *limits               // write rate limits (limits.go)
+	revoked    *revocation.Store     // revoked token subjects (revocation.go)
 	clusterRDB redis.UniversalClient // the cluster's own Redis client
 	edge       *cluster.Edge         // pulls rooms other nodes serve (edge.go)
 
@@ -157,6 +159,9 @@ func New(p Params) (*Server, error) {
 		return fail(err)
 	}
 	if err := s.openStream(); err != nil {
+		return fail(err)
+	}
+	if err := s.openRevocations(); err != nil { // revocation.go
 		return fail(err)
 	}
 	if cfg.Record {
@@ -218,7 +223,7 @@ func New(p Params) (*Server, error) {
 	})
 
 	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.csfu,
-		Archive: s.archive, Uploads: s.uploads, Live: s.live})
+		Archive: s.archive, Uploads: s.uploads, Live: s.live, Revocations: s.revoked})
 	if s.signIn, err = s.newSignIn(); err != nil {
 		return fail(err)
 	}
@@ -373,6 +378,7 @@ func (s *Server) closeMedia() {
 	}
 	_ = s.signIn.Close()
 	s.closeArchive()
+	s.closeRevocations()
 	s.closeRedis()
 }
 

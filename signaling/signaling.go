@@ -104,6 +104,9 @@ type session interface {
 type httpSession struct {
 	session
 	publish bool
+	// room and token are what the session was opened with ("" token: none was needed), for
+	// Revalidate.
+	room, token string
 }
 
 // New builds a Server. It panics if two families claim one message type (a wiring mistake, as

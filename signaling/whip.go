@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,10 +37,10 @@ func (s *Server) iceLinks(w http.ResponseWriter) {
 }
 
 func httpError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, msg+"\n")
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
@@ -154,7 +155,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, publish boo
 		s.fail(w, err)
 		return
 	}
-	if !s.track(&httpSession{session: sess, publish: publish}, release) {
+	if !s.track(&httpSession{session: sess, publish: publish, room: room, token: token}, release) {
 		_ = sess.Close()
 		s.fail(w, sfu.ErrClosed)
 		return

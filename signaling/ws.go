@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 	"github.com/relaycast/relaycast/signaling/wire"
+	"golang.org/x/time/rate"
 )
 
 // WebSocket limits and timings (see PROTOCOL.md).
