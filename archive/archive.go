@@ -91,6 +91,7 @@ type archiveStats struct {
 	chunksTranscoded atomic.Int64
 	jobFailures      atomic.Int64
 	uploadFailures   atomic.Int64
+	redisLosses      atomic.Int64 // times Redis came back without its data (redisloss.go)
 	bytesUploaded    atomic.Int64
 	lastSpeed        atomic.Uint64 // float64 bits
 	ready            atomic.Int64
@@ -232,6 +233,8 @@ func New(p Params) (a *Archive, err error) {
 	go a.runJobs()
 	go a.runUpdates()
 	go a.runMaintenance(ap.ReconcileInterval)
+	a.wg.Add(1)
+	go a.watchRedis() // redisloss.go
 	a.ins = asynq.NewInspector(a.redisOpt)
 	return a, nil
 }
@@ -469,12 +472,12 @@ func (a *Archive) runUpdates() {
 			if err := json.Unmarshal(e.Data, &u); err != nil || u.RecordingID == "" {
 				continue
 			}
-			a.apply(u)
+			a.apply(u, e.Data)
 		}
 	}
 }
 
-func (a *Archive) apply(u transcode.Update) {
+func (a *Archive) apply(u transcode.Update, raw []byte) {
 	ctx := a.ctx
 	switch u.Kind {
 	case transcode.UpdateProgress, transcode.UpdateChunk:
@@ -491,13 +494,9 @@ func (a *Archive) apply(u transcode.Update) {
 			}
 			overall = min(99, 100*frac/float64(p.total))
 		}
+		known := p.total > 0
 		a.mu.Unlock()
 		if u.Kind == transcode.UpdateChunk {
-			a.stats.chunksTranscoded.Add(1)
-			a.stats.lastSpeed.Store(math.Float64bits(u.Speed))
-			if u.Took > 0 {
-				a.stats.jobSeconds.Observe(u.Took)
-			}
 			// The chunks done so far are playable (EVENT playlist) while the broadcast goes on.
 			_, _ = a.cat.Update(ctx, u.RecordingID, func(r *catalog.Recording) error {
 				if r.Status == catalog.StatusReady || r.HLSURL != "" {
@@ -507,9 +506,19 @@ func (a *Archive) apply(u transcode.Update) {
 				return nil
 			})
 		}
-		a.saveProgress(u.RecordingID, math.Round(overall)) // archive_tracks.go
-		a.publish("progress", u.RecordingID, map[string]any{"id": u.RecordingID, "chunk": u.Chunk,
-			"chunk_progress": u.Progress, "progress": overall, "kind": u.Kind})
+		// Every node hears every update; one of them counts it and tells the SSE clients (once.go).
+		a.announce(raw, known, func() {
+			if u.Kind == transcode.UpdateChunk {
+				a.stats.chunksTranscoded.Add(1)
+				a.stats.lastSpeed.Store(math.Float64bits(u.Speed))
+				if u.Took > 0 {
+					a.stats.jobSeconds.Observe(u.Took)
+				}
+			}
+			a.saveProgress(u.RecordingID, math.Round(overall)) // archive_tracks.go
+			a.publish("progress", u.RecordingID, map[string]any{"id": u.RecordingID, "chunk": u.Chunk,
+				"chunk_progress": u.Progress, "progress": overall, "kind": u.Kind})
+		})
 	case transcode.UpdateReady:
 		// Resumed by a reconnect since, here or on another node (continue.go): not done yet.
 		live := a.rec.Live()[u.RecordingID] || a.cont.live(ctx, u.RecordingID)
@@ -551,11 +560,16 @@ func (a *Archive) apply(u transcode.Update) {
 		}
 		a.publish("recording", r.ID, r)
 	case transcode.UpdateFailed:
-		a.stats.jobFailures.Add(1)
 		a.mu.Lock()
 		delete(a.progress, u.RecordingID)
 		a.mu.Unlock()
-		a.setFailedUpdate(u) // archive_tracks.go
+		r, err := a.setFailedUpdate(u) // tracks.go
+		a.announce(raw, true, func() {
+			a.stats.jobFailures.Add(1)
+			if err == nil {
+				a.publish("recording", u.RecordingID, r)
+			}
+		})
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 type archiveCollector struct {
 	a                                          *Archive
 	queue, chunks, failures, uploadFail, bytes *prometheus.Desc
-	speed, recFail, ready                      *prometheus.Desc
+	speed, recFail, ready, redisLoss           *prometheus.Desc
 }
 
 func newArchiveCollector(a *Archive) *archiveCollector {
@@ -26,11 +26,12 @@ func newArchiveCollector(a *Archive) *archiveCollector {
 		speed:      d("transcode_speed", "Media seconds encoded per second by the last chunk job."),
 		recFail:    d("recording_failures_total", "Recordings stopped by a disk error."),
 		ready:      d("recordings_ready_total", "Recordings that became ready."),
+		redisLoss:  d("redis_data_losses_total", "Times Redis came back without its data; what the disk has was enqueued again."),
 	}
 }
 
 func (c *archiveCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.queue, c.chunks, c.failures, c.uploadFail, c.bytes, c.speed, c.recFail, c.ready} {
+	for _, d := range []*prometheus.Desc{c.queue, c.chunks, c.failures, c.uploadFail, c.bytes, c.speed, c.recFail, c.ready, c.redisLoss} {
 		ch <- d
 	}
 	c.a.stats.jobSeconds.Describe(ch)
@@ -51,6 +52,7 @@ func (c *archiveCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.speed, prometheus.GaugeValue, math.Float64frombits(s.lastSpeed.Load()))
 	ch <- prometheus.MustNewConstMetric(c.recFail, prometheus.CounterValue, float64(c.a.rec.Failures()))
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.CounterValue, float64(s.ready.Load()))
+	ch <- prometheus.MustNewConstMetric(c.redisLoss, prometheus.CounterValue, float64(s.redisLosses.Load()))
 	s.jobSeconds.Collect(ch)
 }
 

@@ -28,8 +28,8 @@ func applyMedia(r *catalog.Recording, u transcode.Update) {
 }
 
 // setFailedUpdate marks a recording failed as a worker reported it.
-func (a *Archive) setFailedUpdate(u transcode.Update) {
-	r, err := a.cat.Update(a.ctx, u.RecordingID, func(r *catalog.Recording) error {
+func (a *Archive) setFailedUpdate(u transcode.Update) (catalog.Recording, error) {
+	return a.cat.Update(a.ctx, u.RecordingID, func(r *catalog.Recording) error {
 		r.Status = catalog.StatusFailed
 		applyMedia(r, u)
 		if r.Error == "" {
@@ -37,9 +37,6 @@ func (a *Archive) setFailedUpdate(u transcode.Update) {
 		}
 		return nil
 	})
-	if err == nil {
-		a.publish("recording", u.RecordingID, r)
-	}
 }
 
 // publicData strips the operator log from a recording about to be published.

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -92,6 +93,10 @@ type jwtClaims struct {
 type Signer struct {
 	secret []byte
 	now    func() time.Time // clock, replaceable in tests
+	// previous secrets still verify tokens (key rotation, revoke.go); set before use.
+	previous [][]byte
+	// revoker, when set, refuses tokens revoked since they were issued (revoke.go).
+	revoker atomic.Pointer[revokerBox]
 }
 
 // NewSigner returns a Signer for secret, which must be at least MinSecretLen bytes.
@@ -164,12 +169,21 @@ func (s *Signer) Verify(token string) (Claims, error) {
 		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(s.now),
 	)
-	_, err := parser.ParseWithClaims(token, &wire, func(t *jwt.Token) (any, error) {
+	keys := func(t *jwt.Token) (any, error) {
 		if t.Method != jwt.SigningMethodHS256 {
 			return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
 		}
-		return s.secret, nil
-	})
+		if len(s.previous) == 0 {
+			return s.secret, nil
+		}
+		// The current secret first, then the ones being rotated out (jwt tries each in turn).
+		set := jwt.VerificationKeySet{Keys: []jwt.VerificationKey{s.secret}}
+		for _, p := range s.previous {
+			set.Keys = append(set.Keys, p)
+		}
+		return set, nil
+	}
+	_, err := parser.ParseWithClaims(token, &wire, keys)
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenExpired):
@@ -200,6 +214,9 @@ func (s *Signer) Verify(token string) (Claims, error) {
 	}
 	if wire.IssuedAt != nil {
 		c.IssuedAt = wire.IssuedAt.Time
+	}
+	if s.Revoked(c) {
+		return Claims{}, fmt.Errorf("%w: subject %q", ErrRevoked, c.Subject)
 	}
 	return c, nil
 }

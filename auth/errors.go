@@ -1,6 +1,9 @@
 package auth
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Functions in this package wrap them with %w; check with errors.Is.
 var (
@@ -19,6 +22,9 @@ var (
 	// ErrBadClaims means Issue was asked for a token it must not produce
 	// (empty room, no or unknown grants, a bad name, non-positive ttl).
 	ErrBadClaims = errors.New("auth: bad claims")
+	// ErrRevoked means the token is valid but its subject's tokens were revoked after it was
+	// issued (revoke.go). It wraps ErrInvalidToken: every caller treats it as a bad token.
+	ErrRevoked = fmt.Errorf("%w: revoked", ErrInvalidToken)
 	// ErrBadName means a display name breaks the rules of ValidName. IssueClaims
 	// wraps it in ErrBadClaims, Verify in ErrInvalidToken.
 	ErrBadName = errors.New("auth: bad name")

@@ -151,7 +151,7 @@ func (p *pull) start() (<-chan *sfu.PulledTrack, error) {
 	for i, t := range got {
 		in[i] = t
 	}
-	relay, err := e.p.SFU.Relay(ctx, sfu.RelayParams{Room: p.room, Tracks: in, Order: sfu.RelayOrder(got)})
+	relay, err := e.p.SFU.Relay(ctx, sfu.RelayParams{Room: p.room, Tracks: in, Order: sfu.RelayOrder(got), Lost: p.lostReason})
 	if errors.Is(err, sfu.ErrRoomBusy) {
 		return nil, nil // live here meanwhile (a publisher): nothing to pull
 	}
@@ -161,6 +161,44 @@ func (p *pull) start() (<-chan *sfu.PulledTrack, error) {
 	p.relay = relay
 	p.log.Info("pulling room", "from", owner.Node, "url", owner.URL, "tracks", len(got), "announced", want)
 	return tracks, nil
+}
+
+// ReasonOriginLost ends an edge's relay room whose pull broke while the room is not over: its
+// origin died or stopped answering (the seller's page moves to another node) or the path broke.
+// The edge's viewers are told to wait for the room to come back (it does, through the same
+// socket, as soon as another node serves it) instead of that the show ended.
+const ReasonOriginLost = "origin lost"
+
+// lostCheck bounds the question lostReason asks the origin.
+const lostCheck = 800 * time.Millisecond
+
+// lostReason is RelayParams.Lost: asked when the pull broke, the origin says whether the room
+// ended there (the show is over: the normal end) or is still live; no answer means the origin is
+// gone and the show will be back on another node.
+func (p *pull) lostReason() string {
+	ctx, cancel := context.WithTimeout(p.e.ctx, lostCheck)
+	defer cancel()
+	u := strings.TrimRight(p.from.URL, "/") + "/internal/rooms/" + url.PathEscape(p.room)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return ReasonOriginLost
+	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := p.e.p.HTTPClient.Do(req)
+	if err != nil {
+		p.log.Info("pull broke and the origin does not answer", "from", p.from.Node, "err", err)
+		return ReasonOriginLost
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK: // still live there: the path broke
+		return ReasonOriginLost
+	case http.StatusNotFound: // over there: the viewers get the normal end
+		return ""
+	default:
+		return ReasonOriginLost
+	}
 }
 
 // whep posts the offer to the owner and returns the answer, keeping the session's URL.

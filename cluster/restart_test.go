@@ -2,10 +2,7 @@ package cluster
 
 import (
 	"context"
-	"net"
 	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -13,69 +10,6 @@ import (
 
 	"github.com/relaycast/relaycast/internal/redistest"
 )
-
-// redisProcess is a redis-server of the test's own, which it can restart (data lost: no
-// persistence) on the same port.
-type redisProcess struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-}
-
-func startRedisProcess(t *testing.T) *redisProcess {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("%s is set but redis-server is not installed: %v", redistest.Env, err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	r := &redisProcess{t: t, port: port}
-	r.start(bin)
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *redisProcess) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func (r *redisProcess) start(bin string) {
-	r.t.Helper()
-	r.cmd = exec.Command(bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	r.cmd.Stdout, r.cmd.Stderr = nil, os.Stderr
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: r.addr()})
-	defer c.Close()
-	for i := 0; ; i++ {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-		if i > 100 {
-			r.t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (r *redisProcess) stop() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
-
-func (r *redisProcess) restart() {
-	r.t.Helper()
-	bin := r.cmd.Path
-	r.stop()
-	r.start(bin)
-}
 
 // Redis loses its data (restarted, or flushed): heartbeats register the nodes again and the
 // owners' renewals re-create their leases, same owner and fence; nobody's lease is lost, and
@@ -91,10 +25,10 @@ func TestRedisRestart(t *testing.T) {
 	m, mc := redistest.Mini(t)
 	targets := []target{{name: "miniredis-flushall", rdb: mc, wipe: m.FlushAll}}
 	if os.Getenv(redistest.Env) != "" {
-		rp := startRedisProcess(t)
-		rc := redis.NewClient(&redis.Options{Addr: rp.addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+		addr, restart := redistest.Own(t)
+		rc := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 		t.Cleanup(func() { _ = rc.Close() })
-		targets = append(targets, target{name: "redis-server-restart", rdb: rc, wipe: rp.restart})
+		targets = append(targets, target{name: "redis-server-restart", rdb: rc, wipe: restart})
 	}
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) {

@@ -140,7 +140,7 @@ func TestLoadPrecedence(t *testing.T) {
 					HTTPAddr: "0.0.0.0:80", DataDir: "/var/lib/rc", AuthSecret: "0123456789abcdef",
 					ICEUDPPort: 0, ICETCPPort: 8189, PublicIP: "203.0.113.7", MaxConns: 10, MaxConnsPerIP: 0,
 					LogLevel: "warn", LogFormat: "json", AllowedOrigins: []string{"https://x.example"},
-					PublicURL: "http://localhost:80", Archive: DefaultArchive(), Drain: DefaultDrain(), LiveHLS: DefaultLiveHLS(),
+					PublicURL: "http://localhost:80", Archive: DefaultArchive(), Drain: DefaultDrain(), Limits: DefaultLimits(), LiveHLS: DefaultLiveHLS(),
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Fatalf("got %+v\nwant %+v", c, want)
@@ -363,5 +363,21 @@ func TestLinkHeader(t *testing.T) {
 				t.Fatalf("got %s\nwant %s", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLimitsFlags(t *testing.T) {
+	c, err := Load(newFS(), []string{"--rate-limit-ip", "5,10", "--rate-limit-user", "off", "--trusted-proxies", "10.0.0.0/8,127.0.0.1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, user, socket := c.Rules()
+	if ip.Rate != 5 || ip.Burst != 10 || !user.Off() || socket.Rate != 30 {
+		t.Errorf("rules %+v %+v %+v", ip, user, socket)
+	}
+	for _, args := range [][]string{{"--rate-limit-ip", "fast"}, {"--rate-limit-socket", "5,0"}, {"--trusted-proxies", "lb.example"}} {
+		if _, err := Load(newFS(), args, nil); err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(args[0], "--")) {
+			t.Errorf("%v: %v, want an error naming the flag", args, err)
+		}
 	}
 }

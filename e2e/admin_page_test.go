@@ -2,11 +2,8 @@ package e2e_test
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,10 +12,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
+	"github.com/relaycast/relaycast/internal/redistest"
 	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/server"
 	"github.com/relaycast/relaycast/transcode"
@@ -29,35 +26,7 @@ import (
 // this server would reach the servers of other packages' tests running at the same time.
 func ownRedis(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server not installed (scripts/test.sh installs it)")
-		}
-		t.Skip("redis-server not installed")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir(), "--loglevel", "warning")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	rc := redis.NewClient(&redis.Options{Addr: addr})
-	defer rc.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for rc.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server on %s did not answer", addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	addr, _ := redistest.Own(t)
 	return "redis://" + addr + "/0"
 }
 

@@ -192,6 +192,11 @@ func TestClusterOriginKilled(t *testing.T) {
 	ps, _ := chromedp.Run(pub, chromedp.Evaluate[[]string](`window.__lbstates`))
 	ws, _ := chromedp.Run(watch, chromedp.Evaluate[[]string](`window.__lbstates`))
 	newOrigin := pageNode(t, pub, nodes)
+	for _, s := range ws {
+		if s == "ended" || s == "error" { // the edge's viewers are told the show goes on elsewhere
+			t.Errorf("the watch page went %q while its origin moved (states %v)", s, ws)
+		}
+	}
 	t.Logf("SIGKILL of the origin → the broadcast page live again (on %s): %v; → the watch page plays again (from %s): %v; states %v / %v",
 		newOrigin.name, republished.Round(time.Millisecond), pageNode(t, watch, nodes).name, again.Round(time.Millisecond), ps, ws)
 	if newOrigin == origin {

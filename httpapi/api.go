@@ -36,18 +36,21 @@ type Params struct {
 	Uploads *uploads.Service
 	// Live is the live room (lots, bids, chat, room events); nil: those routes are not mounted.
 	Live Live
+	// Revocations are the revoked token subjects (revocations.go); nil: not mounted.
+	Revocations Revocations
 }
 
 // API holds the REST handlers. Close releases asynqmon's Redis connections.
 type API struct {
-	cfg    config.Config
-	log    *slog.Logger
-	signer *auth.Signer
-	rooms  Rooms
-	a      *archive.Archive
-	up     *uploads.Service
-	live   Live
-	mon    *asynqmon.HTTPHandler
+	cfg     config.Config
+	log     *slog.Logger
+	signer  *auth.Signer
+	rooms   Rooms
+	a       *archive.Archive
+	up      *uploads.Service
+	live    Live
+	revoked Revocations
+	mon     *asynqmon.HTTPHandler
 }
 
 // New builds the API of p (it does not mount it: Register does).
@@ -56,7 +59,7 @@ func New(p Params) *API {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &API{cfg: p.Config, log: p.Logger.With("component", "httpapi"), signer: p.Signer, rooms: p.Rooms,
-		a: p.Archive, up: p.Uploads, live: p.Live}
+		a: p.Archive, up: p.Uploads, live: p.Live, revoked: p.Revocations}
 }
 
 // Register mounts every REST route on mux (the one place they are listed):
@@ -77,7 +80,9 @@ func New(p Params) *API {
 //	PUT|DELETE /api/recordings/{id}/subtitles/{lang}   subtitles.go
 //	POST|DELETE /api/session, GET /api/admin/jobs, POST /api/admin/jobs/{queue}/{id}/run,
 //	/admin/queues/…                               admin.go
+//	POST|GET /api/admin/revocations, DELETE /api/admin/revocations/{subject}   revocations.go
 func (api *API) Register(mux *http.ServeMux) {
+	api.registerRevocations(mux)
 	mux.HandleFunc("GET /api/rooms", api.handleRooms)
 	mux.HandleFunc("GET /api/rooms/{room}", api.handleRoom)
 	mux.HandleFunc("DELETE /api/rooms/{room}", api.handleEndRoom)

@@ -66,6 +66,15 @@ func (s *Service) Bid(ctx context.Context, room string, id Identity, lot string,
 		s.stats.bidsLimit.Add(1)
 		return auction.BidResult{}, fmt.Errorf("%w: at most %d bids a second (bursts of %d)", ErrRateLimited, bidRate, bidBurst)
 	}
+	// A bidder banned from the room (by its moderators, on any node: the ban is in Redis) bids
+	// no more; a Redis that cannot say refuses the bid rather than take one it should not.
+	banned, _, err := s.p.Chat.Restriction(ctx, room, id.Subject)
+	if err != nil {
+		return auction.BidResult{}, fmt.Errorf("%w: %v", ErrClosed, err)
+	}
+	if banned {
+		return auction.BidResult{}, fmt.Errorf("%w: you are banned from this room", chat.ErrBanned)
+	}
 	res, err := s.p.Auction.Bid(ctx, auction.BidRequest{Room: room, LotID: lot, Subject: id.Subject, Name: id.Name, Amount: amount, MaxAmount: maxAmount})
 	if err == nil {
 		s.stats.bids.Add(1)

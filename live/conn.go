@@ -75,6 +75,13 @@ func (c *Conn) Handle(m wire.Message) {
 		c.fail(ref, ErrNotJoined)
 		return
 	}
+	if c.s.revoked(c.id) {
+		// The subject's tokens were revoked after this one was issued (on any node): the socket
+		// leaves the room; joining again needs a new token.
+		c.leave()
+		c.fail(ref, fmt.Errorf("%w: your token was revoked", ErrUnauthorized))
+		return
+	}
 	ctx, cancel := c.s.reqCtx()
 	defer cancel()
 	var err error

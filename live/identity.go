@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/live/chat"
@@ -27,12 +28,15 @@ type Identity struct {
 	Grants []auth.Grant
 	// IP is a guest's address on a socket ("" elsewhere): a guest's time-out or ban holds for it.
 	IP string
+	// IssuedAt is the token's issue time: a revocation of the subject after it ends the
+	// identity's rights (Service.revoked).
+	IssuedAt time.Time
 }
 
 // FromClaims is the identity of a verified token: its subject (a token without one is named
 // by its hash, "token:<12 hex>"), its name claim (else the subject), its room and grants.
 func FromClaims(c auth.Claims, token string) Identity {
-	id := Identity{Subject: c.Subject, Room: c.Room, Grants: slices.Clone(c.Grants)}
+	id := Identity{Subject: c.Subject, Room: c.Room, Grants: slices.Clone(c.Grants), IssuedAt: c.IssuedAt}
 	if id.Subject == "" {
 		h := sha256.Sum256([]byte(token))
 		id.Subject = "token:" + hex.EncodeToString(h[:6])

@@ -28,6 +28,21 @@ type Auth interface {
 	Verify(token string) (auth.Claims, error)
 }
 
+// revoker is what an Auth may also do (auth.Signer): say whether a verified token was revoked
+// since (a joined socket keeps its identity; its actions ask again).
+type revoker interface {
+	Revoked(c auth.Claims) bool
+}
+
+// revoked reports whether id's token was revoked after it was issued (guests never are).
+func (s *Service) revoked(id Identity) bool {
+	r, ok := s.p.Auth.(revoker)
+	if !ok || id.Guest {
+		return false
+	}
+	return r.Revoked(auth.Claims{Subject: id.Subject, IssuedAt: id.IssuedAt})
+}
+
 // Events is what the live room needs of the room's event stream (a *stream.Log).
 type Events interface {
 	Subscribe(room string) (<-chan stream.Event, func())
@@ -60,6 +75,7 @@ type Chat interface {
 	Timeout(ctx context.Context, room, subject string, d time.Duration, by string) error
 	Ban(ctx context.Context, room, subject, by string) error
 	Unban(ctx context.Context, room, subject, by string) error
+	Restriction(ctx context.Context, room, subject string) (banned bool, until int64, err error)
 	Settings(ctx context.Context, room string) (chat.Settings, error)
 	SetSettings(ctx context.Context, room string, s chat.Settings, by string) (chat.Settings, error)
 	React(room, subject, kind string) error

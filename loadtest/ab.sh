@@ -11,7 +11,7 @@ D=$(mktemp -d)
 SRVPIN=""; GENPIN=""
 if [ "${PIN:-0}" = 1 ]; then SRVPIN="taskset -c 1 env GOMAXPROCS=1"; GENPIN="taskset -c 0"; fi
 EXTRA=""; [ "$MODE" = pion ] && EXTRA=--pion-send; [ "$MODE" = direct-nogso ] && EXTRA=--no-gso
-$SRVPIN $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 --record=false --data-dir $D --log-level warn $EXTRA >$D/server.log 2>&1 &
+$SRVPIN $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 --rate-limit-ip off --record=false --data-dir $D --log-level warn $EXTRA >$D/server.log 2>&1 &
 SP=$!
 for i in $(seq 50); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && break; sleep 0.2; done
 TOK=$($BIN token --room bench --publish --data-dir $D)

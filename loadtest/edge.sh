@@ -24,7 +24,7 @@ cleanup() { kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null; kill "$(cat $D/redi
 trap cleanup EXIT
 node() { # name, http port
   mkdir -p $D/$1
-  $BIN serve --ice-loopback --http 127.0.0.1:$2 --ice-udp-port $(($2+1)) --max-conns 0 --max-conns-per-ip 0 \
+  $BIN serve --ice-loopback --http 127.0.0.1:$2 --ice-udp-port $(($2+1)) --max-conns 0 --max-conns-per-ip 0 --rate-limit-ip off \
     --record=false --data-dir $D/$1 --auth-secret $SECRET --node-id $1 --redis-url redis://127.0.0.1:$RPORT/0 \
     --log-level info >$OUT/$1.server.log 2>&1 &
   PIDS+=($!)

@@ -43,7 +43,7 @@ run() { # name, loadtest args...
   local D; D=$(mktemp -d)
   [ -n "$RSTARTED" ] && redis-cli -p $RPORT flushall >/dev/null
   local RFLAG=""; [ -n "$RURL" ] && RFLAG="--redis-url $RURL"
-  $SPIN $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 \
+  $SPIN $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 --rate-limit-ip off \
     --record=false --data-dir $D --log-level info $RFLAG >$D/server.log 2>&1 &
   local SP=$!
   for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && break; sleep 0.2; done

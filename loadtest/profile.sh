@@ -4,7 +4,7 @@
 BIN=$1; MODE=$2; N=$3; PORT=${PORT:-18190}
 mkdir -p /tmp/perf
 D=$(mktemp -d); EXTRA=""; [ "$MODE" = pion ] && EXTRA=--pion-send; [ "$MODE" = direct-nogso ] && EXTRA=--no-gso
-$BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 --record=false --data-dir $D --log-level warn $EXTRA >$D/server.log 2>&1 &
+$BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 --rate-limit-ip off --record=false --data-dir $D --log-level warn $EXTRA >$D/server.log 2>&1 &
 SP=$!
 for i in $(seq 50); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && break; sleep 0.2; done
 TOK=$($BIN token --room bench --publish --data-dir $D)

@@ -212,3 +212,24 @@ func RemoveRaw(dir string, retention time.Duration, now time.Time) (int, error) 
 	}
 	return n, nil
 }
+
+// ClosedChunks lists the closed chunks of recording id under dir (written in full: their
+// Duration is known), in index order, without touching the recording's manifest — the finished
+// chunks of a recording still being written.
+func ClosedChunks(dir, id string) []ChunkInfo {
+	rd := filepath.Join(dir, filepath.Base(id))
+	var out []ChunkInfo
+	for _, cd := range chunkDirs(rd) {
+		var c ChunkInfo
+		if err := readJSON(filepath.Join(cd, chunkFile), &c); err != nil || c.Duration <= 0 || (c.Video == nil && c.Audio == nil) {
+			continue
+		}
+		for _, tf := range []*TrackFile{c.Video, c.Audio} {
+			if tf != nil {
+				tf.Path = filepath.Join(cd, filepath.Base(tf.Path))
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}

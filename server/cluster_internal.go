@@ -23,6 +23,9 @@ import (
 //	     (200; 409 another publisher is live; 404 not live here)
 //	POST /internal/rooms/{room}/end       {"reason": "..."}
 //	     DELETE /api/rooms/{room} reached a node that does not serve the room (204; 404)
+//	GET  /internal/rooms/{room}
+//	     is the room live on this node (200 {"live": true, "relayed": bool}; 404): an edge whose
+//	     pull broke asks its origin whether the show is over or goes on elsewhere
 
 // handoverRequest is the body of POST /internal/rooms/{room}/handover.
 type handoverRequest struct {
@@ -48,6 +51,22 @@ const (
 func (cs *clusterSFU) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /internal/rooms/{room}/handover", cs.handleHandover)
 	mux.HandleFunc("POST /internal/rooms/{room}/end", cs.handleEnd)
+	mux.HandleFunc("GET /internal/rooms/{room}", cs.handleLocalRoom)
+}
+
+// handleLocalRoom: GET /internal/rooms/{room}, this node's own room only (never the cluster's).
+func (cs *clusterSFU) handleLocalRoom(w http.ResponseWriter, r *http.Request) {
+	room, ok := cs.internalAuth(w, r)
+	if !ok {
+		return
+	}
+	info, live := cs.SFU.Room(room)
+	if !live {
+		jsonError(w, http.StatusNotFound, "room is not live on this node")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]bool{"live": true, "relayed": info.Relayed})
 }
 
 // call POSTs body to another node's internal endpoint with a relay token.

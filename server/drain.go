@@ -52,8 +52,17 @@ func (s *Server) drainOnStop() {
 	if s.cfg.DrainTimeout <= 0 || s.cfg.RedisURL == "" || s.httpSrv == nil {
 		return
 	}
-	s.log.Info("draining", "timeout", s.cfg.DrainTimeout.String())
+	s.log.Info("draining (signal again to skip)", "timeout", s.cfg.DrainTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
+	if s.p.Hurry != nil {
+		go func() {
+			select {
+			case <-s.p.Hurry:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	s.Drain(ctx)
 }

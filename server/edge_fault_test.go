@@ -12,6 +12,7 @@ import (
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/client"
+	"github.com/relaycast/relaycast/cluster"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testserver"
 )
@@ -116,6 +117,8 @@ func TestEdgeFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		plays(t, v, "edge viewer")
+		edgeEvents, unwatch := edge.SFU().Watch("big")
+		defer unwatch()
 
 		killed := origin.kill(t)
 		_ = pub.Close()
@@ -125,6 +128,10 @@ func TestEdgeFaults(t *testing.T) {
 			t.Fatal("the edge viewer stayed connected after the origin was killed")
 		}
 		ended := time.Since(killed)
+		// The edge's viewers are told the show goes on (they wait for `live`), not that it ended.
+		if why := waitEnded(t, edgeEvents); why != cluster.ReasonOriginLost {
+			t.Errorf("the edge's room ended with %q after its origin's SIGKILL, want %q", why, cluster.ReasonOriginLost)
+		}
 		publish(b.url) // the seller's page reconnecting through the balancer to B
 		moved := time.Since(killed)
 		v2, _, err := whepWatch(t, edge, "big", "")

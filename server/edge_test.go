@@ -15,6 +15,7 @@ import (
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/client"
 	"github.com/relaycast/relaycast/cluster"
+	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/server"
 	"github.com/relaycast/relaycast/signaling/wire"
@@ -40,13 +41,34 @@ func (l *mapLocator) set(room, node, url string) {
 }
 
 // edgeNode starts a node (viewer auth on, no recording) whose edge pulls from what loc says.
-func edgeNode(t *testing.T, id string, loc cluster.Locator) *server.Server {
+func edgeNode(t *testing.T, id string, loc cluster.Locator, mutate ...func(*config.Config)) *server.Server {
 	t.Helper()
 	cfg := testserver.Config(t)
 	cfg.Record = false
 	cfg.ViewerAuth = true
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	return testserver.Run(t, server.Params{Config: cfg, Stdout: io.Discard, Logger: testserver.Logger(t),
 		EdgeLocator: loc, EdgeNode: id, EdgeLinger: 700 * time.Millisecond})
+}
+
+// publishShow publishes room "show" to origin over WHIP (closed when the test ends) and waits
+// until it is live.
+func publishShow(t *testing.T, origin *server.Server) *client.Publisher {
+	t.Helper()
+	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := pub.Connect(ctx, client.WHIP(nil, origin.URL()+"/whip/show", testserver.Token(t, origin, "show", auth.GrantPublish), nil)); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 10*time.Second, "origin live", func() bool { _, ok := origin.SFU().Room("show"); return ok })
+	return pub
 }
 
 // whepViewer connects a measuring viewer to url (WHEP) with a subscribe token of srv's secret.
@@ -177,7 +199,10 @@ func TestEdgeNodes(t *testing.T) {
 			t.Fatal("edge 1 stopped its pull with viewers")
 		}
 
-		// The origin's room ends: every edge viewer is disconnected and edge 1's room ends.
+		// The origin's room ends: every edge viewer is disconnected and edge 1's room ends, with
+		// the normal end (not "the show goes on elsewhere": the origin says it is over).
+		edgeEvents, unwatch := edge1.SFU().Watch("show")
+		defer unwatch()
 		_ = pub.Close()
 		for _, v := range viewers {
 			select {
@@ -187,6 +212,9 @@ func TestEdgeNodes(t *testing.T) {
 			}
 		}
 		until(t, 5*time.Second, "edge 1's room ends", func() bool { _, ok := edge1.SFU().Room("show"); return !ok })
+		if why := waitEnded(t, edgeEvents); why == cluster.ReasonOriginLost {
+			t.Errorf("edge 1's room ended with %q after the seller stopped", why)
+		}
 		if st := origin.SFU().Stats(); st.Edges != 0 {
 			t.Errorf("origin still counts %d edges", st.Edges)
 		}
@@ -201,6 +229,38 @@ func TestEdgeNodes(t *testing.T) {
 
 // A /ws viewer on an edge that asked for the room before the seller went live (`waiting`) gets
 // `live` once the origin is live: its watch makes the edge pull the room (Edge.Await).
+// TestEdgePullNotCounted: an origin whose --max-conns is used up by its seller and a viewer
+// refuses another viewer, but not an edge's relay pull (one session for all of the edge's
+// viewers; refusing it would refuse them all).
+func TestEdgePullNotCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two servers streaming")
+	}
+	locO, loc1 := &mapLocator{m: map[string]cluster.Owner{}}, &mapLocator{m: map[string]cluster.Owner{}}
+	origin := edgeNode(t, "origin", locO, func(c *config.Config) { c.MaxConns = 2 })
+	edge := edgeNode(t, "edge", loc1)
+	locO.set("show", "origin", origin.URL())
+	loc1.set("show", "origin", origin.URL())
+	publishShow(t, origin)
+	plays(t, whepViewer(t, origin, origin.URL()+"/whep/show"), "the origin's viewer")
+
+	extra, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = extra.Connect(ctx, client.WHIP(nil, origin.URL()+"/whep/show", testserver.Token(t, origin, "show", auth.GrantSubscribe), nil))
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("a third session on an origin with --max-conns 2: %v, want 503", err)
+	}
+	plays(t, whepViewer(t, edge, edge.URL()+"/whep/show"), "the edge's viewer")
+	if info, _ := origin.SFU().Room("show"); info.Edges != 1 || info.Viewers != 1 {
+		t.Errorf("origin: %+v, want 1 viewer and 1 edge", info)
+	}
+}
+
 func TestEdgeWSWaitingViewer(t *testing.T) {
 	locO, loc1 := &mapLocator{m: map[string]cluster.Owner{}}, &mapLocator{m: map[string]cluster.Owner{}}
 	origin, edge1 := edgeNode(t, "origin", locO), edgeNode(t, "edge1", loc1)
@@ -234,17 +294,7 @@ func TestEdgeWSWaitingViewer(t *testing.T) {
 		t.Fatalf("watch of a room not live anywhere: %q, want waiting", typ)
 	}
 
-	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := pub.Connect(ctx, client.WHIP(nil, origin.URL()+"/whip/show", testserver.Token(t, origin, "show", auth.GrantPublish), nil)); err != nil {
-		t.Fatal(err)
-	}
-	until(t, 10*time.Second, "origin live", func() bool { _, ok := origin.SFU().Room("show"); return ok })
+	publishShow(t, origin)
 	loc1.set("show", "origin", origin.URL())
 	for typ := next(); typ != wire.TypeLive; typ = next() {
 		if typ != wire.TypeStatus && typ != wire.TypePing {

@@ -622,3 +622,36 @@ func TestLiveMetrics(t *testing.T) {
 		t.Error("no events sent counted")
 	}
 }
+
+// TestLiveBanStopsBids: a bidder the seller bans bids no more (the ban is the room's, in Redis,
+// so on every node), and the refusal says so; after an unban the auction answers their bids again.
+func TestLiveBanStopsBids(t *testing.T) {
+	liveBackends(t, func(t *testing.T, s *liveServer) {
+		r := room("ban")
+		seller := s.dial(t, 0).reading()
+		seller.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "seller-1", "", auth.GrantPublish)})
+		b := s.dial(t, 0).reading()
+		b.join(map[string]any{"room": r, "token": s.tokenFor(t, r, "u-ban", "Ban Me", auth.GrantBid)})
+		seller.send(map[string]any{"type": "lot_create", "ref": "c", "lot": map[string]any{"title": "Vase", "start_price": 1000, "duration_s": 60}})
+		id := lotOf(t, seller.reply().Lot).ID
+		seller.send(map[string]any{"type": "lot_start", "lot_id": id, "ref": "s"})
+		seller.reply()
+		b.send(map[string]any{"type": "bid", "lot_id": id, "amount": 1000, "ref": "b1"})
+		m := b.reply()
+		if !m.Accepted {
+			t.Fatalf("first bid: %+v", m)
+		}
+		seller.send(map[string]any{"type": "moderate", "action": "ban", "subject": "u-ban", "ref": "ban"})
+		seller.reply()
+		b.send(map[string]any{"type": "bid", "lot_id": id, "amount": m.MinAmount, "ref": "b2"})
+		if m := b.wantError("banned"); m.Ref != "b2" {
+			t.Fatalf("a banned bidder's bid: %+v", m)
+		}
+		seller.send(map[string]any{"type": "moderate", "action": "unban", "subject": "u-ban", "ref": "unban"})
+		seller.reply()
+		b.send(map[string]any{"type": "bid", "lot_id": id, "amount": m.MinAmount, "ref": "b3"})
+		if m := b.reply(); m.Type != "bid_result" || m.Code != "already_leading" { // the auction answers again
+			t.Fatalf("after the unban: %+v", m)
+		}
+	})
+}

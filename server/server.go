@@ -33,6 +33,7 @@ import (
 	"github.com/relaycast/relaycast/live/chat"
 	"github.com/relaycast/relaycast/live/stream"
 	"github.com/relaycast/relaycast/metrics"
+	"github.com/relaycast/relaycast/revocation"
 	"github.com/relaycast/relaycast/sfu"
 	"github.com/relaycast/relaycast/signaling"
 	"github.com/relaycast/relaycast/signin"
@@ -47,6 +48,9 @@ type Params struct {
 	Logger *slog.Logger
 	// Stdout receives the ready links (default os.Stdout).
 	Stdout io.Writer
+	// Hurry, when closed, cuts a drain in progress short (the operator's second SIGTERM): Run
+	// shuts down at once.
+	Hurry <-chan struct{}
 	// DemoRoom is the room of the printed links (default "demo").
 	DemoRoom string
 	// Signer issues and checks tokens. cmd/relaycast resolves the secret once
@@ -105,6 +109,8 @@ type Server struct {
 	show *archive.Show
 
 	csfu       *clusterSFU           // the SFU as signaling and the API see it (cluster.go)
+	limits     *limits               // write rate limits (limits.go)
+	revoked    *revocation.Store     // revoked token subjects (revocation.go)
 	clusterRDB redis.UniversalClient // the cluster's own Redis client
 	edge       *cluster.Edge         // pulls rooms other nodes serve (edge.go)
 
@@ -155,6 +161,9 @@ func New(p Params) (*Server, error) {
 	if err := s.openStream(); err != nil {
 		return fail(err)
 	}
+	if err := s.openRevocations(); err != nil { // revocation.go
+		return fail(err)
+	}
 	if cfg.Record {
 		if s.archive, err = archive.New(archive.Params{Config: cfg, Logger: p.Logger, Tuning: p.ArchiveTuning,
 			Redis: s.rdb, RedisOpt: s.redisOpt}); err != nil {
@@ -196,6 +205,8 @@ func New(p Params) (*Server, error) {
 	for _, x := range iceServers {
 		sigICE = append(sigICE, signaling.ICEServer{URL: x.URL, Username: x.Username, Credential: x.Credential})
 	}
+	s.limits = s.newLimits() // limits.go
+	_, _, sockRule := cfg.Rules()
 	media, err := s.openEdge() // edge.go
 	if err != nil {
 		return fail(err)
@@ -204,12 +215,15 @@ func New(p Params) (*Server, error) {
 		SFU: media, Auth: s.signer, Logger: p.Logger, ViewerAuth: cfg.ViewerAuth,
 		AllowedOrigins: cfg.AllowedOrigins, ICEServers: sigICE,
 		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
+		Unlimited: func(r *http.Request) bool { return isRelayPull(r.Context()) }, // edge.go
+		ClientIP:  s.cfg.Proxies().ClientIP, MessageLimit: sockRule,               // limits.go
+		RateLimited: func() { s.limits.refused.WithLabelValues("socket").Inc() },
 		Families:    []signaling.Family{liveFamily{s.live}},
 		SessionNode: s.sessionNode, ForwardSession: s.forwardSession, // sessionforward.go
 	})
 
 	s.api = httpapi.New(httpapi.Params{Config: cfg, Logger: p.Logger, Signer: s.signer, Rooms: s.csfu,
-		Archive: s.archive, Uploads: s.uploads, Live: s.live})
+		Archive: s.archive, Uploads: s.uploads, Live: s.live, Revocations: s.revoked})
 	if s.signIn, err = s.newSignIn(); err != nil {
 		return fail(err)
 	}
@@ -231,6 +245,7 @@ func (s *Server) routes() http.Handler {
 		reg.MustRegister(s.archive.Collector())
 	}
 	s.registerWebhookMetrics(reg)
+	s.registerLimitMetrics(reg)
 	reg.MustRegister(s.live.Collector())
 	s.mountLiveHLS(mux, reg) // livehls.go
 	mux.Handle("GET /metrics", metrics.Handler(reg))
@@ -247,7 +262,7 @@ func (s *Server) routes() http.Handler {
 		_, _ = io.WriteString(w, "ready\n")
 	})
 	mux.Handle("/", web.NewHandler(web.Params{MediaOrigins: mediaOrigins(s.cfg)}))
-	return relayPulls(s.signer, mux) // edge.go
+	return relayPulls(s.signer, s.limits.http.Wrap(mux)) // edge.go, limits.go
 }
 
 // mediaOrigins is the origin the VOD is served from when it is not this server (S3 or a CDN),
@@ -363,6 +378,7 @@ func (s *Server) closeMedia() {
 	}
 	_ = s.signIn.Close()
 	s.closeArchive()
+	s.closeRevocations()
 	s.closeRedis()
 }
 

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/sdp/v3"
@@ -32,6 +33,11 @@ type RelayParams struct {
 	// Order lists the simulcast RIDs lowest quality first (as the origin ranked them, see
 	// ParseRelayTrackID); empty ranks them by their usual names (q/h/f, l/m/h, ...).
 	Order []string
+	// Lost, when set, names the end when a track's Read fails (the pull broke): it is called once,
+	// from that track's goroutine, before the viewers are told; "" keeps "relay lost". The cluster
+	// asks the origin whether the room is still live there (then the show goes on elsewhere and
+	// its viewers should wait, not leave).
+	Lost func() string
 }
 
 // Relay is a room fed by a pull from another node. It has no publisher: it is not recorded here
@@ -52,6 +58,14 @@ func (s *SFU) Relay(ctx context.Context, p RelayParams) (*Relay, error) {
 	r := newRoom(s, p.Room, "", "")
 	r.relay = true
 	r.relayOrder = append([]string(nil), p.Order...)
+	if p.Lost != nil {
+		var once sync.Once
+		reason := ""
+		r.relayLost = func() string {
+			once.Do(func() { reason = p.Lost() })
+			return reason
+		}
+	}
 	r.expected = len(p.Tracks)
 	s.mu.Lock()
 	if s.closed {

@@ -17,6 +17,30 @@ import (
 // the tracks it receives feed a Relay room on edge.
 func pullRoom(t *testing.T, origin, edge *sfu.SFU, room string) (*sfu.Relay, *sfu.Subscriber, []*sfu.PulledTrack) {
 	t.Helper()
+	sub, tracks := pullTracks(t, origin, room)
+	rl := relayOf(t, edge, room, tracks)
+	return rl, sub, tracks
+}
+
+// relayOf makes a Relay room of pulled tracks on edge.
+func relayOf(t *testing.T, edge *sfu.SFU, room string, tracks []*sfu.PulledTrack) *sfu.Relay {
+	t.Helper()
+	in := make([]sfu.IncomingTrack, len(tracks))
+	for i, p := range tracks {
+		in[i] = p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rl, err := edge.Relay(ctx, sfu.RelayParams{Room: room, Tracks: in, Order: sfu.RelayOrder(tracks)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rl
+}
+
+// pullTracks subscribes to room on origin as a relay pull and returns the tracks it receives.
+func pullTracks(t *testing.T, origin *sfu.SFU, room string) (*sfu.Subscriber, []*sfu.PulledTrack) {
+	t.Helper()
 	pc := loopbackPC(t)
 	t.Cleanup(func() { _ = pc.Close() })
 	kinds := []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeVideo}
@@ -52,15 +76,55 @@ func pullRoom(t *testing.T, origin, edge *sfu.SFU, room string) (*sfu.Relay, *sf
 			t.Fatalf("got %d of %d pulled tracks", len(tracks), want)
 		}
 	}
-	in := make([]sfu.IncomingTrack, len(tracks))
-	for i, p := range tracks {
-		in[i] = p
+	return sub, tracks
+}
+
+// TestRelayLateLayer: a layer that reaches a live room after another node pulled it (here the
+// room is itself a relay whose top layer is added late) closes that node's pull, not the
+// room's viewers; the next pull carries the new layer.
+func TestRelayLateLayer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams for several seconds")
 	}
-	rl, err := edge.Relay(ctx, sfu.RelayParams{Room: room, Tracks: in, Order: sfu.RelayOrder(tracks)})
-	if err != nil {
-		t.Fatal(err)
+	origin, mid, edge := newSFU(t), newSFU(t), newSFU(t)
+	publish(t, origin, "big", client.PublisherParams{Simulcast: true, Bitrate: 1_500_000})
+	_, tracks := pullTracks(t, origin, "big")
+	var early []*sfu.PulledTrack
+	var top *sfu.PulledTrack
+	for _, p := range tracks {
+		if p.RID() == "f" {
+			top = p
+		} else {
+			early = append(early, p)
+		}
 	}
-	return rl, sub, tracks
+	if top == nil || len(early) != 3 {
+		t.Fatalf("pulled %d tracks without an f layer", len(tracks))
+	}
+	rl := relayOf(t, mid, "big", early) // mid goes live with audio, q and h
+	waitFor(t, 5*time.Second, func() bool { _, ok := mid.Room("big"); return ok })
+	viewer := newRecViewer(t, mid, "big", sfu.QualityHigh)
+	waitWidth(t, viewer, 640, "mid viewer on h")
+	_, sub, got := pullRoom(t, mid, edge, "big")
+	if len(got) != 3 {
+		t.Fatalf("edge pulled %d tracks, want audio + 2 layers", len(got))
+	}
+	rl.AddTrack(top) // f arrives late at mid
+	select {
+	case <-sub.Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("the pull without the late layer was kept")
+	}
+	select {
+	case <-viewer.sub.Done():
+		t.Fatal("the late layer closed a viewer")
+	case <-time.After(200 * time.Millisecond):
+	}
+	waitWidth(t, viewer, 1280, "mid viewer on the late f layer")
+	waitFor(t, 10*time.Second, func() bool { _, ok := edge.Room("big"); return !ok })
+	if _, _, again := pullRoom(t, mid, edge, "big"); len(again) != 4 {
+		t.Errorf("the next pull got %d tracks, want audio + 3 layers", len(again))
+	}
 }
 
 // A simulcast room relayed to a second SFU: the pull gets every layer as its own track and counts

@@ -40,6 +40,18 @@ type room struct {
 	// is registered, read without the lock. relayOrder ranks its simulcast RIDs.
 	relay      bool
 	relayOrder []string
+	relayLost  func() string // RelayParams.Lost, once
+}
+
+// endLost ends a relay room whose pull broke, with the reason RelayParams.Lost gives.
+func (r *room) endLost() {
+	reason := "relay lost"
+	if r.relayLost != nil {
+		if why := r.relayLost(); why != "" {
+			reason = why
+		}
+	}
+	r.end(reason)
 }
 
 // newRoom builds a room that is not registered yet (Publish claims its name).
@@ -135,7 +147,22 @@ func (r *room) addTrack(in IncomingTrack, recv *webrtc.RTPReceiver) {
 	if !goLive && n == 1 {
 		r.liveTimer = time.AfterFunc(r.s.cfg.LiveGrace, r.goLive)
 	}
+	// A track or layer that arrives after the room went live is not in the other nodes' pulls
+	// (a pull carries what the room had when it started): they are closed, and each pulls again
+	// with everything (its viewers are told the show goes on and are back in about a second).
+	var repull []*Subscriber
+	if r.live {
+		for sub := range r.subs {
+			if sub.relay {
+				repull = append(repull, sub)
+			}
+		}
+	}
 	r.mu.Unlock()
+	for _, sub := range repull {
+		r.s.log.Info("a track arrived after the room went live: closing a relay pull so it pulls it too", "room", r.name, "rid", u.rid)
+		go sub.Close()
+	}
 
 	r.s.wg.Add(1)
 	go u.readLoop()
@@ -302,7 +329,7 @@ func (u *upTrack) readLoop() {
 		pkt, err := readPacket(u.in)
 		if err != nil {
 			if u.room.relay { // the pull broke: viewers get the normal end and reconnect
-				go u.room.end("relay lost")
+				go u.room.endLost()
 			}
 			return
 		}

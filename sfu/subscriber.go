@@ -211,6 +211,13 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 			sub.attach()
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			go sub.Close()
+		case webrtc.PeerConnectionStateDisconnected:
+			// Another node's relay pull silent for ICEDisconnectedTimeout is a dead edge (its
+			// viewers are already watching elsewhere; a live one pulls again): stop sending to
+			// it now rather than after ICEFailedTimeout more. A viewer gets the grace.
+			if p.Relay {
+				go sub.Close()
+			}
 		}
 	})
 	answer, err := negotiate(ctx, pc)

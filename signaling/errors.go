@@ -12,6 +12,10 @@ var (
 // codeRedirect is the /ws error code of a Redirect.
 const codeRedirect = "redirect"
 
+// codeRateLimited is the /ws error code of a message over the socket's limit (the live room's
+// chat and bid limits use the same code).
+const codeRateLimited = "rate_limited"
+
 // Redirect is the error an SFU returns when another node serves the room: WHIP and WHEP answer
 // 307 Temporary Redirect with Location: URL (RFC 9725 §4.2), /ws sends an error message with
 // code "redirect" and the url (PROTOCOL.md).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"github.com/relaycast/relaycast/auth"
+	"github.com/relaycast/relaycast/ratelimit"
 	"github.com/relaycast/relaycast/sfu"
 )
 
@@ -50,6 +51,18 @@ type Params struct {
 	ICEServers     []ICEServer
 	// MaxConns / MaxConnsPerIP cap sessions (peer connections and WebSockets); 0 = no cap.
 	MaxConns, MaxConnsPerIP int
+	// Unlimited, when set, exempts a WHEP request from MaxConns/MaxConnsPerIP: another cluster
+	// node's relay pull (a relay token), one session however many viewers it serves — refusing
+	// it would refuse all of them, and every pull of an edge comes from that edge's address.
+	Unlimited func(*http.Request) bool
+	// ClientIP names a request's client for the per-address caps (default: the TCP peer; behind
+	// a load balancer, ratelimit.Proxies.ClientIP with --trusted-proxies).
+	ClientIP func(*http.Request) string
+	// MessageLimit caps the messages one WebSocket sends (a token bucket; off: no cap): a message
+	// over it is dropped and answered with a rate_limited error (at most one a second).
+	// RateLimited, when set, counts each dropped message.
+	MessageLimit ratelimit.Rule
+	RateLimited  func()
 	// NegotiateTimeout bounds one offer/answer (default 10s).
 	NegotiateTimeout time.Duration
 	// SessionNode, when set, names this node in every WHIP/WHEP session's Location
@@ -91,6 +104,9 @@ type session interface {
 type httpSession struct {
 	session
 	publish bool
+	// room and token are what the session was opened with ("" token: none was needed), for
+	// Revalidate.
+	room, token string
 }
 
 // New builds a Server. It panics if two families claim one message type (a wiring mistake, as
@@ -187,7 +203,15 @@ func (l *limiter) acquire(ip string) (release func(), ok bool) {
 	}, true
 }
 
-func clientIP(r *http.Request) string {
+// clientIP is the client of r for the per-address caps (Params.ClientIP).
+func (s *Server) clientIP(r *http.Request) string {
+	if s.p.ClientIP != nil {
+		return s.p.ClientIP(r)
+	}
+	return peerIP(r)
+}
+
+func peerIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -115,7 +115,10 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, publish boo
 			return
 		}
 	}
-	release, ok := s.limiter.acquire(clientIP(r))
+	release, ok := func() {}, true
+	if publish || s.p.Unlimited == nil || !s.p.Unlimited(r) {
+		release, ok = s.limiter.acquire(s.clientIP(r))
+	}
 	if !ok {
 		s.fail(w, errBusy)
 		return
@@ -151,7 +154,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request, publish boo
 		s.fail(w, err)
 		return
 	}
-	if !s.track(&httpSession{session: sess, publish: publish}, release) {
+	if !s.track(&httpSession{session: sess, publish: publish, room: room, token: token}, release) {
 		_ = sess.Close()
 		s.fail(w, sfu.ErrClosed)
 		return

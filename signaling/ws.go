@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/relaycast/relaycast/signaling/wire"
+	"golang.org/x/time/rate"
 )
 
 // WebSocket limits and timings (see PROTOCOL.md).
@@ -45,6 +46,10 @@ type wsConn struct {
 	done     chan struct{}
 	once     sync.Once
 	handlers []Handler // by family index, opened on the family's first message (read loop only)
+	// msgs is the socket's message bucket (Params.MessageLimit; nil: no cap); refusedAt is when
+	// the last rate_limited error was sent (read loop only).
+	msgs      *rate.Limiter
+	refusedAt time.Time
 }
 
 // Send, SendError, Token and Done make a wsConn a Socket for the families' handlers.
@@ -99,7 +104,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.refuseDrainingWS(w, r) {
 		return
 	}
-	ip := clientIP(r)
+	ip := s.clientIP(r)
 	release, ok := s.limiter.acquire(ip)
 	if !ok {
 		w.Header().Set("Retry-After", "5")
@@ -114,6 +119,9 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered with an error already
 	}
 	c := &wsConn{s: s, conn: conn, token: r.URL.Query().Get("token"), ip: ip, release: release, out: newOut(conn.NetConn()), done: make(chan struct{}), handlers: make([]Handler, len(s.reg.families))}
+	if l := s.p.MessageLimit; !l.Off() {
+		c.msgs = rate.NewLimiter(rate.Limit(l.Rate), l.Burst)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -214,6 +222,9 @@ func (c *wsConn) readLoop() {
 			c.closeWith(websocket.CloseUnsupportedData, "binary messages are not supported")
 			return
 		}
+		if !c.allow() {
+			continue
+		}
 		fam, m, err := c.s.reg.decode(data)
 		if err != nil {
 			if errors.Is(err, ErrProtocol) {
@@ -230,6 +241,30 @@ func (c *wsConn) readLoop() {
 		}
 		h.Handle(m)
 	}
+}
+
+// allow takes a token of the socket's message bucket; a message over the limit is dropped
+// before it is decoded, and the client hears rate_limited (at most once a second).
+func (c *wsConn) allow() bool {
+	if c.msgs == nil {
+		return true
+	}
+	now := time.Now()
+	r := c.msgs.ReserveN(now, 1)
+	wait := r.DelayFrom(now)
+	if wait <= 0 {
+		return true
+	}
+	r.CancelAt(now)
+	if f := c.s.p.RateLimited; f != nil {
+		f()
+	}
+	if now.Sub(c.refusedAt) >= time.Second {
+		c.refusedAt = now
+		c.queue(wire.Error{Code: codeRateLimited, Message: "too many messages on this socket: slow down",
+			RetryAfterMS: max(1, wait.Milliseconds())})
+	}
+	return false
 }
 
 func (c *wsConn) errorMsg(err error) {

@@ -91,7 +91,7 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 Publishes to a room and watches it with many synthetic (Pion) and headless Chromium viewers,
 prints live progress, writes JSON/HTML reports and exits 1 when a threshold fails.
 For load runs start the server without per-IP caps, e.g.
-  relaycast serve --ice-loopback --max-conns 0 --max-conns-per-ip 0 --record=false
+  relaycast serve --ice-loopback --max-conns 0 --max-conns-per-ip 0 --rate-limit-ip off --record=false
 All WebRTC traffic of the harness stays on 127.0.0.1 (loopback ICE only).
 
 Example:

@@ -29,10 +29,31 @@ func runServe(args []string, env func(string) (string, bool), stdout, stderr io.
 		return exitUsage
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The first SIGINT/SIGTERM stops the server (a cluster member drains first, up to
+	// --drain-timeout); a second one cuts the drain short.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hurry, returned := make(chan struct{}), make(chan struct{})
+	defer close(returned)
+	go func() {
+		select {
+		case <-sigs:
+		case <-returned:
+			return
+		}
+		cancel()
+		select {
+		case sig := <-sigs:
+			logger.Warn("second signal: not waiting for the drain", "signal", sig.String())
+			close(hurry)
+		case <-returned:
+		}
+	}()
 
-	srv, err := server.New(server.Params{Config: cfg, Logger: logger, Signer: signer})
+	srv, err := server.New(server.Params{Config: cfg, Logger: logger, Signer: signer, Hurry: hurry})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return exitFailure

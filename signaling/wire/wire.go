@@ -97,6 +97,8 @@ type (
 		Ref       string `json:"ref,omitempty"`
 		MinAmount int64  `json:"min_amount,omitempty"`
 		URL       string `json:"url,omitempty"`
+		// RetryAfterMS: a rate_limited refusal says when to send again.
+		RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 	}
 	// Pong answers Ping.
 	Pong struct{}

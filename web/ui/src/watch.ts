@@ -76,7 +76,7 @@ const session = new LiveSession(room, "watch", {
   failed: (text) => fail(text),
   // The node is draining: reconnecting through the same URL at once (another node), no error.
   moving: (text) => setState("connecting", text),
-  ended: (text) => onEnded(text),
+  ended: (text, _was, comingBack) => (comingBack ? onInterrupted(text) : onEnded(text)),
   status: (n, live, since) => {
     viewers = n;
     if (live && since) liveSince = since;
@@ -346,7 +346,10 @@ function onMessage(msg: ServerMessage): void {
       setState("waiting", "This page starts playing by itself when the broadcast begins.");
       break;
     case "live":
-      if (state === "waiting" || state === "ended" || !pc) session.run();
+      if (state === "waiting" || state === "ended" || !pc) {
+        window.clearTimeout(comingBackTimer);
+        session.run();
+      }
       break;
     default: {
       const m = msg as { type: string };
@@ -427,8 +430,36 @@ function fail(text: string): void {
   setState("error", text);
 }
 
+/** How long the page waits for an interrupted show to come back before it says it ended. */
+const COMING_BACK_MS = 12_000;
+const ASK_AGAIN_MS = 1_000;
+let comingBackTimer = 0;
+let askAgainTimer = 0;
+
+/**
+ * The show is not over but this node lost it (a cluster edge's origin died): the socket hears
+ * `live` as soon as another node serves it and the page plays again; until then it reconnects,
+ * and only if nothing comes back does it say the show ended.
+ */
+function onInterrupted(text: string): void {
+  closePC();
+  setState("connecting", `${text ? `${text} ` : ""}Reconnecting…`);
+  window.clearTimeout(comingBackTimer);
+  window.clearTimeout(askAgainTimer);
+  // Ask again shortly (the node may serve the show again already: its pull restarted, or the
+  // seller came back to the same server); otherwise `live` comes when another node has it.
+  askAgainTimer = window.setTimeout(() => {
+    if (state === "connecting" && !pc) session.run();
+  }, ASK_AGAIN_MS);
+  comingBackTimer = window.setTimeout(() => {
+    if (state === "connecting" && !pc) onEnded("");
+  }, COMING_BACK_MS);
+}
+
 /** The show ended: say so (no spinner), then link to its recording once it is ready. */
 function onEnded(text: string): void {
+  window.clearTimeout(comingBackTimer);
+  window.clearTimeout(askAgainTimer);
   closePC();
   viewers = 0;
   setState("ended", `${text ? `${text} ` : ""}This page plays again by itself if the broadcast restarts.`);

@@ -20,9 +20,11 @@ export interface SessionHooks {
   failed(text: string): void;
   /**
    * The broadcast ended; text is a sentence (empty when the server gave no reason), wasActive
-   * whether this socket's request was running (a publisher ignores the end of a session it left).
+   * whether this socket's request was running (a publisher ignores the end of a session it left),
+   * comingBack that the show is not over: the server carrying it to this node went away and it is
+   * coming back through the same socket (`live`) as soon as another server has it.
    */
-  ended?(text: string, wasActive: boolean): void;
+  ended?(text: string, wasActive: boolean, comingBack: boolean): void;
   /** The room's live status: viewers, and since when it is live. */
   status?(viewers: number, live: boolean, since: string): void;
   /** The socket's state changed (for a status line). */
@@ -52,6 +54,9 @@ export function endedText(reason: string | undefined, role: Role): string {
       return role === "watch" ? "The seller's connection was lost." : "Your connection to the server was lost.";
     case "publisher reconnected":
       return role === "watch" ? "The seller reconnected." : "This broadcast continues in another tab or window.";
+    case "origin lost": // a cluster edge lost the node it pulled the show from: the show goes on
+    case "publisher arrived": // … or the seller's page reached this node, which now serves it
+      return role === "watch" ? "The server carrying this show changed." : "";
     case "publisher moved to another node": // the cluster's takeover: the seller's page reached another node
       return role === "watch" ? "The seller moved to another server." : "This broadcast continues on another server.";
     case "ended by an operator":
@@ -62,6 +67,22 @@ export function endedText(reason: string | undefined, role: Role): string {
       return "The broadcast could not start.";
     default:
       return "";
+  }
+}
+
+/**
+ * Whether an `ended` reason means the show goes on: a cluster edge's pull broke ("origin lost"),
+ * the seller's page reached this very node and replaced its pull ("publisher arrived"), or the
+ * seller reconnected. `live` follows on the same socket.
+ */
+export function endIsTemporary(reason: string | undefined): boolean {
+  switch ((reason ?? "").trim()) {
+    case "origin lost":
+    case "publisher arrived":
+    case "publisher reconnected":
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -318,7 +339,7 @@ export class LiveSession {
         const was = this.active;
         this.active = false;
         this.awaiting = false;
-        this.hooks.ended?.(endedText(msg.reason, this.role), was);
+        this.hooks.ended?.(endedText(msg.reason, this.role), was, endIsTemporary(msg.reason));
         break;
       }
       case "error":
