@@ -95,10 +95,10 @@ type Config struct {
 	Cluster
 	// Drain: leaving a cluster on SIGTERM (see drain.go).
 	Drain
-	// LiveHLS: the live rooms' Low-Latency HLS output (see livehls.go).
-	LiveHLS
 	// Limits: write rate limits per address, user and socket (see limits.go).
 	Limits
+	// LiveHLS: the live rooms' Low-Latency HLS output (see livehls.go).
+	LiveHLS
 }
 
 // Default returns the documented defaults.
@@ -117,8 +117,8 @@ func Default() Config {
 		Catalog:       DefaultCatalog(),
 		Cluster:       DefaultCluster(),
 		Drain:         DefaultDrain(),
-		LiveHLS:       DefaultLiveHLS(),
 		Limits:        DefaultLimits(),
+		LiveHLS:       DefaultLiveHLS(),
 	}
 }
 
@@ -160,7 +160,7 @@ func (c *Config) settings() []setting {
 		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
 		{"tls-cert", "PEM certificate `file`: serve HTTPS (with --tls-key); browsers allow camera access only on https:// pages or localhost", (*stringValue)(&c.TLSCert)},
 		{"tls-key", "PEM private key `file` for --tls-cert", (*stringValue)(&c.TLSKey)},
-	}, slices.Concat(c.Archive.settings(), c.SignIn.settings(), c.Webhooks.settings(), c.Catalog.settings(), c.Cluster.settings(), c.Drain.settings(), c.LiveHLS.settings(), c.Limits.settings())...)
+	}, slices.Concat(c.Archive.settings(), c.SignIn.settings(), c.Webhooks.settings(), c.Catalog.settings(), c.Cluster.settings(), c.Drain.settings(), c.Limits.settings(), c.LiveHLS.settings())...)
 }
 
 // FlagNames lists every flag RegisterFlags defines, in order.
@@ -340,8 +340,8 @@ func (c Config) Validate() error {
 	c.Catalog.validate(bad)
 	c.Cluster.validate(bad)
 	c.Drain.validate(bad)
-	c.LiveHLS.validate(bad)
 	c.Limits.validate(bad)
+	c.LiveHLS.validate(bad)
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

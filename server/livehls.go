@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/rtp"
@@ -38,7 +39,22 @@ type liveHLS struct {
 	feed     *hlsfeed.Feed
 	proxyKey string
 	proxy    *httputil.ReverseProxy
+
+	// owners caches the rooms' owner URLs for a second: a room's viewers on a non-owner node
+	// make one lease lookup per second, not one per playlist request. Bounded (reset when full).
+	ownersMu sync.Mutex
+	owners   map[string]ownerEntry
 }
+
+type ownerEntry struct {
+	url     *url.URL // nil: no other node owns the room
+	expires time.Time
+}
+
+const (
+	ownerCacheTTL  = time.Second
+	ownerCacheSize = 4096
+)
 
 // openLiveHLS builds the live HLS output unless --live-hls=false.
 func (s *Server) openLiveHLS() error {
@@ -100,19 +116,35 @@ func (s *Server) liveHLSFallback(w http.ResponseWriter, r *http.Request) {
 		liveHLSError(w, http.StatusNotFound, "no live HLS for this room")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	owner, ok, err := c.Owner(ctx, room)
-	cancel()
-	if err != nil || !ok || owner.Node == c.Self().ID || owner.URL == "" {
+	h := s.hls
+	now := time.Now()
+	h.ownersMu.Lock()
+	e, cached := h.owners[room]
+	h.ownersMu.Unlock()
+	if !cached || now.After(e.expires) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		owner, ok, err := c.Owner(ctx, room)
+		cancel()
+		if err != nil {
+			liveHLSError(w, http.StatusServiceUnavailable, "cannot find the room's node")
+			return
+		}
+		e = ownerEntry{expires: now.Add(ownerCacheTTL)}
+		if ok && owner.Node != c.Self().ID && owner.URL != "" {
+			e.url, _ = url.Parse(owner.URL)
+		}
+		h.ownersMu.Lock()
+		if h.owners == nil || len(h.owners) >= ownerCacheSize {
+			h.owners = make(map[string]ownerEntry)
+		}
+		h.owners[room] = e
+		h.ownersMu.Unlock()
+	}
+	if e.url == nil {
 		liveHLSError(w, http.StatusNotFound, "no live HLS for this room")
 		return
 	}
-	u, err := url.Parse(owner.URL)
-	if err != nil {
-		liveHLSError(w, http.StatusBadGateway, "bad owner URL")
-		return
-	}
-	s.hls.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), liveOwnerKey{}, u)))
+	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), liveOwnerKey{}, e.url)))
 }
 
 // liveRoomOf is {room} of /live/{room}/….
