@@ -97,6 +97,8 @@ type Config struct {
 	Drain
 	// Limits: write rate limits per address, user and socket (see limits.go).
 	Limits
+	// LiveHLS: the live rooms' Low-Latency HLS output (see livehls.go).
+	LiveHLS
 }
 
 // Default returns the documented defaults.
@@ -116,6 +118,7 @@ func Default() Config {
 		Cluster:       DefaultCluster(),
 		Drain:         DefaultDrain(),
 		Limits:        DefaultLimits(),
+		LiveHLS:       DefaultLiveHLS(),
 	}
 }
 
@@ -157,7 +160,7 @@ func (c *Config) settings() []setting {
 		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
 		{"tls-cert", "PEM certificate `file`: serve HTTPS (with --tls-key); browsers allow camera access only on https:// pages or localhost", (*stringValue)(&c.TLSCert)},
 		{"tls-key", "PEM private key `file` for --tls-cert", (*stringValue)(&c.TLSKey)},
-	}, slices.Concat(c.Archive.settings(), c.SignIn.settings(), c.Webhooks.settings(), c.Catalog.settings(), c.Cluster.settings(), c.Drain.settings(), c.Limits.settings())...)
+	}, slices.Concat(c.Archive.settings(), c.SignIn.settings(), c.Webhooks.settings(), c.Catalog.settings(), c.Cluster.settings(), c.Drain.settings(), c.Limits.settings(), c.LiveHLS.settings())...)
 }
 
 // FlagNames lists every flag RegisterFlags defines, in order.
@@ -338,6 +341,7 @@ func (c Config) Validate() error {
 	c.Cluster.validate(bad)
 	c.Drain.validate(bad)
 	c.Limits.validate(bad)
+	c.LiveHLS.validate(bad)
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

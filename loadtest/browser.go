@@ -85,10 +85,12 @@ func (b *browser) close() {
 const initJS = `(() => {
   const lt = (window.__lt = { firstFrame: 0, playing: 0 });
   const hook = () => {
-    const v = document.getElementById("video");
-    if (!v) return;
-    v.addEventListener("playing", () => { if (!lt.playing) lt.playing = performance.now(); });
-    if (v.requestVideoFrameCallback) v.requestVideoFrameCallback(() => { if (!lt.firstFrame) lt.firstFrame = performance.now(); });
+    for (const id of ["video", "hls-video"]) { // hls-video: the watch page's delayed mode
+      const v = document.getElementById(id);
+      if (!v) continue;
+      v.addEventListener("playing", () => { if (!lt.playing) lt.playing = performance.now(); });
+      if (v.requestVideoFrameCallback) v.requestVideoFrameCallback(() => { if (!lt.firstFrame) lt.firstFrame = performance.now(); });
+    }
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", hook); else hook();
 })();`
@@ -97,7 +99,8 @@ const initJS = `(() => {
 const statsJS = `(async () => {
   const rc = window.relaycast;
   const lt = window.__lt || {};
-  const o = { state: rc ? rc.state : "none", firstFrame: lt.firstFrame || 0, playing: lt.playing || 0, clock: [], v: null, a: null };
+  const hlsShown = !!(rc && rc.hls && rc.hls.shown === "hls" && rc.hls.playing);
+  const o = { state: rc ? (hlsShown ? "playing" : rc.state) : "none", firstFrame: lt.firstFrame || 0, playing: lt.playing || 0, clock: [], v: null, a: null };
   if (rc && rc.readClock && %t) { try { o.clock = rc.readClock() || []; } catch (e) {} }
   const pc = rc && rc.pc;
   if (!pc) return o;
@@ -190,6 +193,7 @@ func (bp *browserPool) start(ctx context.Context) {
 		if bp.p.ViewerToken != "" {
 			watchURL += "?token=" + url.QueryEscape(bp.p.ViewerToken)
 		}
+		watchURL = withViewerMode(watchURL, bp.p.BrowserViewerMode)
 		var b *browser
 		every := time.Duration(float64(time.Second) / bp.p.Ramp)
 		for i, v := range bp.viewers {

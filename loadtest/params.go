@@ -45,6 +45,9 @@ type Params struct {
 
 	ViewerToken string // token for viewers (only needed with --viewer-auth); default Token
 
+	// BrowserViewerMode is how browser viewers watch: webrtc (default) or hls (?mode=hls, llhls.go).
+	BrowserViewerMode string
+
 	Viewers int // synthetic viewers (Pion, in this process), in all rooms
 	// Rooms is the number of rooms (rooms.go): Room-1 … Room-N, each with its own publisher, the
 	// viewers spread over them; ViewersPerRoom M sets Viewers to Rooms × M. Default 1 (Room).
@@ -295,6 +298,8 @@ func (p Params) Validate() error {
 		return bad("bidders and chatters need minted tokens: the server's auth secret (--data-dir or --auth-secret)")
 	case p.LotDuration > 0 && p.LotDuration < time.Second:
 		return bad("--lot-duration at least 1s")
+	case !validBrowserViewerMode(p.BrowserViewerMode):
+		return bad("--browser-viewer-mode must be webrtc or hls, got %q", p.BrowserViewerMode)
 	case p.Viewers > 20000 || p.BrowserViewers > 64:
 		return bad("at most 20000 synthetic and 64 browser viewers per harness process")
 	case p.PublisherSource != SourceClock && p.PublisherSource != SourceNoise:

@@ -113,6 +113,8 @@ type Server struct {
 	revoked    *revocation.Store     // revoked token subjects (revocation.go)
 	clusterRDB redis.UniversalClient // the cluster's own Redis client
 	edge       *cluster.Edge         // pulls rooms other nodes serve (edge.go)
+
+	hls *liveHLS // live LL-HLS under /live/ (livehls.go); nil with --live-hls=false
 }
 
 // New builds a server: it resolves the auth secret (unless p.Signer is set), starts the
@@ -180,6 +182,9 @@ func New(p Params) (*Server, error) {
 	if err := s.openLive(); err != nil { // live.go
 		return fail(err)
 	}
+	if err := s.openLiveHLS(); err != nil { // livehls.go
+		return fail(err)
+	}
 	var onLive func(sfu.LiveRoom) sfu.Sink
 	if s.archive != nil {
 		if err := s.openShow(liveBidLog{s.auction}); err != nil { // show.go
@@ -187,7 +192,7 @@ func New(p Params) (*Server, error) {
 		}
 		onLive = s.archive.OnLive
 	}
-	onLive = s.liveOnLive(s.webhookOnLive(onLive))
+	onLive = s.liveOnLive(s.webhookOnLive(s.hlsOnLive(onLive)))
 	if s.sfu, err = sfu.New(sfu.Config{
 		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
 		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive, PionSend: cfg.PionSend,
@@ -242,6 +247,7 @@ func (s *Server) routes() http.Handler {
 	s.registerWebhookMetrics(reg)
 	s.registerLimitMetrics(reg)
 	reg.MustRegister(s.live.Collector())
+	s.mountLiveHLS(mux, reg) // livehls.go
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -363,6 +369,7 @@ func (s *Server) closeMedia() {
 	if s.sfu != nil {
 		_ = s.sfu.Close() // ends every room: recordings close and hand their last chunk over
 	}
+	s.closeLiveHLS()
 	s.closeCluster() // the ended rooms' leases are released; the heartbeat stops
 	s.closeLive()
 	s.closeWebhooks()

@@ -36,6 +36,7 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.IntVar(&p.Rooms, "rooms", 1, "rooms ROOM-1 … ROOM-N, each with its own synthetic publisher, the viewers spread over them (the token must be valid for every room: relaycast token --room '*' --admin)")
 	fs.IntVar(&p.ViewersPerRoom, "viewers-per-room", 0, "synthetic viewers per room (sets --viewers to rooms × this)")
 	fs.IntVar(&p.BrowserViewers, "browser-viewers", 0, "headless Chromium viewers on the watch page")
+	fs.StringVar(&p.BrowserViewerMode, "browser-viewer-mode", "webrtc", "how browser viewers watch: webrtc, or hls (the watch page's ?mode=hls: live LL-HLS with hls.js)")
 	fs.DurationVar(&p.Duration, "duration", 30*time.Second, "how long to hold every viewer after the ramp")
 	fs.StringVar(&ramp, "ramp", "50/s", "viewers joining per second")
 	fs.DurationVar(&p.Warmup, "warmup", 0, "publisher warm-up before viewers join (default 2s; 10s for --publisher browser, whose bandwidth estimate starts low)")

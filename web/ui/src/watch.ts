@@ -1,9 +1,12 @@
-// Watch page: /watch/{room}[?token=…][&currency=EUR]
+// Watch page: /watch/{room}[?token=…][&currency=EUR][&mode=hls]
 // Receives a room over the live session (live/session.ts), waits for it when it is not live and
 // resumes by itself. When the show ends it says so and links to its recording once it is ready.
 // The live room (chat, the lot card with its bid button, reactions, the pinned product) joins
 // on the same socket (live/room.ts). A token in `?token=` or `#token=` (the sign-in's return) is
-// kept per room in localStorage and removed from the address bar.
+// kept per room in localStorage and removed from the address bar. When WebRTC shows no picture
+// within a few seconds the page plays the room's live LL-HLS instead (delayed mode, ~2 s; it
+// switches back when WebRTC plays), `?mode=hls` forces it, and the timeline under the video
+// rewinds the show (watch/delayed.ts).
 
 import { ROOM_RE, byId, formatBitrate, param, plural, roomFromPath, setRichText } from "./common";
 import { type ServerMessage } from "./signal";
@@ -18,11 +21,13 @@ import { LotCard } from "./live/lot";
 import { Reactions } from "./live/reactions";
 import { ProductCard } from "./live/product";
 import { Money } from "./live/money";
+import { Delayed } from "./watch/delayed";
 import { authConfig, forgetRoomToken, guestName, loginURL, setGuestName, takeRoomToken, type AuthConfig } from "./live/identity";
 
 type State = "waiting" | "connecting" | "playing" | "ended" | "error";
 
 const room = roomFromPath("/watch/");
+const forceHls = param("mode") === "hls";
 let token = ROOM_RE.test(room) ? takeRoomToken(room) : param("token");
 // The viewer's simulcast choice; `?quality=low` preselects it.
 let quality: Quality = (QUALITIES as string[]).includes(param("quality") ?? "") ? (param("quality") as Quality) : "auto";
@@ -141,6 +146,45 @@ void authConfig().then((c) => {
 });
 void product;
 
+// ---- delayed mode (LL-HLS fallback, ?mode=hls, rewind) ----
+const delayed = new Delayed({
+  room,
+  token: () => token,
+  stage: el.stage,
+  webrtcVideo: el.video,
+  barBefore: document.querySelector(".watch-video .toolbar") as HTMLElement,
+  liveRoom,
+  lotMount,
+  forced: forceHls,
+  webrtcPlaying: () => !!pc && state === "playing" && !el.video.paused && el.video.readyState >= 2,
+  wantsFallback: () => state === "connecting" && session.running,
+  changed: () => setState(state, el.overlayDetail.textContent ?? ""),
+  ended: () => onEnded(""),
+  retryWebRTC: () => {
+    if (state !== "connecting" || !session.running || session.retryPending) return;
+    session.lastReason = "no picture over WebRTC in delayed mode";
+    session.retry("The live connection did not connect");
+  },
+});
+// When each lot/bid event arrived over the socket and when it reached the page (automation: the
+// events-by-media-time check compares them with the picture's time).
+const eventLog: { seq: number; kind: string; at: number; status: string; received: number; applied: number; media: number | null }[] = [];
+session.on("event", (m) => {
+  const ev = m as unknown as { seq: number; kind: string; at: number; data?: { status?: string; lot?: { status?: string } } };
+  if (ev.kind !== "lot" && ev.kind !== "bid") return;
+  if (eventLog.length > 500 || eventLog.some((e) => e.seq === ev.seq)) return;
+  eventLog.push({ seq: ev.seq, kind: ev.kind, at: ev.at, status: ev.data?.status ?? ev.data?.lot?.status ?? "", received: Date.now(), applied: 0, media: null });
+});
+for (const kind of ["lot", "bid"]) {
+  liveRoom.on(kind, (_d, ev) => {
+    const e = eventLog.find((x) => x.seq === ev.seq);
+    if (e && !e.applied) {
+      e.applied = Date.now();
+      e.media = delayed.hls.playingDate;
+    }
+  });
+}
+
 // ---- automation hook ----
 declare global {
   interface Window {
@@ -181,6 +225,67 @@ window.relaycast = {
   get liveSince(): string {
     return liveSince;
   },
+  /** Delayed mode: what is on screen and the HLS player's figures. */
+  hls: {
+    get shown(): string {
+      return delayed.shown;
+    },
+    get reason(): string {
+      return delayed.reason;
+    },
+    get active(): boolean {
+      return delayed.hls.active;
+    },
+    get playing(): boolean {
+      return delayed.hls.playing;
+    },
+    get currentTime(): number {
+      return delayed.hls.video.currentTime;
+    },
+    /** Seconds behind the live sync point; hls.js's own latency figure. */
+    get behindEdge(): number {
+      return delayed.hls.behindEdge;
+    },
+    get latency(): number {
+      return delayed.hls.latency;
+    },
+    get rewound(): boolean {
+      return delayed.hls.rewound;
+    },
+    get windowSeconds(): number {
+      return delayed.hls.windowSeconds;
+    },
+    /** Server time (ms) of the picture on screen (EXT-X-PROGRAM-DATE-TIME); null on WebRTC. */
+    get playingDate(): number | null {
+      return delayed.hls.playingDate;
+    },
+    /** ms behind live by the server clock (what the bid button says). */
+    get behindMs(): number {
+      return delayed.behindMs;
+    },
+    get times() {
+      return { ...delayed.times };
+    },
+    get switchesBack(): number {
+      return delayed.switchesBack;
+    },
+    get webrtcRetries(): number {
+      return delayed.webrtcRetries;
+    },
+    get errors(): number {
+      return delayed.hls.errors;
+    },
+    get held(): number {
+      return liveRoom.heldCount;
+    },
+    get events() {
+      return eventLog.map((e) => ({ ...e }));
+    },
+    /** Frames the HLS video presented (the media element's own count). */
+    frames: (): number => delayed.hls.video.getVideoPlaybackQuality?.().totalVideoFrames ?? 0,
+    rewind: (s: number) => delayed.rewind(s),
+    toLive: () => delayed.toLive(),
+  },
   /** The live room (chat, lots) as this page sees it. */
   live: {
     get joined(): boolean {
@@ -216,10 +321,14 @@ window.relaycast = {
   /** Loadtest: glass-to-glass delays (ms) read from a `source=clock` broadcast since the last call. */
   readClock: (): number[] => {
     clockReader ??= new ClockReader(el.video);
-    return clockReader.drain();
+    hlsClockReader ??= new ClockReader(delayed.hls.video);
+    const a = clockReader.drain();
+    const b = hlsClockReader.drain();
+    return delayed.showing ? b : a;
   },
 };
 let clockReader: ClockReader | null = null;
+let hlsClockReader: ClockReader | null = null;
 
 // ---- UI ----
 function setState(next: State, detail = ""): void {
@@ -233,7 +342,9 @@ function setState(next: State, detail = ""): void {
     playing: ["", false],
   };
   const [title, spin] = overlay[next];
-  el.overlay.hidden = next === "playing";
+  // Delayed mode shows pictures while WebRTC is (re)connecting in the background.
+  const hlsShown = delayed.showing && next !== "ended" && next !== "error";
+  el.overlay.hidden = next === "playing" || hlsShown;
   el.overlayTitle.textContent = title;
   setRichText(el.overlayDetail, detail);
   el.spinner.hidden = !spin;
@@ -241,13 +352,23 @@ function setState(next: State, detail = ""): void {
   el.liveBadge.textContent = next === "playing" ? "Live" : next === "error" ? "Error" : next === "connecting" ? "Connecting" : "Offline";
   el.liveBadge.classList.toggle("badge-live", next === "playing");
   el.liveBadge.classList.toggle("badge-error", next === "error");
+  el.liveBadge.hidden = hlsShown && next !== "playing";
   el.status.textContent =
-    next === "playing" ? "Playing live" : next === "error" ? detail || title : title;
+    next === "playing" && !hlsShown
+      ? "Playing live"
+      : hlsShown
+        ? forceHls
+          ? "Playing the HLS stream (delayed mode)"
+          : "Delayed mode: WebRTC could not connect, playing the HLS stream. Trying WebRTC again in the background."
+        : next === "error"
+          ? detail || title
+          : title;
+  delayed.render();
   renderViewers();
 }
 
 function renderViewers(): void {
-  el.viewerBadge.hidden = state !== "playing";
+  el.viewerBadge.hidden = state !== "playing" || delayed.showing; // HLS viewers are not in the room's WebRTC count
   el.viewerBadge.textContent = plural(viewers, "viewer", "viewers");
 }
 
@@ -255,6 +376,7 @@ function renderViewers(): void {
 async function watch(): Promise<void> {
   session.endRequest(true);
   setState("connecting");
+  delayed.armFallback();
 
   const myPc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: signal.iceServers });
   pc = myPc;
@@ -310,6 +432,12 @@ async function watch(): Promise<void> {
 
 async function tryPlay(): Promise<void> {
   const v = el.video;
+  if (delayed.showing) {
+    // The HLS picture is on screen: the WebRTC video starts quietly underneath.
+    v.muted = true;
+    await v.play().catch(() => {});
+    return;
+  }
   try {
     v.muted = false;
     await v.play();
@@ -343,6 +471,7 @@ function onMessage(msg: ServerMessage): void {
       // The server did not use our offer; it tells us with `live` when to send a new one.
       session.released();
       closePC();
+      delayed.stop();
       setState("waiting", "This page starts playing by itself when the broadcast begins.");
       break;
     case "live":
@@ -461,6 +590,7 @@ function onEnded(text: string): void {
   window.clearTimeout(comingBackTimer);
   window.clearTimeout(askAgainTimer);
   closePC();
+  delayed.stop();
   viewers = 0;
   setState("ended", `${text ? `${text} ` : ""}This page plays again by itself if the broadcast restarts.`);
   stopRecordingWatch?.();
@@ -502,16 +632,22 @@ function closePC(): void {
 }
 
 // ---- controls ----
+/** The video the viewer sees and hears (the HLS one in delayed mode). */
+function shownVideo(): HTMLVideoElement {
+  return delayed.showing ? delayed.hls.video : el.video;
+}
+
 function renderMute(): void {
-  const muted = el.video.muted;
+  const muted = shownVideo().muted;
   el.mute.textContent = muted ? "Unmute" : "Mute";
   el.mute.setAttribute("aria-pressed", String(muted));
   if (!muted) el.unmute.hidden = true;
 }
 
 function setMuted(muted: boolean): void {
-  el.video.muted = muted;
-  if (!muted) void el.video.play().catch(() => {});
+  const v = shownVideo();
+  v.muted = muted;
+  if (!muted) void v.play().catch(() => {});
   renderMute();
 }
 
@@ -569,7 +705,9 @@ el.video.addEventListener("playing", () => {
     lastError = "";
     setState("playing");
   }
+  if (pc) delayed.webrtcStarted();
 });
+delayed.hls.video.addEventListener("volumechange", renderMute);
 // Browsers pause a muted-autoplaying video that is unmuted without a user gesture:
 // fall back to muted playback (and the Unmute button) instead of a frozen picture.
 el.video.addEventListener("pause", () => {
@@ -602,8 +740,16 @@ document.title = `${room} · live on relaycast`;
 renderMute();
 if (!ROOM_RE.test(room)) {
   fail(`"${room}" is not a valid room name.`);
+} else if (forceHls) {
+  // HLS only: the live room (chat, lots) still joins over the socket; no WebRTC request.
+  setState("connecting", "Delayed mode: loading the HLS stream…");
+  liveRoom.start();
+  delayed.startForced();
 } else if (typeof RTCPeerConnection === "undefined") {
-  fail("This browser does not support WebRTC.");
+  // No WebRTC at all: the HLS stream is the way to watch.
+  setState("connecting", "Delayed mode: loading the HLS stream…");
+  liveRoom.start();
+  delayed.startForced();
 } else {
   setState("connecting");
   liveRoom.start();

@@ -55,6 +55,14 @@ export class LiveRoom {
   /** serverTime - Date.now(), in ms (best of the recent samples). */
   offset = 0;
   private samples: number[] = [];
+  /**
+   * A delayed viewer's clock (the watch page over HLS): the server time (ms) of the picture on
+   * screen, or null while the page shows the live edge. Lot and bid events newer than it wait
+   * (in order) until the picture reaches them (releaseHeld); the lot countdown counts by it.
+   */
+  mediaClock: (() => number | null) | null = null;
+  /** Lot and bid events received but not yet applied (their moment is not on screen yet). */
+  private held: RoomEvent[] = [];
   private readonly handlers = new Map<string, EventFn[]>();
   private readonly joinedFns: ((j: Joined, fresh: boolean) => void)[] = [];
   private readonly errorFns: ((e: LiveError) => void)[] = [];
@@ -131,7 +139,18 @@ export class LiveRoom {
   /** ms left on an open lot by the server's clock (0 when over or not open). */
   remaining(lot: Lot | null): number {
     if (!lot || lot.status !== "open" || !lot.ends_at) return 0;
-    return Math.max(0, lot.ends_at - this.now());
+    return Math.max(0, lot.ends_at - (this.mediaClock?.() ?? this.now()));
+  }
+
+  /** Events waiting for the picture (a delayed viewer). */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Applies the held events whose moment the picture has reached (all of them when live). */
+  releaseHeld(): void {
+    const t = this.mediaClock?.() ?? null;
+    while (this.held.length > 0 && (t === null || this.held[0].at <= t)) this.apply(this.held.shift() as RoomEvent, false);
   }
 
   has(grant: string): boolean {
@@ -236,7 +255,10 @@ export class LiveRoom {
       if (j.last_lot) this.setLot(j.last_lot, false); // the last result, for someone joining after it
     }
     const events = (j.events ?? []).slice().sort((a, b) => a.seq - b.seq);
-    if (fresh) this.seq = j.seq;
+    if (fresh) {
+      this.seq = j.seq;
+      this.held = []; // the snapshot is newer than anything held
+    }
     for (const fn of this.joinedFns) fn(j, fresh);
     for (const ev of events) this.onEvent(ev, false);
     if (j.seq > this.seq) this.seq = j.seq;
@@ -247,6 +269,17 @@ export class LiveRoom {
     if (!this.joined || ev.seq <= this.seq) return; // before the snapshot, or seen already
     this.seq = ev.seq;
     if (live) this.sample(ev.at);
+    if (HELD_KINDS.has(ev.kind) && this.mediaClock) {
+      const t = this.mediaClock();
+      if (this.held.length > 0 || (t !== null && ev.at > t)) {
+        this.held.push(ev);
+        return;
+      }
+    }
+    this.apply(ev, live);
+  }
+
+  private apply(ev: RoomEvent, live: boolean): void {
     switch (ev.kind) {
       case "lot":
         this.setLot(ev.data as Lot, true, live);
@@ -320,6 +353,9 @@ export class LiveRoom {
     if (m.code === "not_joined" && this.joined) this.join(); // the server forgot us (it restarted the room)
   }
 }
+
+/** What a delayed viewer sees by media time; chat, reactions and settings stay live. */
+const HELD_KINDS = new Set(["lot", "bid"]);
 
 const TERMINAL = new Set(["sold", "unsold", "cancelled"]);
 

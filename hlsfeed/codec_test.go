@@ -1,0 +1,120 @@
+package hlsfeed
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/relaycast/relaycast/internal/testmedia"
+)
+
+func TestVideoKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  func([]byte) (bool, int, int)
+		in   []byte
+		want bool
+		w, h int
+	}{
+		{"vp8 key", vp8Key, []byte{0x50, 0x42, 0, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01}, true, 640, 360},
+		{"vp8 inter", vp8Key, []byte{0x51, 0x42, 0, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01}, false, 0, 0},
+		{"vp8 short", vp8Key, []byte{0x50}, false, 0, 0},
+		{"vp9 key profile 0", vp9Key, []byte{0x82, 0x49}, true, 0, 0},    // 10 0 0 0 0 …: marker, profile 0, show_existing 0, key
+		{"vp9 inter profile 0", vp9Key, []byte{0x86, 0x00}, false, 0, 0}, // frame_type 1
+		{"vp9 show existing", vp9Key, []byte{0x88, 0x00}, false, 0, 0},
+		{"vp9 bad marker", vp9Key, []byte{0x02, 0x00}, false, 0, 0},
+		{"av1 sequence header", av1Key, []byte{0x12, 0x00, 0x0a, 0x01, 0x00}, true, 0, 0}, // TD, then SH
+		{"av1 frame only", av1Key, []byte{0x12, 0x00, 0x32, 0x01, 0x00}, false, 0, 0},
+		{"av1 truncated", av1Key, []byte{0x12, 0x05}, false, 0, 0},
+	} {
+		k, w, h := tc.key(tc.in)
+		if k != tc.want || w != tc.w || h != tc.h {
+			t.Errorf("%s: %v %dx%d", tc.name, k, w, h)
+		}
+	}
+}
+
+func TestH264Prepare(t *testing.T) {
+	c := newClip(t, testmedia.CodecH264, "320x240", 200*time.Millisecond, 30)
+	var key []byte
+	for _, s := range c.samples {
+		if s.Video {
+			key = s.Data
+			break
+		}
+	}
+	nalus := splitAnnexB(key)
+	var p h264Params
+	out, idr, newSPS := p.prepare(nalus)
+	if !idr || newSPS || p.w != 320 || p.h != 240 {
+		t.Fatalf("idr %v newSPS %v %dx%d", idr, newSPS, p.w, p.h)
+	}
+	for _, n := range out {
+		if n[0]&0x1f == naluAUD {
+			t.Fatal("AUD kept")
+		}
+	}
+	// The same IDR without its SPS and PPS gets them back, in front.
+	var bare [][]byte
+	for _, n := range out {
+		if typ := n[0] & 0x1f; typ != naluSPS && typ != naluPPS {
+			bare = append(bare, n)
+		}
+	}
+	again, idr, _ := p.prepare(bare)
+	if !idr || !reflect.DeepEqual(again, out) {
+		t.Fatalf("parameter sets not restored: %d NAL units, want %d", len(again), len(out))
+	}
+	// An IDR before any SPS cannot start a stream.
+	var fresh h264Params
+	if _, idr, _ := fresh.prepare(bare); idr {
+		t.Fatal("an IDR without parameter sets counted as a start")
+	}
+	if !bytes.Equal(splitAnnexB(annexB(out))[0], out[0]) {
+		t.Fatal("annexB round trip")
+	}
+}
+
+func TestRungsAndArgs(t *testing.T) {
+	ladder := []int{540, 360}
+	for h, want := range map[int][]int{1080: {540, 360}, 720: {360}, 480: nil, 0: nil} {
+		if got := rungsFor(ladder, h); !reflect.DeepEqual(got, want) {
+			t.Errorf("height %d: %v, want %v", h, got, want)
+		}
+	}
+	s := spec{fourcc: "VP80", w: 1280, h: 720, audio: true, outs: []output{{name: "src", bitrate: 2_500_000}, {name: "360p", height: 360, bitrate: 800_000}}}
+	a := s.args(2 * time.Second)
+	joined := " " + join(a) + " "
+	for _, want := range []string{" -f ivf -i pipe:3 ", " -f mpegts -i pipe:4 ", " -copyts ", "[0:v]split=2[s0][s1];[s0]null[o0];[s1]scale=-2:360[o1]",
+		" -map [o0] -map [o1] ", " -map 1:a -c:a aac ", "gte(t,prev_forced_t+2.000)", " -b:v:1 800000 ", " pipe:1 "} {
+		if !contains(joined, want) {
+			t.Errorf("args lack %q: %s", want, joined)
+		}
+	}
+	audioOnly := join(spec{audio: true}.args(time.Second))
+	if contains(audioOnly, "libx264") || !contains(audioOnly, "-f mpegts -i pipe:3 -copyts -map 0:a") {
+		t.Errorf("audio only: %s", audioOnly)
+	}
+}
+
+func join(a []string) string {
+	var b bytes.Buffer
+	for i, x := range a {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(x)
+	}
+	return b.String()
+}
+
+func contains(s, sub string) bool { return bytes.Contains([]byte(s), []byte(sub)) }
+
+func TestTicks(t *testing.T) {
+	for _, d := range []time.Duration{0, time.Second, 10*time.Second + 33333333, 26 * time.Hour} {
+		if got := fromTicks(ticks(d)); got-d > 12*time.Microsecond || d-got > 12*time.Microsecond {
+			t.Errorf("%v → %v", d, got)
+		}
+	}
+}

@@ -1,0 +1,279 @@
+// Package hlsfeed turns a live room's RTP into the room's live LL-HLS stream (package livehls):
+// an sfu.Sink per room (like the recorder) that puts every track on one media timeline
+// anchored to arrival (media time 0 is the stream's epoch, so EXT-X-PROGRAM-DATE-TIME is the
+// server's wall clock at capture), copies H.264 video to the top rendition without
+// re-encoding, and runs one ffmpeg per room, never per viewer, for what must be encoded:
+// VP8/VP9/AV1 video to H.264, the ladder's smaller renditions, Opus to AAC. See docs/LLHLS.md,
+// "From a live room to the playlist".
+package hlsfeed
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/relaycast/relaycast/livehls"
+	"github.com/relaycast/relaycast/sfu"
+)
+
+// Params configures a Feed. Zero fields take the defaults.
+type Params struct {
+	// Packager holds the streams (LiveHLS(server) in production). Required.
+	Packager Packager
+	Logger   *slog.Logger
+	// FFmpeg is the ffmpeg binary. Default "ffmpeg".
+	FFmpeg string
+	// Ladder lists the heights of the extra renditions (tallest first); a rung is made only
+	// from a source at least 1.5 times as tall. Empty: the top rendition only.
+	Ladder []int
+	// Stream shapes every room's stream (part and segment targets, window). Its
+	// SegmentTarget (default 2s) is also the keyframe cadence asked of H.264 publishers and
+	// forced in ffmpeg's output.
+	Stream livehls.Config
+	// Linger is how long the feed remembers an ended room's stream (to continue it when its
+	// publisher is back; the packager decides). Default 30s.
+	Linger time.Duration
+	// MaxRestarts bounds how often one room's ffmpeg is restarted after it died. Default 10.
+	MaxRestarts int
+	// RestartBackoff is the first wait before a restart; it doubles up to 10 times that.
+	// Default 250ms.
+	RestartBackoff time.Duration
+	// StallAfter is how long ffmpeg may take input without giving output before it is taken
+	// for hung, killed and restarted like one that died (checked when input comes, no timer).
+	// Default 10s.
+	StallAfter time.Duration
+	// QueueFrames bounds each ffmpeg input's queue (frames or packets). Default 256.
+	QueueFrames int
+	// Now is the wall clock (tests). Default time.Now.
+	Now func() time.Time
+}
+
+// Feed makes the live HLS of every room of a node: OnLive is the sfu OnLive hook's part.
+type Feed struct {
+	p     Params
+	log   *slog.Logger
+	stats stats
+	wg    sync.WaitGroup // transcoders
+
+	mu      sync.Mutex
+	closed  bool
+	sinks   map[*roomSink]struct{}
+	streams map[string]*streamState
+}
+
+// New makes a feed.
+func New(p Params) *Feed {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.FFmpeg == "" {
+		p.FFmpeg = "ffmpeg"
+	}
+	if p.Stream.SegmentTarget <= 0 {
+		p.Stream.SegmentTarget = 2 * time.Second
+	}
+	if p.Linger <= 0 {
+		p.Linger = 30 * time.Second
+	}
+	if p.MaxRestarts <= 0 {
+		p.MaxRestarts = 10
+	}
+	if p.RestartBackoff <= 0 {
+		p.RestartBackoff = 250 * time.Millisecond
+	}
+	if p.StallAfter <= 0 {
+		p.StallAfter = 10 * time.Second
+	}
+	if p.QueueFrames <= 0 {
+		p.QueueFrames = 256
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	return &Feed{p: p, log: p.Logger.With("component", "hlsfeed"), sinks: map[*roomSink]struct{}{}, streams: map[string]*streamState{}}
+}
+
+// streamState is what the feed keeps of one room's stream across its publisher's sessions.
+type streamState struct {
+	room string
+	st   Stream
+
+	mu       sync.Mutex
+	variants map[string]Variant
+	audio    *livehls.AudioParams
+	high     time.Duration // the latest media time written (a new session starts after it)
+
+	// guarded by Feed.mu
+	owner   *roomSink
+	endedAt time.Time
+}
+
+// variant returns the stream's rendition p.Name, adding it the first time.
+func (s *streamState) variant(p livehls.VariantParams) (Variant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.variants[p.Name]; ok {
+		return v, nil
+	}
+	v, err := s.st.AddVariant(p)
+	if err != nil {
+		return nil, err
+	}
+	s.variants[p.Name] = v
+	return v, nil
+}
+
+// setAudio declares the stream's audio unless it is what was declared already.
+func (s *streamState) setAudio(p livehls.AudioParams) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.audio; a != nil && a.SampleRate == p.SampleRate && a.Channels == p.Channels && string(a.Config) == string(p.Config) {
+		return nil
+	}
+	if err := s.st.SetAudio(p); err != nil {
+		return err
+	}
+	s.audio = &p
+	return nil
+}
+
+// bump records that media time d was written.
+func (s *streamState) bump(d time.Duration) {
+	s.mu.Lock()
+	if d > s.high {
+		s.high = d
+	}
+	s.mu.Unlock()
+}
+
+func (s *streamState) latest() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.high
+}
+
+// OnLive returns the live HLS sink of a room that went live (nil once the feed is closed).
+func (f *Feed) OnLive(room sfu.LiveRoom) sfu.Sink {
+	name := room.Name()
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	now := f.p.Now()
+	for k, ss := range f.streams { // forget streams whose linger is long over
+		if ss.owner == nil && now.Sub(ss.endedAt) > 2*f.p.Linger {
+			delete(f.streams, k)
+		}
+	}
+	st := f.p.Packager.Open(name, f.p.Stream)
+	ss, ok := f.streams[name]
+	resumed := ok && ss.st == st
+	if !resumed {
+		ss = &streamState{room: name, st: st, variants: map[string]Variant{}}
+		f.streams[name] = ss
+	}
+	s := &roomSink{f: f, room: room, name: name, ss: ss, log: f.log.With("room", name), tracks: map[int]*track{}}
+	prev := ss.owner
+	ss.owner = s
+	f.sinks[s] = struct{}{}
+	f.mu.Unlock()
+	if prev != nil {
+		prev.detach() // an earlier session of the room that has not ended yet: this one goes on
+	}
+	if resumed {
+		st.Discontinuity()
+		s.log.Info("live HLS continues the room's stream")
+	} else {
+		s.log.Info("live HLS started")
+	}
+	return s
+}
+
+// ended is called by a sink's Close: the stream ends unless a newer session owns it.
+func (f *Feed) ended(s *roomSink) {
+	f.mu.Lock()
+	delete(f.sinks, s)
+	owner := s.ss.owner == s
+	if owner {
+		s.ss.owner, s.ss.endedAt = nil, f.p.Now()
+	}
+	f.mu.Unlock()
+	if owner {
+		s.ss.st.End()
+		f.p.Packager.Ended(s.name, s.ss.st)
+	}
+}
+
+// Close closes every room's sink (ending its stream and killing its ffmpeg) and waits.
+func (f *Feed) Close() error {
+	f.mu.Lock()
+	f.closed = true
+	sinks := make([]*roomSink, 0, len(f.sinks))
+	for s := range f.sinks {
+		sinks = append(sinks, s)
+	}
+	f.mu.Unlock()
+	for _, s := range sinks {
+		_ = s.Close()
+	}
+	f.wg.Wait()
+	return nil
+}
+
+// TranscoderPID is the process id of the room's running ffmpeg (0 when none runs).
+func (f *Feed) TranscoderPID(room string) int {
+	f.mu.Lock()
+	ss := f.streams[room]
+	var s *roomSink
+	if ss != nil {
+		s = ss.owner
+	}
+	f.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	tc := s.tc
+	s.mu.Unlock()
+	if tc == nil {
+		return 0
+	}
+	return tc.pid()
+}
+
+// Stats are the feed's counters.
+type Stats struct {
+	Rooms        int   // rooms with live HLS now
+	Transcoders  int   // ffmpeg processes running now
+	Restarts     int64 // ffmpeg restarts after it died
+	Dropped      int64 // frames/packets dropped because ffmpeg's input queue was full
+	ExitedCPUSec float64
+}
+
+type stats struct {
+	running  atomic.Int64
+	restarts atomic.Int64
+	dropped  atomic.Int64
+	cpuMu    sync.Mutex
+	cpu      time.Duration // CPU of the ffmpeg processes that exited
+}
+
+func (s *stats) addCPU(d time.Duration) {
+	s.cpuMu.Lock()
+	s.cpu += d
+	s.cpuMu.Unlock()
+}
+
+// Stats returns the counters.
+func (f *Feed) Stats() Stats {
+	f.mu.Lock()
+	n := len(f.sinks)
+	f.mu.Unlock()
+	f.stats.cpuMu.Lock()
+	cpu := f.stats.cpu
+	f.stats.cpuMu.Unlock()
+	return Stats{Rooms: n, Transcoders: int(f.stats.running.Load()), Restarts: f.stats.restarts.Load(),
+		Dropped: f.stats.dropped.Load(), ExitedCPUSec: cpu.Seconds()}
+}
