@@ -142,6 +142,13 @@ func (s *Stream) SetAudio(p AudioParams) error {
 		for _, v := range s.variants {
 			v.disc = true
 		}
+	} else {
+		// The audio is declared after the video began (its transcoder answers later than the
+		// first keyframe): the few audio-less segments go, and each variant starts again at its
+		// next keyframe with the audio in its init section — players never see a track appear.
+		for _, v := range s.variants {
+			v.restart()
+		}
 	}
 	s.audio = &audioTrack{p: AudioParams{SampleRate: p.SampleRate, Channels: p.Channels, Config: append([]byte(nil), p.Config...)},
 		asc: asc, gen: gen, rate: asc.SampleRate}

@@ -470,3 +470,50 @@ type discardWriter struct {
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) WriteHeader(code int)        { d.code = code }
 func (d *discardWriter) Write(b []byte) (int, error) { return io.Discard.Write(b) }
+
+// TestLateAudio: the audio is declared a second after the video began: the audio-less media is
+// dropped (no segment without audio stays, no discontinuity), MSNs go on, and every segment's
+// init section has the audio track.
+func TestLateAudio(t *testing.T) {
+	m := needMedia(t)
+	srv := NewServer(ServerConfig{})
+	st := srv.Open("shop", Config{})
+	v, err := st.AddVariant(VariantParams{Name: "src"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 45 { // 1.5 s of video alone
+		ts := time.Duration(i) * time.Second / 30
+		if err := v.WriteH264(ts, ts, m.video[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, body := get(t, srv, "/live/shop/src/index.m3u8")
+	var beforeSeq int
+	if _, err := fmt.Sscanf(string(body[bytes.Index(body, []byte("#EXT-X-MEDIA-SEQUENCE:")):]), "#EXT-X-MEDIA-SEQUENCE:%d", &beforeSeq); err != nil {
+		t.Fatalf("no media sequence:\n%s", body)
+	}
+	f := &feeder{m: m, st: st, vs: []*Variant{v}, nextV: 45}
+	if err := st.SetAudio(AudioParams{SampleRate: 48000, Channels: 2, Config: m.asc}); err != nil {
+		t.Fatal(err)
+	}
+	f.nextA = 70 // the audio from 1.49 s on
+	f.until(t, 6*time.Second)
+	_, _, body = get(t, srv, "/live/shop/src/index.m3u8")
+	after := mediaPlaylist(t, body)
+	if after.MediaSequence <= beforeSeq {
+		t.Errorf("MSN went from %d to %d", beforeSeq, after.MediaSequence)
+	}
+	for _, s := range after.Segments {
+		if s.Discontinuity {
+			t.Errorf("a discontinuity:\n%s", body)
+		}
+	}
+	if strings.Contains(string(body), "init1.mp4") || !strings.Contains(string(body), "init2.mp4") {
+		t.Errorf("the audio-less init section is still named:\n%s", body)
+	}
+	_, _, mv := get(t, srv, "/live/shop/index.m3u8")
+	if !strings.Contains(string(mv), "mp4a.40.2") {
+		t.Errorf("multivariant without the audio codec:\n%s", mv)
+	}
+}

@@ -299,6 +299,21 @@ func (v *Variant) pushAudio(f aacFrame) {
 	}
 }
 
+// restart forgets the variant's media so far (s.mu held): the next IDR begins it again, with
+// MSNs going on from where they were.
+func (v *Variant) restart() {
+	if v.open == nil && len(v.segs) == 0 {
+		return
+	}
+	if v.open != nil {
+		v.nextMSN = v.open.msn + 1
+	}
+	v.segs, v.open, v.pend, v.partV, v.audioQ, v.init = nil, nil, nil, nil, nil, nil
+	v.bytes = 0
+	v.render()
+	v.s.broadcast()
+}
+
 // finish closes the last part and segment at the end of the show (s.mu held).
 func (v *Variant) finish() {
 	if p := v.pend; p != nil && v.open != nil {
