@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +39,7 @@ type HLSSummary struct {
 
 type hlsPool struct {
 	p  Params
-	hc *http.Client
+	hc *http.Client // a client per viewer when the server is on loopback (clientFor)
 
 	parts, playlists, errs, bytes, active atomic.Int64
 	partWait, reload                      hist
@@ -49,8 +51,26 @@ type hlsPool struct {
 }
 
 func newHLSPool(p Params) *hlsPool {
-	tr := &http.Transport{MaxIdleConnsPerHost: 4 * max(p.HLSViewers, 1), MaxConnsPerHost: 0, IdleConnTimeout: time.Minute}
+	tr := &http.Transport{MaxIdleConnsPerHost: 4 * max(p.HLSViewers, 1), IdleConnTimeout: time.Minute}
 	return &hlsPool{p: p, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}, started: make(chan struct{})}
+}
+
+// clientFor is viewer i's HTTP client. Against a server on loopback each viewer dials from an
+// address of its own in 127.0.0.0/8 (127.1.x.y), as viewers on the Internet would: the server's
+// per-client caps (16 blocking requests per address) see one viewer, not the whole harness.
+func (h *hlsPool) clientFor(i int) *http.Client {
+	u, err := url.Parse(h.p.URL)
+	if err != nil {
+		return h.hc
+	}
+	ip := net.ParseIP(u.Hostname())
+	if ip == nil || !ip.IsLoopback() || ip.To4() == nil {
+		return h.hc
+	}
+	local := &net.TCPAddr{IP: net.IPv4(127, 1, byte(i/250), byte(i%250+1))}
+	d := &net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 // start runs the clients, started at the ramp rate.
@@ -92,7 +112,7 @@ func (h *hlsPool) fail(err error) {
 	}
 }
 
-func (h *hlsPool) get(ctx context.Context, url string) ([]byte, error) {
+func (h *hlsPool) get(ctx context.Context, hc *http.Client, url string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -100,7 +120,7 @@ func (h *hlsPool) get(ctx context.Context, url string) ([]byte, error) {
 	if h.p.ViewerToken != "" {
 		req.Header.Set("Authorization", "Bearer "+h.p.ViewerToken)
 	}
-	res, err := h.hc.Do(req)
+	res, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -144,10 +164,20 @@ func hint(pl []byte) (uri string, msn, part int, ok bool) {
 // client is one viewer's loop.
 func (h *hlsPool) client(ctx context.Context, i int) {
 	defer h.wg.Done()
+	hc := h.clientFor(i)
+	defer hc.CloseIdleConnections()
 	base := strings.TrimRight(h.p.URL, "/") + "/live/" + h.p.RoomName(h.p.roomOf(i)) + "/"
+	backoff := func() bool { // after an error: as hls.js, wait a moment before trying again
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Second):
+			return true
+		}
+	}
 	var variant string
 	for variant == "" {
-		mv, err := h.get(ctx, base+"index.m3u8")
+		mv, err := h.get(ctx, hc, base+"index.m3u8")
 		if err == nil {
 			for _, line := range strings.Split(string(mv), "\n") {
 				if strings.HasSuffix(line, "/index.m3u8") && !strings.HasPrefix(line, "#") {
@@ -171,7 +201,7 @@ func (h *hlsPool) client(ctx context.Context, i int) {
 		}
 	}
 	vbase := base + variant
-	pl, err := h.get(ctx, vbase+"index.m3u8")
+	pl, err := h.get(ctx, hc, vbase+"index.m3u8")
 	if err != nil {
 		h.fail(err)
 		return
@@ -185,19 +215,25 @@ func (h *hlsPool) client(ctx context.Context, i int) {
 			return
 		}
 		t0 := time.Now()
-		data, err := h.get(ctx, vbase+uri)
+		data, err := h.get(ctx, hc, vbase+uri)
 		if err != nil {
 			h.fail(err)
+			if !backoff() {
+				return
+			}
 		} else {
 			h.partWait.Record(time.Since(t0))
 			h.parts.Add(1)
 			h.bytes.Add(int64(len(data)))
 		}
 		t1 := time.Now()
-		next, err := h.get(ctx, fmt.Sprintf("%sindex.m3u8?_HLS_msn=%d&_HLS_part=%d&_HLS_skip=YES", vbase, msn, part))
+		next, err := h.get(ctx, hc, fmt.Sprintf("%sindex.m3u8?_HLS_msn=%d&_HLS_part=%d&_HLS_skip=YES", vbase, msn, part))
 		if err != nil {
 			h.fail(err)
-			if pl, err = h.get(ctx, vbase+"index.m3u8"); err != nil {
+			if !backoff() {
+				return
+			}
+			if pl, err = h.get(ctx, hc, vbase+"index.m3u8"); err != nil {
 				return
 			}
 			continue
