@@ -88,7 +88,7 @@ func kill9(t *testing.T, cmd *exec.Cmd) {
 }
 
 func serveArgs(dataDir string, port int, extra ...string) []string {
-	return append([]string{"serve", "--http", "127.0.0.1:" + strconv.Itoa(port), "--ice-udp-port", "0", "--ice-loopback",
+	return append([]string{"serve", "--http", "127.0.0.1:" + strconv.Itoa(port), "--ice-udp-port", "0", "--ice-loopback", "--rate-limit-ip", "off", "--rate-limit-user", "off",
 		"--data-dir", dataDir, "--auth-secret", procSecret, "--chunk-duration", "4s", "--log-level", "debug"}, extra...)
 }
 

@@ -46,7 +46,7 @@ func startLBNode(t *testing.T, bin, name, secret, redisURL, storage string, drai
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = exec.Command(bin, "serve", "--node-id", name, "--http", addr, "--public-url", n.url, "--ice-udp-port", strconv.Itoa(icePort), "--ice-loopback",
+	n.cmd = exec.Command(bin, "serve", "--node-id", name, "--http", addr, "--public-url", n.url, "--ice-udp-port", strconv.Itoa(icePort), "--ice-loopback", "--rate-limit-ip", "off", "--rate-limit-user", "off",
 		"--data-dir", filepath.Join(dir, "data"), "--storage-dir", storage, "--auth-secret", secret, "--redis-url", redisURL,
 		"--workers", "0", "--drain-timeout", drain.String(), "--log-level", "debug")
 	n.cmd.Args = append(n.cmd.Args, extra...)

@@ -48,7 +48,7 @@ func TestKillServe(t *testing.T) {
 			url := "http://127.0.0.1:" + strconv.Itoa(port)
 			logf, _ := os.Create(filepath.Join(dir, "serve.log"))
 			defer logf.Close()
-			srv := exec.Command(bin, "serve", "--http", "127.0.0.1:"+strconv.Itoa(port), "--ice-udp-port", "0", "--ice-loopback",
+			srv := exec.Command(bin, "serve", "--http", "127.0.0.1:"+strconv.Itoa(port), "--ice-udp-port", "0", "--ice-loopback", "--rate-limit-ip", "off", "--rate-limit-user", "off",
 				"--data-dir", filepath.Join(dir, "data"), "--auth-secret", secret, "--chunk-duration", "3s", "--log-level", "debug")
 			srv.Stdout, srv.Stderr = logf, logf
 			if err := srv.Start(); err != nil {

@@ -37,7 +37,7 @@ func startServe(t *testing.T, bin, name, secret, redisURL string) *serveNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = exec.Command(bin, "serve", "--http", "127.0.0.1:"+strconv.Itoa(port), "--ice-udp-port", "0", "--ice-loopback",
+	n.cmd = exec.Command(bin, "serve", "--http", "127.0.0.1:"+strconv.Itoa(port), "--ice-udp-port", "0", "--ice-loopback", "--rate-limit-ip", "off", "--rate-limit-user", "off",
 		"--data-dir", filepath.Join(dir, "data"), "--auth-secret", secret, "--redis-url", redisURL, "--record=false",
 		"--log-level", "debug")
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf

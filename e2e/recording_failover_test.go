@@ -99,7 +99,7 @@ func TestRecordingFailoverKill(t *testing.T) {
 		dir := t.TempDir()
 		port := freeTCPPort(t)
 		n := &recNode{url: "http://127.0.0.1:" + strconv.Itoa(port), data: filepath.Join(dir, "data"), logPath: filepath.Join(dir, name+".log")}
-		n.args = append([]string{"serve", "--http", "127.0.0.1:" + strconv.Itoa(port), "--ice-udp-port", "0", "--ice-loopback",
+		n.args = append([]string{"serve", "--http", "127.0.0.1:" + strconv.Itoa(port), "--ice-udp-port", "0", "--ice-loopback", "--rate-limit-ip", "off", "--rate-limit-user", "off",
 			"--data-dir", n.data, "--auth-secret", secret, "--redis-url", redisURL, "--chunk-duration", chunk.String(),
 			"--reconnect-grace", grace.String(), "--workers", "1", "--log-level", "debug"}, storeArgs...)
 		return n

@@ -34,7 +34,7 @@ func startServe(t *testing.T, bin, redisURL string, port int) *serveProc {
 	}
 	t.Cleanup(func() { _ = logf.Close() })
 	p.cmd = exec.Command(bin, "serve", "--http", "127.0.0.1:"+strconv.Itoa(port), "--ice-udp-port", strconv.Itoa(port+1),
-		"--ice-loopback", "--record=false", "--redis-url", redisURL, "--node-id", "proc-"+strconv.Itoa(port),
+		"--ice-loopback", "--rate-limit-ip", "off", "--rate-limit-user", "off", "--record=false", "--redis-url", redisURL, "--node-id", "proc-"+strconv.Itoa(port),
 		"--data-dir", filepath.Join(dir, "data"), "--auth-secret", testserver.Secret)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {

@@ -39,7 +39,7 @@ func TestEdgeOriginKilled(t *testing.T) {
 	}
 	defer logf.Close()
 	srv := exec.Command(bin, "serve", "--http", "127.0.0.1:"+strconv.Itoa(port), "--ice-udp-port", strconv.Itoa(port+1),
-		"--ice-loopback", "--record=false", "--data-dir", filepath.Join(dir, "data"), "--auth-secret", testserver.Secret)
+		"--ice-loopback", "--rate-limit-ip", "off", "--rate-limit-user", "off", "--record=false", "--data-dir", filepath.Join(dir, "data"), "--auth-secret", testserver.Secret)
 	srv.Stdout, srv.Stderr = logf, logf
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -198,7 +198,7 @@ func TestEdgeMeasureOriginCPU(t *testing.T) {
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
 	dir := t.TempDir()
 	srv := exec.Command(bin, "serve", "--http", "127.0.0.1:"+strconv.Itoa(port), "--ice-udp-port", strconv.Itoa(port+1),
-		"--ice-loopback", "--record=false", "--data-dir", dir, "--auth-secret", testserver.Secret)
+		"--ice-loopback", "--rate-limit-ip", "off", "--rate-limit-user", "off", "--record=false", "--data-dir", dir, "--auth-secret", testserver.Secret)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
