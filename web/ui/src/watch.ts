@@ -275,6 +275,9 @@ window.relaycast = {
     get errors(): number {
       return delayed.hls.errors;
     },
+    get stalls(): number {
+      return delayed.hls.stalls;
+    },
     get held(): number {
       return liveRoom.heldCount;
     },
