@@ -324,7 +324,11 @@ window.relaycast = {
   /** Loadtest: glass-to-glass delays (ms) read from a `source=clock` broadcast since the last call. */
   readClock: (): number[] => {
     clockReader ??= new ClockReader(el.video);
-    hlsClockReader ??= new ClockReader(delayed.hls.video);
+    if (!hlsClockReader || hlsClockGen !== delayed.hls.generation) {
+      // A new hls.js reloads the element, which drops its pending frame callbacks.
+      hlsClockReader = new ClockReader(delayed.hls.video);
+      hlsClockGen = delayed.hls.generation;
+    }
     const a = clockReader.drain();
     const b = hlsClockReader.drain();
     return delayed.showing ? b : a;
@@ -332,6 +336,7 @@ window.relaycast = {
 };
 let clockReader: ClockReader | null = null;
 let hlsClockReader: ClockReader | null = null;
+let hlsClockGen = 0;
 
 // ---- UI ----
 function setState(next: State, detail = ""): void {

@@ -21,7 +21,7 @@ export interface LiveHlsOptions {
 /** How far behind the live edge hls.js aims (s): ~1 s plus a part, so ~2 s glass to glass. */
 export const LIVE_SYNC_S = 1.0;
 /** Further than this behind while "at live" (a stall): jump back to the live edge. */
-const CATCH_UP_S = 6;
+const CATCH_UP_S = 4;
 /** The picture has not moved this long while playing: start hls.js again where it should be. */
 const STALL_MS = 2500;
 const RETRY_MIN_MS = 1000;
@@ -45,6 +45,8 @@ export class LiveHls {
   private lastProgress = 0;
   /** Frozen pictures restarted so far (automation). */
   stalls = 0;
+  /** hls.js instances started so far (a new one drops the video's frame callbacks). */
+  generation = 0;
 
   constructor(
     stage: HTMLElement,
@@ -100,13 +102,17 @@ export class LiveHls {
     }
     window.clearTimeout(this.retryTimer);
     this.shown = false;
+    this.generation++;
     const hls = new Hls({
       lowLatencyMode: true,
       liveSyncDuration: LIVE_SYNC_S,
       // hls.js seeks to the live edge when further behind than this: never within the rewind
       // window (the page catches up by itself while "at live", see catchUp).
       liveMaxLatencyDuration: 6 * 3600,
-      maxLiveSyncPlaybackRate: 1.25,
+      maxLiveSyncPlaybackRate: 1.5,
+      // A stall raises hls.js's target latency by this much (default 1 s, which ratchets the
+      // delay up on a busy machine; the page jumps back to the edge past CATCH_UP_S anyway).
+      liveSyncOnStallIncrease: 0.25,
       backBufferLength: 30,
       manifestLoadingMaxRetry: 2,
       levelLoadingMaxRetry: 4,
