@@ -3,6 +3,8 @@ package archive
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -256,6 +258,11 @@ func OpenStorage(ctx context.Context, cfg config.Config) (storage.Storage, *stor
 // in-process workers and by `relaycast worker`).
 func PublishUpdates(bus *events.Bus) func(context.Context, transcode.Update) {
 	return func(ctx context.Context, u transcode.Update) {
+		if u.Nonce == "" {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			u.Nonce = hex.EncodeToString(b[:])
+		}
 		bus.PublishData(context.WithoutCancel(ctx), u.Kind, u.RecordingID, u)
 	}
 }

@@ -18,7 +18,7 @@ import (
 
 const (
 	// announcePrefix is the key of an announced update: prefix + ":" + SHA-256 of its bytes (every
-	// node received the same bytes). Two identical updates within announceTTL count once.
+	// node received the same bytes; each update's Nonce makes two that say the same thing two).
 	announcePrefix = "relaycast:archive:announced"
 	announceTTL    = 2 * time.Minute
 	// announceDelay is how long a node without the chunk count lets the others come first.

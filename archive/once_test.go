@@ -16,7 +16,8 @@ import (
 )
 
 // TestUpdatesAnnouncedOnce: two nodes on one Redis both hear every worker update; the SSE
-// clients (of either node) get each progress event and each failure once, not once per node.
+// clients (of either node) get each progress event and each failure once, not once per node —
+// and two updates that say the same thing twice.
 func TestUpdatesAnnouncedOnce(t *testing.T) {
 	a, b, _, _ := sharedNodes(t, 2)
 	ctx := context.Background()
@@ -37,7 +38,10 @@ func TestUpdatesAnnouncedOnce(t *testing.T) {
 	for i := range n {
 		notify(ctx, transcode.Update{Kind: transcode.UpdateProgress, RecordingID: id, Chunk: 0, Progress: float64(10 * (i + 1))})
 	}
-	notify(ctx, transcode.Update{Kind: transcode.UpdateFailed, RecordingID: id, Error: "ffmpeg said no"})
+	// The same failure twice (a job run again fails the same way): two announcements.
+	for range 2 {
+		notify(ctx, transcode.Update{Kind: transcode.UpdateFailed, RecordingID: id, Error: "ffmpeg said no"})
+	}
 
 	for name, ch := range map[string]<-chan testserver.Event{"A": events1, "B": events2} {
 		progress, failed := 0, 0
@@ -65,8 +69,8 @@ func TestUpdatesAnnouncedOnce(t *testing.T) {
 				failed++
 			}
 		}
-		if progress != n || failed != 1 {
-			t.Errorf("node %s's SSE clients got %d progress events (want %d) and %d failures (want 1)", name, progress, n, failed)
+		if progress != n || failed != 2 {
+			t.Errorf("node %s's SSE clients got %d progress events (want %d) and %d failures (want 2)", name, progress, n, failed)
 		}
 	}
 }

@@ -1,255 +1,222 @@
 package livehls
 
 import (
-	"sort"
+	"bytes"
+	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
 
-// partSegments is how many complete segments before the open one keep their EXT-X-PART lines
-// (RFC 8216bis: parts SHOULD stay for at least the last three target durations).
-const partSegments = 3
+// The playlists (RFC 8216bis §4.4, Apple's LL-HLS): rendered once per change of a variant —
+// a new part, a new segment, the end — into bytes every request of that state is answered with.
+//
+//	#EXT-X-TARGETDURATION    3 × the segment target, rounded up (a segment is cut by then)
+//	#EXT-X-SERVER-CONTROL    CAN-BLOCK-RELOAD=YES, PART-HOLD-BACK = 3 part targets,
+//	                         HOLD-BACK = 3 target durations, CAN-SKIP-UNTIL = 6 target durations
+//	#EXT-X-PART-INF          PART-TARGET (every part is at most that long)
+//	#EXT-X-PART              the parts of the last partLines segments and of the open one
+//	#EXT-X-PRELOAD-HINT      the next part
+//	#EXT-X-RENDITION-REPORT  every other variant's last segment and part
+//	#EXT-X-SKIP              in the delta playlist (_HLS_skip=YES): the segments older than
+//	                         CAN-SKIP-UNTIL are left out
 
-// Playlist kinds of the per-variant cache.
-const (
-	plFull = iota
-	plSkip
-)
+// partLines is how many complete segments keep their EXT-X-PART lines (the spec asks for the
+// parts of at least the last three target durations).
+const partLines = 4
 
-// targetDuration is EXT-X-TARGETDURATION: the longest segment so far (rounded to the nearest
-// second, as the spec compares it), at least the segment target rounded up; never decreases.
-func (v *Variant) targetDuration() int {
-	td := int((v.st.cfg.SegmentTarget + time.Second - 1) / time.Second)
-	if m := int((v.maxSegDur + time.Second/2) / time.Second); m > td {
-		td = m
-	}
-	return max(td, 1)
+func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 5, 64) }
+
+func (v *Variant) segURI(msn uint64) string {
+	return v.s.id + "-" + strconv.FormatUint(msn, 10) + ".m4s"
 }
 
-// partTarget is PART-TARGET: the configured target, or the longest part when frames are
-// sparser than it.
-func (v *Variant) partTarget() time.Duration {
-	return max(v.st.cfg.PartTarget, v.maxPartDur)
+func (v *Variant) partURI(msn uint64, i int) string {
+	return v.s.id + "-" + strconv.FormatUint(msn, 10) + "." + strconv.Itoa(i) + ".m4s"
 }
 
-// appendSeconds writes d in seconds with 5 decimals; up rounds up (for targets).
-func appendSeconds(b []byte, d time.Duration, up bool) []byte {
-	const unit = 10 * time.Microsecond
-	n := (d + unit/2) / unit
-	if up {
-		n = (d + unit - 1) / unit
-	}
-	b = strconv.AppendInt(b, int64(n/100000), 10)
-	b = append(b, '.')
-	f := int64(n % 100000)
-	for div := int64(10000); div > 0; div /= 10 {
-		b = append(b, byte('0'+f/div%10))
-	}
-	return b
+func (v *Variant) initURI(in *initSection) string {
+	return v.s.id + "-init" + strconv.Itoa(in.seq) + ".mp4"
 }
 
-// renderMedia renders the variant's media playlist; skip renders the delta update.
-func (v *Variant) renderMedia(skip bool) []byte {
-	s := v.st
-	td := v.targetDuration()
-	pt := v.partTarget()
-	tdd := time.Duration(td) * time.Second
-	skipUntil := 6 * tdd
+// lastPart is the newest complete part: (msn, index); ok false before the first one.
+func (v *Variant) lastPart() (uint64, int, bool) {
+	if o := v.open; o != nil && len(o.parts) > 0 {
+		return o.msn, len(o.parts) - 1, true
+	}
+	if n := len(v.segs); n > 0 {
+		s := v.segs[n-1]
+		return s.msn, len(s.parts) - 1, true
+	}
+	return 0, 0, false
+}
 
-	b := make([]byte, 0, 512+len(v.segs)*96+len(v.parts)*64)
-	b = append(b, "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-TARGETDURATION:"...)
-	b = strconv.AppendInt(b, int64(td), 10)
-	b = append(b, "\n#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK="...)
-	b = appendSeconds(b, 3*pt, true)
-	b = append(b, ",HOLD-BACK="...)
-	b = appendSeconds(b, 3*tdd, true)
-	b = append(b, ",CAN-SKIP-UNTIL="...)
-	b = appendSeconds(b, skipUntil, true)
-	b = append(b, "\n#EXT-X-PART-INF:PART-TARGET="...)
-	b = appendSeconds(b, pt, true)
-	b = append(b, "\n#EXT-X-MEDIA-SEQUENCE:"...)
-	first := uint64(0)
+// render renders the full and the delta playlist (s.mu held).
+func (v *Variant) render() {
+	v.full = v.renderPlaylist(false)
+	v.skip = v.renderPlaylist(true)
+}
+
+func (v *Variant) renderPlaylist(delta bool) []byte {
+	cfg := v.s.cfg
+	td := cfg.targetDuration()
+	skipUntil := time.Duration(6*td) * time.Second
+	var b bytes.Buffer
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:9\n")
+	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", td)
+	fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=%s,HOLD-BACK=%d,CAN-SKIP-UNTIL=%d\n",
+		secs(3*cfg.PartTarget), 3*td, 6*td)
+	fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=%s\n", secs(cfg.PartTarget))
+	first := v.nextMSN
 	if len(v.segs) > 0 {
 		first = v.segs[0].msn
 	}
-	b = strconv.AppendUint(b, first, 10)
-	b = append(b, "\n#EXT-X-DISCONTINUITY-SEQUENCE:"...)
-	b = strconv.AppendUint(b, v.discSeq, 10)
-	b = append(b, '\n')
+	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", first)
+	fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", v.discSeq)
 
-	start := 0
-	if skip {
-		start = v.skippable(skipUntil)
-		if start > 0 {
-			b = append(b, "#EXT-X-SKIP:SKIPPED-SEGMENTS="...)
-			b = strconv.AppendInt(b, int64(start), 10)
-			b = append(b, '\n')
+	all := v.segs
+	if v.open != nil && len(v.open.parts) > 0 {
+		all = append(all[:len(all):len(all)], v.open)
+	}
+	// The delta playlist leaves out the segments older than CAN-SKIP-UNTIL from the live edge.
+	skipped := 0
+	if delta && len(all) > 0 {
+		edge := all[len(all)-1].start + all[len(all)-1].dur
+		for skipped < len(v.segs) && edge-v.segs[skipped].start > skipUntil {
+			skipped++
+		}
+		if skipped > 0 {
+			fmt.Fprintf(&b, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%d\n", skipped)
 		}
 	}
-	// Parts are listed for the open segment and the partSegments complete ones before it.
-	partsFrom := len(v.segs) - partSegments
-	if n := len(v.segs); n > 0 && !v.segs[n-1].complete {
-		partsFrom--
+	var lastInit *initSection
+	if skipped > 0 {
+		lastInit = v.segs[skipped-1].init
+		if v.segs[skipped].init != lastInit {
+			lastInit = nil
+		}
 	}
-	var prevInit *initSec
-	for i := start; i < len(v.segs); i++ {
-		sg := v.segs[i]
-		if sg.disc {
-			b = append(b, "#EXT-X-DISCONTINUITY\n"...)
+	for i, s := range all {
+		if i < skipped {
+			continue
 		}
-		if sg.init != prevInit {
-			b = append(b, "#EXT-X-MAP:URI=\""...)
-			b = append(b, s.id...)
-			b = append(b, "/init"...)
-			b = strconv.AppendInt(b, int64(sg.init.n), 10)
-			b = append(b, ".mp4\"\n"...)
-			prevInit = sg.init
+		if s.disc && i > 0 {
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
-		b = append(b, "#EXT-X-PROGRAM-DATE-TIME:"...)
-		b = s.epoch.Add(sg.pts).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
-		b = append(b, '\n')
-		if i >= partsFrom {
-			for _, p := range sg.parts {
-				b = append(b, "#EXT-X-PART:DURATION="...)
-				b = appendSeconds(b, p.dur, false)
-				b = append(b, ",URI=\""...)
-				b = append(b, s.id...)
-				b = append(b, "/p"...)
-				b = strconv.AppendUint(b, p.seq, 10)
-				b = append(b, ".m4s\""...)
-				if p.indep {
-					b = append(b, ",INDEPENDENT=YES"...)
+		if s.init != lastInit {
+			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", v.initURI(s.init))
+			lastInit = s.init
+		}
+		pdt := v.s.epoch.Add(s.start).UTC()
+		b.WriteString("#EXT-X-PROGRAM-DATE-TIME:")
+		b.WriteString(pdt.Format("2006-01-02T15:04:05.000Z"))
+		b.WriteByte('\n')
+		if i >= len(all)-partLines-1 || !s.done {
+			for j, p := range s.parts {
+				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%s,URI=\"%s\"", secs(p.dur), v.partURI(s.msn, j))
+				if p.independent {
+					b.WriteString(",INDEPENDENT=YES")
 				}
-				b = append(b, '\n')
+				b.WriteByte('\n')
 			}
 		}
-		if sg.complete {
-			b = append(b, "#EXTINF:"...)
-			b = appendSeconds(b, sg.dur, false)
-			b = append(b, ",\n"...)
-			b = append(b, s.id...)
-			b = append(b, "/s"...)
-			b = strconv.AppendUint(b, sg.msn, 10)
-			b = append(b, ".m4s\n"...)
+		if s.done {
+			fmt.Fprintf(&b, "#EXTINF:%s,\n%s\n", secs(s.dur), v.segURI(s.msn))
 		}
 	}
-	if !s.ended {
-		b = append(b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""...)
-		b = append(b, s.id...)
-		b = append(b, "/p"...)
-		b = strconv.AppendUint(b, v.nextPart, 10)
-		b = append(b, ".m4s\"\n"...)
+	if v.s.st.ended {
+		b.WriteString("#EXT-X-ENDLIST\n")
+		return b.Bytes()
 	}
-	for _, o := range s.variants {
+	if v.open != nil {
+		fmt.Fprintf(&b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", v.partURI(v.open.msn, len(v.open.parts)))
+	}
+	for _, o := range v.s.variants {
 		if o == v {
 			continue
 		}
-		msn, idx, _, ok := o.last()
-		if !ok {
-			continue
-		}
-		b = append(b, "#EXT-X-RENDITION-REPORT:URI=\"../"...)
-		b = append(b, o.p.Name...)
-		b = append(b, "/index.m3u8\",LAST-MSN="...)
-		b = strconv.AppendUint(b, msn, 10)
-		b = append(b, ",LAST-PART="...)
-		b = strconv.AppendInt(b, int64(idx), 10)
-		b = append(b, '\n')
-	}
-	if s.ended {
-		b = append(b, "#EXT-X-ENDLIST\n"...)
-	}
-	return b
-}
-
-// skippable is how many leading segments a delta update may skip: those that start more than
-// skipUntil before the end of the playlist.
-func (v *Variant) skippable(skipUntil time.Duration) int {
-	var fromEnd time.Duration
-	for i := len(v.segs) - 1; i >= 0; i-- {
-		fromEnd += v.segs[i].dur
-		if fromEnd > skipUntil {
-			return i
+		if msn, p, ok := o.lastPart(); ok {
+			fmt.Fprintf(&b, "#EXT-X-RENDITION-REPORT:URI=\"../%s/index.m3u8\",LAST-MSN=%d,LAST-PART=%d\n", o.p.Name, msn, p)
 		}
 	}
-	return 0
+	return b.Bytes()
 }
 
-// bandwidth is BANDWIDTH: the declared peak, or the highest segment bit rate seen.
-func (v *Variant) bandwidth() int {
-	if v.p.Bandwidth > 0 {
-		return v.p.Bandwidth
-	}
-	best := 0
-	for _, sg := range v.segs {
-		if sg.complete && sg.dur > 0 {
-			if bw := int(float64(sg.size*8) / sg.dur.Seconds()); bw > best {
-				best = bw
-			}
-		}
-	}
-	if best == 0 {
-		return 1000000
-	}
-	return best * 11 / 10
-}
-
-// renderMultivariant lists every variant that has media, highest bandwidth first.
+// renderMultivariant is the room's multivariant playlist: every variant with media, highest
+// bandwidth first (s.mu held).
 func (s *Stream) renderMultivariant() []byte {
+	var b bytes.Buffer
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:9\n")
 	vs := make([]*Variant, 0, len(s.variants))
 	for _, v := range s.variants {
-		if len(v.segs) > 0 {
+		if v.init != nil {
 			vs = append(vs, v)
 		}
 	}
-	sort.SliceStable(vs, func(i, j int) bool { return vs[i].bandwidth() > vs[j].bandwidth() })
-	b := make([]byte, 0, 128+len(vs)*160)
-	b = append(b, "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n"...)
+	for i := 1; i < len(vs); i++ {
+		for j := i; j > 0 && vs[j].p.Bandwidth > vs[j-1].p.Bandwidth; j-- {
+			vs[j], vs[j-1] = vs[j-1], vs[j]
+		}
+	}
 	for _, v := range vs {
-		b = append(b, "#EXT-X-STREAM-INF:BANDWIDTH="...)
-		b = strconv.AppendInt(b, int64(v.bandwidth()), 10)
-		w, h := v.p.Width, v.p.Height
-		if w == 0 || h == 0 {
-			w, h = v.width, v.height
+		bw := v.p.Bandwidth
+		if bw <= 0 {
+			bw = 2_000_000
 		}
-		if w > 0 && h > 0 {
-			b = append(b, ",RESOLUTION="...)
-			b = strconv.AppendInt(b, int64(w), 10)
-			b = append(b, 'x')
-			b = strconv.AppendInt(b, int64(h), 10)
+		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,CODECS=\"%s\"", bw, v.init.codecs)
+		if v.init.width > 0 && v.init.height > 0 {
+			fmt.Fprintf(&b, ",RESOLUTION=%dx%d", v.init.width, v.init.height)
 		}
-		if v.fps > 0 && v.fps < 1000 {
-			b = append(b, ",FRAME-RATE="...)
-			b = strconv.AppendFloat(b, v.fps, 'f', 3, 64)
+		if f := v.init.fps; f > 0 && !math.IsInf(f, 0) && !math.IsNaN(f) && f < 500 {
+			fmt.Fprintf(&b, ",FRAME-RATE=%.3f", f)
 		}
-		b = append(b, ",CODECS=\""...)
-		b = append(b, v.codecs...)
-		b = append(b, "\"\n"...)
-		b = append(b, v.p.Name...)
-		b = append(b, "/index.m3u8\n"...)
+		fmt.Fprintf(&b, "\n%s/index.m3u8\n", v.p.Name)
 	}
-	return b
+	return b.Bytes()
 }
 
-// mediaPlaylist returns the cached media playlist, rendering it if the stream changed since
-// (s.mu held). Callers write the returned bytes; they are never modified.
-func (v *Variant) mediaPlaylist(kind int) *cached {
-	c := &v.pl[kind]
-	if !c.ok || c.gen != v.st.gen {
-		c.body = v.renderMedia(kind == plSkip)
-		c.clen = clen(len(c.body))
-		c.gen, c.ok = v.st.gen, true
+// has reports whether the variant's playlist has the segment msn (whole, part < 0) or its part
+// (ready), and whether the request is too far ahead to wait for (bad: answer 400) (s.mu held).
+func (v *Variant) has(msn uint64, part int) (ready, bad bool) {
+	if v.s.st.ended {
+		return true, false
 	}
-	return c
+	open := v.nextMSN
+	if v.open != nil {
+		open = v.open.msn
+	}
+	switch {
+	case msn < open:
+		return true, false
+	case msn > open+2:
+		return false, true
+	case msn == open && part >= 0 && v.open != nil:
+		if part < len(v.open.parts) {
+			return true, false
+		}
+		// The advance part limit: at most a segment's worth of parts ahead.
+		limit := int(v.s.cfg.SegmentTarget/v.s.cfg.PartTarget) * maxSegmentFactor
+		return false, part > len(v.open.parts)+limit
+	}
+	return false, false
 }
 
-// multivariant returns the cached multivariant playlist (s.mu held).
-func (s *Stream) multivariant() *cached {
-	c := &s.mv
-	if !c.ok || c.gen != s.gen {
-		c.body = s.renderMultivariant()
-		c.clen = clen(len(c.body))
-		c.gen, c.ok = s.gen, true
+// findPart is part i of segment msn, if the window has it (s.mu held).
+func (v *Variant) findPart(msn uint64, i int) *part {
+	s := v.findSegment(msn, true)
+	if s == nil || i < 0 || i >= len(s.parts) {
+		return nil
 	}
-	return c
+	return s.parts[i]
+}
+
+// findSegment is segment msn (open too if withOpen) (s.mu held).
+func (v *Variant) findSegment(msn uint64, withOpen bool) *segment {
+	if o := v.open; withOpen && o != nil && o.msn == msn {
+		return o
+	}
+	if n := len(v.segs); n > 0 && msn >= v.segs[0].msn && msn <= v.segs[n-1].msn {
+		return v.segs[msn-v.segs[0].msn]
+	}
+	return nil
 }

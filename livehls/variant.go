@@ -6,101 +6,76 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 )
 
-// maxGap is the longest media gap a sample's duration absorbs; a longer one (a publisher that
-// stalled or reconnected) gives the sample the previous sample's duration instead.
-const maxGap = time.Second
-
-// defaultFrameDur is a sample's duration when nothing better is known.
-const defaultFrameDur = time.Second / 30
-
-// Variant is one rendition's writer.
+// Variant is one rendition's writer and its window of segments. Its state is under the
+// stream's mutex.
 type Variant struct {
-	st *Stream
-	p  VariantParams
+	s *Stream
+	p VariantParams
 
-	// codec parameters (from the bitstream)
-	sps, pps      []byte
-	paramsChanged bool // a new SPS/PPS waits for the next IDR
+	disc    bool // the next segment starts a discontinuity
+	sps     []byte
+	pps     []byte
+	init    *initSection // of the open segment
+	initSeq int
+
+	pend      *videoAU       // the last access unit, waiting for the next one to know its duration
+	partV     []*fmp4.Sample // video samples of the part being filled
+	partStart time.Duration  // its first sample's DTS
+	partKey   bool           // it starts with an IDR
+	audioQ    []aacFrame     // audio not in a part yet
+	partSeq   uint32         // moof sequence numbers
+
+	segs    []*segment // complete, oldest first, within the window
+	open    *segment   // being written (nil before the first IDR)
+	nextMSN uint64     // the open segment's MSN (or the first one's, before media)
+	discSeq uint64     // DISCONTINUITY-SEQUENCE of segs[0]
+	bytes   int64      // media kept
+
+	// The playlists as served (rendered once per change, playlist.go).
+	full, skip []byte
+}
+
+type videoAU struct {
+	pts, dts time.Duration
+	nalus    [][]byte
+	key      bool
+}
+
+// initSection is one EXT-X-MAP.
+type initSection struct {
+	seq           int
+	data          []byte
+	codecs        string // the CODECS attribute
 	width, height int
 	fps           float64
-	codecs        string // CODECS of the multivariant playlist
-
-	started     bool // the first IDR was packaged
-	needIDR     bool // drop until an IDR (after End, before a reopened stream's first keyframe)
-	reinit      bool // the audio changed: new init section at the next IDR
-	discPending bool // Discontinuity: the next segment starts with EXT-X-DISCONTINUITY
-	initN       int
-	buildInit   *initSec // init of the segment being built
-
-	// the part being built: samples in decoding order, the last one's duration unknown yet
-	cur          []vsample
-	curDur       time.Duration // sum of the known sample durations of cur
-	curStartsSeg bool
-	curDisc      bool
-	segDur       time.Duration // the segment being built, so far
-	lastDTS      time.Duration
-	lastDur      time.Duration
-	sealed       []*sealedPart // cut by video, waiting for their audio
-	aCursor      time.Duration // audio muxed up to here
-
-	// published media
-	segs       []*segment
-	msn        uint64 // MSN of the next segment
-	discSeq    uint64 // EXT-X-DISCONTINUITY-SEQUENCE
-	parts      []*part
-	firstPart  uint64 // seq of parts[0]
-	nextPart   uint64 // seq of the next part (the preload hint)
-	maxPartDur time.Duration
-	maxSegDur  time.Duration
-	bytes      int64
-
-	pl [2]cached // rendered media playlist: full, delta (skip)
-}
-
-type vsample struct {
-	pts, dts time.Duration
-	dur      time.Duration
-	sync     bool
-	payload  []byte // AVCC
-}
-
-type sealedPart struct {
-	samples   []vsample
-	start     time.Duration // dts of the first sample
-	dur       time.Duration
-	startsSeg bool
-	disc      bool
-	endsSeg   bool
-	init      *initSec
+	audioGen      int
+	spsCopy       []byte // the SPS it was made from
 }
 
 type segment struct {
-	msn      uint64
-	disc     bool
-	init     *initSec
-	pts      time.Duration // first PTS
-	dur      time.Duration
-	parts    []*part
-	complete bool
-	size     int64
-	clen     []string
+	msn   uint64
+	start time.Duration // media time of its first sample
+	dur   time.Duration
+	parts []*part
+	disc  bool
+	init  *initSection
+	size  int
+	done  bool
 }
 
 type part struct {
-	seq   uint64
-	dur   time.Duration
-	indep bool
-	data  []byte
-	clen  []string
+	data        []byte
+	dur         time.Duration
+	independent bool
 }
 
-type initSec struct {
-	n        int
-	audioGen int // 0: no audio track
-	data     []byte
-	clen     []string
+func newVariant(s *Stream, p VariantParams) *Variant {
+	v := &Variant{s: s, p: p, nextMSN: baseMSN(s.cfg.Now())}
+	v.render()
+	return v
 }
 
 // WriteH264 adds one access unit: NAL units without start codes, in decoding order, pts/dts on
@@ -108,295 +83,253 @@ type initSec struct {
 // new SPS with another resolution starts a new segment with a new init section. Until the first
 // IDR, access units are dropped.
 func (v *Variant) WriteH264(pts, dts time.Duration, nalus [][]byte) error {
-	if len(nalus) == 0 {
-		return fmt.Errorf("%w: empty access unit", ErrBadInput)
-	}
-	if dts < 0 || pts < dts {
-		return fmt.Errorf("%w: pts %v dts %v", ErrBadInput, pts, dts)
-	}
-	s := v.st
+	s := v.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended {
+	if s.st.ended {
 		return ErrClosed
 	}
-	idr := false
-	frame := make([][]byte, 0, len(nalus))
+	key := false
+	var sps, pps []byte
+	au := make([][]byte, 0, len(nalus))
 	for _, n := range nalus {
 		if len(n) == 0 {
-			return fmt.Errorf("%w: empty NAL unit", ErrBadInput)
+			continue
 		}
-		switch h264.NALUType(n[0] & 0x1f) {
+		switch naluType(n) {
 		case h264.NALUTypeSPS:
-			if !bytes.Equal(n, v.sps) {
-				var sps h264.SPS
-				if err := sps.Unmarshal(n); err != nil {
-					return fmt.Errorf("%w: SPS: %v", ErrBadInput, err)
-				}
-				v.sps = append([]byte(nil), n...)
-				v.paramsChanged = true
-				v.width, v.height, v.fps = sps.Width(), sps.Height(), sps.FPS()
-			}
+			sps = n
 		case h264.NALUTypePPS:
-			if !bytes.Equal(n, v.pps) {
-				v.pps = append([]byte(nil), n...)
-				v.paramsChanged = true
-			}
+			pps = n
 		case h264.NALUTypeAccessUnitDelimiter:
 		case h264.NALUTypeIDR:
-			idr = true
-			frame = append(frame, n)
+			key = true
+			au = append(au, n)
 		default:
-			frame = append(frame, n)
+			au = append(au, n)
 		}
 	}
-	if len(frame) == 0 {
+	if sps != nil && !bytes.Equal(sps, v.sps) {
+		var info h264.SPS
+		if err := info.Unmarshal(sps); err != nil {
+			return fmt.Errorf("%w: SPS: %v", ErrBadInput, err)
+		}
+		v.sps = append([]byte(nil), sps...)
+	}
+	if pps != nil && !bytes.Equal(pps, v.pps) {
+		v.pps = append([]byte(nil), pps...)
+	}
+	if len(au) == 0 {
 		return nil // parameter sets only
 	}
-	if !idr && (!v.started || v.needIDR || v.discPending) {
+	if v.open == nil && !key {
+		return nil // wait for the first IDR
+	}
+	if key && (v.sps == nil || v.pps == nil) {
+		return fmt.Errorf("%w: an IDR before any SPS/PPS", ErrBadInput)
+	}
+	if pts < 0 || dts < 0 {
+		return fmt.Errorf("%w: negative timestamps", ErrBadInput)
+	}
+	if p := v.pend; p != nil && dts <= p.dts {
+		if dts < p.dts-time.Second {
+			return fmt.Errorf("%w: DTS %v went back from %v", ErrBadInput, dts, p.dts)
+		}
+		dts = p.dts + time.Millisecond // a small repair: DTS must increase
+		pts = max(pts, dts)
+	}
+	a := &videoAU{pts: pts, dts: dts, key: key}
+	for _, n := range au {
+		a.nalus = append(a.nalus, append([]byte(nil), n...))
+	}
+	return v.push(a)
+}
+
+// push takes the next access unit: the pending one gets its duration and joins the part, then
+// the new one decides whether a part or a segment ends before it (s.mu held).
+func (v *Variant) push(a *videoAU) error {
+	cfg := v.s.cfg
+	if p := v.pend; p != nil {
+		if err := v.addSample(p, a.dts-p.dts); err != nil {
+			return err
+		}
+	}
+	frame := time.Duration(0)
+	if p := v.pend; p != nil {
+		frame = a.dts - p.dts
+	}
+	v.pend = a
+	newInit := a.key && (v.init == nil || !bytes.Equal(v.sps, v.initSPS()) || v.audioChanged())
+	switch {
+	case v.open == nil:
+		return v.startSegment(a, newInit)
+	case a.key && (a.dts-v.open.start >= cfg.SegmentTarget || v.disc || newInit):
+		v.closePart(a.dts)
+		v.closeSegment()
+		return v.startSegment(a, newInit)
+	case a.dts-v.open.start >= time.Duration(maxSegmentFactor)*cfg.SegmentTarget-cfg.PartTarget:
+		// No keyframe for too long: cut anyway so that TARGETDURATION holds.
+		v.closePart(a.dts)
+		v.closeSegment()
+		return v.startSegment(a, false)
+	case len(v.partV) > 0 && a.dts-v.partStart+frame > cfg.PartTarget:
+		v.closePart(a.dts)
+		v.partStart, v.partKey = a.dts, a.key
+	}
+	return nil
+}
+
+func (v *Variant) initSPS() []byte {
+	if v.init == nil {
 		return nil
 	}
-	if idr && (v.sps == nil || v.pps == nil) {
-		return fmt.Errorf("%w: IDR without SPS/PPS", ErrBadInput)
+	return v.init.spsCopy
+}
+
+func (v *Variant) audioChanged() bool {
+	gen := 0
+	if v.s.audio != nil {
+		gen = v.s.audio.gen
 	}
-	if v.started && !v.needIDR && dts <= v.lastDTS {
-		if v.lastDTS-dts > maxGap {
-			return fmt.Errorf("%w: dts went back %v", ErrBadInput, v.lastDTS-dts)
+	return v.init != nil && v.init.audioGen != gen
+}
+
+// startSegment opens the segment that starts with a (s.mu held).
+func (v *Variant) startSegment(a *videoAU, newInit bool) error {
+	if newInit || v.init == nil {
+		in, err := v.makeInit()
+		if err != nil {
+			return err
 		}
-		shift := v.lastDTS + time.Millisecond - dts
-		dts += shift
-		pts += shift
+		if v.init != nil {
+			v.disc = true // a new init section mid-stream: a new timeline for the decoder
+		}
+		v.init = in
 	}
-	payload, err := h264.AVCC(frame).Marshal()
+	v.open = &segment{msn: v.nextMSN, start: a.dts, disc: v.disc && (len(v.segs) > 0 || v.init.seq > 1), init: v.init}
+	v.disc = false
+	v.partStart, v.partKey = a.dts, a.key
+	v.render()
+	return nil
+}
+
+// addSample puts a, whose duration is now known, into the part being filled.
+func (v *Variant) addSample(a *videoAU, dur time.Duration) error {
+	smp, err := fmp4.NewSampleH264(int32(ticks(a.pts-a.dts, 90000)), a.nalus)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadInput, err)
 	}
+	smp.Duration = uint32(max(ticks(dur, 90000), 1))
+	smp.IsNonSyncSample = !a.key
+	if len(v.partV) == 0 {
+		v.partStart, v.partKey = a.dts, a.key
+	}
+	v.partV = append(v.partV, smp)
+	return nil
+}
 
-	// The previous sample now has its duration.
-	if n := len(v.cur); n > 0 {
-		d := dts - v.cur[n-1].dts
-		if d <= 0 || d > maxGap {
-			d = v.lastDur
-		}
-		v.cur[n-1].dur = d
-		v.lastDur = d
-		v.curDur += d
-		v.segDur += d
+// closePart ends the part being filled at media time end: its video samples and the audio
+// before end, marshalled once (s.mu held).
+func (v *Variant) closePart(end time.Duration) {
+	if len(v.partV) == 0 || v.open == nil {
+		return
 	}
-	newParams := v.paramsChanged || v.reinit
-	newSeg := idr && (!v.started || v.needIDR || v.discPending || newParams || v.segDur >= s.cfg.SegmentTarget-time.Millisecond)
-	if len(v.cur) > 0 {
-		switch {
-		case newSeg:
-			v.seal(true)
-		case v.curDur+v.lastDur > s.cfg.PartTarget:
-			v.seal(false)
+	v.partSeq++
+	tracks := []*fmp4.PartTrack{{ID: 1, BaseTime: uint64(ticks(v.partStart, 90000)), Samples: v.partV}}
+	if at := v.s.audio; at != nil && v.init.audioGen == at.gen {
+		n := 0
+		for n < len(v.audioQ) && v.audioQ[n].pts < end {
+			n++
 		}
-	}
-	if newSeg {
-		disc := v.started && (v.discPending || newParams || v.needIDR)
-		if !v.started || newParams || v.discPending || v.needIDR || v.buildInit == nil {
-			in, err := v.makeInit()
-			if err != nil {
-				return err
+		if n > 0 {
+			smps := make([]*fmp4.Sample, n)
+			for i, f := range v.audioQ[:n] {
+				smps[i] = &fmp4.Sample{Duration: 1024, Payload: f.data}
 			}
-			v.buildInit = in
+			tracks = append(tracks, &fmp4.PartTrack{ID: 2, BaseTime: uint64(ticks(v.audioQ[0].pts, int64(at.rate))), Samples: smps})
+			v.audioQ = append(v.audioQ[:0], v.audioQ[n:]...)
 		}
-		if !v.started || v.reinit || v.needIDR {
-			v.aCursor = pts
-		}
-		v.curStartsSeg, v.curDisc = true, disc
-		v.started, v.needIDR, v.discPending, v.reinit, v.paramsChanged = true, false, false, false, false
-		v.segDur = 0
 	}
-	if v.lastDur == 0 {
-		v.lastDur = defaultFrameDur
-	}
-	v.cur = append(v.cur, vsample{pts: pts, dts: dts, sync: idr, payload: payload})
-	v.lastDTS = dts
-	if v.flush(false) {
-		s.bumpLocked()
-	}
-	return nil
-}
-
-// seal closes the part being built; it is published once its audio is in (flush).
-func (v *Variant) seal(endsSeg bool) {
-	sp := &sealedPart{samples: v.cur, start: v.cur[0].dts, dur: v.curDur, startsSeg: v.curStartsSeg,
-		disc: v.curDisc, endsSeg: endsSeg, init: v.buildInit}
-	v.sealed = append(v.sealed, sp)
-	v.cur, v.curDur, v.curStartsSeg, v.curDisc = nil, 0, false, false
-}
-
-// flush publishes the sealed parts whose audio has arrived, or that waited for it longer than a
-// part target (audio lags, or stopped). It reports whether anything was published.
-func (v *Variant) flush(force bool) bool {
-	s := v.st
-	changed := false
-	for len(v.sealed) > 0 {
-		sp := v.sealed[0]
-		end := sp.start + sp.dur
-		if !force && sp.init.audioGen != 0 && s.audioEnd < end && v.lastDTS-end < s.cfg.PartTarget {
-			break
-		}
-		if err := v.publish(sp); err != nil {
-			s.cfg.logger().Warn("livehls: part dropped", "variant", v.p.Name, "err", err)
-		}
-		v.sealed[0] = nil
-		v.sealed = v.sealed[1:]
-		changed = true
-	}
-	if len(v.sealed) == 0 {
-		v.sealed = nil
-	}
-	return changed
-}
-
-// finish closes what is being built (End).
-func (v *Variant) finish() {
-	if n := len(v.cur); n > 0 {
-		v.cur[n-1].dur = v.lastDur
-		v.curDur += v.lastDur
-		v.seal(true)
-	} else if n := len(v.sealed); n > 0 {
-		v.sealed[n-1].endsSeg = true
-	}
-	v.flush(true)
-	if n := len(v.segs); n > 0 && !v.segs[n-1].complete {
-		v.completeSeg(v.segs[n-1])
-	}
-	v.needIDR = v.started
-}
-
-func (v *Variant) publish(sp *sealedPart) error {
-	s := v.st
-	if sp.startsSeg || len(v.segs) == 0 || v.segs[len(v.segs)-1].complete {
-		if n := len(v.segs); n > 0 && !v.segs[n-1].complete {
-			v.completeSeg(v.segs[n-1])
-		}
-		v.segs = append(v.segs, &segment{msn: v.msn, disc: sp.disc && len(v.segs) > 0, init: sp.init, pts: sp.samples[0].pts})
-		v.msn++
-	}
-	seg := v.segs[len(v.segs)-1]
-	end := sp.start + sp.dur
-	var audio []aframe
-	if a := s.audio; a != nil && sp.init.audioGen == a.gen {
-		audio = s.takeAudio(v.aCursor, end, a.gen)
-		if n := len(audio); n > 0 {
-			v.aCursor = audio[n-1].pts + s.audioFrameDur()
-		}
-	} else {
-		v.aCursor = end
-	}
-	data, err := marshalPart(uint32(v.nextPart+1), sp, audio, s.audioRate())
+	data, err := marshalPart(&fmp4.Part{SequenceNumber: v.partSeq, Tracks: tracks})
+	v.partV = nil
 	if err != nil {
-		return err
+		return // cannot happen with the samples built here; the part is skipped
 	}
-	p := &part{seq: v.nextPart, dur: sp.dur, indep: sp.samples[0].sync, data: data, clen: clen(len(data))}
-	v.nextPart++
-	if len(v.parts) == 0 {
-		v.firstPart = p.seq
-	}
-	v.parts = append(v.parts, p)
-	seg.parts = append(seg.parts, p)
-	seg.dur += p.dur
-	seg.size += int64(len(data))
+	v.open.parts = append(v.open.parts, &part{data: data, dur: end - v.partStart, independent: v.partKey})
+	v.open.dur = end - v.open.start
+	v.open.size += len(data)
 	v.bytes += int64(len(data))
-	if p.dur > v.maxPartDur {
-		v.maxPartDur = p.dur
-	}
-	if sp.endsSeg {
-		v.completeSeg(seg)
-	}
-	s.trimAudioLocked()
-	return nil
+	v.partStart, v.partKey = end, false
+	v.render()
+	v.s.broadcast()
 }
 
-func (v *Variant) completeSeg(seg *segment) {
-	seg.complete = true
-	seg.clen = clen(int(seg.size))
-	if seg.dur > v.maxSegDur {
-		v.maxSegDur = seg.dur
+// closeSegment completes the open segment and trims the window (s.mu held).
+func (v *Variant) closeSegment() {
+	o := v.open
+	if o == nil || len(o.parts) == 0 {
+		return
 	}
-	v.trim()
-}
-
-// trim drops the oldest segments beyond the window or the memory cap (the stream's MaxBytes
-// shared by its variants).
-func (v *Variant) trim() {
-	cfg := v.st.cfg
-	maxBytes := cfg.MaxBytes / int64(max(1, len(v.st.variants)))
-	var total time.Duration
-	for _, sg := range v.segs {
-		total += sg.dur
-	}
-	for len(v.segs) > 1 && v.segs[0].complete && (total-v.segs[0].dur >= cfg.Window || v.bytes > maxBytes) {
+	o.done = true
+	v.segs = append(v.segs, o)
+	v.open = nil
+	v.nextMSN = o.msn + 1
+	cfg := v.s.cfg
+	newest := o.start + o.dur
+	for len(v.segs) > 1 && (newest-(v.segs[0].start+v.segs[0].dur) > cfg.Window || v.bytes > cfg.MaxBytes) {
 		old := v.segs[0]
-		total -= old.dur
-		v.bytes -= old.size
-		if old.disc {
+		v.bytes -= int64(old.size)
+		v.segs[0] = nil
+		v.segs = v.segs[1:]
+		if v.segs[0].disc {
 			v.discSeq++
 		}
-		n := len(old.parts)
-		clear(v.parts[:n])
-		v.parts = append(v.parts[:0], v.parts[n:]...)
-		v.firstPart += uint64(n)
-		v.segs[0] = nil
-		v.segs = append(v.segs[:0], v.segs[1:]...)
 	}
 }
 
-func (v *Variant) makeInit() (*initSec, error) {
-	s := v.st
-	gen := 0
-	if s.audio != nil {
-		gen = s.audio.gen
+// pushAudio queues an AAC frame for the next part (s.mu held). A variant waits for its first
+// video before it takes audio; a backlog longer than a few parts (no video) is dropped.
+func (v *Variant) pushAudio(f aacFrame) {
+	if v.open == nil {
+		return
 	}
-	data, err := marshalInit(v.sps, v.pps, s.audio)
-	if err != nil {
-		return nil, fmt.Errorf("%w: init section: %v", ErrBadInput, err)
+	v.audioQ = append(v.audioQ, f)
+	if len(v.audioQ) > 1000 {
+		v.audioQ = append(v.audioQ[:0], v.audioQ[len(v.audioQ)-500:]...)
 	}
-	v.initN++
-	v.codecs = codecsString(v.sps, s.audio)
-	return &initSec{n: v.initN, audioGen: gen, data: data, clen: clen(len(data))}, nil
 }
 
-// nextMSN is the MSN the variant's next segment gets.
-func (v *Variant) nextMSN() uint64 { return v.msn }
-
-// last returns the MSN and part index of the newest part, ok false before any.
-func (v *Variant) last() (msn uint64, partIdx int, complete, ok bool) {
-	if len(v.segs) == 0 {
-		return 0, 0, false, false
+// restart forgets the variant's media so far (s.mu held): the next IDR begins it again, with
+// MSNs going on from where they were.
+func (v *Variant) restart() {
+	if v.open == nil && len(v.segs) == 0 {
+		return
 	}
-	sg := v.segs[len(v.segs)-1]
-	return sg.msn, len(sg.parts) - 1, sg.complete, true
+	if v.open != nil {
+		v.nextMSN = v.open.msn + 1
+	}
+	v.segs, v.open, v.pend, v.partV, v.audioQ, v.init = nil, nil, nil, nil, nil, nil
+	v.bytes = 0
+	v.render()
+	v.s.broadcast()
 }
 
-// partBySeq finds a published part.
-func (v *Variant) partBySeq(seq uint64) *part {
-	if seq < v.firstPart || seq-v.firstPart >= uint64(len(v.parts)) {
-		return nil
-	}
-	return v.parts[seq-v.firstPart]
-}
-
-func (v *Variant) segByMSN(msn uint64) *segment {
-	if len(v.segs) == 0 || msn < v.segs[0].msn {
-		return nil
-	}
-	i := msn - v.segs[0].msn
-	if i >= uint64(len(v.segs)) {
-		return nil
-	}
-	return v.segs[i]
-}
-
-func (v *Variant) initByN(n int) *initSec {
-	for _, sg := range v.segs {
-		if sg.init.n == n {
-			return sg.init
+// finish closes the last part and segment at the end of the show (s.mu held).
+func (v *Variant) finish() {
+	if p := v.pend; p != nil && v.open != nil {
+		dur := v.s.cfg.PartTarget / 10
+		if len(v.partV) > 0 {
+			dur = time.Duration(v.partV[len(v.partV)-1].Duration) * time.Second / 90000
 		}
+		if err := v.addSample(p, dur); err == nil {
+			v.closePart(p.dts + dur)
+		}
+		v.pend = nil
 	}
-	return nil
+	v.closeSegment()
+}
+
+// ticks converts d to a timescale.
+func ticks(d time.Duration, scale int64) int64 {
+	return int64(d) * scale / int64(time.Second)
 }

@@ -268,6 +268,12 @@ code{background:#f5f5f5;padding:1px 4px}
 <tr><td>first keyframe (offer → keyframe)</td>{{dist .FirstKeyframe true}}</tr>
 <tr><td>publisher → viewer latency</td>{{dist .Latency true}}</tr></table>
 {{range .FirstErrors}}<p class="fail">{{.}}</p>{{end}}{{else}}<p>none</p>{{end}}{{end}}
+{{with .HLS}}<h2>LL-HLS viewers</h2>
+<p>{{.Active}} of {{.Target}} reading · hold window: {{.Parts}} parts, {{.Playlists}} blocking reloads, {{.Errors}} errors · {{num .MbpsPerViewer}} Mb/s per viewer</p>
+<table><tr><th>ms</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>max</th></tr>
+<tr><td>hinted part: request → last byte</td>{{dist .PartWait true}}</tr>
+<tr><td>blocking delta reload</td>{{dist .Reload true}}</tr></table>
+{{range .FirstErrors}}<p class="fail">{{.}}</p>{{end}}{{end}}
 {{with .Rooms}}<h2>Rooms (hold window, worst loss first)</h2>
 <table><tr><th>room</th><th>viewers</th><th>joined</th><th>packets</th><th>lost</th><th>loss %</th><th>first keyframe p95 ms</th></tr>
 {{range .}}<tr><td>{{.Room}}</td><td>{{.Target}}</td><td>{{.Connected}}</td><td>{{.Packets}}</td><td>{{.Lost}}</td><td>{{num .LossPct}}</td><td>{{num .FirstKeyframeP95}}</td></tr>{{end}}</table>{{end}}

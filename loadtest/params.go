@@ -53,6 +53,8 @@ type Params struct {
 	// viewers spread over them; ViewersPerRoom M sets Viewers to Rooms × M. Default 1 (Room).
 	Rooms          int
 	ViewersPerRoom int
+	// HLSViewers read the room's live LL-HLS like hls.js in low-latency mode (hlsviewers.go).
+	HLSViewers     int
 	BrowserViewers int           // headless Chromium tabs on the watch page
 	Duration       time.Duration // hold time once every viewer joined (default 30s)
 	Ramp           float64       // viewers started per second; 0 = default 50/s
@@ -286,8 +288,10 @@ func (p Params) Validate() error {
 		return bad("viewer counts must be >= 0")
 	case p.ViewersPerRoom < 0:
 		return bad("--viewers-per-room must be >= 0")
-	case p.Viewers == 0 && p.ViewersPerRoom == 0 && p.BrowserViewers == 0 && !p.liveEnabled():
-		return bad("nothing to do: set --viewers (or --viewers-per-room), --browser-viewers, --bidders, --chatters and/or --live-viewers")
+	case p.HLSViewers < 0 || p.HLSViewers > 20000:
+		return bad("--hls-viewers must be 0..20000")
+	case p.Viewers == 0 && p.ViewersPerRoom == 0 && p.BrowserViewers == 0 && p.HLSViewers == 0 && !p.liveEnabled():
+		return bad("nothing to do: set --viewers (or --viewers-per-room), --hls-viewers, --browser-viewers, --bidders, --chatters and/or --live-viewers")
 	case p.Bidders < 0 || p.Chatters < 0 || p.LiveViewers < 0 || p.Stalled < 0 || p.BidRate < 0 || p.ChatRate < 0:
 		return bad("live counts and rates must be >= 0")
 	case p.Bidders+p.Chatters+p.LiveViewers+p.Stalled > 20000:

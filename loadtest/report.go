@@ -148,6 +148,7 @@ type Report struct {
 	Generator *GeneratorSummary `json:"generator,omitempty"` // lean viewers' socket reads (gro.go)
 	Live      *LiveSummary      `json:"live,omitempty"`      // the live scenario (live.go)
 	Rooms     []RoomSummary     `json:"rooms,omitempty"`     // --rooms > 1: each room, worst loss first (rooms.go)
+	HLS       *HLSSummary       `json:"hls,omitempty"`       // --hls-viewers (hlsviewers.go)
 }
 
 // ReportParams is the scenario as run (no tokens).
@@ -155,6 +156,7 @@ type ReportParams struct {
 	URL            string  `json:"url"`
 	Room           string  `json:"room"`
 	Rooms          int     `json:"rooms"`
+	HLSViewers     int     `json:"hls_viewers,omitempty"`
 	Viewers        int     `json:"viewers"`
 	BrowserViewers int     `json:"browser_viewers"`
 	DurationS      float64 `json:"duration_s"`

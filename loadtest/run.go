@@ -36,6 +36,7 @@ type runner struct {
 	errs    int
 
 	synth *synthPool
+	hls   *hlsPool // hlsviewers.go
 	brows *browserPool
 	bpub  *browserPublisher
 
@@ -50,6 +51,7 @@ type runner struct {
 	live *liveRun // the live scenario (nil: none)
 
 	hold    holdMark
+	hlsMark hlsMark
 	holdIdx int
 	mark    map[*synthViewer]client.Stats // every viewer's stats at the start of the hold
 }
@@ -63,12 +65,13 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		Bitrate: p.Bitrate, Signaling: p.Signaling, ServerPID: p.ServerPID,
 		Simulcast: p.Simulcast, Quality: p.Quality, LeanNoGRO: p.LeanNoGRO,
 		Bidders: p.Bidders, Chatters: p.Chatters, ChatRate: p.ChatRate, LiveViewers: p.LiveViewers, BidRate: p.BidRate,
-		Stalled: p.Stalled, Rooms: max(p.Rooms, 1),
+		Stalled: p.Stalled, Rooms: max(p.Rooms, 1), HLSViewers: p.HLSViewers,
 	}}
 	if p.liveEnabled() {
 		rep.Params.LotDurationS = p.LotDuration.Seconds()
 	}
 	r.synth = newSynthPool(p)
+	r.hls = newHLSPool(p)
 	r.brows = newBrowserPool(p, p.Publisher == PublisherBrowser)
 	r.prevServer = r.scr.sample(ctx)
 	if !r.prevServer.ok {
@@ -109,6 +112,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	defer func() {
 		cancel()
 		r.synth.close()
+		r.hls.close()
 		r.brows.close()
 	}()
 
@@ -147,8 +151,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 	// --- ramp ---
 	r.synth.start(runCtx)
+	r.hls.start(runCtx)
 	r.brows.start(runCtx)
-	rampMax := time.Duration(float64(p.Viewers+p.BrowserViewers)/p.Ramp*float64(time.Second)) + p.JoinTimeout + 30*time.Second*time.Duration(1+p.BrowserViewers/p.TabsPerBrowser)
+	rampMax := time.Duration(float64(p.Viewers+p.BrowserViewers+p.HLSViewers)/p.Ramp*float64(time.Second)) + p.JoinTimeout + 30*time.Second*time.Duration(1+p.BrowserViewers/p.TabsPerBrowser)
 	ramped := func() bool {
 		select {
 		case <-r.synth.rampDone:
@@ -157,6 +162,11 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		}
 		select {
 		case <-r.brows.started:
+		default:
+			return false
+		}
+		select {
+		case <-r.hls.started:
 		default:
 			return false
 		}
@@ -313,6 +323,7 @@ func (r *runner) holdStart() {
 	r.hold = holdMark{at: time.Now(), server: r.scr.sample(sctx), synth: r.synth.totals(), lat: r.synth.latency.snapshot()}
 	r.holdIdx = len(r.samples)
 	r.mark = r.synth.markViewers()
+	r.hlsMark = r.hls.mark()
 }
 
 func (r *runner) holdEnd(rep *Report) {
@@ -359,6 +370,10 @@ func (r *runner) holdEnd(rep *Report) {
 	}
 	r.synth.holdExtras(rep, r.mark, dt)
 	rep.Rooms = r.synth.roomSummaries(r.mark) // rooms.go
+	if rep.HLS = r.hls.summary(r.hlsMark, dt); rep.HLS != nil && srv.CPUCoresMean > 0 && viewers == 0 {
+		srv.ViewersPerCore = round3(float64(rep.HLS.Active) / srv.CPUCoresMean)
+		srv.CPUMsPerViewerS = round3(1000 * srv.CPUCoresMean / float64(max(rep.HLS.Active, 1)))
+	}
 	rep.Recording = findRecording(sctx, r.synth.hc, r.p, r.start)
 }
 

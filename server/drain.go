@@ -66,3 +66,6 @@ func (s *Server) drainOnStop() {
 	}
 	s.Drain(ctx)
 }
+
+// Sessions is how many WHIP/WHEP sessions and WebSockets the node holds now.
+func (s *Server) Sessions() (sessions, sockets int) { return s.sig.Active() }

@@ -57,6 +57,9 @@ type Update struct {
 	Log string `json:"log,omitempty"`
 	// Retryable (failed): a retry could help (false for permanent failures).
 	Retryable bool `json:"retryable,omitempty"`
+	// Nonce is a random id each published update carries (archive.PublishUpdates): every node
+	// hears it and one announces it, while two updates that say the same thing stay two.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // HandlerParams configures a Handler.

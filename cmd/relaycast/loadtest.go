@@ -34,6 +34,7 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.StringVar(&p.ViewerToken, "viewer-token", "", "viewers' token when the server runs with --viewer-auth (default --token)")
 	fs.IntVar(&p.Viewers, "viewers", 0, "synthetic (Pion) viewers, in all rooms")
 	fs.IntVar(&p.Rooms, "rooms", 1, "rooms ROOM-1 … ROOM-N, each with its own synthetic publisher, the viewers spread over them (the token must be valid for every room: relaycast token --room '*' --admin)")
+	fs.IntVar(&p.HLSViewers, "hls-viewers", 0, "viewers of the room's live LL-HLS (/live/{room}/index.m3u8) that read it like hls.js in low-latency mode: the hinted part and a blocking delta reload, in a loop")
 	fs.IntVar(&p.ViewersPerRoom, "viewers-per-room", 0, "synthetic viewers per room (sets --viewers to rooms × this)")
 	fs.IntVar(&p.BrowserViewers, "browser-viewers", 0, "headless Chromium viewers on the watch page")
 	fs.StringVar(&p.BrowserViewerMode, "browser-viewer-mode", "webrtc", "how browser viewers watch: webrtc, or hls (the watch page's ?mode=hls: live LL-HLS with hls.js)")
