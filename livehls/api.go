@@ -7,25 +7,16 @@
 // It knows nothing of RTP, WebRTC or ffmpeg: a source (the room's sink, wired in package
 // server) hands it H.264 access units and AAC frames on one media timeline per stream.
 //
-// THIS FILE IS THE AGREED API (written before the implementation so the source and the pages
-// could be built at the same time). Its bodies are placeholders until the packager lands.
+// This file holds the agreed configuration types; the stream and variant writers are in
+// stream.go and variant.go, the HTTP side in server.go and serve.go (URLs, caching and status
+// codes: docs/LLHLS.md, "The packager and the playlists").
 package livehls
 
 import (
-	"errors"
+	"log/slog"
 	"net/http"
+	"strings"
 	"time"
-)
-
-// Errors.
-var (
-	// ErrClosed: the stream ended (End) or was removed.
-	ErrClosed = errors.New("livehls: stream closed")
-	// ErrBadInput: an access unit or frame that cannot be packaged (no SPS/PPS before the
-	// first IDR, timestamps going backwards beyond repair, empty).
-	ErrBadInput = errors.New("livehls: bad input")
-	// ErrExists: a variant of that name is already in the stream.
-	ErrExists = errors.New("livehls: variant exists")
 )
 
 // Config shapes one stream's segments and its rewind window. Zero fields take the defaults.
@@ -42,6 +33,15 @@ type Config struct {
 	MaxBytes int64
 	// Now is the wall clock (tests replace it). Default time.Now.
 	Now func() time.Time
+	// Logger (added by the packager). Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.Default()
+	}
+	return c.Logger
 }
 
 // VariantParams describes one rendition of a stream (one media playlist; video with the
@@ -63,48 +63,6 @@ type AudioParams struct {
 	Config []byte
 }
 
-// Stream is one live room's LL-HLS output: its variants, one media timeline, one window.
-// Media time 0 is Epoch(); EXT-X-PROGRAM-DATE-TIME of a segment is Epoch() + its first PTS, so a
-// page can match what it shows with the room's events (server time). Safe for concurrent use.
-type Stream struct {
-	cfg Config
-}
-
-// NewStream makes a stream whose media time 0 is cfg.Now() at this call.
-func NewStream(cfg Config) *Stream { return &Stream{cfg: cfg} }
-
-// Epoch is the wall-clock time of media time 0.
-func (s *Stream) Epoch() time.Time { return time.Time{} }
-
-// AddVariant adds a rendition. Variants added after media started begin at the next segment.
-func (s *Stream) AddVariant(p VariantParams) (*Variant, error) { return &Variant{}, nil }
-
-// SetAudio declares the stream's audio (before the first WriteAAC; a change of parameters
-// starts new segments with a discontinuity and a new init section). A stream whose SetAudio
-// is never called is video only.
-func (s *Stream) SetAudio(p AudioParams) error { return nil }
-
-// WriteAAC adds raw AAC access units (no ADTS header), each 1024 samples, the first at pts on
-// the stream's media timeline; every variant gets them.
-func (s *Stream) WriteAAC(pts time.Duration, frames [][]byte) error { return nil }
-
-// Discontinuity makes the next segment of every variant start with EXT-X-DISCONTINUITY (the
-// publisher reconnected, changed resolution, the transcoder restarted). Media time keeps going.
-func (s *Stream) Discontinuity() {}
-
-// End marks the show over: the playlists get EXT-X-ENDLIST, blocked requests are answered, and
-// writes fail with ErrClosed. The media stays servable until the Server removes the stream.
-func (s *Stream) End() {}
-
-// Variant is one rendition's writer.
-type Variant struct{}
-
-// WriteH264 adds one access unit: NAL units without start codes, in decoding order, pts/dts on
-// the stream's media timeline. SPS and PPS come in band before an IDR (or were seen before); a
-// new SPS with another resolution starts a new segment with a new init section. Until the first
-// IDR, access units are dropped.
-func (v *Variant) WriteH264(pts, dts time.Duration, nalus [][]byte) error { return nil }
-
 // ServerConfig bounds what viewers can hold. Zero fields take the defaults.
 type ServerConfig struct {
 	// MaxBlockingPerClient caps the blocking playlist/part requests one client (ClientKey) holds
@@ -122,34 +80,69 @@ type ServerConfig struct {
 	Fallback http.Handler
 	// Now is the wall clock (tests). Default time.Now.
 	Now func() time.Time
+	// Logger (added by the packager). Default slog.Default().
+	Logger *slog.Logger
 }
 
-// Server holds the live streams of a node's rooms and serves them under /live/:
-//
-//	GET /live/{room}/index.m3u8            multivariant playlist (the contract URL)
-//	GET /live/{room}/{variant}/…           media playlist, init section, segments, parts
-type Server struct {
-	cfg ServerConfig
+const (
+	defaultPartTarget    = 333 * time.Millisecond
+	defaultSegmentTarget = 2 * time.Second
+	defaultWindow        = 5 * time.Minute
+	defaultMaxBytes      = 256 << 20
+	defaultPerClient     = 16
+	defaultMaxBlocking   = 50000
+	defaultLinger        = 30 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.PartTarget <= 0 {
+		c.PartTarget = defaultPartTarget
+	}
+	if c.SegmentTarget <= 0 {
+		c.SegmentTarget = defaultSegmentTarget
+	}
+	if c.SegmentTarget < c.PartTarget {
+		c.SegmentTarget = c.PartTarget
+	}
+	if c.Window <= 0 {
+		c.Window = defaultWindow
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = defaultMaxBytes
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
 }
 
-// NewServer makes an empty server.
-func NewServer(cfg ServerConfig) *Server { return &Server{cfg: cfg} }
-
-// Open returns the room's stream: the one still lingering after its publisher left (the caller
-// then calls Discontinuity and goes on writing), or a new one made with cfg.
-func (s *Server) Open(room string, cfg Config) *Stream { return NewStream(cfg) }
-
-// Stream returns the room's stream if there is one (live or lingering).
-func (s *Server) Stream(room string) (*Stream, bool) { return nil, false }
-
-// Ended tells the server that st, the room's stream, ended (st.End is called): it stays
-// servable for Linger, then is removed unless Open took it up again.
-func (s *Server) Ended(room string, st *Stream) {}
-
-// ServeHTTP serves /live/… (mount it at "/live/").
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.Error(w, `{"error":"live HLS is not built yet"}`, http.StatusNotImplemented)
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.MaxBlockingPerClient <= 0 {
+		c.MaxBlockingPerClient = defaultPerClient
+	}
+	if c.MaxBlocking <= 0 {
+		c.MaxBlocking = defaultMaxBlocking
+	}
+	if c.ClientKey == nil {
+		c.ClientKey = remoteHost
+	}
+	if c.Linger <= 0 {
+		c.Linger = defaultLinger
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
 }
 
-// Close ends every stream and answers every blocked request.
-func (s *Server) Close() error { return nil }
+// remoteHost is the default ClientKey: the host of r.RemoteAddr (no allocation).
+func remoteHost(r *http.Request) string {
+	a := r.RemoteAddr
+	if i := strings.LastIndexByte(a, ':'); i >= 0 && !strings.HasSuffix(a, "]") {
+		a = a[:i]
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
+}
