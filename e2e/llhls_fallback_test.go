@@ -67,7 +67,7 @@ func TestLLHLSUDPBlocked(t *testing.T) {
 	if f.Reason != "fallback" || !f.BadgeShown || !strings.Contains(f.Badge, "Delayed mode") {
 		t.Fatalf("reason %q badge %q shown=%v: want the fallback with its badge", f.Reason, f.Badge, f.BadgeShown)
 	}
-	hlsAdvances(t, page, 3*time.Second)
+	hlsPlaysSteadily(t, page, 3*time.Second, 4)
 	// WebRTC really did not get through (no decoded frame, not connected).
 	rtc, err := chromedp.Run(page, chromedp.Evaluate[string](`(window.relaycast.pc ? window.relaycast.pc.connectionState : "none") + "/" + window.relaycast.framesDecoded()`))
 	if err != nil {

@@ -118,6 +118,7 @@ type hlsFigures struct {
 	Badge        string  `json:"badge"`
 	BadgeShown   bool    `json:"badgeShown"`
 	SwitchesBack int     `json:"switchesBack"`
+	Stalls       int     `json:"stalls"`
 	Now          float64 `json:"now"`
 	ServerNow    float64 `json:"serverNow"`
 	Times        struct {
@@ -133,7 +134,7 @@ const hlsFiguresJS = `(() => { const h = window.relaycast.hls; const b = documen
   return { shown: h.shown, reason: h.reason, playing: h.playing, currentTime: h.currentTime, behindEdge: h.behindEdge,
     latency: h.latency, rewound: h.rewound, windowSeconds: h.windowSeconds, playingDate: h.playingDate || 0,
     behindMs: h.behindMs, frames: h.frames(), badge: b ? b.textContent : "", badgeShown: !!b && !b.hidden && b.offsetParent !== null,
-    switchesBack: h.switchesBack, times: h.times, now: Date.now(), serverNow: Date.now() + window.relaycast.live.offset }; })()`
+    switchesBack: h.switchesBack, stalls: h.stalls, times: h.times, now: Date.now(), serverNow: Date.now() + window.relaycast.live.offset }; })()`
 
 func hlsNow(t *testing.T, ctx context.Context) hlsFigures {
 	t.Helper()
@@ -147,14 +148,39 @@ func hlsNow(t *testing.T, ctx context.Context) hlsFigures {
 // hlsAdvances checks that the HLS video plays: currentTime and presented frames go up over d.
 func hlsAdvances(t *testing.T, ctx context.Context, d time.Duration) (before, after hlsFigures) {
 	t.Helper()
+	before, after, err := hlsAdvance(t, ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return before, after
+}
+
+func hlsAdvance(t *testing.T, ctx context.Context, d time.Duration) (before, after hlsFigures, err error) {
+	t.Helper()
 	before = hlsNow(t, ctx)
 	time.Sleep(d)
 	after = hlsNow(t, ctx)
 	if after.CurrentTime < before.CurrentTime+d.Seconds()*0.6 {
-		t.Fatalf("HLS video currentTime went %.2f → %.2f in %s: not playing", before.CurrentTime, after.CurrentTime, d)
+		return before, after, fmt.Errorf("HLS video currentTime went %.2f → %.2f in %s: not playing", before.CurrentTime, after.CurrentTime, d)
 	}
 	if after.Frames <= before.Frames+int(d.Seconds()*10) {
-		t.Fatalf("HLS video presented %d → %d frames in %s", before.Frames, after.Frames, d)
+		return before, after, fmt.Errorf("HLS video presented %d → %d frames in %s", before.Frames, after.Frames, d)
 	}
-	return before, after
+	return before, after, nil
+}
+
+// hlsPlaysSteadily waits (up to tries windows of d) for a window of d in which the HLS video
+// plays: a picture that froze at the start (the page's watchdog starts hls.js again) is logged.
+func hlsPlaysSteadily(t *testing.T, ctx context.Context, d time.Duration, tries int) hlsFigures {
+	t.Helper()
+	var err error
+	for i := 0; i < tries; i++ {
+		var after hlsFigures
+		if _, after, err = hlsAdvance(t, ctx, d); err == nil {
+			return after
+		}
+		t.Logf("not yet steady (%v); the page restarted a frozen picture %d time(s)", err, after.Stalls)
+	}
+	t.Fatal(err)
+	return hlsFigures{}
 }

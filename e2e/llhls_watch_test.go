@@ -47,9 +47,10 @@ func TestLLHLSWatch(t *testing.T) {
 	navigate(t, page, srv.URL()+"/watch/"+room+"?mode=hls&token="+url.QueryEscape(bidder))
 	waitJS(t, page, 30*time.Second, `window.relaycast.hls.playing && window.relaycast.hls.frames() > 15`, "the HLS video to play")
 	t.Logf("?mode=hls: page load → HLS playing in %s", time.Since(start).Round(10*time.Millisecond))
+	t.Cleanup(func() { t.Logf("frozen pictures restarted: %d", hlsNow(t, page).Stalls) })
 
 	t.Run("plays live", func(t *testing.T) {
-		_, f := hlsAdvances(t, page, 3*time.Second)
+		f := hlsPlaysSteadily(t, page, 3*time.Second, 4)
 		if f.Shown != "hls" || f.Reason != "forced" {
 			t.Fatalf("shown %q reason %q, want hls/forced", f.Shown, f.Reason)
 		}
@@ -256,7 +257,7 @@ func TestLLHLSViewerAuth(t *testing.T) {
 	page := tab(t, ctx)
 	navigate(t, page, srv.URL()+"/watch/"+room+"?mode=hls&token="+url.QueryEscape(viewer))
 	waitJS(t, page, 30*time.Second, `window.relaycast.hls.playing && window.relaycast.hls.frames() > 15`, "the HLS video to play with the token")
-	hlsAdvances(t, page, 2*time.Second)
+	hlsPlaysSteadily(t, page, 2*time.Second, 4)
 }
 
 // startServerWith is startServer with a changed config.

@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/relaycast/relaycast/livehls"
 )
 
 // tsOffset is where a transcoder run's media time starts in the timestamps it is given (IVF
@@ -61,8 +65,19 @@ func bitrateFor(h int) int {
 	return 8_000_000
 }
 
-// audioBitrate is the AAC bit rate.
-const audioBitrate = 128_000
+// The AAC ffmpeg makes: LC, 48 kHz, stereo, 128 kb/s.
+const (
+	audioBitrate  = 128_000
+	audioRate     = 48000
+	audioChannels = 2
+)
+
+// aacParams is the stream audio of that AAC (its AudioSpecificConfig as ffmpeg writes it).
+func aacParams() livehls.AudioParams {
+	asc := mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: audioRate, ChannelCount: audioChannels}
+	b, _ := asc.Marshal()
+	return livehls.AudioParams{SampleRate: audioRate, Channels: audioChannels, Config: b}
+}
 
 // rungsFor returns the ladder's rungs a source of height h allows: those at most 2/3 of it.
 func rungsFor(ladder []int, h int) []int {
@@ -119,7 +134,7 @@ func (s spec) args(segment time.Duration) []string {
 		}
 	}
 	if ain >= 0 {
-		a = append(a, "-map", fmt.Sprintf("%d:a", ain), "-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate), "-ac", "2", "-ar", "48000")
+		a = append(a, "-map", fmt.Sprintf("%d:a", ain), "-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate), "-ac", strconv.Itoa(audioChannels), "-ar", strconv.Itoa(audioRate))
 	}
 	return append(a, "-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1", "pipe:1")
 }

@@ -143,6 +143,18 @@ func (s *roomSink) start() {
 			s.hasAudio = true
 		}
 	}
+	if s.hasAudio {
+		s.declareAudio()
+	}
+}
+
+// declareAudio tells the stream of the AAC ffmpeg will make before any media, so the first
+// segments wait for it instead of starting without audio (a later SetAudio would start a new
+// init section with a discontinuity).
+func (s *roomSink) declareAudio() {
+	if err := s.ss.setAudio(aacParams()); err != nil {
+		s.log.Warn("live HLS: audio not declared", "err", err)
+	}
 }
 
 func (s *roomSink) newTrack(info sfu.TrackInfo, pkt *rtp.Packet, arrival time.Time) *track {
@@ -168,6 +180,7 @@ func (s *roomSink) newTrack(info sfu.TrackInfo, pkt *rtp.Packet, arrival time.Ti
 		s.audio = t
 		if !s.hasAudio {
 			s.hasAudio = true
+			s.declareAudio()
 			s.restartSpec()
 		}
 	default:

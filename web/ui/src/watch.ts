@@ -275,6 +275,9 @@ window.relaycast = {
     get errors(): number {
       return delayed.hls.errors;
     },
+    get stalls(): number {
+      return delayed.hls.stalls;
+    },
     get held(): number {
       return liveRoom.heldCount;
     },
@@ -321,7 +324,11 @@ window.relaycast = {
   /** Loadtest: glass-to-glass delays (ms) read from a `source=clock` broadcast since the last call. */
   readClock: (): number[] => {
     clockReader ??= new ClockReader(el.video);
-    hlsClockReader ??= new ClockReader(delayed.hls.video);
+    if (!hlsClockReader || hlsClockGen !== delayed.hls.generation) {
+      // A new hls.js reloads the element, which drops its pending frame callbacks.
+      hlsClockReader = new ClockReader(delayed.hls.video);
+      hlsClockGen = delayed.hls.generation;
+    }
     const a = clockReader.drain();
     const b = hlsClockReader.drain();
     return delayed.showing ? b : a;
@@ -329,6 +336,7 @@ window.relaycast = {
 };
 let clockReader: ClockReader | null = null;
 let hlsClockReader: ClockReader | null = null;
+let hlsClockGen = 0;
 
 // ---- UI ----
 function setState(next: State, detail = ""): void {

@@ -294,6 +294,7 @@ export class Delayed {
   }
 
   private tick(): void {
+    this.hls.watchdog();
     this.o.liveRoom.releaseHeld();
     if (this.showing && !this.o.forced && !this.switching && this.times.webrtcAsked && !this.o.webrtcPlaying() && Date.now() - this.times.webrtcAsked > WEBRTC_RETRY_MS) {
       this.times.webrtcAsked = 0; // armFallback sets it again with the next attempt

@@ -21,7 +21,9 @@ export interface LiveHlsOptions {
 /** How far behind the live edge hls.js aims (s): ~1 s plus a part, so ~2 s glass to glass. */
 export const LIVE_SYNC_S = 1.0;
 /** Further than this behind while "at live" (a stall): jump back to the live edge. */
-const CATCH_UP_S = 6;
+const CATCH_UP_S = 4;
+/** The picture has not moved this long while playing: start hls.js again where it should be. */
+const STALL_MS = 2500;
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 5000;
 
@@ -39,6 +41,12 @@ export class LiveHls {
   /** Fatal errors so far (automation). */
   errors = 0;
   private shown = false;
+  private lastT = -1;
+  private lastProgress = 0;
+  /** Frozen pictures restarted so far (automation). */
+  stalls = 0;
+  /** hls.js instances started so far (a new one drops the video's frame callbacks). */
+  generation = 0;
 
   constructor(
     stage: HTMLElement,
@@ -94,13 +102,17 @@ export class LiveHls {
     }
     window.clearTimeout(this.retryTimer);
     this.shown = false;
+    this.generation++;
     const hls = new Hls({
       lowLatencyMode: true,
       liveSyncDuration: LIVE_SYNC_S,
       // hls.js seeks to the live edge when further behind than this: never within the rewind
       // window (the page catches up by itself while "at live", see catchUp).
       liveMaxLatencyDuration: 6 * 3600,
-      maxLiveSyncPlaybackRate: 1.25,
+      maxLiveSyncPlaybackRate: 1.5,
+      // A stall raises hls.js's target latency by this much (default 1 s, which ratchets the
+      // delay up on a busy machine; the page jumps back to the edge past CATCH_UP_S anyway).
+      liveSyncOnStallIncrease: 0.25,
       backBufferLength: 30,
       manifestLoadingMaxRetry: 2,
       levelLoadingMaxRetry: 4,
@@ -230,6 +242,35 @@ export class LiveHls {
       if (this.url === url) this.start(url, back);
     }, this.retryMs);
     this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+  }
+
+  /**
+   * Called a few times a second: a picture that stopped moving (a stream whose tracks changed
+   * under MSE, a lost part) gets a fresh hls.js at the same distance from the live edge.
+   */
+  watchdog(): void {
+    const now = Date.now();
+    const v = this.video;
+    if (!this.hls || !this.shown || v.paused || v.seeking) {
+      this.lastProgress = now;
+      this.lastT = v.currentTime;
+      return;
+    }
+    if (v.currentTime !== this.lastT) {
+      this.lastT = v.currentTime;
+      this.lastProgress = now;
+      return;
+    }
+    if (now - this.lastProgress < STALL_MS) return;
+    this.lastProgress = now;
+    this.stalls++;
+    console.warn("relaycast: the HLS picture froze; starting hls.js again");
+    const url = this.url;
+    const back = this.rewound ? this.behindEdge : 0;
+    const muted = v.muted;
+    this.stop();
+    v.muted = muted;
+    this.start(url, back);
   }
 
   /** Whether a retry is scheduled (the page wants HLS but hls.js is not attached). */
