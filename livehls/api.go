@@ -59,6 +59,10 @@ type VariantParams struct {
 	Bandwidth int
 	// Width and Height (RESOLUTION); 0 when unknown (then taken from the SPS).
 	Width, Height int
+	// RequestKeyframe, when set, is called (from its own goroutine, once per segment) when a
+	// segment reached SegmentTarget without a keyframe to close it: an encoder that makes
+	// keyframes only on request (a browser's) is asked for one.
+	RequestKeyframe func()
 }
 
 // AudioParams describes the AAC audio shared by every variant of a stream.

@@ -488,18 +488,16 @@ func TestLateAudio(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, _, body := get(t, srv, "/live/shop/src/index.m3u8")
-	var beforeSeq int
-	if _, err := fmt.Sscanf(string(body[bytes.Index(body, []byte("#EXT-X-MEDIA-SEQUENCE:")):]), "#EXT-X-MEDIA-SEQUENCE:%d", &beforeSeq); err != nil {
-		t.Fatalf("no media sequence:\n%s", body)
-	}
+	st.mu.Lock()
+	beforeSeq := int(v.open.msn) // the open segment (none is complete yet)
+	st.mu.Unlock()
 	f := &feeder{m: m, st: st, vs: []*Variant{v}, nextV: 45}
 	if err := st.SetAudio(AudioParams{SampleRate: 48000, Channels: 2, Config: m.asc}); err != nil {
 		t.Fatal(err)
 	}
 	f.nextA = 70 // the audio from 1.49 s on
 	f.until(t, 6*time.Second)
-	_, _, body = get(t, srv, "/live/shop/src/index.m3u8")
+	_, _, body := get(t, srv, "/live/shop/src/index.m3u8")
 	after := mediaPlaylist(t, body)
 	if after.MediaSequence <= beforeSeq {
 		t.Errorf("MSN went from %d to %d", beforeSeq, after.MediaSequence)
@@ -515,5 +513,63 @@ func TestLateAudio(t *testing.T) {
 	_, _, mv := get(t, srv, "/live/shop/index.m3u8")
 	if !strings.Contains(string(mv), "mp4a.40.2") {
 		t.Errorf("multivariant without the audio codec:\n%s", mv)
+	}
+}
+
+// TestFirstPlaylistWaits: a media playlist asked for before the first segment is complete is
+// held until there is one (a playlist without segments is refused by players); a variant that
+// asked for a keyframe when a segment ran past its target gets the call.
+func TestFirstPlaylistWaits(t *testing.T) {
+	m := needMedia(t)
+	srv := NewServer(ServerConfig{})
+	st := srv.Open("shop", Config{})
+	asked := make(chan struct{}, 8)
+	v, err := st.AddVariant(VariantParams{Name: "src", RequestKeyframe: func() { asked <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.SetAudio(AudioParams{SampleRate: 48000, Channels: 2, Config: m.asc})
+	f := &feeder{m: m, st: st, vs: []*Variant{v}}
+	f.until(t, 500*time.Millisecond)
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := get(t, srv, "/live/shop/src/index.m3u8")
+		done <- code
+	}()
+	select {
+	case <-done:
+		t.Fatal("answered before the first segment")
+	case <-time.After(200 * time.Millisecond):
+	}
+	// Frames without keyframes past the segment target: the keyframe is asked for.
+	for i := 31; i < 75; i++ { // skip the keyframe at 1 s (frame 30) and 2 s (60)
+		if i == 60 {
+			continue
+		}
+		ts := time.Duration(i) * time.Second / 30
+		if err := v.WriteH264(ts, ts, m.video[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-asked:
+	case <-time.After(time.Second):
+		t.Fatal("no keyframe asked for past the segment target")
+	}
+	f.nextV, f.nextA = 90, 0
+	f.t0 = 0
+	for i := 90; i < 150; i++ {
+		ts := time.Duration(i) * time.Second / 30
+		if err := v.WriteH264(ts, ts, m.video[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case code := <-done:
+		if code != 200 {
+			t.Fatalf("the held playlist: %d", code)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the held playlist was not answered once a segment was complete")
 	}
 }

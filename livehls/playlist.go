@@ -149,7 +149,7 @@ func (s *Stream) renderMultivariant() []byte {
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:9\n")
 	vs := make([]*Variant, 0, len(s.variants))
 	for _, v := range s.variants {
-		if v.init != nil {
+		if v.init != nil && (len(v.segs) > 0 || (v.open != nil && len(v.open.parts) > 0)) {
 			vs = append(vs, v)
 		}
 	}

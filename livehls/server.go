@@ -289,6 +289,27 @@ func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, v *Varian
 		return
 	}
 	cache := cachePlaylist
+	if msn < 0 {
+		// Before the first segment a playlist would have none, which players refuse: hold the
+		// request (like a blocking one) until there is one.
+		st := v.s
+		st.mu.Lock()
+		empty := len(v.segs) == 0 && !st.st.ended
+		first := v.nextMSN
+		if v.open != nil {
+			first = v.open.msn
+		}
+		st.mu.Unlock()
+		if empty {
+			switch s.wait(w, r, v, first, -1) {
+			case waitRefused:
+				return
+			case waitTimeout, waitBad:
+				jsonError(w, http.StatusServiceUnavailable, "the room's live HLS has no segment yet")
+				return
+			}
+		}
+	}
 	if msn >= 0 {
 		cache = cacheBlocking
 		switch s.wait(w, r, v, uint64(msn), int(part)) {

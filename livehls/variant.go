@@ -64,6 +64,7 @@ type segment struct {
 	init  *initSection
 	size  int
 	done  bool
+	asked bool // a keyframe was requested for its end (VariantParams.RequestKeyframe)
 }
 
 type part struct {
@@ -160,6 +161,10 @@ func (v *Variant) push(a *videoAU) error {
 	}
 	v.pend = a
 	newInit := a.key && (v.init == nil || !bytes.Equal(v.sps, v.initSPS()) || v.audioChanged())
+	if o := v.open; o != nil && !a.key && !o.asked && v.p.RequestKeyframe != nil && a.dts-o.start >= cfg.SegmentTarget {
+		o.asked = true
+		go v.p.RequestKeyframe()
+	}
 	switch {
 	case v.open == nil:
 		return v.startSegment(a, newInit)
