@@ -2,6 +2,7 @@ package livehls
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,53 @@ func TestBadInput(t *testing.T) {
 	if err := st.SetAudio(AudioParams{}); err == nil {
 		t.Fatal("empty audio params accepted")
 	}
+}
+
+// A source whose encoder makes keyframes only on request is asked for one a part target before
+// the segment target, and again every segment target while none comes.
+func TestRequestKeyframe(t *testing.T) {
+	st := NewStream(Config{})
+	asks := 0
+	v, err := st.AddVariant(VariantParams{Name: "v", RequestKeyframe: func() {
+		asks++
+		st.mu.Lock() // called outside the stream's lock
+		st.mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aus, _, _ := loadMedia(t)
+	// The IDR, then only the clip's non-IDR frames (keyframes dropped): 6 s of media.
+	var frames [][][]byte
+	for _, au := range aus {
+		if !slices.Contains(naluTypes(au), 5) {
+			frames = append(frames, au)
+		}
+	}
+	if err := v.WriteH264(0, 0, aus[0]); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 180; i++ {
+		pts := time.Duration(i) * frameDur
+		if err := v.WriteH264(pts, pts, frames[i%len(frames)]); err != nil {
+			t.Fatal(err)
+		}
+		if i == 49 && asks != 0 { // 1.63 s: not yet
+			t.Fatalf("asked at %v", pts)
+		}
+		if i == 51 && asks != 1 { // 1.70 s >= 2 s - 333 ms
+			t.Fatalf("%d asks at %v", asks, pts)
+		}
+	}
+	if asks != 3 { // 1.67 s, 3.67 s, 5.67 s
+		t.Fatalf("%d asks in 6 s", asks)
+	}
+}
+
+func naluTypes(au [][]byte) []int {
+	var out []int
+	for _, n := range au {
+		out = append(out, int(n[0]&0x1f))
+	}
+	return out
 }
