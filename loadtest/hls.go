@@ -55,6 +55,8 @@ type hlsRun struct {
 	requests, errs, parts, bytes  atomic.Int64
 	playlists, playing            atomic.Int64
 
+	rampDone chan struct{} // closed when every viewer has started
+
 	mu       sync.Mutex
 	status   map[string]int64
 	firstErr string
@@ -63,11 +65,12 @@ type hlsRun struct {
 
 // startHLS starts the viewers at p.Ramp per second; finish stops them.
 func startHLS(ctx context.Context, p Params) *hlsRun {
-	h := &hlsRun{p: p, status: map[string]int64{}}
+	h := &hlsRun{p: p, status: map[string]int64{}, rampDone: make(chan struct{})}
 	h.ctx, h.cancel = context.WithCancel(ctx)
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
+		defer close(h.rampDone)
 		gap := time.Duration(float64(time.Second) / p.Ramp)
 		for i := 0; i < p.HLSViewers; i++ {
 			if i > 0 {
@@ -85,6 +88,16 @@ func startHLS(ctx context.Context, p Params) *hlsRun {
 		}
 	}()
 	return h
+}
+
+// ramped reports whether every viewer has started (the hold waits for it).
+func (h *hlsRun) ramped() bool {
+	select {
+	case <-h.rampDone:
+		return true
+	default:
+		return false
+	}
 }
 
 func (h *hlsRun) finish() *HLSSummary {

@@ -157,7 +157,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	if p.HLSViewers > 0 {
 		r.hls = startHLS(runCtx, p)
 	}
-	rampMax := time.Duration(float64(p.Viewers+p.BrowserViewers)/p.Ramp*float64(time.Second)) + p.JoinTimeout + 30*time.Second*time.Duration(1+p.BrowserViewers/p.TabsPerBrowser)
+	rampMax := time.Duration(float64(p.Viewers+p.BrowserViewers+p.HLSViewers)/p.Ramp*float64(time.Second)) + p.JoinTimeout + 30*time.Second*time.Duration(1+p.BrowserViewers/p.TabsPerBrowser)
 	ramped := func() bool {
 		select {
 		case <-r.synth.rampDone:
@@ -167,6 +167,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		select {
 		case <-r.brows.started:
 		default:
+			return false
+		}
+		if r.hls != nil && !r.hls.ramped() {
 			return false
 		}
 		return r.browsersSettled()
