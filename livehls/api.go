@@ -53,6 +53,12 @@ type VariantParams struct {
 	Bandwidth int
 	// Width and Height (RESOLUTION); 0 when unknown (then taken from the SPS).
 	Width, Height int
+	// RequestKeyframe (added by the packager; optional) is called, outside the stream's lock,
+	// when the segment being built is one part target short of SegmentTarget and has had no
+	// keyframe to close on, and again every SegmentTarget of media while none comes: a WebRTC
+	// source sends a PLI, so segments stay near SegmentTarget with encoders that make keyframes
+	// only on request.
+	RequestKeyframe func()
 }
 
 // AudioParams describes the AAC audio shared by every variant of a stream.

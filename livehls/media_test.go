@@ -66,13 +66,11 @@ func TestFFprobeDecodesSegment(t *testing.T) {
 	}
 	d, _ := strconv.ParseFloat(pr.Format.Duration, 64)
 	s0, _ := strconv.ParseFloat(pr.Format.StartTime, 64)
-	// ffprobe reports a fragment's duration from media time 0 when start_time is 0 in the
-	// container; the segment is media time 2-4 s.
-	if s0 > 0 {
-		d -= s0
-	} else {
-		d -= 2
+	// ffprobe's duration runs from media time 0; the segment starts at 2 s (tfdt).
+	if s0 < 1.99 || s0 > 2.01 {
+		t.Fatalf("start_time %v, want 2 (segment 1)", s0)
 	}
+	d -= s0
 	if d < 1.9 || d > 2.2 {
 		t.Fatalf("duration %v (start %v)\n%s", d, s0, out)
 	}

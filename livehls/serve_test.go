@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // async runs a request in the background.
@@ -171,6 +173,17 @@ func TestBlockingCaps(t *testing.T) {
 	}
 	if srv.Stats().Limited != 2 {
 		t.Fatalf("stats %+v", srv.Stats())
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(srv.Collector())
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 4 {
+		t.Fatalf("gather: %v %d", err, len(mfs))
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "relaycast_llhls_blocking_held" && mf.GetMetric()[0].GetGauge().GetValue() != 5 {
+			t.Fatalf("blocking_held %v", mf.GetMetric()[0].GetGauge().GetValue())
+		}
 	}
 	f.steps(130)
 	for _, ch := range held {

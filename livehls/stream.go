@@ -110,6 +110,15 @@ func (s *Stream) AddVariant(p VariantParams) (*Variant, error) {
 	return v, nil
 }
 
+// Variant returns the named rendition (added by the packager: a publisher that comes back to a
+// lingering stream finds its variants here instead of adding them again).
+func (s *Stream) Variant(name string) (*Variant, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.variantLocked(name)
+	return v, v != nil
+}
+
 // SetAudio declares the stream's audio (before the first WriteAAC; a change of parameters
 // starts new segments with a discontinuity and a new init section). A stream whose SetAudio
 // is never called is video only.

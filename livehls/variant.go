@@ -40,6 +40,7 @@ type Variant struct {
 	curStartsSeg bool
 	curDisc      bool
 	segDur       time.Duration // the segment being built, so far
+	kfAsked      time.Duration // segDur when RequestKeyframe was last called (-1: not in this segment)
 	lastDTS      time.Duration
 	lastDur      time.Duration
 	sealed       []*sealedPart // cut by video, waiting for their audio
@@ -115,6 +116,12 @@ func (v *Variant) WriteH264(pts, dts time.Duration, nalus [][]byte) error {
 		return fmt.Errorf("%w: pts %v dts %v", ErrBadInput, pts, dts)
 	}
 	s := v.st
+	askKeyframe := false
+	defer func() { // after the unlock below
+		if askKeyframe && v.p.RequestKeyframe != nil {
+			v.p.RequestKeyframe()
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -207,7 +214,16 @@ func (v *Variant) WriteH264(pts, dts time.Duration, nalus [][]byte) error {
 		}
 		v.curStartsSeg, v.curDisc = true, disc
 		v.started, v.needIDR, v.discPending, v.reinit, v.paramsChanged = true, false, false, false, false
-		v.segDur = 0
+		v.segDur, v.kfAsked = 0, -1
+	}
+	if !idr && v.started {
+		due := s.cfg.SegmentTarget - s.cfg.PartTarget
+		if v.kfAsked >= 0 {
+			due = v.kfAsked + s.cfg.SegmentTarget
+		}
+		if v.segDur >= due {
+			v.kfAsked, askKeyframe = v.segDur, true
+		}
 	}
 	if v.lastDur == 0 {
 		v.lastDur = defaultFrameDur

@@ -88,6 +88,10 @@ type Params struct {
 	Stalled     int                               // guest sockets that join and never read again
 	SellerToken string                            // publish token for the lot (default: minted)
 	Mint        func(MintRequest) (string, error) // mints the bidders', chatters' (and seller's) tokens
+
+	// LL-HLS viewers (hls.go): clients like hls.js in low-latency mode on /live/{room}/index.m3u8.
+	HLSViewers int
+	HLSVariant string // the variant they play (default: the highest bandwidth)
 }
 
 // Thresholds are pass/fail limits. A zero field takes its default (DefaultThresholds, so that
@@ -183,7 +187,7 @@ func (p Params) withDefaults() Params {
 	}
 	if p.Publisher == "" {
 		p.Publisher = PublisherSynthetic
-		if p.Viewers == 0 && p.BrowserViewers == 0 && p.liveEnabled() {
+		if p.Viewers == 0 && p.BrowserViewers == 0 && (p.liveEnabled() || p.HLSViewers > 0) {
 			p.Publisher = PublisherNone // a live-room-only run needs no video
 		}
 	}
@@ -265,8 +269,10 @@ func (p Params) Validate() error {
 		return bad("--token (a publish token: relaycast token --room %s --publish) is required", p.Room)
 	case p.Viewers < 0 || p.BrowserViewers < 0:
 		return bad("viewer counts must be >= 0")
-	case p.Viewers == 0 && p.BrowserViewers == 0 && !p.liveEnabled():
-		return bad("nothing to do: set --viewers, --browser-viewers, --bidders, --chatters and/or --live-viewers")
+	case p.HLSViewers < 0 || p.HLSViewers > 20000:
+		return bad("--hls-viewers must be within 0..20000")
+	case p.Viewers == 0 && p.BrowserViewers == 0 && !p.liveEnabled() && p.HLSViewers == 0:
+		return bad("nothing to do: set --viewers, --browser-viewers, --hls-viewers, --bidders, --chatters and/or --live-viewers")
 	case p.Bidders < 0 || p.Chatters < 0 || p.LiveViewers < 0 || p.Stalled < 0 || p.BidRate < 0 || p.ChatRate < 0:
 		return bad("live counts and rates must be >= 0")
 	case p.Bidders+p.Chatters+p.LiveViewers+p.Stalled > 20000:

@@ -147,6 +147,7 @@ type Report struct {
 	Layers    *LayerMix         `json:"layers,omitempty"`    // --simulcast / --quality (simulcast.go)
 	Generator *GeneratorSummary `json:"generator,omitempty"` // lean viewers' socket reads (gro.go)
 	Live      *LiveSummary      `json:"live,omitempty"`      // the live scenario (live.go)
+	HLS       *HLSSummary       `json:"hls,omitempty"`       // LL-HLS viewers (hls.go)
 }
 
 // ReportParams is the scenario as run (no tokens).
@@ -172,6 +173,7 @@ type ReportParams struct {
 	BidRate        float64 `json:"bid_rate,omitempty"`
 	LotDurationS   float64 `json:"lot_duration_s,omitempty"`
 	Stalled        int     `json:"stalled,omitempty"`
+	HLSViewers     int     `json:"hls_viewers,omitempty"`
 }
 
 // Check is one evaluated threshold. Value is meaningful only when Measured.

@@ -48,6 +48,7 @@ type runner struct {
 	prevAt     time.Time
 
 	live *liveRun // the live scenario (nil: none)
+	hls  *hlsRun  // the LL-HLS viewers (nil: none)
 
 	hold    holdMark
 	holdIdx int
@@ -63,7 +64,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		Bitrate: p.Bitrate, Signaling: p.Signaling, ServerPID: p.ServerPID,
 		Simulcast: p.Simulcast, Quality: p.Quality, LeanNoGRO: p.LeanNoGRO,
 		Bidders: p.Bidders, Chatters: p.Chatters, ChatRate: p.ChatRate, LiveViewers: p.LiveViewers, BidRate: p.BidRate,
-		Stalled: p.Stalled,
+		Stalled: p.Stalled, HLSViewers: p.HLSViewers,
 	}}
 	if p.liveEnabled() {
 		rep.Params.LotDurationS = p.LotDuration.Seconds()
@@ -115,6 +116,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}()
 
 	finish := func(interrupted bool) (*Report, error) {
+		if r.hls != nil {
+			rep.HLS = r.hls.finish()
+		}
 		if r.live != nil {
 			r.live.halt()
 			fctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -150,7 +154,10 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	// --- ramp ---
 	r.synth.start(runCtx)
 	r.brows.start(runCtx)
-	rampMax := time.Duration(float64(p.Viewers+p.BrowserViewers)/p.Ramp*float64(time.Second)) + p.JoinTimeout + 30*time.Second*time.Duration(1+p.BrowserViewers/p.TabsPerBrowser)
+	if p.HLSViewers > 0 {
+		r.hls = startHLS(runCtx, p)
+	}
+	rampMax := time.Duration(float64(p.Viewers+p.BrowserViewers+p.HLSViewers)/p.Ramp*float64(time.Second)) + p.JoinTimeout + 30*time.Second*time.Duration(1+p.BrowserViewers/p.TabsPerBrowser)
 	ramped := func() bool {
 		select {
 		case <-r.synth.rampDone:
@@ -160,6 +167,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		select {
 		case <-r.brows.started:
 		default:
+			return false
+		}
+		if r.hls != nil && !r.hls.ramped() {
 			return false
 		}
 		return r.browsersSettled()
@@ -297,6 +307,9 @@ func (r *runner) tick(ctx context.Context, phase string) {
 		line += fmt.Sprintf(" (/proc %.2f)", s.ProcCPUCores)
 	}
 	line += fmt.Sprintf(" rss %.0f MB", s.RSSBytes/1e6)
+	if r.hls != nil {
+		liveLine += r.hls.progress()
+	}
 	r.progressf("%s%s", line, liveLine)
 }
 

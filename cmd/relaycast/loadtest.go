@@ -70,6 +70,8 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.IntVar(&p.Bidders, "bidders", 0, "live: sockets with a bid token (one subject each) bidding on one lot the harness creates and starts")
 	fs.IntVar(&p.Chatters, "chatters", 0, "live: sockets with a chat token chatting")
 	fs.Float64Var(&p.ChatRate, "chat-rate", 0, "live: chat messages per second, all chatters together (default one per chatter per second; the server allows 3 per 2 s per user)")
+	fs.IntVar(&p.HLSViewers, "hls-viewers", 0, "LL-HLS viewers like hls.js in low-latency mode on /live/{room}/index.m3u8 (blocking reloads, preload hints, delta updates)")
+	fs.StringVar(&p.HLSVariant, "hls-variant", "", "the variant the LL-HLS viewers play (default: the highest bandwidth)")
 	fs.IntVar(&p.LiveViewers, "live-viewers", 0, "live: guest sockets that only join and receive (fan-out latency, lost and duplicate events are measured on them)")
 	fs.Float64Var(&p.BidRate, "bid-rate", 0, "live: bids per second, all bidders together (default 1000 with --bidders)")
 	fs.DurationVar(&p.LotDuration, "lot-duration", 0, "live: the lot's duration (default --duration + 60s; the harness ends the lot when the hold ends)")
@@ -184,7 +186,7 @@ Flags:
 		}
 	}
 	live := p.Bidders > 0 || p.Chatters > 0 || p.LiveViewers > 0
-	if !set["publisher"] && live && p.Viewers == 0 && p.BrowserViewers == 0 {
+	if !set["publisher"] && (live || p.HLSViewers > 0) && p.Viewers == 0 && p.BrowserViewers == 0 {
 		p.Publisher = loadtest.PublisherNone // a live-room-only run needs no video
 	}
 	if !set["stalled"] && p.LiveViewers == 0 {
@@ -301,6 +303,7 @@ func printSummary(w io.Writer, r *loadtest.Report) {
 		fmt.Fprintf(w, "recording: %s\n", rec.Note)
 	}
 	r.PrintLive(w)
+	r.PrintHLS(w)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
