@@ -104,9 +104,20 @@ type streamState struct {
 	audio    *livehls.AudioParams
 	high     time.Duration // the latest media time written (a new session starts after it)
 
+	f *Feed
 	// guarded by Feed.mu
 	owner   *roomSink
 	endedAt time.Time
+}
+
+// ownerKeyframe asks the current session's publisher for a keyframe (none while ended).
+func (s *streamState) ownerKeyframe() {
+	s.f.mu.Lock()
+	o := s.owner
+	s.f.mu.Unlock()
+	if o != nil {
+		o.room.RequestKeyframe()
+	}
 }
 
 // variant returns the stream's rendition p.Name, adding it the first time.
@@ -171,7 +182,7 @@ func (f *Feed) OnLive(room sfu.LiveRoom) sfu.Sink {
 	ss, ok := f.streams[name]
 	resumed := ok && ss.st == st
 	if !resumed {
-		ss = &streamState{room: name, st: st, variants: map[string]Variant{}}
+		ss = &streamState{room: name, st: st, variants: map[string]Variant{}, f: f}
 		f.streams[name] = ss
 	}
 	s := &roomSink{f: f, room: room, name: name, ss: ss, log: f.log.With("room", name), tracks: map[int]*track{}}

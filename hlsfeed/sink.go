@@ -254,7 +254,10 @@ func (s *roomSink) videoSample(t *track, smp *media.Sample) {
 // ffmpeg, and asks for the next keyframe on the segment grid.
 func (s *roomSink) writeCopy(pts time.Duration, nalus [][]byte, key bool, w, h int) {
 	if s.src == nil {
-		v, err := s.ss.variant(livehls.VariantParams{Name: "src", Bandwidth: bitrateFor(h)*12/10 + audioBitrate, Width: w, Height: h})
+		// The packager also asks for a keyframe when a segment is due (the SFU throttles the
+		// two requests into one PLI), of whichever session of the room is current.
+		v, err := s.ss.variant(livehls.VariantParams{Name: "src", Bandwidth: bitrateFor(h)*12/10 + audioBitrate, Width: w, Height: h,
+			RequestKeyframe: s.ss.ownerKeyframe})
 		if err != nil {
 			s.log.Warn("live HLS: no top rendition", "err", err)
 			return

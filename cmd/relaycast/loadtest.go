@@ -188,7 +188,7 @@ Flags:
 		}
 	}
 	live := p.Bidders > 0 || p.Chatters > 0 || p.LiveViewers > 0
-	if !set["publisher"] && live && p.Viewers == 0 && p.BrowserViewers == 0 {
+	if !set["publisher"] && live && p.Viewers == 0 && p.BrowserViewers == 0 && p.HLSViewers == 0 {
 		p.Publisher = loadtest.PublisherNone // a live-room-only run needs no video
 	}
 	if !set["stalled"] && p.LiveViewers == 0 {
