@@ -179,7 +179,6 @@ func FuzzScan(f *testing.F) {
 	})
 }
 
-
 // TestOpusSamplesBounded: a code-3 packet claiming 48 frames of 60 ms (found by FuzzCodecHeaders)
 // counts 120 ms, the most a packet may last, not 2.9 s.
 func TestOpusSamplesBounded(t *testing.T) {
