@@ -32,7 +32,7 @@ func FuzzOfferRIDs(f *testing.F) {
 		for _, rids := range offerRIDs(offer) {
 			for _, rid := range rids {
 				n++
-				if rid == "" || strings.ContainsAny(rid, " \t\r\n") || !strings.Contains(offer, "rid:"+rid) {
+				if rid == "" || strings.ContainsAny(rid, " \t\r\n") || !strings.Contains(offer, rid) {
 					t.Fatalf("rid %q not from the offer", rid)
 				}
 			}
