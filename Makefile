@@ -13,14 +13,15 @@ LDFLAGS    := -s -w -X main.version=$(VERSION)
 RUN_FLAGS  ?=
 IMAGE      ?= relaycast:$(VERSION)
 FUZZTIME   ?= 30s
+FUZZEXECS  ?= 1000000
 
-.PHONY: all build web run test test-short fuzz docker clean help
+.PHONY: all build web run test test-short fuzz fuzz-long docker clean help
 
 all: build
 
 help:
 	@awk '/^#/ { sub(/^# ?/, ""); print; next } { exit }' Makefile
-	@echo "targets: build web run test test-short fuzz docker clean"
+	@echo "targets: build web run test test-short fuzz fuzz-long docker clean"
 
 ## web: build the browser UI into web/dist (skipped when there is no UI or no npm).
 ## npm ci only runs when node_modules is missing or older than package-lock.json.
@@ -54,6 +55,11 @@ test-short:
 ## fuzz: run every fuzz target for FUZZTIME (default 30s)
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
+
+## fuzz-long: every fuzz target for FUZZEXECS executions (default 1,000,000) on one worker;
+## report in docs/reports/fuzz-<date>/ (FUZZ_TARGETS="FuzzX ./pkg:FuzzY" picks targets)
+fuzz-long:
+	bash scripts/fuzz.sh --long $(FUZZEXECS) $(FUZZ_TARGETS)
 
 ## docker: build the container image
 docker:

@@ -91,7 +91,8 @@ func (w *oggWriter) write(pkt []byte, pts int64) error {
 
 func (w *oggWriter) close() error { return w.f.Close() }
 
-// opusSamples is the number of 48 kHz samples in an Opus packet (RFC 6716 §3.1).
+// opusSamples is the number of 48 kHz samples in an Opus packet (RFC 6716 §3.1), at most
+// 120 ms.
 func opusSamples(p []byte) int {
 	toc := p[0]
 	cfg := toc >> 3
@@ -113,5 +114,10 @@ func opusSamples(p []byte) int {
 			frames = int(p[1] & 0x3f)
 		}
 	}
-	return size * frames
+	// A packet lasts at most 120 ms (RFC 6716 §3.2.5): a frame count past that is invalid and
+	// must not move the Ogg granule (nor the chunk's end) forward by seconds.
+	return min(size*frames, maxOpusSamples)
 }
+
+// maxOpusSamples is 120 ms at 48 kHz, the longest an Opus packet may be.
+const maxOpusSamples = 5760

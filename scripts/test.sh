@@ -7,11 +7,11 @@
 #      that the committed web/dist matches it;
 #   3. starts the services the tests need (see "SERVICES" below);
 #   4. runs go vet ./... and go test -count=1 -timeout 15m ./... ;
-#   5. fuzzes every fuzz target for 10 s.
+#   5. fuzzes every fuzz target for 5 s.
 # Exits non-zero on the first failure.
 #
 # Environment: RELAYCAST_TEST_CHROMIUM (default /usr/bin/chromium),
-# FUZZTIME (default 10s), SKIP_APT=1 to never call apt-get.
+# FUZZTIME (default 5s), SKIP_APT=1 to never call apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -166,7 +166,7 @@ step "go test -count=1 -timeout 15m ./..."
 go test -count=1 -timeout 15m ./...
 
 # ---------------------------------------------------------------- 5. fuzz
-step "fuzzing (${FUZZTIME:-10s} per target)"
-bash scripts/fuzz.sh "${FUZZTIME:-10s}"
+step "fuzzing (${FUZZTIME:-5s} per target)"
+bash scripts/fuzz.sh "${FUZZTIME:-5s}"
 
 step "all tests passed"

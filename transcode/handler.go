@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -244,6 +245,11 @@ func badMedia(stderr string) bool {
 	return false
 }
 
+// maxSegmentDuration bounds the EXTINF durations parseSegments takes (seconds): NaN, infinite,
+// negative or longer values read as 0.
+const maxSegmentDuration = 3600
+
+// parseSegments reads the segments (URI and EXTINF duration) of an HLS media playlist.
 func parseSegments(pl []byte) []segment {
 	var out []segment
 	var dur float64
@@ -256,6 +262,9 @@ func parseSegments(pl []byte) []segment {
 				v = v[:i]
 			}
 			dur, _ = strconv.ParseFloat(v, 64)
+			if math.IsNaN(dur) || dur < 0 || dur > maxSegmentDuration {
+				dur = 0 // unreadable, like a value that does not parse (it sets EXT-X-TARGETDURATION)
+			}
 		case line != "" && !strings.HasPrefix(line, "#"):
 			out = append(out, segment{URI: line, Duration: dur})
 		}
