@@ -24,6 +24,7 @@ type fakeLive struct {
 	script func(msg map[string]any, send func(string))
 	mu     sync.Mutex
 	conns  []*websocket.Conn
+	sends  []func(string) // each conn's writer (its writes are serialized: gorilla allows one writer)
 }
 
 func (f *fakeLive) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -32,15 +33,16 @@ func (f *fakeLive) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	f.mu.Lock()
-	f.conns = append(f.conns, c)
-	f.mu.Unlock()
 	var wmu sync.Mutex
 	send := func(s string) {
 		wmu.Lock()
 		defer wmu.Unlock()
 		_ = c.WriteMessage(websocket.TextMessage, []byte(s))
 	}
+	f.mu.Lock()
+	f.conns = append(f.conns, c)
+	f.sends = append(f.sends, send)
+	f.mu.Unlock()
 	feats, _ := json.Marshal(f.features)
 	send(`{"type":"hello","version":1,"minor":"1.1","features":` + string(feats) + `}`)
 	for {
@@ -307,11 +309,11 @@ func TestLivePauseAndClose(t *testing.T) {
 	}
 	s.Pause()
 	f.mu.Lock()
-	c := f.conns[0]
+	c, send := f.conns[0], f.sends[0]
 	f.mu.Unlock()
 	// One message may still be read (the reader was already waiting for it); the rest wait.
-	for i := 2; i <= 5; i++ {
-		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"event","room":"r","seq":`+string(rune('0'+i))+`,"kind":"chat","at":1,"data":{}}`))
+	for i := 2; i <= 5; i++ { // through the fake's writer: its script may still be writing
+		send(`{"type":"event","room":"r","seq":` + string(rune('0'+i)) + `,"kind":"chat","at":1,"data":{}}`)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if ev := s.Stats().Events; ev > 2 {
