@@ -114,6 +114,8 @@ export interface ErrorMessage {
   ref?: string;
   min_amount?: number;
   url?: string;
+  /** rate_limited: when to send again, ms (the socket's message limit). */
+  retry_after_ms?: number;
 }
 
 export interface PongMessage {
