@@ -15,6 +15,7 @@ import (
 	"github.com/relaycast/relaycast/catalog"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/pgtest"
+	"github.com/relaycast/relaycast/internal/redistest"
 	"github.com/relaycast/relaycast/internal/testmedia"
 	"github.com/relaycast/relaycast/internal/testserver"
 	"github.com/relaycast/relaycast/transcode"
@@ -29,7 +30,10 @@ func TestWorkerAnywhere(t *testing.T) {
 	if testing.Short() {
 		t.Skip("transcodes video in a separate worker process (skipped with -short)")
 	}
-	rurl := testserver.RedisURL(t, 14)
+	// A redis-server of its own: a database number of the shared test Redis is also flushed by
+	// other packages' tests running at the same time (and its pub/sub channels are shared).
+	addr, _ := redistest.Own(t)
+	rurl := "redis://" + addr + "/0"
 	st, inBucket := testserver.S3Bucket(t, "anywhere")
 	pg := pgtest.URL(t)
 	src := mediaServer(t)
