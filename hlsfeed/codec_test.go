@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/relaycast/relaycast/internal/testmedia"
+	"github.com/relaycast/relaycast/sfu"
 )
 
 func TestVideoKeys(t *testing.T) {
@@ -161,4 +164,29 @@ func TestTicks(t *testing.T) {
 			t.Errorf("%v → %v", d, got)
 		}
 	}
+}
+
+// The sink asks the SFU for every simulcast layer only when they are H.264 (copied); VP8
+// simulcast is transcoded from the best layer as before.
+func TestWantLayers(t *testing.T) {
+	f, _ := newTestFeed(t, Params{})
+	layers := func(mime string) []sfu.LayerInfo {
+		var out []sfu.LayerInfo
+		for i, rid := range []string{"q", "h", "f"} {
+			out = append(out, sfu.LayerInfo{TrackInfo: sfu.TrackInfo{Kind: webrtc.RTPCodecTypeVideo, Codec: webrtc.RTPCodecCapability{MimeType: mime}, SSRC: uint32(10 + i)},
+				RID: rid, Rank: i, Best: i == 2})
+		}
+		return out
+	}
+	c := &clip{}
+	vp8 := f.OnLive(&fakeRoom{name: "wl-vp8", tracks: []sfu.TrackInfo{c.video}}).(*roomSink)
+	if vp8.WantLayers(layers(webrtc.MimeTypeVP8)) || vp8.layers != nil {
+		t.Error("VP8 layers wanted")
+	}
+	h264 := f.OnLive(&fakeRoom{name: "wl-h264", tracks: []sfu.TrackInfo{c.video}}).(*roomSink)
+	if !h264.WantLayers(layers(webrtc.MimeTypeH264)) || len(h264.layers) != 2 || h264.layers[12] != nil {
+		t.Errorf("H.264 layers: %v", h264.layers)
+	}
+	_ = vp8.Close()
+	_ = h264.Close()
 }

@@ -1,19 +1,25 @@
 package hlsfeed
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/pion/webrtc/v4"
 
+	"github.com/relaycast/relaycast/client"
 	"github.com/relaycast/relaycast/internal/testmedia"
 	"github.com/relaycast/relaycast/livehls"
+	"github.com/relaycast/relaycast/sfu"
 )
 
 // liveHLS is the real packager behind an HTTP server on loopback (a port of 31000–31999).
@@ -79,6 +85,26 @@ func (l *liveHLS) media(t *testing.T, room, name string) (*playlist.Media, []byt
 	return m, b
 }
 
+// ready reports whether the multivariant playlist lists exactly the renditions names and each
+// has complete segments of at least d.
+func (l *liveHLS) ready(t *testing.T, room string, d time.Duration, names ...string) bool {
+	t.Helper()
+	if mv := l.multivariant(t, room); mv == nil || len(mv.Variants) != len(names) {
+		return false
+	}
+	for _, name := range names {
+		m, _ := l.media(t, room, name)
+		var sum time.Duration
+		for _, sg := range m.Segments {
+			sum += sg.Duration
+		}
+		if sum < d {
+			return false
+		}
+	}
+	return true
+}
+
 // renditions maps each rendition's URI (its name) to its RESOLUTION.
 func renditions(mv *playlist.Multivariant) map[string]string {
 	out := map[string]string{}
@@ -124,23 +150,7 @@ func TestTranscodeVP9AV1Ladder(t *testing.T) {
 				t.Fatalf("transcoder spec %+v: want 1280x720 in, src + 360p out", sp)
 			}
 			// Both renditions have the clip's last segment complete (ffmpeg is done with it).
-			waitFor(t, 60*time.Second, "both renditions to 2.5 s", func() bool {
-				mv := lh.multivariant(t, room)
-				if mv == nil || len(mv.Variants) != 2 {
-					return false
-				}
-				for _, name := range []string{"src", "360p"} {
-					m, _ := lh.media(t, room, name)
-					var d time.Duration
-					for _, s := range m.Segments {
-						d += s.Duration
-					}
-					if d < 2*time.Second {
-						return false
-					}
-				}
-				return true
-			})
+			waitFor(t, 60*time.Second, "both renditions to 2 s", func() bool { return lh.ready(t, room, 2*time.Second, "src", "360p") })
 			_ = sink.Close() // ENDLIST: ffprobe reads the playlists as they stand
 			got := renditions(lh.multivariant(t, room))
 			if len(got) != 2 || got["src"] != "1280x720" || got["360p"] != "640x360" {
@@ -209,4 +219,87 @@ func TestTranscoderKilledPlaylistGoesOn(t *testing.T) {
 		t.Fatalf("restarts %d", f.Stats().Restarts)
 	}
 	lh.probeRendition(t, room, "src", 320, 240)
+}
+
+// An H.264 simulcast publisher (three RID layers of real x264 video, 1280x720, 640x360 and
+// 320x180, through a real SFU): every layer is its own rendition, copied like `src` — the
+// multivariant playlist lists three, each decodes at its own height, each media playlist
+// reports the others — and the room's ffmpeg makes only the AAC (no libx264 in its command line).
+func TestSimulcastH264LayersCopied(t *testing.T) {
+	testmedia.NeedFFmpeg(t)
+	sizes := []string{"320x180", "640x360", "1280x720"} // q, h, f
+	loop := &client.Loop{}
+	for i, size := range sizes {
+		v, a, err := testmedia.Generate(testmedia.Params{Dir: t.TempDir(), Duration: 4 * time.Second, Size: size, GOP: 30, Codec: testmedia.CodecH264})
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames, err := client.H264Frames(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		loop.Layers = append(loop.Layers, frames)
+		if i == 0 {
+			if loop.Audio, err = client.OpusPackets(a); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lh := newLiveHLS(t)
+	f := New(Params{Packager: LiveHLS(lh.srv), Ladder: []int{360}, QueueFrames: 4096,
+		Stream: livehls.Config{SegmentTarget: time.Second, PartTarget: 250 * time.Millisecond}})
+	t.Cleanup(func() { _ = f.Close() })
+	s, err := sfu.New(sfu.Config{Loopback: true, OnLive: f.OnLive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}, Simulcast: true,
+		VideoMime: webrtc.MimeTypeH264, KeyframesOnRequest: true, Media: loop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const room = "sim264"
+	if err := pub.Connect(ctx, func(ctx context.Context, offer string) (string, error) {
+		_, ans, err := s.Publish(ctx, sfu.PublishParams{Room: room, Offer: offer, Owner: "o"})
+		return ans, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"src": "1280x720", "360p": "640x360", "180p": "320x180"}
+	waitFor(t, 30*time.Second, "three renditions with 3 s each", func() bool { return lh.ready(t, room, 3*time.Second, "src", "360p", "180p") })
+	pid := f.TranscoderPID(room)
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if pid == 0 || err != nil {
+		t.Fatalf("no ffmpeg for the audio (pid %d): %v", pid, err)
+	}
+	if args := strings.ReplaceAll(string(cmdline), "\x00", " "); strings.Contains(args, "libx264") || !strings.Contains(args, "-c:a aac") {
+		t.Fatalf("the room's ffmpeg is not audio only: %s", args)
+	}
+	if got := renditions(lh.multivariant(t, room)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("renditions %v, want %v", got, want)
+	}
+	for name := range want {
+		_, b := lh.media(t, room, name)
+		for other := range want {
+			if other != name && !strings.Contains(string(b), `#EXT-X-RENDITION-REPORT:URI="../`+other+`/index.m3u8"`) {
+				t.Errorf("%s: no rendition report of %s:\n%s", name, other, b)
+			}
+		}
+	}
+	_ = pub.Close()
+	waitFor(t, 15*time.Second, "the end of the show", func() bool {
+		m, _ := lh.media(t, room, "180p")
+		return m.Endlist
+	})
+	for name, res := range want {
+		var w, h int
+		if _, err := fmt.Sscanf(res, "%dx%d", &w, &h); err != nil {
+			t.Fatal(err)
+		}
+		lh.probeRendition(t, room, name, w, h)
+	}
 }

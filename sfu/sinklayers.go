@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"slices"
+
 	"github.com/pion/rtp"
 )
 
@@ -31,7 +33,8 @@ type LayerSink interface {
 	// the layers that arrived (lowest first, the best one among them). True: the layers other
 	// than the best come through WriteLayerRTP, from the same goroutine as WriteRTP.
 	WantLayers(layers []LayerInfo) bool
-	// WriteLayerRTP is WriteRTP for a layer other than the best; the same rules apply.
+	// WriteLayerRTP is WriteRTP for a layer other than the best; the same rules apply. A sink
+	// behind a tee (several sinks as one) may get layers it declined: it drops them.
 	WriteLayerRTP(layer LayerInfo, pkt *rtp.Packet) error
 }
 
@@ -56,14 +59,11 @@ func (r *room) wantedLayers(sink Sink) *sinkLayers {
 	if !ok {
 		return nil
 	}
-	r.mu.Lock()
-	sims := make([]*simulcast, 0, len(r.sims))
+	sims, bests := r.simulcasts()
 	best := map[*upTrack]bool{}
-	for _, sim := range r.sims {
-		sims = append(sims, sim)
-		best[r.tracks[sim.slot]] = true
+	for _, u := range bests {
+		best[u] = true
 	}
-	r.mu.Unlock()
 	var infos []LayerInfo
 	var ups []*upTrack
 	for _, sim := range sims {
@@ -119,25 +119,29 @@ func (f *sinkFeed) toLayer(sp sinkPacket) bool {
 	return true
 }
 
+// simulcasts returns the room's simulcast tracks and, for each, the layer sinks get.
+func (r *room) simulcasts() (sims []*simulcast, best []*upTrack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, sim := range r.sims {
+		sims, best = append(sims, sim), append(best, r.tracks[sim.slot])
+	}
+	return sims, best
+}
+
 // RequestLayerKeyframe asks one simulcast layer (by its SSRC) for a keyframe (LayerKeyframer).
 func (r *room) RequestLayerKeyframe(ssrc uint32) {
-	r.mu.Lock()
-	sims := make([]*simulcast, 0, len(r.sims))
-	for _, sim := range r.sims {
-		sims = append(sims, sim)
-	}
-	r.mu.Unlock()
+	sims, _ := r.simulcasts()
 	for _, sim := range sims {
 		sim.mu.Lock()
-		var hit *upTrack
-		for _, u := range sim.layers {
-			if u.info.SSRC == ssrc {
-				hit = u
-			}
+		i := slices.IndexFunc(sim.layers, func(u *upTrack) bool { return u.info.SSRC == ssrc })
+		var u *upTrack
+		if i >= 0 {
+			u = sim.layers[i]
 		}
 		sim.mu.Unlock()
-		if hit != nil {
-			hit.requestKeyframe()
+		if u != nil {
+			u.requestKeyframe()
 			return
 		}
 	}
