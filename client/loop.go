@@ -73,6 +73,24 @@ func H264Frames(path string) ([]Frame, error) {
 	})
 }
 
+// H264SimulcastLoop is a simulcast Loop of H.264 IVF files, one per SimulcastRIDs entry (lowest
+// quality first), and an Ogg Opus file.
+func H264SimulcastLoop(layers []string, audio string) (*Loop, error) {
+	l := &Loop{}
+	for _, path := range layers {
+		frames, err := H264Frames(path)
+		if err != nil {
+			return nil, err
+		}
+		l.Layers = append(l.Layers, frames)
+	}
+	var err error
+	if l.Audio, err = OpusPackets(audio); err != nil {
+		return nil, err
+	}
+	return l, l.validate(true)
+}
+
 func ivfFrames(path, want string, key func([]byte) bool) ([]Frame, error) {
 	fourcc, samples, err := readIVF(path)
 	if err != nil {

@@ -165,6 +165,7 @@ type clip struct {
 	audio   sfu.TrackInfo
 	vp, ap  rtp.Packetizer
 	off     time.Duration // added to the RTP timestamps (a clip played after another)
+	files   [2]string     // the video (IVF) and audio (Ogg) files
 }
 
 func newClip(t *testing.T, codec, size string, d time.Duration, gop int) *clip {
@@ -178,7 +179,7 @@ func newClip(t *testing.T, codec, size string, d time.Duration, gop int) *clip {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clip{samples: smp}
+	c := &clip{samples: smp, files: [2]string{v, a}}
 	var pl rtp.Payloader = &codecs.H264Payloader{}
 	mime := webrtc.MimeTypeH264
 	switch codec {

@@ -226,24 +226,15 @@ func TestTranscoderKilledPlaylistGoesOn(t *testing.T) {
 // multivariant playlist lists three, each decodes at its own height, each media playlist
 // reports the others — and the room's ffmpeg makes only the AAC (no libx264 in its command line).
 func TestSimulcastH264LayersCopied(t *testing.T) {
-	testmedia.NeedFFmpeg(t)
-	sizes := []string{"320x180", "640x360", "1280x720"} // q, h, f
-	loop := &client.Loop{}
-	for i, size := range sizes {
-		v, a, err := testmedia.Generate(testmedia.Params{Dir: t.TempDir(), Duration: 4 * time.Second, Size: size, GOP: 30, Codec: testmedia.CodecH264})
-		if err != nil {
-			t.Fatal(err)
-		}
-		frames, err := client.H264Frames(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		loop.Layers = append(loop.Layers, frames)
-		if i == 0 {
-			if loop.Audio, err = client.OpusPackets(a); err != nil {
-				t.Fatal(err)
-			}
-		}
+	var layers []string
+	var audio string
+	for _, size := range []string{"320x180", "640x360", "1280x720"} { // q, h, f
+		c := newClip(t, testmedia.CodecH264, size, 4*time.Second, 30)
+		layers, audio = append(layers, c.files[0]), c.files[1]
+	}
+	loop, err := client.H264SimulcastLoop(layers, audio)
+	if err != nil {
+		t.Fatal(err)
 	}
 	lh := newLiveHLS(t)
 	f := New(Params{Packager: LiveHLS(lh.srv), Ladder: []int{360}, QueueFrames: 4096,
