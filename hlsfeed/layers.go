@@ -104,8 +104,12 @@ func (s *roomSink) writeLayer(lo *layerOut, pts time.Duration, nalus [][]byte) {
 	}
 }
 
-// layerName is "<height>p", or with the RID when another layer of the room has that name.
+// layerName is "<height>p", or with the RID when another layer of the room has that name
+// ("layer-<rid>" when the SPS gave no height).
 func (s *roomSink) layerName(lo *layerOut) string {
+	if lo.t.params.h <= 0 {
+		return "layer-" + lo.info.RID
+	}
 	name := rungName(lo.t.params.h)
 	for _, o := range s.layers {
 		if o != lo && o.name == name {
