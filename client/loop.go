@@ -55,20 +55,55 @@ func (l *Loop) validate(simulcast bool) error {
 
 // VP8Frames reads a VP8 IVF file (as ffmpeg writes it) into frames, keyframes marked.
 func VP8Frames(path string) ([]Frame, error) {
+	// VP8 frame tag (RFC 6386 §9.1): bit 0 of the first byte is 0 on keyframes.
+	return ivfFrames(path, "VP80", func(f []byte) bool { return f[0]&0x01 == 0 })
+}
+
+// H264Frames reads an H.264 IVF file (fourcc H264, one Annex-B access unit a record, as
+// internal/testmedia writes it) into frames, IDRs marked as keyframes. Only a simulcast
+// Publisher sends H.264 loops.
+func H264Frames(path string) ([]Frame, error) {
+	return ivfFrames(path, "H264", func(f []byte) bool {
+		for _, n := range splitNALs(f) {
+			if len(n) > 0 && n[0]&0x1f == 5 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// H264SimulcastLoop is a simulcast Loop of H.264 IVF files, one per SimulcastRIDs entry (lowest
+// quality first), and an Ogg Opus file.
+func H264SimulcastLoop(layers []string, audio string) (*Loop, error) {
+	l := &Loop{}
+	for _, path := range layers {
+		frames, err := H264Frames(path)
+		if err != nil {
+			return nil, err
+		}
+		l.Layers = append(l.Layers, frames)
+	}
+	var err error
+	if l.Audio, err = OpusPackets(audio); err != nil {
+		return nil, err
+	}
+	return l, l.validate(true)
+}
+
+func ivfFrames(path, want string, key func([]byte) bool) ([]Frame, error) {
 	fourcc, samples, err := readIVF(path)
 	if err != nil {
 		return nil, err
 	}
-	if fourcc != "VP80" {
-		return nil, fmt.Errorf("%w: %s is %q, not VP8", ErrBadLoop, path, fourcc)
+	if fourcc != want {
+		return nil, fmt.Errorf("%w: %s is %q, not %s", ErrBadLoop, path, fourcc, want)
 	}
 	out := make([]Frame, 0, len(samples))
 	for _, s := range samples {
-		if len(s.data) == 0 {
-			continue
+		if len(s.data) > 0 {
+			out = append(out, Frame{Data: s.data, Key: key(s.data)})
 		}
-		// VP8 frame tag (RFC 6386 §9.1): bit 0 of the first byte is 0 on keyframes.
-		out = append(out, Frame{Data: s.data, Key: s.data[0]&0x01 == 0})
 	}
 	return out, nil
 }

@@ -29,7 +29,8 @@ type PublisherParams struct {
 	// as Chrome's encoder (see also IgnoreNextPLIs).
 	KeyframesOnRequest bool
 	// Media, if set, is real pre-encoded VP8 + Opus sent in a loop instead of noise (loop.go):
-	// decodable by browsers and recordings. Bitrate is then the loop's, and VideoMime VP8.
+	// decodable by browsers and recordings. Bitrate is then the loop's, and VideoMime VP8 (or
+	// H.264 with Simulcast: H264Frames).
 	Media *Loop
 }
 
@@ -64,8 +65,8 @@ func NewPublisher(p PublisherParams) (*Publisher, error) {
 		p.VideoMime = webrtc.MimeTypeVP8
 	}
 	if p.Media != nil {
-		if !strings.EqualFold(p.VideoMime, webrtc.MimeTypeVP8) {
-			return nil, fmt.Errorf("%w: a media loop is VP8, not %s", ErrBadLoop, p.VideoMime)
+		if !strings.EqualFold(p.VideoMime, webrtc.MimeTypeVP8) && !(p.Simulcast && strings.EqualFold(p.VideoMime, webrtc.MimeTypeH264)) {
+			return nil, fmt.Errorf("%w: a media loop is VP8 (or H.264 simulcast), not %s", ErrBadLoop, p.VideoMime)
 		}
 		if !p.NoVideo {
 			if err := p.Media.validate(p.Simulcast); err != nil {

@@ -220,7 +220,10 @@ func (p *Publisher) sendSimulcastFrame(sv *simulcastVideo, n int, curs []*loopCu
 			}
 			f := curs[i].next(l.forceKey.Swap(false) || resume[i])
 			resume[i] = false
-			frame = stamped(f.Data, now)
+			frame = f.Data
+			if sv.vp8 { // the send time after the frame (H.264's would be slice data)
+				frame = stamped(f.Data, now)
+			}
 		default:
 			key := l.forceKey.Swap(false) || n == 0 || (!p.p.KeyframesOnRequest && n%(2*fps) == 0)
 			if l.paused.Load() {

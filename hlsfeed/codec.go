@@ -5,9 +5,12 @@ import (
 	"strings"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/relaycast/relaycast/internal/av1seq"
 )
 
 // videoCodec is a video codec the feed takes: H.264 is copied (and fed to the ladder), the
@@ -57,44 +60,41 @@ func vp8Key(f []byte) (bool, int, int) {
 	return true, int(binary.LittleEndian.Uint16(f[6:]) & 0x3fff), int(binary.LittleEndian.Uint16(f[8:]) & 0x3fff)
 }
 
-// vp9Key reads the uncompressed header's frame marker, profile, show_existing_frame and
-// frame_type (0 = key frame). The size is left to the decoder.
+// vp9Key reads a frame's uncompressed header (mediacommon's vp9.Header: frame marker,
+// profile, show_existing_frame, frame_type, and for a key frame the profile-dependent
+// color_config and the frame size). A superframe starts with its first frame, whose header
+// this is (with spatial SVC the base layer's: the sink sees the size of the lowest layer).
 func vp9Key(f []byte) (bool, int, int) {
-	if len(f) < 2 || f[0]>>6 != 2 {
+	var h vp9.Header
+	if err := h.Unmarshal(f); err != nil || h.ShowExistingFrame || h.NonKeyFrame {
 		return false, 0, 0
 	}
-	bit := 2
-	profile := int(f[0]>>5&1) | int(f[0]>>4&1)<<1
-	bit += 2
-	if profile == 3 {
-		bit++
-	}
-	get := func() byte { b := f[bit/8] >> (7 - bit%8) & 1; bit++; return b }
-	if get() == 1 { // show_existing_frame
-		return false, 0, 0
-	}
-	return get() == 0, 0, 0
+	return true, h.Width(), h.Height()
 }
 
 // av1Key: a temporal unit (OBUs with size fields) that carries a sequence header; senders put
-// one in front of every key frame.
+// one in front of every key frame. The size is the header's max_frame_width/height.
 func av1Key(f []byte) (bool, int, int) {
 	for len(f) > 0 {
 		hdr := f[0]
 		typ, ext, sized := hdr>>3&0xf, hdr&4 != 0, hdr&2 != 0
-		if typ == 1 {
-			return true, 0, 0
-		}
 		n := 1
 		if ext {
 			n++
 		}
 		if !sized || n > len(f) {
-			return false, 0, 0
+			return typ == 1, 0, 0
 		}
 		size, l := leb128(f[n:])
 		if l == 0 || uint64(len(f)-n-l) < size {
-			return false, 0, 0
+			return typ == 1, 0, 0
+		}
+		if typ == 1 {
+			w, h, _, err := av1seq.Size(f[n+l : n+l+int(size)])
+			if err != nil {
+				return true, 0, 0
+			}
+			return true, w, h
 		}
 		f = f[n+l+int(size):]
 	}

@@ -165,6 +165,7 @@ type clip struct {
 	audio   sfu.TrackInfo
 	vp, ap  rtp.Packetizer
 	off     time.Duration // added to the RTP timestamps (a clip played after another)
+	files   [2]string     // the video (IVF) and audio (Ogg) files
 }
 
 func newClip(t *testing.T, codec, size string, d time.Duration, gop int) *clip {
@@ -178,11 +179,16 @@ func newClip(t *testing.T, codec, size string, d time.Duration, gop int) *clip {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clip{samples: smp}
+	c := &clip{samples: smp, files: [2]string{v, a}}
 	var pl rtp.Payloader = &codecs.H264Payloader{}
 	mime := webrtc.MimeTypeH264
-	if codec == testmedia.CodecVP8 {
+	switch codec {
+	case testmedia.CodecVP8:
 		pl, mime = &codecs.VP8Payloader{}, webrtc.MimeTypeVP8
+	case testmedia.CodecVP9:
+		pl, mime = &codecs.VP9Payloader{}, webrtc.MimeTypeVP9
+	case testmedia.CodecAV1:
+		pl, mime = &codecs.AV1Payloader{}, webrtc.MimeTypeAV1
 	}
 	c.video = sfu.TrackInfo{Index: 0, Kind: webrtc.RTPCodecTypeVideo, Codec: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}, SSRC: 1}
 	c.audio = sfu.TrackInfo{Index: 1, Kind: webrtc.RTPCodecTypeAudio, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, SSRC: 2}

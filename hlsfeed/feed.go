@@ -185,7 +185,7 @@ func (f *Feed) OnLive(room sfu.LiveRoom) sfu.Sink {
 		ss = &streamState{room: name, st: st, variants: map[string]Variant{}, f: f}
 		f.streams[name] = ss
 	}
-	s := &roomSink{f: f, room: room, name: name, ss: ss, log: f.log.With("room", name), tracks: map[int]*track{}}
+	s := &roomSink{f: f, room: room, name: name, ss: ss, log: f.log.With("room", name), tracks: map[int]*track{}, floor: ss.latest()}
 	prev := ss.owner
 	ss.owner = s
 	f.sinks[s] = struct{}{}

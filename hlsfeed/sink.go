@@ -50,6 +50,10 @@ type roomSink struct {
 	src        Variant // the copied H.264 rendition
 	keyAsked   time.Time
 	lastKey    time.Duration
+	// layers are the H.264 simulcast layers other than the best, by SSRC (layers.go): each is
+	// copied to a rendition of its own, and no ladder is transcoded. Nil without.
+	layers map[uint32]*layerOut
+	floor  time.Duration // the stream's latest media time when this session began
 }
 
 // track is one incoming track on the media timeline.
@@ -72,6 +76,8 @@ type track struct {
 	started bool // a keyframe was written
 	broken  bool // frames were lost: wait for a keyframe
 	w, h    int
+	// the size the last key frame's header gave (0 when it does not carry one)
+	keyW, keyH int
 }
 
 // media returns the media time of RTP timestamp ts (unwrapped against the previous one).
@@ -158,13 +164,7 @@ func (s *roomSink) declareAudio() {
 }
 
 func (s *roomSink) newTrack(info sfu.TrackInfo, pkt *rtp.Packet, arrival time.Time) *track {
-	// Anchored at arrival on the stream's timeline, and after whatever an earlier session of
-	// the room wrote (a publisher back within the linger continues forward in time).
-	anchor := arrival.Sub(s.ss.st.Epoch())
-	if hi := s.ss.latest(); anchor <= hi {
-		anchor = hi + 20*time.Millisecond
-	}
-	t := &track{info: info, anchor: anchor, anchorRTP: pkt.Timestamp}
+	t := &track{info: info, anchor: s.anchorAt(arrival), anchorRTP: pkt.Timestamp}
 	vc, isVideo := videoCodecFor(info.Codec.MimeType)
 	switch {
 	case info.Kind == webrtc.RTPCodecTypeVideo && isVideo && s.video == nil:
@@ -191,6 +191,17 @@ func (s *roomSink) newTrack(info sfu.TrackInfo, pkt *rtp.Packet, arrival time.Ti
 	return t
 }
 
+// anchorAt is the media time of a track's first packet, which arrived at arrival: on the
+// stream's timeline, and after whatever an earlier session of the room wrote (a publisher back
+// within the linger continues forward in time).
+func (s *roomSink) anchorAt(arrival time.Time) time.Duration {
+	anchor := arrival.Sub(s.ss.st.Epoch())
+	if hi := s.ss.latest(); anchor <= hi {
+		anchor = hi + 20*time.Millisecond
+	}
+	return anchor
+}
+
 // restartSpec makes the next keyframe (or audio packet) rebuild the transcoder: its inputs changed.
 func (s *roomSink) restartSpec() {
 	if s.tc != nil && s.video != nil && s.video.started {
@@ -207,34 +218,16 @@ func (s *roomSink) askKey(every time.Duration) {
 }
 
 func (s *roomSink) videoSample(t *track, smp *media.Sample) {
-	if t.popped && int32(smp.PacketTimestamp-t.last32) <= 0 {
-		return // the rest of a reordered frame handed out again
-	}
-	pts := t.media(smp.PacketTimestamp)
-	if smp.PrevDroppedPackets > 0 && t.started {
-		t.broken = true // what follows references what was lost: wait for a keyframe
-		s.askKey(lossKeyAsk)
-	}
-	var nalus [][]byte
-	var key bool
-	w, h := t.w, t.h
-	if t.codec.copy {
-		nalus, key, _ = t.params.prepare(splitAnnexB(smp.Data))
-		w, h = t.params.w, t.params.h
-	} else if k, fw, fh := t.codec.key(smp.Data); k {
-		key = true
-		if fw > 0 {
-			w, h = fw, fh
-		}
-	}
-	switch {
-	case key:
-		t.broken = false
-	case t.broken || !t.started:
-		s.askKey(firstKeyAsk)
+	pts, nalus, key, ok := t.frame(smp, s.askKey)
+	if !ok {
 		return
 	}
-	t.started, t.last = true, pts
+	w, h := t.w, t.h
+	if t.codec.copy {
+		w, h = t.params.w, t.params.h
+	} else if key && t.keyW > 0 {
+		w, h = t.keyW, t.keyH
+	}
 	s.ss.bump(pts)
 	if key {
 		s.lastKey = pts
@@ -248,6 +241,35 @@ func (s *roomSink) videoSample(t *track, smp *media.Sample) {
 	if s.tc != nil && !s.tc.writeVideo(pts, smp.Data, key) {
 		s.askKey(firstKeyAsk)
 	}
+}
+
+// frame puts a video sample on the track's timeline: its media time, its access unit (H.264:
+// the NAL units to write) and whether it is a keyframe. ok is false for a frame to drop: the
+// rest of a reordered one, or one after a loss or before the first keyframe (ask is called
+// for a keyframe, at most every given interval).
+func (t *track) frame(smp *media.Sample, ask func(every time.Duration)) (pts time.Duration, nalus [][]byte, key, ok bool) {
+	if t.popped && int32(smp.PacketTimestamp-t.last32) <= 0 {
+		return 0, nil, false, false // the rest of a reordered frame handed out again
+	}
+	pts = t.media(smp.PacketTimestamp)
+	if smp.PrevDroppedPackets > 0 && t.started {
+		t.broken = true // what follows references what was lost: wait for a keyframe
+		ask(lossKeyAsk)
+	}
+	if t.codec.copy {
+		nalus, key, _ = t.params.prepare(splitAnnexB(smp.Data))
+	} else {
+		key, t.keyW, t.keyH = t.codec.key(smp.Data)
+	}
+	switch {
+	case key:
+		t.broken = false
+	case t.broken || !t.started:
+		ask(firstKeyAsk)
+		return pts, nil, false, false
+	}
+	t.started, t.last = true, pts
+	return pts, nalus, key, true
 }
 
 // writeCopy writes an H.264 access unit to the top rendition as it came, to the ladder's
@@ -281,6 +303,9 @@ func (s *roomSink) ensure(w, h int) {
 	sp := spec{audio: s.hasAudio}
 	if v := s.video; v != nil {
 		rungs := rungsFor(s.f.p.Ladder, h)
+		if v.codec.copy && s.layers != nil {
+			rungs = nil // the simulcast layers are the ladder, copied
+		}
 		var outs []output
 		if !v.codec.copy {
 			outs = append(outs, output{name: "src", bitrate: bitrateFor(h)})

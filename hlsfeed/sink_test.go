@@ -249,38 +249,42 @@ func TestCopyH264Ladder(t *testing.T) {
 	}
 }
 
-// A VP8 publisher that changes size: ffmpeg is restarted for the new size, with a
-// discontinuity; the top rendition's SPS then has the new size.
-func TestTranscodeVP8SizeChange(t *testing.T) {
-	c1 := newClip(t, testmedia.CodecVP8, "320x240", 2*time.Second, 30)
-	c2 := newClip(t, testmedia.CodecVP8, "480x270", 2*time.Second, 30)
-	c2.vp, c2.ap, c2.off = c1.vp, c1.ap, 2*time.Second
-	f, pk := newTestFeed(t, Params{})
-	sink := f.OnLive(c1.room("r6"))
-	c1.play(t, sink, 4, nil)
-	c2.play(t, sink, 4, nil)
-	st := pk.stream("r6")
-	var sizes [][2]int
-	waitFor(t, 15*time.Second, "the new size", func() bool {
-		sizes = sizes[:0]
-		for _, a := range st.variant("src").snapshot() {
-			if sps := spsOf(a.nalus); sps != nil {
-				w, h := sizeOf(t, sps)
-				if len(sizes) == 0 || sizes[len(sizes)-1] != [2]int{w, h} {
-					sizes = append(sizes, [2]int{w, h})
+// A VP8, VP9 or AV1 publisher that changes size: ffmpeg is restarted for the new size (read
+// from the key frame), with a discontinuity; the top rendition's SPS then has the new size.
+func TestTranscodeSizeChange(t *testing.T) {
+	for _, codec := range []string{testmedia.CodecVP8, testmedia.CodecVP9, testmedia.CodecAV1} {
+		t.Run(codec, func(t *testing.T) {
+			c1 := newClip(t, codec, "320x240", 2*time.Second, 30)
+			c2 := newClip(t, codec, "480x270", 2*time.Second, 30)
+			c2.vp, c2.ap, c2.off = c1.vp, c1.ap, 2*time.Second
+			f, pk := newTestFeed(t, Params{})
+			sink := f.OnLive(c1.room("r6"))
+			c1.play(t, sink, 4, nil)
+			c2.play(t, sink, 4, nil)
+			st := pk.stream("r6")
+			var sizes [][2]int
+			waitFor(t, 15*time.Second, "the new size", func() bool {
+				sizes = sizes[:0]
+				for _, a := range st.variant("src").snapshot() {
+					if sps := spsOf(a.nalus); sps != nil {
+						w, h := sizeOf(t, sps)
+						if len(sizes) == 0 || sizes[len(sizes)-1] != [2]int{w, h} {
+							sizes = append(sizes, [2]int{w, h})
+						}
+					}
 				}
+				return len(sizes) == 2
+			})
+			_ = sink.Close()
+			if sizes[0] != [2]int{320, 240} || sizes[1] != [2]int{480, 270} {
+				t.Fatalf("sizes %v", sizes)
 			}
-		}
-		return len(sizes) == 2
-	})
-	_ = sink.Close()
-	if sizes[0] != [2]int{320, 240} || sizes[1] != [2]int{480, 270} {
-		t.Fatalf("sizes %v", sizes)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if len(st.discont) != 1 || f.Stats().Restarts != 0 {
-		t.Fatalf("discontinuities %d, restarts after deaths %d", len(st.discont), f.Stats().Restarts)
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if len(st.discont) != 1 || f.Stats().Restarts != 0 {
+				t.Fatalf("discontinuities %d, restarts after deaths %d", len(st.discont), f.Stats().Restarts)
+			}
+		})
 	}
 }
 

@@ -1,9 +1,9 @@
 package recorder
 
 import (
-	"errors"
-
 	"github.com/pion/rtp/codecs/av1/obu"
+
+	"github.com/relaycast/relaycast/internal/av1seq"
 )
 
 // temporalDelimiter is an empty OBU_TEMPORAL_DELIMITER with a size field. RTP senders drop it
@@ -89,67 +89,8 @@ func av1KeyFrame(p []byte, reduced bool) bool {
 	return r.bits(2) == 0 && !r.err // frame_type KEY_FRAME
 }
 
-var errBadSeqHeader = errors.New("recorder: bad AV1 sequence header")
+// errBadSeqHeader: a sequence header the shared reader (internal/av1seq) cannot walk.
+var errBadSeqHeader = av1seq.ErrBad
 
 // av1SeqSize parses a sequence header OBU payload (AV1 §5.5) up to max_frame_height_minus_1.
-func av1SeqSize(p []byte) (w, h int, reduced bool, err error) {
-	r := &bitReader{b: p}
-	r.bits(3) // seq_profile
-	r.bit()   // still_picture
-	reduced = r.bit()
-	if reduced {
-		r.bits(5) // seq_level_idx[0]
-	} else {
-		timing := r.bit()
-		decoderModel := false
-		delayLen := 0
-		if timing {
-			r.bits(32)   // num_units_in_display_tick
-			r.bits(32)   // time_scale
-			if r.bit() { // equal_picture_interval
-				r.uvlc()
-			}
-			decoderModel = r.bit()
-			if decoderModel {
-				delayLen = int(r.bits(5)) + 1 // buffer_delay_length_minus_1
-				r.bits(32)                    // num_units_in_decoding_tick
-				r.bits(5)                     // buffer_removal_time_length_minus_1
-				r.bits(5)                     // frame_presentation_time_length_minus_1
-			}
-		}
-		initialDelay := r.bit()
-		for range r.bits(5) + 1 { // operating points
-			r.bits(12) // operating_point_idc
-			if r.bits(5) > 7 {
-				r.bit() // seq_tier
-			}
-			if decoderModel && r.bit() {
-				r.bits(delayLen) // decoder_buffer_delay
-				r.bits(delayLen) // encoder_buffer_delay
-				r.bit()          // low_delay_mode_flag
-			}
-			if initialDelay && r.bit() {
-				r.bits(4)
-			}
-		}
-	}
-	wBits, hBits := int(r.bits(4))+1, int(r.bits(4))+1
-	w, h = int(r.bits(wBits))+1, int(r.bits(hBits))+1
-	if r.err || w > 65536 || h > 65536 {
-		return 0, 0, false, errBadSeqHeader
-	}
-	return w, h, reduced, nil
-}
-
-// uvlc reads a variable-length unsigned value (AV1 §4.10.3).
-func (r *bitReader) uvlc() uint64 {
-	zeros := 0
-	for !r.bit() {
-		if r.err || zeros == 32 {
-			r.err = true
-			return 0
-		}
-		zeros++
-	}
-	return 1<<zeros - 1 + r.bits(zeros)
-}
+func av1SeqSize(p []byte) (w, h int, reduced bool, err error) { return av1seq.Size(p) }

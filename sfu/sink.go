@@ -59,6 +59,7 @@ type sinkFeed struct {
 	replay    []*replayTrack
 	replayFor map[int]TrackInfo
 	filtering int
+	layers    *sinkLayers // a LayerSink's extra simulcast layers (sinklayers.go); nil for most
 }
 
 type sinkPacket struct {
@@ -83,7 +84,7 @@ func (f *sinkFeed) run() {
 	for {
 		select {
 		case sp := <-f.queue:
-			if f.replayed(sp.info, sp.pkt) {
+			if f.toLayer(sp) || f.replayed(sp.info, sp.pkt) {
 				continue
 			}
 			if err := f.sink.WriteRTP(sp.info, sp.pkt); err != nil {
@@ -94,7 +95,7 @@ func (f *sinkFeed) run() {
 			for {
 				select {
 				case sp := <-f.queue:
-					if !f.replayed(sp.info, sp.pkt) {
+					if !f.toLayer(sp) && !f.replayed(sp.info, sp.pkt) {
 						_ = f.sink.WriteRTP(sp.info, sp.pkt)
 					}
 				default:
@@ -151,6 +152,7 @@ func (r *room) startSink() {
 		return
 	}
 	f := &sinkFeed{room: r, sink: sink, queue: make(chan sinkPacket, sinkQueue), done: make(chan struct{})}
+	f.layers = r.wantedLayers(sink)
 	r.mu.Lock()
 	if r.ended {
 		r.mu.Unlock()
@@ -163,6 +165,9 @@ func (r *room) startSink() {
 	f.downs = make([]*downTrack, 0, len(ups))
 	for _, u := range ups {
 		f.downs = append(f.downs, &downTrack{up: u, feed: f})
+	}
+	if f.layers != nil {
+		f.downs = append(f.downs, f.layers.downs(f)...)
 	}
 	r.mu.Unlock()
 	// Attach every track before reading the caches (the seam, sinkreplay.go); the live packets
@@ -178,4 +183,7 @@ func (r *room) startSink() {
 	}
 	go f.run()
 	r.RequestKeyframe()
+	if f.layers != nil {
+		f.layers.requestKeyframes()
+	}
 }
