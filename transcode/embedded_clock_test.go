@@ -2,6 +2,8 @@ package transcode
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,6 +147,48 @@ func TestEmbeddedTimeIgnoresClockSteps(t *testing.T) {
 			}
 		})
 	}
+	// concurrent connections, each mixing the three, while the clock steps: each sees TIME
+	// never going back
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cc := redis.NewClient(&redis.Options{Addr: e.Addr(), PoolSize: 1})
+			defer cc.Close()
+			var prev time.Time
+			for i := range 150 {
+				var now time.Time
+				switch (g + i) % 3 {
+				case 0:
+					now = cc.Time(ctx).Val()
+				case 1:
+					ms, _ := script.Run(ctx, cc, nil).Int64()
+					now = time.UnixMilli(ms)
+				default:
+					var v *redis.TimeCmd
+					_, _ = cc.TxPipelined(ctx, func(p redis.Pipeliner) error { v = p.Time(ctx); return nil })
+					now = v.Val()
+				}
+				// the script's reading is in whole ms
+				if now.Before(prev.Truncate(time.Millisecond)) {
+					errs <- fmt.Errorf("connection %d: TIME went back: %v then %v", g, prev, now)
+					return
+				}
+				prev = now
+				if g == 0 && i%50 == 0 {
+					clk.jump(-5 * time.Second)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	clk.jump(15 * time.Second) // back to +0 net
 	// TTLs: as before the clock (no count-down by miniredis; PEXPIREAT relative to now)
 	if err := c.Set(ctx, "ttl", "v", 2*time.Second).Err(); err != nil {
 		t.Fatal(err)
