@@ -23,16 +23,14 @@ func RedisOpt(url string) (asynq.RedisConnOpt, error) {
 
 // Embedded is an in-process Redis-compatible server (miniredis) for single-binary setups.
 // It keeps data in memory only; the reconciler re-enqueues whatever is lost with it.
-type Embedded struct{ m *miniredis.Miniredis }
-
-// StartEmbedded starts it on a free loopback port.
-func StartEmbedded() (*Embedded, error) {
-	m := miniredis.NewMiniRedis()
-	if err := m.StartAddr("127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("transcode: embedded redis: %w", err)
-	}
-	return &Embedded{m: m}, nil
+type Embedded struct {
+	m   *miniredis.Miniredis
+	clk *slewClock // answers TIME (embedded_clock.go)
 }
+
+// StartEmbedded starts it on a free loopback port, with the node's clock made step-free for
+// TIME (StartEmbeddedWith with the defaults).
+func StartEmbedded() (*Embedded, error) { return StartEmbeddedWith(EmbeddedParams{}) }
 
 // Addr is host:port.
 func (e *Embedded) Addr() string { return e.m.Addr() }
