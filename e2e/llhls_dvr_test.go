@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/catalog"
@@ -30,7 +31,8 @@ import (
 //     time minus the recording's started_at, and the picture is ~18 s behind live;
 //   - the lot shows the live auction, and says so (far behind live, events are not held);
 //   - dragging forward into the window goes back onto the live playlist, rewound;
-//   - "Back to live" plays at the live edge again (the "Delayed mode" badge).
+//   - "Back to live" plays at the live edge again (the "Delayed mode" badge);
+//   - the keyboard: Home on the timeline plays the recording from its start, End goes live.
 func TestLLHLSDVR(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium, ffmpeg and the transcoder")
@@ -184,6 +186,16 @@ func TestLLHLSDVR(t *testing.T) {
 		if l := evalJS[string](t, page, `document.getElementById("to-live").textContent`); l != "LIVE" {
 			t.Fatalf("live button says %q at the edge", l)
 		}
+	})
+
+	t.Run("keyboard: Home to the show's start, End to live", func(t *testing.T) {
+		focus(t, page, "#dvr-range")
+		press(t, page, kb.Home)
+		waitJS(t, page, 20*time.Second, `window.relaycast.hls.source === "archive" && window.relaycast.hls.playing && window.relaycast.hls.currentTime < 8`, "the recording from its start")
+		f := hlsNow(t, page)
+		t.Logf("Home: the recording at %.1f s, %.1f s behind live", f.CurrentTime, (f.ServerNow-f.PlayingDate)/1000)
+		press(t, page, kb.End)
+		waitJS(t, page, 15*time.Second, `window.relaycast.hls.source === "live" && !window.relaycast.hls.rewound && window.relaycast.hls.playing`, "live again after End")
 	})
 }
 
