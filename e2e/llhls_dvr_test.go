@@ -25,14 +25,16 @@ import (
 // recording's progressive EVENT playlist has parts within seconds); a real publisher (WHIP,
 // H.264) for longer than the window; the watch page with ?mode=hls in Chromium (hls.js):
 //   - the timeline spans the whole show (from the recording's start), not just the window;
-//   - dragging it 18 s back (older than the window) switches the page's player onto the
+//   - dragging it 18 s back (older than the window; further when the transcoder lags more) switches the page's player onto the
 //     recording's playlist (the page fetched it; the player says "archive"), which plays
 //     (currentTime and frames advance) at the asked moment: its media time is the asked server
 //     time minus the recording's started_at, and the picture is ~18 s behind live;
 //   - the lot shows the live auction, and says so (far behind live, events are not held);
 //   - dragging forward into the window goes back onto the live playlist, rewound;
 //   - "Back to live" plays at the live edge again (the "Delayed mode" badge);
-//   - the keyboard: Home on the timeline plays the recording from its start, End goes live.
+//   - the keyboard: Home on the timeline plays the recording from its start, End goes live;
+//   - a WebRTC viewer (no ?mode=hls) drags into the recording (HLS over the WebRTC video) and
+//     "Back to live" returns to the WebRTC video.
 func TestLLHLSDVR(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Chromium, ffmpeg and the transcoder")
@@ -81,13 +83,18 @@ func TestLLHLSDVR(t *testing.T) {
 	t.Cleanup(func() { t.Logf("frozen pictures restarted: %d", hlsNow(t, page).Stalls) })
 
 	// The show is older than the window, and the page knows the recording.
-	const back = 18
+	back := 18
 	waitJS(t, page, 45*time.Second, fmt.Sprintf(`window.relaycast.hls.archiveUrl !== "" && window.relaycast.hls.showSeconds >= %d && window.relaycast.hls.windowSeconds > 0`, back+8), "a show longer than the window, with its recording")
 	span := evalJS[map[string]float64](t, page, `(() => { const r = document.getElementById("dvr-range"); return { min: Number(r.min), show: window.relaycast.hls.showSeconds, window: window.relaycast.hls.windowSeconds }; })()`)
 	t.Logf("timeline: min %.0f s (the show: %.0f s; the live window: %.1f s)", span["min"], span["show"], span["window"])
-	if span["min"] > -(back+6) || span["window"] > window.Seconds()+3 {
+	if span["min"] > -float64(back+6) || span["window"] > window.Seconds()+3 {
 		t.Fatalf("the timeline spans %.0f s with a %.1f s window: want the whole show (> %d s), the window ≤ %s", -span["min"], span["window"], back+6, window)
 	}
+
+	// How far back to go: 18 s, or further when the transcoder lags more (a loaded machine),
+	// so that the recording has the moment asked for (else the page rightly moves on to the
+	// live window, see archiveForward).
+	back = dvrBack(t, srv.URL(), rec, back)
 
 	t.Run("rewind into the recording", func(t *testing.T) {
 		// Drag the timeline to −0:18 (the range input's own events, as a finger or mouse does).
@@ -112,7 +119,7 @@ func TestLLHLSDVR(t *testing.T) {
 		_, f := hlsAdvances(t, page, 3*time.Second)
 		// Where the picture is: its media time against the recording's start (the catalog's).
 		// Server seconds since the drag: the most the picture can have played since (loading counts).
-		elapsed := (f.ServerNow - (asked + back*1000)) / 1000
+		elapsed := (f.ServerNow - (asked + float64(back*1000))) / 1000
 		askedAt := (asked - float64(rec.StartedAt.UnixMilli())) / 1000
 		behindS := (f.ServerNow - f.PlayingDate) / 1000
 		t.Logf("rewound into the recording: media time %.1f s (the asked moment %.1f s, %.1f s ago), the picture %.1f s behind live (asked %d s); badge %q",
@@ -120,7 +127,7 @@ func TestLLHLSDVR(t *testing.T) {
 		if f.CurrentTime < askedAt-2 || f.CurrentTime > askedAt+elapsed+2 {
 			t.Fatalf("the recording plays at %.1f s, want from ~%.1f s (the asked moment) to %.1f s", f.CurrentTime, askedAt, askedAt+elapsed)
 		}
-		if behindS < back-3 || behindS > back+8 {
+		if behindS < float64(back-3) || behindS > float64(back+8) {
 			t.Fatalf("the picture is %.1f s behind live, asked %d s", behindS, back)
 		}
 		if !strings.Contains(f.Badge, "Rewound") || !strings.Contains(f.Badge, "recording") {
@@ -197,6 +204,27 @@ func TestLLHLSDVR(t *testing.T) {
 		press(t, page, kb.End)
 		waitJS(t, page, 15*time.Second, `window.relaycast.hls.source === "live" && !window.relaycast.hls.rewound && window.relaycast.hls.playing`, "live again after End")
 	})
+
+	t.Run("a WebRTC viewer rewinds into the recording and back to WebRTC", func(t *testing.T) {
+		back := dvrBack(t, srv.URL(), rec, 18)
+		rtc := tab(t, ctx)
+		navigate(t, rtc, srv.URL()+"/watch/"+room+"?token="+url.QueryEscape(bidder))
+		waitJS(t, rtc, 30*time.Second, `window.relaycast.state === "playing" && window.relaycast.hls.shown === "webrtc"`, "the WebRTC video")
+		waitJS(t, rtc, 10*time.Second, `window.relaycast.hls.archiveUrl !== "" && Number(document.getElementById("dvr-range").min) < -20`, "the timeline over the show")
+		if _, err := chromedp.Run(rtc, chromedp.Evaluate[bool](`(() => { const r = document.getElementById("dvr-range");
+		  r.dispatchEvent(new PointerEvent("pointerdown")); r.value = "-`+fmt.Sprint(back)+`"; r.dispatchEvent(new Event("input"));
+		  r.dispatchEvent(new Event("change")); return true; })()`)); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, rtc, 20*time.Second, `window.relaycast.hls.shown === "hls" && window.relaycast.hls.source === "archive" && window.relaycast.hls.playing`, "the recording over the WebRTC video")
+		if _, _, err := hlsAdvance(t, rtc, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(rtc, chromedp.Click(chromedp.CSS("#to-live"))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, rtc, 15*time.Second, `window.relaycast.hls.shown === "webrtc" && window.relaycast.hls.source === "" && window.relaycast.state === "playing"`, "the WebRTC video again")
+	})
 }
 
 // phoneShot saves a 390×844 screenshot of the page (the viewport, as a phone shows it) as name
@@ -258,4 +286,73 @@ func livePlaylistStart(t *testing.T, base, room string) time.Time {
 	}
 	t.Fatalf("no EXT-X-PROGRAM-DATE-TIME in the live media playlist:\n%.500s", text)
 	return time.Time{}
+}
+
+// dvrBack returns how many seconds behind live to rewind so that the moment is in the
+// recording's progressive playlist: want, or the recording's lag behind live + 5 s when more
+// (waiting up to 30 s for the show to be long enough for it).
+func dvrBack(t *testing.T, base string, rec catalog.Recording, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		age := time.Since(rec.StartedAt).Seconds()
+		lag := age - archiveSeconds(t, base, rec.HLSURL)
+		back := max(want, int(lag)+5)
+		if float64(back) < age-2 {
+			t.Logf("the recording lags %.1f s behind live (the show is %.0f s old): rewinding %d s", lag, age, back)
+			return back
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the recording lags %.1f s behind live in a %.0f s show", lag, age)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// archiveSeconds sums the EXTINF durations of the recording's progressive playlist (its first
+// variant).
+func archiveSeconds(t *testing.T, base, hlsURL string) float64 {
+	t.Helper()
+	u, err := url.Parse(hlsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs := u
+	if !u.IsAbs() {
+		if abs, err = url.Parse(base + u.Path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(u string) string {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+		return string(b)
+	}
+	text := get(abs.String())
+	if strings.Contains(text, "#EXT-X-STREAM-INF") {
+		for _, line := range strings.Split(text, "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				ref, err := url.Parse(line)
+				if err != nil {
+					t.Fatal(err)
+				}
+				text = get(abs.ResolveReference(ref).String())
+				break
+			}
+		}
+	}
+	var sum float64
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "#EXTINF:"); ok {
+			var d float64
+			if _, err := fmt.Sscanf(strings.TrimSuffix(strings.SplitN(v, ",", 2)[0], ","), "%g", &d); err == nil {
+				sum += d
+			}
+		}
+	}
+	return sum
 }

@@ -85,6 +85,13 @@ export class Delayed {
   /** The show's recording in progress (older than the live window plays from it); null: none. */
   private rec: ArchiveSource | null = null;
   private archiveLooked = 0;
+  /** The live window's length was read from the playlist (a WebRTC viewer has not loaded it). */
+  private windowKnown = false;
+  /**
+   * A rewind asked before the window was known: the server time (ms) of the moment asked for;
+   * once the playlist says how long the window is, a moment older than it plays the recording.
+   */
+  private askedMoment = 0;
   private fallbackTimer = 0;
   private dragging = false;
   private windowS = DEFAULT_WINDOW_S;
@@ -294,9 +301,13 @@ export class Delayed {
   rewind(backS: number): void {
     const rec = this.rec;
     backS = Math.max(0, Math.min(backS, this.showSeconds));
-    if (rec && backS > this.windowS - WINDOW_MARGIN_S) {
+    this.askedMoment = 0;
+    if (rec && backS > this.windowS - WINDOW_MARGIN_S && this.windowKnown) {
       this.toArchive(rec, backS);
     } else {
+      // Not knowing the window yet (a WebRTC viewer): the live playlist first, the recording
+      // once the playlist shows the moment is older than its window (tick).
+      if (rec && !this.windowKnown && backS > 0) this.askedMoment = this.o.liveRoom.now() - backS * 1000;
       backS = Math.min(backS, this.windowS);
       if (!this.hls.active) this.startHls("rewind", backS);
       else if (this.hls.archive) this.hls.start(this.url(), backS);
@@ -362,7 +373,15 @@ export class Delayed {
       this.o.retryWebRTC();
     }
     const w = this.hls.windowSeconds;
-    if (w > 0) this.windowS = Math.max(10, Math.floor(w));
+    if (w > 0) {
+      this.windowS = Math.max(10, Math.floor(w));
+      this.windowKnown = true;
+    }
+    if (this.askedMoment && this.windowKnown) {
+      const back = (this.o.liveRoom.now() - this.askedMoment) / 1000;
+      this.askedMoment = 0;
+      if (this.rec && this.hls.rewound && back > this.windowS - WINDOW_MARGIN_S) this.toArchive(this.rec, back);
+    }
     const every = this.rec ? ARCHIVE_RELOOK_MS : ARCHIVE_LOOK_MS;
     if (!this.bar.hidden && Date.now() - this.archiveLooked > every) void this.lookArchive();
     this.render();
