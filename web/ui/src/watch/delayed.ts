@@ -433,7 +433,7 @@ export class Delayed {
     if (!this.note.hidden) {
       this.note.textContent =
         ms > HOLD_MAX_MS
-          ? `You are watching ${label(ms / 1000)} behind live; the lot shows the live auction. Bids go to the server, which decides by its own clock.`
+          ? `You are watching ${label(ms / 1000).slice(1)} behind live; the lot shows the live auction. Bids go to the server, which decides by its own clock.`
           : `You are ${(ms / 1000).toFixed(1)} s behind live. Bids go to the server, which decides by its own clock.`;
     }
     this.note.dataset.behind = String(Math.round(ms));
