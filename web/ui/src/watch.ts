@@ -255,6 +255,18 @@ window.relaycast = {
     get windowSeconds(): number {
       return delayed.hls.windowSeconds;
     },
+    /** Rewind (DVR): "live" (the live playlist), "archive" (the show's recording) or "" (no HLS). */
+    get source(): string {
+      return delayed.source;
+    },
+    /** The recording's playlist the page rewinds into ("" when the room is not recorded). */
+    get archiveUrl(): string {
+      return delayed.archiveUrl;
+    },
+    /** Seconds the timeline spans (the whole show when recorded, else the live window). */
+    get showSeconds(): number {
+      return delayed.showSeconds;
+    },
     /** Server time (ms) of the picture on screen (EXT-X-PROGRAM-DATE-TIME); null on WebRTC. */
     get playingDate(): number | null {
       return delayed.hls.playingDate;

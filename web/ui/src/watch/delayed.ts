@@ -4,7 +4,9 @@
 //   for WebRTC in the background (its own bounded backoff); when a WebRTC picture arrives the
 //   page switches back (the WebRTC frame is on screen before hls.js stops: no black gap);
 // - `?mode=hls` plays LL-HLS only;
-// - rewind (DVR): the timeline under the video goes back into the live window; a WebRTC viewer
+// - rewind (DVR): the timeline under the video spans the whole show: inside the live window it
+//   seeks the live playlist, older than that (a recorded room) it plays the show's recording
+//   (its progressive EVENT playlist) at the same moment by the server clock; a WebRTC viewer
 //   moves to HLS for it, "Back to live" returns to the edge (WebRTC when it plays);
 // - the auction by media time: LiveRoom.mediaClock is the server time of the picture on screen,
 //   so lot and bid events wait until the video reaches them; the bid button says how far behind
@@ -12,12 +14,20 @@
 
 import { api, type Page } from "../api";
 import { type LiveRoom } from "../live/room";
-import { LiveHls } from "./hls";
+import { type ArchiveSource, LiveHls } from "./hls";
 
 export const FALLBACK_MS = 3000;
 /** Events wait for the picture only this far behind live; a viewer rewound further sees the live auction. */
 export const HOLD_MAX_MS = 15_000;
 const DEFAULT_WINDOW_S = 300;
+/**
+ * A rewind further back than the live window minus this (s) plays the recording: the window's
+ * start moves on while hls.js loads, a seek right at it would fall off.
+ */
+export const WINDOW_MARGIN_S = 3;
+/** How often the page looks for the room's recording: until its playlist exists, then. */
+const ARCHIVE_LOOK_MS = 5000;
+const ARCHIVE_RELOOK_MS = 30_000;
 /** In delayed mode, a WebRTC attempt that shows nothing this long is given up and tried again. */
 export const WEBRTC_RETRY_MS = 6000;
 
@@ -72,10 +82,16 @@ export class Delayed {
   private readonly timeLabel: HTMLElement;
   private readonly liveBtn: HTMLButtonElement;
   private readonly note: HTMLElement;
-  /** Older than the live window: the show's recording (its progressive playlist, in the player). */
-  private readonly archive: HTMLAnchorElement;
-  private archiveId = "";
+  /** The show's recording in progress (older than the live window plays from it); null: none. */
+  private rec: ArchiveSource | null = null;
   private archiveLooked = 0;
+  /** The live window's length was read from the playlist (a WebRTC viewer has not loaded it). */
+  private windowKnown = false;
+  /**
+   * A rewind asked before the window was known: the server time (ms) of the moment asked for;
+   * once the playlist says how long the window is, a moment older than it plays the recording.
+   */
+  private askedMoment = 0;
   private fallbackTimer = 0;
   private dragging = false;
   private windowS = DEFAULT_WINDOW_S;
@@ -91,6 +107,7 @@ export class Delayed {
   constructor(private readonly o: DelayedOptions) {
     this.hls = new LiveHls(o.stage, o.webrtcVideo.nextSibling, {
       token: o.token,
+      serverNow: () => o.liveRoom.now(),
       playing: () => this.onHlsPlaying(),
       ended: () => {
         this.stop();
@@ -122,6 +139,7 @@ export class Delayed {
     this.range.step = "1";
     this.range.value = "0";
     this.range.setAttribute("aria-label", "Rewind the show");
+    this.range.setAttribute("aria-valuetext", "live");
     this.timeLabel = document.createElement("span");
     this.timeLabel.className = "dvr-time small";
     this.timeLabel.id = "dvr-time";
@@ -129,12 +147,7 @@ export class Delayed {
     this.liveBtn.type = "button";
     this.liveBtn.className = "btn btn-sm dvr-live";
     this.liveBtn.id = "to-live";
-    this.archive = document.createElement("a");
-    this.archive.className = "dvr-archive small";
-    this.archive.id = "dvr-archive";
-    this.archive.hidden = true;
-    this.archive.textContent = "Earlier: the recording from the start";
-    this.bar.append(this.range, this.timeLabel, this.liveBtn, this.archive);
+    this.bar.append(this.range, this.timeLabel, this.liveBtn);
     o.barBefore.before(this.bar);
 
     this.range.addEventListener("pointerdown", () => (this.dragging = true));
@@ -181,6 +194,24 @@ export class Delayed {
     if (!this.showing) return 0;
     const t = this.hls.playingDate;
     return t === null ? 0 : Math.max(0, this.o.liveRoom.now() - t);
+  }
+
+  /** Seconds the timeline spans: the whole show when it is recorded, else the live window. */
+  get showSeconds(): number {
+    const rec = this.rec;
+    if (!rec) return this.windowS;
+    return Math.max(this.windowS, Math.floor((this.o.liveRoom.now() - rec.startMs) / 1000));
+  }
+
+  /** The recording the page rewinds into ("" when the room is not recorded). */
+  get archiveUrl(): string {
+    return this.rec?.url ?? "";
+  }
+
+  /** What the HLS player plays: "live" (the live playlist), "archive" (the recording) or "". */
+  get source(): string {
+    if (!this.hls.active) return "";
+    return this.hls.archive ? "archive" : "live";
   }
 
   private url(): string {
@@ -263,12 +294,50 @@ export class Delayed {
     this.render();
   }
 
-  /** Plays from backS seconds behind live (HLS; a WebRTC viewer moves to HLS for it). */
+  /**
+   * Plays from backS seconds behind live (HLS; a WebRTC viewer moves to HLS for it): inside the
+   * live window from the live playlist, older from the recording (when the room is recorded).
+   */
   rewind(backS: number): void {
-    backS = Math.max(0, Math.min(backS, this.windowS));
-    if (!this.hls.active) this.startHls("rewind", backS);
-    else this.hls.seekBack(backS);
+    const rec = this.rec;
+    backS = Math.max(0, Math.min(backS, this.showSeconds));
+    this.askedMoment = 0;
+    if (rec && backS > this.windowS - WINDOW_MARGIN_S && this.windowKnown) {
+      this.toArchive(rec, backS);
+    } else {
+      // Not knowing the window yet (a WebRTC viewer): the live playlist first, the recording
+      // once the playlist shows the moment is older than its window (tick).
+      if (rec && !this.windowKnown && backS > 0) this.askedMoment = this.o.liveRoom.now() - backS * 1000;
+      backS = Math.min(backS, this.windowS);
+      if (!this.hls.active) this.startHls("rewind", backS);
+      else if (this.hls.archive) this.hls.start(this.url(), backS);
+      else this.hls.seekBack(backS);
+    }
     this.render();
+  }
+
+  /**
+   * The recording at the moment backS seconds behind live: its media time is the server time
+   * minus the recording's start (docs/LLHLS.md, "Rewind (DVR)").
+   */
+  private toArchive(rec: ArchiveSource, backS: number): void {
+    const at = (this.o.liveRoom.now() - backS * 1000 - rec.startMs) / 1000;
+    if (!this.hls.active) {
+      this.reason = "rewind";
+      this.hls.video.muted = this.o.webrtcVideo.muted;
+    }
+    this.hls.startArchive(rec, at);
+  }
+
+  /**
+   * Playing the recording: at its end (the transcoder is behind, or the viewer stalled into the
+   * window) the live playlist takes over at the same moment, or at the window's start.
+   */
+  private archiveForward(): void {
+    const end = this.hls.archiveEnd();
+    if (!this.hls.archive || end === null || this.hls.archivePosition < end - 0.5) return;
+    const behind = this.hls.playingDate === null ? this.windowS : this.hls.behindEdge;
+    this.hls.start(this.url(), Math.max(1, Math.min(behind, this.windowS - WINDOW_MARGIN_S)));
   }
 
   /** Back to the live edge: WebRTC when it plays, else the HLS live edge. */
@@ -280,7 +349,8 @@ export class Delayed {
       this.switchToWebRTC();
       return;
     }
-    this.hls.toLive();
+    if (this.hls.archive) this.hls.start(this.url(), 0);
+    else this.hls.toLive();
     if (this.reason === "rewind") this.reason = "fallback";
     this.render();
   }
@@ -294,6 +364,7 @@ export class Delayed {
   }
 
   private tick(): void {
+    this.archiveForward();
     this.hls.watchdog();
     this.o.liveRoom.releaseHeld();
     if (this.showing && !this.o.forced && !this.switching && this.times.webrtcAsked && !this.o.webrtcPlaying() && Date.now() - this.times.webrtcAsked > WEBRTC_RETRY_MS) {
@@ -302,8 +373,17 @@ export class Delayed {
       this.o.retryWebRTC();
     }
     const w = this.hls.windowSeconds;
-    if (w > 0) this.windowS = Math.max(10, Math.floor(w));
-    if (!this.bar.hidden && Date.now() - this.archiveLooked > 30_000) void this.lookArchive();
+    if (w > 0) {
+      this.windowS = Math.max(10, Math.floor(w));
+      this.windowKnown = true;
+    }
+    if (this.askedMoment && this.windowKnown) {
+      const back = (this.o.liveRoom.now() - this.askedMoment) / 1000;
+      this.askedMoment = 0;
+      if (this.rec && this.hls.rewound && back > this.windowS - WINDOW_MARGIN_S) this.toArchive(this.rec, back);
+    }
+    const every = this.rec ? ARCHIVE_RELOOK_MS : ARCHIVE_LOOK_MS;
+    if (!this.bar.hidden && Date.now() - this.archiveLooked > every) void this.lookArchive();
     this.render();
   }
 
@@ -313,9 +393,11 @@ export class Delayed {
     try {
       const page = await api<Page>(`/api/recordings?room=${encodeURIComponent(this.o.room)}&limit=1`);
       const r = page.recordings?.[0];
-      this.archiveId = r && r.status === "recording" && r.hls_url ? r.id : "";
+      const startMs = r?.started_at ? Date.parse(r.started_at) : NaN;
+      // Its playlist exists once the first chunk is transcoded.
+      this.rec = r && r.status === "recording" && r.hls_url && Number.isFinite(startMs) ? { url: r.hls_url, startMs } : null;
     } catch {
-      this.archiveId = "";
+      // Keep what was known: a failed look does not shorten the timeline.
     }
   }
 
@@ -326,19 +408,23 @@ export class Delayed {
     const behindS = this.hls.behindEdge;
     this.badge.hidden = !showing;
     this.badge.dataset.rewound = rewound ? "1" : "";
-    this.badge.textContent = rewound ? `Rewound ${label(behindS)}` : "Delayed mode, ~2 s";
+    const fromRec = showing && this.hls.archive !== null;
+    this.badge.dataset.source = fromRec ? "archive" : "live";
+    this.badge.textContent = rewound ? `Rewound ${label(behindS)}${fromRec ? " · recording" : ""}` : "Delayed mode, ~2 s";
+    this.badge.title = fromRec
+      ? "Playing the show's recording, further back than the live stream keeps"
+      : "WebRTC could not connect: playing the HLS stream, a little behind live";
 
     this.bar.hidden = !(showing || this.o.webrtcPlaying());
-    this.range.min = String(-this.windowS);
+    this.range.min = String(-this.showSeconds);
     if (!this.dragging) this.range.value = String(rewound ? -Math.round(behindS) : 0);
+    const at = this.dragging ? -Number(this.range.value) : rewound ? behindS : 0;
     if (!this.dragging) this.timeLabel.textContent = rewound ? label(behindS) : "";
+    this.range.setAttribute("aria-valuetext", at < 1 ? "live" : `${spoken(at)} behind live`);
     this.liveBtn.textContent = rewound ? "Back to live" : "LIVE";
     this.liveBtn.classList.toggle("dvr-at-live", !rewound);
     this.liveBtn.setAttribute("aria-pressed", String(!rewound));
-    // At the start of the live window, the rest of the show is in its recording.
-    const atStart = this.dragging ? -Number(this.range.value) >= this.windowS - 1 : rewound && behindS >= this.windowS - 3;
-    this.archive.hidden = !this.archiveId || !atStart;
-    if (this.archiveId) this.archive.href = `/v/${encodeURIComponent(this.archiveId)}`;
+    this.bar.dataset.source = this.rec ? "show" : "window";
 
     const actions = this.o.lotMount.querySelector(".lot-actions");
     if (actions && this.note.parentElement !== actions) actions.prepend(this.note);
@@ -347,15 +433,30 @@ export class Delayed {
     if (!this.note.hidden) {
       this.note.textContent =
         ms > HOLD_MAX_MS
-          ? `You are watching ${label(ms / 1000)} behind live; the lot shows the live auction. Bids go to the server, which decides by its own clock.`
+          ? `You are watching ${label(ms / 1000).slice(1)} behind live; the lot shows the live auction. Bids go to the server, which decides by its own clock.`
           : `You are ${(ms / 1000).toFixed(1)} s behind live. Bids go to the server, which decides by its own clock.`;
     }
     this.note.dataset.behind = String(Math.round(ms));
   }
 }
 
-/** "0:20 behind" style: seconds as m:ss. */
+/** "0:20 behind" style: seconds as m:ss (h:mm:ss from an hour). */
 function label(s: number): string {
   const t = Math.max(0, Math.round(s));
-  return `−${Math.floor(t / 60)}:${String(t % 60).padStart(2, "0")}`;
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const ss = String(t % 60).padStart(2, "0");
+  return h > 0 ? `−${h}:${String(m).padStart(2, "0")}:${ss}` : `−${m}:${ss}`;
+}
+
+/** For screen readers: "2 minutes 5 seconds". */
+function spoken(s: number): string {
+  const t = Math.max(0, Math.round(s));
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const parts: string[] = [];
+  if (h) parts.push(`${h} hour${h === 1 ? "" : "s"}`);
+  if (m) parts.push(`${m} minute${m === 1 ? "" : "s"}`);
+  if (t % 60 || !parts.length) parts.push(`${t % 60} second${t % 60 === 1 ? "" : "s"}`);
+  return parts.join(" ");
 }

@@ -16,6 +16,18 @@ export interface LiveHlsOptions {
   playing?: () => void;
   /** The show ended (EXT-X-ENDLIST reached). */
   ended?: () => void;
+  /** The server's clock (ms): how far behind live an archive picture is. */
+  serverNow?: () => number;
+}
+
+/**
+ * Where the archive's media time is on the server clock: the recording's progressive EVENT
+ * playlist carries no EXT-X-PROGRAM-DATE-TIME, its media time 0 is the recording's start.
+ */
+export interface ArchiveSource {
+  url: string;
+  /** Server time (ms) of archive media time 0: the recording's started_at. */
+  startMs: number;
 }
 
 /** How far behind the live edge hls.js aims (s): ~1 s plus a part, so ~2 s glass to glass. */
@@ -47,6 +59,10 @@ export class LiveHls {
   stalls = 0;
   /** hls.js instances started so far (a new one drops the video's frame callbacks). */
   generation = 0;
+  /** Playing the show's recording (older than the live window) instead of the live playlist. */
+  private arch: ArchiveSource | null = null;
+  /** The archive position (s of media time) to restart at after an error or a freeze. */
+  private archAt = 0;
 
   constructor(
     stage: HTMLElement,
@@ -71,7 +87,7 @@ export class LiveHls {
       }
     });
     v.addEventListener("ended", () => {
-      if (this.hls && this.details && !this.details.live) this.opts.ended?.();
+      if (this.hls && !this.arch && this.details && !this.details.live) this.opts.ended?.();
     });
     v.addEventListener("timeupdate", () => this.catchUp());
   }
@@ -93,6 +109,7 @@ export class LiveHls {
 
   /** Starts playing url (the live edge, or backS seconds behind it). */
   start(url: string, backS = 0): void {
+    if (this.hls && this.arch) this.stop(true); // from the archive back to the live playlist
     this.url = url;
     this.pendingBack = backS;
     this.rewound = backS > 0;
@@ -100,16 +117,59 @@ export class LiveHls {
       if (backS > 0) this.seekBack(backS);
       return;
     }
+    this.attach(url, null, 0);
+  }
+
+  /**
+   * Plays the show's recording (its progressive EVENT playlist) from atS seconds of its media
+   * time: the page's rewind older than the live window. The picture stays on screen meanwhile.
+   */
+  startArchive(src: ArchiveSource, atS: number): void {
+    atS = Math.max(0, atS);
+    if (this.hls && this.arch?.url === src.url) {
+      this.video.currentTime = atS;
+      void this.video.play().catch(() => {});
+      return;
+    }
+    if (this.hls) this.stop(true);
+    this.url = src.url;
+    this.pendingBack = 0;
+    this.rewound = true;
+    this.attach(src.url, src, atS);
+  }
+
+  /** The archive this player plays (null: the live playlist). */
+  get archive(): ArchiveSource | null {
+    return this.hls ? this.arch : null;
+  }
+
+  /** The archive's media time on screen, or the one asked for before the first picture (s). */
+  get archivePosition(): number {
+    return this.shown ? this.video.currentTime : this.archAt;
+  }
+
+  /** The archive's playable media time: [0, end] (s), null on the live playlist or before it loaded. */
+  archiveEnd(): number | null {
+    if (!this.arch || !this.details) return null;
+    return this.details.edge;
+  }
+
+  private attach(url: string, arch: ArchiveSource | null, atS: number): void {
     window.clearTimeout(this.retryTimer);
     this.shown = false;
     this.generation++;
+    this.arch = arch;
+    this.archAt = atS;
+    const live = arch === null;
     const hls = new Hls({
-      lowLatencyMode: true,
+      // The archive is a plain (not low-latency) EVENT playlist of whole chunks.
+      lowLatencyMode: live,
+      ...(live ? {} : { startPosition: atS }),
       liveSyncDuration: LIVE_SYNC_S,
       // hls.js seeks to the live edge when further behind than this: never within the rewind
       // window (the page catches up by itself while "at live", see catchUp).
       liveMaxLatencyDuration: 6 * 3600,
-      maxLiveSyncPlaybackRate: 1.5,
+      maxLiveSyncPlaybackRate: live ? 1.5 : 1,
       // A stall raises hls.js's target latency by this much (default 1 s, which ratchets the
       // delay up on a busy machine; the page jumps back to the edge past CATCH_UP_S anyway).
       liveSyncOnStallIncrease: 0.25,
@@ -118,7 +178,8 @@ export class LiveHls {
       levelLoadingMaxRetry: 4,
       fragLoadingMaxRetry: 4,
       xhrSetup: (xhr) => {
-        const t = this.opts.token();
+        // The room token goes to the live playlist only (the archive may be on object storage).
+        const t = live ? this.opts.token() : "";
         if (t) xhr.setRequestHeader("Authorization", `Bearer ${t}`);
       },
     });
@@ -132,8 +193,11 @@ export class LiveHls {
     void this.video.play().catch(() => {});
   }
 
-  /** Stops and forgets hls.js (the WebRTC video took over, or the show ended). */
-  stop(): void {
+  /**
+   * Stops and forgets hls.js (the WebRTC video took over, or the show ended). keepShown: a
+   * switch between the live playlist and the archive, the video stays where it is on the page.
+   */
+  stop(keepShown = false): void {
     window.clearTimeout(this.retryTimer);
     this.retryTimer = 0;
     const h = this.hls;
@@ -141,16 +205,17 @@ export class LiveHls {
     this.details = null;
     this.shown = false;
     this.rewound = false;
+    this.arch = null;
     h?.destroy();
     this.video.removeAttribute("src");
     this.video.load();
-    this.video.hidden = true;
+    if (!keepShown) this.video.hidden = true;
   }
 
   /** The rewindable window, in the video's time: [start, liveEdge] (null before the playlist). */
   window(): { start: number; edge: number } | null {
     const d = this.details;
-    if (!this.hls || !d) return null;
+    if (!this.hls || !d || this.arch) return null;
     const edge = this.hls.liveSyncPosition ?? d.edge;
     return { start: d.fragmentStart, edge: Math.max(d.fragmentStart, edge) };
   }
@@ -163,6 +228,10 @@ export class LiveHls {
 
   /** Seconds behind the live sync point the picture is (0 before playing). */
   get behindEdge(): number {
+    if (this.arch) {
+      const t = this.playingDate;
+      return t === null || !this.opts.serverNow ? 0 : Math.max(0, (this.opts.serverNow() - t) / 1000);
+    }
     const w = this.window();
     if (!w || !this.shown) return 0;
     return Math.max(0, w.edge - this.video.currentTime);
@@ -176,12 +245,15 @@ export class LiveHls {
   /** The server time (ms) of the picture on screen, from EXT-X-PROGRAM-DATE-TIME; null before. */
   get playingDate(): number | null {
     if (!this.hls || !this.shown) return null;
+    // The archive: its media time from the recording's start (docs/LLHLS.md, "Rewind (DVR)").
+    if (this.arch) return this.arch.startMs + this.video.currentTime * 1000;
     const d = this.hls.playingDate;
     return d ? d.getTime() : null;
   }
 
   /** Plays from backS seconds behind the live edge (clamped to the window). */
   seekBack(backS: number): void {
+    if (this.arch) return; // the page moves the archive by startArchive / start
     const w = this.window();
     if (!w) {
       this.pendingBack = backS;
@@ -196,6 +268,7 @@ export class LiveHls {
 
   /** Back to the live edge. */
   toLive(): void {
+    if (this.arch) return; // the page starts the live playlist again (start)
     this.rewound = false;
     const w = this.window();
     if (w) this.video.currentTime = w.edge;
@@ -213,7 +286,7 @@ export class LiveHls {
 
   /** At live, hls.js speeds up a little to stay near the edge; after a long stall, jump. */
   private catchUp(): void {
-    if (!this.hls || this.rewound || !this.shown) return;
+    if (!this.hls || this.rewound || !this.shown || this.arch) return;
     if (this.pendingBack > 0 && this.details) {
       const back = this.pendingBack;
       this.pendingBack = 0;
@@ -235,11 +308,15 @@ export class LiveHls {
     console.warn("relaycast: live HLS:", d.details, d.response?.code ?? "");
     const url = this.url;
     const back = this.rewound ? this.behindEdge : 0;
-    this.stop();
+    const arch = this.arch;
+    const at = this.shown ? this.video.currentTime : this.archAt;
+    this.stop(arch !== null);
     this.hls = null;
     this.retryTimer = window.setTimeout(() => {
       this.retryTimer = 0;
-      if (this.url === url) this.start(url, back);
+      if (this.url !== url) return;
+      if (arch) this.startArchive(arch, at);
+      else this.start(url, back);
     }, this.retryMs);
     this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
   }
@@ -267,10 +344,13 @@ export class LiveHls {
     console.warn("relaycast: the HLS picture froze; starting hls.js again");
     const url = this.url;
     const back = this.rewound ? this.behindEdge : 0;
+    const arch = this.arch;
+    const at = v.currentTime;
     const muted = v.muted;
-    this.stop();
+    this.stop(arch !== null);
     v.muted = muted;
-    this.start(url, back);
+    if (arch) this.startArchive(arch, at);
+    else this.start(url, back);
   }
 
   /** Whether a retry is scheduled (the page wants HLS but hls.js is not attached). */
