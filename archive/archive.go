@@ -76,6 +76,7 @@ type Archive struct {
 	wg          sync.WaitGroup
 	jobs        chan archiveJob
 	jobAttempts int
+	storeRetry  atomic.Bool // a job was given up on: retry once storage answers (storeretry.go)
 
 	mu       sync.Mutex
 	progress map[string]*recProgress
@@ -236,8 +237,9 @@ func New(p Params) (a *Archive, err error) {
 	go a.runJobs()
 	go a.runUpdates()
 	go a.runMaintenance(ap.ReconcileInterval)
-	a.wg.Add(1)
-	go a.watchRedis() // redisloss.go
+	a.wg.Add(2)
+	go a.watchRedis()    // redisloss.go
+	go a.runStoreRetry() // storeretry.go
 	a.ins = asynq.NewInspector(a.redisOpt)
 	return a, nil
 }
@@ -416,6 +418,7 @@ func (a *Archive) runJobs() {
 					id = j.end.ID
 				}
 				a.log.Error("archive job failed; raw files kept on disk for the reconciler", "recording", id, "err", err)
+				a.storeRetry.Store(true)
 				a.setFailedLog(id, MsgStoreFailed, err) // archive_tracks.go
 			}
 		}

@@ -54,7 +54,7 @@ type chaosTrial struct {
 	ChatSent        int  `json:"chat_sent"`
 	ChatRefused     int  `json:"chat_refused"`
 	ChatInLog       int  `json:"chat_in_log"`
-	ChatLost        int  `json:"chat_lost"`        // seen by a socket (or not refused) yet not in the room's log
+	ChatLost        int  `json:"chat_lost"`        // seen by a socket, yet not in the room's log
 	ChatUnconfirmed int  `json:"chat_unconfirmed"` // not refused, never seen, not in the log: in flight at the kill
 	ChatDup         int  `json:"chat_dup"`         // a message twice in the log, or an event delivered twice
 	ChatMissed      int  `json:"chat_missed"`      // log events a socket never got (after its resume)
