@@ -159,7 +159,11 @@ type watcher struct {
 	nodes   []string
 }
 
-type outage struct{ From, To time.Time }
+type outage struct {
+	From, To time.Time
+	Reason   string // "socket closed" or "no video"
+	Node     string // the node the viewer was on
+}
 
 // stall: no video packet for this long counts as the stream lost (30 fps video: many packets
 // every 33 ms); the viewer then connects again.
@@ -204,7 +208,7 @@ func (w *watcher) session(ctx context.Context, n *chaosNode) bool {
 		case <-ctx.Done():
 			return true
 		case <-ws.Done():
-			w.lost()
+			w.lost("socket closed", n.id)
 			return true
 		case now := <-tick.C:
 			p := v.Stats().VideoPackets
@@ -220,19 +224,19 @@ func (w *watcher) session(ctx context.Context, n *chaosNode) bool {
 			quiet := now.Sub(w.last) > stall && now.Sub(began) > stall
 			w.mu.Unlock()
 			if quiet {
-				w.lost()
+				w.lost("no video", n.id)
 				return true
 			}
 		}
 	}
 }
 
-func (w *watcher) lost() {
+func (w *watcher) lost(reason, node string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.down && !w.last.IsZero() {
 		w.down = true
-		w.outages = append(w.outages, outage{From: w.last})
+		w.outages = append(w.outages, outage{From: w.last, Reason: reason, Node: node})
 	}
 }
 

@@ -314,6 +314,10 @@ func startChaosCluster(t *testing.T, bin string) *chaosCluster {
 	}
 
 	c.hooks = startHookSink(t, chaosHookPort)
+	logLevel := "info"
+	if l := os.Getenv("CHAOS_LOG_LEVEL"); l != "" {
+		logLevel = l
+	}
 	s3Args := []string{"--s3-bucket", chaosBucket, "--s3-endpoint", c.s3URL, "--s3-path-style", "--s3-prefix", "vod"}
 	s3Env := []string{"AWS_ACCESS_KEY_ID=" + chaosS3Access, "AWS_SECRET_ACCESS_KEY=" + chaosS3Secret}
 	for i, name := range []string{"a", "b", "c"} {
@@ -324,7 +328,7 @@ func startChaosCluster(t *testing.T, bin string) *chaosCluster {
 			"--data-dir", filepath.Join(dir, "node-"+name), "--auth-secret", chaosSecret, "--redis-url", c.redisURL,
 			"--catalog-url", c.catalogURL, "--workers", "0", "--chunk-duration", "2s", "--drain-timeout", "0",
 			"--webhook-url", fmt.Sprintf("http://127.0.0.1:%d/hook", chaosHookPort), "--webhook-allow-private",
-			"--webhook-secret", "chaos-webhook-secret-0123", "--log-format", "json", "--log-level", "info"}, s3Args...)
+			"--webhook-secret", "chaos-webhook-secret-0123", "--log-format", "json", "--log-level", logLevel}, s3Args...)
 		n.proc = &proc{name: "node-" + name, args: args, env: s3Env, log: filepath.Join(dir, "node-"+name+".log"), ready: httpOK(n.url + "/readyz")}
 		n.start(t)
 		t.Cleanup(n.stop)

@@ -67,6 +67,7 @@ type chaosTrial struct {
 	EdgeViewerBackS   float64  `json:"edge_viewer_back_s"`
 	OriginViewerBackS float64  `json:"origin_viewer_back_s"`
 	ViewerNodes       []string `json:"viewer_nodes"`
+	Outages           []outage `json:"viewer_outages,omitempty"`
 	Notes             []string `json:"notes,omitempty"`
 	LoadBefore        string   `json:"load_before"`
 }
@@ -249,6 +250,7 @@ func runTrial(t *testing.T, c *chaosCluster, signer *auth.Signer, n int, kind st
 	} else {
 		r.OriginViewerBackS = -1
 	}
+	r.Outages = append(append([]outage(nil), wo.outages...), we.outages...)
 	r.ViewerNodes = append(append([]string{"origin-viewer:"}, wo.nodes...), append([]string{"edge-viewer:"}, we.nodes...)...)
 
 	// The lot and its bid log.
