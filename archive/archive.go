@@ -78,8 +78,9 @@ type Archive struct {
 	jobAttempts int
 	storeRetry  atomic.Bool // a job was given up on: retry once storage answers (storeretry.go)
 
-	mu       sync.Mutex
-	progress map[string]*recProgress
+	mu          sync.Mutex
+	progress    map[string]*recProgress
+	storeFailed map[string]bool // recordings with a job given up on (storeretry.go)
 
 	stats     archiveStats
 	closeOnce sync.Once
@@ -418,7 +419,7 @@ func (a *Archive) runJobs() {
 					id = j.end.ID
 				}
 				a.log.Error("archive job failed; raw files kept on disk for the reconciler", "recording", id, "err", err)
-				a.storeRetry.Store(true)
+				a.giveUp(id)                            // storeretry.go
 				a.setFailedLog(id, MsgStoreFailed, err) // archive_tracks.go
 			}
 		}

@@ -43,5 +43,28 @@ func (a *Archive) runStoreRetry() {
 		if err := a.Reconcile(a.ctx, 0); err != nil {
 			a.log.Warn("reconcile", "err", err)
 		}
+		// Reconcile leaves a recording that is still being recorded alone: look again once it
+		// ended (its chunks given up on are on disk, not in the queue).
+		live := a.rec.Live()
+		a.mu.Lock()
+		for id := range a.storeFailed {
+			if live[id] {
+				a.storeRetry.Store(true)
+			} else {
+				delete(a.storeFailed, id)
+			}
+		}
+		a.mu.Unlock()
 	}
+}
+
+// giveUp notes that a job of recording id was given up on: runStoreRetry retries it.
+func (a *Archive) giveUp(id string) {
+	a.mu.Lock()
+	if a.storeFailed == nil {
+		a.storeFailed = map[string]bool{}
+	}
+	a.storeFailed[id] = true
+	a.mu.Unlock()
+	a.storeRetry.Store(true)
 }
