@@ -76,9 +76,11 @@ type Archive struct {
 	wg          sync.WaitGroup
 	jobs        chan archiveJob
 	jobAttempts int
+	storeRetry  atomic.Bool // a job was given up on: retry once storage answers (storeretry.go)
 
-	mu       sync.Mutex
-	progress map[string]*recProgress
+	mu          sync.Mutex
+	progress    map[string]*recProgress
+	storeFailed map[string]bool // recordings with a job given up on (storeretry.go)
 
 	stats     archiveStats
 	closeOnce sync.Once
@@ -236,8 +238,9 @@ func New(p Params) (a *Archive, err error) {
 	go a.runJobs()
 	go a.runUpdates()
 	go a.runMaintenance(ap.ReconcileInterval)
-	a.wg.Add(1)
-	go a.watchRedis() // redisloss.go
+	a.wg.Add(2)
+	go a.watchRedis()    // redisloss.go
+	go a.runStoreRetry() // storeretry.go
 	a.ins = asynq.NewInspector(a.redisOpt)
 	return a, nil
 }
@@ -416,6 +419,7 @@ func (a *Archive) runJobs() {
 					id = j.end.ID
 				}
 				a.log.Error("archive job failed; raw files kept on disk for the reconciler", "recording", id, "err", err)
+				a.giveUp(id)                            // storeretry.go
 				a.setFailedLog(id, MsgStoreFailed, err) // archive_tracks.go
 			}
 		}

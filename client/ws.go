@@ -190,6 +190,9 @@ func (s *WSSession) exchange(kind, room, token, quality string) Exchange {
 	}
 }
 
+// Done is closed when the socket ended (the server closed it, or it broke).
+func (s *WSSession) Done() <-chan struct{} { return s.done }
+
 // Close closes the socket and waits for its reader.
 func (s *WSSession) Close() error {
 	s.once.Do(func() {

@@ -40,6 +40,15 @@ type acceptRec struct {
 	Amount  int64
 }
 
+// AcceptedBid is one bid_result that said accepted (for CheckLog).
+type AcceptedBid = acceptRec
+
+// CheckLog verifies a lot's bid log against the accepted bid_results and the ended lot (the
+// check the live load test runs; e2e's chaos trials use it too).
+func CheckLog(lot client.Lot, log []client.Bid, accepts []AcceptedBid) LogCheck {
+	return checkLog(lot, log, accepts)
+}
+
 // stepAt is the increment above price p in the lot's table (docs/AUCTION.md): the step of the
 // first tier with p < up_to, or up_to 0.
 func stepAt(incs []client.Increment, p int64) int64 {
