@@ -175,6 +175,7 @@ func (r *leanRTCP) packet(p []byte, addr netip.AddrPort, seq uint16, ssrc uint32
 			if _, ok := s.nacks[ext]; ok {
 				delete(s.nacks, ext)
 				r.retrans.Add(1)
+				r.c.v.lost.Add(-1) // counted lost at the gap; it came back
 			}
 		}
 		return true

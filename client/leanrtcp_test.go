@@ -74,6 +74,9 @@ func testLeanRTCP(t *testing.T, pionSend bool) {
 	if sent := v.Stats().RTCP.ReceiverReports; srv.ReceiverReports-before.ReceiverReports > uint64(sent) {
 		t.Errorf("server counted %d receiver reports, the viewer sent %d (Pion's interceptors must not send their own)", srv.ReceiverReports-before.ReceiverReports, sent)
 	}
+	if st.Lost < 0 || st.Lost > 2 {
+		t.Errorf("lost %d: what came back must not count", st.Lost)
+	}
 	if r.Dropped == 0 || r.NACKPackets == 0 || r.NACKedSeqs < r.Retransmits {
 		t.Errorf("dropped %d, NACK packets %d for %d seqs, retransmits %d", r.Dropped, r.NACKPackets, r.NACKedSeqs, r.Retransmits)
 	}

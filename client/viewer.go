@@ -34,6 +34,7 @@ type ViewerParams struct {
 	LeanRTCP bool
 	// LeanDropEvery (with LeanRTCP), if > 0, treats every Nth new video packet as lost (a test
 	// seam and a loss knob: the viewer NACKs it, and counts the retransmission when it comes).
+	// With LeanRTCP, Stats.Lost counts only the packets that never came back.
 	LeanDropEvery int
 }
 
