@@ -8,7 +8,7 @@
 # token for every room (admin), runs `relaycast loadtest --rooms R --viewers-per-room V` (one
 # synthetic publisher per room) and prints the server's viewers per core, loss and first-keyframe
 # p95 of the hold window, one line per run; at the end a table (OUTDIR/table.md): viewers per
-# server core from /proc, loss, first-keyframe p95, the server's forwarding latency p99
+# server core from /proc (the server process; its ffmpeg children in a column of their own), loss, first-keyframe p95, the server's forwarding latency p99
 # (relaycast_forward_latency_seconds over the hold), the viewers' RTCP per second, and the load
 # average before and after. Each run holds the measurement lock (/work/measure.lock if present).
 # PIN=1: the server on CPU 1 alone (GOMAXPROCS=1), the generator on CPU 0.
@@ -34,9 +34,23 @@ if [ "${1:-}" = __one ]; then # one run, under the lock: __one BIN OUT SHAPE KIN
     --viewer "$KIND" --duration "${DUR}s" --ramp 100/s --server-pid $SP --json "$J" --html "${J%.json}.html" --quiet $EXTRA >"${J%.json}.txt" 2>&1 &
   LP=$!
   # up to 3 s to encode the loop, 2 s warm-up, the ramp, 3 s to settle: the window ends before the hold does
-  sleep $(python3 -c "print(3 + 2 + $N/100 + 3)"); curl -s http://127.0.0.1:$PORT/metrics >"${J%.json}.m0"
+  # the server's children (recording transcodes, live HLS ffmpeg): their CPU is not in /proc/SP's utime
+  kids() { python3 - $SP <<'PY'
+import os, sys
+sp = sys.argv[1]; f = open('/proc/%s/stat' % sp).read().rsplit(')', 1)[1].split()
+dead = int(f[13]) + int(f[14])  # cutime + cstime: children that exited (waited for)
+live = 0
+for p in os.listdir('/proc'):
+    if not p.isdigit(): continue
+    try: g = open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()
+    except OSError: continue
+    if g[1] == sp: live += int(g[11]) + int(g[12]) + int(g[13]) + int(g[14])
+print(dead + live)
+PY
+  }
+  sleep $(python3 -c "print(3 + 2 + $N/100 + 3)"); curl -s http://127.0.0.1:$PORT/metrics >"${J%.json}.m0"; { date +%s.%N; kids; } >"${J%.json}.kids"
   [ -n "${ON_HOLD:-}" ] && { $ON_HOLD $SP "${J%.json}" & } # e.g. a profiler in the hold: ON_HOLD=loadtest/rooms-profile.sh
-  sleep $((DUR - 7)); curl -s http://127.0.0.1:$PORT/metrics >"${J%.json}.m1"
+  sleep $((DUR - 7)); curl -s http://127.0.0.1:$PORT/metrics >"${J%.json}.m1"; { date +%s.%N; kids; } >>"${J%.json}.kids"
   wait $LP
   kill $SP; wait $SP 2>/dev/null; rm -rf "$D"
   uptime >>"${J%.json}.uptime"
@@ -79,21 +93,25 @@ def p99(m0, m1):
     for le, c in b:
         if tot and c >= .99 * tot: return '≤ %g' % (le * 1000)
     return 'n/a'
-print("| shape | viewers | kind | viewers / server core (/proc) | server cores | loss % | first keyframe p95 ms | forwarding p99 ms | RR/s | NACK/s | REMB/s | TWCC/s | load avg before → after |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| shape | viewers | kind | viewers / server core (/proc) | server cores | its children's cores (ffmpeg) | loss % | first keyframe p95 ms | forwarding p99 ms | RR/s | NACK/s | REMB/s | TWCC/s | load avg before → after |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for shape in shapes:
     for kind in kinds:
         base = os.path.join(out, '%s-%s-record=%s' % (shape, kind, record))
         try:
             d = json.load(open(base + '.json'))
         except (OSError, ValueError):
-            print("| %s | | %s | run failed (see %s.txt) | | | | | | | | | |" % (shape, kind, base)); continue
+            print("| %s | | %s | run failed (see %s.txt) | | | | | | | | | | |" % (shape, kind, base)); continue
         s, y, r = d['server'], d['synthetic'], d.get('rtcp') or {}
         cores = s.get('proc_cpu_cores_mean', 0); n = y['connected']
         try: fwd = p99(met(base + '.m0'), met(base + '.m1'))
         except OSError: fwd = 'n/a'
+        try:
+            k = [float(x) for x in open(base + '.kids').read().split()]
+            kc = '%.3f' % ((k[3] - k[1]) / 100 / (k[2] - k[0]))
+        except (OSError, ValueError, IndexError): kc = 'n/a'
         la = [re.search(r'load average: ([\d.]+)', l).group(1) for l in open(base + '.uptime') if 'load average' in l]
-        print("| %s | %d | %s | %.0f | %.3f | %.3f | %.0f | %s | %s | %s | %s | %s | %s |" % (shape, n, kind, n / cores if cores else 0, cores, y.get('loss_pct', -1),
+        print("| %s | %d | %s | %.0f | %.3f | %s | %.3f | %.0f | %s | %s | %s | %s | %s | %s |" % (shape, n, kind, n / cores if cores else 0, cores, kc, y.get('loss_pct', -1),
             y.get('first_keyframe_ms', {}).get('p95', -1), fwd, r.get('rr_per_second', '–'), r.get('nack_per_second', '–'), r.get('remb_per_second', '–'),
             r.get('twcc_per_second', '–'), ' → '.join(la)))
 PY
