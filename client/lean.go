@@ -9,8 +9,10 @@ import (
 
 	"github.com/pion/dtls/v3/pkg/protocol/handshake"
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
@@ -23,9 +25,10 @@ import (
 // sees it: the cleartext RTP header gives the packet and loss counts; only the first packet of
 // each video frame is decrypted (with the keys learned from the DTLS handshake, srtpkeys) until
 // the first keyframe is found, and the last packet of each video frame for the latency stamp
-// when OnLatency is set. No SRTP decryption of the rest, no interceptors (no NACKs, receiver reports
-// or TWCC feedback: the lean viewer never asks for retransmissions), no jitter buffers, no track
-// goroutines. What the server does for a lean viewer is what it does for any viewer.
+// when OnLatency is set. No SRTP decryption of the rest, no NACKs or TWCC feedback (the lean
+// viewer never asks for retransmissions; Pion's interceptors see no media, but its receiver
+// report interceptor sends an empty report per track every second: leanAPI), no jitter buffers,
+// no track goroutines. ViewerParams.LeanRTCP adds the RTCP a browser sends (leanrtcp.go). What the server does for a lean viewer is what it does for any viewer.
 
 // leanConn is the lean viewer's socket as Pion's ICE sees it (ice.AddrPortReaderWriter).
 type leanConn struct {
@@ -54,9 +57,13 @@ type leanConn struct {
 	reads     atomic.Int64 // socket reads that returned data
 	coalesced atomic.Int64 // of which held more than one segment
 	datagrams atomic.Int64 // datagrams (segments) received
+
+	rtcp   *leanRTCP // ViewerParams.LeanRTCP (leanrtcp.go), else nil
+	rtcpIn []byte    // decrypted SRTCP from the server (read goroutine)
 }
 
 type leanStream struct {
+	clock     uint32
 	last      uint16
 	started   bool
 	newFrame  bool // the previous packet ended a frame (marker)
@@ -80,12 +87,28 @@ func newLeanConn(v *Viewer, loopback, gro bool) (*leanConn, error) {
 	return lc, nil
 }
 
-// leanAPI is the Pion API of one lean viewer: no interceptors, ICE on its own socket, DTLS
-// observed for the keys.
+// leanAPI is the Pion API of one lean viewer: ICE on its own socket, DTLS observed for the
+// keys. The plain lean viewer keeps Pion's default interceptors (webrtc.NewAPI adds them when
+// given no registry): they see no media, but its receiver-report interceptor still sends an
+// empty receiver report per track every second. A LeanRTCP viewer has none (an empty registry):
+// its RTCP is leanrtcp.go's, and its offer carries the header extensions Chromium offers for
+// congestion control (abs-send-time, transport-wide-cc) so the server may choose them.
 func leanAPI(cfg Config, c *leanConn) (*webrtc.API, ice.UDPMux, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, nil, err
+	}
+	var opts []func(*webrtc.API)
+	if c.rtcp != nil {
+		for _, uri := range []string{sdp.ABSSendTimeURI, sdp.TransportCCURI} {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -107,7 +130,7 @@ func leanAPI(cfg Config, c *leanConn) (*webrtc.API, ice.UDPMux, error) {
 	}
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: c, Net: n})
 	se.SetICEUDPMux(mux)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)), mux, nil
+	return webrtc.NewAPI(append(opts, webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))...), mux, nil
 }
 
 // ReadFromAddrPort hands Pion everything but SRTP (STUN, DTLS, SRTCP); SRTP is counted here.
@@ -123,7 +146,7 @@ func (c *leanConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 		}
 		c.reads.Add(1)
 		c.datagrams.Add(1)
-		if c.take(b[:n]) {
+		if c.take(b[:n], addr) {
 			continue
 		}
 		return n, addr, nil
@@ -148,7 +171,7 @@ func (c *leanConn) readGRO(b []byte) (int, netip.AddrPort, error) {
 		seg := groSegmentSize(c.oob[:oobn])
 		if seg <= 0 || seg >= n {
 			c.datagrams.Add(1)
-			if c.take(c.rbuf[:n]) {
+			if c.take(c.rbuf[:n], addr) {
 				continue
 			}
 			return copy(b, c.rbuf[:n]), addr, nil
@@ -158,20 +181,30 @@ func (c *leanConn) readGRO(b []byte) (int, netip.AddrPort, error) {
 		for off := 0; off < n; off += seg {
 			p := c.rbuf[off:min(off+seg, n)]
 			c.datagrams.Add(1)
-			if !c.take(p) {
+			if !c.take(p, addr) {
 				c.pend = append(c.pend, p)
 			}
 		}
 	}
 }
 
-// take counts an SRTP datagram (true); anything else is Pion's (false).
-func (c *leanConn) take(p []byte) bool {
+// take counts an SRTP datagram (true); anything else is Pion's (false). With LeanRTCP the
+// server's SRTCP (sender reports) is read here too.
+func (c *leanConn) take(p []byte, addr netip.AddrPort) bool {
 	n := len(p)
 	// RFC 7983: 128–191 is RTP or RTCP; RFC 5761: RTCP packet types are 192–223.
-	if n >= 12 && p[0] >= 128 && p[0] <= 191 && (p[1] < 192 || p[1] > 223) {
-		c.onRTP(p)
-		return true
+	if n >= 12 && p[0] >= 128 && p[0] <= 191 {
+		if p[1] < 192 || p[1] > 223 {
+			c.onRTP(p, addr)
+			return true
+		}
+		if c.rtcp != nil && c.serverContext() {
+			if out, err := c.ctx.DecryptRTCP(c.rtcpIn[:0], p, nil); err == nil {
+				c.rtcpIn = out[:0]
+				c.rtcp.senderReport(out)
+			}
+			return true
+		}
 	}
 	if n > 13 && p[0] == 22 {
 		c.keys.ServerHelloDatagram(p)
@@ -184,7 +217,7 @@ func (c *leanConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	return c.UDPConn.WriteToUDPAddrPort(b, addr)
 }
 
-func (c *leanConn) onRTP(p []byte) {
+func (c *leanConn) onRTP(p []byte, addr netip.AddrPort) {
 	v := c.v
 	pt := p[1] & 0x7f
 	marker := p[1]&0x80 != 0
@@ -193,11 +226,14 @@ func (c *leanConn) onRTP(p []byte) {
 	s := c.streams[ssrc]
 	if s == nil {
 		kind, mime := c.kind(pt)
-		s = &leanStream{video: kind == webrtc.RTPCodecTypeVideo, v8: mime == webrtc.MimeTypeVP8, newFrame: true}
+		s = &leanStream{video: kind == webrtc.RTPCodecTypeVideo, v8: mime == webrtc.MimeTypeVP8, newFrame: true, clock: c.codecs[pt].ClockRate}
 		c.streams[ssrc] = s
 		v.mu.Lock()
 		v.tracks = append(v.tracks, mime)
 		v.mu.Unlock()
+	}
+	if c.rtcp != nil && !c.rtcp.packet(p, addr, seq, ssrc, s.video, s.clock) {
+		return // dropped on purpose (ViewerParams.LeanDropEvery)
 	}
 	v.packets.Add(1)
 	v.bytes.Add(int64(len(p)))
@@ -249,12 +285,8 @@ func (c *leanConn) onRTP(p []byte) {
 
 // decrypt returns the payload of an SRTP packet, or nil (keys not known yet, or it fails).
 func (c *leanConn) decrypt(p []byte) []byte {
-	if c.ctx == nil {
-		ctx, err := c.keys.Context(!c.dtlsServer.Load()) // the server's packets
-		if err != nil {
-			return nil
-		}
-		c.ctx = ctx
+	if !c.serverContext() {
+		return nil
 	}
 	out, err := c.ctx.DecryptRTP(c.plain[:0], p, &c.hdr)
 	if err != nil || len(out) < c.hdr.MarshalSize() {
@@ -267,6 +299,18 @@ func (c *leanConn) decrypt(p []byte) []byte {
 		}
 	}
 	return out
+}
+
+// serverContext makes sure c.ctx (the server's SRTP keys) is there; false until the keys are known.
+func (c *leanConn) serverContext() bool {
+	if c.ctx == nil {
+		ctx, err := c.keys.Context(!c.dtlsServer.Load()) // the server's packets
+		if err != nil {
+			return false
+		}
+		c.ctx = ctx
+	}
+	return true
 }
 
 // kind finds a payload type among the viewer's negotiated receive codecs: its kind and MIME type.
@@ -299,6 +343,7 @@ func (l *leanCloser) close() {
 		return
 	}
 	l.once.Do(func() {
+		l.conn.rtcp.close()
 		_ = l.mux.Close()
 		_ = l.conn.Close()
 	})

@@ -28,6 +28,14 @@ type ViewerParams struct {
 	// LeanNoGRO leaves UDP GRO off on the lean viewer's socket (lean.go): every datagram is one
 	// read, as before GRO, for comparison runs.
 	LeanNoGRO bool
+	// LeanRTCP makes a lean viewer send RTCP as Chromium's receive side does (leanrtcp.go):
+	// receiver reports every second per SSRC, NACKs on loss, REMB and transport-cc feedback if
+	// the server negotiates them. Only with Lean.
+	LeanRTCP bool
+	// LeanDropEvery (with LeanRTCP), if > 0, treats every Nth new video packet as lost (a test
+	// seam and a loss knob: the viewer NACKs it, and counts the retransmission when it comes).
+	// With LeanRTCP, Stats.Lost counts only the packets that never came back.
+	LeanDropEvery int
 }
 
 // Viewer receives a room's tracks and measures them: packets, bytes, sequence gaps (loss),
@@ -107,6 +115,9 @@ func NewViewer(p ViewerParams) (*Viewer, error) {
 		var c *leanConn
 		if c, err = newLeanConn(v, p.Loopback, !p.LeanNoGRO); err != nil {
 			return nil, err
+		}
+		if p.LeanRTCP {
+			c.rtcp = newLeanRTCP(c, p.LeanDropEvery)
 		}
 		v.lean = &leanCloser{conn: c}
 		api, v.lean.mux, err = leanAPI(p.Config, c)
@@ -214,6 +225,8 @@ type Stats struct {
 	// Lean viewers: socket reads that returned data, those that held more than one datagram
 	// (UDP GRO), and the datagrams they held.
 	Reads, CoalescedReads, Datagrams int64
+	// RTCP is what a LeanRTCP viewer sent (zero otherwise).
+	RTCP RTCPStats
 }
 
 // Stats returns the measurements so far.
@@ -222,10 +235,15 @@ func (v *Viewer) Stats() Stats {
 	tracks := append([]string(nil), v.tracks...)
 	v.mu.Unlock()
 	var reads, coalesced, datagrams int64
+	var rs RTCPStats
 	if v.lean != nil {
 		reads, coalesced, datagrams = v.lean.conn.reads.Load(), v.lean.conn.coalesced.Load(), v.lean.conn.datagrams.Load()
+		if v.lean.conn.rtcp != nil {
+			rs = v.lean.conn.rtcp.stats()
+		}
 	}
 	return Stats{
+		RTCP:  rs,
 		Reads: reads, CoalescedReads: coalesced, Datagrams: datagrams,
 		Packets: v.packets.Load(), Bytes: v.bytes.Load(), Lost: v.lost.Load(),
 		VideoPackets: v.videoPackets.Load(), AudioPackets: v.audioPackets.Load(),

@@ -26,7 +26,7 @@ func (s *synthPool) markViewers() map[*synthViewer]client.Stats {
 
 // generator sums the lean viewers' reads since mark.
 func (s *synthPool) generator(mark map[*synthViewer]client.Stats) *GeneratorSummary {
-	if s.p.ViewerKind != ViewerLean {
+	if !s.p.lean() {
 		return nil
 	}
 	g := &GeneratorSummary{GRO: !s.p.LeanNoGRO}
@@ -45,9 +45,10 @@ func (s *synthPool) generator(mark map[*synthViewer]client.Stats) *GeneratorSumm
 	return g
 }
 
-// holdExtras adds the simulcast layer mix and the generator's reads to the report.
+// holdExtras adds the simulcast layer mix, the generator's reads and the viewers' RTCP to the report.
 func (s *synthPool) holdExtras(rep *Report, mark map[*synthViewer]client.Stats, dt float64) {
 	rep.Generator = s.generator(mark)
+	rep.RTCP = s.rtcpSummary(mark, dt) // rtcp.go
 	if s.p.Simulcast || s.p.Quality != "" {
 		rep.Layers = s.layerMix(mark, dt)
 	}

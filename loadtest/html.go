@@ -274,6 +274,14 @@ code{background:#f5f5f5;padding:1px 4px}
 <tr><td>hinted part: request → last byte</td>{{dist .PartWait true}}</tr>
 <tr><td>blocking delta reload</td>{{dist .Reload true}}</tr></table>
 {{range .FirstErrors}}<p class="fail">{{.}}</p>{{end}}{{end}}
+{{with .RTCP}}<h2>Viewers' RTCP (hold window, all viewers, per second)</h2>
+<table><tr><th></th><th>sent</th><th>per second</th></tr>
+<tr><td>receiver reports</td><td>{{.ReceiverReports}}</td><td>{{num .RRPerSecond}}</td></tr>
+<tr><td>REMB (negotiated: {{.REMBNegotiated}})</td><td>{{.REMBs}}</td><td>{{num .REMBPerSecond}}</td></tr>
+<tr><td>generic NACK packets ({{.NACKedSeqs}} seqs)</td><td>{{.NACKPackets}}</td><td>{{num .NACKPerSecond}}</td></tr>
+<tr><td>TWCC feedback (negotiated: {{.TWCCNegotiated}})</td><td>{{.TWCCFeedback}}</td><td>{{num .TWCCPerSecond}}</td></tr></table>
+<p>retransmissions received (NACKed packets that arrived): {{.Retransmits}} · dropped on purpose: {{.Dropped}} · sender reports received: {{.SenderReports}} · send errors: {{.SendErrors}}{{if .ServerMeasured}}
+· server (/metrics): {{num .ServerRRPerSecond}} RR/s, {{num .ServerNACKedPerSecond}} NACKed packets/s, {{num .ServerResentPerSecond}} resent/s{{end}}</p>{{end}}
 {{with .Rooms}}<h2>Rooms (hold window, worst loss first)</h2>
 <table><tr><th>room</th><th>viewers</th><th>joined</th><th>packets</th><th>lost</th><th>loss %</th><th>first keyframe p95 ms</th></tr>
 {{range .}}<tr><td>{{.Room}}</td><td>{{.Target}}</td><td>{{.Connected}}</td><td>{{.Packets}}</td><td>{{.Lost}}</td><td>{{num .LossPct}}</td><td>{{num .FirstKeyframeP95}}</td></tr>{{end}}</table>{{end}}

@@ -25,7 +25,8 @@ const (
 )
 
 // Synthetic viewer kinds: full Pion viewers, or lean ones that count SRTP below Pion (far
-// cheaper for the generator; the server does the same work for both, minus their RTCP).
+// cheaper for the generator; the server does the same work for both, minus their RTCP), and
+// ViewerLeanRTCP (rtcp.go): lean ones that send RTCP as Chromium does.
 const (
 	ViewerFull = "full"
 	ViewerLean = "lean"
@@ -69,7 +70,7 @@ type Params struct {
 	VideoFile       string        // --publisher file: IVF video (VP8, VP9, AV1, H.264) or H.264 Annex-B (.h264, 30 fps)
 	AudioFile       string        // --publisher file: Ogg Opus audio (one packet per page)
 	Signaling       string        // synthetic viewers: whep (default) | ws
-	ViewerKind      string        // synthetic viewers: full (default: Pion receives and decrypts everything) | lean (client.ViewerParams.Lean)
+	ViewerKind      string        // synthetic viewers: full (default: Pion receives and decrypts everything) | lean (client.ViewerParams.Lean) | lean-rtcp (+ LeanRTCP)
 	MaxInFlight     int           // concurrent viewer joins (default 32)
 	JoinTimeout     time.Duration // per-viewer join timeout (default 20s)
 	Interval        time.Duration // sampling / progress interval (default 1s)
@@ -86,6 +87,9 @@ type Params struct {
 	Simulcast bool   // synthetic publisher: three RID layers, Bitrate the top one (simulcast.go)
 	Quality   string // synthetic viewers' layer choice: auto (default) | high | medium | low | a mix "high:60,medium:30,low:10"
 	LeanNoGRO bool   // lean viewers: no UDP GRO on their sockets (client.ViewerParams.LeanNoGRO), for A/B
+	// LeanDropEvery: lean-rtcp viewers treat every Nth new video packet as lost and NACK it
+	// (client.ViewerParams.LeanDropEvery; 0: none). Loss counts only what never came back.
+	LeanDropEvery int
 
 	// The live scenario (live.go): /ws sockets of the live family in Room, run during the hold.
 	Bidders     int                               // sockets with a bid token (distinct subjects) bidding on one lot
@@ -310,8 +314,10 @@ func (p Params) Validate() error {
 		return bad("--publisher-source must be clock or noise, got %q", p.PublisherSource)
 	case p.Signaling != SignalingWHEP && p.Signaling != SignalingWS:
 		return bad("--signaling must be whep or ws, got %q", p.Signaling)
-	case p.ViewerKind != ViewerFull && p.ViewerKind != ViewerLean:
-		return bad("--viewer must be full or lean, got %q", p.ViewerKind)
+	case p.ViewerKind != ViewerFull && !p.lean():
+		return bad("--viewer must be full, lean or lean-rtcp, got %q", p.ViewerKind)
+	case p.LeanDropEvery < 0 || (p.LeanDropEvery > 0 && p.ViewerKind != ViewerLeanRTCP):
+		return bad("--lean-drop-every needs --viewer lean-rtcp and N ≥ 0")
 	case p.Quality != "" && qualityErr(p.Quality) != nil:
 		return qualityErr(p.Quality)
 	case p.Duration > 24*time.Hour:

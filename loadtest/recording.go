@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -56,7 +57,7 @@ func findRecording(ctx context.Context, hc *http.Client, p Params, since time.Ti
 	}
 	for _, rec := range page.Recordings {
 		// A few seconds of slack for a server whose clock is a little off.
-		if rec.Room != p.Room || (rec.Source != "" && rec.Source != "live") || rec.StartedAt.Before(since.Add(-5*time.Second)) {
+		if (rec.Room != p.Room && (p.Rooms <= 1 || !strings.HasPrefix(rec.Room, p.Room+"-"))) || (rec.Source != "" && rec.Source != "live") || rec.StartedAt.Before(since.Add(-5*time.Second)) {
 			continue
 		}
 		n := &RecordingNote{Recorded: true, ID: rec.ID, Status: rec.Status}

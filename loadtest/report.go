@@ -146,6 +146,7 @@ type Report struct {
 	Recording *RecordingNote    `json:"recording,omitempty"` // what the server recorded of the run (recording.go)
 	Layers    *LayerMix         `json:"layers,omitempty"`    // --simulcast / --quality (simulcast.go)
 	Generator *GeneratorSummary `json:"generator,omitempty"` // lean viewers' socket reads (gro.go)
+	RTCP      *RTCPSummary      `json:"rtcp,omitempty"`      // lean-rtcp viewers' RTCP and the server's answers (rtcp.go)
 	Live      *LiveSummary      `json:"live,omitempty"`      // the live scenario (live.go)
 	Rooms     []RoomSummary     `json:"rooms,omitempty"`     // --rooms > 1: each room, worst loss first (rooms.go)
 	HLS       *HLSSummary       `json:"hls,omitempty"`       // --hls-viewers (hlsviewers.go)

@@ -369,6 +369,7 @@ func (r *runner) holdEnd(rep *Report) {
 		rep.Browser = r.brows.summary(dt)
 	}
 	r.synth.holdExtras(rep, r.mark, dt)
+	rep.RTCP.addServer(h.server, end, dt)
 	rep.Rooms = r.synth.roomSummaries(r.mark) // rooms.go
 	if rep.HLS = r.hls.summary(r.hlsMark, dt); rep.HLS != nil && srv.CPUCoresMean > 0 && viewers == 0 {
 		srv.ViewersPerCore = round3(float64(rep.HLS.Active) / srv.CPUCoresMean)

@@ -96,7 +96,8 @@ func (s *synthPool) start(ctx context.Context) {
 }
 
 func (s *synthPool) join1(ctx context.Context, i int) {
-	v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}, OnLatency: s.latency.Record, Lean: s.p.ViewerKind == ViewerLean, LeanNoGRO: s.p.LeanNoGRO})
+	v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}, OnLatency: s.latency.Record, Lean: s.p.lean(), LeanNoGRO: s.p.LeanNoGRO,
+		LeanRTCP: s.p.ViewerKind == ViewerLeanRTCP, LeanDropEvery: s.p.LeanDropEvery})
 	if err != nil {
 		s.fail(err)
 		return

@@ -54,6 +54,7 @@ var sfuMetrics = []metric{
 	counter("rtp_packets_sent_total", "RTP packets sent to viewers.", func(s sfu.Stats) float64 { return float64(s.PacketsOut) }),
 	counter("rtp_sent_bytes_total", "RTP bytes sent to viewers.", func(s sfu.Stats) float64 { return float64(s.BytesOut) }),
 	counter("nack_packets_total", "Packets viewers reported missing (NACK).", func(s sfu.Stats) float64 { return float64(s.NACKs) }),
+	counter("rtcp_receiver_reports_total", "RTCP receiver reports from viewers.", func(s sfu.Stats) float64 { return float64(s.ReceiverReports) }),
 	counter("rtp_packets_resent_total", "Packets retransmitted to viewers (answers to NACKs) from the shared cache.", func(s sfu.Stats) float64 { return float64(s.Resent) }),
 	counter("pli_received_total", "Keyframe requests (PLI/FIR) received from viewers.", func(s sfu.Stats) float64 { return float64(s.PLIsReceived) }),
 	counter("pli_sent_total", "Keyframe requests sent to publishers.", func(s sfu.Stats) float64 { return float64(s.PLIsSent) }),

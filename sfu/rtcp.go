@@ -27,6 +27,8 @@ func (sub *Subscriber) handleRTCP(d *downTrack, buf []byte) {
 				continue
 			}
 			d.up.requestKeyframe()
+		case *rtcp.ReceiverReport:
+			st.receiverReports.Add(1) // once per RTCP packet, not per media packet
 		case *rtcp.TransportLayerNack:
 			// A NACK can name thousands of packets; once the viewer's resend budget for this
 			// second is spent the rest is only counted, so a NACK storm costs O(pairs).

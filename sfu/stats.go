@@ -13,6 +13,7 @@ type counters struct {
 	nacks, resent, plisReceived, plisSent    atomic.Uint64
 	dropped, sinkDropped                     atomic.Uint64
 	layerSwitches, rembs                     atomic.Uint64
+	receiverReports                          atomic.Uint64
 	direct                                   atomic.Uint64
 	forwardLatency                           latencyHist
 }
@@ -49,6 +50,9 @@ type Stats struct {
 	LayerSwitches uint64
 	// REMBs counts receiver bandwidth estimates (REMB) from viewers of simulcast rooms.
 	REMBs uint64
+	// ReceiverReports counts RTCP receiver reports from viewers (each RR packet once per down
+	// track it reached).
+	ReceiverReports uint64
 }
 
 // Stats returns the current counters. Safe to call concurrently.
@@ -68,8 +72,9 @@ func (s *SFU) Stats() Stats {
 		PacketsOut: c.packetsOut.Load(), BytesOut: c.bytesOut.Load(),
 		NACKs: c.nacks.Load(), Resent: c.resent.Load(), PLIsReceived: c.plisReceived.Load(), PLIsSent: c.plisSent.Load(),
 		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(), LayerSwitches: c.layerSwitches.Load(), REMBs: c.rembs.Load(),
-		DirectSend:     c.direct.Load(),
-		ForwardLatency: c.forwardLatency.snapshot(),
+		ReceiverReports: c.receiverReports.Load(),
+		DirectSend:      c.direct.Load(),
+		ForwardLatency:  c.forwardLatency.snapshot(),
 	}
 	for _, c := range s.udpLn {
 		if bc, ok := c.(*udpsend.Conn); ok {

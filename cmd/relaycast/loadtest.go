@@ -48,9 +48,11 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.StringVar(&p.AudioFile, "audio-file", "", "with --publisher file: Opus audio in Ogg, one packet per page (ffmpeg ... -c:a libopus -page_duration 20000 out.ogg)")
 	fs.IntVar(&p.Bitrate, "bitrate", 1_500_000, "synthetic publisher video bits/s (the loop is encoded at it; with --simulcast the top layer's)")
 	fs.StringVar(&p.Signaling, "signaling", "whep", "synthetic viewers join via whep or ws")
-	fs.StringVar(&p.ViewerKind, "viewer", "full", "synthetic viewer: full (Pion receives and decrypts every packet) or lean (counts SRTP headers below Pion, decrypts only frame starts until it has what it measures: one box generates far more viewers)")
+	fs.StringVar(&p.ViewerKind, "viewer", "full", "synthetic viewer: full (Pion receives and decrypts every packet) lean (counts SRTP headers below Pion, decrypts only frame starts until it has what it measures: one box generates far more viewers) or lean-rtcp (lean + RTCP as Chromium sends it: receiver reports, NACKs, REMB/TWCC when negotiated)")
 	fs.BoolVar(&p.Simulcast, "simulcast", false, "synthetic publisher sends three simulcast layers (q, h, f at 1/10, 1/3 and all of --bitrate)")
 	fs.StringVar(&p.Quality, "quality", "", "synthetic viewers' simulcast layer: auto, high, medium, low, or a mix like high:60,medium:30,low:10 (default auto)")
+	fs.StringVar(&p.ViewerKind, "viewer-kind", "full", "the same as --viewer")
+	fs.IntVar(&p.LeanDropEvery, "lean-drop-every", 0, "lean-rtcp viewers treat every Nth new video packet as lost and NACK it (0: none)")
 	leanGRO := fs.Bool("lean-gro", true, "lean viewers turn on UDP GRO (a server's GSO message is one read); false for A/B")
 	fs.IntVar(&p.MaxInFlight, "max-in-flight", 32, "concurrent viewer joins")
 	fs.StringVar(&p.ChromiumPath, "chromium", "/usr/bin/chromium", "Chromium executable")
@@ -292,6 +294,10 @@ func printSummary(w io.Writer, r *loadtest.Report) {
 	}
 	if r.Layers != nil {
 		fmt.Fprintf(w, "layers received (by bitrate): %s\n", r.Layers)
+	}
+	if c := r.RTCP; c != nil {
+		fmt.Fprintf(w, "rtcp: %.1f RR/s, %.1f REMB/s, %.1f NACK/s (%d seqs, %d retransmits received), %.1f TWCC/s (negotiated %v); server %.1f RR/s, %.1f resent/s\n",
+			c.RRPerSecond, c.REMBPerSecond, c.NACKPerSecond, c.NACKedSeqs, c.Retransmits, c.TWCCPerSecond, c.TWCCNegotiated, c.ServerRRPerSecond, c.ServerResentPerSecond)
 	}
 	if g := r.Generator; g != nil {
 		fmt.Fprintf(w, "generator: gro %v, %d reads (%d coalesced), %.3f datagrams per read\n", g.GRO, g.Reads, g.CoalescedReads, g.SegmentsPerRead)
