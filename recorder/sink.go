@@ -98,8 +98,8 @@ type Sink struct {
 	closed   bool
 	// paused: the data disk filled (full.go); packets are dropped until there is room again,
 	// then the recording goes on with the next chunk. probed is when room was last looked for.
-	paused bool
-	probed time.Time
+	paused   bool
+	probed   time.Time
 	tracks   map[int]*track
 	cur      *chunk
 	prev     *chunk // cut for video, still taking late audio from before the cut
