@@ -336,6 +336,7 @@ func (u *upTrack) readLoop() {
 		size := uint64(pkt.MarshalSize())
 		st.packetsIn.Add(1)
 		st.bytesIn.Add(size)
+		u.room.s.sr.kick() // sender reports resume if they had stopped (srsched.go)
 		if !u.prepare(pkt) {
 			continue
 		}
