@@ -328,6 +328,7 @@ func (s *Server) Start() error {
 	} else {
 		go func() { s.served <- s.httpSrv.Serve(s.ln) }()
 	}
+	s.startPprof() // RELAYCAST_PPROF (pprof.go)
 	s.ready.Store(true)
 	s.log.Info("listening", "http", ln.Addr().String(), "ice_udp", fmt.Sprint(s.sfu.UDPAddrs()))
 	return nil

@@ -23,7 +23,7 @@ import (
 // handshake (srtpkeys.Capture), straight into a datagram of the batching socket addressed to the
 // viewer's selected ICE candidate. Pion keeps everything else: ICE (consent, keepalives), DTLS,
 // receiving and decrypting the viewer's RTCP, and encrypting the RTCP the SFU sends (sender
-// reports, which the SFU now writes itself for every viewer: srLoop). Pion never sends RTP on
+// reports, which the SFU now writes itself for every viewer: srsched.go). Pion never sends RTP on
 // these SSRCs, so the SFU's SRTP context is the only one for them (its rollover counters follow
 // the sequence numbers as Pion's would).
 //
@@ -53,7 +53,7 @@ func (s *SFU) viewerAPI(offer string) (*webrtc.API, *srtpkeys.Capture) {
 
 // prepareDirect keeps what viewerAPI needs: the viewers' setting engine (the SFU answers as DTLS
 // server, so it sends the ServerHello) and media engine. Viewers on the direct path have no
-// interceptors: NACKs are answered from the shared cache, sender reports come from srLoop.
+// interceptors: NACKs are answered from the shared cache, sender reports come from the SFU's scheduler (srsched.go).
 func (s *SFU) prepareDirect(se webrtc.SettingEngine) error {
 	if s.cfg.PionSend {
 		return nil
@@ -73,8 +73,7 @@ func (sub *Subscriber) startSending() {
 	if sub.send.keys == nil {
 		return // Pion's send path, with its sender-report interceptor
 	}
-	s.wg.Add(1)
-	go sub.srLoop()
+	s.sr.add(sub)
 	if err := sub.goDirect(); err != nil {
 		s.log.Debug("viewer stays on Pion's send path", "room", sub.room.name, "id", sub.id, "err", err)
 		return
@@ -314,38 +313,6 @@ func (w *directWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return w.WriteRTP(&p.Header, p.Payload)
-}
-
-// srInterval is how often a viewer gets sender reports (as Pion's report interceptor).
-const srInterval = time.Second
-
-// srLoop sends the viewer a sender report per track each srInterval, so it can map RTP
-// timestamps to wall-clock time (lip sync) and see what was sent.
-func (sub *Subscriber) srLoop() {
-	s := sub.room.s
-	defer s.wg.Done()
-	t := time.NewTicker(srInterval)
-	defer t.Stop()
-	pkts := make([]rtcp.Packet, 0, len(sub.downs))
-	for {
-		select {
-		case <-sub.done:
-			return
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		pkts = pkts[:0]
-		now := time.Now()
-		for _, d := range sub.downs {
-			if sr := d.senderReport(now, monoNow()); sr != nil {
-				pkts = append(pkts, sr)
-			}
-		}
-		if len(pkts) > 0 {
-			_ = sub.pc.WriteRTCP(pkts)
-		}
-	}
 }
 
 // senderReport describes what was sent on d; nil before the first packet.

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/pion/rtcp"
@@ -53,8 +54,7 @@ func FuzzIngest(f *testing.F) {
 		u, d, w := fuzzTrack()
 		for i := 0; i < 2; i++ { // twice: the second pass exercises the renumbering state
 			in := &inPacket{}
-			n := copy(in.buf[:], data)
-			if !in.parse(n) || !u.prepare(&in.pkt) {
+			if !in.parse(bytes.Clone(data)) || !u.prepare(&in.pkt) {
 				continue
 			}
 			u.cache.put(&in.pkt)

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"bytes"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -43,33 +44,36 @@ func (r remoteTrack) Kind() webrtc.RTPCodecType        { return r.t.Kind() }
 func (r remoteTrack) RID() string                      { return r.t.RID() }
 func (r remoteTrack) SSRC() webrtc.SSRC                { return r.t.SSRC() }
 
-// inPacket is one received packet and the buffer its payload points into, allocated together:
-// the read loop makes one allocation per incoming packet (shared by every viewer, the cache and
-// the sinks; packets are immutable once published, so they are not recycled). Pion's ReadRTP
-// makes two or three (buffer, packet, header-extension slice).
+// inPacket is one received packet (its payload points into its own buffer, sized to the packet):
+// the read loop reads into its scratch buffer and makes two allocations per incoming packet, the
+// packet and a copy of exactly its bytes (shared by every viewer, the cache and the sinks;
+// packets are immutable once published, so they are not recycled). A fixed 1,500-byte buffer per
+// packet made the track's cache of 1,024 packets hold ≈ 1.7 MB whatever the stream (an Opus
+// packet is ≈ 100 bytes): 3.4 MB per room of audio + video (docs/reports/rooms-idle-2026-12-07).
+// Pion's ReadRTP makes two or three (buffer, packet, header-extension slice).
 type inPacket struct {
 	pkt rtp.Packet
 	ext [4]rtp.Extension
-	buf [1500]byte
 }
 
-// readPacket reads and parses the next packet of an incoming track. A packet that does not
-// parse is skipped (counted by the caller as nothing: it never reached the fan-out).
-func readPacket(t IncomingTrack) (*rtp.Packet, error) {
+// readPacket reads and parses the next packet of an incoming track, through scratch (at least
+// 1,500 bytes, the caller's). A packet that does not parse is skipped (counted by the caller as
+// nothing: it never reached the fan-out).
+func readPacket(t IncomingTrack, scratch []byte) (*rtp.Packet, error) {
 	for {
-		in := &inPacket{}
-		n, err := t.Read(in.buf[:])
+		n, err := t.Read(scratch)
 		if err != nil {
 			return nil, err
 		}
-		if in.parse(n) {
+		in := &inPacket{}
+		if in.parse(bytes.Clone(scratch[:n])) {
 			return &in.pkt, nil
 		}
 	}
 }
 
-// parse parses the first n bytes of the buffer; false if they are not an RTP packet.
-func (in *inPacket) parse(n int) bool {
+// parse parses b (which the packet keeps); false if it is not an RTP packet.
+func (in *inPacket) parse(b []byte) bool {
 	in.pkt.Extensions = in.ext[:0]
-	return in.pkt.Unmarshal(in.buf[:n]) == nil
+	return in.pkt.Unmarshal(b) == nil
 }

@@ -19,7 +19,7 @@ type localTrack struct {
 	hdr    rtp.Header
 	rtxHdr rtp.Header
 
-	// What was sent, for the sender reports the SFU writes itself (srLoop).
+	// What was sent, for the sender reports the SFU writes itself (srsched.go).
 	sentPackets, sentOctets atomic.Uint32
 	lastTS                  atomic.Uint32 // RTP timestamp of the newest packet written
 	lastAt                  atomic.Int64  // monoNow() when it arrived (writeAt) or was written

@@ -325,8 +325,9 @@ func (u *upTrack) readLoop() {
 	st := &u.room.s.stats
 	defer u.room.s.wg.Done()
 	defer u.stopAllGroups()
+	scratch := make([]byte, 1500)
 	for {
-		pkt, err := readPacket(u.in)
+		pkt, err := readPacket(u.in, scratch)
 		if err != nil {
 			if u.room.relay { // the pull broke: viewers get the normal end and reconnect
 				go u.room.endLost()
@@ -336,6 +337,7 @@ func (u *upTrack) readLoop() {
 		size := uint64(pkt.MarshalSize())
 		st.packetsIn.Add(1)
 		st.bytesIn.Add(size)
+		u.room.s.sr.kick() // sender reports resume if they had stopped (srsched.go)
 		if !u.prepare(pkt) {
 			continue
 		}

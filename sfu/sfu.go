@@ -102,6 +102,7 @@ type SFU struct {
 	tcpLn  net.Listener
 
 	stats counters
+	sr    *srScheduler // the viewers' sender reports (srsched.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -149,8 +150,10 @@ func New(cfg Config) (*SFU, error) {
 		s.closeSockets()
 		return nil, err
 	}
-	s.wg.Add(1)
+	s.sr = newSRScheduler(s)
+	s.wg.Add(2)
 	go s.tick()
+	go s.sr.run()
 	return s, nil
 }
 

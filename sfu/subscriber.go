@@ -41,6 +41,7 @@ type Subscriber struct {
 	attachMu sync.Mutex
 	attached bool
 	send     sendState // direct.go
+	srSlot   int       // the sender-report scheduler's slot (srsched.go), guarded by its mu
 }
 
 // downTrack is one consumer's copy of an upTrack: a viewer's local track, or a sink's feed.
@@ -89,6 +90,7 @@ func (sub *Subscriber) Close() error {
 		sub.attached = false
 		sub.attachMu.Unlock()
 		sub.room.removeSub(sub)
+		sub.room.s.sr.remove(sub)
 		_ = sub.pc.Close()
 	})
 	return nil
