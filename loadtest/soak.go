@@ -254,13 +254,13 @@ func (s *soak) loop(ctx context.Context, phase string, deadline time.Time) bool 
 
 // soakServer is one reading of the server.
 type soakServer struct {
-	at                      time.Time
-	cpu                     float64 // seconds
-	rss, goroutines, fds    float64
-	threads, viewers        float64
-	procOK, metricsOK       bool
-	metricsCPU, metricsRSS  float64
-	heap, fdSockets         float64
+	at                     time.Time
+	cpu                    float64 // seconds
+	rss, goroutines, fds   float64
+	threads, viewers       float64
+	procOK, metricsOK      bool
+	metricsCPU, metricsRSS float64
+	heap, fdSockets        float64
 }
 
 func (s *soak) readServer(ctx context.Context) soakServer {

@@ -20,7 +20,7 @@ type SoakSample struct {
 	ServerOK      bool    `json:"server_ok"`
 	RSSMB         float64 `json:"rss_mb"`
 	Goroutines    float64 `json:"goroutines"` // go_goroutines
-	HeapMB        float64 `json:"heap_mb"` // go_memstats_heap_inuse_bytes
+	HeapMB        float64 `json:"heap_mb"`    // go_memstats_heap_inuse_bytes
 	OpenFDs       float64 `json:"open_fds"`
 	FDSockets     float64 `json:"fd_sockets"` // of OpenFDs, sockets (TCP, UDP, unix)
 	Threads       float64 `json:"threads"`
