@@ -244,3 +244,41 @@ func TestSoakParamsValidate(t *testing.T) {
 		t.Errorf("no uploads: %v", err)
 	}
 }
+
+func TestSoakRenderDir(t *testing.T) {
+	dir := t.TempDir()
+	r := &SoakReport{Started: time.Date(2026, 12, 7, 11, 47, 0, 0, time.UTC), Params: SoakParamsJSON{SampleS: 30},
+		Samples: soakSamples(10, func(int) float64 { return 100 }, 0)[:11]} // a run still under load
+	s := &soak{sp: SoakParams{OutDir: dir}, rep: r}
+	r.Analyze()
+	if err := s.writeReports(); err != nil {
+		t.Fatal(err)
+	}
+	// samples.jsonl has more than soak.json (the run went on), the last line cut by a kill
+	var jl bytes.Buffer
+	for _, smp := range soakSamples(20, func(int) float64 { return 100 }, 0)[:21] {
+		b, _ := json.Marshal(smp)
+		jl.Write(append(b, '\n'))
+	}
+	jl.WriteString(`{"t": 630, "pha`)
+	if err := os.WriteFile(dir+"/samples.jsonl", jl.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := RenderSoakDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Samples) != 21 || got.Verdict.Pass {
+		t.Fatalf("%d samples, verdict %+v", len(got.Samples), got.Verdict)
+	}
+	if !strings.Contains(strings.Join(got.Verdict.Reasons, "\n"), "still going") {
+		t.Errorf("a snapshot must say the run is still going: %q", got.Verdict.Reasons)
+	}
+	md, err := os.ReadFile(dir + "/soak.md")
+	if err != nil || !strings.Contains(string(md), "still going") {
+		t.Fatalf("soak.md not rewritten: %v", err)
+	}
+	if _, err := RenderSoakDir(t.TempDir()); err == nil {
+		t.Fatal("a directory without soak.json must be an error")
+	}
+}

@@ -1,10 +1,13 @@
 package loadtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"html"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -276,7 +279,7 @@ func (r *SoakReport) Analyze() {
 		r.Series = append(r.Series, se)
 	}
 	if len(after) == 0 {
-		v.Reasons = append(v.Reasons, "no samples after the load (cut short): the return to baseline is not shown")
+		v.Reasons = append(v.Reasons, "no samples after the load yet: the return to baseline is not shown")
 	}
 	// loss: video over the whole load, accepted bids, chat events
 	var lastLoad SoakSample
@@ -309,7 +312,11 @@ func (r *SoakReport) Analyze() {
 		v.LoadHours = round3((load[len(load)-1].T - load[0].T + r.Params.SampleS) / 3600)
 	}
 	v.FullDuration = !r.Interrupted && len(after) > 0
-	if !v.FullDuration {
+	switch {
+	case v.FullDuration:
+	case r.Ended.IsZero() && !r.Interrupted:
+		v.Reasons = append(v.Reasons, fmt.Sprintf("a snapshot of a run still going: %.2f h of load so far", v.LoadHours))
+	default:
 		v.Reasons = append(v.Reasons, fmt.Sprintf("the run was cut short: %.2f h of load", v.LoadHours))
 	}
 	v.Pass = v.Flat && v.BackToBaseline && v.NoLoss && v.FullDuration
@@ -458,4 +465,36 @@ func (r *SoakReport) WriteHTML(w io.Writer) error {
 	b.WriteString("<h2>Summary</h2><pre>" + html.EscapeString(md.String()) + "</pre></body></html>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// RenderSoakDir re-reads a soak's directory — soak.json for the scenario, lots and uploads,
+// samples.jsonl for the samples (the file written first, so a run that died between the two
+// keeps every sample) — analyzes it again and rewrites soak.json, soak.md and soak.html.
+// It is `relaycast loadtest --soak-report DIR`: a report of a run that is still going, was
+// killed, or was analyzed by an older version.
+func RenderSoakDir(dir string) (*SoakReport, error) {
+	var r SoakReport
+	b, err := os.ReadFile(filepath.Join(dir, "soak.json"))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("soak.json: %w", err)
+	}
+	if b, err = os.ReadFile(filepath.Join(dir, "samples.jsonl")); err == nil {
+		var samples []SoakSample
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var s SoakSample
+			if len(bytes.TrimSpace(line)) == 0 || json.Unmarshal(line, &s) != nil {
+				continue // a line cut by a kill
+			}
+			samples = append(samples, s)
+		}
+		if len(samples) >= len(r.Samples) {
+			r.Samples = samples
+		}
+	}
+	r.Analyze()
+	s := &soak{sp: SoakParams{OutDir: dir}, rep: &r}
+	return &r, s.writeReports()
 }

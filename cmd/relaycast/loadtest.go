@@ -196,7 +196,7 @@ Flags:
 	if !set["stalled"] && p.LiveViewers == 0 {
 		p.Stalled = 0
 	}
-	if soak.dir != "" {
+	if soak.dir != "" || soak.report != "" {
 		return runSoakCmd(p, soak, set, lsecret, ldataDir, stdout, stderr)
 	}
 	if p.Bidders > 0 || p.Chatters > 0 {
