@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -254,13 +256,13 @@ func (s *soak) loop(ctx context.Context, phase string, deadline time.Time) bool 
 
 // soakServer is one reading of the server.
 type soakServer struct {
-	at                     time.Time
-	cpu                    float64 // seconds
-	rss, goroutines, fds   float64
-	threads, viewers       float64
-	procOK, metricsOK      bool
-	metricsCPU, metricsRSS float64
-	heap, fdSockets        float64
+	at                          time.Time
+	cpu                         float64 // seconds
+	rss, goroutines, fds        float64
+	threads, viewers            float64
+	procOK, metricsOK           bool
+	metricsCPU, metricsRSS      float64
+	heap, fdSockets, fdAccepted float64
 }
 
 func (s *soak) readServer(ctx context.Context) soakServer {
@@ -279,6 +281,7 @@ func (s *soak) readServer(ctx context.Context) soakServer {
 		if pr, err := readProcSoak("/proc", pid); err == nil {
 			out.procOK = true
 			out.cpu, out.rss, out.fds, out.threads, out.fdSockets = pr.cpu, pr.rss, pr.fds, pr.threads, pr.sockets
+			out.fdAccepted = acceptedSockets("/proc", pid, s.serverPort(), pr.inodes)
 		}
 	}
 	return out
@@ -288,7 +291,7 @@ func (s *soak) readServer(ctx context.Context) soakServer {
 func (s *soak) sample(ctx context.Context, phase string) {
 	cur := s.readServer(ctx)
 	smp := SoakSample{T: round3(cur.at.Sub(s.start).Seconds()), At: cur.at.UTC(), Phase: phase,
-		RSSMB: round3(cur.rss / 1e6), HeapMB: round3(cur.heap / 1e6), FDSockets: cur.fdSockets, Goroutines: cur.goroutines, OpenFDs: cur.fds, Threads: cur.threads,
+		RSSMB: round3(cur.rss / 1e6), HeapMB: round3(cur.heap / 1e6), FDSockets: cur.fdSockets, FDAccepted: cur.fdAccepted, Goroutines: cur.goroutines, OpenFDs: cur.fds, Threads: cur.threads,
 		ServerViewers: cur.viewers, ServerOK: cur.metricsOK || cur.procOK, Load1: loadAvg1(),
 		GenGoroutines: runtime.NumGoroutine()}
 	if dt := cur.at.Sub(s.prev.at).Seconds(); dt > 0 && s.prev.cpu > 0 && cur.cpu >= s.prev.cpu {
@@ -380,4 +383,14 @@ func (s *soak) writeReports() error {
 		}
 	}
 	return nil
+}
+
+// serverPort is the port of the server's URL (0: unknown).
+func (s *soak) serverPort() int {
+	u, err := url.Parse(s.sp.Base.URL)
+	if err != nil {
+		return 0
+	}
+	port, _ := strconv.Atoi(u.Port())
+	return port
 }

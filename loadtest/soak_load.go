@@ -353,6 +353,7 @@ func (l *soakLots) totals() soakLotTotals {
 
 type procSoak struct {
 	cpu, rss, fds, threads, sockets float64
+	inodes                          map[string]bool // the socket inodes of the fds
 }
 
 // readProcSoak reads CPU seconds (utime+stime), VmRSS, open fds and threads of pid under root.
@@ -366,8 +367,12 @@ func readProcSoak(root string, pid int) (procSoak, error) {
 	if ents, err := os.ReadDir(dir + "/fd"); err == nil {
 		out.fds = float64(len(ents))
 		for _, e := range ents {
-			if l, err := os.Readlink(dir + "/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "socket:") {
+			if l, err := os.Readlink(dir + "/fd/" + e.Name()); err == nil && strings.HasPrefix(l, "socket:[") {
 				out.sockets++
+				if out.inodes == nil {
+					out.inodes = map[string]bool{}
+				}
+				out.inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
 			}
 		}
 	}
@@ -394,4 +399,42 @@ func loadAvg1() float64 {
 	}
 	v, _ := strconv.ParseFloat(f[0], 64)
 	return v
+}
+
+// acceptedSockets counts the TCP connections among inodes (a process's socket inodes) whose
+// local port is port: the connections a server accepted on it (its listener included).
+func acceptedSockets(root string, pid, port int, inodes map[string]bool) float64 {
+	if port <= 0 || len(inodes) == 0 {
+		return 0
+	}
+	var n float64
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("%s/%d/net/%s", root, pid, f))
+		if err != nil {
+			continue
+		}
+		n += countAccepted(string(b), port, inodes)
+	}
+	return n
+}
+
+// countAccepted reads a /proc/net/tcp table: the rows whose local port is port and whose
+// inode (the 10th field) is one of inodes.
+func countAccepted(table string, port int, inodes map[string]bool) float64 {
+	var n float64
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[0] == "sl" {
+			continue
+		}
+		i := strings.LastIndexByte(f[1], ':')
+		if i < 0 {
+			continue
+		}
+		p, err := strconv.ParseInt(f[1][i+1:], 16, 32)
+		if err == nil && int(p) == port && inodes[f[9]] {
+			n++
+		}
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -280,5 +281,42 @@ func TestSoakRenderDir(t *testing.T) {
 	}
 	if _, err := RenderSoakDir(t.TempDir()); err == nil {
 		t.Fatal("a directory without soak.json must be an error")
+	}
+}
+
+func TestSoakAcceptedSockets(t *testing.T) {
+	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:80F8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:80F8 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 222 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:D431 0100007F:80F8 01 00000000:00000000 00:00000000 00000000     0        0 333 1 0000000000000000 20 4 30 10 -1
+   3: 0100007F:80F8 0100007F:D432 01 00000000:00000000 00:00000000 00000000     0        0 444 1 0000000000000000 20 4 30 10 -1
+`
+	// port 0x80F8 = 33016; 444 belongs to another process
+	if got := countAccepted(table, 33016, map[string]bool{"111": true, "222": true, "333": true}); got != 2 {
+		t.Fatalf("countAccepted = %g, want 2 (the listener and one accepted connection)", got)
+	}
+	// the real thing: this process listens and accepts one connection
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	pr, err := readProcSoak("/proc", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if got := acceptedSockets("/proc", os.Getpid(), port, pr.inodes); got != 2 {
+		t.Fatalf("accepted sockets on :%d = %g, want 2 (listener + accepted; the dialing end's local port differs)", port, got)
 	}
 }

@@ -25,7 +25,8 @@ type SoakSample struct {
 	Goroutines    float64 `json:"goroutines"` // go_goroutines
 	HeapMB        float64 `json:"heap_mb"`    // go_memstats_heap_inuse_bytes
 	OpenFDs       float64 `json:"open_fds"`
-	FDSockets     float64 `json:"fd_sockets"` // of OpenFDs, sockets (TCP, UDP, unix)
+	FDSockets     float64 `json:"fd_sockets"`  // of OpenFDs, sockets (TCP, UDP, unix)
+	FDAccepted    float64 `json:"fd_accepted"` // of FDSockets, TCP connections to the server's HTTP port (its clients)
 	Threads       float64 `json:"threads"`
 	CPUCores      float64 `json:"cpu_cores"`
 	ServerViewers float64 `json:"server_viewers"` // relaycast_viewers
@@ -155,25 +156,36 @@ type SoakLoadAverage struct {
 // Trend rules (documented in docs/RELIABILITY.md, Soak): a series is flat when its
 // least-squares slope over the second half of the load, times one hour, is at most flatPct of
 // its mean there or flatAbs (the noise a churning load makes: 10 viewers leave and join at
-// once); it is back to baseline when its last sample after the load is within returnPct of
-// the baseline or returnAbs above it. RSS is only required not to rise after the load (Go
-// keeps freed pages until its scavenger returns them, over minutes): the heap in use is the
-// memory that must return.
+// once). After the load a series with retBaseline must end within returnPct of the baseline
+// or retAbs above it (heap in use, goroutines, fds that are not sockets, sockets the server
+// accepted); one with retNotAbove must not end above its last value under load: RSS (Go keeps
+// freed pages until its scavenger returns them, over minutes: the heap in use is the memory
+// that must return) and all fds or sockets (they include the Redis clients' pools, which keep
+// idle connections for up to 30 minutes; a leaked client connection would also keep its
+// goroutines, which must return).
+const (
+	retNone = iota
+	retBaseline
+	retNotAbove
+)
+
 var soakSeriesRules = []struct {
 	name, unit        string
 	get               func(SoakSample) float64
 	checked           bool
 	flatPct, flatAbs  float64
+	ret               int
 	returnPct, retAbs float64
-	rssReturn         bool
 }{
-	{"rss", "MB", func(s SoakSample) float64 { return s.RSSMB }, true, 10, 10, 0, 0, true},
-	{"heap_inuse", "MB", func(s SoakSample) float64 { return s.HeapMB }, true, 10, 10, 10, 10, false},
-	{"goroutines", "", func(s SoakSample) float64 { return s.Goroutines }, true, 10, 50, 10, 20, false},
-	{"open_fds", "", func(s SoakSample) float64 { return s.OpenFDs }, true, 10, 10, 10, 5, false},
-	{"fd_sockets", "", func(s SoakSample) float64 { return s.FDSockets }, false, 0, 0, 0, 0, false},
-	{"threads", "", func(s SoakSample) float64 { return s.Threads }, false, 0, 0, 0, 0, false},
-	{"cpu", "cores", func(s SoakSample) float64 { return s.CPUCores }, false, 0, 0, 0, 0, false},
+	{"rss", "MB", func(s SoakSample) float64 { return s.RSSMB }, true, 10, 10, retNotAbove, 0, 0},
+	{"heap_inuse", "MB", func(s SoakSample) float64 { return s.HeapMB }, true, 10, 10, retBaseline, 10, 10},
+	{"goroutines", "", func(s SoakSample) float64 { return s.Goroutines }, true, 10, 50, retBaseline, 10, 20},
+	{"open_fds", "", func(s SoakSample) float64 { return s.OpenFDs }, true, 10, 10, retNotAbove, 0, 0},
+	{"fds_not_sockets", "", func(s SoakSample) float64 { return s.OpenFDs - s.FDSockets }, true, 10, 5, retBaseline, 10, 5},
+	{"fd_sockets", "", func(s SoakSample) float64 { return s.FDSockets }, false, 0, 0, retNotAbove, 0, 0},
+	{"fd_accepted", "", func(s SoakSample) float64 { return s.FDAccepted }, false, 0, 0, retBaseline, 10, 5},
+	{"threads", "", func(s SoakSample) float64 { return s.Threads }, false, 0, 0, retNone, 0, 0},
+	{"cpu", "cores", func(s SoakSample) float64 { return s.CPUCores }, false, 0, 0, retNone, 0, 0},
 }
 
 // leastSquares is the slope of y over x (0 with fewer than two distinct x).
@@ -262,18 +274,18 @@ func (r *SoakReport) Analyze() {
 					v.Reasons = append(v.Reasons, fmt.Sprintf("%s rises %.3g %s/h over the second half (%.3g%% of its mean)", rule.name, se.SlopePerH, rule.unit, se.SlopePct))
 				}
 			}
-			if len(after) > 0 && base != nil {
-				var ok bool
-				if rule.rssReturn {
-					ok = se.Last <= se.LastLoad || se.Last <= se.Baseline*1.1
-				} else {
-					ok = se.Last <= se.Baseline*(1+rule.returnPct/100)+rule.retAbs
-				}
-				se.Returned = &ok
-				if !ok {
-					v.BackToBaseline = false
-					v.Reasons = append(v.Reasons, fmt.Sprintf("%s ends at %.4g after the load, baseline %.4g, max %.4g", rule.name, se.Last, se.Baseline, se.Max))
-				}
+		}
+		if rule.ret != retNone && len(after) > 0 && base != nil && se.Max > 0 { // max 0: not measured (an older sampler)
+			var ok bool
+			if rule.ret == retNotAbove {
+				ok = se.Last <= se.LastLoad || se.Last <= se.Baseline*1.1
+			} else {
+				ok = se.Last <= se.Baseline*(1+rule.returnPct/100)+rule.retAbs
+			}
+			se.Returned = &ok
+			if !ok {
+				v.BackToBaseline = false
+				v.Reasons = append(v.Reasons, fmt.Sprintf("%s ends at %.4g after the load, baseline %.4g, max %.4g", rule.name, se.Last, se.Baseline, se.Max))
 			}
 		}
 		r.Series = append(r.Series, se)
