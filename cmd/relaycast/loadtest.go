@@ -91,6 +91,8 @@ func runLoadtest(args []string, env func(string) (string, bool), stdout, stderr 
 	fs.DurationVar(&p.Thresholds.MaxBidP95, "max-bid-p95", d.MaxBidP95, "live: fail above this bid → accepted bid_result p95 (0: unchecked)")
 	fs.DurationVar(&p.Thresholds.MaxPriceP95, "max-price-p95", d.MaxPriceP95, "live: fail above this p95 of the new price (bid event) reaching viewer sockets (0: unchecked)")
 	fs.DurationVar(&p.Thresholds.MaxChatP95, "max-chat-p95", d.MaxChatP95, "live: fail above this chat send → viewer socket p95 (0: unchecked)")
+	var soak soakFlags
+	soak.register(fs) // loadtest_soak.go: --soak DIR runs the soak scenario instead
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: relaycast loadtest [flags]
 
@@ -195,6 +197,9 @@ Flags:
 	}
 	if !set["stalled"] && p.LiveViewers == 0 {
 		p.Stalled = 0
+	}
+	if soak.dir != "" || soak.report != "" {
+		return runSoakCmd(p, soak, set, lsecret, ldataDir, stdout, stderr)
 	}
 	if p.Bidders > 0 || p.Chatters > 0 {
 		mint, err := liveMinter(lsecret, ldataDir, stderr)
