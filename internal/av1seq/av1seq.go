@@ -22,7 +22,13 @@ type reader struct {
 }
 
 func (r *reader) u(n int) uint64 {
-	if r.bad {
+	if r.bad || n == 0 {
+		// mediacommon's ReadBits reads the byte at pos even for n == 0: at the end of the
+		// buffer that is out of range (a uvlc without leading zeros, FuzzCodecHeaders).
+		return 0
+	}
+	if n > 64 {
+		r.bad = true
 		return 0
 	}
 	v, err := bits.ReadBits(r.b, &r.pos, n)
