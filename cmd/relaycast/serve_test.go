@@ -143,6 +143,22 @@ func TestServeSecondSignalCutsDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
+	// The dial returns before the server has counted the socket: a ping answered means it has
+	// (a SIGTERM sent earlier found 0 sockets and drained at once).
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for { // the server says hello first
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("no pong: %v", err)
+		}
+		if strings.Contains(string(msg), `"pong"`) {
+			break
+		}
+	}
+	_ = ws.SetReadDeadline(time.Time{})
 	go func() { // a client that reads (and ignores `reconnect`) but never leaves
 		for {
 			if _, _, err := ws.ReadMessage(); err != nil {
