@@ -19,32 +19,9 @@ func TestLeanViewerMeasuresLikeTheFullOne(t *testing.T) {
 }
 
 func testLeanViewer(t *testing.T, pionSend bool) {
-	s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 500 * time.Millisecond, PionSend: pionSend})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	if err := pub.Connect(ctx, func(ctx context.Context, offer string) (string, error) {
-		_, a, err := s.Publish(ctx, sfu.PublishParams{Room: "lean", Offer: offer})
-		return a, err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, ok := s.Room("lean"); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("room not live")
-		}
-	}
+	s := liveSFU(t, ctx, "lean", pionSend)
 	var latencies atomic.Int64
 	watch := func(lean bool) *client.Viewer {
 		v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}, Lean: lean, TrackRecovery: true,
@@ -86,4 +63,34 @@ func testLeanViewer(t *testing.T, pionSend bool) {
 		t.Errorf("lean viewer tracks %v", ls.Tracks)
 	}
 	t.Logf("lean: %+v, %d latency samples; full: %+v", ls, latencies.Load(), full.Stats())
+}
+
+// liveSFU starts an SFU on loopback (pionSend: Pion's send path) with a client publisher live in
+// room; both close with the test.
+func liveSFU(t *testing.T, ctx context.Context, room string, pionSend bool) *sfu.SFU {
+	t.Helper()
+	s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 500 * time.Millisecond, PionSend: pionSend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	if err := pub.Connect(ctx, func(ctx context.Context, offer string) (string, error) {
+		_, a, err := s.Publish(ctx, sfu.PublishParams{Room: room, Offer: offer})
+		return a, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, ok := s.Room(room); ok {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("room not live")
+		}
+	}
 }

@@ -20,32 +20,9 @@ func TestLeanRTCPViewer(t *testing.T) {
 }
 
 func testLeanRTCP(t *testing.T, pionSend bool) {
-	s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 500 * time.Millisecond, PionSend: pionSend})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
-	pub, err := client.NewPublisher(client.PublisherParams{Config: client.Config{Loopback: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	if err := pub.Connect(ctx, func(ctx context.Context, offer string) (string, error) {
-		_, a, err := s.Publish(ctx, sfu.PublishParams{Room: "rtcp", Offer: offer})
-		return a, err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, ok := s.Room("rtcp"); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("room not live")
-		}
-	}
+	s := liveSFU(t, ctx, "rtcp", pionSend)
 	before := s.Stats()
 	v, err := client.NewViewer(client.ViewerParams{Config: client.Config{Loopback: true}, Lean: true, LeanRTCP: true, LeanDropEvery: 50, TrackRecovery: true})
 	if err != nil {
