@@ -46,36 +46,27 @@ type SoakParams struct {
 	UploadFile  string        // the media file uploaded each time (required unless UploadEvery < 0)
 }
 
+// orDefault sets *p to v when it is the zero value.
+func orDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
 func (sp SoakParams) withDefaults() SoakParams {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&sp.Duration, time.Hour)
-	def(&sp.After, 3*time.Minute)
-	def(&sp.SampleEvery, 30*time.Second)
-	def(&sp.ChurnEvery, time.Minute)
-	def(&sp.LotEvery, 2*time.Minute)
-	def(&sp.UploadEvery, 5*time.Minute)
-	if sp.Viewers == 0 {
-		sp.Viewers = 100
-	}
-	if sp.ChurnPct == 0 {
-		sp.ChurnPct = 10
-	}
-	if sp.Chatters == 0 {
-		sp.Chatters = 20
-	}
-	if sp.ChatViewers == 0 {
-		sp.ChatViewers = 5
-	}
-	if sp.LotBidders == 0 {
-		sp.LotBidders = 50
-	}
-	if sp.LotBidRate == 0 {
-		sp.LotBidRate = 25
-	}
+	orDefault(&sp.Duration, time.Hour)
+	orDefault(&sp.After, 3*time.Minute)
+	orDefault(&sp.SampleEvery, 30*time.Second)
+	orDefault(&sp.ChurnEvery, time.Minute)
+	orDefault(&sp.LotEvery, 2*time.Minute)
+	orDefault(&sp.UploadEvery, 5*time.Minute)
+	orDefault(&sp.Viewers, 100)
+	orDefault(&sp.ChurnPct, 10)
+	orDefault(&sp.Chatters, 20)
+	orDefault(&sp.ChatViewers, 5)
+	orDefault(&sp.LotBidders, 50)
+	orDefault(&sp.LotBidRate, 25)
 	b := sp.Base
 	b.Viewers, b.ViewerKind, b.Signaling = sp.Viewers, ViewerLean, SignalingWHEP
 	b.Publisher = PublisherSynthetic
