@@ -612,6 +612,9 @@ func (a *Archive) apply(u transcode.Update, raw []byte) {
 		r, err := a.setFailedUpdate(u) // tracks.go
 		a.announce(raw, true, func() {
 			a.stats.jobFailures.Add(1)
+			if err != nil { // this node's write failed; another node's may not have: say what the catalog holds
+				r, err = a.cat.Get(ctx, u.RecordingID)
+			}
 			if err == nil {
 				a.publish("recording", u.RecordingID, r)
 			}

@@ -160,7 +160,10 @@ func Open(p Params) (*SQLite, error) {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := p.Logger.With("component", "catalog")
-	dsn := "file:" + p.Path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	// _txlock=immediate: a transaction takes the write lock when it begins, so a read-then-write
+	// (Update) waits for another handle on the same file (another node, or `relaycast worker`)
+	// instead of failing with SQLITE_BUSY_SNAPSHOT when that handle wrote in between.
+	dsn := "file:" + p.Path + "?_txlock=immediate&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", p.Path, err)

@@ -107,3 +107,35 @@ func TestListPagination(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentUpdatesTwoHandles: two handles on one catalog (two nodes sharing a SQLite file,
+// or one PostgreSQL) updating the same recording at once: every update succeeds and none is
+// lost. A deferred SQLite transaction that reads and then writes fails with SQLITE_BUSY when the
+// other handle wrote in between (no busy timeout helps there); seen in CI as a lost announcement.
+func TestConcurrentUpdatesTwoHandles(t *testing.T) {
+	eachStore(t, func(t *testing.T, open opener) {
+		ctx := context.Background()
+		a, b := open(t), open(t)
+		if err := a.Put(ctx, Recording{ID: "x", Room: "shop", StartedAt: time.Now(), Status: StatusProcessing}); err != nil {
+			t.Fatal(err)
+		}
+		const each = 40
+		errs := make(chan error, 2*each)
+		for _, c := range []Store{a, b} {
+			go func() {
+				for range each {
+					_, err := c.Update(ctx, "x", func(r *Recording) error { r.Progress++; return nil })
+					errs <- err
+				}
+			}()
+		}
+		for range 2 * each {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		if r, err := a.Get(ctx, "x"); err != nil || r.Progress != 2*each {
+			t.Fatalf("after %d updates: progress %v (%v), want %d", 2*each, r.Progress, err, 2*each)
+		}
+	})
+}
