@@ -108,6 +108,7 @@ type streamState struct {
 	// guarded by Feed.mu
 	owner   *roomSink
 	endedAt time.Time
+	forget  *time.Timer // drops the ended stream after 2×Linger (Feed.forget)
 }
 
 // ownerKeyframe asks the current session's publisher for a keyframe (none while ended).
@@ -208,7 +209,12 @@ func (f *Feed) ended(s *roomSink) {
 	delete(f.sinks, s)
 	owner := s.ss.owner == s
 	if owner {
-		s.ss.owner, s.ss.endedAt = nil, f.p.Now()
+		ss := s.ss
+		ss.owner, ss.endedAt = nil, f.p.Now()
+		if ss.forget != nil {
+			ss.forget.Stop()
+		}
+		ss.forget = time.AfterFunc(2*f.p.Linger, func() { f.forget(ss) })
 	}
 	f.mu.Unlock()
 	if owner {
@@ -217,10 +223,26 @@ func (f *Feed) ended(s *roomSink) {
 	}
 }
 
+// forget drops an ended room's stream once its linger is long over. The prune in OnLive runs
+// only when another room goes live: without this the last ended room's stream, its whole
+// window of segments, stayed for good (docs/RELIABILITY.md "Soak").
+func (f *Feed) forget(ss *streamState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.streams[ss.room] == ss && ss.owner == nil {
+		delete(f.streams, ss.room)
+	}
+}
+
 // Close closes every room's sink (ending its stream and killing its ffmpeg) and waits.
 func (f *Feed) Close() error {
 	f.mu.Lock()
 	f.closed = true
+	for _, ss := range f.streams {
+		if ss.forget != nil {
+			ss.forget.Stop()
+		}
+	}
 	sinks := make([]*roomSink, 0, len(f.sinks))
 	for s := range f.sinks {
 		sinks = append(sinks, s)

@@ -120,10 +120,6 @@ func NewIdle(c *net.UDPConn, opt Options) *Conn {
 	if w, err := rawSendmmsg(c); err == nil && !opt.SchedSyscall {
 		b.write = w // sendmmsg without a scheduler hand-off (gso_linux.go)
 	}
-	b.free.New = func() any { return &Datagram{Buf: make([]byte, SlotSize)} }
-	for i, slots := range runSlots {
-		b.runs[i].New = func() any { return &Datagram{Buf: make([]byte, slots*SlotSize)} }
-	}
 	if opt.GSO && gsoSupported(c) {
 		b.gso.Store(true)
 	}
@@ -163,7 +159,10 @@ func (b *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 // NewDatagram returns an empty datagram buffer (1,500 bytes) for enqueue; the direct send path
 // encrypts into it, saving a copy.
 func (b *Conn) NewDatagram() *Datagram {
-	d := b.free.Get().(*Datagram)
+	d, _ := b.free.Get().(*Datagram) // the pools have no New: Drain can empty them
+	if d == nil {
+		d = &Datagram{Buf: make([]byte, SlotSize)}
+	}
 	d.N, d.Seg, d.Segs = 0, 0, 1
 	return d
 }
@@ -175,7 +174,10 @@ func (b *Conn) NewRun(want int) *Datagram {
 	for c < len(runSlots)-1 && runSlots[c] < want {
 		c++
 	}
-	d := b.runs[c].Get().(*Datagram)
+	d, _ := b.runs[c].Get().(*Datagram)
+	if d == nil {
+		d = &Datagram{Buf: make([]byte, runSlots[c]*SlotSize)}
+	}
 	d.N, d.Seg, d.Segs = 0, 0, 0
 	return d
 }
@@ -192,6 +194,24 @@ func (b *Conn) Release(d *Datagram) {
 			return
 		}
 	}
+}
+
+// Drain empties the buffer pools and returns how many buffers it let go (they are freed at the
+// next GC). The sfu calls it when its last room ended: a sync.Pool frees what it holds only after
+// two GC cycles, and an idle process runs one every 2 minutes, so the buffers of the last load
+// (the send queues alone hold up to QueueLen*SlotSize bytes, ~49 MB) would otherwise stay for
+// minutes after it (docs/RELIABILITY.md "Soak"). Buffers queued or in use meanwhile are not
+// touched; each of GOMAXPROCS per-P private slots may keep one.
+func (b *Conn) Drain() int {
+	n := 0
+	for p := &b.free; n < 2*QueueLen && p.Get() != nil; n++ {
+	}
+	for i := range b.runs {
+		for n < 2*QueueLen && b.runs[i].Get() != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // GSO reports whether GSO runs may be queued.
