@@ -22,8 +22,9 @@ type SoakSample struct {
 	// the server (/proc/<pid> with --server-pid, else /metrics)
 	ServerOK      bool    `json:"server_ok"`
 	RSSMB         float64 `json:"rss_mb"`
-	Goroutines    float64 `json:"goroutines"` // go_goroutines
-	HeapMB        float64 `json:"heap_mb"`    // go_memstats_heap_inuse_bytes
+	Goroutines    float64 `json:"goroutines"`   // go_goroutines
+	HeapMB        float64 `json:"heap_mb"`      // go_memstats_heap_inuse_bytes
+	HeapLiveMB    float64 `json:"heap_live_mb"` // go_gc_heap_live_bytes: what the last GC found live
 	OpenFDs       float64 `json:"open_fds"`
 	FDSockets     float64 `json:"fd_sockets"`  // of OpenFDs, sockets (TCP, UDP, unix)
 	FDAccepted    float64 `json:"fd_accepted"` // of FDSockets, TCP connections to the server's HTTP port (its clients)
