@@ -32,7 +32,7 @@ type SoakParams struct {
 	Base        Params
 	OutDir      string        // where samples.jsonl and the report go (required)
 	Duration    time.Duration // load time (default 1h)
-	After       time.Duration // sampling after the load stopped (default 3m)
+	After       time.Duration // sampling after the load stopped (default 5m: an idle Go process GCs every 2 min, and a sync.Pool frees after two GCs)
 	SampleEvery time.Duration // default 30s
 	Viewers     int           // lean synthetic video viewers (default 100)
 	ChurnPct    float64       // percent of viewers that leave and rejoin each ChurnEvery (default 10)
@@ -56,7 +56,7 @@ func orDefault[T comparable](p *T, v T) {
 
 func (sp SoakParams) withDefaults() SoakParams {
 	orDefault(&sp.Duration, time.Hour)
-	orDefault(&sp.After, 3*time.Minute)
+	orDefault(&sp.After, 5*time.Minute)
 	orDefault(&sp.SampleEvery, 30*time.Second)
 	orDefault(&sp.ChurnEvery, time.Minute)
 	orDefault(&sp.LotEvery, 2*time.Minute)

@@ -13,13 +13,13 @@
 # sampling once the load stopped. OUTDIR gets samples.jsonl, soak.json, soak.md and soak.html
 # (rewritten at every sample: a run cut short still leaves its report), the server log and
 # `uptime` before and after. The box is shared: the report carries the load average.
-# Environment: DUR (seconds of load, default 3600), AFTER (default 180), PORT (default 33080;
+# Environment: DUR (seconds of load, default 3600), AFTER (default 300), PORT (default 33080;
 # ICE UDP on PORT+1), REDIS_PORT (33090), PPROF (a loopback host:port: the server serves its
 # Go profiles there, RELAYCAST_PPROF, and once the sampling after the load is over OUTDIR gets
 # heap-after.pb.gz, the heap after a forced GC, and heap-after.txt, its `go tool pprof -top`).
 set -u
 BIN=$1; OUT=$2
-DUR=${DUR:-3600}; AFTER=${AFTER:-180}; PORT=${PORT:-33080}; RPORT=${REDIS_PORT:-33090}; PPROF=${PPROF:-}
+DUR=${DUR:-3600}; AFTER=${AFTER:-300}; PORT=${PORT:-33080}; RPORT=${REDIS_PORT:-33090}; PPROF=${PPROF:-}
 mkdir -p "$OUT"
 D=$(mktemp -d /tmp/soak-data.XXXXXX)
 redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile $D/redis.pid --dir $D >/dev/null
