@@ -196,24 +196,6 @@ func (b *Conn) Release(d *Datagram) {
 	}
 }
 
-// Drain empties the buffer pools and returns how many buffers it let go (they are freed at the
-// next GC). The sfu calls it when its last room ended: a sync.Pool frees what it holds only after
-// two GC cycles, and an idle process runs one every 2 minutes, so the buffers of the last load
-// (the send queues alone hold up to QueueLen*SlotSize bytes, ~49 MB) would otherwise stay for
-// minutes after it (docs/RELIABILITY.md "Soak"). Buffers queued or in use meanwhile are not
-// touched; each of GOMAXPROCS per-P private slots may keep one.
-func (b *Conn) Drain() int {
-	n := 0
-	for p := &b.free; n < 2*QueueLen && p.Get() != nil; n++ {
-	}
-	for i := range b.runs {
-		for n < 2*QueueLen && b.runs[i].Get() != nil {
-			n++
-		}
-	}
-	return n
-}
-
 // GSO reports whether GSO runs may be queued.
 func (b *Conn) GSO() bool { return b.gso.Load() }
 
