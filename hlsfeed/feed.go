@@ -316,9 +316,9 @@ type stats struct {
 	starts    atomic.Int64
 	idleStops atomic.Int64
 	restarts  atomic.Int64
-	dropped  atomic.Int64
-	cpuMu    sync.Mutex
-	cpu      time.Duration // CPU of the ffmpeg processes that exited
+	dropped   atomic.Int64
+	cpuMu     sync.Mutex
+	cpu       time.Duration // CPU of the ffmpeg processes that exited
 }
 
 func (s *stats) addCPU(d time.Duration) {
