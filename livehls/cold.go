@@ -13,6 +13,12 @@ import (
 // have yet. Bounded like a blocking reload (three target durations, capped per client), then
 // 503 with Retry-After.
 
+// firstSegmentParts: a variant's first segment closes at the first keyframe after this many
+// part targets (1 s with the default 333 ms parts) instead of the segment target, so that a
+// stream that just started has a playlist sooner (a publisher that answers keyframe requests is
+// asked for one then, as at the segment target).
+const firstSegmentParts = 3
+
 // retryCold is the Retry-After (s) of a 503 for a stream that has no segment yet.
 const retryCold = "2"
 

@@ -38,13 +38,13 @@ func TestColdStreamWaits(t *testing.T) {
 	if err := st.SetAudio(AudioParams{SampleRate: 48000, Channels: 2, Config: m.asc}); err != nil {
 		t.Fatal(err)
 	}
-	f.until(t, time.Second) // parts, no complete segment yet (2 s target)
+	f.until(t, 900*time.Millisecond) // parts, no complete segment yet (the first closes at the keyframe at 1 s)
 	select {
 	case a := <-mv:
 		t.Fatalf("the multivariant answered before the first segment: %d %s", a.code, a.body)
 	case <-time.After(200 * time.Millisecond):
 	}
-	f.until(t, 3*time.Second)
+	f.until(t, 1500*time.Millisecond)
 	for name, ch := range map[string]chan answer{"multivariant": mv, "media playlist": media} {
 		select {
 		case a := <-ch:
@@ -54,6 +54,10 @@ func TestColdStreamWaits(t *testing.T) {
 		case <-time.After(3 * time.Second):
 			t.Fatalf("the %s was not answered once a segment was complete", name)
 		}
+	}
+	_, _, body := get(t, srv, "/live/shop/src/index.m3u8")
+	if pl := mediaPlaylist(t, body); len(pl.Segments) == 0 || pl.Segments[0].Duration > 1100*time.Millisecond {
+		t.Fatalf("the first segment is not the short one (3 parts, to the keyframe at 1 s):\n%s", body)
 	}
 	srv.Remove("shop", st)
 	if _, ok := srv.Stream("shop"); ok {
