@@ -3,6 +3,7 @@ package hlsfeed
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -102,8 +103,12 @@ type demandSink struct {
 	room sfu.LiveRoom
 	name string
 
+	// cur is inner for the packet path (read without the lock: a dormant room's packets cost
+	// one atomic load)
+	cur atomic.Pointer[roomSink]
+
 	mu       sync.Mutex
-	inner    *roomSink // the running feed; nil while dormant
+	inner    *roomSink // the running feed; nil while dormant (set with cur)
 	closed   bool
 	layers   []sfu.LayerInfo // the simulcast layers WantLayers took (every feed gets them)
 	inflight int             // requests holding the room
@@ -151,6 +156,7 @@ func (d *demandSink) start() {
 		in.WantLayers(d.layers)
 	}
 	d.inner = in
+	d.cur.Store(in)
 	d.f.stats.starts.Add(1)
 	in.log.Info("live HLS started on demand")
 	d.room.RequestKeyframe() // the feed starts at a keyframe: ask now, not at the next packet
@@ -179,6 +185,7 @@ func (d *demandSink) check() {
 	}
 	in := d.inner
 	d.inner = nil
+	d.cur.Store(nil)
 	// Under d.mu: a request that comes meanwhile starts a new stream after this one is gone.
 	_ = in.close(true)
 	d.f.stats.idleStops.Add(1)
@@ -198,11 +205,7 @@ func (d *demandSink) wantedSince(t time.Time) bool {
 	return d.inflight > 0 || (!d.last.IsZero() && !d.last.Before(t))
 }
 
-func (d *demandSink) current() *roomSink {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.inner
-}
+func (d *demandSink) current() *roomSink { return d.cur.Load() }
 
 // WriteRTP implements sfu.Sink.
 func (d *demandSink) WriteRTP(info sfu.TrackInfo, pkt *rtp.Packet) error {
@@ -260,6 +263,7 @@ func (d *demandSink) Close() error {
 	d.closed = true
 	in := d.inner
 	d.inner = nil
+	d.cur.Store(nil)
 	if d.timer != nil {
 		d.timer.Stop()
 	}

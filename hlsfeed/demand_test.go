@@ -21,8 +21,8 @@ func TestOnDemand(t *testing.T) {
 	room := c.room("od")
 	sink := f.OnLive(room)
 	c.play(t, sink, 0, nil)
-	if pk.opens != 0 || f.Stats().Transcoders != 0 || f.Stats().Rooms != 0 || f.Stats().Dormant != 1 {
-		t.Fatalf("a room nobody asked for: opens %d, stats %+v", pk.opens, f.Stats())
+	if o, _ := pk.counts(); o != 0 || f.Stats().Transcoders != 0 || f.Stats().Rooms != 0 || f.Stats().Dormant != 1 {
+		t.Fatalf("a room nobody asked for: opens %d, stats %+v", o, f.Stats())
 	}
 	if h := f.Demand("other"); h.Held() {
 		t.Fatal("a Hold on a room that is not live")
@@ -35,8 +35,8 @@ func TestOnDemand(t *testing.T) {
 		go func() { defer wg.Done(); holds[i] = f.Demand("od") }()
 	}
 	wg.Wait()
-	if pk.opens != 1 || f.Stats().Starts != 1 || room.keys.Load() == 0 {
-		t.Fatalf("16 concurrent first requests: %d opens, %d starts, %d keyframes asked", pk.opens, f.Stats().Starts, room.keys.Load())
+	if o, _ := pk.counts(); o != 1 || f.Stats().Starts != 1 || room.keys.Load() == 0 {
+		t.Fatalf("16 concurrent first requests: %d opens, %d starts, %d keyframes asked", o, f.Stats().Starts, room.keys.Load())
 	}
 	c.off = 2 * time.Second
 	c.play(t, sink, 0, nil)
@@ -64,8 +64,8 @@ func TestOnDemand(t *testing.T) {
 	st.mu.Lock()
 	ended := st.ended
 	st.mu.Unlock()
-	if pk.stream("od") != nil || pk.removed != 1 || !ended {
-		t.Fatalf("the stopped room's stream: still there %v, removed %d, ended %v", pk.stream("od") != nil, pk.removed, ended)
+	if _, removed := pk.counts(); pk.stream("od") != nil || removed != 1 || !ended {
+		t.Fatalf("the stopped room's stream: still there %v, removed %d, ended %v", pk.stream("od") != nil, removed, ended)
 	}
 	if s := f.Stats(); s.Rooms != 0 || s.Dormant != 1 {
 		t.Fatalf("after the stop: %+v", s)
@@ -77,8 +77,8 @@ func TestOnDemand(t *testing.T) {
 	c.off = 4 * time.Second
 	c.play(t, sink, 0, nil)
 	st2 := pk.stream("od")
-	if pk.opens != 2 || st2 == nil || st2 == st || len(st2.discont) != 0 || st2.variant("src") == nil {
-		t.Fatalf("restart: opens %d, a new stream %v, discontinuities %v", pk.opens, st2 != st, st2 != nil && len(st2.discont) > 0)
+	if o, _ := pk.counts(); o != 2 || st2 == nil || st2 == st || len(st2.discont) != 0 || st2.variant("src") == nil {
+		t.Fatalf("restart: opens %d, a new stream %v, discontinuities %v", o, st2 != st, st2 != nil && len(st2.discont) > 0)
 	}
 
 	// The publisher reconnects while viewers watch: the next session starts at once.

@@ -53,6 +53,13 @@ func (p *fakePackager) Remove(room string, st Stream) {
 	}
 }
 
+// counts are the opens and removals so far.
+func (p *fakePackager) counts() (opens, removed int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.opens, p.removed
+}
+
 func (p *fakePackager) stream(room string) *fakeStream {
 	p.mu.Lock()
 	defer p.mu.Unlock()
