@@ -11,6 +11,7 @@ import (
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
+	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/config"
 	"github.com/relaycast/relaycast/internal/testmedia"
 )
@@ -148,5 +149,30 @@ func TestLiveHLSAlways(t *testing.T) {
 	}
 	if d := metricValue(t, s.url, "relaycast_live_hls_rooms_dormant"); d != 0 {
 		t.Fatalf("relaycast_live_hls_rooms_dormant %v", d)
+	}
+}
+
+// TestLiveHLSOnDemandAuth: with --viewer-auth a request without a valid token is refused before
+// it can start the room's live HLS; one with a token starts it.
+func TestLiveHLSOnDemandAuth(t *testing.T) {
+	v, a := liveClip(t, testmedia.CodecH264, "320x240", 4*time.Second)
+	s := start(t, func(c *config.Config) { liveHLSConfig("none")(c); c.ViewerAuth = true })
+	room := liveRoom("hls-demand-auth")
+	defer publishLoop(t, s, room, v, a)()
+	waitFor(t, 10*time.Second, "the room live", func() bool { _, ok := s.SFU().Room(room); return ok })
+	_, feed := s.LiveHLS()
+	for _, tok := range []string{"", s.token(t, "other", auth.GrantSubscribe)} {
+		if code, b, _ := fetch(t, s.url+"/live/"+room+"/index.m3u8", tok); code != http.StatusUnauthorized && code != http.StatusForbidden {
+			t.Fatalf("without a token of the room: %d %s", code, b)
+		}
+	}
+	if st := feed.Stats(); st.Starts != 0 || len(ffmpegChildren(t)) != 0 {
+		t.Fatalf("a refused request started the room's live HLS: %+v", st)
+	}
+	if code, b, _ := fetch(t, s.url+"/live/"+room+"/index.m3u8", s.token(t, room, auth.GrantSubscribe)); code != http.StatusOK {
+		t.Fatalf("with the room's token: %d %s", code, b)
+	}
+	if st := feed.Stats(); st.Starts != 1 {
+		t.Fatalf("after an authorized request: %+v", st)
 	}
 }
