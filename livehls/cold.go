@@ -19,6 +19,13 @@ import (
 // asked for one then, as at the segment target).
 const firstSegmentParts = 3
 
+// FirstSegmentTarget is the target of a variant's first segment under c (see firstSegmentParts):
+// a source that places keyframes itself (the live HLS transcoder) puts its second one there.
+func (c Config) FirstSegmentTarget() time.Duration {
+	c = c.withDefaults()
+	return min(c.SegmentTarget, firstSegmentParts*c.PartTarget)
+}
+
 // retryCold is the Retry-After (s) of a 503 for a stream that has no segment yet.
 const retryCold = "2"
 

@@ -165,7 +165,7 @@ func (v *Variant) push(a *videoAU) error {
 	if len(v.segs) == 0 {
 		// The variant's first segment is shorter: a playlist (which needs a segment) is there
 		// sooner after the stream started, e.g. on demand at a viewer's first request (cold.go).
-		target = min(target, firstSegmentParts*cfg.PartTarget)
+		target = cfg.FirstSegmentTarget()
 	}
 	if o := v.open; o != nil && !a.key && !o.asked && v.p.RequestKeyframe != nil && a.dts-o.start >= target {
 		o.asked = true

@@ -45,7 +45,11 @@ func metricValue(t *testing.T, base, name string) float64 {
 func TestLiveHLSOnDemand(t *testing.T) {
 	v, a := liveClip(t, testmedia.CodecVP8, "320x240", 4*time.Second)
 	const idle = 3 * time.Second
-	s := start(t, func(c *config.Config) { liveHLSConfig("none")(c); c.LiveHLSIdle = idle })
+	s := start(t, func(c *config.Config) {
+		liveHLSConfig("none")(c)
+		c.LiveHLSIdle = idle
+		c.LiveHLSSegment = 2 * time.Second // the default: the cold start as it is (a 1 s first segment)
+	})
 	room := liveRoom("hls-demand")
 	defer publishLoop(t, s, room, v, a)()
 	waitFor(t, 10*time.Second, "the room live", func() bool { _, ok := s.SFU().Room(room); return ok })
