@@ -287,7 +287,8 @@ type upTrack struct {
 	kfLast    time.Time
 	kfPending bool
 
-	fan   fanout // viewers, in writer groups
+	fan   fanout    // viewers, in writer groups
+	stage *fanBatch // the frame being gathered for the groups (fanout.go); read loop only
 	cache packetCache
 	// seqOffset renumbers the forwarded stream after dropped padding-only packets (bandwidth
 	// probes), so viewers see contiguous sequence numbers. Read loop only.
