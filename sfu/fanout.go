@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 )
 
 // Fan-out: a track's viewers are split into groups of at most groupSize, each drained by one
@@ -17,30 +16,14 @@ import (
 // stalls only loses its own datagrams; if a group's writer ever fell behind, only that group's
 // packets are dropped (counted in Dropped) and the read loop and the other groups go on.
 // Compared with a goroutine per viewer this wakes groupSize times fewer goroutines per packet.
-//
-// Frames, not packets: the read loop hands a video frame's packets to the groups together, when
-// the frame is complete (the packet with the marker bit), so a group wakes once per frame and
-// writes the whole frame to each viewer, which leaves as one UDP GSO message (direct.go),
-// whatever the number of viewers. Before, a group woke per packet unless packets had piled up
-// behind a busy writer: one room of 200 viewers got GSO runs of ≈ 2.7 datagrams, a room of 5
-// almost none, and paid a wake-up per packet per track (docs/PERFORMANCE.md, "Many small
-// rooms"). Nothing waits for a frame that the viewer could use earlier: a decoder needs all of a
-// frame's packets. A frame is also handed over when a packet of the next frame arrives (its
-// marker was lost), when stageHold has passed since its first packet (a paced sender), or at
-// groupBatch packets (a keyframe, in GSO-sized parts). Audio packets (one per frame) go at once.
 const (
 	groupSize  = 32
-	groupQueue = 256 // packets queued per group
-	// stageHold is the longest a frame's first packet is held for the rest of its frame, checked
-	// when the next packet arrives (there is no timer): Chromium's pacer spreads a frame over a
-	// few ms.
-	stageHold = int64(2 * time.Millisecond)
+	groupQueue = 256
 )
 
 type group struct {
 	up      *upTrack
-	queue   chan *fanBatch
-	queued  atomic.Int32 // packets in queue (bounded by groupQueue)
+	queue   chan fanItem
 	members atomic.Pointer[[]*downTrack]
 	done    chan struct{}
 	stopped bool // guarded by the fanout's mu
@@ -56,30 +39,6 @@ func (g *group) stop() {
 type fanItem struct {
 	pkt *rtp.Packet
 	at  int64 // monoNow() at arrival
-}
-
-// fanBatch is a frame's packets (or a part of a keyframe), handed to every group of the track at
-// once. Groups only read it; the last to let go puts it back in the SFU's pool.
-type fanBatch struct {
-	items [groupBatch]fanItem
-	n     int
-	refs  atomic.Int32
-}
-
-func (s *SFU) newFanBatch() *fanBatch {
-	if b, ok := s.fanBatches.Get().(*fanBatch); ok {
-		return b
-	}
-	return new(fanBatch)
-}
-
-// releaseFanBatch drops one reference to b; the last one recycles it.
-func (s *SFU) releaseFanBatch(b *fanBatch) {
-	if b.refs.Add(-1) == 0 {
-		clear(b.items[:b.n])
-		b.n = 0
-		s.fanBatches.Put(b)
-	}
 }
 
 // fanout is the set of writer groups of one track.
@@ -108,7 +67,7 @@ func (u *upTrack) addViewer(d *downTrack) {
 		}
 	}
 	if best == nil {
-		best = &group{up: u, queue: make(chan *fanBatch, groupQueue), done: make(chan struct{})}
+		best = &group{up: u, queue: make(chan fanItem, groupQueue), done: make(chan struct{})}
 		best.members.Store(&[]*downTrack{})
 		gs := append(append([]*group(nil), f.load()...), best)
 		f.groups.Store(&gs)
@@ -163,92 +122,49 @@ func (u *upTrack) stopAllGroups() {
 	f.groups.Store(&[]*group{})
 }
 
-// fanOut adds a packet to the frame being gathered and hands the frame to every group when it is
-// complete (see the top of this file). Read loop only.
+// fanOut hands a packet to every group without blocking.
 func (u *upTrack) fanOut(pkt *rtp.Packet, at int64) {
-	b := u.stage
-	if b != nil && b.n > 0 {
-		if first := &b.items[0]; pkt.Timestamp != first.pkt.Timestamp || at-first.at > stageHold {
-			u.flushStage()
-			b = nil
+	for _, g := range u.fan.load() {
+		select {
+		case g.queue <- fanItem{pkt, at}:
+		default:
+			u.room.s.stats.dropped.Add(uint64(len(*g.members.Load())))
 		}
 	}
-	if b == nil {
-		b = u.room.s.newFanBatch()
-		u.stage = b
-	}
-	b.items[b.n] = fanItem{pkt, at}
-	b.n++
-	if u.kind != webrtc.RTPCodecTypeVideo || pkt.Marker || b.n == len(b.items) {
-		u.flushStage()
-	}
-}
-
-// flushStage hands the gathered packets to every group without blocking: a group whose queue
-// holds groupQueue packets loses them (counted per viewer in Dropped).
-func (u *upTrack) flushStage() {
-	b := u.stage
-	if b == nil {
-		return
-	}
-	u.stage = nil
-	s := u.room.s
-	groups := u.fan.load()
-	n := int32(b.n)
-	b.refs.Store(int32(len(groups)) + 1) // + the read loop's, until every group has it
-	for _, g := range groups {
-		if g.queued.Add(n) <= groupQueue {
-			select {
-			case g.queue <- b:
-				continue
-			default:
-			}
-		}
-		g.queued.Add(-n)
-		s.stats.dropped.Add(uint64(len(*g.members.Load())) * uint64(n))
-		s.releaseFanBatch(b)
-	}
-	s.releaseFanBatch(b)
 }
 
 // groupBatch is the most packets a writer group takes from its queue at once.
 const groupBatch = udpsend.MaxGSOSegs
 
-// run is a writer group's goroutine. When it wakes for a frame it also takes what is already
-// queued behind it (until it has groupBatch packets; it never waits for more) and writes the
-// batch viewer by viewer, so that a viewer's consecutive packets leave as one GSO message
-// (direct.go).
+// run is a writer group's goroutine. When it wakes for a packet it also takes what is already
+// queued behind it (up to groupBatch; it never waits for more) and writes the batch viewer by
+// viewer, so that a viewer's consecutive packets can leave as one GSO message (direct.go). A
+// publisher sends a frame's packets back to back and the group is busy with its viewers while
+// the read loop queues the next ones, so batches form by themselves; a lone packet goes out
+// alone, as before.
 func (g *group) run() {
 	st := &g.up.room.s.stats
 	defer g.up.room.s.wg.Done()
-	batch := make([]fanItem, 0, 2*groupBatch)
+	batch := make([]fanItem, 0, groupBatch)
 	var n uint
 	for {
 		select {
 		case <-g.done:
 			return
-		case b := <-g.queue:
-			batch = g.take(batch[:0], b)
+		case it := <-g.queue:
+			batch = append(batch[:0], it)
 		}
 	fill:
 		for len(batch) < groupBatch {
 			select {
-			case b := <-g.queue:
-				batch = g.take(batch, b)
+			case it := <-g.queue:
+				batch = append(batch, it)
 			default:
 				break fill
 			}
 		}
 		g.writeBatch(batch, st, &n)
 	}
-}
-
-// take appends a queued frame's packets to batch and lets go of the frame.
-func (g *group) take(batch []fanItem, b *fanBatch) []fanItem {
-	batch = append(batch, b.items[:b.n]...)
-	g.queued.Add(-int32(b.n))
-	g.up.room.s.releaseFanBatch(b)
-	return batch
 }
 
 // writeBatch writes a batch to every member, viewer by viewer; n counts packets for the latency

@@ -299,14 +299,10 @@ func testGSOFanout(t *testing.T, mode string) {
 		vs = append(vs, v)
 	}
 	group := func(u *upTrack, ds []*downTrack, ps []pkt, ssrc uint32) *group {
-		g := &group{up: u, queue: make(chan *fanBatch, groupQueue), done: make(chan struct{})}
+		g := &group{up: u, queue: make(chan fanItem, groupQueue), done: make(chan struct{})}
 		g.members.Store(&ds)
 		for _, p := range ps { // queued before the writer starts: it takes them in batches
-			b := u.room.s.newFanBatch()
-			b.items[0], b.n = fanItem{testPacket(ssrc, p.seq, p.size), monoNow()}, 1
-			b.refs.Store(1)
-			g.queued.Add(1)
-			g.queue <- b
+			g.queue <- fanItem{testPacket(ssrc, p.seq, p.size), monoNow()}
 		}
 		return g
 	}

@@ -287,8 +287,7 @@ type upTrack struct {
 	kfLast    time.Time
 	kfPending bool
 
-	fan   fanout    // viewers, in writer groups
-	stage *fanBatch // the frame being gathered for the groups (fanout.go); read loop only
+	fan   fanout // viewers, in writer groups
 	cache packetCache
 	// seqOffset renumbers the forwarded stream after dropped padding-only packets (bandwidth
 	// probes), so viewers see contiguous sequence numbers. Read loop only.

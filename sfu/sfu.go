@@ -101,9 +101,8 @@ type SFU struct {
 	udpLn  []net.PacketConn
 	tcpLn  net.Listener
 
-	stats      counters
-	sr         *srScheduler // the viewers' sender reports (srsched.go)
-	fanBatches sync.Pool    // *fanBatch: frames handed to the writer groups (fanout.go)
+	stats counters
+	sr    *srScheduler // the viewers' sender reports (srsched.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
