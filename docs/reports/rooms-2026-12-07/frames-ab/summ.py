@@ -1,7 +1,9 @@
-import json, re, sys, os, glob
+# Usage: python3 summ.py RUN.json... (rooms.sh's output; the /metrics samples may be gzipped)
+import gzip, json, re, sys, os, glob
 def met(f):
     m = {}
-    for l in open(f):
+    fh = open(f) if os.path.exists(f) else gzip.open(f + '.gz', 'rt')
+    for l in fh:
         if l.startswith('#'): continue
         k, _, v = l.rpartition(' ')
         try: m[k] = float(v)
