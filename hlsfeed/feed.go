@@ -122,6 +122,7 @@ type streamState struct {
 	// guarded by Feed.mu
 	owner   *roomSink
 	endedAt time.Time
+	forget  *time.Timer // drops the ended stream after 2×Linger (Feed.forget)
 }
 
 // ownerKeyframe asks the current session's publisher for a keyframe (none while ended).
@@ -240,9 +241,18 @@ func (f *Feed) ended(s *roomSink, idle bool) {
 	delete(f.sinks, s)
 	owner := s.ss.owner == s
 	if owner {
-		s.ss.owner, s.ss.endedAt = nil, f.p.Now()
-		if idle && f.streams[s.name] == s.ss {
-			delete(f.streams, s.name)
+		ss := s.ss
+		ss.owner, ss.endedAt = nil, f.p.Now()
+		if ss.forget != nil {
+			ss.forget.Stop()
+		}
+		if idle {
+			if f.streams[s.name] == ss {
+				delete(f.streams, s.name)
+			}
+		} else {
+			// An ended room's stream is kept for viewers finishing it and a reconnect, then forgotten.
+			ss.forget = time.AfterFunc(2*f.p.Linger, func() { f.forget(ss) })
 		}
 	}
 	f.mu.Unlock()
@@ -255,10 +265,26 @@ func (f *Feed) ended(s *roomSink, idle bool) {
 	}
 }
 
+// forget drops an ended room's stream once its linger is long over. The prune in OnLive runs
+// only when another room goes live: without this the last ended room's stream, its whole
+// window of segments, stayed for good (docs/RELIABILITY.md "Soak").
+func (f *Feed) forget(ss *streamState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.streams[ss.room] == ss && ss.owner == nil {
+		delete(f.streams, ss.room)
+	}
+}
+
 // Close closes every room's sink (ending its stream and killing its ffmpeg) and waits.
 func (f *Feed) Close() error {
 	f.mu.Lock()
 	f.closed = true
+	for _, ss := range f.streams {
+		if ss.forget != nil {
+			ss.forget.Stop()
+		}
+	}
 	sinks := make([]*roomSink, 0, len(f.sinks))
 	for s := range f.sinks {
 		sinks = append(sinks, s)

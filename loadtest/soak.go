@@ -32,7 +32,7 @@ type SoakParams struct {
 	Base        Params
 	OutDir      string        // where samples.jsonl and the report go (required)
 	Duration    time.Duration // load time (default 1h)
-	After       time.Duration // sampling after the load stopped (default 3m)
+	After       time.Duration // sampling after the load stopped (default 5m: an idle Go process GCs every 2 min, and a sync.Pool frees after two GCs)
 	SampleEvery time.Duration // default 30s
 	Viewers     int           // lean synthetic video viewers (default 100)
 	ChurnPct    float64       // percent of viewers that leave and rejoin each ChurnEvery (default 10)
@@ -56,7 +56,7 @@ func orDefault[T comparable](p *T, v T) {
 
 func (sp SoakParams) withDefaults() SoakParams {
 	orDefault(&sp.Duration, time.Hour)
-	orDefault(&sp.After, 3*time.Minute)
+	orDefault(&sp.After, 5*time.Minute)
 	orDefault(&sp.SampleEvery, 30*time.Second)
 	orDefault(&sp.ChurnEvery, time.Minute)
 	orDefault(&sp.LotEvery, 2*time.Minute)
@@ -254,6 +254,7 @@ type soakServer struct {
 	procOK, metricsOK           bool
 	metricsCPU, metricsRSS      float64
 	heap, fdSockets, fdAccepted float64
+	heapLive                    float64
 }
 
 func (s *soak) readServer(ctx context.Context) soakServer {
@@ -267,6 +268,7 @@ func (s *soak) readServer(ctx context.Context) soakServer {
 		out.metricsCPU, out.metricsRSS = m[mCPU], m[mRSS]
 		out.rss, out.cpu = out.metricsRSS, out.metricsCPU
 		out.heap = m["go_memstats_heap_inuse_bytes"]
+		out.heapLive = m["go_gc_heap_live_bytes"]
 	}
 	if pid := s.sp.Base.ServerPID; pid > 0 {
 		if pr, err := readProcSoak("/proc", pid); err == nil {
@@ -282,7 +284,7 @@ func (s *soak) readServer(ctx context.Context) soakServer {
 func (s *soak) sample(ctx context.Context, phase string) {
 	cur := s.readServer(ctx)
 	smp := SoakSample{T: round3(cur.at.Sub(s.start).Seconds()), At: cur.at.UTC(), Phase: phase,
-		RSSMB: round3(cur.rss / 1e6), HeapMB: round3(cur.heap / 1e6), FDSockets: cur.fdSockets, FDAccepted: cur.fdAccepted, Goroutines: cur.goroutines, OpenFDs: cur.fds, Threads: cur.threads,
+		RSSMB: round3(cur.rss / 1e6), HeapMB: round3(cur.heap / 1e6), HeapLiveMB: round3(cur.heapLive / 1e6), FDSockets: cur.fdSockets, FDAccepted: cur.fdAccepted, Goroutines: cur.goroutines, OpenFDs: cur.fds, Threads: cur.threads,
 		ServerViewers: cur.viewers, ServerOK: cur.metricsOK || cur.procOK, Load1: loadAvg1(),
 		GenGoroutines: runtime.NumGoroutine()}
 	if dt := cur.at.Sub(s.prev.at).Seconds(); dt > 0 && s.prev.cpu > 0 && cur.cpu >= s.prev.cpu {

@@ -13,11 +13,13 @@
 # sampling once the load stopped. OUTDIR gets samples.jsonl, soak.json, soak.md and soak.html
 # (rewritten at every sample: a run cut short still leaves its report), the server log and
 # `uptime` before and after. The box is shared: the report carries the load average.
-# Environment: DUR (seconds of load, default 3600), AFTER (default 180), PORT (default 33080;
-# ICE UDP on PORT+1), REDIS_PORT (33379).
+# Environment: DUR (seconds of load, default 3600), AFTER (default 300), PORT (default 33080;
+# ICE UDP on PORT+1), REDIS_PORT (33090), PPROF (a loopback host:port: the server serves its
+# Go profiles there, RELAYCAST_PPROF, and once the sampling after the load is over OUTDIR gets
+# heap-after.pb.gz, the heap after a forced GC, and heap-after.txt, its `go tool pprof -top`).
 set -u
 BIN=$1; OUT=$2
-DUR=${DUR:-3600}; AFTER=${AFTER:-180}; PORT=${PORT:-33080}; RPORT=${REDIS_PORT:-33379}
+DUR=${DUR:-3600}; AFTER=${AFTER:-300}; PORT=${PORT:-33080}; RPORT=${REDIS_PORT:-33090}; PPROF=${PPROF:-}
 mkdir -p "$OUT"
 D=$(mktemp -d /tmp/soak-data.XXXXXX)
 redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --pidfile $D/redis.pid --dir $D >/dev/null
@@ -33,7 +35,7 @@ trap cleanup EXIT
 # the upload: 20 s of 640×360 H.264 + AAC, a real file the server transcodes
 ffmpeg -v error -y -f lavfi -i testsrc=size=640x360:rate=30 -f lavfi -i sine=frequency=440 -t 20 \
   -c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -movflags +faststart $D/upload.mp4
-$BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) \
+RELAYCAST_PPROF=$PPROF $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) \
   --max-conns 0 --max-conns-per-ip 0 --rate-limit-ip off --rate-limit-user off \
   --redis-url redis://127.0.0.1:$RPORT/0 --data-dir $D/data --log-level info >$D/server.log 2>&1 &
 SP=$!
@@ -46,6 +48,10 @@ $BIN loadtest --soak $OUT --soak-upload $D/upload.mp4 --soak-after ${AFTER}s --d
   > $OUT/summary.md 2> $OUT/progress.txt
 RC=$?
 echo "# after: $(uptime)" >> $OUT/run.txt
+if [ -n "$PPROF" ] && curl -sf "http://$PPROF/debug/pprof/heap?gc=1" -o $OUT/heap-after.pb.gz; then
+  go tool pprof -sample_index=inuse_space -top $BIN $OUT/heap-after.pb.gz > $OUT/heap-after.txt 2>/dev/null
+  curl -s http://127.0.0.1:$PORT/metrics | grep -E '^go_memstats_heap_(inuse|alloc)_bytes' >> $OUT/heap-after.txt
+fi
 echo "# loadtest exit $RC" >> $OUT/run.txt
 cat $OUT/run.txt $OUT/summary.md
 exit $RC

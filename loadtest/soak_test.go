@@ -173,8 +173,8 @@ func TestSoakReportWrites(t *testing.T) {
 			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
 	}
-	if n := strings.Count(h.String(), "<svg"); n != 9 {
-		t.Errorf("html has %d plots, want 9", n)
+	if n := strings.Count(h.String(), "<svg"); n != 10 {
+		t.Errorf("html has %d plots, want 10", n)
 	}
 	if !strings.Contains(h.String(), "<polyline") || !strings.Contains(h.String(), "shaded: under load") {
 		t.Error("html plots lack their line or legend")
@@ -220,7 +220,7 @@ func TestSoakParamsValidate(t *testing.T) {
 	}
 	d := ok.withDefaults()
 	if d.Duration != time.Hour || d.SampleEvery != 30*time.Second || d.Viewers != 100 || d.ChurnPct != 10 || d.ChurnEvery != time.Minute ||
-		d.Chatters != 20 || d.LotEvery != 2*time.Minute || d.LotBidders != 50 || d.UploadEvery != 5*time.Minute || d.After != 3*time.Minute ||
+		d.Chatters != 20 || d.LotEvery != 2*time.Minute || d.LotBidders != 50 || d.UploadEvery != 5*time.Minute || d.After != 5*time.Minute ||
 		d.Base.ViewerKind != ViewerLean {
 		t.Fatalf("defaults %+v", d)
 	}
@@ -318,5 +318,47 @@ func TestSoakAcceptedSockets(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	if got := acceptedSockets("/proc", os.Getpid(), port, pr.inodes); got != 2 {
 		t.Fatalf("accepted sockets on :%d = %g, want 2 (listener + accepted; the dialing end's local port differs)", port, got)
+	}
+}
+
+// The heap's return (docs/RELIABILITY.md "Soak"): the live heap must come back to its baseline;
+// the heap in use only must not end above its last value under load — unless the samples have
+// no live heap (an older sampler), when the heap in use is held to the baseline as before.
+func TestSoakHeapReturnRules(t *testing.T) {
+	run := func(live bool, liveAfter float64) SoakVerdict {
+		s := soakSamples(120, func(int) float64 { return 100 }, 0) // heap in use 50 under load, 10 at the baseline
+		for i := range s {
+			switch s[i].Phase {
+			case "after":
+				s[i].HeapMB = 40 // below the load's 50, far above the baseline's 10
+				s[i].HeapLiveMB = liveAfter
+			case "baseline":
+				s[i].HeapLiveMB = 5
+			default:
+				s[i].HeapLiveMB = 45
+			}
+			if !live {
+				s[i].HeapLiveMB = 0
+			}
+		}
+		r := &SoakReport{Params: SoakParamsJSON{SampleS: 30}, Samples: s}
+		r.Analyze()
+		names := map[string]bool{}
+		for _, se := range r.Series {
+			names[se.Name] = true
+		}
+		if names["heap_live"] != live {
+			t.Errorf("live sampled %v: series %v", live, names)
+		}
+		return r.Verdict
+	}
+	if v := run(true, 9); !v.BackToBaseline || !v.Pass {
+		t.Errorf("live heap back (9 MB, baseline 5): %+v", v)
+	}
+	if v := run(true, 30); v.BackToBaseline || !strings.Contains(strings.Join(v.Reasons, "\n"), "heap_live ends at 30") {
+		t.Errorf("live heap held (30 MB, baseline 5): %+v", v)
+	}
+	if v := run(false, 0); v.BackToBaseline || !strings.Contains(strings.Join(v.Reasons, "\n"), "heap_inuse ends at 40") {
+		t.Errorf("no live heap sampled, heap in use 40 MB after, baseline 10: %+v", v)
 	}
 }

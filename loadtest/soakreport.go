@@ -22,8 +22,9 @@ type SoakSample struct {
 	// the server (/proc/<pid> with --server-pid, else /metrics)
 	ServerOK      bool    `json:"server_ok"`
 	RSSMB         float64 `json:"rss_mb"`
-	Goroutines    float64 `json:"goroutines"` // go_goroutines
-	HeapMB        float64 `json:"heap_mb"`    // go_memstats_heap_inuse_bytes
+	Goroutines    float64 `json:"goroutines"`   // go_goroutines
+	HeapMB        float64 `json:"heap_mb"`      // go_memstats_heap_inuse_bytes
+	HeapLiveMB    float64 `json:"heap_live_mb"` // go_gc_heap_live_bytes: what the last GC found live
 	OpenFDs       float64 `json:"open_fds"`
 	FDSockets     float64 `json:"fd_sockets"`  // of OpenFDs, sockets (TCP, UDP, unix)
 	FDAccepted    float64 `json:"fd_accepted"` // of FDSockets, TCP connections to the server's HTTP port (its clients)
@@ -157,16 +158,21 @@ type SoakLoadAverage struct {
 // least-squares slope over the second half of the load, times one hour, is at most flatPct of
 // its mean there or flatAbs (the noise a churning load makes: 10 viewers leave and join at
 // once). After the load a series with retBaseline must end within returnPct of the baseline
-// or retAbs above it (heap in use, goroutines, fds that are not sockets, sockets the server
+// or retAbs above it (the live heap, goroutines, fds that are not sockets, sockets the server
 // accepted); one with retNotAbove must not end above its last value under load: RSS (Go keeps
-// freed pages until its scavenger returns them, over minutes: the heap in use is the memory
+// freed pages until its scavenger returns them, over minutes: the live heap is the memory
 // that must return) and all fds or sockets (they include the Redis clients' pools, which keep
 // idle connections for up to 30 minutes; a leaked client connection would also keep its
-// goroutines, which must return).
+// goroutines, which must return). The heap in use (retLiveElseBaseline) is held to retNotAbove
+// when the live heap was sampled, else (an older sampler) to retBaseline: it counts every span
+// that holds one live object (Go does not move objects) and the garbage made since the last
+// GC, so after a load it stays some MB above a fresh process's figure with nothing of the load
+// referenced; the live heap (go_gc_heap_live_bytes) is what the last GC found referenced.
 const (
 	retNone = iota
 	retBaseline
 	retNotAbove
+	retLiveElseBaseline
 )
 
 var soakSeriesRules = []struct {
@@ -178,7 +184,8 @@ var soakSeriesRules = []struct {
 	returnPct, retAbs float64
 }{
 	{"rss", "MB", func(s SoakSample) float64 { return s.RSSMB }, true, 10, 10, retNotAbove, 0, 0},
-	{"heap_inuse", "MB", func(s SoakSample) float64 { return s.HeapMB }, true, 10, 10, retBaseline, 10, 10},
+	{"heap_inuse", "MB", func(s SoakSample) float64 { return s.HeapMB }, true, 10, 10, retLiveElseBaseline, 10, 10},
+	{"heap_live", "MB", func(s SoakSample) float64 { return s.HeapLiveMB }, true, 10, 10, retBaseline, 10, 10},
 	{"goroutines", "", func(s SoakSample) float64 { return s.Goroutines }, true, 10, 50, retBaseline, 10, 20},
 	{"open_fds", "", func(s SoakSample) float64 { return s.OpenFDs }, true, 10, 10, retNotAbove, 0, 0},
 	{"fds_not_sockets", "", func(s SoakSample) float64 { return s.OpenFDs - s.FDSockets }, true, 10, 5, retBaseline, 10, 5},
@@ -230,11 +237,18 @@ func (r *SoakReport) Analyze() {
 	}
 	r.Series = nil
 	v := SoakVerdict{Flat: true, BackToBaseline: len(after) > 0, NoLoss: true}
+	liveSampled := false
+	for _, s := range r.Samples {
+		liveSampled = liveSampled || s.HeapLiveMB > 0
+	}
 	half := load
 	if len(load) >= 4 {
 		half = load[len(load)/2:]
 	}
 	for _, rule := range soakSeriesRules {
+		if rule.name == "heap_live" && !liveSampled {
+			continue // an older sampler
+		}
 		se := SoakSeries{Name: rule.name, Unit: rule.unit, HalfPoints: len(half)}
 		if base != nil {
 			se.Baseline = rule.get(*base)
@@ -277,7 +291,14 @@ func (r *SoakReport) Analyze() {
 		}
 		if rule.ret != retNone && len(after) > 0 && base != nil && se.Max > 0 { // max 0: not measured (an older sampler)
 			var ok bool
-			if rule.ret == retNotAbove {
+			ret := rule.ret
+			if ret == retLiveElseBaseline {
+				ret = retBaseline
+				if liveSampled {
+					ret = retNotAbove
+				}
+			}
+			if ret == retNotAbove {
 				ok = se.Last <= se.LastLoad || se.Last <= se.Baseline*1.1
 			} else {
 				ok = se.Last <= se.Baseline*(1+rule.returnPct/100)+rule.retAbs
@@ -463,6 +484,7 @@ func (r *SoakReport) WriteHTML(w io.Writer) error {
 	}{
 		{"server RSS", "MB", func(s SoakSample) float64 { return s.RSSMB }},
 		{"server Go heap in use", "MB", func(s SoakSample) float64 { return s.HeapMB }},
+		{"server Go live heap", "MB, as of the last GC", func(s SoakSample) float64 { return s.HeapLiveMB }},
 		{"server goroutines", "go_goroutines", func(s SoakSample) float64 { return s.Goroutines }},
 		{"server open fds", "/proc/PID/fd", func(s SoakSample) float64 { return s.OpenFDs }},
 		{"server CPU", "cores, per 30 s", func(s SoakSample) float64 { return s.CPUCores }},

@@ -103,6 +103,7 @@ type SFU struct {
 
 	stats counters
 	sr    *srScheduler // the viewers' sender reports (srsched.go)
+	drain drainStats   // the send pools emptied once the node is idle (drain.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -327,11 +328,13 @@ func (s *SFU) EndRoom(name, reason string) bool {
 	return true
 }
 
-// tick publishes coalesced viewer counts once a second.
+// tick publishes coalesced viewer counts once a second, and empties the send buffer pools once
+// the node has had no room for drainAfterIdle seconds (udpsend.Conn.Drain).
 func (s *SFU) tick() {
 	defer s.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	idle := 0
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -344,6 +347,11 @@ func (s *SFU) tick() {
 			rs = append(rs, r)
 		}
 		s.mu.Unlock()
+		if idle++; len(rs) > 0 {
+			idle = 0
+		} else if idle == drainAfterIdle {
+			s.drainSendPools()
+		}
 		for _, r := range rs {
 			if info, ok := r.info(); ok && r.viewersChanged() {
 				s.emit(Event{Kind: EventStatus, Room: info.Room, Live: true, Viewers: info.Viewers, Since: info.Since})

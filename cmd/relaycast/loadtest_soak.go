@@ -25,7 +25,7 @@ func (f *soakFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dir, "soak", "", "run the soak scenario instead (loadtest/soak.go): 100 churning lean video viewers, 20 chatters, a lot every 2 min with 50 bidders, an upload every 5 min, for --duration (default 1h when not set), sampling the server every 30 s into this `directory` (samples.jsonl, soak.json, soak.md, soak.html, rewritten at each sample)")
 	fs.StringVar(&f.upload, "soak-upload", "", "soak: the media `file` uploaded every 5 minutes (none: no uploads)")
 	fs.StringVar(&f.report, "soak-report", "", "re-analyze the soak in this `directory` (its soak.json and samples.jsonl: a run still going or cut short) and rewrite its soak.json, soak.md and soak.html")
-	fs.DurationVar(&f.after, "soak-after", 3*time.Minute, "soak: how long to keep sampling after the load stopped")
+	fs.DurationVar(&f.after, "soak-after", 5*time.Minute, "soak: how long to keep sampling after the load stopped")
 }
 
 // runSoakCmd runs loadtest.RunSoak with the common flags of p (url, room, token, server-pid,

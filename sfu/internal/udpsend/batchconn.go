@@ -120,10 +120,6 @@ func NewIdle(c *net.UDPConn, opt Options) *Conn {
 	if w, err := rawSendmmsg(c); err == nil && !opt.SchedSyscall {
 		b.write = w // sendmmsg without a scheduler hand-off (gso_linux.go)
 	}
-	b.free.New = func() any { return &Datagram{Buf: make([]byte, SlotSize)} }
-	for i, slots := range runSlots {
-		b.runs[i].New = func() any { return &Datagram{Buf: make([]byte, slots*SlotSize)} }
-	}
 	if opt.GSO && gsoSupported(c) {
 		b.gso.Store(true)
 	}
@@ -163,7 +159,10 @@ func (b *Conn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) {
 // NewDatagram returns an empty datagram buffer (1,500 bytes) for enqueue; the direct send path
 // encrypts into it, saving a copy.
 func (b *Conn) NewDatagram() *Datagram {
-	d := b.free.Get().(*Datagram)
+	d, _ := b.free.Get().(*Datagram) // the pools have no New: Drain can empty them
+	if d == nil {
+		d = &Datagram{Buf: make([]byte, SlotSize)}
+	}
 	d.N, d.Seg, d.Segs = 0, 0, 1
 	return d
 }
@@ -175,7 +174,10 @@ func (b *Conn) NewRun(want int) *Datagram {
 	for c < len(runSlots)-1 && runSlots[c] < want {
 		c++
 	}
-	d := b.runs[c].Get().(*Datagram)
+	d, _ := b.runs[c].Get().(*Datagram)
+	if d == nil {
+		d = &Datagram{Buf: make([]byte, runSlots[c]*SlotSize)}
+	}
 	d.N, d.Seg, d.Segs = 0, 0, 0
 	return d
 }
