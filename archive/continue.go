@@ -207,9 +207,10 @@ func (c *continuation) resume(room string, local *recorder.Manifest) (recorder.M
 		return fallback("redis", err)
 	}
 	var holes []int
+	at := c.position(ctx, id) // how far the current part's node got (continue_inflight.go)
 	st, err := c.update(ctx, id, func(st *recState, pipe redis.Pipeliner) bool {
 		cur := st.current()
-		cut := st.Next
+		cut := reserveInFlight(st, at)
 		if st.Ended {
 			cut = max(cut, st.Chunks)
 		}
@@ -344,9 +345,10 @@ func (c *continuation) live(ctx context.Context, id string) bool {
 	return err == nil && cur == id
 }
 
-// beat renews the room keys of the recordings this node records now.
-func (c *continuation) beat(ctx context.Context, live map[string]bool) {
-	for id := range live {
+// beat renews the room keys of the recordings this node records now and notes how far each
+// got (continue_inflight.go).
+func (c *continuation) beat(ctx context.Context, live map[string]recorder.Position) {
+	for id, pos := range live {
 		st, err := c.get(ctx, c.rdb, id)
 		if err != nil || st == nil || st.current().Node != c.node || st.Ended {
 			continue
@@ -354,7 +356,11 @@ func (c *continuation) beat(ctx context.Context, live map[string]bool) {
 		if cur, err := c.rdb.Get(ctx, roomKey(st.Room)).Result(); err == nil && cur != id {
 			continue // the room went on as another recording
 		}
-		if err := c.rdb.Set(ctx, roomKey(st.Room), id, c.grace).Err(); err != nil {
+		if _, err := c.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.Set(ctx, roomKey(st.Room), id, c.grace)
+			c.notePosition(ctx, pipe, st, pos)
+			return nil
+		}); err != nil {
 			c.log.Debug("cannot renew the recording's room key", "recording", id, "err", err)
 		}
 	}
@@ -432,7 +438,7 @@ func (a *Archive) runBeat() {
 			return
 		case now := <-t.C:
 			ctx, cancel := context.WithTimeout(a.ctx, redisTimeout)
-			a.cont.beat(ctx, a.rec.Live())
+			a.cont.beat(ctx, a.rec.Positions())
 			cancel()
 			if a.cfg.ReconnectGrace > 0 && now.After(sweepAt) {
 				sweepAt = now.Add(orphanEvery)

@@ -70,9 +70,10 @@ func (a *Archive) Reconcile(ctx context.Context, minAge time.Duration) error {
 		}
 		if mine, ok := a.cont.foreign(ctx, m.ID); ok {
 			// The recording went on on another node, which ends it: only the chunks of this
-			// node's parts are uploaded (a hole that comes late joins in order); the chunk that
-			// was in flight lies in the next node's part and is dropped; the catalog entry is
-			// not touched here.
+			// node's parts are uploaded (a hole that comes late joins in order: the chunk that
+			// was in flight at a kill is one, the takeover reserved its index,
+			// continue_inflight.go); a chunk past that lies in the next node's part and is
+			// dropped; the catalog entry is not touched here.
 			left := 0
 			for i := range p.Chunks {
 				c := p.Chunks[i]
@@ -81,6 +82,9 @@ func (a *Archive) Reconcile(ctx context.Context, minAge time.Duration) error {
 					continue
 				}
 				if ok, _ := a.exists(ctx, transcode.ChunkDoneKey(m.ID, c.Index)); !ok {
+					if c.Width == 0 { // the chunk in flight: its size is the recording's
+						c.Width, c.Height = m.Width, m.Height
+					}
 					a.submit(archiveJob{chunk: &c})
 					left++
 				}

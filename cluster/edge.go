@@ -61,6 +61,10 @@ type EdgeParams struct {
 	// AwaitEvery is how often Await asks the Locator about a room someone waits for here
 	// (default 500 ms).
 	AwaitEvery time.Duration
+	// LocateTimeout bounds one question to the Locator (Redis): a viewer of a room this node
+	// does not carry hears "not live" within it when Redis does not answer, instead of waiting
+	// for the Redis client's timeouts and retries (default 2 s).
+	LocateTimeout time.Duration
 }
 
 func (p *EdgeParams) setDefaults() {
@@ -87,6 +91,9 @@ func (p *EdgeParams) setDefaults() {
 	}
 	if p.AwaitEvery <= 0 {
 		p.AwaitEvery = 500 * time.Millisecond
+	}
+	if p.LocateTimeout <= 0 {
+		p.LocateTimeout = 2 * time.Second
 	}
 }
 
@@ -208,6 +215,13 @@ func (e *Edge) Close() error {
 	e.cancel()
 	e.wg.Wait()
 	return nil
+}
+
+// locate asks the Locator who serves room, within LocateTimeout.
+func (e *Edge) locate(ctx context.Context, room string) (Owner, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.p.LocateTimeout)
+	defer cancel()
+	return e.p.Locator.Owner(ctx, room)
 }
 
 // pullError wraps a pull failure.

@@ -64,7 +64,7 @@ func (e *Edge) await(ctx context.Context, room string) {
 		if _, ok := e.p.SFU.Room(room); ok {
 			continue
 		}
-		owner, ok, err := e.p.Locator.Owner(ctx, room)
+		owner, ok, err := e.locate(ctx, room)
 		if err != nil || !ok || owner.Node == e.p.Self || (owner.Node == pulled.Node && owner.Fence == pulled.Fence) {
 			continue
 		}

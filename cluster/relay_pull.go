@@ -64,7 +64,7 @@ func (p *pull) start() (<-chan *sfu.PulledTrack, error) {
 	e := p.e
 	ctx, cancel := context.WithTimeout(e.ctx, e.p.PullTimeout)
 	defer cancel()
-	owner, ok, err := e.p.Locator.Owner(ctx, p.room)
+	owner, ok, err := e.locate(ctx, p.room)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLocate, err)
 	}

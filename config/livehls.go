@@ -27,12 +27,15 @@ type LiveHLS struct {
 	// LiveHLSLinger is how long a room's playlist outlives its publisher: one back within it
 	// continues the same playlist after a discontinuity. 1s..10m. --live-hls-linger, default 30s.
 	LiveHLSLinger time.Duration
+	// LiveHLSDemand: on demand or always (--live-hls-start, --live-hls-idle; livehls_demand.go).
+	LiveHLSDemand
 }
 
 // DefaultLiveHLS returns the documented live HLS defaults.
 func DefaultLiveHLS() LiveHLS {
 	return LiveHLS{LiveHLSEnabled: true, LiveHLSLadder: "360p", LiveHLSPart: 333 * time.Millisecond,
-		LiveHLSSegment: 2 * time.Second, LiveHLSWindow: 5 * time.Minute, LiveHLSLinger: 30 * time.Second}
+		LiveHLSSegment: 2 * time.Second, LiveHLSWindow: 5 * time.Minute, LiveHLSLinger: 30 * time.Second,
+		LiveHLSDemand: DefaultLiveHLSDemand()}
 }
 
 // LiveHLSRungs parses LiveHLSLadder into heights, tallest first (nil for "none" or empty).
@@ -64,14 +67,14 @@ func (l LiveHLS) LiveHLSRungs() ([]int, error) {
 }
 
 func (l *LiveHLS) settings() []setting {
-	return []setting{
+	return append([]setting{
 		{"live-hls", "serve every live room as Low-Latency HLS under /live/{room}/index.m3u8", (*boolValue)(&l.LiveHLSEnabled)},
 		{"live-hls-ladder", "extra live HLS renditions by `height`, comma separated (e.g. 360p,540p; made only from a source >= 1.5x as tall); none = the top one only", (*stringValue)(&l.LiveHLSLadder)},
 		{"live-hls-part", "live HLS partial segment target (`duration`, 100ms..2s)", (*durationValue)(&l.LiveHLSPart)},
 		{"live-hls-segment", "live HLS segment target (`duration`, 1s..10s): keyframes are asked for or forced this often", (*durationValue)(&l.LiveHLSSegment)},
 		{"live-hls-window", "how much of a show the live HLS playlist keeps for rewind (`duration`, 10s..6h)", (*durationValue)(&l.LiveHLSWindow)},
 		{"live-hls-linger", "how long (`duration`, 1s..10m) a room's live HLS outlives its publisher; one back within it continues the same playlist", (*durationValue)(&l.LiveHLSLinger)},
-	}
+	}, l.LiveHLSDemand.settings()...)
 }
 
 func (l LiveHLS) validate(bad func(flagName, format string, args ...any)) {
@@ -92,4 +95,5 @@ func (l LiveHLS) validate(bad func(flagName, format string, args ...any)) {
 	if l.LiveHLSLinger < time.Second || l.LiveHLSLinger > 10*time.Minute {
 		bad("live-hls-linger", "%v is not in 1s..10m", l.LiveHLSLinger)
 	}
+	l.LiveHLSDemand.validate(bad)
 }

@@ -20,11 +20,12 @@ func TestLiveHLSFlagsAndEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := fs.Parse([]string{"--live-hls=false", "--live-hls-ladder", "540p, 360p", "--live-hls-part", "500ms",
-		"--live-hls-segment", "3s", "--live-hls-linger", "1m"}); err != nil {
+		"--live-hls-segment", "3s", "--live-hls-linger", "1m", "--live-hls-start", "always", "--live-hls-idle", "30s"}); err != nil {
 		t.Fatal(err)
 	}
 	want := LiveHLS{LiveHLSEnabled: false, LiveHLSLadder: "540p, 360p", LiveHLSPart: 500 * time.Millisecond,
-		LiveHLSSegment: 3 * time.Second, LiveHLSWindow: 10 * time.Minute, LiveHLSLinger: time.Minute}
+		LiveHLSSegment: 3 * time.Second, LiveHLSWindow: 10 * time.Minute, LiveHLSLinger: time.Minute,
+		LiveHLSDemand: LiveHLSDemand{LiveHLSStart: LiveHLSAlways, LiveHLSIdle: 30 * time.Second}}
 	if c.LiveHLS != want {
 		t.Fatalf("got %+v, want %+v", c.LiveHLS, want)
 	}
@@ -50,6 +51,8 @@ func TestLiveHLSValidate(t *testing.T) {
 		{"live-hls-segment", func(l *LiveHLS) { l.LiveHLSPart, l.LiveHLSSegment = time.Second, 2*time.Second }},
 		{"live-hls-window", func(l *LiveHLS) { l.LiveHLSWindow = time.Second }},
 		{"live-hls-linger", func(l *LiveHLS) { l.LiveHLSLinger = -time.Second }},
+		{"live-hls-start", func(l *LiveHLS) { l.LiveHLSStart = "sometimes" }},
+		{"live-hls-idle", func(l *LiveHLS) { l.LiveHLSIdle = 10 * time.Millisecond }},
 	} {
 		c := Default()
 		tc.set(&c.LiveHLS)

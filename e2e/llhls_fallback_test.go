@@ -52,7 +52,15 @@ func TestLLHLSUDPBlocked(t *testing.T) {
 	if len(allow) == 0 {
 		t.Fatal("found no UDP socket of the publisher")
 	}
-	waitLivePlaylist(t, srv.URL(), room, 30*time.Second)
+	// The room is live and nobody asked for its live HLS: with --live-hls-start on-demand (the
+	// default) it is dormant, and the page's prewarm request (PREWARM_MS after it asked for
+	// WebRTC) starts it, so the switch measured below is from a cold room.
+	waitRoomLive(t, srv, room, 30*time.Second)
+	if hs, _ := srv.LiveHLS(); hs != nil {
+		if _, ok := hs.Stream(room); ok {
+			t.Fatal("the room has live HLS before any request (on demand)")
+		}
+	}
 	blockUDP(t, allow)
 	t.Logf("UDP on lo dropped except the publisher's ports %v", allow)
 
@@ -62,8 +70,11 @@ func TestLLHLSUDPBlocked(t *testing.T) {
 	waitJS(t, page, 30*time.Second, `window.relaycast.hls.shown === "hls" && window.relaycast.hls.playing && window.relaycast.hls.frames() > 15`, "the page to fall back to LL-HLS")
 	f := hlsNow(t, page)
 	tm := f.Times
-	t.Logf("WebRTC asked → fallback decided: %.0f ms; fallback → HLS playing: %.0f ms; WebRTC asked → HLS playing: %.0f ms; badge %q",
-		tm.FallbackAt-tm.AskedBeforeFallback, tm.HLSPlayingAt-tm.FallbackAt, tm.HLSPlayingAt-tm.AskedBeforeFallback, f.Badge)
+	t.Logf("WebRTC asked → fallback decided: %.0f ms; fallback → HLS playing: %.0f ms; WebRTC asked → HLS playing: %.0f ms (live HLS prewarmed %.0f ms after WebRTC was asked); badge %q",
+		tm.FallbackAt-tm.AskedBeforeFallback, tm.HLSPlayingAt-tm.FallbackAt, tm.HLSPlayingAt-tm.AskedBeforeFallback, tm.PrewarmAt-tm.AskedBeforeFallback, f.Badge)
+	if _, feed := srv.LiveHLS(); feed != nil && feed.Stats().Starts < 1 {
+		t.Fatalf("the room's live HLS was not started on demand: %+v", feed.Stats())
+	}
 	if f.Reason != "fallback" || !f.BadgeShown || !strings.Contains(f.Badge, "Delayed mode") {
 		t.Fatalf("reason %q badge %q shown=%v: want the fallback with its badge", f.Reason, f.Badge, f.BadgeShown)
 	}

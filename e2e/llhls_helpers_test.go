@@ -102,6 +102,21 @@ func waitLivePlaylist(t *testing.T, base, room string, d time.Duration) {
 	t.Fatalf("no live playlist for %s within %s: %s", room, d, last)
 }
 
+// waitRoomLive waits until the room is live on srv (its publisher's media flows), without
+// asking for its live HLS (which would start it on demand).
+func waitRoomLive(t *testing.T, srv *server.Server, room string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if _, ok := srv.SFU().Room(room); ok {
+			time.Sleep(time.Second) // its first keyframe reached the room
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("room %s not live within %s", room, d)
+}
+
 // hlsFigures is what window.relaycast.hls says.
 type hlsFigures struct {
 	Shown        string  `json:"shown"`
@@ -127,6 +142,7 @@ type hlsFigures struct {
 		FallbackAt          float64 `json:"fallbackAt"`
 		HLSPlayingAt        float64 `json:"hlsPlayingAt"`
 		BackToWebRTCAt      float64 `json:"backToWebRTCAt"`
+		PrewarmAt           float64 `json:"prewarmAt"`
 	} `json:"times"`
 }
 

@@ -92,7 +92,7 @@ func rungsFor(ladder []int, h int) []int {
 
 // args returns ffmpeg's command line for s: video on fd 3 (if any), audio on the next fd,
 // MPEG-TS out on stdout with the video outputs first (in order), then the AAC.
-func (s spec) args(segment time.Duration) []string {
+func (s spec) args(segment, first time.Duration) []string {
 	a := []string{"-hide_banner", "-nostdin", "-loglevel", "warning"}
 	in := 0
 	vin, ain := -1, -1
@@ -123,8 +123,13 @@ func (s spec) args(segment time.Duration) []string {
 		for i := range s.outs {
 			a = append(a, "-map", fmt.Sprintf("[o%d]", i))
 		}
-		// Keyframes on the segment grid of media time, the same in every rendition.
+		// Keyframes on the segment grid of media time, the same in every rendition; the second
+		// one after first (the packager's shorter first segment, livehls.Config.FirstSegmentTarget)
+		// so that a stream that just started has its first segment sooner.
 		sec := strconv.FormatFloat(segment.Seconds(), 'f', 3, 64)
+		if first > 0 && first < segment {
+			sec = "if(eq(n_forced,1)," + strconv.FormatFloat(first.Seconds(), 'f', 3, 64) + "," + sec + ")"
+		}
 		a = append(a, "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
 			"-profile:v", "high", "-g", "100000", "-sc_threshold", "0", "-bf", "0",
 			"-force_key_frames", "expr:if(isnan(prev_forced_t),1,gte(t,prev_forced_t+"+sec+"))", "-fps_mode", "passthrough")

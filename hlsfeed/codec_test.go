@@ -131,7 +131,7 @@ func TestRungsAndArgs(t *testing.T) {
 		}
 	}
 	s := spec{fourcc: "VP80", w: 1280, h: 720, audio: true, outs: []output{{name: "src", bitrate: 2_500_000}, {name: "360p", height: 360, bitrate: 800_000}}}
-	a := s.args(2 * time.Second)
+	a := s.args(2*time.Second, 0)
 	joined := " " + join(a) + " "
 	for _, want := range []string{" -f ivf -i pipe:3 ", " -f mpegts -i pipe:4 ", " -copyts ", "[0:v]split=2[s0][s1];[s0]null[o0];[s1]scale=-2:360[o1]",
 		" -map [o0] -map [o1] ", " -map 1:a -c:a aac ", "gte(t,prev_forced_t+2.000)", " -b:v:1 800000 ", " pipe:1 "} {
@@ -139,7 +139,10 @@ func TestRungsAndArgs(t *testing.T) {
 			t.Errorf("args lack %q: %s", want, joined)
 		}
 	}
-	audioOnly := join(spec{audio: true}.args(time.Second))
+	if first := join(s.args(2*time.Second, time.Second)); !contains(first, "gte(t,prev_forced_t+if(eq(n_forced,1),1.000,2.000))") {
+		t.Errorf("the second keyframe is not at the first segment's 1 s: %s", first)
+	}
+	audioOnly := join(spec{audio: true}.args(time.Second, 0))
 	if contains(audioOnly, "libx264") || !contains(audioOnly, "-f mpegts -i pipe:3 -copyts -map 0:a") {
 		t.Errorf("audio only: %s", audioOnly)
 	}

@@ -21,6 +21,7 @@ type fakePackager struct {
 	mu      sync.Mutex
 	streams map[string]*fakeStream
 	opens   int
+	removed int
 }
 
 func newFakePackager() *fakePackager { return &fakePackager{streams: map[string]*fakeStream{}} }
@@ -41,6 +42,23 @@ func (p *fakePackager) Open(room string, _ livehls.Config) Stream {
 }
 
 func (p *fakePackager) Ended(room string, st Stream) {}
+
+func (p *fakePackager) Remove(room string, st Stream) {
+	st.End()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cur, ok := p.streams[room]; ok && Stream(cur) == st {
+		delete(p.streams, room)
+		p.removed++
+	}
+}
+
+// counts are the opens and removals so far.
+func (p *fakePackager) counts() (opens, removed int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.opens, p.removed
+}
 
 func (p *fakePackager) stream(room string) *fakeStream {
 	p.mu.Lock()

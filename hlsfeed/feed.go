@@ -45,6 +45,12 @@ type Params struct {
 	StallAfter time.Duration
 	// QueueFrames bounds each ffmpeg input's queue (frames or packets). Default 256.
 	QueueFrames int
+	// OnDemand starts a live room's HLS at its first Demand (a request for /live/{room}/…)
+	// instead of when the room goes live, and stops it after Idle without one (demand.go).
+	// False: every live room has its live HLS from the start (--live-hls-start always).
+	OnDemand bool
+	// Idle is how long an on-demand room's live HLS goes on without a request. Default 2m.
+	Idle time.Duration
 	// Now is the wall clock (tests). Default time.Now.
 	Now func() time.Time
 }
@@ -60,6 +66,10 @@ type Feed struct {
 	closed  bool
 	sinks   map[*roomSink]struct{}
 	streams map[string]*streamState
+	// on demand (demand.go): the current session's sink of every live room, and when the rooms
+	// whose session ended were last asked for (a publisher back soon starts at once if so)
+	demand map[string]*demandSink
+	recent map[string]time.Time
 }
 
 // New makes a feed.
@@ -88,10 +98,14 @@ func New(p Params) *Feed {
 	if p.QueueFrames <= 0 {
 		p.QueueFrames = 256
 	}
+	if p.Idle <= 0 {
+		p.Idle = 2 * time.Minute
+	}
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &Feed{p: p, log: p.Logger.With("component", "hlsfeed"), sinks: map[*roomSink]struct{}{}, streams: map[string]*streamState{}}
+	return &Feed{p: p, log: p.Logger.With("component", "hlsfeed"), sinks: map[*roomSink]struct{}{}, streams: map[string]*streamState{},
+		demand: map[string]*demandSink{}, recent: map[string]time.Time{}}
 }
 
 // streamState is what the feed keeps of one room's stream across its publisher's sessions.
@@ -165,8 +179,24 @@ func (s *streamState) latest() time.Duration {
 	return s.high
 }
 
-// OnLive returns the live HLS sink of a room that went live (nil once the feed is closed).
+// OnLive returns the live HLS sink of a room that went live (nil once the feed is closed). On
+// demand the sink stays dormant (it drops what it gets) until the room's first Demand.
 func (f *Feed) OnLive(room sfu.LiveRoom) sfu.Sink {
+	if f.p.OnDemand {
+		if d := f.onDemand(room); d != nil {
+			return d
+		}
+		return nil
+	}
+	if s := f.open(room); s != nil {
+		return s
+	}
+	return nil
+}
+
+// open starts a room session's live HLS: the room's stream (a lingering one continues), its
+// sink. Nil once the feed is closed.
+func (f *Feed) open(room sfu.LiveRoom) *roomSink {
 	name := room.Name()
 	f.mu.Lock()
 	if f.closed {
@@ -203,8 +233,10 @@ func (f *Feed) OnLive(room sfu.LiveRoom) sfu.Sink {
 	return s
 }
 
-// ended is called by a sink's Close: the stream ends unless a newer session owns it.
-func (f *Feed) ended(s *roomSink) {
+// ended is called by a sink's Close: the stream ends unless a newer session owns it. idle: the
+// room goes on but its live HLS stopped for want of viewers (demand.go): the stream is removed
+// at once, and the room's next start makes a new one.
+func (f *Feed) ended(s *roomSink, idle bool) {
 	f.mu.Lock()
 	delete(f.sinks, s)
 	owner := s.ss.owner == s
@@ -214,10 +246,20 @@ func (f *Feed) ended(s *roomSink) {
 		if ss.forget != nil {
 			ss.forget.Stop()
 		}
-		ss.forget = time.AfterFunc(2*f.p.Linger, func() { f.forget(ss) })
+		if idle {
+			if f.streams[s.name] == ss {
+				delete(f.streams, s.name)
+			}
+		} else {
+			// An ended room's stream is kept for viewers finishing it and a reconnect, then forgotten.
+			ss.forget = time.AfterFunc(2*f.p.Linger, func() { f.forget(ss) })
+		}
 	}
 	f.mu.Unlock()
-	if owner {
+	switch {
+	case owner && idle:
+		f.p.Packager.Remove(s.name, s.ss.st)
+	case owner:
 		s.ss.st.End()
 		f.p.Packager.Ended(s.name, s.ss.st)
 	}
@@ -247,7 +289,14 @@ func (f *Feed) Close() error {
 	for s := range f.sinks {
 		sinks = append(sinks, s)
 	}
+	dormant := make([]*demandSink, 0, len(f.demand))
+	for _, d := range f.demand {
+		dormant = append(dormant, d)
+	}
 	f.mu.Unlock()
+	for _, d := range dormant {
+		_ = d.Close()
+	}
 	for _, s := range sinks {
 		_ = s.Close()
 	}
@@ -278,7 +327,10 @@ func (f *Feed) TranscoderPID(room string) int {
 
 // Stats are the feed's counters.
 type Stats struct {
-	Rooms        int   // rooms with live HLS now
+	Rooms        int   // rooms with live HLS now (on demand: started, not stopped)
+	Dormant      int   // on demand: live rooms whose live HLS is not started
+	Starts       int64 // on demand: live HLS started by a request
+	IdleStops    int64 // on demand: live HLS stopped after --live-hls-idle without a request
 	Transcoders  int   // ffmpeg processes running now
 	Restarts     int64 // ffmpeg restarts after it died
 	Dropped      int64 // frames/packets dropped because ffmpeg's input queue was full
@@ -286,11 +338,13 @@ type Stats struct {
 }
 
 type stats struct {
-	running  atomic.Int64
-	restarts atomic.Int64
-	dropped  atomic.Int64
-	cpuMu    sync.Mutex
-	cpu      time.Duration // CPU of the ffmpeg processes that exited
+	running   atomic.Int64
+	starts    atomic.Int64
+	idleStops atomic.Int64
+	restarts  atomic.Int64
+	dropped   atomic.Int64
+	cpuMu     sync.Mutex
+	cpu       time.Duration // CPU of the ffmpeg processes that exited
 }
 
 func (s *stats) addCPU(d time.Duration) {
@@ -303,10 +357,21 @@ func (s *stats) addCPU(d time.Duration) {
 func (f *Feed) Stats() Stats {
 	f.mu.Lock()
 	n := len(f.sinks)
+	ds := make([]*demandSink, 0, len(f.demand))
+	for _, d := range f.demand {
+		ds = append(ds, d)
+	}
 	f.mu.Unlock()
+	dormant := 0
+	for _, d := range ds { // not under f.mu: a demandSink takes its lock first
+		if !d.running() {
+			dormant++
+		}
+	}
 	f.stats.cpuMu.Lock()
 	cpu := f.stats.cpu
 	f.stats.cpuMu.Unlock()
-	return Stats{Rooms: n, Transcoders: int(f.stats.running.Load()), Restarts: f.stats.restarts.Load(),
+	return Stats{Rooms: n, Dormant: dormant, Starts: f.stats.starts.Load(), IdleStops: f.stats.idleStops.Load(),
+		Transcoders: int(f.stats.running.Load()), Restarts: f.stats.restarts.Load(),
 		Dropped: f.stats.dropped.Load(), ExitedCPUSec: cpu.Seconds()}
 }

@@ -32,10 +32,8 @@ type layerOut struct {
 
 // WantLayers implements sfu.LayerSink: every layer, when the room's simulcast video is H.264.
 func (s *roomSink) WantLayers(layers []sfu.LayerInfo) bool {
-	for _, l := range layers {
-		if l.Kind != webrtc.RTPCodecTypeVideo || !strings.EqualFold(l.Codec.MimeType, webrtc.MimeTypeH264) {
-			return false
-		}
+	if !wantLayers(layers) {
+		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -46,6 +44,16 @@ func (s *roomSink) WantLayers(layers []sfu.LayerInfo) bool {
 		}
 	}
 	s.log.Info("live HLS copies every simulcast layer", "layers", len(layers))
+	return true
+}
+
+// wantLayers: the feed takes every simulcast layer when they are all H.264 video.
+func wantLayers(layers []sfu.LayerInfo) bool {
+	for _, l := range layers {
+		if l.Kind != webrtc.RTPCodecTypeVideo || !strings.EqualFold(l.Codec.MimeType, webrtc.MimeTypeH264) {
+			return false
+		}
+	}
 	return true
 }
 

@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Collector exports the feed's metrics: rooms with live HLS, running transcoders, their
-// restarts, and their CPU (the exited ones' plus the running ones', from /proc).
+// Collector exports the feed's metrics: rooms with live HLS (running; on demand also the
+// dormant ones, starts and idle stops), running transcoders, their restarts, and their CPU (the exited ones' plus the running ones', from /proc).
 func (f *Feed) Collector() prometheus.Collector { return feedCollector{f} }
 
 var (
@@ -17,13 +17,16 @@ var (
 	descTC       = prometheus.NewDesc("relaycast_live_hls_transcoders", "Live HLS transcoders (ffmpeg, one per room at most) running.", nil, nil)
 	descRestarts = prometheus.NewDesc("relaycast_live_hls_transcoder_restarts_total", "Live HLS transcoders restarted after they died.", nil, nil)
 	descDropped  = prometheus.NewDesc("relaycast_live_hls_transcoder_dropped_total", "Frames and packets not given to a live HLS transcoder whose input queue was full.", nil, nil)
+	descDormant  = prometheus.NewDesc("relaycast_live_hls_rooms_dormant", "Live rooms whose on-demand live HLS is not started (no viewer asked for it lately).", nil, nil)
+	descStarts   = prometheus.NewDesc("relaycast_live_hls_starts_total", "On-demand live HLS feeds started by a request.", nil, nil)
+	descIdle     = prometheus.NewDesc("relaycast_live_hls_idle_stops_total", "On-demand live HLS feeds stopped after --live-hls-idle without a request.", nil, nil)
 	descCPU      = prometheus.NewDesc("relaycast_live_hls_transcoder_cpu_seconds_total", "CPU time (user+system) of the live HLS transcoders.", nil, nil)
 )
 
 type feedCollector struct{ f *Feed }
 
 func (c feedCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRooms, descTC, descRestarts, descDropped, descCPU} {
+	for _, d := range []*prometheus.Desc{descRooms, descDormant, descStarts, descIdle, descTC, descRestarts, descDropped, descCPU} {
 		ch <- d
 	}
 }
@@ -35,6 +38,9 @@ func (c feedCollector) Collect(ch chan<- prometheus.Metric) {
 		cpu += ProcCPU(pid)
 	}
 	ch <- prometheus.MustNewConstMetric(descRooms, prometheus.GaugeValue, float64(st.Rooms))
+	ch <- prometheus.MustNewConstMetric(descDormant, prometheus.GaugeValue, float64(st.Dormant))
+	ch <- prometheus.MustNewConstMetric(descStarts, prometheus.CounterValue, float64(st.Starts))
+	ch <- prometheus.MustNewConstMetric(descIdle, prometheus.CounterValue, float64(st.IdleStops))
 	ch <- prometheus.MustNewConstMetric(descTC, prometheus.GaugeValue, float64(st.Transcoders))
 	ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(st.Restarts))
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(st.Dropped))

@@ -15,6 +15,9 @@ type Packager interface {
 	Open(room string, cfg livehls.Config) Stream
 	// Ended says the room's stream st ended (after st.End): it lingers, then goes.
 	Ended(room string, st Stream)
+	// Remove ends the room's stream st and removes it at once (no linger): the room's live
+	// HLS stopped while the room goes on; the next Open makes a new stream.
+	Remove(room string, st Stream)
 }
 
 // Stream is one room's output (livehls.Stream). Values must be comparable: Open returning
@@ -45,6 +48,12 @@ func (l liveServer) Open(room string, cfg livehls.Config) Stream {
 func (l liveServer) Ended(room string, st Stream) {
 	if ls, ok := st.(liveStream); ok {
 		l.s.Ended(room, ls.st)
+	}
+}
+
+func (l liveServer) Remove(room string, st Stream) {
+	if ls, ok := st.(liveStream); ok {
+		l.s.Remove(room, ls.st)
 	}
 }
 

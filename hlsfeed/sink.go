@@ -349,7 +349,11 @@ func (s *roomSink) detach() {
 
 // Close implements sfu.Sink: the transcoder is killed and waited for, the stream ends (unless
 // a newer session of the room owns it) and lingers in the packager.
-func (s *roomSink) Close() error {
+func (s *roomSink) Close() error { return s.close(false) }
+
+// close is Close; idle: the room goes on, its live HLS stopped for want of viewers (the stream
+// is removed at once instead of lingering).
+func (s *roomSink) close(idle bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -362,7 +366,11 @@ func (s *roomSink) Close() error {
 	if tc != nil {
 		tc.close()
 	}
-	s.f.ended(s)
-	s.log.Info("live HLS ended")
+	s.f.ended(s, idle)
+	if idle {
+		s.log.Info("live HLS stopped: no viewer asked for it")
+	} else {
+		s.log.Info("live HLS ended")
+	}
 	return nil
 }

@@ -121,7 +121,7 @@ func (t *transcoder) start() (*ffRun, error) {
 	base := t.base
 	t.mu.Unlock()
 	r := &ffRun{base: base, needKey: true, tail: newTail(4096), started: time.Now(), read: make(chan struct{})}
-	cmd := exec.Command(t.f.p.FFmpeg, t.spec.args(t.f.p.Stream.SegmentTarget)...)
+	cmd := exec.Command(t.f.p.FFmpeg, t.spec.args(t.f.p.Stream.SegmentTarget, t.f.p.Stream.FirstSegmentTarget())...)
 	cmd.Stderr = r.tail
 	var childEnds, ours []*os.File
 	closeAll := func(fs []*os.File) {

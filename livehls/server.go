@@ -137,6 +137,21 @@ func (s *Server) Ended(room string, st *Stream) {
 	})
 }
 
+// Remove ends st, the room's stream, and removes it at once (no linger): the room's live HLS
+// was stopped while the room goes on (on demand, no viewer for a while); a later Open makes a
+// new stream (a new id, later media sequence numbers), never this one again.
+func (s *Server) Remove(room string, st *Stream) {
+	st.End()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.streams[room]; e != nil && e.st == st {
+		if e.timer != nil {
+			e.timer.Stop()
+		}
+		delete(s.streams, room)
+	}
+}
+
 func (st *Stream) isEnded() bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -198,6 +213,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st := e.st
 	if rest == "index.m3u8" {
+		switch s.waitSegment(w, r, st) { // a stream that just started (cold.go)
+		case waitRefused:
+			return
+		case waitTimeout, waitBad:
+			coldUnavailable(w)
+			return
+		}
 		st.mu.Lock()
 		body := st.renderMultivariant()
 		st.mu.Unlock()
@@ -214,14 +236,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusNotFound, "no such live HLS path")
 		return
 	}
-	st.mu.Lock()
-	var v *Variant
-	for _, x := range st.variants {
-		if x.p.Name == name {
-			v = x
+	v, media := st.variantNamed(name)
+	if v == nil && !media {
+		// A stream that just started has no rendition yet: wait for its first segment (cold.go).
+		switch s.waitSegment(w, r, st) {
+		case waitRefused:
+			return
+		case waitTimeout, waitBad:
+			coldUnavailable(w)
+			return
 		}
+		v, _ = st.variantNamed(name)
 	}
-	st.mu.Unlock()
 	if v == nil {
 		jsonError(w, http.StatusNotFound, "no such variant")
 		return
@@ -305,7 +331,7 @@ func (s *Server) servePlaylist(w http.ResponseWriter, r *http.Request, v *Varian
 			case waitRefused:
 				return
 			case waitTimeout, waitBad:
-				jsonError(w, http.StatusServiceUnavailable, "the room's live HLS has no segment yet")
+				coldUnavailable(w)
 				return
 			}
 		}
@@ -359,26 +385,10 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request, v *Variant, msn ui
 		return waitOK
 	}
 	key := s.cfg.ClientKey(r)
-	s.mu.Lock()
-	if s.clients[key] >= s.cfg.MaxBlockingPerClient || s.blocking.Load() >= int64(s.cfg.MaxBlocking) {
-		s.mu.Unlock()
-		s.stats.refused429.Add(1)
-		w.Header().Set("Retry-After", "1")
-		jsonError(w, http.StatusTooManyRequests, "too many blocking requests held by this client")
+	if !s.hold(w, key) {
 		return waitRefused
 	}
-	s.clients[key]++
-	s.mu.Unlock()
-	s.blocking.Add(1)
-	s.stats.blockingReqs.Add(1)
-	defer func() {
-		s.blocking.Add(-1)
-		s.mu.Lock()
-		if s.clients[key]--; s.clients[key] <= 0 {
-			delete(s.clients, key)
-		}
-		s.mu.Unlock()
-	}()
+	defer s.unhold(key)
 	timeout := time.NewTimer(time.Duration(3*st.cfg.targetDuration()) * time.Second)
 	defer timeout.Stop()
 	for {
@@ -400,6 +410,33 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request, v *Variant, msn ui
 			return waitOK
 		}
 	}
+}
+
+// hold counts one more blocking request of the client key, or answers 429 (false) when the
+// client or the server holds too many.
+func (s *Server) hold(w http.ResponseWriter, key string) bool {
+	s.mu.Lock()
+	if s.clients[key] >= s.cfg.MaxBlockingPerClient || s.blocking.Load() >= int64(s.cfg.MaxBlocking) {
+		s.mu.Unlock()
+		s.stats.refused429.Add(1)
+		w.Header().Set("Retry-After", "1")
+		jsonError(w, http.StatusTooManyRequests, "too many blocking requests held by this client")
+		return false
+	}
+	s.clients[key]++
+	s.mu.Unlock()
+	s.blocking.Add(1)
+	s.stats.blockingReqs.Add(1)
+	return true
+}
+
+func (s *Server) unhold(key string) {
+	s.blocking.Add(-1)
+	s.mu.Lock()
+	if s.clients[key]--; s.clients[key] <= 0 {
+		delete(s.clients, key)
+	}
+	s.mu.Unlock()
 }
 
 // serveMedia answers an init section, a segment or a part.

@@ -161,14 +161,20 @@ func (v *Variant) push(a *videoAU) error {
 	}
 	v.pend = a
 	newInit := a.key && (v.init == nil || !bytes.Equal(v.sps, v.initSPS()) || v.audioChanged())
-	if o := v.open; o != nil && !a.key && !o.asked && v.p.RequestKeyframe != nil && a.dts-o.start >= cfg.SegmentTarget {
+	target := cfg.SegmentTarget
+	if len(v.segs) == 0 {
+		// The variant's first segment is shorter: a playlist (which needs a segment) is there
+		// sooner after the stream started, e.g. on demand at a viewer's first request (cold.go).
+		target = cfg.FirstSegmentTarget()
+	}
+	if o := v.open; o != nil && !a.key && !o.asked && v.p.RequestKeyframe != nil && a.dts-o.start >= target {
 		o.asked = true
 		go v.p.RequestKeyframe()
 	}
 	switch {
 	case v.open == nil:
 		return v.startSegment(a, newInit)
-	case a.key && (a.dts-v.open.start >= cfg.SegmentTarget || v.disc || newInit):
+	case a.key && (a.dts-v.open.start >= target || v.disc || newInit):
 		v.closePart(a.dts)
 		v.closeSegment()
 		return v.startSegment(a, newInit)

@@ -14,7 +14,9 @@
 #   vp8-off       --live-hls=false
 #   vp8-src       --live-hls-ladder none            (ffmpeg: 720p H.264 + AAC)
 #   vp8-ladder    --live-hls-ladder 360p            (ffmpeg: 720p + 360p + AAC)
-# The Go cost of live HLS is a case's server CPU minus its codec's "-off" case.
+# The Go cost of live HLS is a case's server CPU minus its codec's "-off" case. Every server runs
+# with --live-hls-start always (the cost of a running live HLS; on demand, the default, a room
+# nobody asks for over HLS runs none).
 # Environment: DUR (30), WARM (10), PORT (18600).
 set -u
 BIN=$1; OUT=${2:-/tmp/llhls-cost}
@@ -53,7 +55,7 @@ run() { # case, video file, serve flags...
   local port=$PORT; PORT=$((PORT+10))
   mkdir -p $D/$name
   $BIN serve --ice-loopback --http 127.0.0.1:$port --ice-udp-port $((port+1)) --max-conns 0 --max-conns-per-ip 0 \
-    --record=false --data-dir $D/$name --auth-secret $SECRET --log-level info "$@" >$OUT/$name.server.log 2>&1 &
+    --record=false --data-dir $D/$name --auth-secret $SECRET --log-level info --live-hls-start always "$@" >$OUT/$name.server.log 2>&1 &
   local spid=$!; PIDS+=($spid)
   for i in $(seq 100); do curl -sf http://127.0.0.1:$port/readyz >/dev/null && break; sleep 0.2; done
   local tok; tok=$($BIN token --room cost --publish --subject cost --auth-secret $SECRET)

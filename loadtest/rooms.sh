@@ -48,9 +48,11 @@ for p in os.listdir('/proc'):
 print(dead + live)
 PY
   }
-  sleep $(python3 -c "print(3 + 2 + $N/100 + 3)"); curl -s http://127.0.0.1:$PORT/metrics >"${J%.json}.m0"; { date +%s.%N; kids; } >"${J%.json}.kids"
+  # the server's context switches (voluntary + involuntary, all its threads): hand-offs between goroutines that park a thread
+  ctxsw() { cat /proc/$SP/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+  sleep $(python3 -c "print(3 + 2 + $N/100 + 3)"); curl -s http://127.0.0.1:$PORT/metrics >"${J%.json}.m0"; { date +%s.%N; kids; } >"${J%.json}.kids"; ctxsw >"${J%.json}.ctxsw"
   [ -n "${ON_HOLD:-}" ] && { $ON_HOLD $SP "${J%.json}" & } # e.g. a profiler in the hold: ON_HOLD=loadtest/rooms-profile.sh
-  sleep $((DUR - 7)); curl -s http://127.0.0.1:$PORT/metrics >"${J%.json}.m1"; { date +%s.%N; kids; } >>"${J%.json}.kids"
+  sleep $((DUR - 7)); curl -s http://127.0.0.1:$PORT/metrics >"${J%.json}.m1"; { date +%s.%N; kids; } >>"${J%.json}.kids"; ctxsw >>"${J%.json}.ctxsw"
   wait $LP
   kill $SP; wait $SP 2>/dev/null; rm -rf "$D"
   uptime >>"${J%.json}.uptime"

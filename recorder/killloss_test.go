@@ -54,10 +54,18 @@ func onDisk(t *testing.T, dir string) (video, audio float64) {
 	return video, audio
 }
 
+// chunksOnDisk counts the chunk directories of the recordings under dir.
+func chunksOnDisk(t *testing.T, dir string) int {
+	t.Helper()
+	cs, _ := filepath.Glob(filepath.Join(dir, "*", "c*", chunkFile))
+	return len(cs)
+}
+
 // TestKillLossBounded: what a SIGKILL can lose is what the recorder holds in memory. With a
 // video packet lost for good (never resent) and an audio packet lost, the media on disk never
 // trails what has arrived by more than 0.5 s, at any moment: the jitter buffers skip a gap after a
 // bounded time (not 256 packets, seconds of video) and audio is not held back for video longer.
+// Recorder.Positions (what the archive's beat notes for a takeover) is never behind the disk.
 func TestKillLossBounded(t *testing.T) {
 	samples := needMedia(t)
 	var h hookLog
@@ -97,6 +105,11 @@ func TestKillLossBounded(t *testing.T) {
 			continue // checked every 100 ms
 		}
 		v, a := onDisk(t, r.Dir())
+		// The position the archive's beat notes (a takeover starts after it, plus its slack):
+		// never behind what is on disk.
+		if pos := r.Positions()[s.ID()]; pos.End < max(v, a)-1e-6 || pos.Chunks < chunksOnDisk(t, r.Dir()) {
+			t.Fatalf("at %.2f s: position %+v behind the disk (media to %.3f s, %d chunks)", smp.At.Seconds(), pos, max(v, a), chunksOnDisk(t, r.Dir()))
+		}
 		if s.skippingVideo() {
 			// After the lost packet the frames up to the next keyframe reference the lost
 			// frame: they are dropped, not held (nothing a SIGKILL could lose), so only audio counts.

@@ -117,6 +117,36 @@ func (r *Recorder) Live() map[string]bool {
 	return out
 }
 
+// Position is how far a recording being written has got: the chunks opened so far (the index
+// of the open one + 1) and the timeline end of the media written, seconds. The archive keeps
+// the latest in Redis so that a node taking a recording over from a dead one leaves room for
+// the media the dead node had on its disk (archive/continue_inflight.go).
+type Position struct {
+	Chunks int     `json:"chunks"`
+	End    float64 `json:"end"`
+}
+
+// Positions reports the Position of every recording being written now (the ids of Live).
+func (r *Recorder) Positions() map[string]Position {
+	r.mu.Lock()
+	sinks := make([]*Sink, 0, len(r.live))
+	for _, s := range r.live {
+		sinks = append(sinks, s)
+	}
+	r.mu.Unlock() // a sink's lock is taken before the recorder's (Close): never the other way
+	out := make(map[string]Position, len(sinks))
+	for _, s := range sinks {
+		s.mu.Lock()
+		p := Position{Chunks: s.m.Chunks, End: s.m.End}
+		if s.cur != nil {
+			p.End = s.cur.end
+		}
+		out[s.m.ID] = p
+		s.mu.Unlock()
+	}
+	return out
+}
+
 // Room is what the recorder needs of a live room.
 type Room interface {
 	Name() string

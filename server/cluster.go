@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/relaycast/relaycast/auth"
 	"github.com/relaycast/relaycast/cluster"
@@ -128,7 +127,7 @@ func (s *Server) startCluster() error {
 		self.URL = cfg.InternalURLOrDefault()
 	}
 	// The cluster's own client: its heartbeats and renewals never queue behind the pipeline's.
-	rdb := s.redisOpt.MakeRedisClient().(redis.UniversalClient)
+	rdb := clusterRedis(s.redisOpt) // cluster_redis.go
 	c, err := cluster.New(cluster.Params{Redis: rdb, Prefix: cluster.DefaultPrefix, Self: self, Logger: s.p.Logger,
 		Stats: func() (int, int) { st := s.sfu.Stats(); return st.Rooms, int(st.Viewers) }})
 	if err != nil {

@@ -83,7 +83,7 @@ func (s *Server) openLiveHLS() error {
 	h.srv = livehls.NewServer(livehls.ServerConfig{Linger: s.cfg.LiveHLSLinger, ClientKey: h.clientKey,
 		Fallback: http.HandlerFunc(s.liveHLSFallback)})
 	h.feed = hlsfeed.New(hlsfeed.Params{Packager: hlsfeed.LiveHLS(h.srv), Logger: s.p.Logger, FFmpeg: s.cfg.FFmpeg,
-		Ladder: rungs, Linger: s.cfg.LiveHLSLinger,
+		Ladder: rungs, Linger: s.cfg.LiveHLSLinger, OnDemand: s.cfg.LiveHLSOnDemandMode(), Idle: s.cfg.LiveHLSIdle,
 		Stream: livehls.Config{PartTarget: s.cfg.LiveHLSPart, SegmentTarget: s.cfg.LiveHLSSegment, Window: s.cfg.LiveHLSWindow}})
 	s.hls = h
 	return nil
@@ -163,7 +163,7 @@ func liveRoomOf(p string) string {
 // liveHLSHandler is /live/… with viewer auth when --viewer-auth is on: a token with the
 // subscribe grant on the room (Authorization: Bearer, or ?token=) or 401/403 JSON.
 func (s *Server) liveHLSHandler() http.Handler {
-	next := http.Handler(s.hls.srv)
+	next := s.liveHLSDemand(s.hls.srv) // livehls_demand.go
 	if !s.cfg.ViewerAuth {
 		return next
 	}

@@ -470,7 +470,9 @@ func TestLiveHLSViewerAuth(t *testing.T) {
 	}
 }
 
-// A node without the room's stream serves /live/{room}/… from the room's owner node.
+// A node without the room's stream serves /live/{room}/… from the room's owner node; on demand
+// (the default) the first request, made to the other node, starts the room's live HLS on the
+// owner through the proxy.
 func TestLiveHLSClusterProxy(t *testing.T) {
 	v, a := liveClip(t, testmedia.CodecH264, "320x240", 4*time.Second)
 	redisURL := testserver.RedisURL(t, 11)
@@ -478,8 +480,15 @@ func TestLiveHLSClusterProxy(t *testing.T) {
 	na, nb := start(t, mutate), start(t, mutate)
 	room := liveRoom("hls-clu")
 	defer publishLoop(t, na, room, v, a)()
-	waitMultivariant(t, na.url, room, 1, 10*time.Second)
-	mv := waitMultivariant(t, nb.url, room, 1, 5*time.Second)
+	waitFor(t, 10*time.Second, "the room live on A", func() bool { _, ok := na.SFU().Room(room); return ok })
+	_, feedA := na.LiveHLS()
+	if st := feedA.Stats(); st.Starts != 0 || st.Dormant != 1 {
+		t.Fatalf("A's live HLS before any request: %+v", st)
+	}
+	mv := waitMultivariant(t, nb.url, room, 1, 15*time.Second)
+	if st := feedA.Stats(); st.Starts != 1 || st.Rooms != 1 {
+		t.Fatalf("the first request via B did not start the room's live HLS on A: %+v", st)
+	}
 	m, mu, _ := waitSegments(t, nb.url, room, mv.Variants[0].URI, 1, 10*time.Second)
 	init := mustGet(t, resolve(t, mu, m.Map.URI))
 	probe(t, init, mustGet(t, resolve(t, mu, m.Segments[0].URI)))

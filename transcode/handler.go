@@ -205,6 +205,9 @@ type chunkDone struct {
 	Empty bool `json:"empty,omitempty"`
 	// gapBefore (not stored): a hole was skipped before this chunk (loadChunks).
 	gapBefore bool
+	// afterHole (not stored): the index before this chunk's is a hole, skipped or not: the
+	// seam of a takeover, where the timeline may jump (mediaPlaylist).
+	afterHole bool
 	// AudioRung: the chunk's video did not decode, so it also has the audio-only rendition
 	// "audio" (used when no chunk of the recording has video).
 	AudioRung bool `json:"audio_rung,omitempty"`

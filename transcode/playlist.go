@@ -31,6 +31,7 @@ func (h *Handler) loadChunks(ctx context.Context, id string, n int, holes []int)
 			return out, n < 0, nil
 		}
 		c.gapBefore, gap = gap, false
+		c.afterHole = hole[i-1]
 		out = append(out, c)
 	}
 	return out, true, nil
@@ -45,9 +46,15 @@ func (h *Handler) holes(ctx context.Context, id string) ([]int, error) {
 	return hs.Holes, nil
 }
 
+// seamTolerance is how far a chunk after a hole may start from the previous chunk's end before
+// the playlist marks a discontinuity there (a takeover's timeline jumps past the media the dead
+// node may have had: archive/continue_inflight.go).
+const seamTolerance = 0.15
+
 // mediaPlaylist stitches the segments of chunks for one rung. Timestamps are continuous across
 // chunks (each chunk is encoded with -output_ts_offset = its start), so no discontinuity tags,
-// except after a chunk of which nothing decoded (it has no segments: the timeline jumps).
+// except after a chunk of which nothing decoded (it has no segments: the timeline jumps), after
+// a hole skipped, and where the timeline jumps after a hole (filled or not).
 func mediaPlaylist(chunks []chunkDone, rung string, final bool) string {
 	target := 1.0
 	for _, c := range chunks {
@@ -61,18 +68,21 @@ func mediaPlaylist(chunks []chunkDone, rung string, final bool) string {
 		typ = "VOD"
 	}
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:%s\n#EXT-X-INDEPENDENT-SEGMENTS\n", int(math.Ceil(target)), typ)
-	started, gap := false, false
+	started, gap, prevEnd := false, false, 0.0
 	for _, c := range chunks {
 		gap = gap || (c.gapBefore && started) // a hole (chunks lost with a node) before it
 		if len(c.Segments[rung]) == 0 {
 			gap = started
 			continue
 		}
+		if c.afterHole && started && math.Abs(c.Start-prevEnd) > seamTolerance {
+			gap = true // a takeover's seam: the timeline jumps
+		}
 		if gap {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 			gap = false
 		}
-		started = true
+		started, prevEnd = true, c.Start+c.Duration
 		for _, s := range c.Segments[rung] {
 			fmt.Fprintf(&b, "#EXTINF:%.6f,\n%s\n", s.Duration, s.URI)
 		}

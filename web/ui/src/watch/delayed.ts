@@ -17,6 +17,14 @@ import { type LiveRoom } from "../live/room";
 import { type ArchiveSource, LiveHls } from "./hls";
 
 export const FALLBACK_MS = 3000;
+/**
+ * The server starts a room's live HLS at its first request (--live-hls-start on-demand): when
+ * WebRTC shows no picture this long after the page asked for it, the page asks for the live
+ * playlist once (the answer is not used), so that the fallback at FALLBACK_MS finds it warm.
+ */
+export const PREWARM_MS = 1200;
+/** The prewarm request gives up after this long (the server answers or says 503 sooner). */
+const PREWARM_ABORT_MS = 25_000;
 /** Events wait for the picture only this far behind live; a viewer rewound further sees the live auction. */
 export const HOLD_MAX_MS = 15_000;
 const DEFAULT_WINDOW_S = 300;
@@ -72,6 +80,8 @@ export interface DelayedTimes {
   hlsPlayingAt: number;
   /** WebRTC took over again. */
   backToWebRTCAt: number;
+  /** The page asked for the live playlist ahead of a fallback (PREWARM_MS). */
+  prewarmAt: number;
 }
 
 export class Delayed {
@@ -93,12 +103,13 @@ export class Delayed {
    */
   private askedMoment = 0;
   private fallbackTimer = 0;
+  private prewarmTimer = 0;
   private dragging = false;
   private windowS = DEFAULT_WINDOW_S;
   private switching = false;
   /** Why HLS runs: "" (not), "fallback", "forced", "rewind". */
   reason = "";
-  readonly times: DelayedTimes = { webrtcAsked: 0, fallbackAt: 0, askedBeforeFallback: 0, hlsPlayingAt: 0, backToWebRTCAt: 0 };
+  readonly times: DelayedTimes = { webrtcAsked: 0, fallbackAt: 0, askedBeforeFallback: 0, hlsPlayingAt: 0, backToWebRTCAt: 0, prewarmAt: 0 };
   /** Switches back to WebRTC so far. */
   switchesBack = 0;
   /** WebRTC attempts given up in delayed mode (each followed by a new one after the backoff). */
@@ -224,6 +235,12 @@ export class Delayed {
     this.times.webrtcAsked = Date.now();
     if (this.hls.active) return; // already in delayed mode: WebRTC retries in the background
     window.clearTimeout(this.fallbackTimer);
+    window.clearTimeout(this.prewarmTimer);
+    this.prewarmTimer = window.setTimeout(() => {
+      this.prewarmTimer = 0;
+      if (this.o.webrtcPlaying() || !this.o.wantsFallback() || this.hls.active) return;
+      this.prewarm();
+    }, PREWARM_MS);
     this.fallbackTimer = window.setTimeout(() => {
       this.fallbackTimer = 0;
       if (this.o.webrtcPlaying() || !this.o.wantsFallback()) return;
@@ -236,6 +253,25 @@ export class Delayed {
   cancelFallback(): void {
     window.clearTimeout(this.fallbackTimer);
     this.fallbackTimer = 0;
+    window.clearTimeout(this.prewarmTimer);
+    this.prewarmTimer = 0;
+  }
+
+  /**
+   * Asks for the live playlist once, its answer unused: a server that starts a room's live HLS
+   * on demand starts it now, and holds the request until the first segment exists.
+   */
+  private prewarm(): void {
+    this.times.prewarmAt = Date.now();
+    const headers: Record<string, string> = {};
+    const t = this.o.token();
+    if (t) headers.Authorization = `Bearer ${t}`;
+    const ctl = new AbortController();
+    const abort = window.setTimeout(() => ctl.abort(), PREWARM_ABORT_MS);
+    void fetch(this.url(), { headers, signal: ctl.signal, cache: "no-store" })
+      .then((r) => r.arrayBuffer())
+      .catch(() => undefined)
+      .finally(() => window.clearTimeout(abort));
   }
 
   /** `?mode=hls`: plays HLS only. */
@@ -374,7 +410,9 @@ export class Delayed {
     }
     const w = this.hls.windowSeconds;
     if (w > 0) {
-      this.windowS = Math.max(10, Math.floor(w));
+      // What the live playlist holds: with on-demand live HLS its window starts at the room's
+      // first HLS request, so it may be younger than --live-hls-window and than the show.
+      this.windowS = Math.max(1, Math.floor(w));
       this.windowKnown = true;
     }
     if (this.askedMoment && this.windowKnown) {
