@@ -55,37 +55,9 @@ func (s *Stream) hasMedia() bool {
 	return false
 }
 
-// waitSegment holds r until the stream has a segment (waitOK), within three target durations
-// (waitTimeout); waitRefused: the client holds too many blocking requests (answered 429).
+// waitSegment holds r until the stream has a segment (waitOK), as Server.wait does for a part.
 func (s *Server) waitSegment(w http.ResponseWriter, r *http.Request, st *Stream) waitResult {
-	st.mu.Lock()
-	ok, ch := st.hasSegment(), st.st.changed
-	st.mu.Unlock()
-	if ok {
-		return waitOK
-	}
-	key := s.cfg.ClientKey(r)
-	if !s.hold(w, key) {
-		return waitRefused
-	}
-	defer s.unhold(key)
-	timeout := time.NewTimer(time.Duration(3*st.cfg.targetDuration()) * time.Second)
-	defer timeout.Stop()
-	for {
-		select {
-		case <-ch:
-		case <-timeout.C:
-			return waitTimeout
-		case <-r.Context().Done():
-			return waitTimeout
-		}
-		st.mu.Lock()
-		ok, ch = st.hasSegment(), st.st.changed
-		st.mu.Unlock()
-		if ok {
-			return waitOK
-		}
-	}
+	return s.waitUntil(w, r, st, func() (bool, bool) { return st.hasSegment(), false })
 }
 
 // coldUnavailable answers a request that waited for a stream's first segment in vain.

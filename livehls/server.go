@@ -373,16 +373,27 @@ const (
 // wait holds the request until the variant has segment msn (part < 0) or its part, within three
 // target durations; capped per client and in all.
 func (s *Server) wait(w http.ResponseWriter, r *http.Request, v *Variant, msn uint64, part int) waitResult {
-	st := v.s
-	st.mu.Lock()
-	ready, bad := v.has(msn, part)
-	ch := st.st.changed
-	st.mu.Unlock()
-	switch {
-	case bad:
-		return waitBad
-	case ready:
-		return waitOK
+	return s.waitUntil(w, r, v.s, func() (bool, bool) { return v.has(msn, part) })
+}
+
+// waitUntil holds r until check (called under the stream's lock) says ready (waitOK) or bad
+// (waitBad), within three target durations (waitTimeout); waitRefused: the client holds too many
+// blocking requests (answered 429).
+func (s *Server) waitUntil(w http.ResponseWriter, r *http.Request, st *Stream, check func() (ready, bad bool)) waitResult {
+	state := func() (waitResult, <-chan struct{}) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		switch ready, bad := check(); {
+		case bad:
+			return waitBad, nil
+		case ready:
+			return waitOK, nil
+		}
+		return waitTimeout, st.st.changed
+	}
+	res, ch := state()
+	if ch == nil {
+		return res
 	}
 	key := s.cfg.ClientKey(r)
 	if !s.hold(w, key) {
@@ -399,15 +410,8 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request, v *Variant, msn ui
 		case <-r.Context().Done():
 			return waitTimeout
 		}
-		st.mu.Lock()
-		ready, bad = v.has(msn, part)
-		ch = st.st.changed
-		st.mu.Unlock()
-		switch {
-		case bad:
-			return waitBad
-		case ready:
-			return waitOK
+		if res, ch = state(); ch == nil {
+			return res
 		}
 	}
 }
