@@ -99,6 +99,8 @@ type Config struct {
 	Limits
 	// LiveHLS: the live rooms' Low-Latency HLS output (see livehls.go).
 	LiveHLS
+	// LiveEvents: how live rooms' events reach the sockets (see liveevents.go).
+	LiveEvents
 }
 
 // Default returns the documented defaults.
@@ -119,6 +121,7 @@ func Default() Config {
 		Drain:         DefaultDrain(),
 		Limits:        DefaultLimits(),
 		LiveHLS:       DefaultLiveHLS(),
+		LiveEvents:    DefaultLiveEvents(),
 	}
 }
 
@@ -160,7 +163,7 @@ func (c *Config) settings() []setting {
 		{"public-url", "base `URL` printed in the ready links and used in absolute URLs; default derived from --http (e.g. http://localhost:8080)", (*stringValue)(&c.PublicURL)},
 		{"tls-cert", "PEM certificate `file`: serve HTTPS (with --tls-key); browsers allow camera access only on https:// pages or localhost", (*stringValue)(&c.TLSCert)},
 		{"tls-key", "PEM private key `file` for --tls-cert", (*stringValue)(&c.TLSKey)},
-	}, slices.Concat(c.Archive.settings(), c.SignIn.settings(), c.Webhooks.settings(), c.Catalog.settings(), c.Cluster.settings(), c.Drain.settings(), c.Limits.settings(), c.LiveHLS.settings())...)
+	}, slices.Concat(c.Archive.settings(), c.SignIn.settings(), c.Webhooks.settings(), c.Catalog.settings(), c.Cluster.settings(), c.Drain.settings(), c.Limits.settings(), c.LiveHLS.settings(), c.LiveEvents.settings())...)
 }
 
 // FlagNames lists every flag RegisterFlags defines, in order.
@@ -342,6 +345,7 @@ func (c Config) Validate() error {
 	c.Drain.validate(bad)
 	c.Limits.validate(bad)
 	c.LiveHLS.validate(bad)
+	c.LiveEvents.validate(bad)
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

@@ -24,9 +24,10 @@ type Socket interface {
 	// SendWait queues a message, waiting while the queue is full, until it is queued (true),
 	// cancel closes or the socket closes (false).
 	SendWait(m wire.Message, cancel <-chan struct{}) bool
-	// Offer queues m, or writes it at once from the calling goroutine; it never waits. False:
-	// the socket is closed, or its queue is full (the caller closes it as too slow).
-	Offer(m wire.Message) bool
+	// Offer queues the messages, or writes them at once (in one write) from the calling
+	// goroutine; it never waits. False: the socket is closed, or its queue is full (the caller
+	// closes it as too slow).
+	Offer(ms ...wire.Message) bool
 	// Close closes the socket (code 1008) with reason.
 	Close(reason string)
 	// Token is the socket's ?token= ("" if none).

@@ -48,7 +48,7 @@ func (s *Service) Follow(ctx context.Context, room string, after int64) (*Feed, 
 // FollowFunc is Follow with the live events handed to fn from the node's dispatcher instead of
 // a channel (Feed.C is nil): see stream.Log.SubscribeFunc. fn may be called before FollowFunc
 // returns, with events the replay or snapshot also covers (seq ≤ Feed.Seq).
-func (s *Service) FollowFunc(ctx context.Context, room string, after int64, fn func(stream.Event) bool) (*Feed, error) {
+func (s *Service) FollowFunc(ctx context.Context, room string, after int64, fn func([]stream.Event) bool) (*Feed, error) {
 	return s.follow(ctx, room, after, func() *Feed {
 		return &Feed{stop: s.p.Log.SubscribeFunc(room, fn)}
 	})

@@ -20,11 +20,16 @@ type fuzzSocket struct{ sent []wire.Message }
 
 func (s *fuzzSocket) Send(m wire.Message)                             { s.sent = append(s.sent, m) }
 func (s *fuzzSocket) SendWait(m wire.Message, _ <-chan struct{}) bool { s.Send(m); return true }
-func (s *fuzzSocket) Offer(m wire.Message) bool                       { s.Send(m); return true }
-func (s *fuzzSocket) Close(string)                                    {}
-func (s *fuzzSocket) Token() string                                   { return "" }
-func (s *fuzzSocket) RemoteIP() string                                { return "192.0.2.1" }
-func (s *fuzzSocket) Done() <-chan struct{}                           { return nil }
+func (s *fuzzSocket) Offer(ms ...wire.Message) bool {
+	for _, m := range ms {
+		s.Send(m)
+	}
+	return true
+}
+func (s *fuzzSocket) Close(string)          {}
+func (s *fuzzSocket) Token() string         { return "" }
+func (s *fuzzSocket) RemoteIP() string      { return "192.0.2.1" }
+func (s *fuzzSocket) Done() <-chan struct{} { return nil }
 
 // FuzzLiveMessage decodes client messages of the live family (join, leave, chat, react, bid,
 // lot_create/start/end/cancel, moderate: PROTOCOL.md "Live room") and handles each on a socket

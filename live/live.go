@@ -46,8 +46,9 @@ func (s *Service) revoked(id Identity) bool {
 // Events is what the live room needs of the room's event stream (a *stream.Log).
 type Events interface {
 	Subscribe(room string) (<-chan stream.Event, func())
-	// SubscribeFunc hands the room's events to fn from the receiving goroutine (sockets).
-	SubscribeFunc(room string, fn func(stream.Event) bool) (stop func())
+	// SubscribeFunc hands the room's events to fn, in batches (stream.Params.Batch), from the
+	// dispatcher's goroutine (sockets).
+	SubscribeFunc(room string, fn func([]stream.Event) bool) (stop func())
 	After(ctx context.Context, room string, after int64, limit int) ([]stream.Event, error)
 	Seq(ctx context.Context, room string) (int64, error)
 	// Key is a room's Redis key for suffix ("<prefix>:{<room>}:<suffix>").

@@ -4,12 +4,14 @@ import (
 	"sync"
 
 	"github.com/relaycast/relaycast/live/stream"
+	"github.com/relaycast/relaycast/signaling/wire"
 )
 
 // pusher hands a joined socket its room's live events from the node's event dispatcher
-// (stream.Log.SubscribeFunc): each event is offered to the socket in the dispatcher's goroutine,
-// which writes it into the socket at once when nothing is queued there, so an event reaches
-// every idle socket of the room without a goroutine woken per socket. Events that arrive while
+// (stream.Log.SubscribeFunc): each batch of events is offered to the socket in the dispatcher's
+// goroutine, which writes it into the socket at once (one write for the batch) when nothing is
+// queued there, so an event reaches every idle socket of the room without a goroutine woken per
+// socket. Events that arrive while
 // the join's answer is being made are held, and sent after it (those the answer covers, seq ≤
 // the feed's, are dropped).
 type pusher struct {
@@ -29,21 +31,21 @@ type pusher struct {
 func (p *pusher) maxHeld() int { return 1024 }
 
 // push is the subscription's fn: false ends it.
-func (p *pusher) push(e stream.Event) bool {
+func (p *pusher) push(events []stream.Event) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.dead {
 		return false
 	}
 	if !p.started {
-		if len(p.held) >= p.maxHeld() {
+		if len(p.held)+len(events) > p.maxHeld() {
 			p.slow()
 			return false
 		}
-		p.held = append(p.held, e)
+		p.held = append(p.held, events...)
 		return true
 	}
-	return p.send(e)
+	return p.send(events)
 }
 
 // start sends the held events after last (the join's answer is queued before), then lets the
@@ -54,11 +56,7 @@ func (p *pusher) start(last int64) {
 	p.started, p.last = true, last
 	held := p.held
 	p.held = nil
-	for _, e := range held {
-		if !p.send(e) {
-			return
-		}
-	}
+	p.send(held)
 }
 
 // stop makes every later push a no-op (the socket left the room).
@@ -68,16 +66,24 @@ func (p *pusher) stop() {
 	p.mu.Unlock()
 }
 
-// send offers e once, in seq order (p.mu held).
-func (p *pusher) send(e stream.Event) bool {
+// send offers the events after p.last once, in seq order, in one write (p.mu held).
+func (p *pusher) send(events []stream.Event) bool {
 	if p.dead {
 		return false
 	}
-	if e.Seq <= p.last {
+	var one [1]wire.Message
+	msgs := one[:0]
+	for _, e := range events {
+		if e.Seq <= p.last {
+			continue
+		}
+		p.last = e.Seq
+		msgs = append(msgs, p.s.enc.event(e))
+	}
+	if len(msgs) == 0 {
 		return true
 	}
-	p.last = e.Seq
-	if !p.sock.Offer(p.s.enc.event(e)) {
+	if !p.sock.Offer(msgs...) {
 		select {
 		case <-p.sock.Done(): // closed: nothing to say
 			p.dead = true
@@ -86,7 +92,7 @@ func (p *pusher) send(e stream.Event) bool {
 		}
 		return false
 	}
-	p.s.stats.events.Add(1)
+	p.s.stats.events.Add(int64(len(msgs)))
 	return true
 }
 
@@ -97,3 +103,9 @@ func (p *pusher) slow() {
 	p.s.stats.slow.Add(1)
 	go p.sock.Close(ReasonTooSlow)
 }
+
+// PromptKind is stream.Params.Prompt for the live room: every event kind reaches the sockets at
+// once (with what waits before it) except chat messages and reaction counts, which may wait up
+// to the stream's Batch to go in one write with the room's next ones. The auction's events
+// (lot, bid) are the price a bidder bids on: they are never held back.
+func PromptKind(kind string) bool { return kind != "chat" && kind != "reactions" }

@@ -7,14 +7,17 @@
 #   b   100 chatters at 100 messages/s in total for 60 s into 1,000 viewer sockets (+3 stalled)
 #   c0  300 lean synthetic video viewers of a 1.5 Mbps stream, 30 s hold: no live room
 #   c1  the same 300 video viewers with (a)'s auction running in the same room during the hold
-#   a500    (a) at 500 bids/s for 30 s;  a-half  500 bidders and 500 viewer sockets at 1,000 bids/s, 30 s
+#   a200    c3's auction alone (no video), 30 s;  a500    (a) at 500 bids/s for 30 s;  a-half  500 bidders and 500 viewer sockets at 1,000 bids/s, 30 s
 #   c2  (c0)'s video viewers with a-half's auction (the one this box holds within every limit)
+#   c3  (c0)'s video viewers with a busy auction that leaves the server CPU to spare: 1,000 bidders
+#       offering 200 bids/s in total, 1,000 viewer sockets (+3 stalled)
 # and prints the summary of each. Runs take the measurement lock (/work/measure.lock if present)
 # so nothing else measured runs at the same time; each output notes `uptime` before the run.
 # Environment: REDIS=embedded (the server's embedded miniredis) or a redis:// URL (default: a
 # redis-server started here on port REDIS_PORT, 28379); PORT (default 18290); DUR_A, DUR_B, DUR_C
 # (seconds; 60, 60, 30); VIEWERS_C (300); SERVER_CPUS / HARNESS_CPUS (taskset CPU lists, e.g. 0
-# and 1: the server on one core, the load generator and Redis on the other; default: no pinning).
+# and 1: the server on one core, the load generator and Redis on the other; default: no pinning);
+# SERVER_ARGS (more `serve` flags, e.g. --live-event-batch 0).
 set -u
 BIN=$1; OUT=${2:-/tmp/live-load}; SCEN=${3:-"a b c0 c1"}
 PORT=${PORT:-18290}; RPORT=${REDIS_PORT:-28379}
@@ -44,11 +47,11 @@ run() { # name, loadtest args...
   [ -n "$RSTARTED" ] && redis-cli -p $RPORT flushall >/dev/null
   local RFLAG=""; [ -n "$RURL" ] && RFLAG="--redis-url $RURL"
   $SPIN $BIN serve --ice-loopback --http 127.0.0.1:$PORT --ice-udp-port $((PORT+1)) --max-conns 0 --max-conns-per-ip 0 --rate-limit-ip off \
-    --record=false --data-dir $D --log-level info $RFLAG >$D/server.log 2>&1 &
+    --record=false --data-dir $D --log-level info $RFLAG ${SERVER_ARGS:-} >$D/server.log 2>&1 &
   local SP=$!
   for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/metrics >/dev/null && break; sleep 0.2; done
   local TOK; TOK=$($BIN token --room live --publish --data-dir $D)
-  { echo "# $name: $BIN loadtest $* (redis: ${RURL:-embedded miniredis})${SPIN:+; server: $SPIN}${HPIN:+; harness: $HPIN}"
+  { echo "# $name: $BIN loadtest $* (redis: ${RURL:-embedded miniredis})${SERVER_ARGS:+; serve ${SERVER_ARGS}}${SPIN:+; server: $SPIN}${HPIN:+; harness: $HPIN}"
     echo "# before: $(uptime)"; } > $OUT/$name.txt
   local RP=""; [ -n "$RSTARTED" ] && RP=$(cat $OUT/redis.pid)
   local R0=0 T0; T0=$(date +%s.%N); [ -n "$RP" ] && R0=$(awk '{print $14+$15}' /proc/$RP/stat)
@@ -94,10 +97,12 @@ for s in $SCEN; do
   case $s in
     a)  run a --bidders 1000 --bid-rate 1000 --live-viewers 1000 --duration ${DUR_A}s ;;
     b)  run b --chatters 100 --chat-rate 100 --live-viewers 1000 --duration ${DUR_B}s ;;
+    a200) run a200 --bidders 1000 --bid-rate 200 --live-viewers 1000 --duration ${DUR_C}s ;;
     a500) run a500 --bidders 1000 --bid-rate 500 --live-viewers 1000 --duration 30s ;;
     a-half) run a-half --bidders 500 --bid-rate 1000 --live-viewers 500 --duration 30s ;;
     c0) run c0 --viewers $VIEWERS_C --viewer lean --ramp 100/s --duration ${DUR_C}s ;;
     c2) run c2 --viewers $VIEWERS_C --viewer lean --ramp 100/s --duration ${DUR_C}s --bidders 500 --bid-rate 1000 --live-viewers 500 ;;
+    c3) run c3 --viewers $VIEWERS_C --viewer lean --ramp 100/s --duration ${DUR_C}s --bidders 1000 --bid-rate 200 --live-viewers 1000 ;;
     c1) run c1 --viewers $VIEWERS_C --viewer lean --ramp 100/s --duration ${DUR_C}s --bidders 1000 --bid-rate 1000 --live-viewers 1000 ;;
     *)  echo "unknown scenario $s" >&2 ;;
   esac

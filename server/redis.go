@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/relaycast/relaycast/archive"
+	"github.com/relaycast/relaycast/live"
 	"github.com/relaycast/relaycast/live/stream"
 	"github.com/relaycast/relaycast/transcode"
 )
@@ -42,8 +43,18 @@ func (s *Server) openStream() error {
 	s.stream, err = stream.New(stream.Params{
 		Redis: s.rdb, Prefix: stream.DefaultPrefix, Logger: s.p.Logger,
 		Channel: archive.ChannelFor(stream.DefaultPrefix+":events", s.redisOpt),
+		Batch:   liveEventBatch(s.cfg.LiveEventBatch), Prompt: live.PromptKind,
 	})
 	return err
+}
+
+// liveEventBatch is --live-event-batch as stream.Params.Batch (0 there is its default; here
+// it sends every event at once).
+func liveEventBatch(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // closeRedis closes what openRedis and openStream opened, last (after every user of them).

@@ -45,11 +45,12 @@ type Socket interface {
 	// closed (false). The socket's queue is bounded in bytes (1 MiB): a client that lets it fill
 	// is closed as too slow, so SendWait does not wait; cancel is kept for callers that pass one.
 	SendWait(m wire.Message, cancel <-chan struct{}) bool
-	// Offer queues m after what was sent before it, or writes it at once from the calling
-	// goroutine when nothing is queued; it never waits for the client (a dispatcher can offer
-	// one event to thousands of sockets). False: the socket is closed, or its queue is full —
-	// the client does not read, and the caller closes it (e.g. as "too slow").
-	Offer(m wire.Message) bool
+	// Offer queues the messages (in order) after what was sent before them, or writes them at
+	// once, in one write, from the calling goroutine when nothing is queued; it never waits for
+	// the client (a dispatcher can offer a batch of events to thousands of sockets). False: the
+	// socket is closed, or its queue is full — the client does not read, and the caller closes
+	// it (e.g. as "too slow").
+	Offer(ms ...wire.Message) bool
 	// Close closes the socket with code 1008 (policy violation) and reason (e.g. "too slow").
 	Close(reason string)
 }

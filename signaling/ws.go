@@ -73,7 +73,7 @@ func (c *wsConn) SendWait(m wire.Message, _ <-chan struct{}) bool {
 // Offer queues m, or writes it at once from the calling goroutine when nothing is queued before
 // it (without waiting for the client: what the kernel does not take is queued). False when the
 // socket is closed, or its queue is full (the client does not read): the caller closes it then.
-func (c *wsConn) Offer(m wire.Message) bool { return c.send(m) == nil }
+func (c *wsConn) Offer(ms ...wire.Message) bool { return c.send(ms...) == nil }
 
 func (s *Server) checkOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")

@@ -229,15 +229,20 @@ func (o *out) finish(frame []byte) {
 	}
 }
 
-// send frames m as a text message and pushes it.
-func (c *wsConn) send(m wire.Message) error {
-	b, err := wire.Encode(m)
-	if err != nil {
-		return err
-	}
+// send frames each message as a text message and pushes them together (one write when the
+// socket is idle).
+func (c *wsConn) send(ms ...wire.Message) error {
 	bp := framePool.Get().(*[]byte)
-	*bp = appendFrame((*bp)[:0], opText, b, newline)
-	err = c.out.push(*bp)
+	*bp = (*bp)[:0]
+	for _, m := range ms {
+		b, err := wire.Encode(m)
+		if err != nil {
+			framePool.Put(bp)
+			return err
+		}
+		*bp = appendFrame(*bp, opText, b, newline)
+	}
+	err := c.out.push(*bp)
 	if cap(*bp) <= 64<<10 {
 		framePool.Put(bp)
 	}
