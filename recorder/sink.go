@@ -12,7 +12,6 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
 	"github.com/relaycast/relaycast/sfu"
 )
@@ -38,11 +37,11 @@ type track struct {
 	info      sfu.TrackInfo
 	video     bool
 	clock     float64
-	sb        *samplebuilder.SampleBuilder // video
-	codec     videoCodec                   // video
-	vf        videoFormat                  // video
-	jb        *reorder                     // audio
-	anchorTL  float64                      // timeline seconds of the first packet
+	asm       *frameAssembler // video
+	codec     videoCodec      // video
+	vf        videoFormat     // video
+	jb        *reorder        // audio
+	anchorTL  float64         // timeline seconds of the first packet
 	anchorRTP uint32
 	unwrapped int64 // RTP units since anchorRTP of the last popped sample
 	last32    uint32
@@ -168,7 +167,7 @@ func (s *Sink) write(info sfu.TrackInfo, pkt *rtp.Packet, age time.Duration) err
 		return nil // codec not recorded
 	}
 	if t.video {
-		t.sb.Push(pkt.Clone())
+		t.asm.push(pkt) // copies the payload
 	} else {
 		t.jb.push(pkt.Clone())
 	}
@@ -176,28 +175,25 @@ func (s *Sink) write(info sfu.TrackInfo, pkt *rtp.Packet, age time.Duration) err
 }
 
 func (s *Sink) pop(t *track, flush bool) error {
-	if flush && t.video {
-		t.sb.Flush()
-	}
 	for {
 		if t.video {
-			smp := t.sb.Pop()
-			if smp == nil {
+			data, pts, dropped, ok := t.asm.pop(flush)
+			if !ok {
 				return nil
 			}
-			if t.popped && int32(smp.PacketTimestamp-t.last32) <= 0 {
-				// Not after the previous frame: the sample builder can hand out the rest of a
-				// reordered last frame again when flushed. IVF timestamps must increase.
+			if t.popped && int32(pts-t.last32) <= 0 {
+				// Not after the previous frame (a publisher that reused a timestamp):
+				// IVF timestamps must increase.
 				continue
 			}
-			if smp.PrevDroppedPackets > 0 && s.cur != nil {
+			if dropped > 0 && s.cur != nil {
 				// Frames were lost (a gap not repaired in time): what follows references them,
 				// so skip to the next keyframe, and ask for one to make the recording whole again soon.
 				t.broken = true
 				s.askKeyframe(time.Second)
 			}
-			tl, ts := t.tl(smp.PacketTimestamp)
-			if err := s.video(t, smp.Data, tl, ts); err != nil {
+			tl, ts := t.tl(pts)
+			if err := s.video(t, data, tl, ts); err != nil {
 				return err
 			}
 			continue
@@ -254,7 +250,7 @@ func (s *Sink) newTrack(info sfu.TrackInfo, pkt *rtp.Packet, now time.Time) (*tr
 	switch {
 	case info.Kind == webrtc.RTPCodecTypeVideo && isVideo && !s.videoTrack():
 		t.video, t.clock, t.codec, t.vf = true, 90000, vc, vc.format()
-		t.sb = samplebuilder.New(videoMaxLate, vc.depack(), 90000, samplebuilder.WithMaxTimeDelay(videoMaxDelay))
+		t.asm = newFrameAssembler(videoMaxLate, vc.depack(), uint32(videoMaxDelay.Seconds()*90000))
 		s.hasVideo = true
 	case info.Kind == webrtc.RTPCodecTypeAudio && isOpus(info.Codec.MimeType) && !s.hasAudioTrack():
 		t.clock = 48000
