@@ -9,8 +9,8 @@ import (
 // with a 1/90000 time base, so frame timestamps are the RTP timestamps relative to the chunk's
 // first frame. Frames are gathered in memory and written whole by flush, several in one write(2)
 // (the sink flushes every writeBatch, sink.go): a process killed at any moment leaves a file
-// ffmpeg reads up to the last whole frame written. The header and the first frame are written at
-// once, so a chunk's file is never without a frame.
+// ffmpeg reads up to the last whole frame written. chunk.json names the file only once frames
+// are in it (Sink.flushChunk).
 type ivfWriter struct {
 	f      *os.File
 	frames uint32
@@ -38,13 +38,13 @@ func newIVF(path, fourcc string, width, height int) (*ivfWriter, error) {
 	return &ivfWriter{f: f}, nil
 }
 
-// write adds a frame; it reaches the file at the next flush (at once for the first frame).
+// write adds a frame; it reaches the file at the next flush.
 func (w *ivfWriter) write(frame []byte, pts int64) error {
 	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(len(frame)))
 	w.buf = binary.LittleEndian.AppendUint64(w.buf, uint64(pts))
 	w.buf = append(w.buf, frame...)
 	w.frames++
-	if w.frames == 1 || len(w.buf) >= maxBatchBytes {
+	if len(w.buf) >= maxBatchBytes {
 		return w.flush()
 	}
 	return nil

@@ -10,7 +10,7 @@ import (
 // RTP timestamp (48 kHz), so lost packets leave a gap in time instead of shifting what follows.
 // Pages are gathered in memory and written whole by flush, several in one write(2) (the sink
 // flushes every writeBatch): the file stays readable after a crash up to the last page written.
-// The header pages and the first audio page are written at once.
+// The header pages go with the first audio pages; chunk.json names the file only after them.
 type oggWriter struct {
 	f      *os.File
 	serial uint32
@@ -82,13 +82,13 @@ func (w *oggWriter) page(data []byte, granule int64, flags byte) {
 }
 
 // write adds an Opus packet whose first sample is at pts (48 kHz units from the file start); it
-// reaches the file at the next flush (at once for the first one, with the header pages).
+// reaches the file at the next flush.
 func (w *oggWriter) write(pkt []byte, pts int64) error {
 	if len(pkt) == 0 || len(pkt) > 255*254 {
 		return nil
 	}
 	w.page(pkt, pts+int64(opusSamples(pkt)), 0)
-	if w.seq == 3 || len(w.buf) >= maxBatchBytes {
+	if len(w.buf) >= maxBatchBytes {
 		return w.flush()
 	}
 	return nil

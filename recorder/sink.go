@@ -3,6 +3,7 @@ package recorder
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -83,6 +84,9 @@ type chunk struct {
 	audioStart int64
 	end        float64 // timeline end of the last sample written
 	keyAsked   time.Time
+	// dirty: info names a media file that chunk.json does not name yet. chunk.json is written at
+	// the next flush, after the media (flushChunk): a file it names always has whole frames.
+	dirty bool
 }
 
 // Sink records one room; it implements sfu.Sink. WriteRTP and Close are called from one goroutine.
@@ -113,6 +117,7 @@ type Sink struct {
 	keyAsked time.Time // last keyframe request outside the chunk cuts (first keyframe, losses)
 	skipped  int       // video frames not written after a loss, until the next keyframe
 	flushed  time.Time // when the media files were last written (writeBatch)
+	opened   bool      // a chunk was opened (the manifest is rewritten at the first one only)
 }
 
 // askKeyframe asks the publisher for a keyframe unless the recorder did so less than every ago.
@@ -191,19 +196,34 @@ func (s *Sink) write(info sfu.TrackInfo, pkt *rtp.Packet, age time.Duration) err
 // flushFiles writes what the open chunks' media files gathered (writeBatch).
 func (s *Sink) flushFiles() error {
 	for _, c := range []*chunk{s.prev, s.cur} {
-		if c == nil {
-			continue
-		}
-		if c.ivf != nil {
-			if err := c.ivf.flush(); err != nil {
-				return fmt.Errorf("%w: %w", ErrDisk, err)
+		if c != nil {
+			if err := s.flushChunk(c); err != nil {
+				return err
 			}
 		}
-		if c.ogg != nil {
-			if err := c.ogg.flush(); err != nil {
-				return fmt.Errorf("%w: %w", ErrDisk, err)
-			}
+	}
+	return nil
+}
+
+// flushChunk writes what c's media files gathered, then chunk.json if it changed (a file
+// opened): one chunk.json write for both files of a chunk, and never one naming a file without
+// a whole frame in it.
+func (s *Sink) flushChunk(c *chunk) error {
+	if c.ivf != nil {
+		if err := c.ivf.flush(); err != nil {
+			return fmt.Errorf("%w: %w", ErrDisk, err)
 		}
+	}
+	if c.ogg != nil {
+		if err := c.ogg.flush(); err != nil {
+			return fmt.Errorf("%w: %w", ErrDisk, err)
+		}
+	}
+	if c.dirty {
+		if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
+			return fmt.Errorf("%w: %w", ErrDisk, err)
+		}
+		c.dirty = false
 	}
 	return nil
 }
@@ -328,6 +348,7 @@ func (s *Sink) video(t *track, frame []byte, tl float64, ts int64) error {
 		t.broken = true
 		s.askKeyframe(time.Second)
 	}
+	resumed := key && t.broken // the keyframe ends a freeze after a loss
 	switch {
 	case key:
 		t.broken = false
@@ -375,16 +396,14 @@ func (s *Sink) video(t *track, frame []byte, tl float64, ts int64) error {
 		}
 		c.videoStart = ts
 		c.info.Video = &TrackFile{Path: filepath.Join(c.dir, videoFile), Codec: t.codec.mime, Offset: tl - c.info.Start}
-		if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
-			return fmt.Errorf("%w: %w", ErrDisk, err)
-		}
+		c.dirty = true
 	}
 	if err := c.ivf.write(frame, ts-c.videoStart); err != nil {
 		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
-	if key { // a keyframe (and what it ends: a freeze after a loss) is on disk at once
-		if err := c.ivf.flush(); err != nil {
-			return fmt.Errorf("%w: %w", ErrDisk, err)
+	if resumed { // the video after a freeze is on disk at once
+		if err := s.flushChunk(c); err != nil {
+			return err
 		}
 	}
 	c.end = max(c.end, tl+1.0/30)
@@ -442,9 +461,7 @@ func (s *Sink) audio(a audioSample) error {
 		}
 		c.audioStart = a.ts
 		c.info.Audio = &TrackFile{Path: filepath.Join(c.dir, audioFile), Codec: webrtc.MimeTypeOpus, Offset: max(0, a.tl-c.info.Start)}
-		if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
-			return fmt.Errorf("%w: %w", ErrDisk, err)
-		}
+		c.dirty = true
 	}
 	if err := c.ogg.write(a.data, a.ts-c.audioStart); err != nil {
 		return fmt.Errorf("%w: %w", ErrDisk, err)
@@ -474,16 +491,19 @@ func (s *Sink) rebase(t float64) float64 {
 }
 
 func (s *Sink) openChunk(i int, start float64) error {
+	// chunk.json comes with the chunk's first media (flushChunk): a directory without it is no
+	// chunk (Scan). The manifest is written again at the first chunk only (its picture size):
+	// Scan counts the chunks on disk after a crash, and the end writes the final count.
 	c := &chunk{dir: chunkDir(s.dir, i), info: ChunkInfo{RecordingID: s.m.ID, Index: i, Start: start}, end: start}
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
-		return fmt.Errorf("%w: %w", ErrDisk, err)
-	}
-	if err := writeJSON(filepath.Join(c.dir, chunkFile), c.info); err != nil {
+	if err := os.Mkdir(c.dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%w: %w", ErrDisk, err)
 	}
 	s.m.Chunks = i + 1
-	if err := writeJSON(filepath.Join(s.dir, manifestFile), s.m); err != nil {
-		return fmt.Errorf("%w: %w", ErrDisk, err)
+	if !s.opened {
+		s.opened = true
+		if err := writeJSON(filepath.Join(s.dir, manifestFile), s.m); err != nil {
+			return fmt.Errorf("%w: %w", ErrDisk, err)
+		}
 	}
 	s.cur = c
 	return nil
