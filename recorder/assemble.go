@@ -8,7 +8,8 @@ import "github.com/pion/rtp"
 //
 //   - a ring of asmSlots packets instead of two 65,536-entry pointer arrays per track (1 MiB that
 //     the garbage collector scanned on every cycle, per recorded room), and each packet's payload
-//     copied into its slot's own reused array instead of a cloned rtp.Packet per packet;
+//     copied into an array taken from a small free list instead of a cloned rtp.Packet per
+//     packet: what a track keeps is about what it holds at once (a frame or two), not a full ring;
 //   - no scan of the whole buffered range on every push (samplebuilder's tooOld): the oldest
 //     timestamp is looked up only while the head of the sequence is missing;
 //   - a frame is handed out as soon as its last packet (marker / partition tail) is in, not when
@@ -30,10 +31,15 @@ type frameAssembler struct {
 	newestTS uint32 // the timestamp of the packet at tail-1
 	dropped  uint16 // packets given up since the last frame handed out
 	frame    []byte // the frame pop hands out (valid until the next pop)
+	free     [][]byte
 }
 
 // asmSlots is the ring's size: more than maxLate+1 (the most it holds), a power of two.
-const asmSlots = 512
+// asmFree bounds the payload arrays kept for reuse.
+const (
+	asmSlots = 512
+	asmFree  = 64
+)
 
 type asmSlot struct {
 	ok      bool
@@ -59,7 +65,7 @@ func (a *frameAssembler) push(pkt *rtp.Packet) {
 	if seq-a.head >= asmSlots-1 {
 		// Far ahead of what is buffered (a jump in the numbering): give up everything held.
 		for ; a.head != a.tail; a.head++ {
-			a.slots[a.head%asmSlots].ok = false
+			a.release(&a.slots[a.head%asmSlots])
 		}
 		a.dropped++
 		a.head, a.tail = seq, seq
@@ -68,8 +74,15 @@ func (a *frameAssembler) push(pkt *rtp.Packet) {
 	if sl.ok && sl.seq == seq {
 		return // a duplicate (a retransmission that raced the original)
 	}
+	if sl.ok {
+		a.release(sl) // cannot be: the ring holds at most maxLate+1 (a stale slot)
+	}
+	var buf []byte
+	if n := len(a.free); n > 0 {
+		buf, a.free = a.free[n-1], a.free[:n-1]
+	}
 	sl.ok, sl.marker, sl.seq, sl.ts = true, pkt.Marker, seq, pkt.Timestamp
-	sl.payload = append(sl.payload[:0], pkt.Payload...)
+	sl.payload = append(buf, pkt.Payload...)
 	if int16(seq-a.tail) >= 0 {
 		a.tail, a.newestTS = seq+1, pkt.Timestamp
 	}
@@ -93,9 +106,17 @@ func (a *frameAssembler) giveUp(flush bool) bool {
 	return false
 }
 
+// release empties a slot, keeping its array for reuse.
+func (a *frameAssembler) release(s *asmSlot) {
+	if s.payload != nil && len(a.free) < asmFree {
+		a.free = append(a.free, s.payload[:0])
+	}
+	s.ok, s.payload = false, nil
+}
+
 // drop gives up the packet at the head of the sequence.
 func (a *frameAssembler) drop() {
-	a.slots[a.head%asmSlots].ok = false
+	a.release(&a.slots[a.head%asmSlots])
 	a.head++
 	a.dropped++
 }
@@ -114,7 +135,7 @@ func (a *frameAssembler) pop(flush bool) (frame []byte, ts uint32, dropped uint1
 			continue
 		}
 		if len(h.payload) == 0 { // padding: no media
-			h.ok = false
+			a.release(h)
 			a.head++
 			continue
 		}
@@ -150,16 +171,15 @@ func (a *frameAssembler) pop(flush bool) (frame []byte, ts uint32, dropped uint1
 		n := end - a.head
 		for i := a.head; i != end; i++ {
 			s := &a.slots[i%asmSlots]
-			s.ok = false
-			if bad || len(s.payload) == 0 {
-				continue
+			if !bad && len(s.payload) > 0 {
+				out, err := a.depack.Unmarshal(s.payload)
+				if err != nil {
+					bad = true
+				} else {
+					a.frame = append(a.frame, out...)
+				}
 			}
-			out, err := a.depack.Unmarshal(s.payload)
-			if err != nil {
-				bad = true
-				continue
-			}
-			a.frame = append(a.frame, out...)
+			a.release(s)
 		}
 		a.head = end
 		if bad {

@@ -142,6 +142,15 @@ func TestFrameAssemblerHandsOutAtMarker(t *testing.T) {
 			t.Fatalf("frame %d not handed out at its marker", i)
 		}
 	}
+	// Nothing held: no slot keeps an array (what a track keeps is its free list, bounded).
+	for i := range a.slots {
+		if a.slots[i].ok || a.slots[i].payload != nil {
+			t.Fatalf("slot %d still holds a packet", i)
+		}
+	}
+	if len(a.free) == 0 || len(a.free) > asmFree {
+		t.Fatalf("free list of %d arrays", len(a.free))
+	}
 }
 
 // BenchmarkFrameAssembler: per packet, push + pop of 3-packet VP8 frames (no allocations).
