@@ -7,12 +7,14 @@ import (
 
 // ivfWriter writes video frames (VP8, VP9, AV1 or H.264, named by the fourcc) to an IVF file
 // with a 1/90000 time base, so frame timestamps are the RTP timestamps relative to the chunk's
-// first frame. Every frame is one write(2): a process
-// killed at any moment leaves a file ffmpeg reads up to the last whole frame.
+// first frame. Frames are gathered in memory and written whole by flush, several in one write(2)
+// (the sink flushes every writeBatch, sink.go): a process killed at any moment leaves a file
+// ffmpeg reads up to the last whole frame written. chunk.json names the file only once frames
+// are in it (Sink.flushChunk).
 type ivfWriter struct {
 	f      *os.File
 	frames uint32
-	hdr    [12]byte
+	buf    []byte // frames not written yet
 }
 
 func newIVF(path, fourcc string, width, height int) (*ivfWriter, error) {
@@ -36,22 +38,35 @@ func newIVF(path, fourcc string, width, height int) (*ivfWriter, error) {
 	return &ivfWriter{f: f}, nil
 }
 
+// write adds a frame; it reaches the file at the next flush.
 func (w *ivfWriter) write(frame []byte, pts int64) error {
-	buf := make([]byte, 12+len(frame))
-	binary.LittleEndian.PutUint32(buf[0:], uint32(len(frame)))
-	binary.LittleEndian.PutUint64(buf[4:], uint64(pts))
-	copy(buf[12:], frame)
-	if _, err := w.f.Write(buf); err != nil {
-		return err
-	}
+	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(len(frame)))
+	w.buf = binary.LittleEndian.AppendUint64(w.buf, uint64(pts))
+	w.buf = append(w.buf, frame...)
 	w.frames++
+	if len(w.buf) >= maxBatchBytes {
+		return w.flush()
+	}
 	return nil
 }
 
+// flush writes the frames gathered since the last flush, in one write(2).
+func (w *ivfWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.f.Write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
 func (w *ivfWriter) close() error {
+	err := w.flush()
 	var n [4]byte
 	binary.LittleEndian.PutUint32(n[:], w.frames)
-	_, err := w.f.WriteAt(n[:], 24)
+	if _, werr := w.f.WriteAt(n[:], 24); err == nil {
+		err = werr
+	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}

@@ -3,15 +3,19 @@ package recorder
 import (
 	"encoding/binary"
 	"os"
+	"slices"
 )
 
 // oggWriter writes an Ogg Opus file, one packet per page. The granule position comes from the
 // RTP timestamp (48 kHz), so lost packets leave a gap in time instead of shifting what follows.
-// Pages are written whole with one write(2) each: the file stays readable after a crash.
+// Pages are gathered in memory and written whole by flush, several in one write(2) (the sink
+// flushes every writeBatch): the file stays readable after a crash up to the last page written.
+// The header pages go with the first audio pages; chunk.json names the file only after them.
 type oggWriter struct {
 	f      *os.File
 	serial uint32
 	seq    uint32
+	buf    []byte // pages not written yet
 }
 
 var oggCRC = func() (t [256]uint32) {
@@ -46,20 +50,19 @@ func newOgg(path string, serial uint32) (*oggWriter, error) {
 	tags = binary.LittleEndian.AppendUint32(tags, 9)
 	tags = append(tags, "relaycast"...)
 	tags = binary.LittleEndian.AppendUint32(tags, 0)
-	if err := w.page(head, 0, 0x02); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	if err := w.page(tags, 0, 0); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
+	w.page(head, 0, 0x02)
+	w.page(tags, 0, 0)
 	return w, nil
 }
 
-func (w *oggWriter) page(data []byte, granule int64, flags byte) error {
+// page adds a page holding data to the pages not written yet.
+func (w *oggWriter) page(data []byte, granule int64, flags byte) {
 	nseg := len(data)/255 + 1
-	p := make([]byte, 27+nseg+len(data))
+	start := len(w.buf)
+	w.buf = slices.Grow(w.buf, 27+nseg+len(data))[:start+27+nseg]
+	clear(w.buf[start:])
+	w.buf = append(w.buf, data...)
+	p := w.buf[start:]
 	copy(p, "OggS")
 	p[5] = flags
 	binary.LittleEndian.PutUint64(p[6:], uint64(granule))
@@ -70,26 +73,44 @@ func (w *oggWriter) page(data []byte, granule int64, flags byte) error {
 		p[27+i] = 255
 	}
 	p[27+nseg-1] = byte(len(data) % 255)
-	copy(p[27+nseg:], data)
 	var crc uint32
 	for _, b := range p {
 		crc = crc<<8 ^ oggCRC[byte(crc>>24)^b]
 	}
 	binary.LittleEndian.PutUint32(p[22:], crc)
 	w.seq++
-	_, err := w.f.Write(p)
-	return err
 }
 
-// write appends an Opus packet whose first sample is at pts (48 kHz units from the file start).
+// write adds an Opus packet whose first sample is at pts (48 kHz units from the file start); it
+// reaches the file at the next flush.
 func (w *oggWriter) write(pkt []byte, pts int64) error {
 	if len(pkt) == 0 || len(pkt) > 255*254 {
 		return nil
 	}
-	return w.page(pkt, pts+int64(opusSamples(pkt)), 0)
+	w.page(pkt, pts+int64(opusSamples(pkt)), 0)
+	if len(w.buf) >= maxBatchBytes {
+		return w.flush()
+	}
+	return nil
 }
 
-func (w *oggWriter) close() error { return w.f.Close() }
+// flush writes the pages gathered since the last flush, in one write(2).
+func (w *oggWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.f.Write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+func (w *oggWriter) close() error {
+	err := w.flush()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // opusSamples is the number of 48 kHz samples in an Opus packet (RFC 6716 §3.1), at most
 // 120 ms.

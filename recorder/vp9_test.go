@@ -14,7 +14,6 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
 	"github.com/relaycast/relaycast/internal/testmedia"
 )
@@ -126,22 +125,25 @@ func svcPackets(seq *uint16, ts uint32, pid uint8, layers [][]byte, key bool) []
 	return pkts
 }
 
-// build runs packets through the sample builder with the recorder's VP9 depacketizer and format,
-// as the sink does, and returns the frames to write with their keyframe flags and sizes.
+// build runs packets through the frame assembler with the recorder's VP9 depacketizer and
+// format, as the sink does, and returns the frames to write with their keyframe flags and sizes.
 func build(pkts []*rtp.Packet, depack rtp.Depacketizer, vf videoFormat) (out [][]byte, keys []bool, sizes [][2]int) {
-	sb := samplebuilder.New(videoMaxLate, depack, 90000)
-	pop := func() {
-		for s := sb.Pop(); s != nil; s = sb.Pop() {
-			f, key, w, h := vf.frame(s.Data)
-			out, keys, sizes = append(out, f), append(keys, key), append(sizes, [2]int{w, h})
+	a := newFrameAssembler(videoMaxLate, depack, uint32(videoMaxDelay.Seconds()*90000))
+	pop := func(flush bool) {
+		for {
+			data, _, _, ok := a.pop(flush)
+			if !ok {
+				return
+			}
+			f, key, w, h := vf.frame(data)
+			out, keys, sizes = append(out, bytes.Clone(f)), append(keys, key), append(sizes, [2]int{w, h})
 		}
 	}
 	for _, p := range pkts {
-		sb.Push(p)
-		pop()
+		a.push(p)
+		pop(false)
 	}
-	sb.Flush()
-	pop()
+	pop(true)
 	return out, keys, sizes
 }
 
