@@ -144,7 +144,11 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 		return nil, "", ErrRoomNotLive
 	}
 	api, keys := s.viewerAPI(p.Offer)
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	conf, err := s.certs.config()
+	if err != nil {
+		return nil, "", err
+	}
+	pc, err := api.NewPeerConnection(conf)
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
