@@ -5,6 +5,8 @@
 # per viewer between steps (loadtest/viewermem). Modes: idle (the publisher sent one second of
 # media, then nothing: viewers connected, no media in flight) and media (a 300 kbps loop).
 # usage: loadtest/viewer-mem.sh BIN OUTDIR [STEPS=100,500] [MODES="idle media"]
+# ROOMS (default 1): rooms, each with a publisher, the viewers spread over them; the server is
+# sampled before the first publishes too, which gives the memory per room (publisher, no viewer).
 # PORT (default 32080): HTTP; PORT+1 ICE UDP; PORT+2 pprof. Holds no lock: memory, not CPU.
 set -eu
 BIN=$1; OUT=$2; STEPS=${3:-100,500}; MODES=${4:-"idle media"}; PORT=${PORT:-32080}
@@ -23,7 +25,7 @@ for mode in $MODES; do
   MEDIA=false; [ "$mode" = media ] && MEDIA=true
   echo "== $mode $(uptime)" | tee -a "$OUT/summary.txt"
   "$OUT/viewermem" -url http://127.0.0.1:$PORT -token "$TOK" -pid $SP -pprof 127.0.0.1:$((PORT+2)) \
-    -steps "0,$STEPS" -media=$MEDIA -out "$OUT/$mode" 2>&1 | tee -a "$OUT/summary.txt" || true
+    -steps "0,$STEPS" -rooms ${ROOMS:-1} -media=$MEDIA -out "$OUT/$mode" 2>&1 | tee -a "$OUT/summary.txt" || true
   echo "== end $(uptime)" | tee -a "$OUT/summary.txt"
   kill $SP; wait $SP 2>/dev/null || true
   rm -rf "$D"

@@ -52,7 +52,8 @@ type sample struct {
 func main() {
 	url := flag.String("url", "http://127.0.0.1:32080", "server base URL")
 	token := flag.String("token", "", "publish + watch token (relaycast token --room '*' --admin)")
-	room := flag.String("room", "mem", "room name")
+	room := flag.String("room", "mem", "room name (with -rooms > 1: ROOM-1 … ROOM-N, the viewers spread over them)")
+	rooms := flag.Int("rooms", 1, "rooms, each with its own publisher; the server is also sampled before any is published, for the memory per room")
 	pid := flag.Int("pid", 0, "server process id (RSS from /proc/PID/status)")
 	pprofAddr := flag.String("pprof", "", "server's RELAYCAST_PPROF host:port (forced GC + heap profile per step; empty: no GC, no profile)")
 	steps := flag.String("steps", "100,500", "viewer counts to measure at, ascending")
@@ -73,12 +74,27 @@ func main() {
 		ns = append(ns, n)
 	}
 	ctx := context.Background()
-	pub, err := publish(ctx, *url+"/whip/"+*room, *token, *withMedia)
-	if err != nil {
-		fail(fmt.Errorf("publish: %w", err))
+	if *rooms < 1 {
+		fail(fmt.Errorf("-rooms %d: at least 1", *rooms))
 	}
-	defer pub.close()
-	time.Sleep(1500 * time.Millisecond) // the idle publisher has sent its second and stopped
+	names := []string{*room}
+	if *rooms > 1 {
+		names = names[:0]
+		for i := 1; i <= *rooms; i++ {
+			names = append(names, fmt.Sprintf("%s-%d", *room, i))
+		}
+	}
+	empty := measure(*url, *pid, *pprofAddr, *out, -1)
+	fmt.Printf("no rooms: rss_kib=%d heap_inuse_mib=%.1f heap_live_mib=%.1f stack_inuse_mib=%.1f goroutines=%.0f\n",
+		empty.RSSKiB, empty.HeapInuse/(1<<20), empty.HeapLive/(1<<20), empty.StackInuse/(1<<20), empty.Goroutines)
+	for _, name := range names {
+		pub, err := publish(ctx, *url+"/whip/"+name, *token, *withMedia)
+		if err != nil {
+			fail(fmt.Errorf("publish %s: %w", name, err))
+		}
+		defer pub.close()
+	}
+	time.Sleep(1500 * time.Millisecond) // the idle publishers have sent their second and stopped
 
 	var (
 		mu      sync.Mutex
@@ -92,6 +108,7 @@ func main() {
 		sem := make(chan struct{}, *inflight)
 		var wg sync.WaitGroup
 		for i := len(viewers); i < n; i++ {
+			name := names[i%len(names)]
 			sem <- struct{}{}
 			wg.Add(1)
 			go func() {
@@ -104,7 +121,7 @@ func main() {
 				}
 				var loc string
 				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				err = v.Connect(cctx, client.WHIP(hc, *url+"/whep/"+*room, *token, &loc))
+				err = v.Connect(cctx, client.WHIP(hc, *url+"/whep/"+name, *token, &loc))
 				cancel()
 				mu.Lock()
 				viewers = append(viewers, v)
@@ -123,6 +140,13 @@ func main() {
 		samples = append(samples, s)
 		fmt.Printf("viewers=%d connected=%d failed=%d rss_kib=%d heap_inuse_mib=%.1f heap_live_mib=%.1f stack_inuse_mib=%.1f sys_mib=%.1f goroutines=%.0f threads=%d\n",
 			n, s.Connected, failed.Load(), s.RSSKiB, s.HeapInuse/(1<<20), s.HeapLive/(1<<20), s.StackInuse/(1<<20), s.Sys/(1<<20), s.Goroutines, s.Threads)
+	}
+	if len(samples) > 0 && samples[0].Viewers == 0 {
+		a, b, dn := empty, samples[0], float64(len(names))
+		fmt.Printf("per room (publisher, %s, no viewers) over %d rooms: rss %.1f KiB, heap in use %.1f KiB, live heap %.1f KiB, stacks %.1f KiB, goroutines %.2f\n",
+			map[bool]string{true: "media flowing", false: "idle"}[*withMedia], len(names),
+			float64(b.RSSKiB-a.RSSKiB)/dn, (b.HeapInuse-a.HeapInuse)/1024/dn, (b.HeapLive-a.HeapLive)/1024/dn,
+			(b.StackInuse-a.StackInuse)/1024/dn, (b.Goroutines-a.Goroutines)/dn)
 	}
 	for i := 1; i < len(samples); i++ {
 		a, b := samples[i-1], samples[i]
@@ -171,8 +195,12 @@ func measure(url string, pid int, pprofAddr, out string, n int) sample {
 			_, _ = io.Copy(f, resp.Body)
 			_ = f.Close()
 		}
-		save("/debug/pprof/heap?gc=1", fmt.Sprintf("heap-%d.pb.gz", n))
-		save("/debug/pprof/goroutine", fmt.Sprintf("goroutine-%d.pb.gz", n))
+		tag := strconv.Itoa(n)
+		if n < 0 {
+			tag = "norooms"
+		}
+		save("/debug/pprof/heap?gc=1", "heap-"+tag+".pb.gz")
+		save("/debug/pprof/goroutine", "goroutine-"+tag+".pb.gz")
 		time.Sleep(500 * time.Millisecond)
 	}
 	if f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
