@@ -40,15 +40,19 @@ type sendState struct {
 // (sharing the media engine and sockets) whose DTLS observers see only this viewer's handshake.
 // An offer that insists on being the DTLS server (a=setup:passive; RFC 8842 wants actpass) gets
 // Pion's send path: the SFU would not send the ServerHello it learns the keys from.
-func (s *SFU) viewerAPI(offer string) (*webrtc.API, *srtpkeys.Capture) {
+// Its RTCP read streams hand the viewer's RTCP straight to handleRTCP (rtcpin.go); in is nil on
+// Pion's send path, whose viewers read RTCP in rtcpLoop.
+func (s *SFU) viewerAPI(offer string) (*webrtc.API, *srtpkeys.Capture, *rtcpIn) {
 	if s.cfg.PionSend || strings.Contains(offer, "a=setup:passive") {
-		return s.subAPI, nil
+		return s.subAPI, nil, nil
 	}
 	k := &srtpkeys.Capture{}
+	in := &rtcpIn{tracks: map[uint32]*downTrack{}}
 	se := s.subSE
 	se.SetDTLSKeyLogWriter(k)
 	se.SetDTLSServerHelloMessageHook(k.ServerHello)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(s.subME), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se)), k
+	se.BufferFactory = in.buffer
+	return webrtc.NewAPI(webrtc.WithMediaEngine(s.subME), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se)), k, in
 }
 
 // prepareDirect keeps what viewerAPI needs: the viewers' setting engine (the SFU answers as DTLS
@@ -99,14 +103,20 @@ func (sub *Subscriber) goDirect() error {
 		return errNotDirect
 	}
 	writers := make([]*directWriter, len(sub.downs))
+	var first *udpsend.Sealer // the viewer's tracks share its AES-GCM context (Fork)
 	for i, d := range sub.downs {
-		profile, key, salt, err := st.keys.MasterKeys(true)
-		if err != nil {
-			return err
-		}
-		seal, err := udpsend.NewSealer(profile, key, salt)
-		if err != nil {
-			return err
+		seal, ok := first.Fork()
+		if first == nil || !ok {
+			profile, key, salt, err := st.keys.MasterKeys(true)
+			if err != nil {
+				return err
+			}
+			if seal, err = udpsend.NewSealer(profile, key, salt); err != nil {
+				return err
+			}
+			if first == nil {
+				first = seal
+			}
 		}
 		b := d.local.b.Load()
 		if b == nil {

@@ -103,7 +103,11 @@ func (s *SFU) Publish(ctx context.Context, p PublishParams) (*Publisher, string,
 }
 
 func (s *SFU) startPublisher(ctx context.Context, r *room, offer string) (*Publisher, string, error) {
-	pc, err := s.pubAPI.NewPeerConnection(webrtc.Configuration{})
+	conf, err := s.certs.config()
+	if err != nil {
+		return nil, "", err
+	}
+	pc, err := s.pubAPI.NewPeerConnection(conf)
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}

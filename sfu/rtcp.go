@@ -11,7 +11,8 @@ import (
 // publisher (throttled by requestKeyframe), NACKed packets are resent from the track's shared
 // cache (limited per viewer by the resendGuard); for a simulcast viewer both go through its
 // simView, which also takes the REMBs and receiver reports. Anything that does not parse is ignored.
-// Called only by the viewer's RTCP goroutine for d.
+// Called only by the goroutine that reads d's RTCP: the viewer's SRTCP session (rtcpin.go), or
+// d's rtcpLoop on Pion's send path.
 func (sub *Subscriber) handleRTCP(d *downTrack, buf []byte) {
 	st := &sub.room.s.stats
 	pkts, err := rtcp.Unmarshal(buf)

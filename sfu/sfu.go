@@ -103,6 +103,7 @@ type SFU struct {
 
 	stats counters
 	sr    *srScheduler // the viewers' sender reports (srsched.go)
+	certs dtlsCerts    // one DTLS certificate for every connection (pionmem.go)
 	drain drainStats   // the send pools emptied once the node is idle (drain.go)
 
 	ctx    context.Context
@@ -122,6 +123,7 @@ func New(cfg Config) (*SFU, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	se := webrtc.SettingEngine{}
+	se.LoggerFactory = newPionLogs(s.log) // shared per-scope loggers (pionmem.go)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, time.Second)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
@@ -180,6 +182,9 @@ func (s *SFU) listen(se *webrtc.SettingEngine) error {
 	}
 	s.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: bc, Net: stdNet})
 	se.SetICEUDPMux(s.udpMux)
+	// Every ICE agent shares this Net (the interfaces as the SFU started) instead of listing
+	// them into one of its own (pionmem.go).
+	se.SetNet(stdNet)
 	if s.cfg.ICETCPPort > 0 {
 		ip := net.IPv4zero
 		if s.cfg.Loopback {

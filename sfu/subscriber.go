@@ -41,7 +41,9 @@ type Subscriber struct {
 	attachMu sync.Mutex
 	attached bool
 	send     sendState // direct.go
-	srSlot   int       // the sender-report scheduler's slot (srsched.go), guarded by its mu
+	rtcp     *rtcpIn   // the viewer's RTCP, inline (rtcpin.go); nil: rtcpLoop per track
+	senders  []*webrtc.RTPSender
+	srSlot   int // the sender-report scheduler's slot (srsched.go), guarded by its mu
 }
 
 // downTrack is one consumer's copy of an upTrack: a viewer's local track, or a sink's feed.
@@ -96,8 +98,9 @@ func (sub *Subscriber) Close() error {
 	return nil
 }
 
-// rtcpLoop reads a sender's RTCP: keyframe requests go to the publisher (throttled), NACKed
-// packets are resent from the track's shared cache.
+// rtcpLoop reads a sender's RTCP on Pion's send path (a direct viewer's RTCP comes inline,
+// rtcpin.go): keyframe requests go to the publisher (throttled), NACKed packets are resent from
+// the track's shared cache.
 func (sub *Subscriber) rtcpLoop(d *downTrack, sender *webrtc.RTPSender) {
 	defer sub.room.s.wg.Done()
 	buf := make([]byte, 1500)
@@ -124,6 +127,14 @@ func (sub *Subscriber) attach() {
 	}
 	sub.attached = true
 	sub.viewerGauge().Add(1)
+	if sub.rtcp != nil {
+		s := sub.room.s
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			sub.rtcp.open(sub.senders)
+		}()
+	}
 	sub.startSending()
 	for _, d := range sub.downs {
 		if d.view != nil {
@@ -143,13 +154,20 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 	if r == nil || !r.isLive() {
 		return nil, "", ErrRoomNotLive
 	}
-	api, keys := s.viewerAPI(p.Offer)
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	api, keys, in := s.viewerAPI(p.Offer)
+	conf, err := s.certs.config()
+	if err != nil {
+		return nil, "", err
+	}
+	pc, err := api.NewPeerConnection(conf)
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	sub := &Subscriber{id: newID(), room: r, pc: pc, done: make(chan struct{}), relay: p.Relay}
+	sub := &Subscriber{id: newID(), room: r, pc: pc, done: make(chan struct{}), relay: p.Relay, rtcp: in}
 	sub.send.keys = keys
+	if in != nil {
+		in.sub = sub
+	}
 	fail := func(err error) (*Subscriber, string, error) {
 		_ = pc.Close()
 		return nil, "", err
@@ -250,6 +268,13 @@ func (s *SFU) Subscribe(ctx context.Context, p SubscribeParams) (*Subscriber, st
 				}
 			}
 		}
+	}
+	if in != nil {
+		for _, x := range senders {
+			in.add(x.d, x.s)
+			sub.senders = append(sub.senders, x.s)
+		}
+		return sub, answer, nil
 	}
 	s.wg.Add(len(senders))
 	for _, x := range senders {

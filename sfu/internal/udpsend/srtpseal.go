@@ -77,6 +77,17 @@ func NewSealer(profile srtp.ProtectionProfile, key, salt []byte) (*Sealer, error
 	return &Sealer{ctx: ctx}, nil
 }
 
+// Fork returns a sealer for another SSRC of the same SRTP session (another track of one viewer):
+// it shares this one's AES-GCM context, which Seal only reads (crypto/cipher's GCM keeps no state
+// between calls, so two tracks' writers may seal at once), and has its own rollover counter and
+// scratch. ok is false for a nil sealer and the non-AEAD profiles, whose srtp.Context is not shared: use NewSealer.
+func (s *Sealer) Fork() (f *Sealer, ok bool) {
+	if s == nil || s.aead == nil {
+		return nil, false
+	}
+	return &Sealer{aead: s.aead, salt: s.salt}, true
+}
+
 // srtpKDF derives a session key of n bytes (RFC 3711 §4.3.1 and B.3, key derivation rate 0): AES
 // in counter mode under the master key, from the master salt XORed with the label at the
 // position srtp.Context puts it (octet 7 of the 16-octet block).

@@ -2,6 +2,7 @@ package udpsend
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -148,6 +149,67 @@ func TestRTPSealerDecrypts(t *testing.T) {
 				t.Fatalf("%v seq %d: decrypted to something else (%v)", profile, seq, err)
 			}
 		}
+	}
+}
+
+// TestRTPSealerFork: two tracks of one viewer, one sealer and its fork, sealing at once from two
+// goroutines (as two writer groups do), give exactly what one srtp.Context per track gives; the
+// non-AEAD profile and a nil sealer do not fork.
+func TestRTPSealerFork(t *testing.T) {
+	for _, profile := range []srtp.ProtectionProfile{srtp.ProtectionProfileAeadAes128Gcm, srtp.ProtectionProfileAeadAes256Gcm} {
+		kl, _ := profile.KeyLen()
+		sl, _ := profile.SaltLen()
+		key, salt := bytes.Repeat([]byte{3}, kl), bytes.Repeat([]byte{5}, sl)
+		first, err := NewSealer(profile, key, salt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, ok := first.Fork()
+		if !ok || second.aead != first.aead {
+			t.Fatalf("%v: no fork sharing the AEAD", profile)
+		}
+		errs := make(chan error, 2)
+		for k, seal := range []*Sealer{first, second} {
+			go func() {
+				ref, err := srtp.CreateContext(key, salt, profile)
+				if err != nil {
+					errs <- err
+					return
+				}
+				buf := make([]byte, 1500)
+				var want []byte
+				for i := 0; i < 20000; i++ {
+					h := rtp.Header{Version: 2, PayloadType: 96 + uint8(k), SequenceNumber: uint16(60000 + i), Timestamp: uint32(i), SSRC: uint32(100 + k)}
+					payload := bytes.Repeat([]byte{byte(i + k)}, 50+i%1100)
+					plain, _ := (&rtp.Packet{Header: h, Payload: payload}).Marshal()
+					if want, err = ref.EncryptRTP(want[:0], plain, nil); err != nil {
+						errs <- err
+						return
+					}
+					n, err := seal.Seal(buf[:0], &h, payload)
+					if err != nil || !bytes.Equal(buf[:n], want) {
+						errs <- fmt.Errorf("%v track %d packet %d: differs from srtp.Context (%v)", profile, k, i, err)
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cm, err := NewSealer(srtp.ProtectionProfileAes128CmHmacSha1_80, make([]byte, 16), make([]byte, 14))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cm.Fork(); ok {
+		t.Fatal("AES-CM sealer forked: its srtp.Context would be shared")
+	}
+	if _, ok := (*Sealer)(nil).Fork(); ok {
+		t.Fatal("nil sealer forked")
 	}
 }
 
