@@ -25,6 +25,9 @@ import (
 type Config struct {
 	// Loopback keeps ICE on 127.0.0.1 (tests, local load runs).
 	Loopback bool
+	// TWCC stamps a transport-wide sequence number on every packet sent, as browsers do, so
+	// the server sends transport-cc feedback (Pion's default interceptors do not).
+	TWCC bool
 }
 
 // NewAPI builds a Pion API with default codecs and interceptors.
@@ -36,6 +39,11 @@ func NewAPI(cfg Config) (*webrtc.API, error) {
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, err
+	}
+	if cfg.TWCC {
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
+			return nil, err
+		}
 	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

@@ -50,6 +50,11 @@ type Config struct {
 	// straight to the viewer's socket address; docs/PERFORMANCE.md). For comparison runs.
 	// --pion-send, default false.
 	PionSend bool
+	// PionIngest receives publishers' packets through Pion's own path (UDP mux → ICE → DTLS/SRTP
+	// mux → SRTP session → track, Pion's receive-side interceptors) instead of the SFU's direct one
+	// (the SFU takes them from the socket and decrypts them itself; docs/PERFORMANCE.md). For
+	// comparison runs. --pion-ingest, default false.
+	PionIngest bool
 	// NoGSO sends every datagram to viewers as its own message instead of handing a viewer's
 	// back-to-back packets to the kernel as one UDP GSO message (docs/PERFORMANCE.md). For
 	// comparison runs. --no-gso, default false.
@@ -152,6 +157,7 @@ func (c *Config) settings() []setting {
 		{"public-ip", "`IP` address advertised in ICE candidates (1:1 NAT, e.g. a cloud VM's public IP)", (*stringValue)(&c.PublicIP)},
 		{"ice-loopback", "gather only loopback ICE candidates (local demos and tests)", (*boolValue)(&c.ICELoopback)},
 		{"pion-send", "send viewers' packets through Pion's per-packet path instead of the SFU's direct SRTP path (comparison runs)", (*boolValue)(&c.PionSend)},
+		{"pion-ingest", "receive publishers' packets through Pion's per-packet path instead of the SFU's direct SRTP receive path (comparison runs)", (*boolValue)(&c.PionIngest)},
 		{"no-gso", "send each datagram to viewers as its own message instead of one UDP GSO message per run of a viewer's back-to-back packets (comparison runs)", (*boolValue)(&c.NoGSO)},
 		{"viewer-auth", "require a token with the subscribe grant to watch", (*boolValue)(&c.ViewerAuth)},
 		{"ice-server", "STUN/TURN `URL` given to clients, repeatable or comma separated: stun:host[:port] or turn[s]:[user:pass@]host[:port][?transport=udp|tcp]", &listValue{p: &c.ICEServers}},

@@ -177,7 +177,7 @@ func TestIdleRoomsWakeNothing(t *testing.T) {
 	}
 
 	eventDriven := map[string]bool{ // blocked reading a track, RTCP or a queue
-		"(*upTrack).readLoop": true, "drainRTCP": true, "(*room).addTrack.func1": true, "(*Subscriber).rtcpLoop": true,
+		"(*upTrack).readLoop": true, "drainRTCP": true, "(*directIn).pionFeed": true, "(*room).addTrack.func1": true, "(*Subscriber).rtcpLoop": true,
 		"(*group).run": true, "(*sinkFeed).run": true,
 	}
 	shared := map[string]bool{"(*SFU).tick": true, "(*srScheduler).run": true}

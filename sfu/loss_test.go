@@ -25,11 +25,18 @@ type lossyRelay struct {
 	mu              sync.Mutex
 	loss            float64
 	dropped, passed atomic.Int64
-	mute            atomic.Bool // drop everything from the viewer
+	mute            atomic.Bool  // drop everything from the viewer
+	up              bool         // drop the client's RTP to the SFU instead (a lossy publisher)
+	onDown          func([]byte) // sees every datagram from the SFU to the client (set before traffic)
 	wg              sync.WaitGroup
 }
 
 func newLossyRelay(t *testing.T, server *net.UDPAddr, loss float64) *lossyRelay {
+	return newRelay(t, server, loss, false)
+}
+
+// newRelay is newLossyRelay; with up, the RTP the client sends to the SFU is lost instead.
+func newRelay(t *testing.T, server *net.UDPAddr, loss float64, up bool) *lossyRelay {
 	t.Helper()
 	lo := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
 	a, err := net.ListenUDP("udp4", lo)
@@ -40,19 +47,38 @@ func newLossyRelay(t *testing.T, server *net.UDPAddr, loss float64) *lossyRelay 
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &lossyRelay{a: a, b: b, server: server, loss: loss}
+	r := &lossyRelay{a: a, b: b, server: server, loss: loss, up: up}
 	r.wg.Add(2)
-	go r.pump(a, func([]byte) (*net.UDPConn, *net.UDPAddr, bool) { return b, r.server, !r.mute.Load() })
+	upRng := rand.New(rand.NewSource(2))
+	go r.pump(a, func(p []byte) (*net.UDPConn, *net.UDPAddr, bool) {
+		r.mu.Lock()
+		loss := r.loss
+		r.mu.Unlock()
+		if r.up && isRTP(p) {
+			if upRng.Float64() < loss {
+				r.dropped.Add(1)
+				return nil, nil, false
+			}
+			r.passed.Add(1)
+		}
+		return b, r.server, !r.mute.Load()
+	})
 	rng := rand.New(rand.NewSource(1))
 	go r.pump(b, func(p []byte) (*net.UDPConn, *net.UDPAddr, bool) {
 		r.mu.Lock()
 		to, loss := r.viewer, r.loss
 		r.mu.Unlock()
+		if r.up {
+			loss = 0
+		}
+		if r.onDown != nil {
+			r.onDown(p)
+		}
 		if isRTP(p) && rng.Float64() < loss {
 			r.dropped.Add(1)
 			return nil, nil, false
 		}
-		if isRTP(p) {
+		if isRTP(p) && !r.up {
 			r.passed.Add(1)
 		}
 		return a, to, to != nil

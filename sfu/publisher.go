@@ -31,8 +31,10 @@ type Publisher struct {
 	id   string
 	room *room
 	pc   *webrtc.PeerConnection
-	once sync.Once
-	done chan struct{}
+	// ingest is the direct receive path's state (ingestdirect.go); nil on Pion's.
+	ingest *pubIngest
+	once   sync.Once
+	done   chan struct{}
 
 	connected atomic.Bool
 }
@@ -62,6 +64,7 @@ func (p *Publisher) Close() error {
 
 func (p *Publisher) closePC() {
 	p.once.Do(func() {
+		p.ingest.close()
 		_ = p.pc.Close()
 		p.room.s.stats.publishers.Add(-1)
 		close(p.done)
@@ -107,11 +110,15 @@ func (s *SFU) startPublisher(ctx context.Context, r *room, offer string) (*Publi
 	if err != nil {
 		return nil, "", err
 	}
-	pc, err := s.pubAPI.NewPeerConnection(conf)
+	api, ingest := s.publisherAPI(offer)
+	pc, err := api.NewPeerConnection(conf)
 	if err != nil {
 		return nil, "", fmt.Errorf("new peer connection: %w", err)
 	}
-	pub := &Publisher{id: newID(), room: r, pc: pc, done: make(chan struct{})}
+	if ingest != nil {
+		ingest.pc = pc
+	}
+	pub := &Publisher{id: newID(), room: r, pc: pc, ingest: ingest, done: make(chan struct{})}
 	s.stats.publishers.Add(1)
 	r.mu.Lock()
 	r.pub = pub

@@ -93,7 +93,14 @@ func (r *room) viewersChanged() bool {
 // onTrack is the publisher's OnTrack: each incoming track (each layer of a simulcast track: Pion
 // reports every RID as a track of its own) feeds the room.
 func (r *room) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-	r.addTrack(RemoteTrack(remote), recv)
+	r.mu.Lock()
+	pub := r.pub
+	r.mu.Unlock()
+	var in *pubIngest
+	if pub != nil {
+		in = pub.ingest
+	}
+	r.addTrack(in.track(remote, recv), recv)
 }
 
 // addTrack starts feeding the room from an incoming track. recv is the Pion receiver of a
@@ -168,9 +175,13 @@ func (r *room) addTrack(in IncomingTrack, recv *webrtc.RTPReceiver) {
 	go u.readLoop()
 	if recv != nil {
 		r.s.wg.Add(1)
+		var pi *pubIngest
+		if d, ok := in.(*directIn); ok {
+			pi = d.in
+		}
 		go func() {
 			defer r.s.wg.Done()
-			drainRTCP(recv, u.rid)
+			drainRTCP(recv, u.rid, pi)
 		}()
 	}
 	if startMonitor {
@@ -420,16 +431,18 @@ func (u *upTrack) sendPLI() {
 }
 
 // drainRTCP reads (and so feeds the interceptors with) a receiver's RTCP until it closes.
-func drainRTCP(recv *webrtc.RTPReceiver, rid string) {
+func drainRTCP(recv *webrtc.RTPReceiver, rid string, in *pubIngest) {
 	buf := make([]byte, 1500)
-	for {
-		var err error
+	read := in.rtcpReader(func(b []byte) (int, error) {
 		if rid != "" {
-			_, _, err = recv.ReadSimulcast(buf, rid)
-		} else {
-			_, _, err = recv.Read(buf)
+			n, _, err := recv.ReadSimulcast(b, rid)
+			return n, err
 		}
-		if err != nil {
+		n, _, err := recv.Read(b)
+		return n, err
+	})
+	for {
+		if _, err := read(buf); err != nil {
 			return
 		}
 	}

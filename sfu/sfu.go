@@ -53,6 +53,10 @@ type Config struct {
 	// connection per packet) instead of the SFU's direct one (direct.go). For comparison and as
 	// a fallback; default false.
 	PionSend bool
+	// PionIngest keeps publishers on Pion's own receive path (UDP mux → ICE → DTLS/SRTP mux →
+	// SRTP session → track, Pion's receive-side interceptors) instead of the SFU's direct one
+	// (ingestdirect.go). For comparison and as a fallback; default false.
+	PionIngest bool
 	// NoGSO sends every datagram as its own message. By default a viewer's consecutive packets
 	// of one writer-group batch go to the kernel as one UDP GSO message when the kernel has
 	// UDP_SEGMENT (direct send path only; see docs/PERFORMANCE.md). For comparison runs.
@@ -96,10 +100,16 @@ type SFU struct {
 	subAPI *webrtc.API
 	subSE  webrtc.SettingEngine // direct send path: per-viewer APIs (viewerAPI)
 	subME  *webrtc.MediaEngine
-	udpMux ice.UDPMux
-	tcpMux ice.TCPMux
-	udpLn  []net.PacketConn
-	tcpLn  net.Listener
+	pubSE  webrtc.SettingEngine // direct receive path: per-publisher APIs (publisherAPI)
+	pubME  *webrtc.MediaEngine
+
+	ingest        ingestRoutes         // the read hook's publishers (ingestdirect.go)
+	ingestReg     interceptor.Registry // NACK generator + receiver reports, per publisher
+	ingestRegTWCC interceptor.Registry // the same + TWCC, for a publisher the hook does not see
+	udpMux        ice.UDPMux
+	tcpMux        ice.TCPMux
+	udpLn         []net.PacketConn
+	tcpLn         net.Listener
 
 	stats counters
 	sr    *srScheduler // the viewers' sender reports (srsched.go)
@@ -152,6 +162,13 @@ func New(cfg Config) (*SFU, error) {
 	if err := s.prepareDirect(se); err != nil {
 		s.closeSockets()
 		return nil, err
+	}
+	if err := s.prepareIngest(se); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	if bc := s.batch(); bc != nil && !cfg.PionIngest {
+		bc.SetReadHook(s.takeIngest)
 	}
 	s.sr = newSRScheduler(s)
 	s.wg.Add(2)

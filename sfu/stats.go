@@ -15,6 +15,8 @@ type counters struct {
 	layerSwitches, rembs                     atomic.Uint64
 	receiverReports                          atomic.Uint64
 	direct                                   atomic.Uint64
+	directIngest, ingestDropped              atomic.Uint64
+	ingestPackets, ingestRTX, ingestRefused  atomic.Uint64
 	forwardLatency                           latencyHist
 }
 
@@ -43,6 +45,14 @@ type Stats struct {
 	GSO          bool   // the batching socket sends UDP GSO messages (Config.NoGSO, kernel support)
 	GSORefused   uint64 // GSO messages the kernel refused (sent again datagram by datagram)
 	DirectSend   uint64 // viewers whose packets the SFU encrypted and sent itself (direct.go)
+	// DirectIngest counts publishers whose packets the SFU took from the socket and decrypted
+	// itself (ingestdirect.go); IngestDropped, packets of theirs dropped at a full track queue.
+	DirectIngest, IngestDropped uint64
+	// IngestPackets counts packets taken on the direct receive path, IngestRTX the RTX
+	// retransmissions among them (unwrapped into their track).
+	IngestPackets, IngestRTX uint64
+	// IngestRefused counts packets the direct receive path could not decrypt and left to Pion.
+	IngestRefused uint64
 	// ForwardLatency: sampled time from reading a packet from the publisher to handing it to
 	// a viewer's socket.
 	ForwardLatency LatencyHistogram
@@ -74,6 +84,11 @@ func (s *SFU) Stats() Stats {
 		Dropped: c.dropped.Load(), SinkDropped: c.sinkDropped.Load(), LayerSwitches: c.layerSwitches.Load(), REMBs: c.rembs.Load(),
 		ReceiverReports: c.receiverReports.Load(),
 		DirectSend:      c.direct.Load(),
+		DirectIngest:    c.directIngest.Load(),
+		IngestDropped:   c.ingestDropped.Load(),
+		IngestPackets:   c.ingestPackets.Load(),
+		IngestRTX:       c.ingestRTX.Load(),
+		IngestRefused:   c.ingestRefused.Load(),
 		ForwardLatency:  c.forwardLatency.snapshot(),
 	}
 	for _, c := range s.udpLn {

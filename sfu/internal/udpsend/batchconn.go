@@ -48,6 +48,21 @@ type Conn struct {
 	sent     atomic.Uint64 // datagrams (GSO segments counted one by one)
 	messages atomic.Uint64 // messages sent (a GSO run is one)
 	gsoOff   atomic.Uint64 // GSO messages the kernel refused
+	hook     atomic.Pointer[ReadHook]
+}
+
+// ReadHook sees every datagram ReadFromAddrPort reads before its caller does; returning true
+// takes it (the caller never sees it). It runs on the reading goroutine and must not block; p is
+// the caller's buffer, valid only during the call.
+type ReadHook func(p []byte, from netip.AddrPort) bool
+
+// SetReadHook installs h (nil removes it).
+func (b *Conn) SetReadHook(h ReadHook) {
+	if h == nil {
+		b.hook.Store(nil)
+		return
+	}
+	b.hook.Store(&h)
 }
 
 // flushQueue is one flusher's queue. bytes (the capacity of the queued buffers) bounds its
@@ -143,7 +158,16 @@ func (b *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 
 // ReadFromAddrPort reads without allocating (ice.AddrPortReaderWriter).
 func (b *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.UDPConn.ReadFromUDPAddrPort(p)
+	for {
+		n, from, err := b.UDPConn.ReadFromUDPAddrPort(p)
+		if err != nil {
+			return n, from, err
+		}
+		if h := b.hook.Load(); h != nil && (*h)(p[:n], from) {
+			continue
+		}
+		return n, from, nil
+	}
 }
 
 // WriteToAddrPort queues a datagram without allocating (ice.AddrPortReaderWriter).
