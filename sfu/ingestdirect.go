@@ -167,28 +167,36 @@ func (s *SFU) prepareIngest(se webrtc.SettingEngine) error {
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return err
 	}
+	if err := feedbackRegistry(&s.ingestReg, false); err != nil {
+		return err
+	}
+	if err := feedbackRegistry(&s.ingestRegTWCC, true); err != nil {
+		return err
+	}
+	s.pubSE, s.pubME = se, m
+	return nil
+}
+
+// feedbackRegistry adds the receive-side feedback interceptors the SFU runs for a publisher on
+// the direct receive path: the NACK generator and receiver reports, and TWCC when the read hook
+// does not record it.
+func feedbackRegistry(reg *interceptor.Registry, withTWCC bool) error {
 	gen, err := nack.NewGeneratorInterceptor()
 	if err != nil {
 		return err
 	}
-	s.ingestReg.Add(gen)
-	if err := webrtc.ConfigureRTCPReports(&s.ingestReg); err != nil {
+	reg.Add(gen)
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 		return err
 	}
-	gen2, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return err
-	}
-	s.ingestRegTWCC.Add(gen2)
-	if err := webrtc.ConfigureRTCPReports(&s.ingestRegTWCC); err != nil {
-		return err
+	if !withTWCC {
+		return nil
 	}
 	tw, err := twcc.NewSenderInterceptor()
 	if err != nil {
 		return err
 	}
-	s.ingestRegTWCC.Add(tw)
-	s.pubSE, s.pubME = se, m
+	reg.Add(tw)
 	return nil
 }
 

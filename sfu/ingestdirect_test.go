@@ -30,23 +30,6 @@ func (c *rtcpCounts) see(p []byte) {
 	}
 }
 
-// publishThrough publishes to room with all of the publisher's traffic crossing relay.
-func (r *lossyRelay) publishThrough(s *sfu.SFU, room string) client.Exchange {
-	return func(ctx context.Context, offer string) (string, error) {
-		if m := hostCand.FindStringSubmatch(offer); m != nil {
-			r.mu.Lock()
-			r.viewer, _ = net.ResolveUDPAddr("udp4", "127.0.0.1:"+m[2])
-			r.mu.Unlock()
-		}
-		offer = keepFirstCandidate(hostCand.ReplaceAllString(offer, fmt.Sprintf("${1}%d${3}", r.b.LocalAddr().(*net.UDPAddr).Port)))
-		_, answer, err := s.Publish(ctx, sfu.PublishParams{Room: room, Offer: offer, Owner: "o"})
-		if err != nil {
-			return "", err
-		}
-		return hostCand.ReplaceAllString(answer, fmt.Sprintf("${1}%d${3}", r.a.LocalAddr().(*net.UDPAddr).Port)), nil
-	}
-}
-
 // A publisher whose path to the SFU loses 5 % of its RTP: on the direct receive path the SFU's
 // own NACK generator asks for what is missing, the publisher retransmits, and a viewer misses
 // (almost) nothing; the SFU sends the publisher TWCC feedback and receiver reports. Pion's receive
@@ -73,7 +56,10 @@ func TestLossyPublisherRecovered(t *testing.T) {
 			t.Cleanup(func() { _ = pub.Close() })
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			if err := pub.Connect(ctx, relay.publishThrough(s, "lossy-pub")); err != nil {
+			if err := pub.Connect(ctx, relay.via(func(ctx context.Context, offer string) (string, error) {
+				_, a, err := s.Publish(ctx, sfu.PublishParams{Room: "lossy-pub", Offer: offer, Owner: "o"})
+				return a, err
+			})); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, 5*time.Second, func() bool { _, ok := s.Room("lossy-pub"); return ok })
