@@ -31,7 +31,7 @@ for m1 in sorted(glob.glob(os.path.join(sys.argv[1], '*', '*.m1'))):
     m0 = base + '.m0'
     cpu = metric(m1, 'process_cpu_seconds_total') - metric(m0, 'process_cpu_seconds_total')
     dg = metric(m1, 'relaycast_udp_datagrams_sent_total') - metric(m0, 'relaycast_udp_datagrams_sent_total')
-    k = [l.split() for l in open(base + '.kids')]; dt = float(k[1][0]) - float(k[0][0])
+    k = [l.split() for l in open(base + '.kids')]; dt = float(k[2][0]) - float(k[0][0])  # ts, kids, ts, kids
     c = [int(x) for x in open(base + '.ctxsw').read().split()]
     up = [l.split('load average:')[1].strip() for l in open(base + '.uptime')]
     r, v = map(int, shape.split('x'))
