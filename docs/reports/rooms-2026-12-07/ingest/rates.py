@@ -10,7 +10,7 @@ def met(f):
         try: m[k] = float(v)
         except ValueError: pass
     return m
-print("| run | s | RTP in /s | datagrams out /s | server cores (/metrics) | context switches /s | NACK in /s | PLI out /s | RSS MB | heap in use MB | goroutines |")
+print("| run | s | RTP in /s | datagrams out /s | server cores (/metrics) | context switches /s | packets NACKed by viewers /s | PLI out /s | RSS MB | heap in use MB | goroutines |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for b in sys.argv[1:]:
     m0, m1 = met(b + '.m0'), met(b + '.m1')
