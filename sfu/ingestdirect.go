@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -186,9 +187,13 @@ func feedbackRegistry(reg *interceptor.Registry, withTWCC bool) error {
 		return err
 	}
 	reg.Add(gen)
-	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+	// Receiver reports only: Pion's sender-report interceptor would tick every second for a
+	// connection that sends nothing.
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
 		return err
 	}
+	reg.Add(rr)
 	if !withTWCC {
 		return nil
 	}
