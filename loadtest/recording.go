@@ -27,7 +27,11 @@ type RecordingNote struct {
 // findRecording asks the server's recordings API for a recording of the room that started
 // during this run.
 func findRecording(ctx context.Context, hc *http.Client, p Params, since time.Time) *RecordingNote {
-	u := fmt.Sprintf("%s/api/recordings?limit=5&room=%s", p.URL, url.QueryEscape(p.Room))
+	room := p.Room
+	if p.Rooms > 1 { // the rooms are ROOM-1 … ROOM-N: ask for the first one's
+		room = p.Room + "-1"
+	}
+	u := fmt.Sprintf("%s/api/recordings?limit=5&room=%s", p.URL, url.QueryEscape(room))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return &RecordingNote{Note: "could not ask the server whether it records this run: " + err.Error()}

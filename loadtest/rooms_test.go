@@ -53,6 +53,10 @@ func TestRunManyRooms(t *testing.T) {
 	if len(seen) != 4 {
 		t.Errorf("rooms live with viewers on the server: %v, want eve-1 … eve-4", seen)
 	}
+	// The rooms are eve-1 … eve-4: the report finds their recording (it asked for "eve").
+	if rep.Recording == nil || !rep.Recording.Recorded {
+		t.Errorf("recording: %+v", rep.Recording)
+	}
 	if len(rep.Rooms) != 4 {
 		t.Fatalf("report rooms: %+v", rep.Rooms)
 	}
