@@ -12,7 +12,7 @@
 # Writes OUT/<shape>-r<i>-bg.json (background), OUT/<shape>-r<i>-g2g.json (browser), their .txt
 # and .html, .uptime (load before / at the browser start / after), .cpu (the server's children and
 # the whole box over the browser run), and OUT/table.md.
-# Each run holds /work/measure.lock (if present) and takes ≈ 1.5 min.
+# Each run holds the measurement lock (LOCK, default /work/measure.lock) and takes ≈ 1.5 min.
 # Environment: REPS (runs per shape, default 1), PORT (default 41190; ICE UDP PORT+1),
 # BG_DUR (background hold seconds, default 60), G2G_DUR (browser hold, default 20), SERVER_ARGS.
 set -u
@@ -72,7 +72,7 @@ BIN=$1; OUT=${2:-/tmp/g2g-rooms}; SHAPES=${3:-${SHAPES:-"1x0 20x5 50x4 100x5"}}
 export PORT=${PORT:-41190} BG_DUR=${BG_DUR:-60} G2G_DUR=${G2G_DUR:-20}
 REPS=${REPS:-1}
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
-LOCK=/work/measure.lock; [ -e $LOCK ] || LOCK=$OUT/lock
+LOCK=${LOCK:-/work/measure.lock} # flock creates it
 for rep in $(seq "$REPS"); do
   for shape in $SHAPES; do
     flock $LOCK "$0" __one "$BIN" "$OUT" "$shape" "$rep"
