@@ -11,10 +11,12 @@
 # hold (20 s after a 10 s publisher warm-up) lies inside the background's hold.
 # Writes OUT/<shape>-r<i>-bg.json (background), OUT/<shape>-r<i>-g2g.json (browser), their .txt
 # and .html, .uptime (load before / at the browser start / after), .cpu (the server's children and
-# the whole box over the browser run), and OUT/table.md.
+# the whole box over the browser run), .hold (background viewers when the browser started),
+# .recordings.json (the server's recordings at the end), and OUT/table.md.
 # Each run holds the measurement lock (LOCK, default /work/measure.lock) and takes ≈ 1.5 min.
 # Environment: REPS (runs per shape, default 1), PORT (default 41190; ICE UDP PORT+1),
-# BG_DUR (background hold seconds, default 60), G2G_DUR (browser hold, default 20), SERVER_ARGS.
+# BG_DUR (background hold seconds, default 75), G2G_DUR (browser hold, default 20), SERVER_ARGS,
+# TABLE_ONLY=1 (no runs: rewrite OUT/table.md from the files in OUT).
 set -u
 if [ "${1:-}" = __one ]; then # one run, under the lock: __one BIN OUT SHAPE REP
   BIN=$2; OUT=$3; shape=$4; rep=$5
@@ -33,14 +35,16 @@ if [ "${1:-}" = __one ]; then # one run, under the lock: __one BIN OUT SHAPE REP
       --viewer lean-rtcp --duration "${BG_DUR}s" --ramp 100/s --server-pid $SP --json "$B-bg.json" --html "$B-bg.html" \
       --quiet >"$B-bg.txt" 2>&1 &
     LP=$!
-    # holding: the server counts every background viewer (relaycast_viewers), up to 60 s
-    for i in $(seq 300); do
-      v=$(curl -s http://127.0.0.1:$PORT/metrics | awk '$1 == "relaycast_viewers" {print int($2)}')
+    # holding: the server counts every background viewer (relaycast_viewers), or the ramp is long
+    # over (3 s encode, 2 s warm-up, the ramp at 100/s, 15 s for slow joins); then 3 s more
+    t0=$(date +%s); v=0
+    while [ $(( $(date +%s) - t0 )) -lt $((3 + 2 + N / 100 + 15)) ]; do
+      v=$(curl -s --max-time 2 http://127.0.0.1:$PORT/metrics | awk '$1 == "relaycast_viewers" {print int($2)}')
       [ "${v:-0}" -ge "$N" ] && break
       kill -0 $LP 2>/dev/null || break
-      sleep 0.2
+      sleep 0.5
     done
-    echo "background: $v of $N viewers after $((i / 5)) s" >>"$B-bg.txt"
+    echo "background: ${v:-?} of $N viewers after $(( $(date +%s) - t0 )) s" >"$B.hold"
     sleep 3
   fi
   uptime >>"$B.uptime"
@@ -64,15 +68,18 @@ PY
     --json "$B-g2g.json" --html "$B-g2g.html" --quiet >"$B-g2g.txt" 2>&1
   cpu >>"$B.cpu"
   uptime >>"$B.uptime"
+  # what the server recorded (the background loadtest asks only for room "eve", not eve-1 … eve-N)
+  curl -s --max-time 5 -H "Authorization: Bearer $TOK" "http://127.0.0.1:$PORT/api/recordings?limit=200" >"$B.recordings.json"
   [ -n "$LP" ] && wait $LP
   kill $SP; wait $SP 2>/dev/null; rm -rf "$D"
   exit 0
 fi
 BIN=$1; OUT=${2:-/tmp/g2g-rooms}; SHAPES=${3:-${SHAPES:-"1x0 20x5 50x4 100x5"}}
-export PORT=${PORT:-41190} BG_DUR=${BG_DUR:-60} G2G_DUR=${G2G_DUR:-20}
+export PORT=${PORT:-41190} BG_DUR=${BG_DUR:-75} G2G_DUR=${G2G_DUR:-20}
 REPS=${REPS:-1}
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 LOCK=${LOCK:-/work/measure.lock} # flock creates it
+[ "${TABLE_ONLY:-0}" = 1 ] && REPS=0 # only rewrite OUT/table.md from the files in OUT
 for rep in $(seq "$REPS"); do
   for shape in $SHAPES; do
     flock $LOCK "$0" __one "$BIN" "$OUT" "$shape" "$rep"
@@ -88,8 +95,8 @@ def load(f):
 def key(b):
     return tuple(int(x) for x in re.match(r'(\d+)x(\d+)-r(\d+)$', os.path.basename(b)).groups())
 bases = sorted({f[:-len('.uptime')] for f in glob.glob(os.path.join(out, '*-r*.uptime'))}, key=key)
-print("| shape (rooms × viewers) | background viewers | run | g2g p50 / p95 ms | processing p95 ms | jb p95 ms | freezes (hold) | fps | background loss % (worst room) | background first keyframe p95 ms | server cores (browser hold) | its children's cores | box busy cores | load avg before → browser start → after | g2g p95 < 150 ms? |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| shape (rooms × viewers) | background viewers | run | g2g p50 / p95 ms | processing p95 ms | jb p95 ms | freezes (hold) | fps | background loss % (worst room) | background first keyframe p95 ms | server cores (browser hold) | its children's cores | box busy cores | load avg before → browser start → after | recordings | g2g p95 < 150 ms? |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for b in bases:
     name = os.path.basename(b); shape, rep = name.rsplit('-r', 1)
     R, V = (int(x) for x in shape.split('x'))
@@ -110,11 +117,19 @@ for b in bases:
     else:
         bgl = bgk = '–' if R <= 1 or V == 0 else 'failed'; nbg = '0' if R <= 1 or V == 0 else 'failed'
     if not g or not g.get('browser'):
-        print("| %s | %s | r%s | failed (see %s-g2g.txt) | | | | | %s | %s | | %s | %s | %s | no |" % (shape, nbg, rep, name, bgl, bgk, kids, busy, la)); continue
+        print("| %s | %s | r%s | failed (see %s-g2g.txt) | | | | | %s | %s | | %s | %s | %s | | no |" % (shape, nbg, rep, name, bgl, bgk, kids, busy, la)); continue
     br = g['browser']; vs = br.get('viewers') or [{}]
+    inside = True
+    if bg:  # the browser's hold window must end inside the background's (report 'ended' = end of the hold + teardown)
+        from datetime import datetime
+        t = lambda x: datetime.fromisoformat(re.sub(r'(\.\d{6})\d*', r'\1', x.replace('Z', '+00:00')))
+        inside = t(g['ended']) <= t(bg['ended'])
+        if not inside: nbg += ' **(hold ended before the browser\'s)**'
+    try: nrec = len(json.load(open(b + '.recordings.json')).get('recordings') or [])
+    except (OSError, ValueError, AttributeError): nrec = -1
     ok = br['g2g_ms'].get('count', 0) > 0 and br['g2g_ms']['p95'] < 150
-    print("| %s | %s | r%s | %.0f / %.0f | %.0f | %.0f | %d | %s | %s | %s | %.3f | %s | %s | %s | %s |" % (
+    print("| %s | %s | r%s | %.0f / %.0f | %.0f | %.0f | %d | %s | %s | %s | %.3f | %s | %s | %s | %d | %s |" % (
         shape, nbg, rep, br['g2g_ms']['p50'], br['g2g_ms']['p95'], br['processing_ms']['p95'], br['jitter_buffer_ms']['p95'],
         br.get('freezes_hold', 0), '/'.join('%.0f' % v.get('fps', 0) for v in vs), bgl, bgk,
-        g['server'].get('proc_cpu_cores_mean', 0), kids, busy, la, 'yes' if ok else '**no**'))
+        g['server'].get('proc_cpu_cores_mean', 0), kids, busy, la, nrec, ('yes' if ok else '**no**') if inside else 'not under load'))
 PY
