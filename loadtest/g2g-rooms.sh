@@ -119,6 +119,9 @@ for b in bases:
     if not g or not g.get('browser'):
         print("| %s | %s | r%s | failed (see %s-g2g.txt) | | | | | %s | %s | | %s | %s | %s | | no |" % (shape, nbg, rep, name, bgl, bgk, kids, busy, la)); continue
     br = g['browser']; vs = br.get('viewers') or [{}]
+    if br.get('playing', 0) == 0:
+        st = ', '.join('state %s, %d frames decoded' % (v.get('state'), v.get('frames_decoded', 0)) for v in vs)
+        print("| %s | %s | r%s | viewer never played (%s) | | | | | %s | %s | %.3f | %s | %s | %s | | **no** |" % (shape, nbg, rep, st, bgl, bgk, g['server'].get('proc_cpu_cores_mean', 0), kids, busy, la)); continue
     inside = True
     if bg:  # the browser's hold window must end inside the background's (report 'ended' = end of the hold + teardown)
         from datetime import datetime
