@@ -119,17 +119,17 @@ for b in bases:
     if not g or not g.get('browser'):
         print("| %s | %s | r%s | failed (see %s-g2g.txt) | | | | | %s | %s | | %s | %s | %s | | no |" % (shape, nbg, rep, name, bgl, bgk, kids, busy, la)); continue
     br = g['browser']; vs = br.get('viewers') or [{}]
+    try: nrec = len(json.load(open(b + '.recordings.json')).get('recordings') or [])
+    except (OSError, ValueError, AttributeError): nrec = -1
     if br.get('playing', 0) == 0:
         st = ', '.join('state %s, %d frames decoded' % (v.get('state'), v.get('frames_decoded', 0)) for v in vs)
-        print("| %s | %s | r%s | viewer never played (%s) | | | | | %s | %s | %.3f | %s | %s | %s | | **no** |" % (shape, nbg, rep, st, bgl, bgk, g['server'].get('proc_cpu_cores_mean', 0), kids, busy, la)); continue
+        print("| %s | %s | r%s | viewer never played (%s) | | | | | %s | %s | %.3f | %s | %s | %s | %d | **no** |" % (shape, nbg, rep, st, bgl, bgk, g['server'].get('proc_cpu_cores_mean', 0), kids, busy, la, nrec)); continue
     inside = True
     if bg:  # the browser's hold window must end inside the background's (report 'ended' = end of the hold + teardown)
         from datetime import datetime
         t = lambda x: datetime.fromisoformat(re.sub(r'(\.\d{6})\d*', r'\1', x.replace('Z', '+00:00')))
         inside = t(g['ended']) <= t(bg['ended'])
         if not inside: nbg += ' **(hold ended before the browser\'s)**'
-    try: nrec = len(json.load(open(b + '.recordings.json')).get('recordings') or [])
-    except (OSError, ValueError, AttributeError): nrec = -1
     ok = br['g2g_ms'].get('count', 0) > 0 and br['g2g_ms']['p95'] < 150
     print("| %s | %s | r%s | %.0f / %.0f | %.0f | %.0f | %d | %s | %s | %s | %.3f | %s | %s | %s | %d | %s |" % (
         shape, nbg, rep, br['g2g_ms']['p50'], br['g2g_ms']['p95'], br['processing_ms']['p95'], br['jitter_buffer_ms']['p95'],
