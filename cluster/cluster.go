@@ -83,6 +83,7 @@ type Cluster struct {
 	mu       sync.Mutex
 	self     Node
 	leases   map[*Lease]struct{}
+	renewMu  sync.Mutex // held by a renewal round (Lease.Release waits for it)
 	closed   bool
 	draining atomic.Bool
 	nodes    atomic.Int64 // live members, as of the last heartbeat
@@ -138,8 +139,9 @@ func New(p Params) (*Cluster, error) {
 	}
 	hbCtx, hbStop := context.WithCancel(c.ctx)
 	c.hbStop = hbStop
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.heartbeatLoop(hbCtx)
+	go c.renewLoop()
 	return c, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
@@ -292,6 +293,71 @@ func TestClockSkew(t *testing.T) {
 				t.Fatalf("B's claim after Redis time passed the lease = %v", err)
 			}
 			lb.Release()
+		})
+	}
+}
+
+// A node's leases are renewed together (issue 16: no goroutine or timer per room): 300 leases,
+// more than one call renews, stay held over many TTLs with no goroutine added per lease; one
+// that another node takes after it lapsed is lost alone, and a released one stays released.
+func TestManyLeasesRenewedTogether(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			p := fast(b, newPrefix(t), "n1")
+			p.LeaseTTL = time.Second // the batch renews every 333 ms
+			c := start(t, p)
+			ctx := context.Background()
+			before := runtime.NumGoroutine()
+			var ls []*Lease
+			for i := 0; i < 300; i++ {
+				l, err := c.Claim(ctx, fmt.Sprintf("room-%d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ls = append(ls, l)
+			}
+			if g := runtime.NumGoroutine(); g > before+5 {
+				t.Fatalf("%d goroutines for 300 leases (%d before)", g, before)
+			}
+			time.Sleep(3 * p.LeaseTTL)
+			owners, err := c.Rooms(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(owners) != 300 {
+				t.Fatalf("%d rooms held after 3 TTLs, want 300", len(owners))
+			}
+			for _, l := range ls {
+				select {
+				case <-l.Lost():
+					t.Fatalf("lease %s lost", l.Owner().Room)
+				default:
+				}
+			}
+			// Fence room-7 out: its key now holds a later fence.
+			if err := b.rdb.Set(ctx, c.k.room("room-7"), `{"room":"room-7","node":"n2","url":"x","fence":999999,"since":1,"expires":1}`, 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-ls[7].Lost():
+			case <-time.After(3 * p.LeaseTTL):
+				t.Fatal("the fenced-out lease was not lost")
+			}
+			ls[8].Release()
+			time.Sleep(2 * p.LeaseTTL)
+			if _, ok, _ := c.Owner(ctx, "room-8"); ok {
+				t.Fatal("a released lease was renewed")
+			}
+			for i, l := range ls {
+				if i == 7 || i == 8 {
+					continue
+				}
+				select {
+				case <-l.Lost():
+					t.Fatalf("lease %s lost with room-7", l.Owner().Room)
+				default:
+				}
+			}
 		})
 	}
 }

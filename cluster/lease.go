@@ -43,25 +43,40 @@ return {1, val}`)
 // The fence counter of a room lives a day after its last lease (a room name used once does not
 // stay in Redis forever; a stale holder is fenced out within seconds, far within that day).
 
-// renewScript: KEYS room, fence, rooms; ARGV fence, ttl ms, JSON prefix, since, room. Extends
-// the lease of fence ARGV[1]; re-creates it when its key is gone (Redis restarted, or it lapsed)
-// and no later lease was handed out (the fence counter, restored if it is gone too). 0: fenced out.
-var renewScript = redis.NewScript(`
+// renewAllScript renews many leases of this node in one call: KEYS rooms, then per lease its room
+// and fence keys; ARGV ttl ms, then per lease its fence, JSON prefix, since and room. Each lease
+// of its fence is extended; it is re-created when its key is gone (Redis restarted, or it lapsed)
+// and no later lease was handed out (the fence counter, restored if it is gone too). Returns one
+// 1 (renewed) or 0 (fenced out) per lease, in order.
+var renewAllScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  if string.match(cur, '"fence":(%d+)') ~= ARGV[1] then return 0 end
-else
-  local f = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if f > tonumber(ARGV[1]) then return 0 end
-  if f < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1], 'PX', 86400000) end
+local sexp = string.format('%.0f', now + tonumber(ARGV[1]))
+local out = {}
+for i = 1, (#KEYS - 1) / 2 do
+  local kroom, kfence = KEYS[2 * i], KEYS[2 * i + 1]
+  local fence, prefix, since, room = ARGV[4 * i - 2], ARGV[4 * i - 1], ARGV[4 * i], ARGV[4 * i + 1]
+  local ok = 1
+  local cur = redis.call('GET', kroom)
+  if cur then
+    if string.match(cur, '"fence":(%d+)') ~= fence then ok = 0 end
+  else
+    local f = tonumber(redis.call('GET', kfence) or '0')
+    if f > tonumber(fence) then ok = 0 end
+    if ok == 1 and f < tonumber(fence) then redis.call('SET', kfence, fence, 'PX', 86400000) end
+  end
+  if ok == 1 then
+    redis.call('PEXPIRE', kfence, 86400000)
+    redis.call('SET', kroom, prefix .. fence .. ',"since":' .. since .. ',"expires":' .. sexp .. '}', 'PX', ARGV[1])
+    redis.call('ZADD', KEYS[1], sexp, room)
+  end
+  out[i] = ok
 end
-redis.call('PEXPIRE', KEYS[2], 86400000)
-local sexp = string.format('%.0f', now + tonumber(ARGV[2]))
-redis.call('SET', KEYS[1], ARGV[3] .. ARGV[1] .. ',"since":' .. ARGV[4] .. ',"expires":' .. sexp .. '}', 'PX', ARGV[2])
-redis.call('ZADD', KEYS[3], sexp, ARGV[5])
-return 1`)
+return out`)
+
+// renewBatch bounds the leases one renewAllScript call renews (the script runs atomically in
+// Redis: a few hundred rooms take well under a millisecond).
+const renewBatch = 256
 
 // releaseScript: KEYS room, rooms; ARGV fence, room. Deletes the lease only if it is fence's.
 var releaseScript = redis.NewScript(`
@@ -139,7 +154,7 @@ func (c *Cluster) Claim(ctx context.Context, room string) (*Lease, error) {
 	if n, _ := res[0].(int64); n != 1 {
 		return nil, &OwnedError{Owner: o}
 	}
-	l := &Lease{c: c, owner: o, prefix: prefix, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Lease{c: c, owner: o, prefix: prefix, fence: strconv.FormatInt(o.Fence, 10), lost: make(chan struct{})}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -147,10 +162,8 @@ func (c *Cluster) Claim(ctx context.Context, room string) (*Lease, error) {
 		return nil, ErrClosed
 	}
 	c.leases[l] = struct{}{}
-	c.wg.Add(1)
 	c.mu.Unlock()
 	c.log.Debug("claimed room", "room", room, "fence", o.Fence)
-	go l.renewLoop()
 	return l, nil
 }
 
@@ -188,17 +201,17 @@ func (c *Cluster) owners(ctx context.Context, rooms ...string) ([]Owner, error) 
 	return out, nil
 }
 
-// Lease is this node's hold on a room, renewed every LeaseTTL/3 until Release.
+// Lease is this node's hold on a room, renewed every LeaseTTL/3 until Release, together with
+// all the node's other leases: one Redis call and no goroutine or timer per room (renewLoop).
 type Lease struct {
 	c      *Cluster
 	owner  Owner
 	prefix string
+	fence  string
 
 	lostOnce sync.Once
 	lost     chan struct{}
 	stopOnce sync.Once
-	stop     chan struct{}
-	done     chan struct{}
 }
 
 // Fence is the lease's fencing token (larger than every earlier lease's of the room, as long as
@@ -216,8 +229,12 @@ func (l *Lease) Lost() <-chan struct{} { return l.lost }
 // Release stops renewing and deletes the lease if it is still this one. Idempotent.
 func (l *Lease) Release() {
 	l.stopOnce.Do(func() {
-		close(l.stop)
-		<-l.done
+		c := l.c
+		c.mu.Lock()
+		delete(c.leases, l)
+		c.mu.Unlock()
+		c.renewMu.Lock() // a renewal that took l before it left the set has finished
+		c.renewMu.Unlock()
 		l.releaseNow()
 	})
 }
@@ -233,47 +250,78 @@ func (l *Lease) releaseNow() {
 
 func (l *Lease) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
 
-func (l *Lease) renewLoop() {
-	c := l.c
-	defer func() {
-		c.mu.Lock()
-		delete(c.leases, l)
-		c.mu.Unlock()
-		close(l.done)
-		c.wg.Done()
-	}()
+// renewLoop renews every lease of the node each LeaseTTL/3, renewBatch leases per Redis call.
+// A lease that is fenced out is lost; a call that fails is retried at the next tick and loses
+// nothing (media keeps flowing while Redis restarts). One goroutine and one ticker per node.
+func (c *Cluster) renewLoop() {
+	defer c.wg.Done()
 	every := max(c.p.LeaseTTL/3, 10*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	room, fence := l.owner.Room, strconv.FormatInt(l.owner.Fence, 10)
 	failing := false
 	for {
 		select {
-		case <-l.stop:
-			return
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, every)
-		n, err := renewScript.Run(ctx, c.p.Redis, []string{c.k.room(room), c.k.fence(room), c.k.rooms()},
-			fence, c.p.LeaseTTL.Milliseconds(), l.prefix, l.owner.Since, room).Int64()
-		cancel()
+		c.renewMu.Lock()
+		c.mu.Lock()
+		ls := make([]*Lease, 0, len(c.leases))
+		for l := range c.leases {
+			ls = append(ls, l)
+		}
+		c.mu.Unlock()
+		var err error
+		for len(ls) > 0 && err == nil {
+			n := min(len(ls), renewBatch)
+			err = c.renew(ls[:n], every)
+			ls = ls[n:]
+		}
+		c.renewMu.Unlock()
 		switch {
 		case err != nil:
 			if !failing && c.ctx.Err() == nil {
-				c.log.Warn("lease renewal failed (retrying)", "room", room, "err", err)
+				c.log.Warn("lease renewal failed (retrying)", "err", err)
 			}
 			failing = true
-		case n == 0:
-			c.log.Warn("lease lost: another node owns the room", "room", room, "fence", l.owner.Fence)
-			l.markLost()
-			return
-		default:
-			if failing {
-				c.log.Info("lease renewed again", "room", room)
-			}
+		case failing:
+			c.log.Info("leases renewed again")
 			failing = false
 		}
 	}
+}
+
+// renew renews ls in one call; the ones fenced out are lost and leave the set.
+func (c *Cluster) renew(ls []*Lease, timeout time.Duration) error {
+	keys := make([]string, 1, 1+2*len(ls))
+	keys[0] = c.k.rooms()
+	args := make([]any, 1, 1+4*len(ls))
+	args[0] = c.p.LeaseTTL.Milliseconds()
+	for _, l := range ls {
+		room := l.owner.Room
+		keys = append(keys, c.k.room(room), c.k.fence(room))
+		args = append(args, l.fence, l.prefix, l.owner.Since, room)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	defer cancel()
+	res, err := renewAllScript.Run(ctx, c.p.Redis, keys, args...).Int64Slice()
+	if err != nil {
+		return err
+	}
+	if len(res) != len(ls) {
+		return fmt.Errorf("lease renewal: %d answers for %d leases", len(res), len(ls))
+	}
+	for i, n := range res {
+		if n != 0 {
+			continue
+		}
+		l := ls[i]
+		c.log.Warn("lease lost: another node owns the room", "room", l.owner.Room, "fence", l.owner.Fence)
+		c.mu.Lock()
+		delete(c.leases, l)
+		c.mu.Unlock()
+		l.markLost()
+	}
+	return nil
 }
