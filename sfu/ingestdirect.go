@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
@@ -123,6 +122,7 @@ type pubIngest struct {
 	twccID uint8 // set before the route is published
 	tracks atomic.Pointer[map[uint32]*directIn]
 	twcc   twccFeedback
+	nack   *nackGen // set with chain
 
 	mu     sync.Mutex
 	chain  interceptor.Interceptor // NACK generator + receiver reports (+ TWCC when not hooked)
@@ -179,14 +179,9 @@ func (s *SFU) prepareIngest(se webrtc.SettingEngine) error {
 }
 
 // feedbackRegistry adds the receive-side feedback interceptors the SFU runs for a publisher on
-// the direct receive path: the NACK generator and receiver reports, and TWCC when the read hook
-// does not record it.
+// the direct receive path: receiver reports, and TWCC when the read hook does not record it.
+// NACKs are the SFU's own (nackgen.go).
 func feedbackRegistry(reg *interceptor.Registry, withTWCC bool) error {
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return err
-	}
-	reg.Add(gen)
 	// Receiver reports only: Pion's sender-report interceptor would tick every second for a
 	// connection that sends nothing.
 	rr, err := report.NewReceiverInterceptor()
@@ -223,6 +218,11 @@ func (in *pubIngest) track(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver)
 		in.start(info)
 	}
 	d.info = info
+	for _, fb := range info.RTCPFeedback {
+		if fb.Type == "nack" && fb.Parameter == "" {
+			d.nack = in.nack
+		}
+	}
 	d.chain = in.chain.BindRemoteStream(info, interceptor.RTPReaderFunc(d.source))
 	in.all = append(in.all, d)
 	if in.hooked {
@@ -245,6 +245,7 @@ func (in *pubIngest) start(info *interceptor.StreamInfo) {
 		}
 	}
 	in.twcc.init(func(pkts []rtcp.Packet) { _ = in.pc.WriteRTCP(pkts) })
+	in.nack = newNackGen(func(pkts []rtcp.Packet) { _ = in.pc.WriteRTCP(pkts) })
 	addr, ok := netip.AddrPort{}, false
 	if _, _, _, err := in.keys.MasterKeys(false); err == nil && s.batch() != nil {
 		if pair, err := in.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err == nil {
@@ -479,6 +480,9 @@ func (in *pubIngest) close() {
 	chain := in.chain
 	in.mu.Unlock()
 	in.twcc.close()
+	if in.nack != nil {
+		in.nack.close()
+	}
 	if chain != nil {
 		_ = chain.Close()
 	}
@@ -492,6 +496,7 @@ type directIn struct {
 	pt     uint8
 	info   *interceptor.StreamInfo
 	chain  interceptor.RTPReader
+	nack   *nackGen // nil: the track does not do NACK (audio)
 	ch     chan *[]byte
 	done   chan struct{} // Pion's track ended
 }
@@ -507,6 +512,9 @@ func (d *directIn) source(b []byte, a interceptor.Attributes) (int, interceptor.
 	case bp := <-d.ch:
 		n := copy(b, *bp)
 		ingestBufs.Put(bp)
+		if d.nack != nil && n >= 12 {
+			d.nack.observe(binary.BigEndian.Uint32(b[8:12]), binary.BigEndian.Uint16(b[2:4]))
+		}
 		return n, a, nil
 	case <-d.done:
 		return 0, nil, io.EOF

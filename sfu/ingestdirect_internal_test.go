@@ -87,3 +87,63 @@ func TestTWCCFeedbackSleepsWhenIdle(t *testing.T) {
 	}
 	f.close()
 }
+
+// The NACK generator asks for a gap after the reorder wait, again until the packet comes, and
+// then has nothing armed: a clean or idle stream wakes nothing.
+func TestNackGenAsksUntilRepaired(t *testing.T) {
+	sent := make(chan *rtcp.TransportLayerNack, 64)
+	g := newNackGen(func(p []rtcp.Packet) {
+		for _, x := range p {
+			sent <- x.(*rtcp.TransportLayerNack)
+		}
+	})
+	defer g.close()
+	for s := uint16(65530); s != 3; s++ { // across the wrap
+		g.observe(7, s)
+	}
+	g.mu.Lock()
+	armed := !g.due.IsZero()
+	g.mu.Unlock()
+	if armed {
+		t.Fatal("armed with nothing missing")
+	}
+	g.observe(7, 6) // 3, 4, 5 missing
+	var first *rtcp.TransportLayerNack
+	select {
+	case first = <-sent:
+	case <-time.After(time.Second):
+		t.Fatal("no NACK")
+	}
+	if got := first.Nacks[0].PacketList(); first.MediaSSRC != 7 || len(got) != 3 || got[0] != 3 || got[2] != 5 {
+		t.Fatalf("NACK %+v: %v", first, got)
+	}
+	select {
+	case again := <-sent: // retried while missing
+		if len(again.Nacks[0].PacketList()) != 3 {
+			t.Fatalf("retry %v", again.Nacks[0].PacketList())
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no retry")
+	}
+	g.observe(7, 4)
+	g.observe(7, 3)
+	g.observe(7, 5)
+	if g.pending() != 0 {
+		t.Fatalf("%d still pending", g.pending())
+	}
+	time.Sleep(2 * nackRetry)
+	for len(sent) > 0 {
+		<-sent // one may have been on its way
+	}
+	time.Sleep(2 * nackRetry)
+	g.mu.Lock()
+	armed = !g.due.IsZero()
+	g.mu.Unlock()
+	if armed || len(sent) != 0 {
+		t.Fatalf("repaired: armed %v, %d more NACKs", armed, len(sent))
+	}
+	g.observe(7, 6+nackWindow+10) // a jump wider than the window: not asked for
+	if g.pending() != 0 {
+		t.Fatalf("a wide gap was queued: %d", g.pending())
+	}
+}
