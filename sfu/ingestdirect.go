@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
@@ -122,7 +123,6 @@ type pubIngest struct {
 	twccID uint8 // set before the route is published
 	tracks atomic.Pointer[map[uint32]*directIn]
 	twcc   twccFeedback
-	nack   *nackGen // set with chain
 
 	mu     sync.Mutex
 	chain  interceptor.Interceptor // NACK generator + receiver reports (+ TWCC when not hooked)
@@ -179,9 +179,14 @@ func (s *SFU) prepareIngest(se webrtc.SettingEngine) error {
 }
 
 // feedbackRegistry adds the receive-side feedback interceptors the SFU runs for a publisher on
-// the direct receive path: receiver reports, and TWCC when the read hook does not record it.
-// NACKs are the SFU's own (nackgen.go).
+// the direct receive path: the NACK generator and receiver reports, and TWCC when the read hook
+// does not record it.
 func feedbackRegistry(reg *interceptor.Registry, withTWCC bool) error {
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return err
+	}
+	reg.Add(gen)
 	// Receiver reports only: Pion's sender-report interceptor would tick every second for a
 	// connection that sends nothing.
 	rr, err := report.NewReceiverInterceptor()
@@ -218,11 +223,6 @@ func (in *pubIngest) track(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver)
 		in.start(info)
 	}
 	d.info = info
-	for _, fb := range info.RTCPFeedback {
-		if fb.Type == "nack" && fb.Parameter == "" {
-			d.nack = in.nack
-		}
-	}
 	d.chain = in.chain.BindRemoteStream(info, interceptor.RTPReaderFunc(d.source))
 	in.all = append(in.all, d)
 	if in.hooked {
@@ -245,7 +245,6 @@ func (in *pubIngest) start(info *interceptor.StreamInfo) {
 		}
 	}
 	in.twcc.init(func(pkts []rtcp.Packet) { _ = in.pc.WriteRTCP(pkts) })
-	in.nack = newNackGen(func(pkts []rtcp.Packet) { _ = in.pc.WriteRTCP(pkts) })
 	addr, ok := netip.AddrPort{}, false
 	if _, _, _, err := in.keys.MasterKeys(false); err == nil && s.batch() != nil {
 		if pair, err := in.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair(); err == nil {
@@ -480,9 +479,6 @@ func (in *pubIngest) close() {
 	chain := in.chain
 	in.mu.Unlock()
 	in.twcc.close()
-	if in.nack != nil {
-		in.nack.close()
-	}
 	if chain != nil {
 		_ = chain.Close()
 	}
@@ -496,7 +492,6 @@ type directIn struct {
 	pt     uint8
 	info   *interceptor.StreamInfo
 	chain  interceptor.RTPReader
-	nack   *nackGen // nil: the track does not do NACK (audio)
 	ch     chan *[]byte
 	done   chan struct{} // Pion's track ended
 }
@@ -512,9 +507,6 @@ func (d *directIn) source(b []byte, a interceptor.Attributes) (int, interceptor.
 	case bp := <-d.ch:
 		n := copy(b, *bp)
 		ingestBufs.Put(bp)
-		if d.nack != nil && n >= 12 {
-			d.nack.observe(binary.BigEndian.Uint32(b[8:12]), binary.BigEndian.Uint16(b[2:4]))
-		}
 		return n, a, nil
 	case <-d.done:
 		return 0, nil, io.EOF
