@@ -478,6 +478,17 @@ func (a *Archive) doJob(j archiveJob) error {
 }
 
 func (a *Archive) uploadFile(ctx context.Context, path, key string) error {
+	if fp, ok := a.store.(storage.FilePutter); ok { // the local store links the closed chunk's file
+		st, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if err := fp.PutFile(ctx, key, path); err != nil {
+			return err
+		}
+		a.stats.bytesUploaded.Add(st.Size())
+		return nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err

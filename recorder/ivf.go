@@ -2,6 +2,8 @@ package recorder
 
 import (
 	"encoding/binary"
+	"errors"
+	"io/fs"
 	"os"
 )
 
@@ -17,8 +19,18 @@ type ivfWriter struct {
 	buf    []byte // frames not written yet
 }
 
+// createFresh creates path as a new file: one left at that path is removed first, never
+// truncated in place, because a closed chunk's file may also be an object of the local store
+// (a hard link: storage.Local.PutFile).
+func createFresh(path string) (*os.File, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+}
+
 func newIVF(path, fourcc string, width, height int) (*ivfWriter, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := createFresh(path)
 	if err != nil {
 		return nil, err
 	}

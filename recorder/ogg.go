@@ -34,7 +34,7 @@ var oggCRC = func() (t [256]uint32) {
 }()
 
 func newOgg(path string, serial uint32) (*oggWriter, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := createFresh(path)
 	if err != nil {
 		return nil, err
 	}

@@ -455,3 +455,29 @@ func firstAfter(s []testmedia.Sample, d time.Duration) int {
 	}
 	return len(s)
 }
+
+// TestCreateFreshKeepsLinks: a chunk file created again at a path whose old file is linked
+// elsewhere (the local store's object, storage.Local.PutFile) is a new file; the linked one keeps
+// its bytes.
+func TestCreateFreshKeepsLinks(t *testing.T) {
+	dir := t.TempDir()
+	p := dir + "/video.ivf"
+	if err := os.WriteFile(p, []byte("stored"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(p, dir+"/object"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := createFresh(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("new")
+	_ = f.Close()
+	if b, _ := os.ReadFile(dir + "/object"); string(b) != "stored" {
+		t.Fatalf("the linked object became %q", b)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "new" {
+		t.Fatalf("the new file is %q", b)
+	}
+}

@@ -47,13 +47,23 @@ type AgedSink interface {
 // sinkQueue is the number of packets buffered for a sink (~20 s of a 1.5 Mbps stream).
 const sinkQueue = 4096
 
+// sinkGather is how long a sink's packets gather before its goroutine takes them, all at once:
+// one wake-up per room every sinkGather while media flows, instead of one per packet (≈ 230 a
+// second). The recorder writes its files every 100 ms anyway and live HLS cuts parts of 200 ms
+// or more, so neither waits for it. Nothing arms the timer while no packet arrives.
+const sinkGather = 20 * time.Millisecond
+
 type sinkFeed struct {
-	room  *room
-	sink  Sink
-	queue chan sinkPacket
-	downs []*downTrack
-	done  chan struct{}
-	once  sync.Once
+	room *room
+	sink Sink
+	// pending holds the packets not taken yet (at most sinkQueue); the first one into an empty
+	// list arms wake, which run waits on.
+	mu      sync.Mutex
+	pending []sinkPacket
+	wake    *time.Timer
+	downs   []*downTrack
+	done    chan struct{}
+	once    sync.Once
 	// replay is written before the live packets (sinkreplay.go); filtering counts its tracks
 	// whose live packets may still repeat it. Set before run starts, then run's alone.
 	replay    []*replayTrack
@@ -67,12 +77,37 @@ type sinkPacket struct {
 	pkt  *rtp.Packet
 }
 
+func newSinkFeed(r *room, sink Sink) *sinkFeed {
+	f := &sinkFeed{room: r, sink: sink, done: make(chan struct{}), pending: make([]sinkPacket, 0, 64)}
+	f.wake = time.NewTimer(time.Hour)
+	f.wake.Stop()
+	return f
+}
+
+// enqueue is called by the room's read loops; it never waits for the sink.
 func (f *sinkFeed) enqueue(info TrackInfo, pkt *rtp.Packet) {
-	select {
-	case f.queue <- sinkPacket{info, pkt}:
-	default:
+	f.mu.Lock()
+	if len(f.pending) >= sinkQueue {
+		f.mu.Unlock()
 		f.room.s.stats.sinkDropped.Add(1)
+		return
 	}
+	f.pending = append(f.pending, sinkPacket{info, pkt})
+	first := len(f.pending) == 1
+	f.mu.Unlock()
+	if first {
+		f.wake.Reset(sinkGather)
+	}
+}
+
+// take hands run what has gathered, leaving spare (emptied) as the next list.
+func (f *sinkFeed) take(spare []sinkPacket) []sinkPacket {
+	clear(spare)
+	f.mu.Lock()
+	got := f.pending
+	f.pending = spare[:0]
+	f.mu.Unlock()
+	return got
 }
 
 func (f *sinkFeed) run() {
@@ -81,30 +116,32 @@ func (f *sinkFeed) run() {
 		f.writeReplay(f.replayFor)
 		f.filtering = len(f.replay)
 	}
+	spare := make([]sinkPacket, 0, 64)
 	for {
 		select {
-		case sp := <-f.queue:
-			if f.toLayer(sp) || f.replayed(sp.info, sp.pkt) {
-				continue
-			}
-			if err := f.sink.WriteRTP(sp.info, sp.pkt); err != nil {
-				f.room.s.log.Warn("sink write failed", "room", f.room.name, "err", err)
-			}
-		case <-f.done:
-			// Drain what was queued before the end, then close.
-			for {
-				select {
-				case sp := <-f.queue:
-					if !f.toLayer(sp) && !f.replayed(sp.info, sp.pkt) {
-						_ = f.sink.WriteRTP(sp.info, sp.pkt)
-					}
-				default:
-					if err := f.sink.Close(); err != nil {
-						f.room.s.log.Warn("sink close failed", "room", f.room.name, "err", err)
-					}
-					return
+		case <-f.wake.C:
+			batch := f.take(spare)
+			for _, sp := range batch {
+				if f.toLayer(sp) || f.replayed(sp.info, sp.pkt) {
+					continue
+				}
+				if err := f.sink.WriteRTP(sp.info, sp.pkt); err != nil {
+					f.room.s.log.Warn("sink write failed", "room", f.room.name, "err", err)
 				}
 			}
+			spare = batch
+		case <-f.done:
+			// Write what was queued before the end, then close.
+			f.wake.Stop()
+			for _, sp := range f.take(spare) {
+				if !f.toLayer(sp) && !f.replayed(sp.info, sp.pkt) {
+					_ = f.sink.WriteRTP(sp.info, sp.pkt)
+				}
+			}
+			if err := f.sink.Close(); err != nil {
+				f.room.s.log.Warn("sink close failed", "room", f.room.name, "err", err)
+			}
+			return
 		}
 	}
 }
@@ -151,7 +188,7 @@ func (r *room) startSink() {
 	if sink == nil {
 		return
 	}
-	f := &sinkFeed{room: r, sink: sink, queue: make(chan sinkPacket, sinkQueue), done: make(chan struct{})}
+	f := newSinkFeed(r, sink)
 	f.layers = r.wantedLayers(sink)
 	r.mu.Lock()
 	if r.ended {

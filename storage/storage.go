@@ -23,6 +23,12 @@ type Storage interface {
 	URL(key string) string
 }
 
+// FilePutter is a Storage that can store a local file as an object without copying its bytes
+// (Local: a hard link). The caller must not change the file in place afterwards.
+type FilePutter interface {
+	PutFile(ctx context.Context, key, path string) error
+}
+
 // ContentType is the MIME type stored with a key, from its extension.
 func ContentType(key string) string {
 	switch strings.ToLower(path.Ext(key)) {

@@ -172,3 +172,63 @@ func TestLocalHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestLocalPutFile: a local file becomes an object by a hard link (the same inode, nothing
+// copied), replacing an older object; a bad key is refused; where no link can be made the file is
+// copied instead.
+func TestLocalPutFile(t *testing.T) {
+	ctx := context.Background()
+	l, err := NewLocal(LocalParams{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir() + "/chunk.ivf"
+	if err := os.WriteFile(src, []byte("frames"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Put(ctx, "raw/r/0/video.ivf", strings.NewReader("older"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.PutFile(ctx, "raw/r/0/video.ivf", src); err != nil {
+		t.Fatal(err)
+	}
+	read := func(key string) string {
+		t.Helper()
+		rc, err := l.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return string(b)
+	}
+	if got := read("raw/r/0/video.ivf"); got != "frames" {
+		t.Fatalf("object = %q", got)
+	}
+	a, _ := os.Stat(src)
+	b, _ := os.Stat(l.path("raw/r/0/video.ivf"))
+	if !os.SameFile(a, b) {
+		t.Fatal("the object is a copy, not a link of the file")
+	}
+	if ents, _ := os.ReadDir(l.path("raw/r/0")); len(ents) != 1 {
+		t.Fatalf("left in the directory: %v", ents)
+	}
+	if err := l.PutFile(ctx, "../escape", src); err == nil {
+		t.Fatal("a key outside the store was accepted")
+	}
+	link = func(string, string) error { return &os.LinkError{Op: "link", Err: errors.New("cross-device link")} }
+	t.Cleanup(func() { link = os.Link })
+	if err := l.PutFile(ctx, "raw/r/1/video.ivf", src); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("raw/r/1/video.ivf"); got != "frames" {
+		t.Fatalf("copied object = %q", got)
+	}
+	c, _ := os.Stat(l.path("raw/r/1/video.ivf"))
+	if os.SameFile(a, c) {
+		t.Fatal("the fallback linked the file")
+	}
+	if err := l.PutFile(ctx, "raw/r/2/video.ivf", src+".missing"); err == nil {
+		t.Fatal("a missing file was stored")
+	}
+}
