@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is everything `relaycast serve` can be told. The comment on each
@@ -59,6 +60,12 @@ type Config struct {
 	// back-to-back packets to the kernel as one UDP GSO message (docs/PERFORMANCE.md). For
 	// comparison runs. --no-gso, default false.
 	NoGSO bool
+	// ReadCoalesce: when a read of the ICE socket finds more than one datagram waiting, the next
+	// ones gather this long before the socket is read again (recvmmsg). Under load the server
+	// then wakes about once per interval instead of once per datagram; it adds up to the interval
+	// to a busy socket's packets (docs/PERFORMANCE.md, "Coalesced reads"). 0 reads each datagram
+	// as it comes. --read-coalesce, default 0 (off), at most 10ms.
+	ReadCoalesce time.Duration
 	// ViewerAuth requires a token with the subscribe grant to watch.
 	// --viewer-auth, default false (anyone may watch).
 	ViewerAuth bool
@@ -159,6 +166,7 @@ func (c *Config) settings() []setting {
 		{"pion-send", "send viewers' packets through Pion's per-packet path instead of the SFU's direct SRTP path (comparison runs)", (*boolValue)(&c.PionSend)},
 		{"pion-ingest", "receive publishers' packets through Pion's per-packet path instead of the SFU's direct SRTP receive path (comparison runs)", (*boolValue)(&c.PionIngest)},
 		{"no-gso", "send each datagram to viewers as its own message instead of one UDP GSO message per run of a viewer's back-to-back packets (comparison runs)", (*boolValue)(&c.NoGSO)},
+		{"read-coalesce", "when a read of the ICE socket finds several datagrams waiting, let the next ones gather this `duration` before reading again (fewer wake-ups under load, e.g. 1ms); 0 = read each as it comes; at most 10ms", (*durationValue)(&c.ReadCoalesce)},
 		{"viewer-auth", "require a token with the subscribe grant to watch", (*boolValue)(&c.ViewerAuth)},
 		{"ice-server", "STUN/TURN `URL` given to clients, repeatable or comma separated: stun:host[:port] or turn[s]:[user:pass@]host[:port][?transport=udp|tcp]", &listValue{p: &c.ICEServers}},
 		{"allowed-origins", "comma separated extra `origins` allowed to open the WebSocket, e.g. https://shop.example.com", &listValue{p: &c.AllowedOrigins}},
@@ -280,6 +288,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: --%s: %s", ErrInvalid, flagName, fmt.Sprintf(format, args...)))
 	}
 
+	if c.ReadCoalesce < 0 || c.ReadCoalesce > 10*time.Millisecond {
+		bad("read-coalesce", "%v is outside 0..10ms", c.ReadCoalesce)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls-cert", "--tls-cert and --tls-key go together")
 	}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envMap(m map[string]string) func(string) (string, bool) {
@@ -214,6 +215,9 @@ func TestValidate(t *testing.T) {
 		{"udp port too big", func(c *Config) { c.ICEUDPPort = 65536 }, "--ice-udp-port"},
 		{"udp port 0 ok", func(c *Config) { c.ICEUDPPort = 0 }, ""},
 		{"tcp port too big", func(c *Config) { c.ICETCPPort = 99999 }, "--ice-tcp-port"},
+		{"read coalesce off", func(c *Config) { c.ReadCoalesce = 0 }, ""},
+		{"read coalesce too long", func(c *Config) { c.ReadCoalesce = 20 * time.Millisecond }, "--read-coalesce"},
+		{"read coalesce negative", func(c *Config) { c.ReadCoalesce = -time.Millisecond }, "--read-coalesce"},
 		{"public ip v4", func(c *Config) { c.PublicIP = "198.51.100.1" }, ""},
 		{"public ip v6", func(c *Config) { c.PublicIP = "2001:db8::1" }, ""},
 		{"public ip hostname", func(c *Config) { c.PublicIP = "example.com" }, "--public-ip"},

@@ -195,7 +195,7 @@ func New(p Params) (*Server, error) {
 	onLive = s.liveOnLive(s.webhookOnLive(s.hlsOnLive(onLive)))
 	if s.sfu, err = sfu.New(sfu.Config{
 		Logger: p.Logger, ICEUDPPort: cfg.ICEUDPPort, ICETCPPort: cfg.ICETCPPort,
-		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive, PionSend: cfg.PionSend, PionIngest: cfg.PionIngest,
+		PublicIP: cfg.PublicIP, Loopback: cfg.ICELoopback, OnLive: onLive, PionSend: cfg.PionSend, PionIngest: cfg.PionIngest, ReadCoalesce: cfg.ReadCoalesce,
 		NoGSO: cfg.NoGSO,
 	}); err != nil {
 		return fail(err)

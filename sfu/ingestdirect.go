@@ -96,7 +96,7 @@ func (r *ingestRoutes) lookup(a netip.AddrPort) *pubIngest {
 
 // takeIngest is the batching socket's read hook: it takes a publisher's SRTP packet for a track
 // on the direct receive path and reports whether it did.
-func (s *SFU) takeIngest(p []byte, from netip.AddrPort) bool {
+func (s *SFU) takeIngest(p []byte, from netip.AddrPort, at time.Time) bool {
 	// RFC 7983: 128–191 is RTP or RTCP; RTCP packet types 192–223 go on to Pion.
 	if len(p) < 12 || p[0]&0xc0 != 0x80 || (p[1] >= 192 && p[1] <= 223) {
 		return false
@@ -105,7 +105,7 @@ func (s *SFU) takeIngest(p []byte, from netip.AddrPort) bool {
 	if in == nil {
 		return false
 	}
-	return in.take(p)
+	return in.take(p, at)
 }
 
 // pubIngest is one publisher connection's direct receive state.
@@ -311,7 +311,7 @@ func (in *pubIngest) claimRTX(ssrc uint32) *directIn {
 }
 
 // take handles one RTP datagram from the publisher (read hook goroutine).
-func (in *pubIngest) take(p []byte) bool {
+func (in *pubIngest) take(p []byte, at time.Time) bool {
 	ssrc := binary.BigEndian.Uint32(p[8:12])
 	var d *directIn
 	if m := in.tracks.Load(); m != nil {
@@ -321,7 +321,7 @@ func (in *pubIngest) take(p []byte) bool {
 		d = in.claimRTX(ssrc)
 	}
 	if d == nil || !in.context() {
-		in.recordWire(p)
+		in.recordWire(p, at)
 		return false
 	}
 	bp := ingestBufs.Get().(*[]byte)
@@ -330,7 +330,7 @@ func (in *pubIngest) take(p []byte) bool {
 		ingestBufs.Put(bp)
 		in.s.stats.ingestRefused.Add(1)
 		in.s.log.Debug("direct ingest: decrypt", "ssrc", ssrc, "err", err)
-		in.recordWire(p)
+		in.recordWire(p, at)
 		return false
 	}
 	if in.twccID != 0 {
@@ -343,7 +343,7 @@ func (in *pubIngest) take(p []byte) bool {
 			}
 		}
 		if h != nil {
-			in.recordTWCC(h)
+			in.recordTWCC(h, at)
 		}
 	}
 	if ssrc != d.ssrc {
@@ -382,18 +382,18 @@ func (in *pubIngest) context() bool {
 
 // recordWire records the TWCC sequence number of a packet the hook leaves to Pion, read from
 // its header in the clear (not possible for a Cryptex packet).
-func (in *pubIngest) recordWire(p []byte) {
+func (in *pubIngest) recordWire(p []byte, at time.Time) {
 	if in.twccID == 0 || cryptex(p) {
 		return
 	}
 	if _, err := in.hdr.Unmarshal(p); err == nil {
-		in.recordTWCC(&in.hdr)
+		in.recordTWCC(&in.hdr, at)
 	}
 }
 
-func (in *pubIngest) recordTWCC(h *rtp.Header) {
+func (in *pubIngest) recordTWCC(h *rtp.Header, at time.Time) {
 	if ext := h.GetExtension(in.twccID); len(ext) >= 2 {
-		in.twcc.record(h.SSRC, binary.BigEndian.Uint16(ext))
+		in.twcc.record(h.SSRC, binary.BigEndian.Uint16(ext), at)
 	}
 }
 
@@ -582,10 +582,11 @@ func (f *twccFeedback) init(write func([]rtcp.Packet)) {
 	f.mu.Unlock()
 }
 
-func (f *twccFeedback) record(ssrc uint32, seq uint16) {
+// record notes a packet that arrived at at (the kernel's receive time when the socket has it).
+func (f *twccFeedback) record(ssrc uint32, seq uint16, at time.Time) {
 	f.mu.Lock()
 	if f.rec != nil && !f.closed {
-		f.rec.Record(ssrc, seq, time.Since(f.start).Microseconds())
+		f.rec.Record(ssrc, seq, at.Sub(f.start).Microseconds())
 		if !f.armed {
 			f.armed = true
 			if f.timer == nil {

@@ -62,7 +62,7 @@ func TestTWCCFeedbackSleepsWhenIdle(t *testing.T) {
 	var f twccFeedback
 	f.init(func(p []rtcp.Packet) { sent <- p })
 	for i := 0; i < 5; i++ {
-		f.record(1, uint16(i))
+		f.record(1, uint16(i), time.Now())
 	}
 	select {
 	case pkts := <-sent:
@@ -79,7 +79,7 @@ func TestTWCCFeedbackSleepsWhenIdle(t *testing.T) {
 	if armed || len(sent) != 0 {
 		t.Fatalf("idle: armed %v, %d more feedback packets", armed, len(sent))
 	}
-	f.record(1, 5)
+	f.record(1, 5, time.Now())
 	select {
 	case <-sent:
 	case <-time.After(2 * time.Second):

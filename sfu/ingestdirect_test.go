@@ -38,9 +38,13 @@ func TestLossyPublisherRecovered(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for several seconds")
 	}
-	for _, pion := range []bool{false, true} {
-		t.Run(fmt.Sprintf("pion-ingest=%v", pion), func(t *testing.T) {
-			s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 500 * time.Millisecond, PionIngest: pion})
+	for _, tc := range []struct {
+		pion     bool
+		coalesce time.Duration
+	}{{false, 0}, {true, 0}, {false, time.Millisecond}} {
+		pion := tc.pion
+		t.Run(fmt.Sprintf("pion-ingest=%v/read-coalesce=%v", pion, tc.coalesce), func(t *testing.T) {
+			s, err := sfu.New(sfu.Config{Loopback: true, LiveGrace: 500 * time.Millisecond, PionIngest: pion, ReadCoalesce: tc.coalesce})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -57,6 +57,11 @@ type Config struct {
 	// SRTP session → track, Pion's receive-side interceptors) instead of the SFU's direct one
 	// (ingestdirect.go). For comparison and as a fallback; default false.
 	PionIngest bool
+	// ReadCoalesce: a read of the ICE socket that finds several datagrams waiting lets the next
+	// ones gather this long before the next read (udpsend.Options.ReadCoalesce; TWCC then takes
+	// each packet's arrival from the kernel's receive timestamp). 0 reads each datagram as it
+	// comes (docs/PERFORMANCE.md, "Coalesced reads").
+	ReadCoalesce time.Duration
 	// NoGSO sends every datagram as its own message. By default a viewer's consecutive packets
 	// of one writer-group batch go to the kernel as one UDP GSO message when the kernel has
 	// UDP_SEGMENT (direct send path only; see docs/PERFORMANCE.md). For comparison runs.
@@ -191,7 +196,7 @@ func (s *SFU) listen(se *webrtc.SettingEngine) error {
 	}
 	_ = conn.SetReadBuffer(8 << 20)
 	_ = conn.SetWriteBuffer(8 << 20)
-	bc := udpsend.New(conn, udpsend.Options{GSO: !s.cfg.NoGSO, Log: s.log})
+	bc := udpsend.New(conn, udpsend.Options{GSO: !s.cfg.NoGSO, Log: s.log, ReadCoalesce: s.cfg.ReadCoalesce})
 	s.udpLn = append(s.udpLn, bc)
 	stdNet, err := stdnet.NewNet()
 	if err != nil {

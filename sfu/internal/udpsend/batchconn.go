@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"golang.org/x/net/ipv4"
 )
@@ -49,12 +51,31 @@ type Conn struct {
 	messages atomic.Uint64 // messages sent (a GSO run is one)
 	gsoOff   atomic.Uint64 // GSO messages the kernel refused
 	hook     atomic.Pointer[ReadHook]
+	coalesce time.Duration // Options.ReadCoalesce
+	rd       batchReader
+}
+
+// batchReader is ReadFromAddrPort's state with Options.ReadCoalesce: the datagrams of the last
+// recvmmsg(2), handed out one by one.
+type batchReader struct {
+	mu    sync.Mutex
+	ms    []ipv4.Message
+	bufs  [][]byte
+	oobs  [][]byte
+	n, i  int
+	busy  bool      // the last recvmmsg found more than one datagram waiting
+	stamp bool      // the socket timestamps what it receives (SO_TIMESTAMPNS)
+	read  time.Time // when the last recvmmsg returned: the arrival time without a timestamp
+	// readWall is read without its monotonic reading, to turn the kernel's wall-clock stamps
+	// into times on the monotonic clock
+	readWall time.Time
 }
 
 // ReadHook sees every datagram ReadFromAddrPort reads before its caller does; returning true
 // takes it (the caller never sees it). It runs on the reading goroutine and must not block; p is
-// the caller's buffer, valid only during the call.
-type ReadHook func(p []byte, from netip.AddrPort) bool
+// valid only during the call. at is when the datagram arrived: the kernel's receive timestamp
+// with Options.ReadCoalesce (SO_TIMESTAMPNS), else the time it was read.
+type ReadHook func(p []byte, from netip.AddrPort, at time.Time) bool
 
 // SetReadHook installs h (nil removes it).
 func (b *Conn) SetReadHook(h ReadHook) {
@@ -107,6 +128,13 @@ type Options struct {
 	// SchedSyscall: sendmmsg through x/net (a syscall Go's scheduler sees) instead of rawSendmmsg.
 	SchedSyscall bool
 	Log          *slog.Logger // nil: silent
+	// ReadCoalesce > 0: ReadFromAddrPort reads with recvmmsg(2), and when a read found more
+	// than one datagram waiting it lets the next ones gather for this long before it reads
+	// again. Under load the process then wakes about once per ReadCoalesce per socket instead of
+	// once per datagram, and what one wake-up reads, from every room, goes out together; an idle
+	// or lightly used socket is read as soon as a datagram arrives. It adds at most ReadCoalesce
+	// to the path of a datagram that arrives while the socket is busy.
+	ReadCoalesce time.Duration
 }
 
 // SendFunc sends a batch of messages (sendmmsg) and returns how many went.
@@ -130,13 +158,16 @@ func (b *Conn) Start() {
 // NewIdle builds a Conn without starting its flushers: tests and benchmarks read its queues
 // themselves (Take, Discard), or wrap its sendmmsg (WrapSend) and then Start it.
 func NewIdle(c *net.UDPConn, opt Options) *Conn {
-	b := &Conn{UDPConn: c, pc: ipv4.NewPacketConn(c), done: make(chan struct{}), log: opt.Log}
+	b := &Conn{UDPConn: c, pc: ipv4.NewPacketConn(c), done: make(chan struct{}), log: opt.Log, coalesce: opt.ReadCoalesce}
 	b.write = func(ms []ipv4.Message) (int, error) { return b.pc.WriteBatch(ms, 0) }
 	if w, err := rawSendmmsg(c); err == nil && !opt.SchedSyscall {
 		b.write = w // sendmmsg without a scheduler hand-off (gso_linux.go)
 	}
 	if opt.GSO && gsoSupported(c) {
 		b.gso.Store(true)
+	}
+	if opt.ReadCoalesce > 0 {
+		b.rd.init(c)
 	}
 	n := runtime.GOMAXPROCS(0)
 	b.queues = make([]flushQueue, n)
@@ -156,17 +187,88 @@ func (b *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return b.WriteToAddrPort(p, ua.AddrPort())
 }
 
+// init allocates the reader's buffers and turns on the socket's receive timestamps.
+func (r *batchReader) init(c *net.UDPConn) {
+	r.ms = make([]ipv4.Message, readBatchLen)
+	r.bufs = make([][]byte, readBatchLen)
+	r.oobs = make([][]byte, readBatchLen)
+	for i := range r.ms {
+		r.bufs[i] = make([]byte, readBufLen)
+		r.ms[i].Buffers = [][]byte{r.bufs[i]}
+	}
+	if r.stamp = enableRxTimestamps(c); r.stamp {
+		for i := range r.ms {
+			r.oobs[i] = make([]byte, rxStampRoom)
+			r.ms[i].OOB = r.oobs[i]
+		}
+	}
+}
+
+// readBatchLen is the most datagrams one recvmmsg(2) takes (Options.ReadCoalesce), and
+// readBufLen the largest datagram it reads whole (longer ones are dropped).
+const (
+	readBatchLen = 64
+	readBufLen   = 2048
+)
+
 // ReadFromAddrPort reads without allocating (ice.AddrPortReaderWriter).
 func (b *Conn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	if b.coalesce > 0 {
+		return b.readBatched(p)
+	}
 	for {
 		n, from, err := b.UDPConn.ReadFromUDPAddrPort(p)
 		if err != nil {
 			return n, from, err
 		}
-		if h := b.hook.Load(); h != nil && (*h)(p[:n], from) {
+		if h := b.hook.Load(); h != nil && (*h)(p[:n], from, time.Now()) {
 			continue
 		}
 		return n, from, nil
+	}
+}
+
+// readBatched is ReadFromAddrPort with Options.ReadCoalesce (one reader at a time).
+func (b *Conn) readBatched(p []byte) (int, netip.AddrPort, error) {
+	r := &b.rd
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	hook := b.hook.Load()
+	for {
+		for r.i < r.n {
+			m := &r.ms[r.i]
+			pkt := r.bufs[r.i][:m.N]
+			r.i++
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok || m.Flags&syscall.MSG_TRUNC != 0 {
+				continue
+			}
+			from := ua.AddrPort()
+			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+			if hook != nil {
+				at := r.read
+				if r.stamp {
+					if t, ok := rxTimestamp(r.oobs[r.i-1][:m.NN]); ok {
+						at = r.read.Add(-r.readWall.Sub(t)) // on the monotonic clock, as time.Now()
+					}
+				}
+				if (*hook)(pkt, from, at) {
+					continue
+				}
+			}
+			return copy(p, pkt), from, nil
+		}
+		if r.busy {
+			time.Sleep(b.coalesce) // let the next datagrams gather
+		}
+		n, err := b.pc.ReadBatch(r.ms, 0)
+		if err != nil {
+			r.n, r.i = 0, 0
+			return 0, netip.AddrPort{}, err
+		}
+		r.n, r.i, r.busy, r.read = n, 0, n > 1, time.Now()
+		r.readWall = r.read.Round(0)
+		hook = b.hook.Load()
 	}
 }
 

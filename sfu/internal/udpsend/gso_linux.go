@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/net/ipv4"
@@ -132,4 +133,40 @@ func rawSendmmsg(c *net.UDPConn) (func([]ipv4.Message) (int, error), error) {
 		}
 		return n, nil
 	}, nil
+}
+
+// rxStampRoom holds an SCM_TIMESTAMPNS control message (a 16-byte timespec).
+const rxStampRoom = 64
+
+// enableRxTimestamps asks the kernel to stamp every datagram c receives with its arrival time
+// (SO_TIMESTAMPNS), for the arrival times TWCC feedback reports; false if it cannot.
+func enableRxTimestamps(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil || serr != nil {
+		return false
+	}
+	return true
+}
+
+// rxTimestamp finds the SCM_TIMESTAMPNS control message in oob.
+func rxTimestamp(oob []byte) (time.Time, bool) {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			return time.Time{}, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l-unix.CmsgLen(0) >= int(unsafe.Sizeof(unix.Timespec{})) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+			return time.Unix(ts.Sec, ts.Nsec), true
+		}
+		oob = oob[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(oob)):]
+	}
+	return time.Time{}, false
 }

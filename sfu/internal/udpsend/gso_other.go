@@ -1,10 +1,11 @@
 //go:build !linux
 
-package sfu
+package udpsend
 
 import (
 	"errors"
 	"net"
+	"time"
 
 	"golang.org/x/net/ipv4"
 )
@@ -21,3 +22,9 @@ func gsoRefused(error) bool { return true }
 func rawSendmmsg(*net.UDPConn) (func([]ipv4.Message) (int, error), error) {
 	return nil, errors.New("no raw sendmmsg here")
 }
+
+const rxStampRoom = 0
+
+func enableRxTimestamps(*net.UDPConn) bool { return false }
+
+func rxTimestamp([]byte) (time.Time, bool) { return time.Time{}, false }
