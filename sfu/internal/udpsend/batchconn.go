@@ -63,7 +63,7 @@ type batchReader struct {
 	bufs  [][]byte
 	oobs  [][]byte
 	n, i  int
-	busy  bool      // the last recvmmsg found more than one datagram waiting
+	busy  bool      // the last recvmmsg found more than one datagram waiting, and not a full batch
 	stamp bool      // the socket timestamps what it receives (SO_TIMESTAMPNS)
 	read  time.Time // when the last recvmmsg returned: the arrival time without a timestamp
 	// readWall is read without its monotonic reading, to turn the kernel's wall-clock stamps
@@ -266,7 +266,8 @@ func (b *Conn) readBatched(p []byte) (int, netip.AddrPort, error) {
 			r.n, r.i = 0, 0
 			return 0, netip.AddrPort{}, err
 		}
-		r.n, r.i, r.busy, r.read = n, 0, n > 1, time.Now()
+		// A full batch leaves more waiting: the next read goes at once.
+		r.n, r.i, r.busy, r.read = n, 0, n > 1 && n < len(r.ms), time.Now()
 		r.readWall = r.read.Round(0)
 		hook = b.hook.Load()
 	}
