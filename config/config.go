@@ -63,10 +63,8 @@ type Config struct {
 	// ReadCoalesce: when a read of the ICE socket finds more than one datagram waiting, the next
 	// ones gather this long before the socket is read again (recvmmsg). Under load the server
 	// then wakes about once per interval instead of once per datagram; it adds up to the interval
-	// to a busy socket's packets (docs/PERFORMANCE.md, "Coalesced reads"). 0 reads each datagram
-	// as it comes. Experimental: with it on, a Chromium publisher's send-side bandwidth estimate
-	// collapsed in 2 of 4 runs (not understood yet), so it is off by default.
-	// --read-coalesce, default 0 (off), at most 10ms.
+	// to a busy socket's packets (docs/PERFORMANCE.md, "Sleeping and waking"). 0 reads each
+	// datagram as it comes. --read-coalesce, default 1ms, at most 10ms.
 	ReadCoalesce time.Duration
 	// ViewerAuth requires a token with the subscribe grant to watch.
 	// --viewer-auth, default false (anyone may watch).
@@ -123,6 +121,7 @@ func Default() Config {
 		HTTPAddr:      ":8080",
 		DataDir:       "./data",
 		ICEUDPPort:    8189,
+		ReadCoalesce:  time.Millisecond,
 		MaxConns:      2000,
 		MaxConnsPerIP: 50,
 		LogLevel:      "info",
@@ -168,7 +167,7 @@ func (c *Config) settings() []setting {
 		{"pion-send", "send viewers' packets through Pion's per-packet path instead of the SFU's direct SRTP path (comparison runs)", (*boolValue)(&c.PionSend)},
 		{"pion-ingest", "receive publishers' packets through Pion's per-packet path instead of the SFU's direct SRTP receive path (comparison runs)", (*boolValue)(&c.PionIngest)},
 		{"no-gso", "send each datagram to viewers as its own message instead of one UDP GSO message per run of a viewer's back-to-back packets (comparison runs)", (*boolValue)(&c.NoGSO)},
-		{"read-coalesce", "when a read of the ICE socket finds several datagrams waiting, let the next ones gather this `duration` before reading again (fewer wake-ups under load, e.g. 1ms; experimental: Chromium publishers' bandwidth estimate can collapse with it, docs/PERFORMANCE.md); 0 = read each as it comes; at most 10ms", (*durationValue)(&c.ReadCoalesce)},
+		{"read-coalesce", "when a read of the ICE socket finds several datagrams waiting, let the next ones gather this `duration` before reading again (fewer wake-ups under load); 0 = read each as it comes; at most 10ms", (*durationValue)(&c.ReadCoalesce)},
 		{"viewer-auth", "require a token with the subscribe grant to watch", (*boolValue)(&c.ViewerAuth)},
 		{"ice-server", "STUN/TURN `URL` given to clients, repeatable or comma separated: stun:host[:port] or turn[s]:[user:pass@]host[:port][?transport=udp|tcp]", &listValue{p: &c.ICEServers}},
 		{"allowed-origins", "comma separated extra `origins` allowed to open the WebSocket, e.g. https://shop.example.com", &listValue{p: &c.AllowedOrigins}},

@@ -20,6 +20,17 @@ const sendingRIDs = `(async () => {
   return rids.sort().join(",");
 })()`
 
+// sendDiag describes, on a failure, why layers are missing: per outbound video rid its frame width,
+// frames per second, quality limitation and its durations; the candidate pair's send-side estimate.
+const sendDiag = `(async () => {
+  const out = [];
+  (await window.relaycast.pc.getStats()).forEach(r => {
+    if (r.type === "outbound-rtp" && r.kind === "video") out.push((r.rid || "-") + ":" + (r.frameWidth || 0) + "px " + (r.framesPerSecond || 0) + "fps limit=" + r.qualityLimitationReason + " " + JSON.stringify(r.qualityLimitationDurations || {}) + " active=" + r.active);
+    if (r.type === "candidate-pair" && r.nominated) out.push("estimate=" + r.availableOutgoingBitrate);
+  });
+  return out.sort().join("; ");
+})()`
+
 // pickQuality chooses an entry of the watch page's quality menu the way a user does.
 func pickQuality(q string) string {
 	return fmt.Sprintf(`(() => { const s = document.querySelector("#quality"); s.value = %q; s.dispatchEvent(new Event("change")); return s.value; })()`, q)
@@ -56,11 +67,30 @@ func TestSimulcastBroadcastAndQualityMenu(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("outbound video layers sending: %q, %v; want three rids", rids, err)
+			diag, _ := chromedp.Run(pubTab, chromedp.Evaluate[string](sendDiag, awaitPromise))
+			t.Fatalf("outbound video layers sending: %q, %v; want three rids (%s)", rids, err, diag)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("outbound layers (rid:width): %s", rids)
+	// What the publisher sends from here on, every 5 s (shown when the test fails): a layer the
+	// browser stops (its estimate, or CPU) is one the server cannot send.
+	stopDiag := make(chan struct{})
+	diagDone := make(chan struct{})
+	go func() {
+		defer close(diagDone)
+		for {
+			select {
+			case <-stopDiag:
+				return
+			case <-time.After(5 * time.Second):
+				if d, err := chromedp.Run(pubTab, chromedp.Evaluate[string](sendDiag, awaitPromise)); err == nil {
+					t.Logf("publisher: %s", d)
+				}
+			}
+		}
+	}()
+	defer func() { close(stopDiag); <-diagDone }()
 
 	watchTab, pick := watchWithQualityMenu(t, ctx, srv.URL()+"/watch/simul", "simulcast")
 	choose := func(q string) int {

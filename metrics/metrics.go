@@ -79,6 +79,7 @@ var sfuMetrics = []metric{
 	counter("direct_ingest_publishers_total", "Publishers whose packets the SFU took from the socket and decrypted itself (the direct receive path).", func(s sfu.Stats) float64 { return float64(s.DirectIngest) }),
 	counter("ingest_dropped_packets_total", "Publisher packets dropped on the direct receive path because the track's queue was full.", func(s sfu.Stats) float64 { return float64(s.IngestDropped) }),
 	counter("ingest_direct_packets_total", "Publisher packets taken from the socket and decrypted on the direct receive path.", func(s sfu.Stats) float64 { return float64(s.IngestPackets) }),
+	counter("ingest_pion_packets_total", "Packets of publishers on the direct receive path that reached their tracks through Pion (first packets, ones left to Pion, an ICE pair not yet routed).", func(s sfu.Stats) float64 { return float64(s.IngestMissed) }),
 	counter("ingest_refused_packets_total", "Publisher packets the direct receive path could not decrypt and left to Pion.", func(s sfu.Stats) float64 { return float64(s.IngestRefused) }),
 	counter("ingest_rtx_packets_total", "RTX retransmissions from publishers unwrapped on the direct receive path.", func(s sfu.Stats) float64 { return float64(s.IngestRTX) }),
 	counter("direct_send_viewers_total", "Viewers whose packets the SFU encrypted and sent itself (the direct send path).", func(s sfu.Stats) float64 { return float64(s.DirectSend) }),

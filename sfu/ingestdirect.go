@@ -124,12 +124,13 @@ type pubIngest struct {
 	tracks atomic.Pointer[map[uint32]*directIn]
 	twcc   twccFeedback
 
-	mu     sync.Mutex
-	chain  interceptor.Interceptor // NACK generator + receiver reports (+ TWCC when not hooked)
-	hooked bool                    // a route exists: the hook records TWCC
-	addr   netip.AddrPort
-	all    []*directIn
-	closed bool
+	mu      sync.Mutex
+	chain   interceptor.Interceptor // NACK generator + receiver reports (+ TWCC when not hooked)
+	hooked  bool                    // a route exists: the hook records TWCC
+	routeAt atomic.Int64            // unix ns of the last look at Pion's selected pair (missed)
+	addr    netip.AddrPort
+	all     []*directIn
+	closed  bool
 }
 
 // publisherAPI returns the Pion API for a new publisher connection: on the direct receive path
@@ -270,16 +271,53 @@ func (in *pubIngest) start(info *interceptor.StreamInfo) {
 	s.ingest.set(netip.AddrPort{}, addr, in)
 	s.stats.directIngest.Add(1)
 	in.pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
-		a, _ := udpAddr(p)
 		in.mu.Lock()
 		defer in.mu.Unlock()
-		if in.closed || a == in.addr {
-			return
-		}
-		s.ingest.set(in.addr, a, in) // not UDP: a is invalid, Pion's feed carries the packets
-		in.addr = a
+		in.route(p)
 	})
 }
+
+// route points the read hook at the publisher's current ICE pair (in.mu held). A pair that is
+// not UDP leaves an invalid address: Pion's feed carries the packets.
+func (in *pubIngest) route(p *webrtc.ICECandidatePair) {
+	a, _ := udpAddr(p)
+	if in.closed || !in.hooked || a == in.addr {
+		return
+	}
+	in.s.ingest.set(in.addr, a, in)
+	in.addr = a
+}
+
+// missed is called by a track's Pion feed for a packet that came Pion's way although the
+// publisher is on the direct path: the hook did not know the address it came from. That
+// happens when the publisher sends on another ICE pair, e.g. after it nominated a new one,
+// sometimes before Pion reports the change or without Pion's selected pair changing at all.
+// The packet's TWCC sequence number is recorded here (arrival: now), since Pion's chain has no
+// TWCC recorder on this path: a publisher whose packets were missing from the feedback would
+// take them for lost and its send-side estimate would fall to the floor. At most every
+// routeCheck the hook is pointed at Pion's selected pair again.
+func (in *pubIngest) missed(pkt []byte, h *rtp.Header, at time.Time) {
+	in.s.stats.ingestMissed.Add(1)
+	if in.twccID != 0 {
+		if _, err := h.Unmarshal(pkt); err == nil {
+			in.recordTWCC(h, at)
+		}
+	}
+	if last := in.routeAt.Load(); at.UnixNano()-last < int64(routeCheck) || !in.routeAt.CompareAndSwap(last, at.UnixNano()) {
+		return
+	}
+	pair, err := in.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil {
+		return
+	}
+	in.mu.Lock()
+	in.route(pair)
+	in.mu.Unlock()
+}
+
+// routeCheck is how often a publisher's packets that reach the direct path's tracks through
+// Pion make the SFU look at Pion's selected pair again (pubIngest.missed).
+const routeCheck = 250 * time.Millisecond
 
 // claim makes the hook take d's SSRC (and its RTX SSRC when known). Called with in.mu held.
 func (in *pubIngest) claim(d *directIn) {
@@ -526,10 +564,14 @@ func (d *directIn) pionFeed() {
 		close(d.done)
 	}()
 	buf := make([]byte, 1500)
+	var hdr rtp.Header
 	for {
 		n, _, err := d.remote.Read(buf)
 		if err != nil {
 			return
+		}
+		if d.in.hooked {
+			d.in.missed(buf[:n], &hdr, time.Now())
 		}
 		bp := ingestBufs.Get().(*[]byte)
 		*bp = append((*bp)[:0], buf[:n]...)

@@ -17,6 +17,7 @@ type counters struct {
 	direct                                   atomic.Uint64
 	directIngest, ingestDropped              atomic.Uint64
 	ingestPackets, ingestRTX, ingestRefused  atomic.Uint64
+	ingestMissed                             atomic.Uint64
 	forwardLatency                           latencyHist
 }
 
@@ -53,6 +54,10 @@ type Stats struct {
 	IngestPackets, IngestRTX uint64
 	// IngestRefused counts packets the direct receive path could not decrypt and left to Pion.
 	IngestRefused uint64
+	// IngestMissed counts packets of publishers on the direct receive path that reached their
+	// tracks through Pion: a track's first packets, the ones the hook left to Pion, and any
+	// from an ICE pair the hook did not know yet (their TWCC is recorded there).
+	IngestMissed uint64
 	// ForwardLatency: sampled time from reading a packet from the publisher to handing it to
 	// a viewer's socket.
 	ForwardLatency LatencyHistogram
@@ -89,6 +94,7 @@ func (s *SFU) Stats() Stats {
 		IngestPackets:   c.ingestPackets.Load(),
 		IngestRTX:       c.ingestRTX.Load(),
 		IngestRefused:   c.ingestRefused.Load(),
+		IngestMissed:    c.ingestMissed.Load(),
 		ForwardLatency:  c.forwardLatency.snapshot(),
 	}
 	for _, c := range s.udpLn {
