@@ -26,6 +26,31 @@ func TestReadCoalesce(t *testing.T) {
 	}
 	defer peer.Close()
 	from := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	to := lc.LocalAddr().(*net.UDPAddr).AddrPort()
+	buf := make([]byte, 1500)
+
+	// The kernel turns receive timestamps on for the whole system a moment after the first
+	// socket asks (a deferred static key); until then a datagram is stamped when it is read.
+	// Wait for a datagram that was stamped on arrival.
+	if runtime.GOOS == "linux" {
+		var at time.Time
+		b.SetReadHook(func(_ []byte, _ netip.AddrPort, t time.Time) bool { at = t; return true })
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			if _, err := peer.WriteToUDPAddrPort([]byte{255}, to); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+			before := time.Now()
+			_ = b.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			_, _, _ = b.ReadFromAddrPort(buf) // the hook takes it; the deadline ends the read
+			if !at.IsZero() && at.Before(before.Add(-10*time.Millisecond)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no datagram got the kernel's receive timestamp")
+			}
+		}
+	}
 
 	type seen struct {
 		p  []byte
@@ -45,18 +70,17 @@ func TestReadCoalesce(t *testing.T) {
 	sent := time.Now()
 	const n = 20
 	for i := 0; i < n; i++ {
-		if _, err := peer.WriteToUDPAddrPort(bytes.Repeat([]byte{byte(i)}, 100+i), lc.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		if _, err := peer.WriteToUDPAddrPort(bytes.Repeat([]byte{byte(i)}, 100+i), to); err != nil {
 			t.Fatal(err)
 		}
 		if i == 10 { // one datagram longer than the read buffers, between the others
-			if _, err := peer.WriteToUDPAddrPort(make([]byte, readBufLen+100), lc.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+			if _, err := peer.WriteToUDPAddrPort(make([]byte, readBufLen+100), to); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	time.Sleep(50 * time.Millisecond) // they wait in the socket; their arrival is before the read
 	readAt := time.Now()
-	buf := make([]byte, 1500)
 	for i := 1; i < n; i += 2 {
 		_ = b.SetReadDeadline(time.Now().Add(5 * time.Second))
 		k, f, err := b.ReadFromAddrPort(buf)
