@@ -139,7 +139,7 @@ func TestLoadPrecedence(t *testing.T) {
 			check: func(t *testing.T, c Config) {
 				want := Config{
 					HTTPAddr: "0.0.0.0:80", DataDir: "/var/lib/rc", AuthSecret: "0123456789abcdef",
-					ICEUDPPort: 0, ICETCPPort: 8189, PublicIP: "203.0.113.7", MaxConns: 10, MaxConnsPerIP: 0, ReadCoalesce: time.Millisecond,
+					ICEUDPPort: 0, ICETCPPort: 8189, PublicIP: "203.0.113.7", MaxConns: 10, MaxConnsPerIP: 0,
 					LogLevel: "warn", LogFormat: "json", AllowedOrigins: []string{"https://x.example"},
 					PublicURL: "http://localhost:80", Archive: DefaultArchive(), Drain: DefaultDrain(), Limits: DefaultLimits(), LiveHLS: DefaultLiveHLS(), LiveEvents: DefaultLiveEvents(),
 				}
